@@ -1,0 +1,220 @@
+//! Command-line options, parsed with the standard library.
+
+/// Text printed by `--help`.
+pub const USAGE: &str = "\
+scout-server: reference Scout Server; serves the list of live servers sharing one SQL database
+
+USAGE:
+    scout-server --db <PATH | postgres://URL> [OPTIONS]
+
+OPTIONS:
+    --db <PATH|URL>        SQLite file (created if missing) or postgres://user@host:port/db (required)
+    --listen <ADDR:PORT>   address to listen on [default: 127.0.0.1:22123]; port 0 picks a free one
+    --id <ID>              unique id of this server [default: <advertised host>-<port>]
+    --advertise <HOST:PORT>
+                           address devices should use, [v6]:port for IPv6 [default: the bound address]
+    --heartbeat-ms <MS>    heartbeat period [default: 1000]
+    --window-ms <MS>       a server whose heartbeat is this old is dead [default: 5000]
+    --garbage              test aid: answer /scout/v1/servers with 200 and a body that is not JSON
+    -h, --help             print this help
+
+ENDPOINTS:
+    GET /scout/v1/servers  200 {\"servers\":[{\"host\",\"port\",\"id\"}...],\"self\":ID,\"generation\":N}
+    GET /scout/v1/health   200 ok
+";
+
+/// Everything the server is told on its command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// SQLite file path or PostgreSQL URL.
+    pub db: String,
+    /// Address to bind; `host:port`, port 0 picks a free port.
+    pub listen: String,
+    /// Id of this server; `None` means `<advertised host>-<port>`.
+    pub id: Option<String>,
+    /// Host and port to publish; `None` means the bound address.
+    pub advertise: Option<(String, u16)>,
+    /// Heartbeat period in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Age in milliseconds after which a heartbeat counts as dead.
+    pub window_ms: u64,
+    /// Fault injection: serve garbage instead of the list.
+    pub garbage: bool,
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Run the server.
+    Run(Options),
+    /// Print the help text and exit.
+    Help,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut db = None;
+    let mut listen = "127.0.0.1:22123".to_owned();
+    let mut id = None;
+    let mut advertise = None;
+    let mut heartbeat_ms = 1000;
+    let mut window_ms = 5000;
+    let mut garbage = false;
+
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--db" => db = Some(value()?),
+            "--listen" => listen = value()?,
+            "--id" => id = Some(non_empty("--id", value()?)?),
+            "--advertise" => advertise = Some(parse_host_port(&value()?)?),
+            "--heartbeat-ms" => heartbeat_ms = parse_ms("--heartbeat-ms", &value()?)?,
+            "--window-ms" => window_ms = parse_ms("--window-ms", &value()?)?,
+            "--garbage" if inline.is_none() => garbage = true,
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    let db = non_empty("--db", db.ok_or("--db is required")?)?;
+    if window_ms <= heartbeat_ms {
+        return Err(format!(
+            "--window-ms ({window_ms}) must be longer than --heartbeat-ms ({heartbeat_ms})"
+        ));
+    }
+    Ok(Command::Run(Options {
+        db,
+        listen,
+        id,
+        advertise,
+        heartbeat_ms,
+        window_ms,
+        garbage,
+    }))
+}
+
+/// Rejects an empty value for `flag`.
+fn non_empty(flag: &str, value: String) -> Result<String, String> {
+    if value.is_empty() {
+        Err(format!("{flag} must not be empty"))
+    } else {
+        Ok(value)
+    }
+}
+
+/// Parses a positive number of milliseconds.
+fn parse_ms(flag: &str, value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(ms),
+        _ => Err(format!(
+            "{flag} wants a positive number of milliseconds, not {value:?}"
+        )),
+    }
+}
+
+/// Parses `host:port` or `[v6]:port` into the host (without brackets) and a non-zero port.
+pub fn parse_host_port(value: &str) -> Result<(String, u16), String> {
+    let bad = || format!("expected HOST:PORT or [V6]:PORT, not {value:?}");
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
+        (host, port)
+    } else {
+        let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+        if host.contains(':') {
+            return Err(bad());
+        }
+        (host, port)
+    };
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().map(|s| s.to_string()))? {
+            Command::Run(o) => Ok(o),
+            Command::Help => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let o = run(&["--db", "x.sqlite"]).unwrap();
+        assert_eq!(o.listen, "127.0.0.1:22123");
+        assert_eq!(
+            (o.heartbeat_ms, o.window_ms, o.garbage),
+            (1000, 5000, false)
+        );
+        assert_eq!((o.id, o.advertise), (None, None));
+    }
+
+    #[test]
+    fn every_flag() {
+        let o = run(&[
+            "--db=postgres://p@h/d",
+            "--listen",
+            "0.0.0.0:0",
+            "--id",
+            "a",
+            "--advertise",
+            "[::1]:9",
+            "--heartbeat-ms",
+            "200",
+            "--window-ms=1500",
+            "--garbage",
+        ])
+        .unwrap();
+        assert_eq!(o.db, "postgres://p@h/d");
+        assert_eq!(o.listen, "0.0.0.0:0");
+        assert_eq!(o.id.as_deref(), Some("a"));
+        assert_eq!(o.advertise, Some(("::1".into(), 9)));
+        assert_eq!((o.heartbeat_ms, o.window_ms, o.garbage), (200, 1500, true));
+    }
+
+    #[test]
+    fn errors() {
+        assert!(run(&[]).unwrap_err().contains("--db"));
+        assert!(run(&["--db"]).unwrap_err().contains("needs a value"));
+        assert!(
+            run(&["--db", "x", "--bogus"])
+                .unwrap_err()
+                .contains("unknown")
+        );
+        assert!(
+            run(&["--db", "x", "--window-ms", "100"])
+                .unwrap_err()
+                .contains("longer")
+        );
+        assert!(run(&["--db", "x", "--heartbeat-ms", "0"]).is_err());
+        assert!(run(&["--db", "x", "--garbage=1"]).is_err());
+        assert_eq!(parse(["--help".to_string()]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn host_port() {
+        assert_eq!(
+            parse_host_port("a.example:80"),
+            Ok(("a.example".into(), 80))
+        );
+        assert_eq!(parse_host_port("[fe80::1]:80"), Ok(("fe80::1".into(), 80)));
+        assert!(parse_host_port("fe80::1:80").is_err());
+        assert!(parse_host_port("a:0").is_err());
+        assert!(parse_host_port(":80").is_err());
+        assert!(parse_host_port("a").is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! The membership tables, behind one trait so that SQLite and PostgreSQL share the logic.
+//!
+//! Two tables, created when missing:
+//! - `scout_servers (id, host, port, started_at, heartbeat_at)`: one row per registered server,
+//!   times in milliseconds since the Unix epoch by the database's clock.
+//! - `scout_generation (singleton, value)`: one row whose `value` goes up by one in the same
+//!   transaction as every change of membership: a registration, a clean exit, or the removal
+//!   (pruning) of rows whose heartbeat aged past the window. `generation` in the served list is
+//!   this value, so it changes exactly when the set of live rows does.
+
+use std::error::Error;
+
+/// Any error from a backend; the text is what gets logged.
+pub type DbError = Box<dyn Error + Send + Sync>;
+
+/// Result of a database operation.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Schema shared by both backends (plain SQL that SQLite and PostgreSQL both accept).
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS scout_servers (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scout_generation (
+    singleton INTEGER PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO scout_generation (singleton, value) VALUES (1, 0) ON CONFLICT (singleton) DO NOTHING;
+";
+
+/// One registered server, as stored in `scout_servers`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Unique id of the server (`self` in the wire format).
+    pub id: String,
+    /// Host name or IP literal that devices should connect to.
+    pub host: String,
+    /// Port that devices should connect to.
+    pub port: u16,
+    /// Time of first registration (ms since the Unix epoch, database clock); orders the list.
+    pub started_at: i64,
+}
+
+/// One row of `scout_servers` with its last heartbeat.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The registered server.
+    pub member: Member,
+    /// Time of the last heartbeat (ms since the Unix epoch, database clock).
+    pub heartbeat_at: i64,
+}
+
+/// One consistent read of both tables and the database clock.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// The database clock at the time of the read.
+    pub now_ms: i64,
+    /// The membership generation counter.
+    pub generation: i64,
+    /// Every row, ordered by `started_at`, then `id`.
+    pub rows: Vec<Row>,
+}
+
+/// The live servers and the generation they belong to: what `/scout/v1/servers` serves.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Live servers in registration order.
+    pub servers: Vec<Member>,
+    /// Membership generation counter.
+    pub generation: i64,
+}
+
+/// What a heartbeat found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Beat {
+    /// The row was there and is refreshed.
+    Refreshed,
+    /// The row was gone (pruned by a peer while this server could not reach the database) and
+    /// is registered again with its original `started_at`.
+    Reregistered,
+}
+
+/// The operations one database connection offers; each is one transaction.
+pub trait Backend: Send {
+    /// Creates the tables when missing.
+    fn setup(&mut self) -> DbResult<()>;
+    /// Reads the database clock (ms since the Unix epoch).
+    fn now_ms(&mut self) -> DbResult<i64>;
+    /// Inserts or replaces the row of `member` with a fresh heartbeat; bumps the generation.
+    fn register(&mut self, member: &Member) -> DbResult<()>;
+    /// Refreshes the heartbeat of `id`; `false` when its row is gone.
+    fn heartbeat(&mut self, id: &str) -> DbResult<bool>;
+    /// Deletes rows whose heartbeat is `window_ms` old or older; bumps the generation if any went.
+    fn prune(&mut self, window_ms: i64) -> DbResult<u64>;
+    /// Deletes the row of `id`; bumps the generation if it was there.
+    fn deregister(&mut self, id: &str) -> DbResult<()>;
+    /// Reads every row, the generation and the clock in one read transaction.
+    fn read(&mut self) -> DbResult<Table>;
+    /// Whether the connection must be dropped and opened again after an error.
+    fn reconnect_after_error(&self) -> bool;
+}
+
+/// Opens a backend for `target`: a `postgres://` or `postgresql://` URL, else a SQLite file path.
+pub fn open(target: &str) -> DbResult<Box<dyn Backend>> {
+    if is_postgres_url(target) {
+        Ok(Box::new(crate::postgres::Postgres::connect(target)?))
+    } else {
+        Ok(Box::new(crate::sqlite::Sqlite::open(target)?))
+    }
+}
+
+/// Whether `target` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(target: &str) -> bool {
+    target.starts_with("postgres://") || target.starts_with("postgresql://")
+}
+
+/// A lazily opened connection that is opened again after it breaks.
+pub struct Database {
+    target: String,
+    conn: Option<Box<dyn Backend>>,
+}
+
+impl Database {
+    /// Makes a handle for `target`; nothing is opened until the first operation.
+    pub fn new(target: &str) -> Self {
+        Database {
+            target: target.to_owned(),
+            conn: None,
+        }
+    }
+
+    /// Runs `op` on the connection, opening it (and creating the schema) first if needed.
+    fn with<T>(&mut self, op: impl FnOnce(&mut dyn Backend) -> DbResult<T>) -> DbResult<T> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                let mut conn = open(&self.target)?;
+                conn.setup()?;
+                self.conn.insert(conn)
+            }
+        };
+        let result = op(conn.as_mut());
+        if result.is_err() && conn.reconnect_after_error() {
+            self.conn = None;
+        }
+        result
+    }
+
+    /// Registers a new server now: its `started_at` is the database clock.
+    pub fn register_new(&mut self, id: &str, host: &str, port: u16) -> DbResult<Member> {
+        self.with(|db| {
+            let member = Member {
+                id: id.to_owned(),
+                host: host.to_owned(),
+                port,
+                started_at: db.now_ms()?,
+            };
+            db.register(&member)?;
+            Ok(member)
+        })
+    }
+
+    /// Refreshes the heartbeat of `me` (registering it again if its row went) and prunes dead rows.
+    pub fn heartbeat(&mut self, me: &Member, window_ms: i64) -> DbResult<Beat> {
+        self.with(|db| {
+            let beat = if db.heartbeat(&me.id)? {
+                Beat::Refreshed
+            } else {
+                db.register(me)?;
+                Beat::Reregistered
+            };
+            db.prune(window_ms)?;
+            Ok(beat)
+        })
+    }
+
+    /// Removes the row of `id` so the server leaves the list at once.
+    pub fn deregister(&mut self, id: &str) -> DbResult<()> {
+        self.with(|db| db.deregister(id))
+    }
+
+    /// Reads the live servers; dead rows seen on the way are pruned first so that the list and
+    /// the generation always agree.
+    pub fn live(&mut self, window_ms: i64) -> DbResult<Snapshot> {
+        self.with(|db| {
+            let mut table = db.read()?;
+            if table
+                .rows
+                .iter()
+                .any(|r| r.heartbeat_at <= table.now_ms - window_ms)
+            {
+                db.prune(window_ms)?;
+                table = db.read()?;
+            }
+            Ok(snapshot(table, window_ms))
+        })
+    }
+}
+
+/// Keeps the rows of `table` whose heartbeat is younger than `window_ms`.
+pub fn snapshot(table: Table, window_ms: i64) -> Snapshot {
+    let cutoff = table.now_ms - window_ms;
+    Snapshot {
+        servers: table
+            .rows
+            .into_iter()
+            .filter(|r| r.heartbeat_at > cutoff)
+            .map(|r| r.member)
+            .collect(),
+        generation: table.generation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, started_at: i64, heartbeat_at: i64) -> Row {
+        Row {
+            member: Member {
+                id: id.into(),
+                host: "h".into(),
+                port: 1,
+                started_at,
+            },
+            heartbeat_at,
+        }
+    }
+
+    #[test]
+    fn snapshot_keeps_only_fresh_rows_in_order() {
+        let table = Table {
+            now_ms: 10_000,
+            generation: 7,
+            rows: vec![row("a", 1, 9_000), row("b", 2, 5_000), row("c", 3, 5_001)],
+        };
+        let snap = snapshot(table, 5_000);
+        let ids: Vec<_> = snap.servers.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(snap.generation, 7);
+    }
+
+    #[test]
+    fn postgres_urls_are_recognised() {
+        assert!(is_postgres_url("postgres://u@h/db"));
+        assert!(is_postgres_url("postgresql://u@h/db"));
+        assert!(!is_postgres_url("/tmp/scout.sqlite"));
+    }
+}

@@ -1,0 +1,266 @@
+//! Reference Scout Server: several processes share one SQL database (a SQLite file or
+//! PostgreSQL); each registers itself, heartbeats, and serves the list of live servers
+//! (`GET /scout/v1/servers`, SPEC section 3). See the README next to this crate.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// Writes one log line to stderr (see [`logging::write`]).
+macro_rules! note {
+    ($($arg:tt)*) => { $crate::logging::write(format_args!($($arg)*)) };
+}
+
+mod cli;
+mod db;
+mod http;
+mod logging;
+mod postgres;
+mod sqlite;
+
+use db::{Beat, Database, Member};
+
+/// Longest wait before a failed database operation is tried again.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// How long a stopping server keeps trying to delete its row.
+const DEREGISTER_FOR: Duration = Duration::from_secs(2);
+
+/// How often, at most, a continuing database failure is logged again.
+const REPEAT_LOG: Duration = Duration::from_secs(5);
+
+/// How often the main loop looks at the stop flag.
+const TICK: Duration = Duration::from_millis(50);
+
+fn main() -> ExitCode {
+    let options = match cli::parse(std::env::args().skip(1)) {
+        Ok(cli::Command::Run(options)) => options,
+        Ok(cli::Command::Help) => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("scout-server: {e}\nTry 'scout-server --help'.");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            note!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+fn run(options: cli::Options) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        // A second signal while stopping exits at once; the first one asks for a clean stop.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .map_err(|e| format!("cannot install a signal handler: {e}"))?;
+    }
+
+    let server = tiny_http::Server::http(&options.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or("the listener has no IP address")?;
+    let (host, port) = match options.advertise.clone() {
+        Some(advertise) => advertise,
+        None if bound.ip().is_unspecified() => {
+            return Err(format!("listening on {bound} needs --advertise HOST:PORT"));
+        }
+        None => (bound.ip().to_string(), bound.port()),
+    };
+    let id = options
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("{host}-{port}"));
+    logging::set_name(&id);
+    let window_ms = i64::try_from(options.window_ms).map_err(|_| "--window-ms is too large")?;
+    let heartbeat = Duration::from_millis(options.heartbeat_ms);
+    let retry = RETRY.min(heartbeat);
+
+    let mut db = Database::new(&options.db);
+    let Some(me) = register(&mut db, &id, &host, port, retry, &stop) else {
+        note!("stopped before registering");
+        return Ok(());
+    };
+    note!(
+        "registered as {host}:{port} in {}{}",
+        redact(&options.db),
+        if options.garbage {
+            " (--garbage: /scout/v1/servers answers garbage)"
+        } else {
+            ""
+        }
+    );
+    // The one line on stdout: tests and scripts wait for it to know the server is up.
+    println!("scout-server {id} listening on http://{bound}");
+
+    let server = Arc::new(server);
+    let service = http::Service::new(Database::new(&options.db), &id, window_ms, options.garbage);
+    let http_thread = {
+        let server = Arc::clone(&server);
+        thread::spawn(move || service.run(&server))
+    };
+
+    heartbeat_until_stopped(&mut db, &me, window_ms, heartbeat, retry, &stop);
+
+    server.unblock();
+    let _ = http_thread.join();
+    deregister(&mut db, &me.id, retry);
+    Ok(())
+}
+
+/// Registers this server, retrying until it works or a stop is asked for.
+fn register(
+    db: &mut Database,
+    id: &str,
+    host: &str,
+    port: u16,
+    retry: Duration,
+    stop: &AtomicBool,
+) -> Option<Member> {
+    let mut failures = Failures::default();
+    while !stop.load(Ordering::SeqCst) {
+        match db.register_new(id, host, port) {
+            Ok(me) => {
+                failures.recovered();
+                return Some(me);
+            }
+            Err(e) => failures.failed(&format!("registering failed: {e}")),
+        }
+        sleep_unless_stopped(retry, stop);
+    }
+    None
+}
+
+/// Heartbeats every `period` (retrying sooner after a failure) until a stop is asked for.
+fn heartbeat_until_stopped(
+    db: &mut Database,
+    me: &Member,
+    window_ms: i64,
+    period: Duration,
+    retry: Duration,
+    stop: &AtomicBool,
+) {
+    let mut failures = Failures::default();
+    let mut next = Instant::now() + period;
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now < next {
+            thread::sleep((next - now).min(TICK));
+            continue;
+        }
+        match db.heartbeat(me, window_ms) {
+            Ok(beat) => {
+                failures.recovered();
+                if beat == Beat::Reregistered {
+                    note!("my row had been removed (heartbeat too old); registered again");
+                }
+                next = now + period;
+            }
+            Err(e) => {
+                failures.failed(&format!("heartbeat failed: {e}"));
+                next = now + retry;
+            }
+        }
+    }
+}
+
+/// Deletes this server's row so that it leaves the list at once; gives up after a while (the
+/// row then ages out of the window like a crashed server's).
+fn deregister(db: &mut Database, id: &str, retry: Duration) {
+    let deadline = Instant::now() + DEREGISTER_FOR;
+    loop {
+        match db.deregister(id) {
+            Ok(()) => {
+                note!("deregistered; stopped");
+                return;
+            }
+            Err(e) if Instant::now() >= deadline => {
+                note!("could not deregister ({e}); the row will age out of the window");
+                return;
+            }
+            Err(_) => thread::sleep(retry),
+        }
+    }
+}
+
+/// Sleeps for `time`, waking early when a stop is asked for.
+fn sleep_unless_stopped(time: Duration, stop: &AtomicBool) {
+    let end = Instant::now() + time;
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        thread::sleep((end - now).min(TICK));
+    }
+}
+
+/// Logs a run of database failures without flooding: the first one, then one every few seconds,
+/// then the recovery.
+#[derive(Default)]
+struct Failures {
+    since: Option<Instant>,
+    last_log: Option<Instant>,
+}
+
+impl Failures {
+    /// Records (and maybe logs) one failure.
+    fn failed(&mut self, what: &str) {
+        let now = Instant::now();
+        self.since.get_or_insert(now);
+        if self.last_log.is_none_or(|t| now - t >= REPEAT_LOG) {
+            note!("{what}; retrying");
+            self.last_log = Some(now);
+        }
+    }
+
+    /// Records a success, logging the end of a run of failures.
+    fn recovered(&mut self) {
+        if let Some(since) = self.since.take() {
+            note!("database available again after {:.1?}", since.elapsed());
+            self.last_log = None;
+        }
+    }
+}
+
+/// The database target without a password, for logs.
+fn redact(target: &str) -> String {
+    if !db::is_postgres_url(target) {
+        return target.to_owned();
+    }
+    match target
+        .split_once("://")
+        .and_then(|(s, rest)| Some((s, rest.split_once('@')?)))
+    {
+        Some((scheme, (user, host))) => {
+            let user = user.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => target.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(redact("postgres://u:secret@h:5/db"), "postgres://u@h:5/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("/tmp/a:b@c"), "/tmp/a:b@c");
+    }
+}

@@ -1,0 +1,151 @@
+//! PostgreSQL backend: the sync `postgres` client without TLS.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
+
+use crate::db::{Backend, DbResult, Member, Row, SCHEMA, Table};
+
+/// How long a connection attempt may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The database clock in ms since the Unix epoch.
+const NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+/// Key of the advisory lock that serialises schema creation between servers starting together
+/// ("scout" in ASCII; only its uniqueness matters).
+const SCHEMA_LOCK: i64 = 0x73_636f_7574;
+
+/// One connection to a PostgreSQL database.
+pub struct Postgres {
+    client: Client,
+}
+
+impl Postgres {
+    /// Connects to `url` (`postgres://user[:password]@host[:port]/db`) without TLS.
+    pub fn connect(url: &str) -> DbResult<Self> {
+        let mut config = Config::from_str(url)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("scout-server");
+        Ok(Postgres {
+            client: config.connect(NoTls)?,
+        })
+    }
+
+    /// Adds one to the generation counter (inside the caller's transaction).
+    fn bump(tx: &mut Transaction<'_>) -> DbResult<()> {
+        tx.execute(
+            "UPDATE scout_generation SET value = value + 1 WHERE singleton = 1",
+            &[],
+        )?;
+        Ok(())
+    }
+}
+
+impl Backend for Postgres {
+    fn setup(&mut self) -> DbResult<()> {
+        let mut tx = self.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+        tx.batch_execute(SCHEMA)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn now_ms(&mut self) -> DbResult<i64> {
+        Ok(self.client.query_one(&format!("SELECT {NOW}"), &[])?.get(0))
+    }
+
+    fn register(&mut self, m: &Member) -> DbResult<()> {
+        let mut tx = self.client.transaction()?;
+        tx.execute(
+            &format!(
+                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at)
+                 VALUES ($1, $2, $3, $4, {NOW})
+                 ON CONFLICT (id) DO UPDATE SET host = excluded.host, port = excluded.port,
+                     started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at"
+            ),
+            &[&m.id, &m.host, &i32::from(m.port), &m.started_at],
+        )?;
+        Self::bump(&mut tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn heartbeat(&mut self, id: &str) -> DbResult<bool> {
+        let n = self.client.execute(
+            &format!("UPDATE scout_servers SET heartbeat_at = {NOW} WHERE id = $1"),
+            &[&id],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn prune(&mut self, window_ms: i64) -> DbResult<u64> {
+        let mut tx = self.client.transaction()?;
+        let n = tx.execute(
+            &format!("DELETE FROM scout_servers WHERE heartbeat_at <= {NOW} - $1"),
+            &[&window_ms],
+        )?;
+        if n > 0 {
+            Self::bump(&mut tx)?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn deregister(&mut self, id: &str) -> DbResult<()> {
+        let mut tx = self.client.transaction()?;
+        if tx.execute("DELETE FROM scout_servers WHERE id = $1", &[&id])? > 0 {
+            Self::bump(&mut tx)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn read(&mut self) -> DbResult<Table> {
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let head = tx.query_one(
+            &format!("SELECT {NOW}, value FROM scout_generation WHERE singleton = 1"),
+            &[],
+        )?;
+        let rows = tx
+            .query(
+                "SELECT id, host, port, started_at, heartbeat_at FROM scout_servers
+                 ORDER BY started_at, id",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                let port: i32 = r.get(2);
+                Ok(Row {
+                    member: Member {
+                        id: r.get(0),
+                        host: r.get(1),
+                        port: u16::try_from(port)
+                            .map_err(|_| format!("bad port {port} in table"))?,
+                        started_at: r.get(3),
+                    },
+                    heartbeat_at: r.get(4),
+                })
+            })
+            .collect::<DbResult<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(Table {
+            now_ms: head.get(0),
+            generation: head.get(1),
+            rows,
+        })
+    }
+
+    fn reconnect_after_error(&self) -> bool {
+        // A restarted server leaves the client dead; a fresh connection costs little.
+        true
+    }
+}
