@@ -115,9 +115,7 @@ fn non_empty(flag: &str, value: String) -> Result<String, String> {
 fn parse_ms(flag: &str, value: &str) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(ms) if ms > 0 => Ok(ms),
-        _ => Err(format!(
-            "{flag} wants a positive number of milliseconds, not {value:?}"
-        )),
+        _ => Err(format!("{flag} wants a positive number of milliseconds, not {value:?}")),
     }
 }
 
@@ -156,10 +154,7 @@ mod tests {
     fn defaults() {
         let o = run(&["--db", "x.sqlite"]).unwrap();
         assert_eq!(o.listen, "127.0.0.1:22123");
-        assert_eq!(
-            (o.heartbeat_ms, o.window_ms, o.garbage),
-            (1000, 5000, false)
-        );
+        assert_eq!((o.heartbeat_ms, o.window_ms, o.garbage), (1000, 5000, false));
         assert_eq!((o.id, o.advertise), (None, None));
     }
 
@@ -190,11 +185,7 @@ mod tests {
     fn errors() {
         assert!(run(&[]).unwrap_err().contains("--db"));
         assert!(run(&["--db"]).unwrap_err().contains("needs a value"));
-        assert!(
-            run(&["--db", "x", "--bogus"])
-                .unwrap_err()
-                .contains("unknown")
-        );
+        assert!(run(&["--db", "x", "--bogus"]).unwrap_err().contains("unknown"));
         assert!(
             run(&["--db", "x", "--window-ms", "100"])
                 .unwrap_err()
@@ -207,10 +198,7 @@ mod tests {
 
     #[test]
     fn host_port() {
-        assert_eq!(
-            parse_host_port("a.example:80"),
-            Ok(("a.example".into(), 80))
-        );
+        assert_eq!(parse_host_port("a.example:80"), Ok(("a.example".into(), 80)));
         assert_eq!(parse_host_port("[fe80::1]:80"), Ok(("fe80::1".into(), 80)));
         assert!(parse_host_port("fe80::1:80").is_err());
         assert!(parse_host_port("a:0").is_err());

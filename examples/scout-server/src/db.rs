@@ -188,11 +188,7 @@ impl Database {
     pub fn live(&mut self, window_ms: i64) -> DbResult<Snapshot> {
         self.with(|db| {
             let mut table = db.read()?;
-            if table
-                .rows
-                .iter()
-                .any(|r| r.heartbeat_at <= table.now_ms - window_ms)
-            {
+            if table.rows.iter().any(|r| r.heartbeat_at <= table.now_ms - window_ms) {
                 db.prune(window_ms)?;
                 table = db.read()?;
             }

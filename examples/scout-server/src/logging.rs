@@ -15,9 +15,7 @@ pub fn set_name(name: &str) {
 
 /// Writes one line: `<unix time> scout-server[<id>]: <message>`.
 pub fn write(message: fmt::Arguments<'_>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let name = NAME.get().map_or("", String::as_str);
     let _ = writeln!(
         std::io::stderr().lock(),

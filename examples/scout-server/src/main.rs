@@ -67,12 +67,9 @@ fn run(options: cli::Options) -> Result<(), String> {
             .map_err(|e| format!("cannot install a signal handler: {e}"))?;
     }
 
-    let server = tiny_http::Server::http(&options.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or("the listener has no IP address")?;
+    let server =
+        tiny_http::Server::http(&options.listen).map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let bound = server.server_addr().to_ip().ok_or("the listener has no IP address")?;
     let (host, port) = match options.advertise.clone() {
         Some(advertise) => advertise,
         None if bound.ip().is_unspecified() => {
@@ -80,10 +77,7 @@ fn run(options: cli::Options) -> Result<(), String> {
         }
         None => (bound.ip().to_string(), bound.port()),
     };
-    let id = options
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("{host}-{port}"));
+    let id = options.id.clone().unwrap_or_else(|| format!("{host}-{port}"));
     logging::set_name(&id);
     let window_ms = i64::try_from(options.window_ms).map_err(|_| "--window-ms is too large")?;
     let heartbeat = Duration::from_millis(options.heartbeat_ms);
@@ -122,14 +116,7 @@ fn run(options: cli::Options) -> Result<(), String> {
 }
 
 /// Registers this server, retrying until it works or a stop is asked for.
-fn register(
-    db: &mut Database,
-    id: &str,
-    host: &str,
-    port: u16,
-    retry: Duration,
-    stop: &AtomicBool,
-) -> Option<Member> {
+fn register(db: &mut Database, id: &str, host: &str, port: u16, retry: Duration, stop: &AtomicBool) -> Option<Member> {
     let mut failures = Failures::default();
     while !stop.load(Ordering::SeqCst) {
         match db.register_new(id, host, port) {

@@ -37,10 +37,7 @@ impl Postgres {
 
     /// Adds one to the generation counter (inside the caller's transaction).
     fn bump(tx: &mut Transaction<'_>) -> DbResult<()> {
-        tx.execute(
-            "UPDATE scout_generation SET value = value + 1 WHERE singleton = 1",
-            &[],
-        )?;
+        tx.execute("UPDATE scout_generation SET value = value + 1 WHERE singleton = 1", &[])?;
         Ok(())
     }
 }
@@ -128,8 +125,7 @@ impl Backend for Postgres {
                     member: Member {
                         id: r.get(0),
                         host: r.get(1),
-                        port: u16::try_from(port)
-                            .map_err(|_| format!("bad port {port} in table"))?,
+                        port: u16::try_from(port).map_err(|_| format!("bad port {port} in table"))?,
                         started_at: r.get(3),
                     },
                     heartbeat_at: r.get(4),

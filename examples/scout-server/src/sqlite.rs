@@ -24,9 +24,7 @@ impl Sqlite {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(
-                format!("{path}: cannot switch to WAL mode (journal_mode is {mode})").into(),
-            );
+            return Err(format!("{path}: cannot switch to WAL mode (journal_mode is {mode})").into());
         }
         conn.execute_batch("PRAGMA synchronous = NORMAL")?;
         Ok(Sqlite { conn })
@@ -34,10 +32,7 @@ impl Sqlite {
 
     /// Adds one to the generation counter (inside the caller's transaction).
     fn bump(conn: &Connection) -> DbResult<()> {
-        conn.execute(
-            "UPDATE scout_generation SET value = value + 1 WHERE singleton = 1",
-            [],
-        )?;
+        conn.execute("UPDATE scout_generation SET value = value + 1 WHERE singleton = 1", [])?;
         Ok(())
     }
 }
@@ -47,34 +42,26 @@ impl Backend for Sqlite {
         // A read first, so that an existing database is not write-locked just to open it.
         let ready: DbResult<Option<i64>> = self
             .conn
-            .query_row(
-                "SELECT value FROM scout_generation WHERE singleton = 1",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM scout_generation WHERE singleton = 1", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(Into::into);
         if matches!(ready, Ok(Some(_))) {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
         tx.commit()?;
         Ok(())
     }
 
     fn now_ms(&mut self) -> DbResult<i64> {
-        Ok(self
-            .conn
-            .query_row(&format!("SELECT {NOW}"), [], |r| r.get(0))?)
+        Ok(self.conn.query_row(&format!("SELECT {NOW}"), [], |r| r.get(0))?)
     }
 
     fn register(&mut self, m: &Member) -> DbResult<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             &format!(
                 "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at)
@@ -98,9 +85,7 @@ impl Backend for Sqlite {
     }
 
     fn prune(&mut self, window_ms: i64) -> DbResult<u64> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             &format!("DELETE FROM scout_servers WHERE heartbeat_at <= {NOW} - ?1"),
             [window_ms],
@@ -113,9 +98,7 @@ impl Backend for Sqlite {
     }
 
     fn deregister(&mut self, id: &str) -> DbResult<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if tx.execute("DELETE FROM scout_servers WHERE id = ?1", [id])? > 0 {
             Self::bump(&tx)?;
         }

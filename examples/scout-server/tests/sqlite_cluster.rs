@@ -1,0 +1,189 @@
+//! End-to-end tests of `scout-server` processes sharing one SQLite file.
+
+mod common;
+
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{BIN, Server, ids, wait_until};
+
+/// Flags that keep heartbeat-driven tests fast.
+const FAST: [&str; 4] = ["--heartbeat-ms", "200", "--window-ms", "1500"];
+
+/// A fresh SQLite path in a temp dir that lives as long as the returned guard.
+fn sqlite_db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scout.sqlite").to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+#[test]
+fn one_server_lists_itself() {
+    let (_dir, db) = sqlite_db();
+    let server = Server::start(&db, &["--id", "solo"]);
+    assert_eq!(server.id, "solo");
+    let list = server.servers();
+    assert_eq!(list["self"], "solo");
+    assert!(list["generation"].is_i64(), "{list}");
+    assert_eq!(
+        list["servers"],
+        serde_json::json!([{"host": "127.0.0.1", "port": server.addr.port(), "id": "solo"}])
+    );
+}
+
+#[test]
+fn default_id_and_advertised_address() {
+    let (_dir, db) = sqlite_db();
+    let plain = Server::start(&db, &[]);
+    assert_eq!(plain.id, format!("127.0.0.1-{}", plain.addr.port()));
+    let behind_nat = Server::start(&db, &["--advertise", "scout2.corp.example:22123"]);
+    assert_eq!(behind_nat.id, "scout2.corp.example-22123");
+    let list = plain.servers();
+    assert_eq!(list["servers"][1]["host"], "scout2.corp.example");
+    assert_eq!(list["servers"][1]["port"], 22123);
+}
+
+#[test]
+fn three_servers_list_all_three_in_registration_order() {
+    let (_dir, db) = sqlite_db();
+    // Ids in reverse alphabetical order: the order must come from registration, not the id.
+    let servers: Vec<Server> = ["c", "b", "a"]
+        .iter()
+        .map(|id| Server::start(&db, &["--id", id]))
+        .collect();
+    for server in &servers {
+        let list = server.servers();
+        assert_eq!(ids(&list), ["c", "b", "a"], "as seen by {}", server.id);
+        assert_eq!(list["self"], server.id.as_str());
+        let ports: Vec<_> = list["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["port"].clone())
+            .collect();
+        let expected: Vec<_> = servers.iter().map(|s| serde_json::json!(s.addr.port())).collect();
+        assert_eq!(ports, expected);
+    }
+    let generations: Vec<_> = servers.iter().map(|s| s.servers()["generation"].clone()).collect();
+    assert!(generations.windows(2).all(|w| w[0] == w[1]), "{generations:?}");
+}
+
+#[test]
+fn sigterm_removes_the_row_at_once() {
+    let (_dir, db) = sqlite_db();
+    let stays = Server::start(&db, &["--id", "stays"]);
+    let mut leaves = Server::start(&db, &["--id", "leaves"]);
+    let before = stays.servers();
+    assert_eq!(ids(&before), ["stays", "leaves"]);
+
+    let status = leaves.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(leaves.log().contains("deregistered"), "{}", leaves.log());
+    // No waiting for a window: the very next read no longer lists it.
+    let after = stays.servers();
+    assert_eq!(ids(&after), ["stays"]);
+    assert_ne!(after["generation"], before["generation"]);
+}
+
+#[test]
+fn sigkill_drops_out_after_the_window() {
+    let (_dir, db) = sqlite_db();
+    let survivor = Server::start(&db, &[&["--id", "survivor"][..], &FAST].concat());
+    let mut victim = Server::start(&db, &[&["--id", "victim"][..], &FAST].concat());
+    let before = survivor.servers();
+    assert_eq!(ids(&before), ["survivor", "victim"]);
+
+    victim.kill();
+    let killed = Instant::now();
+    wait_until("the killed server is no longer listed", || {
+        survivor.listed_ids() == ["survivor"]
+    });
+    let gone_after = killed.elapsed();
+    // Its last heartbeat was at most one period (200 ms) before the kill.
+    assert!(
+        gone_after >= Duration::from_millis(1300 - 200),
+        "dropped out after {gone_after:?}"
+    );
+    assert_ne!(survivor.servers()["generation"], before["generation"]);
+}
+
+#[test]
+fn health_answers_ok_and_anything_else_is_404() {
+    let (_dir, db) = sqlite_db();
+    let server = Server::start(&db, &[]);
+    let (status, _, body) = server.get("/scout/v1/health");
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    for path in ["/", "/scout/v1", "/scout/v1/servers/extra", "/scout/v2/servers"] {
+        assert_eq!(server.get(path).0, 404, "{path}");
+    }
+    assert_eq!(common::request(server.addr, "POST", "/scout/v1/servers").0, 404);
+    // A query string does not change the route.
+    assert_eq!(server.get("/scout/v1/servers?probe=1").0, 200);
+}
+
+#[test]
+fn garbage_mode_answers_200_with_a_body_that_is_not_json() {
+    let (_dir, db) = sqlite_db();
+    let honest = Server::start(&db, &["--id", "honest"]);
+    let liar = Server::start(&db, &["--id", "liar", "--garbage"]);
+    let (status, content_type, body) = liar.get("/scout/v1/servers");
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    assert!(serde_json::from_str::<serde_json::Value>(&body).is_err(), "{body}");
+    assert_eq!(liar.get("/scout/v1/health").0, 200);
+    // It is still a member of the cluster: the others list it.
+    assert_eq!(honest.listed_ids(), ["honest", "liar"]);
+}
+
+#[test]
+fn a_briefly_locked_database_does_not_kill_the_server() {
+    let (_dir, db) = sqlite_db();
+    let mut server = Server::start(&db, &["--id", "patient", "--heartbeat-ms", "200"]);
+    let generation = server.servers()["generation"].clone();
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let locked = Instant::now();
+    while locked.elapsed() < Duration::from_secs(2) {
+        assert!(server.is_running(), "server died; log:\n{}", server.log());
+        // Readers are not blocked in WAL mode, and the last list is kept anyway.
+        assert_eq!(server.listed_ids(), ["patient"]);
+        thread::sleep(Duration::from_millis(100));
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    drop(conn);
+
+    assert!(
+        server.log().contains("heartbeat failed"),
+        "lock not felt:\n{}",
+        server.log()
+    );
+    wait_until("the heartbeat recovers", || server.log().contains("available again"));
+    assert!(server.is_running());
+    let list = server.servers();
+    assert_eq!(ids(&list), ["patient"]);
+    assert_eq!(list["generation"], generation);
+}
+
+#[test]
+fn help_and_bad_arguments() {
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    for flag in [
+        "--db",
+        "--listen",
+        "--id",
+        "--advertise",
+        "--heartbeat-ms",
+        "--window-ms",
+        "--garbage",
+    ] {
+        assert!(text.contains(flag), "help lacks {flag}");
+    }
+    let bad = Command::new(BIN).args(["--db", "x", "--nope"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--nope"));
+    let no_db = Command::new(BIN).output().unwrap();
+    assert_eq!(no_db.status.code(), Some(2));
+}
