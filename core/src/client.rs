@@ -1,0 +1,431 @@
+//! The client handle: state, failover order, connecting and the agent-driven calls.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::attempt::{self, Attempt, FailReason, Schedule};
+use crate::config::{Config, FIRST_CONTACT_HOST, ProbeKind};
+use crate::dns;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventSink, emit};
+use crate::order::{Ranking, failover_order};
+use crate::probe::{HttpProbe, Probe, TcpProbe};
+use crate::server::Server;
+use crate::server_list::ServerList;
+use crate::state::{State, StateFile};
+
+/// The outcome of a successful connect.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Connected {
+    /// The server now in use and persisted as the default (the real server behind a balancer
+    /// when the server named itself with `self`).
+    pub server: Server,
+    /// The address that answered the probe.
+    pub reached: Server,
+    /// Whether the address came from the ManagerLoadBalancer entry.
+    pub via_balancer: bool,
+    /// The attempts that failed before this success.
+    pub failed: Vec<Attempt>,
+}
+
+/// A device's connection chooser; cheap to share between threads (`Send + Sync`).
+pub struct Client {
+    config: Config,
+    seeds: Vec<Server>,
+    probe: Option<Arc<dyn Probe>>,
+    sink: Option<Arc<dyn EventSink>>,
+    state_file: Option<StateFile>,
+    state: Mutex<State>,
+    /// The balancer's addresses, resolved at most once per client (once per restart).
+    balancer: Mutex<Option<Vec<Server>>>,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`] with an event sink, a callback probe or a fixed random seed.
+pub struct ClientBuilder {
+    config: Config,
+    probe: Option<Arc<dyn Probe>>,
+    sink: Option<Arc<dyn EventSink>>,
+    seed: Option<u64>,
+}
+
+impl ClientBuilder {
+    /// Receive the client's events.
+    pub fn events(mut self, sink: impl EventSink + 'static) -> Self {
+        self.sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// Receive the client's events through a shared sink.
+    pub fn events_arc(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Use this probe instead of the configured one (required by `"probe": "callback"`).
+    pub fn probe(mut self, probe: impl Probe + 'static) -> Self {
+        self.probe = Some(Arc::new(probe));
+        self
+    }
+
+    /// Use this probe through a shared handle.
+    pub fn probe_arc(mut self, probe: Arc<dyn Probe>) -> Self {
+        self.probe = Some(probe);
+        self
+    }
+
+    /// Seed the random numbers of the retry jitter and SRV weights (for tests).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Create the client: open and load the state file, build the probe.
+    pub fn build(self) -> Result<Client> {
+        let config = self.config;
+        config.validate()?;
+        let probe: Option<Arc<dyn Probe>> = match (self.probe, config.probe) {
+            (Some(p), _) => Some(p),
+            (None, ProbeKind::Http) => Some(Arc::new(HttpProbe::new(&config)?)),
+            (None, ProbeKind::Tcp) => Some(Arc::new(TcpProbe)),
+            (None, ProbeKind::Callback) => {
+                return Err(Error::config(
+                    "probe",
+                    "\"callback\" needs a probe callback given when the client is created",
+                ));
+            }
+            (None, _) => None,
+        };
+        let seeds = if config.servers.is_empty() {
+            vec![Server::new(FIRST_CONTACT_HOST, config.default_port)?]
+        } else {
+            config.servers.clone()
+        };
+        let sink = self.sink;
+        let (state_file, state) = match &config.state_file {
+            None => (None, State::default()),
+            Some(path) => {
+                let file = StateFile::open(path)?;
+                let loaded = file.load()?;
+                if let Some(message) = loaded.warning {
+                    emit(
+                        sink.as_deref(),
+                        Event::StateFileProblem {
+                            path: path.clone(),
+                            message,
+                        },
+                    );
+                }
+                (Some(file), loaded.state)
+            }
+        };
+        let rng = match self.seed {
+            Some(s) => fastrand::Rng::with_seed(s),
+            None => fastrand::Rng::new(),
+        };
+        Ok(Client {
+            config,
+            seeds,
+            probe,
+            sink,
+            state_file,
+            state: Mutex::new(state),
+            balancer: Mutex::new(None),
+            rng: Mutex::new(rng),
+        })
+    }
+}
+
+/// Lock a mutex; a panic elsewhere never poisons the client for good.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Client {
+    /// Create a client with the configured probe and no event sink.
+    pub fn new(config: Config) -> Result<Self> {
+        Self::builder(config).build()
+    }
+
+    /// Start building a client.
+    pub fn builder(config: Config) -> ClientBuilder {
+        ClientBuilder {
+            config,
+            probe: None,
+            sink: None,
+            seed: None,
+        }
+    }
+
+    /// The configuration this client was created with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.
+    pub fn seeds(&self) -> &[Server] {
+        &self.seeds
+    }
+
+    fn emit(&self, event: Event) {
+        emit(self.sink.as_deref(), event)
+    }
+
+    /// The cached server list (empty when none was received yet).
+    pub fn server_list(&self) -> Vec<Server> {
+        lock(&self.state)
+            .list
+            .as_ref()
+            .map(ServerList::servers)
+            .unwrap_or_default()
+    }
+
+    /// The default server: the last one connected to successfully.
+    pub fn default_server(&self) -> Option<Server> {
+        lock(&self.state).default_server.clone()
+    }
+
+    /// A copy of the whole remembered state.
+    pub fn state(&self) -> State {
+        lock(&self.state).clone()
+    }
+
+    /// The failover order from the default server, without the ManagerLoadBalancer.
+    pub fn failover_order(&self) -> Vec<Server> {
+        let state = lock(&self.state);
+        let list = state.list.as_ref().map(ServerList::servers);
+        failover_order(
+            list.as_deref(),
+            &self.seeds,
+            state.default_server.as_ref(),
+            self.ranking(),
+        )
+    }
+
+    fn ranking(&self) -> Ranking<'_> {
+        Ranking::new(self.config.failover_order, self.config.device_id.as_deref())
+    }
+
+    /// The balancer's addresses for this client, resolved on first use and kept until it is dropped.
+    pub fn balancer_addresses(&self) -> Vec<Server> {
+        let Some(entry) = &self.config.manager_load_balancer else {
+            return Vec::new();
+        };
+        let mut cached = lock(&self.balancer);
+        if let Some(addrs) = cached.as_ref() {
+            return addrs.clone();
+        }
+        let addrs = match dns::resolve_balancer(entry, &self.config) {
+            Ok(addrs) if !addrs.is_empty() => {
+                self.emit(Event::BalancerResolved {
+                    entry: entry.to_string(),
+                    servers: addrs.clone(),
+                });
+                addrs
+            }
+            Ok(_) => {
+                self.emit(Event::BalancerFailed {
+                    entry: entry.to_string(),
+                    reason: "no address".into(),
+                });
+                Vec::new()
+            }
+            Err(e) => {
+                self.emit(Event::BalancerFailed {
+                    entry: entry.to_string(),
+                    reason: e.to_string(),
+                });
+                Vec::new()
+            }
+        };
+        *cached = Some(addrs.clone());
+        addrs
+    }
+
+    /// The candidates of a start-up: the balancer's addresses, then the failover order.
+    pub fn candidates(&self) -> Vec<Server> {
+        let mut out = self.balancer_addresses();
+        for s in self.failover_order() {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Report that the agent reached `server`: it becomes the default and is persisted if it changed.
+    pub fn report_success(&self, server: &Server) -> Result<()> {
+        self.emit(Event::AttemptSucceeded { server: server.clone() });
+        let mut state = lock(&self.state);
+        if state.default_server.as_ref() == Some(server) {
+            return Ok(());
+        }
+        let old = state.default_server.replace(server.clone());
+        self.emit(Event::DefaultChanged {
+            old,
+            new: server.clone(),
+        });
+        self.persist(&state)
+    }
+
+    /// Report that the agent could not reach `server`, with its own reason.
+    pub fn report_failure(&self, server: &Server, reason: &str) {
+        self.emit(Event::AttemptFailed {
+            server: server.clone(),
+            reason: FailReason::Reported(reason.to_string()),
+        });
+    }
+
+    /// Report that the connection to the current server was lost; returns the new order to try.
+    pub fn connection_lost(&self) -> Vec<Server> {
+        self.failover_order()
+    }
+
+    /// Hand in a server list received by the agent's own protocol from `from` (None = the default server).
+    pub fn update_server_list(&self, list: ServerList, from: Option<&Server>) -> Result<()> {
+        let mut state = lock(&self.state);
+        self.accept_list(&mut state, list, from.cloned())
+    }
+
+    /// Hand in a server list as SPEC §3 JSON; a refused list keeps the cached one.
+    pub fn update_server_list_json(&self, body: &[u8], from: Option<&Server>) -> Result<()> {
+        match ServerList::from_json(body) {
+            Ok(list) => self.update_server_list(list, from),
+            Err(e) => {
+                self.emit(Event::ServerListRejected {
+                    from: from.cloned(),
+                    reason: e.to_string(),
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Cache `list` and honour its `self`; persist when anything changed.
+    fn accept_list(&self, state: &mut State, list: ServerList, from: Option<Server>) -> Result<()> {
+        let from = from.or_else(|| state.default_server.clone());
+        let mut changed = false;
+        if let Some(real) = list.self_server()
+            && from.is_some()
+            && from == state.default_server
+            && state.default_server.as_ref() != Some(real)
+        {
+            let old = state.default_server.replace(real.clone());
+            self.emit(Event::DefaultChanged { old, new: real.clone() });
+            changed = true;
+        }
+        let same_list = state.list.as_ref().map(|l| l.entries()) == Some(list.entries());
+        if !same_list || state.servers_from != from {
+            self.emit(Event::ServerListUpdated {
+                from: from.clone(),
+                servers: list.servers(),
+            });
+            state.list = Some(list);
+            state.servers_from = from;
+            changed = true;
+        }
+        if changed { self.persist(state) } else { Ok(()) }
+    }
+
+    fn persist(&self, state: &State) -> Result<()> {
+        let Some(file) = &self.state_file else { return Ok(()) };
+        file.save(state).inspect_err(|e| {
+            self.emit(Event::StateFileProblem {
+                path: file.path().to_path_buf(),
+                message: e.to_string(),
+            });
+        })
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            timeout: self.config.connect_timeout,
+            delay: self.config.attempt_delay,
+            deadline: self.config.deadline,
+        }
+    }
+
+    fn probe(&self) -> Result<&Arc<dyn Probe>> {
+        self.probe.as_ref().ok_or_else(|| {
+            Error::Unsupported(
+                "this client has `\"probe\": \"none\"`: the agent tries the candidates itself and reports them".into(),
+            )
+        })
+    }
+
+    /// Run the start-up procedure of SPEC §2: balancer first, then the failover order.
+    pub fn connect(&self) -> Result<Connected> {
+        let balancer = self.balancer_addresses();
+        self.connect_to(self.candidates(), &balancer)
+    }
+
+    /// After a lost connection: run the failover order from the default server (no balancer).
+    pub fn reconnect(&self) -> Result<Connected> {
+        self.connect_to(self.connection_lost(), &[])
+    }
+
+    fn connect_to(&self, candidates: Vec<Server>, balancer: &[Server]) -> Result<Connected> {
+        let probe = self.probe()?;
+        let won = attempt::run(&candidates, probe, self.schedule(), &mut |e| self.emit(e)).map_err(Error::AllFailed)?;
+        let via_balancer = balancer.contains(&won.server);
+        let mut state = lock(&self.state);
+        let old = state.default_server.clone();
+        if old.as_ref() != Some(&won.server) {
+            state.default_server = Some(won.server.clone());
+            self.emit(Event::DefaultChanged {
+                old: old.clone(),
+                new: won.server.clone(),
+            });
+        }
+        let result = match won.reached.list {
+            Some(list) => self.accept_list(&mut state, list, Some(won.server.clone())),
+            None if old.as_ref() != Some(&won.server) => self.persist(&state),
+            None => Ok(()),
+        };
+        // The connection works; a state-file problem was reported as an event and does not undo it.
+        drop(result);
+        Ok(Connected {
+            server: state.default_server.clone().unwrap_or_else(|| won.server.clone()),
+            reached: won.server,
+            via_balancer,
+            failed: won.failed,
+        })
+    }
+
+    /// Connect, retrying with exponential backoff and full jitter until success or `max_tries`.
+    pub fn connect_with_retry(&self) -> Result<Connected> {
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            match self.connect() {
+                Ok(c) => return Ok(c),
+                Err(e @ Error::AllFailed(_)) => {
+                    if self.config.retry.max_tries != 0 && tries >= self.config.retry.max_tries {
+                        return Err(e);
+                    }
+                    let wait = self.backoff(tries - 1);
+                    log::info!(target: "scoutlb", "all servers failed (try {tries}); retrying in {} ms", wait.as_millis());
+                    std::thread::sleep(wait);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// The wait before retry number `n + 1`: uniform in `[0, min(cap, base * factor^n)]`.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let r = &self.config.retry;
+        let ceiling = (r.base.as_secs_f64() * r.factor.powi(n.min(1000) as i32)).min(r.cap.as_secs_f64());
+        let unit = lock(&self.rng).f64();
+        Duration::from_secs_f64(ceiling * unit)
+    }
+}

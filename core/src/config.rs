@@ -1,0 +1,519 @@
+//! Configuration (SPEC §5): JSON text or a builder, every key with its default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::balancer::ManagerLoadBalancer;
+use crate::error::{Error, Result};
+use crate::server::{DEFAULT_PORT, Server};
+
+/// How a candidate is checked for life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProbeKind {
+    /// `GET /scout/v1/servers` answers 200 with a valid list. The default.
+    Http,
+    /// A TCP connection is accepted.
+    Tcp,
+    /// The agent's own callback says yes or no.
+    Callback,
+    /// No probe: the agent tries candidates itself and reports outcomes.
+    None,
+}
+
+/// URL scheme of the http probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// Plain HTTP. The default.
+    Http,
+    /// HTTPS with certificate verification.
+    Https,
+}
+
+/// How the servers after the default are ranked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrderMode {
+    /// Server list order, wrapping around: the seed's behaviour. The default.
+    List,
+    /// Rendezvous-hash ranking on `device_id`, so a dead server's devices spread evenly.
+    Spread,
+}
+
+/// Backoff of [`crate::Client::connect_with_retry`]: exponential with full jitter.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// First backoff ceiling. Defaults to 1 second.
+    pub base: Duration,
+    /// Growth of the ceiling per try. Defaults to 2.0.
+    pub factor: f64,
+    /// Largest ceiling. Defaults to 60 seconds.
+    pub cap: Duration,
+    /// Most tries in all, 0 = no limit. Defaults to 0.
+    pub max_tries: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base: Duration::from_secs(1),
+            factor: 2.0,
+            cap: Duration::from_secs(60),
+            max_tries: 0,
+        }
+    }
+}
+
+/// The configuration of a client; see SPEC §5 for the JSON keys of the same names.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Seed servers. Defaults to none, which means the host `ScoutSrv`.
+    pub servers: Vec<Server>,
+    /// Preferred manager address, tried first on every restart. Defaults to none.
+    pub manager_load_balancer: Option<ManagerLoadBalancer>,
+    /// Path of the state file. Defaults to none: state kept in memory only.
+    pub state_file: Option<PathBuf>,
+    /// Port used where an address names none. Defaults to 22123.
+    pub default_port: u16,
+    /// How candidates are probed. Defaults to [`ProbeKind::Http`].
+    pub probe: ProbeKind,
+    /// Scheme of the http probe. Defaults to [`Scheme::Http`].
+    pub scheme: Scheme,
+    /// PEM bundle of trusted CAs for https. Defaults to none: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Time limit of one attempt. Defaults to 3 seconds.
+    pub connect_timeout: Duration,
+    /// Delay after which the next candidate starts in parallel; zero = sequential. Defaults to 250 ms.
+    pub attempt_delay: Duration,
+    /// Limit of one whole connect call. Defaults to 30 seconds.
+    pub deadline: Duration,
+    /// Limit of one DNS lookup. Defaults to 2 seconds.
+    pub dns_timeout: Duration,
+    /// DNS servers replacing the system's. Defaults to none: `/etc/resolv.conf`.
+    pub nameservers: Vec<SocketAddr>,
+    /// Search domains replacing the system's. Defaults to none: the system's.
+    pub search_domains: Vec<String>,
+    /// Backoff of the retrying connect. Defaults to [`RetryPolicy::default`].
+    pub retry: RetryPolicy,
+    /// Ranking after the default server. Defaults to [`OrderMode::List`].
+    pub failover_order: OrderMode,
+    /// Stable id of this device, required by [`OrderMode::Spread`]. Defaults to none.
+    pub device_id: Option<String>,
+}
+
+/// Host name tried when no seed server is configured, as Scout devices do on first contact.
+pub const FIRST_CONTACT_HOST: &str = "ScoutSrv";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            servers: Vec::new(),
+            manager_load_balancer: None,
+            state_file: None,
+            default_port: DEFAULT_PORT,
+            probe: ProbeKind::Http,
+            scheme: Scheme::Http,
+            ca_file: None,
+            connect_timeout: Duration::from_millis(3000),
+            attempt_delay: Duration::from_millis(250),
+            deadline: Duration::from_millis(30000),
+            dns_timeout: Duration::from_millis(2000),
+            nameservers: Vec::new(),
+            search_domains: Vec::new(),
+            retry: RetryPolicy::default(),
+            failover_order: OrderMode::List,
+            device_id: None,
+        }
+    }
+}
+
+impl Config {
+    /// Start a builder from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config::default(),
+            error: None,
+        }
+    }
+
+    /// Parse the JSON text of SPEC §5; unknown keys and wrong types are errors naming the key.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(text).map_err(|e| Error::ConfigJson(e.to_string()))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| Error::ConfigJson("the configuration must be a JSON object".into()))?;
+        Self::from_map(obj)
+    }
+
+    /// Build from an already parsed JSON object.
+    pub fn from_map(obj: &Map<String, Value>) -> Result<Self> {
+        let mut c = Config::default();
+        for key in obj.keys() {
+            if !KEYS.contains(&key.as_str()) {
+                return Err(Error::config(
+                    key,
+                    format!("unknown key; the known keys are {}", KEYS.join(", ")),
+                ));
+            }
+        }
+        let get = |k: &str| obj.get(k).filter(|v| !v.is_null());
+        if let Some(v) = get("default_port") {
+            c.default_port = as_port(v, "default_port")?;
+        }
+        if let Some(v) = get("servers") {
+            c.servers = string_list(v, "servers")?
+                .iter()
+                .map(|s| Server::parse(s, c.default_port).map_err(|e| Error::config("servers", e.to_string())))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(v) = get("manager_load_balancer") {
+            c.manager_load_balancer = Some(ManagerLoadBalancer::parse(
+                as_str(v, "manager_load_balancer")?,
+                c.default_port,
+            )?);
+        }
+        if let Some(v) = get("state_file") {
+            c.state_file = Some(non_empty_path(v, "state_file")?);
+        }
+        if let Some(v) = get("probe") {
+            c.probe = match as_str(v, "probe")? {
+                "http" => ProbeKind::Http,
+                "tcp" => ProbeKind::Tcp,
+                "callback" => ProbeKind::Callback,
+                "none" => ProbeKind::None,
+                other => return Err(one_of("probe", other, "\"http\", \"tcp\", \"callback\" or \"none\"")),
+            };
+        }
+        if let Some(v) = get("scheme") {
+            c.scheme = match as_str(v, "scheme")? {
+                "http" => Scheme::Http,
+                "https" => Scheme::Https,
+                other => return Err(one_of("scheme", other, "\"http\" or \"https\"")),
+            };
+        }
+        if let Some(v) = get("ca_file") {
+            c.ca_file = Some(non_empty_path(v, "ca_file")?);
+        }
+        if let Some(v) = get("connect_timeout_ms") {
+            c.connect_timeout = as_millis(v, "connect_timeout_ms")?;
+        }
+        if let Some(v) = get("attempt_delay_ms") {
+            c.attempt_delay = as_millis(v, "attempt_delay_ms")?;
+        }
+        if let Some(v) = get("deadline_ms") {
+            c.deadline = as_millis(v, "deadline_ms")?;
+        }
+        if let Some(v) = get("dns_timeout_ms") {
+            c.dns_timeout = as_millis(v, "dns_timeout_ms")?;
+        }
+        if let Some(v) = get("nameservers") {
+            c.nameservers = string_list(v, "nameservers")?
+                .iter()
+                .map(|s| parse_nameserver(s))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(v) = get("search_domains") {
+            c.search_domains = string_list(v, "search_domains")?
+                .iter()
+                .map(|s| {
+                    Server::new(s, 1)
+                        .map(|d| d.host().to_string())
+                        .map_err(|e| Error::config("search_domains", e.to_string()))
+                })
+                .collect::<Result<_>>()?;
+        }
+        if let Some(v) = get("retry") {
+            c.retry = parse_retry(v)?;
+        }
+        if let Some(v) = get("failover_order") {
+            c.failover_order = match as_str(v, "failover_order")? {
+                "list" => OrderMode::List,
+                "spread" => OrderMode::Spread,
+                other => return Err(one_of("failover_order", other, "\"list\" or \"spread\"")),
+            };
+        }
+        if let Some(v) = get("device_id") {
+            c.device_id = Some(as_str(v, "device_id")?.to_string());
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Check the rules that span several keys.
+    pub fn validate(&self) -> Result<()> {
+        if self.failover_order == OrderMode::Spread && self.device_id.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::config(
+                "device_id",
+                "required when `failover_order` is \"spread\"",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::config("connect_timeout_ms", "must be at least 1"));
+        }
+        if self.deadline.is_zero() {
+            return Err(Error::config("deadline_ms", "must be at least 1"));
+        }
+        if self.dns_timeout.is_zero() {
+            return Err(Error::config("dns_timeout_ms", "must be at least 1"));
+        }
+        if !(self.retry.factor.is_finite() && self.retry.factor >= 1.0) {
+            return Err(Error::config("retry.factor", "must be a number of at least 1.0"));
+        }
+        if self.retry.cap < self.retry.base {
+            return Err(Error::config("retry.cap_ms", "must not be smaller than retry.base_ms"));
+        }
+        Ok(())
+    }
+}
+
+/// Every key of SPEC §5.
+pub const KEYS: &[&str] = &[
+    "servers",
+    "manager_load_balancer",
+    "state_file",
+    "default_port",
+    "probe",
+    "scheme",
+    "ca_file",
+    "connect_timeout_ms",
+    "attempt_delay_ms",
+    "deadline_ms",
+    "dns_timeout_ms",
+    "nameservers",
+    "search_domains",
+    "retry",
+    "failover_order",
+    "device_id",
+];
+
+const RETRY_KEYS: &[&str] = &["base_ms", "factor", "cap_ms", "max_tries"];
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn expected(key: &str, what: &str, v: &Value) -> Error {
+    Error::config(key, format!("expected {what}, got {}", type_name(v)))
+}
+
+fn one_of(key: &str, got: &str, allowed: &str) -> Error {
+    Error::config(key, format!("expected {allowed}, got \"{got}\""))
+}
+
+fn as_str<'a>(v: &'a Value, key: &str) -> Result<&'a str> {
+    v.as_str().ok_or_else(|| expected(key, "a string", v))
+}
+
+fn non_empty_path(v: &Value, key: &str) -> Result<PathBuf> {
+    match as_str(v, key)? {
+        "" => Err(Error::config(key, "expected a path, got an empty string")),
+        s => Ok(PathBuf::from(s)),
+    }
+}
+
+fn as_u64(v: &Value, key: &str) -> Result<u64> {
+    v.as_u64().ok_or_else(|| expected(key, "a non-negative integer", v))
+}
+
+fn as_millis(v: &Value, key: &str) -> Result<Duration> {
+    let ms = as_u64(v, key)?;
+    if ms > 86_400_000 {
+        return Err(Error::config(key, format!("{ms} ms is more than a day")));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn as_port(v: &Value, key: &str) -> Result<u16> {
+    let n = as_u64(v, key)?;
+    u16::try_from(n)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| Error::config(key, format!("expected a port 1-65535, got {n}")))
+}
+
+fn string_list(v: &Value, key: &str) -> Result<Vec<String>> {
+    let arr = v.as_array().ok_or_else(|| expected(key, "an array of strings", v))?;
+    arr.iter()
+        .map(|item| {
+            item.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| expected(key, "an array of strings", item))
+        })
+        .collect()
+}
+
+fn parse_nameserver(s: &str) -> Result<SocketAddr> {
+    let server = Server::parse(s, 53).map_err(|e| Error::config("nameservers", e.to_string()))?;
+    let ip = server.ip().ok_or_else(|| {
+        Error::config(
+            "nameservers",
+            format!("`{s}` is not an IP address (a name server must be an IP)"),
+        )
+    })?;
+    Ok(SocketAddr::new(ip, server.port()))
+}
+
+fn parse_retry(v: &Value) -> Result<RetryPolicy> {
+    let obj = v.as_object().ok_or_else(|| expected("retry", "an object", v))?;
+    let mut r = RetryPolicy::default();
+    for (k, val) in obj {
+        let key = format!("retry.{k}");
+        match k.as_str() {
+            "base_ms" => r.base = as_millis(val, &key)?,
+            "cap_ms" => r.cap = as_millis(val, &key)?,
+            "factor" => r.factor = val.as_f64().ok_or_else(|| expected(&key, "a number", val))?,
+            "max_tries" => {
+                r.max_tries = u32::try_from(as_u64(val, &key)?).map_err(|_| Error::config(&key, "too large"))?
+            }
+            _ => {
+                return Err(Error::config(
+                    &key,
+                    format!("unknown key; the known keys are {}", RETRY_KEYS.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// Builds a [`Config`] in Rust; errors surface at [`ConfigBuilder::build`].
+#[derive(Debug)]
+pub struct ConfigBuilder {
+    config: Config,
+    error: Option<Error>,
+}
+
+impl ConfigBuilder {
+    fn record<T>(&mut self, r: Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// Add a seed server, parsed like the `servers` key.
+    pub fn server(mut self, address: &str) -> Self {
+        let port = self.config.default_port;
+        if let Some(s) = self.record(Server::parse(address, port).map_err(|e| Error::config("servers", e.to_string())))
+        {
+            self.config.servers.push(s);
+        }
+        self
+    }
+
+    /// Set the ManagerLoadBalancer entry.
+    pub fn manager_load_balancer(mut self, entry: &str) -> Self {
+        let port = self.config.default_port;
+        self.config.manager_load_balancer = self.record(ManagerLoadBalancer::parse(entry, port));
+        self
+    }
+
+    /// Set the state file path.
+    pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.state_file = Some(path.into());
+        self
+    }
+
+    /// Set the default port (affects servers added after this call).
+    pub fn default_port(mut self, port: u16) -> Self {
+        self.config.default_port = port;
+        self
+    }
+
+    /// Set the probe.
+    pub fn probe(mut self, probe: ProbeKind) -> Self {
+        self.config.probe = probe;
+        self
+    }
+
+    /// Set the scheme of the http probe.
+    pub fn scheme(mut self, scheme: Scheme) -> Self {
+        self.config.scheme = scheme;
+        self
+    }
+
+    /// Set the CA bundle for https.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.ca_file = Some(path.into());
+        self
+    }
+
+    /// Set the time limit of one attempt.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+
+    /// Set the stagger delay between attempts.
+    pub fn attempt_delay(mut self, d: Duration) -> Self {
+        self.config.attempt_delay = d;
+        self
+    }
+
+    /// Set the limit of one connect call.
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.config.deadline = d;
+        self
+    }
+
+    /// Set the limit of one DNS lookup.
+    pub fn dns_timeout(mut self, d: Duration) -> Self {
+        self.config.dns_timeout = d;
+        self
+    }
+
+    /// Add a DNS server replacing the system's.
+    pub fn nameserver(mut self, addr: SocketAddr) -> Self {
+        self.config.nameservers.push(addr);
+        self
+    }
+
+    /// Add a search domain replacing the system's.
+    pub fn search_domain(mut self, domain: &str) -> Self {
+        self.config.search_domains.push(domain.to_ascii_lowercase());
+        self
+    }
+
+    /// Set the retry backoff.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.config.retry = retry;
+        self
+    }
+
+    /// Set the failover order mode.
+    pub fn failover_order(mut self, mode: OrderMode) -> Self {
+        self.config.failover_order = mode;
+        self
+    }
+
+    /// Set the device id used by spread mode.
+    pub fn device_id(mut self, id: &str) -> Self {
+        self.config.device_id = Some(id.to_string());
+        self
+    }
+
+    /// Finish: the first error met, or the validated configuration.
+    pub fn build(self) -> Result<Config> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}

@@ -1,0 +1,95 @@
+//! The one error type of the crate.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::attempt::Attempt;
+
+/// Everything that can go wrong in scoutlb, with the detail a sysadmin needs to act.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A server address could not be parsed.
+    #[error("invalid server address `{input}`: {reason}")]
+    InvalidServer {
+        /// The text as given.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A configuration key has a wrong type or value, or is unknown.
+    #[error("configuration key `{key}`: {message}")]
+    Config {
+        /// The key, as written in the configuration.
+        key: String,
+        /// What was expected.
+        message: String,
+    },
+    /// The configuration text is not a JSON object.
+    #[error("configuration is not valid JSON: {0}")]
+    ConfigJson(String),
+    /// A server list was refused; the cached list is kept.
+    #[error("server list refused: {0}")]
+    InvalidServerList(String),
+    /// The state file or its folder could not be read or written.
+    #[error("state file {path}: cannot {action}: {source}")]
+    StateFile {
+        /// The state file.
+        path: PathBuf,
+        /// What was being done ("write", "lock", ...).
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The state file was written by a newer scoutlb and is left untouched.
+    #[error(
+        "state file {path} has format {found}, newer than format {known} that this scoutlb knows; it is left untouched (upgrade scoutlb or remove the file)"
+    )]
+    StateFormat {
+        /// The state file.
+        path: PathBuf,
+        /// The format found in the file.
+        found: u64,
+        /// The newest format this version knows.
+        known: u64,
+    },
+    /// The ManagerLoadBalancer name could not be resolved.
+    #[error("DNS lookup of `{name}` failed: {reason}")]
+    Dns {
+        /// The name looked up.
+        name: String,
+        /// The resolver's answer (NXDOMAIN, SERVFAIL, timed out, ...).
+        reason: String,
+    },
+    /// No candidate server could be reached.
+    #[error("{}", crate::attempt::describe_failures(.0))]
+    AllFailed(Vec<Attempt>),
+    /// The named server is not known to this client.
+    #[error("server {0} is not a candidate of this client")]
+    UnknownServer(String),
+    /// The call is not possible with this client's configuration.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Result type of scoutlb.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Build a configuration error for `key`.
+    pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The attempts of an [`Error::AllFailed`], empty for other errors.
+    pub fn attempts(&self) -> &[Attempt] {
+        match self {
+            Error::AllFailed(a) => a,
+            _ => &[],
+        }
+    }
+}

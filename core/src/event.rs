@@ -1,0 +1,197 @@
+//! Events reported to the embedding agent, and the sink that receives them.
+//!
+//! Every event is also logged with the `log` crate under the target `scoutlb`: attempts and list
+//! updates at `debug`, successes and default changes at `info`, failed attempts and state-file
+//! problems at `warn`. scoutlb never prints.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::attempt::FailReason;
+use crate::server::Server;
+
+/// Something that happened inside a client, for the agent to log or act on.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// An attempt on a server began.
+    AttemptStarted {
+        /// The server tried.
+        server: Server,
+    },
+    /// An attempt failed.
+    AttemptFailed {
+        /// The server tried.
+        server: Server,
+        /// Why.
+        reason: FailReason,
+    },
+    /// An attempt succeeded.
+    AttemptSucceeded {
+        /// The server reached.
+        server: Server,
+    },
+    /// A new server list was accepted and cached.
+    ServerListUpdated {
+        /// The server that sent it, when known.
+        from: Option<Server>,
+        /// The new list.
+        servers: Vec<Server>,
+    },
+    /// A server list was refused; the cached list is kept.
+    ServerListRejected {
+        /// The server that sent it, when known.
+        from: Option<Server>,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The default server changed.
+    DefaultChanged {
+        /// The previous default, if any.
+        old: Option<Server>,
+        /// The new default.
+        new: Server,
+    },
+    /// The state file had a problem; the client carries on as described.
+    StateFileProblem {
+        /// The state file.
+        path: PathBuf,
+        /// What happened and what was done about it.
+        message: String,
+    },
+    /// The ManagerLoadBalancer entry resolved to these addresses.
+    BalancerResolved {
+        /// The entry as configured.
+        entry: String,
+        /// Its addresses, in the order they are tried.
+        servers: Vec<Server>,
+    },
+    /// The ManagerLoadBalancer entry could not be resolved; the failover order takes over.
+    BalancerFailed {
+        /// The entry as configured.
+        entry: String,
+        /// Why (NXDOMAIN, SERVFAIL, timed out, ...).
+        reason: String,
+    },
+}
+
+/// How much an event matters, mapped onto `log` levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Routine detail.
+    Debug,
+    /// A notable change.
+    Info,
+    /// A problem the client worked around.
+    Warning,
+}
+
+impl Event {
+    /// How much the event matters.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Event::AttemptStarted { .. } | Event::ServerListUpdated { .. } | Event::BalancerResolved { .. } => {
+                Severity::Debug
+            }
+            Event::AttemptSucceeded { .. } | Event::DefaultChanged { .. } => Severity::Info,
+            Event::AttemptFailed { .. }
+            | Event::ServerListRejected { .. }
+            | Event::StateFileProblem { .. }
+            | Event::BalancerFailed { .. } => Severity::Warning,
+        }
+    }
+
+    /// A short stable name of the kind of event, such as `attempt_failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::AttemptStarted { .. } => "attempt_started",
+            Event::AttemptFailed { .. } => "attempt_failed",
+            Event::AttemptSucceeded { .. } => "attempt_succeeded",
+            Event::ServerListUpdated { .. } => "server_list_updated",
+            Event::ServerListRejected { .. } => "server_list_rejected",
+            Event::DefaultChanged { .. } => "default_changed",
+            Event::StateFileProblem { .. } => "state_file_problem",
+            Event::BalancerResolved { .. } => "balancer_resolved",
+            Event::BalancerFailed { .. } => "balancer_failed",
+        }
+    }
+
+    /// The server the event is about, if one.
+    pub fn server(&self) -> Option<&Server> {
+        match self {
+            Event::AttemptStarted { server }
+            | Event::AttemptFailed { server, .. }
+            | Event::AttemptSucceeded { server } => Some(server),
+            Event::DefaultChanged { new, .. } => Some(new),
+            Event::ServerListUpdated { from, .. } | Event::ServerListRejected { from, .. } => from.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+fn join(servers: &[Server]) -> String {
+    servers.iter().map(Server::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::AttemptStarted { server } => write!(f, "trying {server}"),
+            Event::AttemptFailed { server, reason } => write!(f, "{server} failed: {reason}"),
+            Event::AttemptSucceeded { server } => write!(f, "connected to {server}"),
+            Event::ServerListUpdated {
+                from: Some(from),
+                servers,
+            } => {
+                write!(f, "server list from {from}: {}", join(servers))
+            }
+            Event::ServerListUpdated { from: None, servers } => write!(f, "server list: {}", join(servers)),
+            Event::ServerListRejected {
+                from: Some(from),
+                reason,
+            } => {
+                write!(f, "server list from {from} refused, cached list kept: {reason}")
+            }
+            Event::ServerListRejected { from: None, reason } => {
+                write!(f, "server list refused, cached list kept: {reason}")
+            }
+            Event::DefaultChanged { old: Some(old), new } => write!(f, "default server is now {new} (was {old})"),
+            Event::DefaultChanged { old: None, new } => write!(f, "default server is now {new}"),
+            Event::StateFileProblem { path, message } => write!(f, "state file {}: {message}", path.display()),
+            Event::BalancerResolved { entry, servers } => {
+                write!(f, "ManagerLoadBalancer {entry} resolved to {}", join(servers))
+            }
+            Event::BalancerFailed { entry, reason } => {
+                write!(
+                    f,
+                    "ManagerLoadBalancer {entry} not usable, using the failover order: {reason}"
+                )
+            }
+        }
+    }
+}
+
+/// Receives a client's events; called on the thread that made the call that caused the event.
+pub trait EventSink: Send + Sync {
+    /// Handle one event; must not call back into the same client.
+    fn event(&self, event: &Event);
+}
+
+impl<F: Fn(&Event) + Send + Sync> EventSink for F {
+    fn event(&self, event: &Event) {
+        self(event)
+    }
+}
+
+/// Log an event with the `log` crate and pass it to the sink, if any.
+pub(crate) fn emit(sink: Option<&dyn EventSink>, event: Event) {
+    let level = match event.severity() {
+        Severity::Debug => log::Level::Debug,
+        Severity::Info => log::Level::Info,
+        Severity::Warning => log::Level::Warn,
+    };
+    log::log!(target: "scoutlb", level, "{event}");
+    if let Some(sink) = sink {
+        sink.event(&event);
+    }
+}

@@ -1,0 +1,78 @@
+//! The failover order of SPEC §2: which servers to try, in which order.
+//!
+//! `list` mode: starting at the default server's place in the list and wrapping around.
+//! `spread` mode: the default server first, then the list ranked by rendezvous hashing
+//! (highest random weight) on the device id.
+//!
+//! The spread weight of a server for a device is `xxh3_64(device_id ++ [0u8] ++ server)`, where
+//! `server` is the server's canonical text (`host:port`, `[v6]:port`, host names lower case) and
+//! XXH3 is the 64-bit XXH3 of the xxHash specification with seed 0. Servers are ranked by weight,
+//! highest first, ties by canonical text. The ranking is the same on every platform and version;
+//! a test pins known weights so that it cannot change by accident.
+
+use std::collections::HashSet;
+
+use crate::config::OrderMode;
+use crate::server::Server;
+
+/// The rendezvous weight of `server` for the device `device_id`.
+pub fn spread_weight(device_id: &str, server: &Server) -> u64 {
+    let text = server.to_string();
+    let mut bytes = Vec::with_capacity(device_id.len() + 1 + text.len());
+    bytes.extend_from_slice(device_id.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(text.as_bytes());
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}
+
+/// How to rank the list after the default server.
+#[derive(Clone, Copy, Debug)]
+pub enum Ranking<'a> {
+    /// List order, wrapping around from the default server.
+    List,
+    /// Rendezvous ranking for this device id.
+    Spread(&'a str),
+}
+
+impl<'a> Ranking<'a> {
+    /// The ranking a configuration asks for.
+    pub fn new(mode: OrderMode, device_id: Option<&'a str>) -> Self {
+        match (mode, device_id) {
+            (OrderMode::Spread, Some(id)) => Ranking::Spread(id),
+            _ => Ranking::List,
+        }
+    }
+}
+
+/// The ordered candidates: default, then the list (see module docs), then unnamed seeds; no repeats.
+pub fn failover_order<'s>(
+    list: Option<&'s [Server]>,
+    seeds: &'s [Server],
+    default: Option<&'s Server>,
+    ranking: Ranking<'_>,
+) -> Vec<Server> {
+    let list = list.filter(|l| !l.is_empty()).unwrap_or(seeds);
+    let mut out: Vec<Server> = Vec::with_capacity(list.len() + seeds.len() + 1);
+    let mut seen: HashSet<&Server> = HashSet::with_capacity(out.capacity());
+    let mut push = |s: &'s Server| {
+        if seen.insert(s) {
+            out.push(s.clone());
+        }
+    };
+    if let Some(d) = default {
+        push(d);
+    }
+    match ranking {
+        Ranking::List => {
+            let start = default.and_then(|d| list.iter().position(|s| s == d)).unwrap_or(0);
+            list[start..].iter().chain(&list[..start]).for_each(&mut push);
+        }
+        Ranking::Spread(device_id) => {
+            let mut ranked: Vec<(u64, &Server)> = list.iter().map(|s| (spread_weight(device_id, s), s)).collect();
+            ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.to_string().cmp(&b.1.to_string())));
+            ranked.into_iter().for_each(|(_, s)| push(s));
+        }
+    }
+    seeds.iter().for_each(&mut push);
+    out
+}

@@ -1,0 +1,178 @@
+//! Probes: what "a server connects" means (SPEC §2): http, tcp, or the agent's own callback.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::attempt::FailReason;
+use crate::config::{Config, Scheme};
+use crate::error::{Error, Result};
+use crate::server::Server;
+use crate::server_list::{MAX_BODY_BYTES, ServerList};
+
+/// Path of the server list on a Scout Server.
+pub const SERVERS_PATH: &str = "/scout/v1/servers";
+
+/// What a successful probe learned.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reached {
+    /// The server list the server sent, if the probe fetched one.
+    pub list: Option<ServerList>,
+}
+
+/// Checks whether one server is alive, within a time limit.
+pub trait Probe: Send + Sync {
+    /// Try `server` for at most `timeout`.
+    fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason>;
+}
+
+impl<F> Probe for F
+where
+    F: Fn(&Server, Duration) -> std::result::Result<(), String> + Send + Sync,
+{
+    /// A callback probe: the agent's own protocol answers yes, or no with a message.
+    fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason> {
+        self(server, timeout)
+            .map(|()| Reached::default())
+            .map_err(FailReason::Callback)
+    }
+}
+
+/// The `tcp` probe: a TCP connection is accepted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpProbe;
+
+impl Probe for TcpProbe {
+    fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason> {
+        tcp_connect(server, timeout).map(|_| Reached::default())
+    }
+}
+
+/// Connect to the first address of `server` that accepts, within `timeout` in all.
+pub fn tcp_connect(server: &Server, timeout: Duration) -> std::result::Result<TcpStream, FailReason> {
+    let start = Instant::now();
+    let addrs: Vec<SocketAddr> = (server.host(), server.port())
+        .to_socket_addrs()
+        .map_err(|e| FailReason::Dns(e.to_string()))?
+        .collect();
+    let mut last = FailReason::Dns("the name has no address".into());
+    for addr in addrs {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(FailReason::TimedOut(timeout));
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = FailReason::from_io(&e, timeout),
+        }
+    }
+    Err(last)
+}
+
+/// The `http` probe: `GET /scout/v1/servers` answers 200 with a valid list.
+#[derive(Clone, Debug)]
+pub struct HttpProbe {
+    agent: ureq::Agent,
+    scheme: Scheme,
+}
+
+impl HttpProbe {
+    /// Build the probe of a configuration: its scheme, its CA file, redirects off.
+    pub fn new(config: &Config) -> Result<Self> {
+        let mut builder = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(config.connect_timeout))
+            .user_agent(concat!("scoutlb/", env!("CARGO_PKG_VERSION")));
+        let roots = match &config.ca_file {
+            Some(path) => ureq::tls::RootCerts::new_with_certs(&load_ca_file(path)?),
+            None => ureq::tls::RootCerts::PlatformVerifier,
+        };
+        builder = builder.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        Ok(HttpProbe {
+            agent: builder.build().into(),
+            scheme: config.scheme,
+        })
+    }
+
+    /// The URL of the server list on `server`.
+    pub fn url(&self, server: &Server) -> String {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        format!("{scheme}://{server}{SERVERS_PATH}")
+    }
+}
+
+fn load_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let bad = |m: String| Error::config("ca_file", format!("{}: {m}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| bad(format!("not a PEM file: {e}")))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("holds no certificate".into()));
+    }
+    Ok(certs)
+}
+
+impl Probe for HttpProbe {
+    fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason> {
+        let url = self.url(server);
+        let mut response = self
+            .agent
+            .get(&url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .call()
+            .map_err(|e| FailReason::from_ureq(e, timeout))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(FailReason::HttpStatus(status));
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES as u64)
+            .read_to_vec()
+            .map_err(|e| FailReason::from_ureq(e, timeout))?;
+        let list = ServerList::from_json(&body).map_err(|e| match e {
+            Error::InvalidServerList(m) => FailReason::InvalidList(m),
+            other => FailReason::InvalidList(other.to_string()),
+        })?;
+        Ok(Reached { list: Some(list) })
+    }
+}
+
+impl FailReason {
+    /// Classify an OS error of a connection.
+    pub(crate) fn from_io(e: &io::Error, timeout: Duration) -> Self {
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused => FailReason::Refused,
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailReason::TimedOut(timeout),
+            _ => FailReason::Io(e.to_string()),
+        }
+    }
+
+    fn from_ureq(e: ureq::Error, timeout: Duration) -> Self {
+        match e {
+            ureq::Error::Io(io) => FailReason::from_io(&io, timeout),
+            ureq::Error::Timeout(_) => FailReason::TimedOut(timeout),
+            ureq::Error::HostNotFound => FailReason::Dns("host not found".into()),
+            ureq::Error::StatusCode(s) => FailReason::HttpStatus(s),
+            ureq::Error::BodyExceedsLimit(_) => {
+                FailReason::InvalidList(format!("body exceeds the limit of {MAX_BODY_BYTES} bytes"))
+            }
+            ureq::Error::Tls(m) => FailReason::Tls(m.to_string()),
+            ureq::Error::Rustls(e) => FailReason::Tls(e.to_string()),
+            ureq::Error::Pem(e) => FailReason::Tls(e.to_string()),
+            other => FailReason::Io(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The server list that servers hand out (SPEC §3): parsing, limits and `self`.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::server::{MAX_HOST_LEN, Server};
+
+/// Largest accepted response body, in bytes.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Largest accepted number of entries.
+pub const MAX_ENTRIES: usize = 4096;
+
+/// One entry of a server list: the endpoint and the server's optional id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerEntry {
+    /// The endpoint.
+    pub server: Server,
+    /// The server's id in the cluster, if it gave one.
+    pub id: Option<String>,
+}
+
+/// A validated, de-duplicated server list as received from a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerList {
+    entries: Vec<ServerEntry>,
+    self_id: Option<String>,
+    generation: Option<u64>,
+}
+
+impl ServerList {
+    /// Build a list from entries; duplicates keep the first; an empty list is refused.
+    pub fn new(entries: Vec<ServerEntry>, self_id: Option<String>, generation: Option<u64>) -> Result<Self> {
+        if entries.is_empty() {
+            return Err(Error::InvalidServerList("the list is empty".into()));
+        }
+        if entries.len() > MAX_ENTRIES {
+            return Err(Error::InvalidServerList(format!(
+                "{} entries, more than the limit of {MAX_ENTRIES}",
+                entries.len()
+            )));
+        }
+        let mut kept: Vec<ServerEntry> = Vec::with_capacity(entries.len());
+        for e in entries {
+            if !kept.iter().any(|k| k.server == e.server) {
+                kept.push(e);
+            }
+        }
+        Ok(ServerList {
+            entries: kept,
+            self_id,
+            generation,
+        })
+    }
+
+    /// Build a list of plain servers, without ids.
+    pub fn from_servers(servers: impl IntoIterator<Item = Server>) -> Result<Self> {
+        Self::new(
+            servers
+                .into_iter()
+                .map(|server| ServerEntry { server, id: None })
+                .collect(),
+            None,
+            None,
+        )
+    }
+
+    /// Parse the JSON body of `GET /scout/v1/servers`, applying every rejection rule of SPEC §3.
+    pub fn from_json(body: &[u8]) -> Result<Self> {
+        let bad = |m: String| Error::InvalidServerList(m);
+        if body.len() > MAX_BODY_BYTES {
+            return Err(bad(format!(
+                "body of {} bytes exceeds the limit of {MAX_BODY_BYTES}",
+                body.len()
+            )));
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let obj = value.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
+        let servers = obj
+            .get("servers")
+            .ok_or_else(|| bad("no `servers` field".into()))?
+            .as_array()
+            .ok_or_else(|| bad("`servers` is not an array".into()))?;
+        if servers.len() > MAX_ENTRIES {
+            return Err(bad(format!(
+                "{} entries, more than the limit of {MAX_ENTRIES}",
+                servers.len()
+            )));
+        }
+        let entries = servers
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_entry(v).map_err(|m| bad(format!("entry {i}: {m}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let self_id = optional_string(obj, "self").map_err(bad)?;
+        let generation = match obj.get("generation") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| bad("`generation` is not a non-negative integer".into()))?,
+            ),
+        };
+        Self::new(entries, self_id, generation)
+    }
+
+    /// The entries, in list order.
+    pub fn entries(&self) -> &[ServerEntry] {
+        &self.entries
+    }
+
+    /// The servers, in list order.
+    pub fn servers(&self) -> Vec<Server> {
+        self.entries.iter().map(|e| e.server.clone()).collect()
+    }
+
+    /// The id of the server that sent this list, as it said.
+    pub fn self_id(&self) -> Option<&str> {
+        self.self_id.as_deref()
+    }
+
+    /// The list's generation number, if the server gave one.
+    pub fn generation(&self) -> Option<u64> {
+        self.generation
+    }
+
+    /// The entry that the sending server named as itself, if it is in the list.
+    pub fn self_server(&self) -> Option<&Server> {
+        let id = self.self_id.as_deref()?;
+        self.entries
+            .iter()
+            .find(|e| e.id.as_deref() == Some(id))
+            .map(|e| &e.server)
+    }
+
+    /// The list as the JSON value of SPEC §3 (also used by the state file).
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert(
+            "servers".into(),
+            Value::Array(self.entries.iter().map(entry_to_json).collect()),
+        );
+        if let Some(s) = &self.self_id {
+            obj.insert("self".into(), Value::String(s.clone()));
+        }
+        if let Some(g) = self.generation {
+            obj.insert("generation".into(), g.into());
+        }
+        Value::Object(obj)
+    }
+}
+
+/// One entry as a JSON object `{"host","port","id"?}`.
+pub(crate) fn entry_to_json(e: &ServerEntry) -> Value {
+    let mut obj = server_to_json(&e.server);
+    if let (Some(id), Value::Object(o)) = (&e.id, &mut obj) {
+        o.insert("id".into(), Value::String(id.clone()));
+    }
+    obj
+}
+
+/// A server as a JSON object `{"host","port"}`.
+pub(crate) fn server_to_json(s: &Server) -> Value {
+    serde_json::json!({"host": s.host(), "port": s.port()})
+}
+
+/// Parse one `{"host","port","id"?}` object; unknown fields are ignored.
+pub(crate) fn parse_entry(v: &Value) -> std::result::Result<ServerEntry, String> {
+    let obj = v.as_object().ok_or("not an object")?;
+    let host = obj
+        .get("host")
+        .and_then(Value::as_str)
+        .ok_or("`host` is missing or not a string")?;
+    if host.len() > MAX_HOST_LEN {
+        return Err(format!("host of {} bytes is longer than {MAX_HOST_LEN}", host.len()));
+    }
+    let port = obj
+        .get("port")
+        .and_then(Value::as_u64)
+        .ok_or("`port` is missing or not a number")?;
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or(format!("port {port} is outside 1-65535"))?;
+    let server = Server::new(host, port).map_err(|e| e.to_string())?;
+    let id = optional_string(obj, "id")?;
+    Ok(ServerEntry { server, id })
+}
+
+fn optional_string(obj: &Map<String, Value>, key: &str) -> std::result::Result<Option<String>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("`{key}` is not a string")),
+    }
+}

@@ -1,0 +1,245 @@
+//! The state file of SPEC §4: default server and cached list, replaced atomically under a lock.
+//!
+//! Layout: `{"format": 1, "default_server": {...}, "servers": [...], "servers_from": {...},
+//! "updated_at": "RFC 3339"}`. A write goes to a temporary file in the same folder, is fsynced,
+//! renamed over the state file, and the folder is fsynced. Writers (and the reader that may move
+//! a corrupt file aside) hold an exclusive advisory lock on `<name>.lock` beside the file, so two
+//! processes sharing a state file never interleave.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::server::Server;
+use crate::server_list::{ServerList, entry_to_json, parse_entry, server_to_json};
+
+/// The newest state-file format this version reads and the one it writes.
+pub const FORMAT: u64 = 1;
+
+/// What a device remembers between restarts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State {
+    /// The server last connected to successfully.
+    pub default_server: Option<Server>,
+    /// The cached server list.
+    pub list: Option<ServerList>,
+    /// The server that handed out the cached list.
+    pub servers_from: Option<Server>,
+}
+
+impl State {
+    /// The state as the JSON document of the state file.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "format": FORMAT,
+            "default_server": self.default_server.as_ref().map(server_to_json),
+            "servers": self.list.as_ref().map(|l| l.entries().iter().map(entry_to_json).collect::<Vec<_>>()),
+            "servers_from": self.servers_from.as_ref().map(server_to_json),
+            "updated_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        })
+    }
+
+    /// Parse a state document; `Ok(None)` means a newer format (the `u64` is in the error).
+    fn from_json(text: &[u8]) -> std::result::Result<Self, Parsed> {
+        let v: Value = serde_json::from_slice(text).map_err(|e| Parsed::Corrupt(format!("not valid JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Parsed::Corrupt("not a JSON object".into()))?;
+        let format = obj
+            .get("format")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| Parsed::Corrupt("no numeric `format` field".into()))?;
+        if format > FORMAT {
+            return Err(Parsed::Newer(format));
+        }
+        let server = |key: &str| -> std::result::Result<Option<Server>, Parsed> {
+            match obj.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => parse_entry(v)
+                    .map(|e| Some(e.server))
+                    .map_err(|m| Parsed::Corrupt(format!("`{key}`: {m}"))),
+            }
+        };
+        let list = match obj.get("servers") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let arr = v
+                    .as_array()
+                    .ok_or_else(|| Parsed::Corrupt("`servers` is not an array".into()))?;
+                let entries = arr
+                    .iter()
+                    .map(|e| parse_entry(e).map_err(|m| Parsed::Corrupt(format!("`servers`: {m}"))))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Some(ServerList::new(entries, None, None).map_err(|e| Parsed::Corrupt(e.to_string()))?)
+            }
+        };
+        Ok(State {
+            default_server: server("default_server")?,
+            list,
+            servers_from: server("servers_from")?,
+        })
+    }
+}
+
+enum Parsed {
+    Corrupt(String),
+    Newer(u64),
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The state to start from (empty when there was none or it was corrupt).
+    pub state: State,
+    /// A problem that was worked around, such as a corrupt file moved aside.
+    pub warning: Option<String>,
+}
+
+/// A state file on disk, with its lock file beside it.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    dir: PathBuf,
+    lock_path: PathBuf,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl StateFile {
+    /// Prepare the state file at `path`: the folder is created if missing and must be writable.
+    pub fn open(path: &Path) -> Result<Self> {
+        let err = |action, source| Error::StateFile {
+            path: path.to_path_buf(),
+            action,
+            source,
+        };
+        let name = path.file_name().ok_or_else(|| {
+            err(
+                "use the path",
+                io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+            )
+        })?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(|e| err("create its folder", e))?;
+        let mut lock_name = name.to_os_string();
+        lock_name.push(".lock");
+        let sf = StateFile {
+            path: path.to_path_buf(),
+            lock_path: dir.join(lock_name),
+            dir,
+        };
+        // Prove now that the folder takes new files, rather than losing the state later.
+        let probe = sf.tmp_path();
+        File::create(&probe).map_err(|e| err("write in its folder", e))?;
+        let _ = fs::remove_file(&probe);
+        sf.lock()?;
+        Ok(sf)
+    }
+
+    /// The state file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, action: &'static str, source: io::Error) -> Error {
+        Error::StateFile {
+            path: self.path.clone(),
+            action,
+            source,
+        }
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()))
+    }
+
+    /// Take the exclusive advisory lock; it is released when the returned file is dropped.
+    fn lock(&self) -> Result<File> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+            .map_err(|e| self.err("open the lock file", e))?;
+        f.lock().map_err(|e| self.err("lock", e))?;
+        Ok(f)
+    }
+
+    /// Read the state; a missing file is an empty state, a corrupt one is moved aside with a warning.
+    pub fn load(&self) -> Result<Loaded> {
+        let _lock = self.lock()?;
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Loaded {
+                    state: State::default(),
+                    warning: None,
+                });
+            }
+            Err(e) => return Err(self.err("read", e)),
+        };
+        match State::from_json(&bytes) {
+            Ok(state) => Ok(Loaded { state, warning: None }),
+            Err(Parsed::Newer(found)) => Err(Error::StateFormat {
+                path: self.path.clone(),
+                found,
+                known: FORMAT,
+            }),
+            Err(Parsed::Corrupt(why)) => {
+                let secs = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let mut aside = self.path.clone().into_os_string();
+                aside.push(format!(".corrupt-{secs}"));
+                let aside = PathBuf::from(aside);
+                fs::rename(&self.path, &aside).map_err(|e| self.err("move the corrupt file aside", e))?;
+                Ok(Loaded {
+                    state: State::default(),
+                    warning: Some(format!(
+                        "could not be parsed ({why}); moved aside to {} and starting from the seed servers",
+                        aside.display()
+                    )),
+                })
+            }
+        }
+    }
+
+    /// Replace the state atomically: temp file, fsync, rename, fsync of the folder.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let _lock = self.lock()?;
+        let tmp = self.tmp_path();
+        let text = serde_json::to_vec_pretty(&state.to_json()).expect("a JSON value always serialises");
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.err("write", e));
+        }
+        if let Err(e) = fs::rename(&tmp, &self.path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.err("replace", e));
+        }
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.err("sync its folder", e))
+    }
+}
