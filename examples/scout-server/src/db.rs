@@ -16,6 +16,22 @@ pub type DbError = Box<dyn Error + Send + Sync>;
 /// Result of a database operation.
 pub type DbResult<T> = Result<T, DbError>;
 
+/// The error with its chain of causes (the `postgres` crate puts the server's message in the
+/// source of a terse "db error").
+pub fn describe(error: &DbError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Schema shared by both backends (plain SQL that SQLite and PostgreSQL both accept).
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS scout_servers (
@@ -238,6 +254,30 @@ mod tests {
         let ids: Vec<_> = snap.servers.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);
         assert_eq!(snap.generation, 7);
+    }
+
+    #[test]
+    fn describe_follows_the_chain() {
+        let plain: DbError = "locked".into();
+        assert_eq!(describe(&plain), "locked");
+        let terse: DbError = Box::new(Terse(std::io::Error::other("deadlock detected")));
+        assert_eq!(describe(&terse), "db error: deadlock detected");
+    }
+
+    /// An error whose text hides its cause, like `postgres::Error`.
+    #[derive(Debug)]
+    struct Terse(std::io::Error);
+
+    impl std::fmt::Display for Terse {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("db error")
+        }
+    }
+
+    impl Error for Terse {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::db::{Database, Snapshot};
+use crate::db::{self, Database, Snapshot};
 
 /// Body served by `--garbage` instead of the list: `200`, `application/json`, not JSON at all.
 pub const GARBAGE: &str = "<html>this is not the JSON you are looking for {\"servers\": [";
@@ -111,7 +111,7 @@ impl Service {
         match self.db.live(self.window_ms) {
             Ok(snapshot) => {
                 if let Some(since) = self.failing_since.take() {
-                    note!("database available again after {:.1?}", since.elapsed());
+                    note!("server list: database available again after {:.1?}", since.elapsed());
                 }
                 self.last = Some(snapshot.clone());
                 Some(snapshot)
@@ -125,7 +125,10 @@ impl Service {
                     } else {
                         "503"
                     };
-                    note!("reading the server list failed: {e}; serving {fallback}");
+                    note!(
+                        "reading the server list failed: {}; serving {fallback}",
+                        db::describe(&e)
+                    );
                     self.last_log = Some(now);
                 }
                 self.last.clone()

@@ -124,7 +124,7 @@ fn register(db: &mut Database, id: &str, host: &str, port: u16, retry: Duration,
                 failures.recovered();
                 return Some(me);
             }
-            Err(e) => failures.failed(&format!("registering failed: {e}")),
+            Err(e) => failures.failed(&format!("registering failed: {}", db::describe(&e))),
         }
         sleep_unless_stopped(retry, stop);
     }
@@ -157,7 +157,7 @@ fn heartbeat_until_stopped(
                 next = now + period;
             }
             Err(e) => {
-                failures.failed(&format!("heartbeat failed: {e}"));
+                failures.failed(&format!("heartbeat failed: {}", db::describe(&e)));
                 next = now + retry;
             }
         }
@@ -175,7 +175,10 @@ fn deregister(db: &mut Database, id: &str, retry: Duration) {
                 return;
             }
             Err(e) if Instant::now() >= deadline => {
-                note!("could not deregister ({e}); the row will age out of the window");
+                note!(
+                    "could not deregister ({}); the row will age out of the window",
+                    db::describe(&e)
+                );
                 return;
             }
             Err(_) => thread::sleep(retry),
@@ -217,7 +220,7 @@ impl Failures {
     /// Records a success, logging the end of a run of failures.
     fn recovered(&mut self) {
         if let Some(since) = self.since.take() {
-            note!("database available again after {:.1?}", since.elapsed());
+            note!("heartbeat: database available again after {:.1?}", since.elapsed());
             self.last_log = None;
         }
     }
