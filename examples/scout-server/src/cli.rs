@@ -91,6 +91,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--window-ms ({window_ms}) must be longer than --heartbeat-ms ({heartbeat_ms})"
         ));
     }
+    let unspecified = listen
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_unspecified());
+    if unspecified && advertise.is_none() {
+        return Err(format!(
+            "--listen {listen} needs --advertise HOST:PORT (devices cannot use it)"
+        ));
+    }
     Ok(Command::Run(Options {
         db,
         listen,
@@ -163,7 +171,7 @@ mod tests {
         let o = run(&[
             "--db=postgres://p@h/d",
             "--listen",
-            "0.0.0.0:0",
+            "0.0.0.0:22123",
             "--id",
             "a",
             "--advertise",
@@ -175,7 +183,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(o.db, "postgres://p@h/d");
-        assert_eq!(o.listen, "0.0.0.0:0");
+        assert_eq!(o.listen, "0.0.0.0:22123");
         assert_eq!(o.id.as_deref(), Some("a"));
         assert_eq!(o.advertise, Some(("::1".into(), 9)));
         assert_eq!((o.heartbeat_ms, o.window_ms, o.garbage), (200, 1500, true));
@@ -193,6 +201,11 @@ mod tests {
         );
         assert!(run(&["--db", "x", "--heartbeat-ms", "0"]).is_err());
         assert!(run(&["--db", "x", "--garbage=1"]).is_err());
+        assert!(
+            run(&["--db", "x", "--listen", "[::]:80"])
+                .unwrap_err()
+                .contains("--advertise")
+        );
         assert_eq!(parse(["--help".to_string()]), Ok(Command::Help));
     }
 

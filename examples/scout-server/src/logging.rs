@@ -13,13 +13,13 @@ pub fn set_name(name: &str) {
     let _ = NAME.set(name.to_owned());
 }
 
-/// Writes one line: `<unix time> scout-server[<id>]: <message>`.
+/// Writes one line: `<unix time> scout-server[<id>]: <message>` (no `[<id>]` before it is known).
 pub fn write(message: fmt::Arguments<'_>) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let name = NAME.get().map_or("", String::as_str);
+    let name = NAME.get().map_or(String::new(), |name| format!("[{name}]"));
     let _ = writeln!(
         std::io::stderr().lock(),
-        "{}.{:03} scout-server[{name}]: {message}",
+        "{}.{:03} scout-server{name}: {message}",
         now.as_secs(),
         now.subsec_millis()
     );
