@@ -2,6 +2,7 @@
 //! PostgreSQL); each registers itself, heartbeats, and serves the list of live servers
 //! (`GET /scout/v1/servers`, SPEC section 3). See the README next to this crate.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,7 +99,10 @@ fn run(options: cli::Options) -> Result<(), String> {
         }
     );
     // The one line on stdout: tests and scripts wait for it to know the server is up.
-    println!("scout-server {id} listening on http://{bound}");
+    // Ignore a closed stdout: nobody waiting for the line is no reason to stop.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "scout-server {id} listening on http://{bound}").and_then(|()| stdout.flush());
+    drop(stdout);
 
     let server = Arc::new(server);
     let service = http::Service::new(Database::new(&options.db), &id, window_ms, options.garbage);
