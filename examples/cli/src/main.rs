@@ -1,1 +1,142 @@
-fn main() {}
+//! `scoutlb`: the command-line device agent for scripts, built on the scoutlb core.
+//!
+//! Every run is one "restart" of the device: the client is created from the configuration and the
+//! state file, does one thing, and exits. Results go to stdout (text or `--json`), errors and
+//! `--verbose` events to stderr, and the exit code says what kind of failure happened.
+
+mod args;
+mod output;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use scoutlb::{Client, Config, Error, FailReason, ProbeKind};
+
+use args::{Args, Command};
+use output::Printer;
+
+/// Exit code: no server could be reached.
+const EXIT_ALL_FAILED: u8 = 1;
+/// Exit code: bad command line or configuration.
+const EXIT_USAGE: u8 = 2;
+/// Exit code: the state file cannot be read or written.
+const EXIT_STATE_FILE: u8 = 3;
+/// Exit code: every attempt failed on DNS.
+const EXIT_DNS: u8 = 4;
+/// Exit code: any other error.
+const EXIT_OTHER: u8 = 5;
+
+/// Why a run failed: a message of our own, or the library's error.
+enum Failure {
+    Usage(String),
+    Library(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Library(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match args::parse(std::env::args_os().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("scoutlb: {message}\nRun `scoutlb --help` for the usage.");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let printer = Printer { json: args.json };
+    let result = match args.command {
+        Command::Help => {
+            print!("{}", args::HELP);
+            Ok(())
+        }
+        Command::Version => {
+            if args.json {
+                printer.emit(&serde_json::json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "library_version": scoutlb::VERSION,
+                }));
+            } else {
+                println!("scoutlb {} (library {})", env!("CARGO_PKG_VERSION"), scoutlb::VERSION);
+            }
+            Ok(())
+        }
+        _ => run(&args, &printer),
+    };
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let code = exit_code(&failure);
+            printer.error(&failure, code);
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Run a command that needs a client.
+fn run(args: &Args, printer: &Printer) -> Result<(), Failure> {
+    let config = load_config(args.config.as_deref())?;
+    let mut builder = Client::builder(config);
+    if args.verbose {
+        let json = args.json;
+        builder = builder.events(move |event: &scoutlb::Event| output::print_event(event, json));
+    }
+    let client = builder.build()?;
+    match args.command {
+        Command::Connect => {
+            let connected = client.connect()?;
+            printer.connected("connect", &client, &connected);
+        }
+        Command::Candidates => {
+            let balancer = client.balancer_addresses();
+            printer.order("candidates", &client, &client.candidates(), &balancer);
+        }
+        Command::Lost => {
+            if client.config().probe == ProbeKind::None {
+                printer.order("lost", &client, &client.connection_lost(), &[]);
+            } else {
+                let connected = client.reconnect()?;
+                printer.connected("lost", &client, &connected);
+            }
+        }
+        Command::Servers => printer.servers(&client),
+        Command::Status => printer.status(&client),
+        Command::Help | Command::Version => unreachable!("handled in main"),
+    }
+    Ok(())
+}
+
+/// Read the configuration file, or take every default when none is given.
+fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read the configuration {}: {e}", path.display())))?;
+    Config::from_json(&text).map_err(|e| Failure::Usage(format!("configuration {}: {e}", path.display())))
+}
+
+/// The documented exit code of a failure.
+fn exit_code(failure: &Failure) -> u8 {
+    match failure {
+        Failure::Usage(_) => EXIT_USAGE,
+        Failure::Library(e) => match e {
+            Error::AllFailed(attempts)
+                if !attempts.is_empty() && attempts.iter().all(|a| matches!(a.reason, FailReason::Dns(_))) =>
+            {
+                EXIT_DNS
+            }
+            Error::AllFailed(_) => EXIT_ALL_FAILED,
+            Error::Config { .. } | Error::ConfigJson(_) | Error::InvalidServer { .. } | Error::Unsupported(_) => {
+                EXIT_USAGE
+            }
+            Error::StateFile { .. } | Error::StateFormat { .. } => EXIT_STATE_FILE,
+            Error::Dns { .. } => EXIT_DNS,
+            _ => EXIT_OTHER,
+        },
+    }
+}
