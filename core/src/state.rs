@@ -44,7 +44,7 @@ impl State {
         })
     }
 
-    /// Parse a state document; `Ok(None)` means a newer format (the `u64` is in the error).
+    /// Parse a state document, telling a corrupt one from a newer format.
     fn from_json(text: &[u8]) -> std::result::Result<Self, Parsed> {
         let v: Value = serde_json::from_slice(text).map_err(|e| Parsed::Corrupt(format!("not valid JSON: {e}")))?;
         let obj = v
@@ -182,6 +182,7 @@ impl StateFile {
     /// Read the state; a missing file is an empty state, a corrupt one is moved aside with a warning.
     pub fn load(&self) -> Result<Loaded> {
         let _lock = self.lock()?;
+        self.remove_stale_temp_files();
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -215,6 +216,20 @@ impl StateFile {
                         aside.display()
                     )),
                 })
+            }
+        }
+    }
+
+    /// Remove temporary files left by writers that died mid-write (called under the lock).
+    fn remove_stale_temp_files(&self) {
+        let Some(name) = self.path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return;
+        };
+        let prefix = format!(".{name}.tmp-");
+        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(entry.path());
             }
         }
     }

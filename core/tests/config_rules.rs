@@ -1,0 +1,167 @@
+//! Every rule of SPEC §5: defaults, types, unknown keys, and the builder.
+
+use std::time::Duration;
+
+use scoutlb::{Config, Error, KEYS, ManagerLoadBalancer, OrderMode, ProbeKind, Scheme};
+
+fn key_error(json: &str) -> (String, String) {
+    match Config::from_json(json) {
+        Err(Error::Config { key, message }) => (key, message),
+        other => panic!("{json}: expected a configuration error, got {other:?}"),
+    }
+}
+
+#[test]
+fn defaults_match_the_spec() {
+    let c = Config::from_json("{}").unwrap();
+    assert_eq!(c, Config::default());
+    assert!(c.servers.is_empty() && c.manager_load_balancer.is_none() && c.state_file.is_none());
+    assert_eq!(c.default_port, 22123);
+    assert_eq!(
+        (c.probe, c.scheme, c.failover_order),
+        (ProbeKind::Http, Scheme::Http, OrderMode::List)
+    );
+    assert_eq!(c.connect_timeout, Duration::from_millis(3000));
+    assert_eq!(c.attempt_delay, Duration::from_millis(250));
+    assert_eq!(c.deadline, Duration::from_millis(30000));
+    assert_eq!(c.dns_timeout, Duration::from_millis(2000));
+    assert_eq!(
+        (c.retry.base, c.retry.factor, c.retry.cap, c.retry.max_tries),
+        (Duration::from_secs(1), 2.0, Duration::from_secs(60), 0)
+    );
+    assert!(c.nameservers.is_empty() && c.search_domains.is_empty() && c.device_id.is_none() && c.ca_file.is_none());
+}
+
+#[test]
+fn the_spec_example_parses_with_every_key() {
+    let json = r#"{"servers": ["a", "b:1", "[fd00::1]:2"], "manager_load_balancer": "srv:_scout._tcp.corp",
+        "state_file": "/tmp/x.json", "default_port": 9000, "probe": "tcp", "scheme": "https", "ca_file": "/ca.pem",
+        "connect_timeout_ms": 1, "attempt_delay_ms": 0, "deadline_ms": 5, "dns_timeout_ms": 7,
+        "nameservers": ["127.0.0.1:5353", "::1"], "search_domains": ["corp"],
+        "retry": {"base_ms": 10, "factor": 1.5, "cap_ms": 20, "max_tries": 3},
+        "failover_order": "spread", "device_id": "dev-1"}"#;
+    let c = Config::from_json(json).unwrap();
+    for key in KEYS {
+        assert!(json.contains(&format!("\"{key}\"")), "example misses {key}");
+    }
+    assert_eq!(c.servers[0].to_string(), "a:9000");
+    assert_eq!(c.servers[2].to_string(), "[fd00::1]:2");
+    assert_eq!(
+        c.manager_load_balancer,
+        Some(ManagerLoadBalancer::Srv("_scout._tcp.corp".into()))
+    );
+    assert_eq!(c.nameservers[1].to_string(), "[::1]:53");
+    assert_eq!(c.retry.max_tries, 3);
+    assert_eq!(c.failover_order, OrderMode::Spread);
+}
+
+#[test]
+fn nulls_mean_defaults() {
+    assert_eq!(
+        Config::from_json(r#"{"state_file": null, "device_id": null}"#).unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let (key, msg) = key_error(r#"{"server": ["a"]}"#);
+    assert_eq!(key, "server");
+    assert!(msg.contains("unknown key") && msg.contains("servers"));
+    assert_eq!(key_error(r#"{"retry": {"bse_ms": 1}}"#).0, "retry.bse_ms");
+}
+
+#[test]
+fn wrong_types_name_the_key_and_the_expectation() {
+    let cases = [
+        (r#"{"servers": "a"}"#, "servers", "an array of strings"),
+        (r#"{"servers": [1]}"#, "servers", "an array of strings"),
+        (r#"{"default_port": "1"}"#, "default_port", "non-negative integer"),
+        (r#"{"default_port": 70000}"#, "default_port", "1-65535"),
+        (r#"{"default_port": 0}"#, "default_port", "1-65535"),
+        (
+            r#"{"connect_timeout_ms": -1}"#,
+            "connect_timeout_ms",
+            "non-negative integer",
+        ),
+        (
+            r#"{"connect_timeout_ms": 1.5}"#,
+            "connect_timeout_ms",
+            "non-negative integer",
+        ),
+        (r#"{"connect_timeout_ms": 0}"#, "connect_timeout_ms", "at least 1"),
+        (r#"{"deadline_ms": 0}"#, "deadline_ms", "at least 1"),
+        (r#"{"dns_timeout_ms": 0}"#, "dns_timeout_ms", "at least 1"),
+        (r#"{"attempt_delay_ms": true}"#, "attempt_delay_ms", "got a boolean"),
+        (r#"{"probe": "udp"}"#, "probe", "\"udp\""),
+        (r#"{"scheme": "ftp"}"#, "scheme", "\"https\""),
+        (r#"{"failover_order": "random"}"#, "failover_order", "\"spread\""),
+        (r#"{"failover_order": "spread"}"#, "device_id", "required"),
+        (
+            r#"{"failover_order": "spread", "device_id": ""}"#,
+            "device_id",
+            "required",
+        ),
+        (r#"{"state_file": 3}"#, "state_file", "a string"),
+        (r#"{"state_file": ""}"#, "state_file", "empty"),
+        (r#"{"ca_file": []}"#, "ca_file", "a string"),
+        (r#"{"nameservers": ["dns.corp"]}"#, "nameservers", "not an IP"),
+        (r#"{"search_domains": ["bad domain"]}"#, "search_domains", "bad domain"),
+        (r#"{"retry": 5}"#, "retry", "an object"),
+        (r#"{"retry": {"factor": 0.5}}"#, "retry.factor", "at least 1.0"),
+        (r#"{"retry": {"factor": "2"}}"#, "retry.factor", "a number"),
+        (r#"{"retry": {"base_ms": 10, "cap_ms": 5}}"#, "retry.cap_ms", "smaller"),
+        (r#"{"device_id": 7}"#, "device_id", "a string"),
+        (r#"{"manager_load_balancer": "lb:0"}"#, "manager_load_balancer", "lb:0"),
+        (
+            r#"{"manager_load_balancer": "srv:scout.corp"}"#,
+            "manager_load_balancer",
+            "_service._proto",
+        ),
+        (r#"{"manager_load_balancer": 5}"#, "manager_load_balancer", "a string"),
+        (r#"{"servers": ["a:99999"]}"#, "servers", "a:99999"),
+    ];
+    for (json, key, fragment) in cases {
+        let (k, m) = key_error(json);
+        assert_eq!(k, key, "{json}");
+        assert!(m.contains(fragment), "{json}: `{m}` lacks `{fragment}`");
+        let shown = Config::from_json(json).unwrap_err().to_string();
+        assert!(shown.contains(&format!("`{key}`")), "{shown}");
+    }
+}
+
+#[test]
+fn malformed_json_is_a_clear_error() {
+    for bad in ["", "{", "[1]", "null", "{\"servers\": [\"a\",]}"] {
+        assert!(matches!(Config::from_json(bad), Err(Error::ConfigJson(_))), "{bad}");
+    }
+}
+
+#[test]
+fn the_builder_makes_the_same_config() {
+    let built = Config::builder()
+        .default_port(9000)
+        .server("a")
+        .manager_load_balancer("lb.corp:8443")
+        .probe(ProbeKind::Tcp)
+        .attempt_delay(Duration::ZERO)
+        .failover_order(OrderMode::Spread)
+        .device_id("d")
+        .build()
+        .unwrap();
+    let parsed = Config::from_json(
+        r#"{"default_port": 9000, "servers": ["a"], "manager_load_balancer": "lb.corp:8443", "probe": "tcp",
+            "attempt_delay_ms": 0, "failover_order": "spread", "device_id": "d"}"#,
+    )
+    .unwrap();
+    assert_eq!(built, parsed);
+    assert!(
+        Config::builder()
+            .server("a:0")
+            .build()
+            .unwrap_err()
+            .to_string()
+            .contains("a:0")
+    );
+    assert!(Config::builder().failover_order(OrderMode::Spread).build().is_err());
+}

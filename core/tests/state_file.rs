@@ -1,0 +1,266 @@
+//! The state file of SPEC §4: persistence, corrupt and newer files, unwritable folders, and
+//! crash safety under SIGKILL with one and with two writer processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use scoutlb::{Client, Config, Error, Event, Server, ServerList, State, StateFile};
+
+fn config(path: &Path) -> Config {
+    let mut c = Config::from_json(r#"{"servers": ["seed1:1", "seed2:1"], "probe": "none"}"#).unwrap();
+    c.state_file = Some(path.to_path_buf());
+    c
+}
+
+fn s(text: &str) -> Server {
+    text.parse().unwrap()
+}
+
+#[test]
+fn default_and_list_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    {
+        let c = Client::new(config(&path)).unwrap();
+        c.update_server_list_json(
+            br#"{"servers": [{"host": "a", "port": 1, "id": "A"}, {"host": "b", "port": 1}]}"#,
+            Some(&s("seed1:1")),
+        )
+        .unwrap();
+        c.report_success(&s("b:1")).unwrap();
+    }
+    let c = Client::new(config(&path)).unwrap();
+    assert_eq!(c.default_server(), Some(s("b:1")));
+    assert_eq!(c.server_list(), vec![s("a:1"), s("b:1")]);
+    assert_eq!(c.candidates(), vec![s("b:1"), s("a:1"), s("seed1:1"), s("seed2:1")]);
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(doc["format"], 1);
+    assert_eq!(doc["default_server"], serde_json::json!({"host": "b", "port": 1}));
+    assert_eq!(doc["servers"][0]["id"], "A");
+    assert_eq!(doc["servers_from"], serde_json::json!({"host": "seed1", "port": 1}));
+    assert!(humantime::parse_rfc3339(doc["updated_at"].as_str().unwrap()).is_ok());
+}
+
+#[test]
+fn nothing_is_written_when_the_default_did_not_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let c = Client::new(config(&path)).unwrap();
+    c.report_success(&s("a:1")).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &before).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    c.report_success(&s("a:1")).unwrap();
+    c.update_server_list_json(br#"{"servers": [{"host": "a", "port": 1}]}"#, None)
+        .unwrap();
+    let after_list = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert_ne!(after_list, mtime, "a new list is written");
+    c.report_success(&s("a:1")).unwrap();
+    c.update_server_list_json(br#"{"servers": [{"host": "a", "port": 1}]}"#, None)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        after_list,
+        "same default and list: no write"
+    );
+}
+
+#[test]
+fn self_makes_the_real_server_the_default() {
+    let c = Client::new(Config::from_json(r#"{"servers": ["lb:1"], "probe": "none"}"#).unwrap()).unwrap();
+    c.report_success(&s("lb:1")).unwrap();
+    c.update_server_list_json(
+        br#"{"servers": [{"host": "a", "port": 1, "id": "A"}, {"host": "b", "port": 1, "id": "B"}], "self": "B"}"#,
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.default_server(), Some(s("b:1")));
+    assert_eq!(c.connection_lost(), vec![s("b:1"), s("a:1"), s("lb:1")]);
+}
+
+#[test]
+fn a_corrupt_file_is_moved_aside_with_a_warning() {
+    for content in [
+        &b""[..],
+        b"{\"format\": 1, \"default_server\": {\"host\": ",
+        b"\x00\xff garbage",
+        b"[]",
+        br#"{"format": 1, "servers": [{"host": "a", "port": 0}]}"#,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, content).unwrap();
+        let events = Arc::new(Mutex::new(Vec::<Event>::new()));
+        let seen = Arc::clone(&events);
+        let c = Client::builder(config(&path))
+            .events(move |e: &Event| seen.lock().unwrap().push(e.clone()))
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.candidates(),
+            vec![s("seed1:1"), s("seed2:1")],
+            "starts from the seeds"
+        );
+        let aside: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("state.json.corrupt-")
+            })
+            .collect();
+        assert_eq!(aside.len(), 1, "moved aside");
+        assert_eq!(std::fs::read(&aside[0]).unwrap(), content, "nothing lost");
+        assert!(!path.exists());
+        let events = events.lock().unwrap();
+        assert!(matches!(&events[0], Event::StateFileProblem { message, .. } if message.contains("moved aside")));
+    }
+}
+
+#[test]
+fn a_newer_format_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let newer = br#"{"format": 2, "something": "new"}"#;
+    std::fs::write(&path, newer).unwrap();
+    let err = Client::new(config(&path)).unwrap_err();
+    assert!(matches!(err, Error::StateFormat { found: 2, known: 1, .. }), "{err}");
+    assert!(err.to_string().contains("newer"));
+    assert_eq!(std::fs::read(&path).unwrap(), newer);
+}
+
+#[test]
+fn an_unwritable_folder_is_an_error_at_creation() {
+    // procfs takes no new files, even for root; a regular file cannot be a folder.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    for path in [
+        PathBuf::from("/proc/scoutlb-test/state.json"),
+        file.path().join("state.json"),
+    ] {
+        let err = Client::new(config(&path)).unwrap_err();
+        assert!(matches!(err, Error::StateFile { .. }), "{err}");
+        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    }
+}
+
+#[test]
+fn no_path_means_memory_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd_files = std::fs::read_dir(dir.path()).unwrap().count();
+    let mut c = config(Path::new("unused"));
+    c.state_file = None;
+    let client = Client::new(c).unwrap();
+    client.report_success(&s("a:1")).unwrap();
+    assert_eq!(client.default_server(), Some(s("a:1")));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), cwd_files);
+}
+
+/// The state written as version `n` by the writer processes.
+fn version(n: u64, writer: u64) -> State {
+    let list: Vec<Server> = (0..(n % 7 + 1))
+        .map(|i| Server::new(&format!("w{writer}-h{i}.corp"), (n % 60000 + 1) as u16).unwrap())
+        .collect();
+    State {
+        default_server: Some(list[0].clone()),
+        list: Some(ServerList::from_servers(list).unwrap()),
+        servers_from: Some(Server::new(&format!("from{n}"), 1).unwrap()),
+    }
+}
+
+/// Decode which version a state is, if it is one of the written versions.
+fn which_version(state: &State) -> Option<(u64, u64)> {
+    let from = state.servers_from.as_ref()?.host().strip_prefix("from")?.parse().ok()?;
+    let writer = state
+        .default_server
+        .as_ref()?
+        .host()
+        .strip_prefix('w')?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()?;
+    (version(from, writer) == *state).then_some((from, writer))
+}
+
+/// Not a test of its own: the writer process of the crash tests, started by them.
+#[test]
+#[ignore = "run as a child process by the crash-safety tests"]
+fn child_writer() {
+    let Ok(path) = std::env::var("SCOUTLB_CHILD_STATE") else {
+        return;
+    };
+    let writer: u64 = std::env::var("SCOUTLB_CHILD_WRITER").unwrap().parse().unwrap();
+    let file = StateFile::open(Path::new(&path)).unwrap();
+    for n in 0.. {
+        file.save(&version(n, writer)).unwrap();
+    }
+}
+
+fn spawn_writer(path: &Path, writer: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SCOUTLB_CHILD_STATE", path)
+        .env("SCOUTLB_CHILD_WRITER", writer.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn crash_loop(writers: u64, rounds: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut seen_versions = 0;
+    for round in 0..rounds {
+        let mut children: Vec<Child> = (0..writers).map(|w| spawn_writer(&path, w)).collect();
+        std::thread::sleep(Duration::from_micros(rng.u64(1_000..25_000)));
+        for c in &mut children {
+            c.kill().unwrap(); // SIGKILL
+            c.wait().unwrap();
+        }
+        if !path.exists() {
+            continue; // killed before its first rename: nothing was ever replaced
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.is_empty(), "round {round}: empty state file");
+        let file = StateFile::open(&path).unwrap();
+        let loaded = file.load().unwrap();
+        assert!(
+            loaded.warning.is_none(),
+            "round {round}: torn file: {:?}",
+            loaded.warning
+        );
+        assert!(
+            which_version(&loaded.state).is_some(),
+            "round {round}: not a written version: {:?}",
+            loaded.state
+        );
+        seen_versions += 1;
+    }
+    assert!(
+        seen_versions > rounds / 2,
+        "the writers wrote too rarely to test anything ({seen_versions})"
+    );
+}
+
+#[test]
+fn crash_safety_one_writer_killed_200_times() {
+    crash_loop(1, 200);
+}
+
+#[test]
+fn crash_safety_two_writers_killed_200_times() {
+    crash_loop(2, 200);
+}
