@@ -1,1 +1,34 @@
-//! C ABI for scoutlb.
+//! C ABI for scoutlb: opaque handles, status codes with a readable last error, callbacks with
+//! `void *user_data`, and text copied into caller-owned buffers.
+//!
+//! Every exported function runs through [`status::boundary`]: panics are caught, NULL pointers
+//! and invalid UTF-8 are refused, and failures map to a `scoutlb_status` code plus a thread-local
+//! message (`scoutlb_last_error_message`). The header `include/scoutlb.h` is generated from this
+//! crate by cbindgen (`ffi/gen-header.sh`).
+
+mod args;
+mod client;
+mod config;
+mod event;
+mod probe;
+mod server;
+mod status;
+
+use std::ffi::c_char;
+
+pub use client::{scoutlb_client, scoutlb_connected};
+pub use config::scoutlb_config;
+pub use event::{scoutlb_event, scoutlb_event_callback, scoutlb_event_kind, scoutlb_severity};
+pub use probe::{SCOUTLB_PROBE_REASON_SIZE, scoutlb_probe_callback, scoutlb_probe_params, scoutlb_probe_result};
+pub use server::SCOUTLB_SERVER_TEXT_SIZE;
+pub use status::scoutlb_status;
+
+/// The version of the library as a static NUL-terminated string, such as `"0.1.0"`.
+///
+/// Compare with the `SCOUTLB_VERSION` macros to detect a header/library mismatch. Never free it.
+/// Thread safety: may be called from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn scoutlb_version() -> *const c_char {
+    const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    VERSION.as_ptr().cast()
+}

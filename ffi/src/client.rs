@@ -1,0 +1,570 @@
+//! `scoutlb_client`: connecting, the agent-driven calls and reading the state.
+
+use std::ffi::c_char;
+use std::sync::{Arc, RwLock};
+
+use scoutlb_core::{Client, Connected, ProbeKind, Server};
+
+use crate::args::{TextOut, arg_bytes, arg_opt_str, arg_out, arg_ref, arg_str, copy_into_array};
+use crate::config::{ConfigHandle, scoutlb_config};
+use crate::event::CallbackSink;
+use crate::probe::{CallbackProbe, Gate, close};
+use crate::server::{SCOUTLB_SERVER_TEXT_SIZE, lines};
+use crate::status::{Failure, boundary, scoutlb_status};
+
+/// A device's connection chooser: state, failover order and connecting.
+///
+/// Created by `scoutlb_client_new`, owned by the caller, released with `scoutlb_client_free`.
+/// Thread-safe: every `scoutlb_client_*` function except `scoutlb_client_free` may be called on one
+/// client from several threads at once.
+#[allow(non_camel_case_types)]
+pub struct scoutlb_client {
+    _private: [u8; 0],
+}
+
+/// What a `scoutlb_client` handle points to.
+struct ClientHandle {
+    client: Client,
+    /// Closed by `scoutlb_client_free` so a probe callback never runs after it.
+    gate: Option<Arc<Gate>>,
+}
+
+/// The outcome of a successful connect, written into a caller-owned struct.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct scoutlb_connected {
+    /// The server now in use and persisted as the default, as `host:port` (`[v6]:port`).
+    pub server: [c_char; SCOUTLB_SERVER_TEXT_SIZE],
+    /// The address that answered the probe (differs from `server` behind a load balancer).
+    pub reached: [c_char; SCOUTLB_SERVER_TEXT_SIZE],
+    /// Whether the address came from the ManagerLoadBalancer entry.
+    pub via_balancer: bool,
+    /// How many attempts failed before this success (each was reported as an event).
+    pub failed_attempts: u32,
+}
+
+/// The client behind a C pointer.
+///
+/// # Safety
+/// `p` is NULL or came from `scoutlb_client_new` and was not freed.
+unsafe fn client<'a>(p: *const scoutlb_client) -> Result<&'a Client, Failure> {
+    // SAFETY: forwarded from the caller.
+    unsafe { arg_ref(p.cast::<ClientHandle>(), "client") }.map(|h| &h.client)
+}
+
+/// Create a client from a config: open and load its state file, build its probe.
+///
+/// The config is only read; it may be freed right after. Fails with `SCOUTLB_CONFIG` (such as
+/// `"probe": "callback"` without a probe callback), `SCOUTLB_STATE_FILE` (unwritable folder) or
+/// `SCOUTLB_STATE_FORMAT` (state file from a newer scoutlb). On success `*client_out` receives a
+/// client the caller frees with `scoutlb_client_free`.
+///
+/// Thread safety: may be called from any thread, with one config not modified meanwhile.
+///
+/// # Safety
+/// `config` is NULL or a live config; `client_out` is NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_new(
+    config: *const scoutlb_config,
+    client_out: *mut *mut scoutlb_client,
+) -> scoutlb_status {
+    boundary("scoutlb_client_new", || {
+        // SAFETY: forwarded from the caller.
+        let handle = unsafe { ConfigHandle::from_ptr(config, "config") }?;
+        let out = arg_out(client_out, "client_out")?;
+        let mut builder = Client::builder(handle.config.clone());
+        if let Some((callback, user_data, min_severity)) = handle.events {
+            builder = builder.events(CallbackSink {
+                callback,
+                user_data,
+                min_severity,
+            });
+        }
+        let mut gate = None;
+        match (handle.probe, handle.config.probe == ProbeKind::Callback) {
+            (Some((callback, user_data)), true) => {
+                let g = Arc::new(RwLock::new(true));
+                builder = builder.probe(CallbackProbe {
+                    callback,
+                    user_data,
+                    gate: Arc::clone(&g),
+                });
+                gate = Some(g);
+            }
+            (Some(_), false) => {
+                return Err(Failure::new(
+                    scoutlb_status::SCOUTLB_CONFIG,
+                    "configuration key `probe`: a probe callback is set, so `probe` must be \"callback\"",
+                ));
+            }
+            (None, _) => {}
+        }
+        if let Some(seed) = handle.seed {
+            builder = builder.seed(seed);
+        }
+        let client = Box::new(ClientHandle {
+            client: builder.build()?,
+            gate,
+        });
+        // SAFETY: `out` was checked not NULL; the caller guarantees it is valid.
+        unsafe { out.write(Box::into_raw(client).cast()) };
+        Ok(())
+    })
+}
+
+/// Release a client; `scoutlb_client_free(NULL)` does nothing.
+///
+/// Waits for probe callbacks still running on abandoned attempts; after it returns no callback of
+/// this client is called again. Thread safety: only when no other call on this client is running
+/// or will start; never from inside one of its callbacks.
+///
+/// # Safety
+/// `client` is NULL or came from `scoutlb_client_new` and was not freed yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_free(client: *mut scoutlb_client) {
+    if client.is_null() {
+        return;
+    }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the caller passes a client from `scoutlb_client_new`, freed once.
+        let handle = unsafe { Box::from_raw(client.cast::<ClientHandle>()) };
+        if let Some(gate) = &handle.gate {
+            close(gate);
+        }
+        drop(handle);
+    }));
+}
+
+fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(), Failure> {
+    let mut connected = scoutlb_connected {
+        server: [0; SCOUTLB_SERVER_TEXT_SIZE],
+        reached: [0; SCOUTLB_SERVER_TEXT_SIZE],
+        via_balancer: result.via_balancer,
+        failed_attempts: u32::try_from(result.failed.len()).unwrap_or(u32::MAX),
+    };
+    copy_into_array(&result.server.to_string(), &mut connected.server)?;
+    copy_into_array(&result.reached.to_string(), &mut connected.reached)?;
+    // SAFETY: `out` was checked not NULL; the caller guarantees it is valid.
+    unsafe { out.write(connected) };
+    Ok(())
+}
+
+/// Run the start-up procedure (SPEC §2): the ManagerLoadBalancer's addresses, then the failover order.
+///
+/// Blocks until a server answers the probe or every candidate failed (bounded by `deadline_ms`).
+/// The winner becomes the default server and is persisted; the list it sent is cached. Fails with
+/// `SCOUTLB_ALL_FAILED` (the last error message names every attempt and why it failed) or
+/// `SCOUTLB_UNSUPPORTED` with `"probe": "none"`. On success `*connected_out` is filled in.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `connected_out` is NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_connect(
+    client: *const scoutlb_client,
+    connected_out: *mut scoutlb_connected,
+) -> scoutlb_status {
+    boundary("scoutlb_client_connect", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        let out = arg_out(connected_out, "connected_out")?;
+        write_connected(client.connect()?, out)
+    })
+}
+
+/// After a lost connection: run the failover order from the default server (no balancer).
+///
+/// Blocks like `scoutlb_client_connect`, with the same results.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `connected_out` is NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_reconnect(
+    client: *const scoutlb_client,
+    connected_out: *mut scoutlb_connected,
+) -> scoutlb_status {
+    boundary("scoutlb_client_reconnect", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        let out = arg_out(connected_out, "connected_out")?;
+        write_connected(client.reconnect()?, out)
+    })
+}
+
+/// Connect, retrying with exponential backoff and full jitter (the `retry` keys) after all failed.
+///
+/// Blocks until success, or until `retry.max_tries` tries failed (`SCOUTLB_ALL_FAILED` naming the
+/// attempts of the last try); with `max_tries` 0 it only returns on success or another error.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `connected_out` is NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_connect_with_retry(
+    client: *const scoutlb_client,
+    connected_out: *mut scoutlb_connected,
+) -> scoutlb_status {
+    boundary("scoutlb_client_connect_with_retry", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        let out = arg_out(connected_out, "connected_out")?;
+        write_connected(client.connect_with_retry()?, out)
+    })
+}
+
+/// The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms:
+/// uniform in `[0, min(cap, base * factor^retry_index)]`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `wait_ms_out` is NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_backoff_ms(
+    client: *const scoutlb_client,
+    retry_index: u32,
+    wait_ms_out: *mut u64,
+) -> scoutlb_status {
+    boundary("scoutlb_client_backoff_ms", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        let out = arg_out(wait_ms_out, "wait_ms_out")?;
+        let ms = u64::try_from(client.backoff(retry_index).as_millis()).unwrap_or(u64::MAX);
+        // SAFETY: `out` was checked not NULL; the caller guarantees it is valid.
+        unsafe { out.write(ms) };
+        Ok(())
+    })
+}
+
+/// Shared body of the functions that write a list of servers as text.
+///
+/// # Safety
+/// As each of those functions.
+unsafe fn list_out(
+    name: &str,
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+    list: impl FnOnce(&Client) -> Vec<Server>,
+) -> scoutlb_status {
+    boundary(name, || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        // SAFETY: forwarded from the caller.
+        let out = unsafe { TextOut::new(buf, len, out_len) }?;
+        // SAFETY: forwarded from the caller.
+        unsafe { out.write(&lines(&list(client))) }
+    })
+}
+
+/// The candidates of a start-up, in the order to try them: the ManagerLoadBalancer's addresses
+/// (resolved once per client, blocking on DNS the first time), then the failover order.
+///
+/// For agent-driven use (`"probe": "none"`): try them in order and report each outcome. Written as
+/// one `host:port` (`[v6]:port`) per line, each ending in `\n`, then a NUL. `*out_len` receives the
+/// size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL` (call again with that size).
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `buf` points to `len` writable bytes (or is NULL with `len`
+/// 0); `out_len` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_candidates(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_out(
+            "scoutlb_client_candidates",
+            client,
+            buf,
+            len,
+            out_len,
+            Client::candidates,
+        )
+    }
+}
+
+/// The failover order from the default server, without the ManagerLoadBalancer (SPEC §2).
+///
+/// Same text format and buffer rules as `scoutlb_client_candidates`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_failover_order(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_out(
+            "scoutlb_client_failover_order",
+            client,
+            buf,
+            len,
+            out_len,
+            Client::failover_order,
+        )
+    }
+}
+
+/// Report that the connection to the current server was lost; writes the new order to try
+/// (the default server again first, then the next ones; the balancer is not re-evaluated).
+///
+/// Same text format and buffer rules as `scoutlb_client_candidates`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_connection_lost(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_out(
+            "scoutlb_client_connection_lost",
+            client,
+            buf,
+            len,
+            out_len,
+            Client::connection_lost,
+        )
+    }
+}
+
+/// The cached server list (empty text when none was received yet).
+///
+/// Same text format and buffer rules as `scoutlb_client_candidates`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_server_list(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_out(
+            "scoutlb_client_server_list",
+            client,
+            buf,
+            len,
+            out_len,
+            Client::server_list,
+        )
+    }
+}
+
+/// The seed servers: the configured ones, or `scoutsrv:22123` when none is configured.
+///
+/// Same text format and buffer rules as `scoutlb_client_candidates`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_seeds(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_out("scoutlb_client_seeds", client, buf, len, out_len, |c| {
+            c.seeds().to_vec()
+        })
+    }
+}
+
+/// The ManagerLoadBalancer's addresses (resolved once per client, blocking on DNS the first time);
+/// empty text when none is configured or it could not be resolved (reported as an event).
+///
+/// Same text format and buffer rules as `scoutlb_client_candidates`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_balancer_addresses(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_out(
+            "scoutlb_client_balancer_addresses",
+            client,
+            buf,
+            len,
+            out_len,
+            Client::balancer_addresses,
+        )
+    }
+}
+
+/// The default server (the last one connected to) as `host:port` (`[v6]:port`), or empty text
+/// when there is none yet.
+///
+/// `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`;
+/// `SCOUTLB_SERVER_TEXT_SIZE` bytes are always enough.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_default_server(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    boundary("scoutlb_client_default_server", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        // SAFETY: forwarded from the caller.
+        let out = unsafe { TextOut::new(buf, len, out_len) }?;
+        let text = client.default_server().map(|s| s.to_string()).unwrap_or_default();
+        // SAFETY: forwarded from the caller.
+        unsafe { out.write(&text) }
+    })
+}
+
+/// The whole remembered state as the JSON document of the state file (SPEC §4).
+///
+/// `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_state_json(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    boundary("scoutlb_client_state_json", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        // SAFETY: forwarded from the caller.
+        let out = unsafe { TextOut::new(buf, len, out_len) }?;
+        // SAFETY: forwarded from the caller.
+        unsafe { out.write(&client.state().to_json().to_string()) }
+    })
+}
+
+/// Report that the agent reached `server` by itself: it becomes the default and is persisted.
+///
+/// `server` is an address as in the configuration (`host`, `host:port`, `[v6]:port`; the
+/// configured `default_port` fills in). Fails with `SCOUTLB_INVALID_SERVER`, or
+/// `SCOUTLB_STATE_FILE` when persisting failed (the default changed in memory all the same).
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `server` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_report_success(
+    client: *const scoutlb_client,
+    server: *const c_char,
+) -> scoutlb_status {
+    boundary("scoutlb_client_report_success", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        // SAFETY: forwarded from the caller.
+        let server = unsafe { arg_str(server, "server") }?;
+        let server = Server::parse(server, client.config().default_port)?;
+        Ok(client.report_success(&server)?)
+    })
+}
+
+/// Report that the agent could not reach `server`, with its own `reason` (reported as an event).
+///
+/// `server` as in `scoutlb_client_report_success`; `reason` is NUL-terminated UTF-8.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `server` and `reason` are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_report_failure(
+    client: *const scoutlb_client,
+    server: *const c_char,
+    reason: *const c_char,
+) -> scoutlb_status {
+    boundary("scoutlb_client_report_failure", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        // SAFETY: forwarded from the caller.
+        let server = unsafe { arg_str(server, "server") }?;
+        // SAFETY: forwarded from the caller.
+        let reason = unsafe { arg_str(reason, "reason") }?;
+        let server = Server::parse(server, client.config().default_port)?;
+        client.report_failure(&server, reason);
+        Ok(())
+    })
+}
+
+/// Hand in a server list the agent received by its own protocol, as SPEC §3 JSON.
+///
+/// `body` holds `body_len` bytes (no NUL needed; `(NULL, 0)` is empty, hence refused). `from` is the
+/// server that sent it, or NULL for the default server; when it is the default server and the list
+/// names it with `self`, that entry becomes the default. A refused list fails with
+/// `SCOUTLB_INVALID_SERVER_LIST` and keeps the cached one; `SCOUTLB_STATE_FILE` when persisting
+/// failed (the list is cached in memory all the same).
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `body` is NULL or points to `body_len` readable bytes; `from`
+/// is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_update_server_list(
+    client: *const scoutlb_client,
+    body: *const u8,
+    body_len: usize,
+    from: *const c_char,
+) -> scoutlb_status {
+    boundary("scoutlb_client_update_server_list", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        // SAFETY: forwarded from the caller.
+        let body = unsafe { arg_bytes(body, body_len, "body") }?;
+        // SAFETY: forwarded from the caller.
+        let from = unsafe { arg_opt_str(from, "from") }?
+            .map(|f| Server::parse(f, client.config().default_port))
+            .transpose()?;
+        Ok(client.update_server_list_json(body, from.as_ref())?)
+    })
+}
