@@ -2,7 +2,12 @@
 
 use std::fmt;
 
+use crate::attempt::{Attempt, FailReason};
+use crate::client::Connected;
+use crate::config::Config;
+use crate::dns;
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::server::Server;
 
 /// The preferred manager address, evaluated afresh on every restart.
@@ -40,5 +45,100 @@ impl fmt::Display for ManagerLoadBalancer {
             ManagerLoadBalancer::Address(s) => s.fmt(f),
             ManagerLoadBalancer::Srv(name) => write!(f, "srv:{name}"),
         }
+    }
+}
+
+/// The entry as evaluated at one client's start-up: done once per client, so once per restart.
+#[derive(Clone, Debug)]
+pub(crate) struct Evaluation {
+    /// The addresses to try first, in order; empty when the entry did not resolve.
+    pub servers: Vec<Server>,
+    /// The failed lookup, as an attempt to name in the outcome of the connect.
+    pub failure: Option<Attempt>,
+}
+
+/// Resolve `entry` afresh and report the outcome (`BalancerResolved` or `BalancerFailed`).
+pub(crate) fn evaluate(
+    entry: &ManagerLoadBalancer,
+    config: &Config,
+    seed: u64,
+    emit: &mut dyn FnMut(Event),
+) -> Evaluation {
+    match dns::resolve_balancer_with(entry, config, seed) {
+        Ok(servers) if !servers.is_empty() => {
+            emit(Event::BalancerResolved {
+                entry: entry.to_string(),
+                servers: servers.clone(),
+            });
+            Evaluation { servers, failure: None }
+        }
+        outcome => {
+            let reason = match outcome {
+                Err(Error::Dns { reason, .. }) => reason,
+                Err(other) => other.to_string(),
+                Ok(_) => "the name has no address".into(),
+            };
+            emit(Event::BalancerFailed {
+                entry: entry.to_string(),
+                reason: format!("DNS lookup failed: {reason}"),
+            });
+            let at = match entry {
+                ManagerLoadBalancer::Address(server) => Ok(server.clone()),
+                ManagerLoadBalancer::Srv(name) => Server::new(name, config.default_port),
+            };
+            Evaluation {
+                servers: Vec::new(),
+                failure: at.ok().map(|server| Attempt {
+                    server,
+                    reason: FailReason::Dns(format!("ManagerLoadBalancer `{entry}`: {reason}")),
+                }),
+            }
+        }
+    }
+}
+
+/// Finish a start-up connect: report when the balancer's addresses were not the ones used, and
+/// name its failed lookup first among the failed attempts.
+pub(crate) fn settle(
+    entry: &ManagerLoadBalancer,
+    evaluation: &Evaluation,
+    result: Result<Connected>,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Connected> {
+    let failed = match &result {
+        Ok(connected) if connected.via_balancer => None,
+        Ok(connected) => Some(connected.failed.as_slice()),
+        Err(Error::AllFailed(attempts)) => Some(attempts.as_slice()),
+        Err(_) => None,
+    };
+    if let Some(failed) = failed
+        && !evaluation.servers.is_empty()
+    {
+        let outcomes: Vec<String> = evaluation
+            .servers
+            .iter()
+            .map(|s| match failed.iter().find(|a| &a.server == s) {
+                Some(a) => a.to_string(),
+                None => format!("{s}: abandoned, another server answered first"),
+            })
+            .collect();
+        emit(Event::BalancerFailed {
+            entry: entry.to_string(),
+            reason: format!("none of its addresses connected ({})", outcomes.join("; ")),
+        });
+    }
+    let Some(dns_failure) = evaluation.failure.clone() else {
+        return result;
+    };
+    match result {
+        Ok(mut connected) => {
+            connected.failed.insert(0, dns_failure);
+            Ok(connected)
+        }
+        Err(Error::AllFailed(mut attempts)) => {
+            attempts.insert(0, dns_failure);
+            Err(Error::AllFailed(attempts))
+        }
+        Err(other) => Err(other),
     }
 }

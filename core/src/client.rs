@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::attempt::{self, Attempt, FailReason, Schedule};
+use crate::balancer;
 use crate::config::{Config, FIRST_CONTACT_HOST, ProbeKind};
 use crate::dns;
 use crate::error::{Error, Result};
@@ -37,8 +38,8 @@ pub struct Client {
     sink: Option<Arc<dyn EventSink>>,
     state_file: Option<StateFile>,
     state: Mutex<State>,
-    /// The balancer's addresses, resolved at most once per client (once per restart).
-    balancer: Mutex<Option<Vec<Server>>>,
+    /// The balancer entry, evaluated at most once per client (once per restart).
+    balancer: Mutex<Option<balancer::Evaluation>>,
     rng: Mutex<fastrand::Rng>,
 }
 
@@ -95,8 +96,9 @@ impl ClientBuilder {
         config.validate()?;
         let probe: Option<Arc<dyn Probe>> = match (self.probe, config.probe) {
             (Some(p), _) => Some(p),
-            (None, ProbeKind::Http) => Some(Arc::new(HttpProbe::new(&config)?)),
-            (None, ProbeKind::Tcp) => Some(Arc::new(TcpProbe)),
+            // Built-in probes resolve host names through the configured DNS settings, if any.
+            (None, ProbeKind::Http) => Some(dns::with_configured_dns(Arc::new(HttpProbe::new(&config)?), &config)),
+            (None, ProbeKind::Tcp) => Some(dns::with_configured_dns(Arc::new(TcpProbe), &config)),
             (None, ProbeKind::Callback) => {
                 return Err(Error::config(
                     "probe",
@@ -221,34 +223,11 @@ impl Client {
             return Vec::new();
         };
         let mut cached = lock(&self.balancer);
-        if let Some(addrs) = cached.as_ref() {
-            return addrs.clone();
-        }
-        let addrs = match dns::resolve_balancer(entry, &self.config) {
-            Ok(addrs) if !addrs.is_empty() => {
-                self.emit(Event::BalancerResolved {
-                    entry: entry.to_string(),
-                    servers: addrs.clone(),
-                });
-                addrs
-            }
-            Ok(_) => {
-                self.emit(Event::BalancerFailed {
-                    entry: entry.to_string(),
-                    reason: "no address".into(),
-                });
-                Vec::new()
-            }
-            Err(e) => {
-                self.emit(Event::BalancerFailed {
-                    entry: entry.to_string(),
-                    reason: e.to_string(),
-                });
-                Vec::new()
-            }
-        };
-        *cached = Some(addrs.clone());
-        addrs
+        let evaluation = cached.get_or_insert_with(|| {
+            let seed = lock(&self.rng).u64(..);
+            balancer::evaluate(entry, &self.config, seed, &mut |e| self.emit(e))
+        });
+        evaluation.servers.clone()
     }
 
     /// The candidates of a start-up: the balancer's addresses, then the failover order.
@@ -365,7 +344,11 @@ impl Client {
     /// Run the start-up procedure of SPEC §2: balancer first, then the failover order.
     pub fn connect(&self) -> Result<Connected> {
         let balancer = self.balancer_addresses();
-        self.connect_to(self.candidates(), &balancer)
+        let result = self.connect_to(self.candidates(), &balancer);
+        match (&self.config.manager_load_balancer, lock(&self.balancer).clone()) {
+            (Some(entry), Some(evaluation)) => balancer::settle(entry, &evaluation, result, &mut |e| self.emit(e)),
+            _ => result,
+        }
     }
 
     /// After a lost connection: run the failover order from the default server (no balancer).

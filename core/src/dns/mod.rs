@@ -1,0 +1,193 @@
+//! Name resolution: the ManagerLoadBalancer entry, and host names through configured DNS settings.
+//!
+//! Lookups use hickory-resolver on a private current-thread tokio runtime owned by a short-lived
+//! resolver handle; the public functions are synchronous. A new handle is built for every
+//! evaluation, so nothing resolved by one client is reused by the next (no process-wide cache): a
+//! restart always sees the current records.
+//!
+//! Which DNS: the system's (`/etc/resolv.conf`) unless `nameservers` or `search_domains` replace
+//! their part of it. The hosts file is consulted only with the system's name servers. Each lookup
+//! is bounded by `dns_timeout`.
+//!
+//! When called from inside a tokio runtime (an async agent calling the blocking API), the lookup
+//! runs on a scoped helper thread, so the private runtime never nests in the caller's.
+//!
+//! Host names of seed and listed servers are resolved by the probe. With the system's DNS settings
+//! the built-in probes use the system resolver (`getaddrinfo`); when `nameservers` or
+//! `search_domains` are configured, the built-in `tcp` and plain `http` probes resolve names here
+//! instead (so `ScoutSrv` is found through the configured search domain on first contact) and try
+//! the addresses in turn. The server keeps its name: the default server stays `scoutsrv:22123`,
+//! resolved afresh on each attempt. A callback or agent-driven probe gets the names unchanged.
+//!
+//! Logs (target `scoutlb`): a lookup's outcome at `debug`.
+
+mod resolver;
+mod srv;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::attempt::FailReason;
+use crate::balancer::ManagerLoadBalancer;
+use crate::config::{Config, Scheme};
+use crate::error::{Error, Result};
+use crate::probe::{Probe, Reached};
+use crate::server::Server;
+
+use resolver::{DnsSettings, Resolver};
+use srv::rfc2782_order;
+
+/// Resolve the balancer entry into the addresses to try first, in order.
+///
+/// An IP literal is used as it is; a host name gives its A then AAAA addresses with the entry's
+/// port; an SRV name gives the addresses of its targets in RFC 2782 order, each with its record's
+/// port. The error names the failure: NXDOMAIN, SERVFAIL, timed out, or no records.
+pub fn resolve_balancer(entry: &ManagerLoadBalancer, config: &Config) -> Result<Vec<Server>> {
+    resolve_balancer_with(entry, config, fastrand::u64(..))
+}
+
+/// [`resolve_balancer`] with the random numbers of the SRV weights drawn from `seed`.
+pub(crate) fn resolve_balancer_with(entry: &ManagerLoadBalancer, config: &Config, seed: u64) -> Result<Vec<Server>> {
+    if let ManagerLoadBalancer::Address(server) = entry
+        && server.ip().is_some()
+    {
+        return Ok(vec![server.clone()]);
+    }
+    let settings = DnsSettings::of(config);
+    let name = match entry {
+        ManagerLoadBalancer::Address(server) => server.host().to_string(),
+        ManagerLoadBalancer::Srv(name) => name.clone(),
+    };
+    let started = Instant::now();
+    let result = outside_async(|| {
+        let resolver = Resolver::new(&settings)?;
+        match entry {
+            ManagerLoadBalancer::Address(server) => Ok(resolver
+                .lookup_ip(server.host())?
+                .into_iter()
+                .map(|ip| Server::from(SocketAddr::new(ip, server.port())))
+                .collect()),
+            ManagerLoadBalancer::Srv(name) => resolve_srv(&resolver, name, seed),
+        }
+    });
+    log::debug!(target: "scoutlb", "DNS {entry}: {result:?} in {} us", started.elapsed().as_micros());
+    result.map_err(|reason| Error::Dns { name, reason })
+}
+
+/// Look up the SRV records of `name` and the addresses of their targets, in RFC 2782 order.
+fn resolve_srv(resolver: &Resolver, name: &str, seed: u64) -> Result<Vec<Server>, String> {
+    let records = resolver.lookup_srv(name)?;
+    // RFC 2782: a single record with target "." means the service is decidedly not available.
+    let (usable, dot): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| !r.target.is_empty());
+    if usable.is_empty() {
+        return Err(format!(
+            "the SRV record{} say{} the service is not available (target \".\")",
+            if dot.len() == 1 { "" } else { "s" },
+            if dot.len() == 1 { "s" } else { "" }
+        ));
+    }
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out: Vec<Server> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    for record in rfc2782_order(usable, &mut rng) {
+        if record.port == 0 {
+            failures.push(format!("{}: port 0", record.target));
+            continue;
+        }
+        let ips: Result<Vec<IpAddr>, String> = match record.target.parse::<IpAddr>() {
+            Ok(ip) => Ok(vec![ip]),
+            // The target is absolute: a trailing dot keeps the search domains out.
+            Err(_) => resolver.lookup_ip(&format!("{}.", record.target)),
+        };
+        match ips {
+            Ok(ips) => {
+                for ip in ips {
+                    let server = Server::from(SocketAddr::new(ip, record.port));
+                    if !out.contains(&server) {
+                        out.push(server);
+                    }
+                }
+            }
+            Err(reason) => {
+                log::debug!(target: "scoutlb", "SRV target {} of {name}: {reason}", record.target);
+                failures.push(format!("target {}: {reason}", record.target));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no SRV target resolved ({})", failures.join("; ")));
+    }
+    Ok(out)
+}
+
+/// The addresses of `host` (an IP literal as it is) through `settings`, A before AAAA.
+fn lookup_with(host: &str, settings: &DnsSettings) -> Result<Vec<IpAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    outside_async(|| Resolver::new(settings)?.lookup_ip(host))
+}
+
+/// Run `f` where no tokio runtime is current, so the resolver's own runtime never nests.
+fn outside_async<T: Send>(f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("scoutlb-dns".into())
+            .spawn_scoped(scope, f)
+            .map_err(|e| format!("cannot start the DNS thread: {e}"))?;
+        worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Wrap a built-in probe so that host names resolve through the configured DNS settings.
+///
+/// Returns `probe` unchanged when neither `nameservers` nor `search_domains` is configured, and for
+/// the `https` scheme (its certificate is checked against the name in the URL, which an address
+/// would replace; it keeps the system resolver).
+pub(crate) fn with_configured_dns(probe: Arc<dyn Probe>, config: &Config) -> Arc<dyn Probe> {
+    let settings = DnsSettings::of(config);
+    if !settings.is_configured() || (config.scheme == Scheme::Https && config.probe == crate::config::ProbeKind::Http) {
+        return probe;
+    }
+    Arc::new(ResolvingProbe { inner: probe, settings })
+}
+
+/// A probe that resolves a host name with the configured DNS and tries each address with `inner`.
+struct ResolvingProbe {
+    inner: Arc<dyn Probe>,
+    settings: DnsSettings,
+}
+
+impl Probe for ResolvingProbe {
+    fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason> {
+        if server.ip().is_some() {
+            return self.inner.probe(server, timeout);
+        }
+        let start = Instant::now();
+        let settings = DnsSettings {
+            timeout: self.settings.timeout.min(timeout),
+            ..self.settings.clone()
+        };
+        let ips = lookup_with(server.host(), &settings).map_err(FailReason::Dns)?;
+        log::debug!(target: "scoutlb", "{} resolved to {ips:?}", server.host());
+        let mut last = FailReason::Dns("the name has no address".into());
+        for ip in ips {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(FailReason::TimedOut(timeout));
+            }
+            match self
+                .inner
+                .probe(&Server::from(SocketAddr::new(ip, server.port())), left)
+            {
+                Ok(reached) => return Ok(reached),
+                Err(reason) => last = reason,
+            }
+        }
+        Err(last)
+    }
+}

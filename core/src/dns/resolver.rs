@@ -1,0 +1,239 @@
+//! The private resolver handle: hickory-resolver on its own current-thread tokio runtime.
+//!
+//! Nothing async leaves this file: every lookup is `block_on` at the edge. A handle is built for one
+//! evaluation and dropped after it, so no answer outlives it (no cache shared between clients).
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+    ServerOrderingStrategy,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+
+use super::srv::SrvRecord;
+use crate::config::Config;
+
+/// The DNS settings of a configuration: which servers, which search domains, how long to wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DnsSettings {
+    /// Replace the system's name servers when not empty.
+    pub nameservers: Vec<SocketAddr>,
+    /// Replace the system's search domains when not empty.
+    pub search_domains: Vec<String>,
+    /// Limit of one lookup.
+    pub timeout: Duration,
+}
+
+impl DnsSettings {
+    /// The DNS part of `config`.
+    pub fn of(config: &Config) -> Self {
+        DnsSettings {
+            nameservers: config.nameservers.clone(),
+            search_domains: config.search_domains.clone(),
+            timeout: config.dns_timeout,
+        }
+    }
+
+    /// Whether anything replaces the system's configuration.
+    pub fn is_configured(&self) -> bool {
+        !self.nameservers.is_empty() || !self.search_domains.is_empty()
+    }
+}
+
+/// A stub resolver with its own runtime; must not be created or dropped inside a tokio runtime.
+pub(crate) struct Resolver {
+    inner: TokioResolver,
+    timeout: Duration,
+    // Dropped last: the resolver's background tasks live on it.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Resolver {
+    /// Build a resolver from the system's configuration, with `settings` replacing parts of it.
+    ///
+    /// The system's `/etc/resolv.conf` is read only for what `settings` leaves empty, and the hosts
+    /// file is consulted only when the system's name servers are used (configured name servers are
+    /// asked every name, like a zone they serve).
+    pub fn new(settings: &DnsSettings) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| format!("cannot start the resolver's runtime: {e}"))?;
+        let system = if settings.nameservers.is_empty() || settings.search_domains.is_empty() {
+            match hickory_resolver::system_conf::read_system_conf() {
+                Ok(conf) => Some(conf),
+                Err(e) if settings.nameservers.is_empty() => {
+                    return Err(format!(
+                        "cannot read the system's DNS configuration (/etc/resolv.conf): {e}"
+                    ));
+                }
+                Err(e) => {
+                    log::debug!(target: "scoutlb", "system DNS configuration not read ({e}); using the configured one");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (system_config, mut opts) = match system {
+            Some((config, opts)) => (Some(config), opts),
+            None => (None, ResolverOpts::default()),
+        };
+        let name_servers = if settings.nameservers.is_empty() {
+            system_config
+                .as_ref()
+                .map(|c| c.name_servers().to_vec())
+                .unwrap_or_default()
+        } else {
+            settings.nameservers.iter().map(|a| name_server(*a)).collect()
+        };
+        let (domain, search) = if settings.search_domains.is_empty() {
+            match &system_config {
+                Some(c) => (c.domain().cloned(), c.search().to_vec()),
+                None => (None, Vec::new()),
+            }
+        } else {
+            let search = settings
+                .search_domains
+                .iter()
+                .map(|d| Name::from_ascii(d).map_err(|e| format!("search domain `{d}` is not a DNS name: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            (None, search)
+        };
+        opts.timeout = settings.timeout;
+        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        opts.use_hosts_file = if settings.nameservers.is_empty() {
+            ResolveHosts::Always
+        } else {
+            ResolveHosts::Never
+        };
+        opts.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
+        opts.preserve_intermediates = true;
+        let config = ResolverConfig::from_parts(domain, search, name_servers);
+        let inner = {
+            let _guard = runtime.enter();
+            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+                .with_options(opts)
+                .build()
+                .map_err(|e| format!("cannot set up the resolver: {e}"))?
+        };
+        Ok(Resolver {
+            inner,
+            timeout: settings.timeout,
+            runtime,
+        })
+    }
+
+    /// Run one lookup to completion on the private runtime, bounded by the DNS timeout.
+    fn block_on<T>(&self, lookup: impl Future<Output = Result<T, NetError>>) -> Result<T, String> {
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(self.timeout, lookup).await })
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(describe(&e, self.timeout)),
+            Err(_) => Err(timed_out(self.timeout)),
+        }
+    }
+
+    /// The IPv4 and IPv6 addresses of `host` (A before AAAA), CNAME chains followed.
+    pub fn lookup_ip(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        let lookup = self.block_on(self.inner.lookup_ip(host))?;
+        let mut out: Vec<IpAddr> = Vec::new();
+        for ip in lookup.iter().map(|ip| ip.to_canonical()) {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        if out.is_empty() {
+            return Err("no A or AAAA record".into());
+        }
+        Ok(out)
+    }
+
+    /// The SRV records of `name`, in the server's order.
+    pub fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
+        let lookup = self.block_on(self.inner.lookup(name, RecordType::SRV))?;
+        let records: Vec<SrvRecord> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::SRV(srv) => Some(SrvRecord {
+                    priority: srv.priority,
+                    weight: srv.weight,
+                    port: srv.port,
+                    target: srv.target.to_ascii().trim_end_matches('.').to_ascii_lowercase(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if records.is_empty() {
+            return Err("no SRV record".into());
+        }
+        Ok(records)
+    }
+}
+
+/// A configured name server, asked over UDP and, for truncated answers, TCP on the same port.
+fn name_server(addr: SocketAddr) -> NameServerConfig {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = addr.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = addr.port();
+    NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!(
+        "timed out after {} ms (no answer from the name servers)",
+        timeout.as_millis()
+    )
+}
+
+/// The DNS response code as written in zone files and `dig` output.
+fn code_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        other => format!("response code {} ({})", u16::from(other), other.to_str()),
+    }
+}
+
+/// Say which failure a lookup met, keeping the response code: NXDOMAIN, SERVFAIL, timeout, no records.
+fn describe(e: &NetError, timeout: Duration) -> String {
+    match e {
+        NetError::Dns(DnsError::NoRecordsFound(no)) if no.response_code == ResponseCode::NXDomain => {
+            "NXDOMAIN: the name does not exist".into()
+        }
+        NetError::Dns(DnsError::NoRecordsFound(no)) => format!(
+            "no {} record ({}): the name exists but has no such record",
+            no.query.query_type(),
+            code_name(no.response_code)
+        ),
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => {
+            "SERVFAIL: the name server could not answer".into()
+        }
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => {
+            "REFUSED: the name server refused the query".into()
+        }
+        NetError::Dns(DnsError::ResponseCode(code)) => {
+            format!("{}: the name server answered with an error", code_name(*code))
+        }
+        NetError::Timeout => timed_out(timeout),
+        NetError::NoConnections => "no name server could be reached".into(),
+        NetError::Io(io) => format!("cannot reach the name servers: {io}"),
+        other => other.to_string(),
+    }
+}
