@@ -162,6 +162,10 @@ impl FailReason {
 
     fn from_ureq(e: ureq::Error, timeout: Duration) -> Self {
         match e {
+            // rustls reports certificate and handshake failures as io errors that carry its error.
+            ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+                FailReason::Tls(io.to_string())
+            }
             ureq::Error::Io(io) => FailReason::from_io(&io, timeout),
             ureq::Error::Timeout(_) => FailReason::TimedOut(timeout),
             ureq::Error::HostNotFound => FailReason::Dns("host not found".into()),

@@ -1,0 +1,228 @@
+//! Loopback test servers: live, refused, silent, garbage, oversized, slow drip, HTTP 500, HTTPS.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use scoutlb::{Event, Server};
+
+/// What a test server does with a request.
+#[derive(Clone)]
+pub enum Behaviour {
+    /// Answer 200 with this body (a server list).
+    Body(Arc<Mutex<String>>),
+    /// Answer with this HTTP status and an empty body.
+    Status(u16),
+    /// Answer 200 with a body that is not JSON.
+    Garbage,
+    /// Answer 200 with a valid-looking body larger than 1 MiB.
+    Oversized,
+    /// Answer 200 headers, then a byte every 300 ms, for ever.
+    Drip,
+    /// Accept the connection and never answer.
+    Silent,
+}
+
+/// A server on 127.0.0.1 running one behaviour until dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    body: Option<Arc<Mutex<String>>>,
+}
+
+/// A server list body naming `servers` with ids, and `self_id` as `self`.
+pub fn list_body(servers: &[(&Server, &str)], self_id: Option<&str>) -> String {
+    let entries: Vec<serde_json::Value> = servers
+        .iter()
+        .map(|(s, id)| serde_json::json!({"host": s.host(), "port": s.port(), "id": id}))
+        .collect();
+    serde_json::json!({"servers": entries, "self": self_id}).to_string()
+}
+
+impl TestServer {
+    pub fn start(behaviour: Behaviour) -> Self {
+        Self::start_tls(behaviour, None)
+    }
+
+    /// Start a server; with a TLS config it speaks HTTPS.
+    pub fn start_tls(behaviour: Behaviour, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let body = match &behaviour {
+            Behaviour::Body(b) => Some(Arc::clone(b)),
+            _ => None,
+        };
+        let (stop2, hits2) = (Arc::clone(&stop), Arc::clone(&hits));
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                hits2.fetch_add(1, Ordering::SeqCst);
+                let (b, s, tls) = (behaviour.clone(), Arc::clone(&stop2), tls.clone());
+                thread::spawn(move || serve(conn, b, s, tls));
+            }
+        });
+        TestServer { addr, hits, stop, body }
+    }
+
+    /// A live SPEC §3 server whose list names only itself, with id `id`.
+    pub fn live(id: &str) -> Self {
+        let body = Arc::new(Mutex::new(String::new()));
+        let s = Self::start(Behaviour::Body(Arc::clone(&body)));
+        *body.lock().unwrap() = list_body(&[(&s.server(), id)], Some(id));
+        s
+    }
+
+    /// Replace the body this server answers with.
+    pub fn set_body(&self, text: String) {
+        *self.body.as_ref().expect("a body server").lock().unwrap() = text;
+    }
+
+    pub fn server(&self) -> Server {
+        Server::from(self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wake the accept loop
+    }
+}
+
+/// A loopback port where nothing listens: connections are refused.
+pub fn refused() -> Server {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    Server::from(l.local_addr().unwrap())
+}
+
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+fn serve(conn: TcpStream, behaviour: Behaviour, stop: Arc<AtomicBool>, tls: Option<Arc<rustls::ServerConfig>>) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    if let Behaviour::Silent = behaviour {
+        while !stop.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(50));
+        }
+        return;
+    }
+    let raw = conn.try_clone().unwrap();
+    let mut stream: Box<dyn Stream> = match tls {
+        Some(cfg) => Box::new(rustls::StreamOwned::new(
+            rustls::ServerConnection::new(cfg).unwrap(),
+            conn,
+        )),
+        None => Box::new(conn),
+    };
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let respond = |stream: &mut Box<dyn Stream>, status: u16, body: &[u8]| {
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+        let _ = stream.flush();
+    };
+    match behaviour {
+        Behaviour::Body(b) => {
+            let body = b.lock().unwrap().clone();
+            respond(&mut stream, 200, body.as_bytes())
+        }
+        Behaviour::Status(s) => respond(&mut stream, s, b""),
+        Behaviour::Garbage => respond(&mut stream, 200, b"<html>definitely not a server list</html>"),
+        Behaviour::Oversized => {
+            let mut body = br#"{"servers": [{"host": "a", "port": 1}], "pad": ""#.to_vec();
+            body.resize((1 << 20) + 100, b'x');
+            body.extend_from_slice(b"\"}");
+            respond(&mut stream, 200, &body)
+        }
+        Behaviour::Drip => {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{");
+            for _ in 0..200 {
+                if stop.load(Ordering::SeqCst) || stream.write_all(b" ").and_then(|_| stream.flush()).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(300));
+            }
+        }
+        Behaviour::Silent => unreachable!(),
+    }
+    let _ = raw.shutdown(Shutdown::Write);
+}
+
+/// Collects a client's events.
+#[derive(Clone, Default)]
+pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);
+
+impl Recorder {
+    pub fn sink(&self) -> impl Fn(&Event) + Send + Sync + 'static {
+        let events = Arc::clone(&self.0);
+        move |e: &Event| events.lock().unwrap().push(e.clone())
+    }
+
+    pub fn kinds(&self) -> Vec<(&'static str, Option<Server>)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| (e.kind(), e.server().cloned()))
+            .collect()
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// A test CA and a server certificate for 127.0.0.1 and localhost signed by it.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub server_config: Arc<rustls::ServerConfig>,
+}
+
+impl TestPki {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        TestPki {
+            ca_pem: ca.pem(),
+            server_config: Arc::new(server_config),
+        }
+    }
+}
