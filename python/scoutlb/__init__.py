@@ -1,0 +1,71 @@
+"""scoutlb: which management server a device agent talks to.
+
+A fleet of devices is managed by a cluster of Scout Servers sharing one database; every server
+hands out the list of all running servers. A device tries its default server (the last one that
+worked), then the next servers of the list, optionally after a preferred ManagerLoadBalancer
+address evaluated afresh on every restart.
+
+    import scoutlb
+    client = scoutlb.Client(servers=["10.0.0.11", "10.0.0.12"], state_file="/var/lib/agent/scoutlb.json")
+    connected = client.connect()
+    print("talking to", connected.server)
+
+Logs go to the `logging` logger ``scoutlb`` (attempts and list updates at DEBUG, successes at INFO,
+failed attempts and state-file problems at WARNING). Every blocking call releases the GIL.
+"""
+
+import logging as _logging
+
+from scoutlb._native import (
+    CONFIG_KEYS,
+    DEFAULT_PORT,
+    MAX_ENTRIES,
+    AllServersFailedError,
+    Attempt,
+    Client,
+    ConfigError,
+    Connected,
+    DnsError,
+    Error,
+    Event,
+    InvalidServerError,
+    Server,
+    ServerListError,
+    StateFileError,
+    StateFormatError,
+    UnknownServerError,
+    UnsupportedError,
+    __version__,
+    failover_order,
+)
+from scoutlb._types import EventCallback, ProbeCallback, RetryConfig, StrPath
+
+# A library adds no handler of its own but keeps Python's last-resort handler from printing its warnings.
+_logging.getLogger("scoutlb").addHandler(_logging.NullHandler())
+
+__all__ = [
+    "CONFIG_KEYS",
+    "DEFAULT_PORT",
+    "MAX_ENTRIES",
+    "AllServersFailedError",
+    "Attempt",
+    "Client",
+    "ConfigError",
+    "Connected",
+    "DnsError",
+    "Error",
+    "Event",
+    "EventCallback",
+    "InvalidServerError",
+    "ProbeCallback",
+    "RetryConfig",
+    "Server",
+    "ServerListError",
+    "StateFileError",
+    "StateFormatError",
+    "StrPath",
+    "UnknownServerError",
+    "UnsupportedError",
+    "__version__",
+    "failover_order",
+]

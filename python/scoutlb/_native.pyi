@@ -1,0 +1,286 @@
+"""Type stubs of the native module `scoutlb._native` (re-exported by `scoutlb`)."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, final
+
+from scoutlb._types import EventCallback, ProbeCallback, RetryConfig, StrPath
+
+__all__ = [
+    "Error",
+    "ConfigError",
+    "InvalidServerError",
+    "ServerListError",
+    "StateFileError",
+    "StateFormatError",
+    "DnsError",
+    "AllServersFailedError",
+    "UnknownServerError",
+    "UnsupportedError",
+    "Server",
+    "Attempt",
+    "Connected",
+    "Event",
+    "Client",
+    "failover_order",
+    "_panic_for_test",
+    "DEFAULT_PORT",
+    "MAX_ENTRIES",
+    "CONFIG_KEYS",
+    "__version__",
+]
+
+__version__: str
+"""The version of scoutlb."""
+DEFAULT_PORT: int
+"""The port of a Scout Server when an address names none (22123)."""
+MAX_ENTRIES: int
+"""The largest accepted number of entries of a server list (4096)."""
+CONFIG_KEYS: tuple[str, ...]
+"""Every configuration key of SPEC section 5, in order."""
+
+class Error(Exception):
+    """Base class of every error raised by scoutlb."""
+
+class ConfigError(Error):
+    """A configuration key is unknown or has a wrong type or value; the message names the key."""
+
+    key: str | None
+    """The configuration key at fault (`retry.base_ms` inside `retry`), or None."""
+
+class InvalidServerError(ConfigError):
+    """A server address could not be parsed."""
+
+class ServerListError(Error):
+    """A server list was refused (SPEC section 3); the cached list is kept."""
+
+class StateFileError(Error):
+    """The state file or its folder could not be read or written."""
+
+class StateFormatError(StateFileError):
+    """The state file was written by a newer scoutlb and is left untouched."""
+
+class DnsError(Error):
+    """A DNS lookup failed."""
+
+class AllServersFailedError(Error):
+    """No candidate server could be reached; `attempts` lists every attempt and why it failed."""
+
+    attempts: list[Attempt]
+    """Every attempt, in the order of the candidates."""
+
+class UnknownServerError(Error):
+    """The named server is not known to this client."""
+
+class UnsupportedError(Error):
+    """The call is not possible with this client's configuration (such as connect() with probe="none")."""
+
+@final
+class Server:
+    """A management server endpoint: host (DNS name or IP literal) and port; immutable and hashable.
+
+    Two servers are equal when host (case-folded, IP literals normalised) and port are equal;
+    `str(server)` is the canonical text `host:port` (`[v6]:port`).
+    """
+
+    def __new__(cls, host: str, port: int = 22123) -> Server: ...
+    @staticmethod
+    def parse(text: str, default_port: int = 22123) -> Server:
+        """Parse `host`, `host:port`, `[v6]:port` or a bare IP literal; `default_port` fills in."""
+
+    @property
+    def host(self) -> str:
+        """The host: a lower-case DNS name or a canonical IP literal (no brackets)."""
+
+    @property
+    def port(self) -> int:
+        """The TCP port."""
+
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __lt__(self, other: Server, /) -> bool: ...
+    def __le__(self, other: Server, /) -> bool: ...
+    def __gt__(self, other: Server, /) -> bool: ...
+    def __ge__(self, other: Server, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __getnewargs__(self) -> tuple[str, int]: ...
+
+@final
+class Attempt:
+    """One failed attempt: the server, the kind of failure and its message."""
+
+    @property
+    def server(self) -> Server:
+        """The server tried."""
+
+    @property
+    def kind(self) -> str:
+        """Why it failed, as a short stable name: `refused`, `timed_out`, `dns`, `tls`, `http_status`,
+        `invalid_list`, `io`, `callback`, `reported` or `deadline`."""
+
+    @property
+    def message(self) -> str:
+        """Why it failed, in words."""
+
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class Connected:
+    """The outcome of a successful connect."""
+
+    @property
+    def server(self) -> Server:
+        """The server now in use and persisted as the default (the real server behind a balancer)."""
+
+    @property
+    def reached(self) -> Server:
+        """The address that answered the probe."""
+
+    @property
+    def via_balancer(self) -> bool:
+        """Whether the address came from the ManagerLoadBalancer entry."""
+
+    @property
+    def failed(self) -> list[Attempt]:
+        """The attempts that failed before this success."""
+
+@final
+class Event:
+    """Something that happened inside a client, passed to the `events` callback."""
+
+    @property
+    def kind(self) -> str:
+        """A short stable name: `attempt_started`, `attempt_failed`, `attempt_succeeded`,
+        `server_list_updated`, `server_list_rejected`, `default_changed`, `state_file_problem`,
+        `balancer_resolved` or `balancer_failed`."""
+
+    @property
+    def severity(self) -> Literal["debug", "info", "warning"]:
+        """How much it matters."""
+
+    @property
+    def level(self) -> int:
+        """The severity as a `logging` level number (10, 20 or 30)."""
+
+    @property
+    def server(self) -> Server | None:
+        """The server the event is about, if one."""
+
+    @property
+    def message(self) -> str:
+        """The event in words, as it is logged."""
+
+    @property
+    def reason(self) -> str | None:
+        """For `attempt_failed`: the kind of failure (as `Attempt.kind`); otherwise None."""
+
+    @property
+    def servers(self) -> list[Server]:
+        """For `server_list_updated` and `balancer_resolved`: the servers; otherwise empty."""
+
+@final
+class Client:
+    """A device's connection chooser (SPEC section 2); safe to share between threads.
+
+    Every blocking call releases the GIL. Callbacks run with the GIL taken again: the probe
+    callback on the client's attempt threads (several may run at once when attempts are
+    staggered), the events callback on the thread that made the call. The events callback must
+    not call its own client (that raises `scoutlb.Error`).
+    """
+
+    def __new__(
+        cls,
+        *,
+        servers: Sequence[str | Server] = ...,
+        manager_load_balancer: str | None = None,
+        state_file: StrPath | None = None,
+        default_port: int = 22123,
+        probe: Literal["http", "tcp", "callback", "none"] | ProbeCallback = "http",
+        scheme: Literal["http", "https"] = "http",
+        ca_file: StrPath | None = None,
+        connect_timeout_ms: int = 3000,
+        attempt_delay_ms: int = 250,
+        deadline_ms: int = 30000,
+        dns_timeout_ms: int = 2000,
+        nameservers: Sequence[str] = ...,
+        search_domains: Sequence[str] = ...,
+        retry: RetryConfig | None = None,
+        failover_order: Literal["list", "spread"] = "list",
+        device_id: str | None = None,
+        events: EventCallback | None = None,
+    ) -> Client:
+        """Create a client from keyword arguments named like the keys of SPEC section 5.
+
+        `probe` is a probe name or a callable `probe(server, timeout_seconds) -> bool`;
+        `retry` is a dict with any of `base_ms`, `factor`, `cap_ms`, `max_tries`.
+        An unknown key or a wrong type raises `ConfigError` naming the key.
+        """
+
+    @staticmethod
+    def from_json(
+        text: str | bytes,
+        probe: ProbeCallback | None = None,
+        events: EventCallback | None = None,
+    ) -> Client:
+        """Create a client from the JSON configuration text of SPEC section 5."""
+
+    def connect(self) -> Connected:
+        """Run the start-up procedure: ManagerLoadBalancer first, then the failover order."""
+
+    def reconnect(self) -> Connected:
+        """After a lost connection: run the failover order from the default server (no balancer)."""
+
+    def connect_with_retry(self) -> Connected:
+        """Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`."""
+
+    def candidates(self) -> list[Server]:
+        """The candidates of a start-up, in order: the balancer's addresses, then the failover order."""
+
+    def failover_order(self) -> list[Server]:
+        """The failover order from the default server, without the ManagerLoadBalancer."""
+
+    def report_success(self, server: Server | str) -> None:
+        """Report that the agent reached `server`: it becomes the default server and is persisted."""
+
+    def report_failure(self, server: Server | str, reason: str) -> None:
+        """Report that the agent could not reach `server`, with its own reason."""
+
+    def connection_lost(self) -> list[Server]:
+        """Report that the connection to the current server was lost; returns the new order to try."""
+
+    def update_server_list(
+        self,
+        servers: str | bytes | Mapping[str, Any] | Sequence[Server | str],
+        from_server: Server | str | None = None,
+    ) -> None:
+        """Hand in a server list received by the agent's own protocol; a refused list keeps the cached one.
+
+        `servers` is SPEC section 3 JSON (text or bytes), the same as a dict, or a list of servers.
+        `from_server` is the server that sent it (None = the default server).
+        """
+
+    def backoff(self, n: int) -> float:
+        """The wait before retry number `n + 1`, in seconds: uniform in `[0, min(cap, base * factor**n)]`."""
+
+    @property
+    def server_list(self) -> list[Server]:
+        """The cached server list (empty when none was received yet)."""
+
+    @property
+    def default_server(self) -> Server | None:
+        """The default server: the last one connected to successfully, or None."""
+
+    @property
+    def seeds(self) -> list[Server]:
+        """The seed servers: the configured ones, or `ScoutSrv` when none is configured."""
+
+def failover_order(
+    servers: Sequence[Server | str] | None,
+    seeds: Sequence[Server | str],
+    default: Server | str | None = None,
+    device_id: str | None = None,
+) -> list[Server]:
+    """The SPEC section 2 failover order of a list, seeds and default server (`device_id` = spread mode)."""
+
+def _panic_for_test(message: str) -> None:
+    """Panic inside the boundary guard, so tests can see a panic surface as `scoutlb.Error`."""

@@ -1,0 +1,32 @@
+"""Type names of the scoutlb API that exist only for annotations (callbacks, the retry dict)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Callable, TypedDict, Union
+
+if TYPE_CHECKING:
+    from scoutlb._native import Event, Server
+
+
+class RetryConfig(TypedDict, total=False):
+    """The `retry` configuration key: exponential backoff with full jitter."""
+
+    base_ms: int
+    """First backoff ceiling in milliseconds (default 1000)."""
+    factor: float
+    """Growth of the ceiling per try (default 2.0)."""
+    cap_ms: int
+    """Largest ceiling in milliseconds (default 60000)."""
+    max_tries: int
+    """Most tries in all; 0 = no limit (default 0)."""
+
+
+ProbeCallback = Callable[["Server", float], bool]
+"""A callback probe: `probe(server, timeout_seconds) -> bool`; raising counts as a failed attempt."""
+
+EventCallback = Callable[["Event"], object]
+"""An events callback: `events(event)`; its return value is ignored."""
+
+StrPath = Union[str, "os.PathLike[str]"]
+"""A file path: text or a path-like object."""

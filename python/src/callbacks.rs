@@ -1,0 +1,161 @@
+//! Python callables as the core's probe and event sink, and the bridge of `log` records to `logging`.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBool;
+
+use crate::errors;
+use crate::types::{Event, Server, type_name};
+
+thread_local! {
+    /// The id of the client whose events callback runs on this thread (0 = none).
+    static IN_EVENTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Whether this thread is inside the events callback of client `id`.
+pub fn in_events_callback(id: u64) -> bool {
+    IN_EVENTS.with(|c| c.get() == id)
+}
+
+/// The text of a Python exception: `TypeName: message`.
+fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let name = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    match err.value(py).str() {
+        Ok(text) if !text.to_string_lossy().is_empty() => format!("{name}: {}", text.to_string_lossy()),
+        _ => name,
+    }
+}
+
+/// A callback probe: `callable(server, timeout_seconds) -> bool`, run on the core's attempt threads.
+pub struct PyProbe {
+    /// The agent's callable.
+    pub callable: Py<PyAny>,
+}
+
+impl PyProbe {
+    fn call(&self, server: &scoutlb::Server, timeout: Duration) -> Result<(), String> {
+        let answer = Python::try_attach(|py| {
+            let result = self
+                .callable
+                .bind(py)
+                .call1((Server(server.clone()), timeout.as_secs_f64()));
+            match result {
+                Ok(value) => match value.cast::<PyBool>() {
+                    Ok(b) if b.is_true() => Ok(()),
+                    Ok(_) => Err("the probe callback returned False".to_string()),
+                    Err(_) => Err(format!("the probe callback returned {}, not a bool", type_name(&value))),
+                },
+                Err(e) => Err(describe(py, &e)),
+            }
+        });
+        answer.unwrap_or_else(|| Err("the Python interpreter is shutting down".into()))
+    }
+}
+
+impl scoutlb::Probe for PyProbe {
+    fn probe(&self, server: &scoutlb::Server, timeout: Duration) -> Result<scoutlb::Reached, scoutlb::FailReason> {
+        match catch_unwind(AssertUnwindSafe(|| self.call(server, timeout))) {
+            Ok(Ok(())) => Ok(scoutlb::Reached::default()),
+            Ok(Err(message)) => Err(scoutlb::FailReason::Callback(message)),
+            Err(payload) => Err(scoutlb::FailReason::Callback(errors::caught(payload.as_ref()))),
+        }
+    }
+}
+
+/// The events callback: `callable(event)`, run on the thread that made the call.
+pub struct PyEvents {
+    /// The agent's callable.
+    pub callable: Py<PyAny>,
+    /// The id of the client it belongs to, to refuse calls back into that client.
+    pub client_id: u64,
+}
+
+impl scoutlb::EventSink for PyEvents {
+    fn event(&self, event: &scoutlb::Event) {
+        let event = Event::from(event);
+        // Nothing may unwind into the core; a failing callback is logged, never raised into the call.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            Python::try_attach(|py| {
+                let previous = IN_EVENTS.with(|c| c.replace(self.client_id));
+                let result = self.callable.bind(py).call1((event,));
+                IN_EVENTS.with(|c| c.set(previous));
+                if let Err(e) = result {
+                    let text = format!("the events callback raised {}", describe(py, &e));
+                    let logged = py.import("logging").and_then(|logging| {
+                        let kwargs = pyo3::types::PyDict::new(py);
+                        kwargs.set_item("exc_info", e.value(py))?;
+                        logging
+                            .call_method1("getLogger", ("scoutlb",))?
+                            .call_method("error", (text,), Some(&kwargs))
+                    });
+                    if let Err(e) = logged {
+                        e.write_unraisable(py, None);
+                    }
+                }
+            })
+        }));
+    }
+}
+
+/// Forwards the core's `log` records (target `scoutlb`) to the Python logger of the same name.
+struct LogBridge;
+
+static BRIDGE: LogBridge = LogBridge;
+
+impl log::Log for LogBridge {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        let t = metadata.target();
+        t == "scoutlb" || t.starts_with("scoutlb::")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level: u8 = match record.level() {
+            log::Level::Error => 40,
+            log::Level::Warn => 30,
+            log::Level::Info => 20,
+            log::Level::Debug => 10,
+            log::Level::Trace => 5,
+        };
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            Python::try_attach(|py| {
+                let logged = (|| -> PyResult<()> {
+                    let logger = py
+                        .import("logging")?
+                        .call_method1("getLogger", (record.target().replace("::", "."),))?;
+                    if logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
+                        logger.call_method1("log", (level, record.args().to_string()))?;
+                    }
+                    Ok(())
+                })();
+                // A broken logging setup must not break the connection logic; logging reports its own
+                // handler errors.
+                drop(logged);
+            })
+        }));
+    }
+
+    fn flush(&self) {}
+}
+
+/// Route the core's logs, and the report of a panic in this module, to Python's `logging` (once per process).
+///
+/// The panic hook belongs to this extension's own copy of the Rust standard library, so it sees
+/// only panics of scoutlb's code; a panic is a bug, reported at ERROR and never printed.
+pub fn install_log_bridge() {
+    if log::set_logger(&BRIDGE).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+        std::panic::set_hook(Box::new(|info| {
+            log::error!(target: "scoutlb", "internal error (a bug in scoutlb, please report it): {info}");
+        }));
+    }
+}

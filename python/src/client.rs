@@ -1,0 +1,381 @@
+//! `scoutlb.Client`: the core client behind a frozen Python class; every call releases the GIL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pyo3::PyTraverseError;
+use pyo3::exceptions::PyTypeError;
+use pyo3::gc::PyVisit;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use serde_json::{Map, Value, json};
+
+use crate::callbacks::{PyEvents, PyProbe, in_events_callback};
+use crate::convert;
+use crate::errors::{self, ServerListError, config_key_error};
+use crate::types::{self, Connected, Server, type_name};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A device's connection chooser (SPEC section 2); safe to share between threads.
+#[pyclass(module = "scoutlb", name = "Client", frozen)]
+pub struct Client {
+    inner: scoutlb::Client,
+    id: u64,
+    probe: Option<Arc<PyProbe>>,
+    events: Option<Arc<PyEvents>>,
+}
+
+/// A callable argument (`probe`, `events`), or a `ConfigError` naming it.
+fn callable(key: &str, obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Py<PyAny>>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) if o.is_callable() => Ok(Some(o.clone().unbind())),
+        Some(o) => Err(config_key_error(
+            o.py(),
+            key,
+            format!("expected a callable, got {}", type_name(o)),
+        )),
+    }
+}
+
+impl Client {
+    fn create(
+        py: Python<'_>,
+        config: scoutlb::Config,
+        probe: Option<Py<PyAny>>,
+        events: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let probe = probe.map(|callable| Arc::new(PyProbe { callable }));
+        let events = events.map(|callable| {
+            Arc::new(PyEvents {
+                callable,
+                client_id: id,
+            })
+        });
+        let mut builder = scoutlb::Client::builder(config);
+        if let Some(p) = &probe {
+            builder = builder.probe_arc(p.clone());
+        }
+        if let Some(e) = &events {
+            builder = builder.events_arc(e.clone());
+        }
+        // Opening the state file may wait on another process's lock: release the GIL meanwhile.
+        let inner = py.detach(|| builder.build()).map_err(|e| errors::to_py(py, e))?;
+        Ok(Client {
+            inner,
+            id,
+            probe,
+            events,
+        })
+    }
+
+    /// Run `f` on the core client with the GIL released; core errors become Python exceptions.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&scoutlb::Client) -> scoutlb::Result<T> + Send,
+    ) -> PyResult<T> {
+        errors::guard(|| {
+            self.check_reentry()?;
+            let inner = &self.inner;
+            py.detach(|| f(inner)).map_err(|e| errors::to_py(py, e))
+        })
+    }
+
+    /// Refuse a call from this client's own events callback, which would deadlock the core.
+    fn check_reentry(&self) -> PyResult<()> {
+        if in_events_callback(self.id) {
+            return Err(errors::Error::new_err(
+                "the events callback must not call back into its own client (it runs while the client is busy)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn default_port(&self) -> u16 {
+        self.inner.config().default_port
+    }
+
+    /// The SPEC section 3 JSON body of a server list handed in as text, bytes, dict or list of servers.
+    fn list_body(&self, py: Python<'_>, servers: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        if let Ok(s) = servers.cast::<PyString>() {
+            return s
+                .to_cow()
+                .map(|s| s.as_bytes().to_vec())
+                .map_err(|_| ServerListError::new_err("the server list text is not valid Unicode (lone surrogate)"));
+        }
+        if let Ok(b) = servers.cast::<PyBytes>() {
+            return Ok(b.as_bytes().to_vec());
+        }
+        if servers.cast::<PyDict>().is_ok() {
+            let text = py
+                .import("json")?
+                .call_method1("dumps", (servers,))
+                .map_err(|e| ServerListError::new_err(format!("the server list is not JSON data: {}", e.value(py))))?;
+            return Ok(text.cast::<PyString>()?.to_cow()?.as_bytes().to_vec());
+        }
+        if servers.cast::<PyList>().is_ok() || servers.cast::<PyTuple>().is_ok() {
+            let mut entries = Vec::new();
+            for (i, item) in servers.try_iter()?.enumerate() {
+                let server = Server::from_arg(&item?, self.default_port())
+                    .map_err(|e| ServerListError::new_err(format!("entry {i}: {}", e.value(py))))?;
+                entries.push(json!({"host": server.host(), "port": server.port()}));
+            }
+            return Ok(serde_json::to_vec(&json!({ "servers": entries })).expect("a JSON value always serialises"));
+        }
+        Err(PyTypeError::new_err(format!(
+            "a server list is JSON text (str or bytes), a dict, or a list of Server or address strings, got {}",
+            type_name(servers)
+        )))
+    }
+}
+
+/// The configuration text of `from_json`: a str, or bytes that must be UTF-8.
+fn config_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = obj.py();
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s
+            .to_cow()
+            .map(|c| c.into_owned())
+            .map_err(|_| errors::config_error(py, "configuration is not valid Unicode (lone surrogate)".into(), None));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return String::from_utf8(b.as_bytes().to_vec())
+            .map_err(|e| errors::config_error(py, format!("configuration is not valid UTF-8: {e}"), None));
+    }
+    Err(PyTypeError::new_err(format!(
+        "the configuration is JSON text (str or bytes), got {}",
+        type_name(obj)
+    )))
+}
+
+#[pymethods]
+impl Client {
+    /// Create a client from keyword arguments named like the keys of SPEC section 5.
+    #[new]
+    #[pyo3(signature = (**config))]
+    fn new(py: Python<'_>, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        errors::guard(|| {
+            let mut map = Map::new();
+            let mut probe = None;
+            let mut events = None;
+            if let Some(config) = config {
+                for (k, v) in config.iter() {
+                    let key: String = k.extract()?;
+                    match key.as_str() {
+                        "probe" if v.is_callable() => {
+                            probe = Some(v.clone().unbind());
+                            map.insert(key, Value::String("callback".into()));
+                        }
+                        "events" => events = callable("events", Some(&v))?,
+                        _ => {
+                            let value = convert::to_json(&key, &v)?;
+                            map.insert(key, value);
+                        }
+                    }
+                }
+            }
+            let config = scoutlb::Config::from_map(&map).map_err(|e| errors::to_py(py, e))?;
+            Client::create(py, config, probe, events)
+        })
+    }
+
+    /// Create a client from the JSON configuration text of SPEC section 5.
+    #[staticmethod]
+    #[pyo3(signature = (text, probe = None, events = None))]
+    fn from_json(
+        py: Python<'_>,
+        text: &Bound<'_, PyAny>,
+        probe: Option<&Bound<'_, PyAny>>,
+        events: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        errors::guard(|| {
+            let text = config_text(text)?;
+            let probe = callable("probe", probe)?;
+            let events = callable("events", events)?;
+            let config = py
+                .detach(|| scoutlb::Config::from_json(&text))
+                .map_err(|e| errors::to_py(py, e))?;
+            Client::create(py, config, probe, events)
+        })
+    }
+
+    /// Run the start-up procedure: ManagerLoadBalancer first, then the failover order.
+    fn connect(&self, py: Python<'_>) -> PyResult<Connected> {
+        self.run(py, |c| c.connect()).map(Connected::from)
+    }
+
+    /// After a lost connection: run the failover order from the default server (no balancer).
+    fn reconnect(&self, py: Python<'_>) -> PyResult<Connected> {
+        self.run(py, |c| c.reconnect()).map(Connected::from)
+    }
+
+    /// Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`.
+    fn connect_with_retry(&self, py: Python<'_>) -> PyResult<Connected> {
+        // The loop of the core's `connect_with_retry`, with the waits sliced so that Ctrl-C
+        // (KeyboardInterrupt) and other signal handlers run between tries.
+        let max_tries = self.inner.config().retry.max_tries;
+        let mut tries = 0u32;
+        loop {
+            tries = tries.saturating_add(1);
+            match py.detach(|| errors::guard(|| Ok(self.inner.connect()))) {
+                Err(panic) => return Err(panic),
+                Ok(Ok(c)) => return Ok(Connected::from(c)),
+                Ok(Err(e @ scoutlb::Error::AllFailed(_))) => {
+                    if max_tries != 0 && tries >= max_tries {
+                        return Err(errors::to_py(py, e));
+                    }
+                    let wait = self.inner.backoff(tries - 1);
+                    log::info!(target: "scoutlb", "all servers failed (try {tries}); retrying in {} ms", wait.as_millis());
+                    sleep(py, wait)?;
+                }
+                Ok(Err(other)) => return Err(errors::to_py(py, other)),
+            }
+        }
+    }
+
+    /// The candidates of a start-up, in order: the balancer's addresses, then the failover order.
+    fn candidates(&self, py: Python<'_>) -> PyResult<Vec<Server>> {
+        self.run(py, |c| Ok(c.candidates())).map(types::servers)
+    }
+
+    /// The failover order from the default server, without the ManagerLoadBalancer.
+    fn failover_order(&self, py: Python<'_>) -> PyResult<Vec<Server>> {
+        self.run(py, |c| Ok(c.failover_order())).map(types::servers)
+    }
+
+    /// Report that the agent reached `server`: it becomes the default server and is persisted.
+    fn report_success(&self, py: Python<'_>, server: &Bound<'_, PyAny>) -> PyResult<()> {
+        let server = Server::from_arg(server, self.default_port())?;
+        self.run(py, |c| c.report_success(&server))
+    }
+
+    /// Report that the agent could not reach `server`, with its own reason.
+    fn report_failure(&self, py: Python<'_>, server: &Bound<'_, PyAny>, reason: &str) -> PyResult<()> {
+        let server = Server::from_arg(server, self.default_port())?;
+        self.run(py, |c| {
+            c.report_failure(&server, reason);
+            Ok(())
+        })
+    }
+
+    /// Report that the connection to the current server was lost; returns the new order to try.
+    fn connection_lost(&self, py: Python<'_>) -> PyResult<Vec<Server>> {
+        self.run(py, |c| Ok(c.connection_lost())).map(types::servers)
+    }
+
+    /// Hand in a server list received by the agent's own protocol; a refused list keeps the cached one.
+    #[pyo3(signature = (servers, from_server = None))]
+    fn update_server_list(
+        &self,
+        py: Python<'_>,
+        servers: &Bound<'_, PyAny>,
+        from_server: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let from = match from_server {
+            Some(s) if !s.is_none() => Some(Server::from_arg(s, self.default_port())?),
+            _ => None,
+        };
+        let body = self.list_body(py, servers)?;
+        self.run(py, |c| c.update_server_list_json(&body, from.as_ref()))
+    }
+
+    /// The wait before retry number `n + 1`, in seconds: uniform in `[0, min(cap, base * factor^n)]`.
+    fn backoff(&self, py: Python<'_>, n: u32) -> PyResult<f64> {
+        self.run(py, |c| Ok(c.backoff(n).as_secs_f64()))
+    }
+
+    /// The cached server list (empty when none was received yet).
+    #[getter]
+    fn server_list(&self, py: Python<'_>) -> PyResult<Vec<Server>> {
+        self.run(py, |c| Ok(c.server_list())).map(types::servers)
+    }
+
+    /// The default server: the last one connected to successfully, or None.
+    #[getter]
+    fn default_server(&self, py: Python<'_>) -> PyResult<Option<Server>> {
+        self.run(py, |c| Ok(c.default_server())).map(|s| s.map(Server))
+    }
+
+    /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.
+    #[getter]
+    fn seeds(&self) -> Vec<Server> {
+        types::servers(self.inner.seeds().to_vec())
+    }
+
+    fn __repr__(&self) -> String {
+        let seeds: Vec<String> = self.inner.seeds().iter().map(ToString::to_string).collect();
+        format!("<scoutlb.Client seeds=[{}]>", seeds.join(", "))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(p) = &self.probe {
+            visit.call(&p.callable)?;
+        }
+        if let Some(e) = &self.events {
+            visit.call(&e.callable)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sleep with the GIL released, running signal handlers every 100 ms.
+fn sleep(py: Python<'_>, wait: Duration) -> PyResult<()> {
+    let end = Instant::now() + wait;
+    loop {
+        py.check_signals()?;
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        py.detach(|| std::thread::sleep(left.min(Duration::from_millis(100))));
+    }
+}
+
+/// The SPEC section 2 failover order of a list, seeds and default server (`device_id` = spread mode).
+#[pyfunction]
+#[pyo3(signature = (servers, seeds, default = None, device_id = None))]
+pub fn failover_order(
+    servers: Option<Vec<Bound<'_, PyAny>>>,
+    seeds: Vec<Bound<'_, PyAny>>,
+    default: Option<&Bound<'_, PyAny>>,
+    device_id: Option<&str>,
+) -> PyResult<Vec<Server>> {
+    errors::guard(|| {
+        let parse = |items: &[Bound<'_, PyAny>]| -> PyResult<Vec<scoutlb::Server>> {
+            items
+                .iter()
+                .map(|o| Server::from_arg(o, scoutlb::DEFAULT_PORT))
+                .collect()
+        };
+        let list = servers.as_deref().map(parse).transpose()?;
+        let seeds = parse(&seeds)?;
+        let default = match default {
+            Some(d) if !d.is_none() => Some(Server::from_arg(d, scoutlb::DEFAULT_PORT)?),
+            _ => None,
+        };
+        let ranking = match device_id {
+            Some(id) => scoutlb::Ranking::Spread(id),
+            None => scoutlb::Ranking::List,
+        };
+        Ok(types::servers(scoutlb::failover_order(
+            list.as_deref(),
+            &seeds,
+            default.as_ref(),
+            ranking,
+        )))
+    })
+}
+
+/// Panic inside the boundary guard with the GIL released, so tests can see the panic surface as `scoutlb.Error`.
+#[pyfunction]
+pub fn _panic_for_test(py: Python<'_>, message: &str) -> PyResult<()> {
+    errors::guard(|| {
+        py.detach(|| -> () { panic!("{message}") });
+        Ok(())
+    })
+}

@@ -1,0 +1,157 @@
+//! The exception classes of `scoutlb`, the mapping of core errors onto them, and the panic guard.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::types::Attempt;
+
+create_exception!(
+    scoutlb,
+    Error,
+    PyException,
+    "Base class of every error raised by scoutlb."
+);
+create_exception!(
+    scoutlb,
+    ConfigError,
+    Error,
+    "A configuration key is unknown or has a wrong type or value; the message names the key."
+);
+create_exception!(
+    scoutlb,
+    InvalidServerError,
+    ConfigError,
+    "A server address could not be parsed."
+);
+create_exception!(
+    scoutlb,
+    ServerListError,
+    Error,
+    "A server list was refused (SPEC section 3); the cached list is kept."
+);
+create_exception!(
+    scoutlb,
+    StateFileError,
+    Error,
+    "The state file or its folder could not be read or written."
+);
+create_exception!(
+    scoutlb,
+    StateFormatError,
+    StateFileError,
+    "The state file was written by a newer scoutlb and is left untouched."
+);
+create_exception!(scoutlb, DnsError, Error, "A DNS lookup failed.");
+create_exception!(
+    scoutlb,
+    AllServersFailedError,
+    Error,
+    "No candidate server could be reached; `attempts` lists every attempt and why it failed."
+);
+create_exception!(
+    scoutlb,
+    UnknownServerError,
+    Error,
+    "The named server is not known to this client."
+);
+create_exception!(
+    scoutlb,
+    UnsupportedError,
+    Error,
+    "The call is not possible with this client's configuration (such as connect() with probe=\"none\")."
+);
+
+/// Add every exception class to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("InvalidServerError", py.get_type::<InvalidServerError>())?;
+    m.add("ServerListError", py.get_type::<ServerListError>())?;
+    m.add("StateFileError", py.get_type::<StateFileError>())?;
+    m.add("StateFormatError", py.get_type::<StateFormatError>())?;
+    m.add("DnsError", py.get_type::<DnsError>())?;
+    m.add("AllServersFailedError", py.get_type::<AllServersFailedError>())?;
+    m.add("UnknownServerError", py.get_type::<UnknownServerError>())?;
+    m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
+    Ok(())
+}
+
+/// The Python exception for a core error.
+pub fn to_py(py: Python<'_>, e: scoutlb::Error) -> PyErr {
+    let message = e.to_string();
+    match e {
+        scoutlb::Error::InvalidServer { .. } => invalid_server(py, message),
+        scoutlb::Error::Config { key, .. } => config_error(py, message, Some(&key)),
+        scoutlb::Error::ConfigJson(_) => config_error(py, message, None),
+        scoutlb::Error::InvalidServerList(_) => ServerListError::new_err(message),
+        scoutlb::Error::StateFile { .. } => StateFileError::new_err(message),
+        scoutlb::Error::StateFormat { .. } => StateFormatError::new_err(message),
+        scoutlb::Error::Dns { .. } => DnsError::new_err(message),
+        scoutlb::Error::AllFailed(attempts) => {
+            let err = AllServersFailedError::new_err(message);
+            let list: Vec<Attempt> = attempts.into_iter().map(Attempt::from).collect();
+            let set = PyList::new(py, list).and_then(|l| err.value(py).setattr("attempts", l));
+            match set {
+                Ok(()) => err,
+                Err(other) => other,
+            }
+        }
+        scoutlb::Error::UnknownServer(_) => UnknownServerError::new_err(message),
+        scoutlb::Error::Unsupported(_) => UnsupportedError::new_err(message),
+        _ => Error::new_err(message),
+    }
+}
+
+/// A `ConfigError` whose `key` attribute names the configuration key (None when no single key).
+pub fn config_error(py: Python<'_>, message: String, key: Option<&str>) -> PyErr {
+    with_key(py, ConfigError::new_err(message), key)
+}
+
+/// An `InvalidServerError` (its `key` is None: it names no configuration key).
+pub fn invalid_server(py: Python<'_>, message: String) -> PyErr {
+    with_key(py, InvalidServerError::new_err(message), None)
+}
+
+fn with_key(py: Python<'_>, err: PyErr, key: Option<&str>) -> PyErr {
+    match err.value(py).setattr("key", key) {
+        Ok(()) => err,
+        Err(other) => other,
+    }
+}
+
+/// A `ConfigError` for `key` in the wording of the core's configuration errors.
+pub fn config_key_error(py: Python<'_>, key: &str, message: impl std::fmt::Display) -> PyErr {
+    config_error(py, format!("configuration key `{key}`: {message}"), Some(key))
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
+
+/// Run one call of the Python API; a Rust panic inside becomes `scoutlb.Error`, never `PanicException`.
+pub fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => Err(Error::new_err(format!(
+            "internal error in scoutlb (a bug, please report it): {}",
+            panic_message(payload.as_ref())
+        ))),
+    }
+}
+
+/// A panic message for code that must not unwind (callbacks on the core's threads).
+pub fn caught(payload: &(dyn Any + Send)) -> String {
+    format!("panic inside the scoutlb binding: {}", panic_message(payload))
+}
