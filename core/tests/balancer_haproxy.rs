@@ -1,0 +1,189 @@
+//! A dedicated load balancer: a real HAProxy in front of two reference Scout Servers (SPEC §3).
+//!
+//! The device comes in through HAProxy; the answering server's `self` makes the real server its
+//! default; with HAProxy stopped, the next restart (new client, same state file) reaches that
+//! server directly.
+
+mod dns_support;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dns_support::{closed_port, find_program, skip};
+use scoutlb::{Client, Config, Event, Server};
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The reference server binary, built on demand in the shared target folder.
+fn scout_server() -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../target"));
+    let binary = target.join("debug/scout-server");
+    if !binary.is_file() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let built = Command::new(cargo)
+            .args(["build", "-q", "-p", "scout-server"])
+            .current_dir(manifest)
+            .status();
+        if !built.is_ok_and(|s| s.success()) {
+            skip("the reference server `scout-server` is not built and `cargo build -p scout-server` failed");
+            return None;
+        }
+    }
+    Some(binary)
+}
+
+/// One GET over plain HTTP/1.1; the status and body, or None when nothing answers.
+fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_scout_server(binary: &Path, db: &Path, addr: SocketAddr, id: &str) -> Running {
+    let child = Command::new(binary)
+        .arg("--db")
+        .arg(db)
+        .args(["--listen", &addr.to_string(), "--id", id, "--heartbeat-ms", "200"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start scout-server");
+    Running(child)
+}
+
+fn start_haproxy(program: &Path, dir: &Path, front: SocketAddr, backends: &[SocketAddr]) -> Running {
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("    server s{i} {a}\n"))
+        .collect();
+    let config = format!(
+        "global\n    maxconn 64\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend device\n    bind {front}\n    default_backend scout\n\
+         backend scout\n    balance roundrobin\n{servers}"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new(program)
+        .arg("-f")
+        .arg(&path)
+        .arg("-db")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start haproxy");
+    Running(child)
+}
+
+#[test]
+fn through_haproxy_then_directly_to_the_real_server() {
+    let Some(haproxy) = find_program("haproxy") else {
+        skip("haproxy is not installed (apt-get install -y haproxy)");
+        return;
+    };
+    let Some(binary) = scout_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cluster.db");
+    let ips = [Ipv4Addr::new(127, 0, 0, 81), Ipv4Addr::new(127, 0, 0, 82)];
+    let backends: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::from((*ip, closed_port(*ip)))).collect();
+    let _a = start_scout_server(&binary, &db, backends[0], "srv-a");
+    let _b = start_scout_server(&binary, &db, backends[1], "srv-b");
+    for addr in &backends {
+        wait_until("both servers in the list", || {
+            get(*addr, "/scout/v1/servers")
+                .is_some_and(|(s, body)| s == 200 && body.contains("srv-a") && body.contains("srv-b"))
+        });
+    }
+    let lb_ip = Ipv4Addr::new(127, 0, 0, 80);
+    let front = SocketAddr::from((lb_ip, closed_port(lb_ip)));
+    let mut proxy = start_haproxy(&haproxy, dir.path(), front, &backends);
+    wait_until("haproxy", || {
+        get(front, "/scout/v1/health").is_some_and(|(s, _)| s == 200)
+    });
+
+    // A seed that refuses, so that nothing but the balancer and the cached list can answer.
+    let seed_ip = Ipv4Addr::new(127, 0, 0, 83);
+    let seed = format!("{seed_ip}:{}", closed_port(seed_ip));
+    let state = dir.path().join("device.json");
+    let config = format!(
+        r#"{{"manager_load_balancer": "{front}", "servers": ["{seed}"], "state_file": "{}", "attempt_delay_ms": 0}}"#,
+        state.display()
+    );
+    let real: Vec<Server> = backends.iter().map(|a| Server::from(*a)).collect();
+
+    let first = Client::new(Config::from_json(&config).unwrap()).unwrap();
+    let c = first.connect().unwrap();
+    assert_eq!(c.reached, Server::from(front));
+    assert!(c.via_balancer);
+    assert!(real.contains(&c.server), "default {} is not a real server", c.server);
+    assert_eq!(first.default_server(), Some(c.server.clone()));
+    let mut list = first.server_list();
+    list.sort();
+    assert_eq!(list, real);
+    let default = c.server;
+    drop(first);
+
+    // HAProxy goes away; the device restarts with the same state file.
+    let _ = proxy.0.kill();
+    let _ = proxy.0.wait();
+    assert!(TcpStream::connect_timeout(&front, Duration::from_millis(300)).is_err());
+
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = Arc::clone(&events);
+    let second = Client::builder(Config::from_json(&config).unwrap())
+        .events(move |e: &Event| sink.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(second.default_server(), Some(default.clone()));
+    let c = second.connect().unwrap();
+    assert_eq!(c.reached, default);
+    assert_eq!(c.server, default);
+    assert!(!c.via_balancer);
+    assert_eq!(c.failed.first().map(|a| a.server.clone()), Some(Server::from(front)));
+    let events = events.lock().unwrap();
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::BalancerFailed { reason, .. } if reason.contains("none of its addresses connected"))
+        ),
+        "{events:?}"
+    );
+}
