@@ -1,0 +1,175 @@
+"""Configuration as keyword arguments and as JSON text; every kind of bad input names its key."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import scoutlb
+from scoutlb import Client, Server
+
+
+def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
+    client = Client(
+        servers=["10.0.0.11", Server("10.0.0.12", 9000), "[fd00::1]:7"],
+        manager_load_balancer=None,
+        state_file=tmp_path / "state.json",
+        default_port=22123,
+        probe="tcp",
+        scheme="http",
+        ca_file=None,
+        connect_timeout_ms=1000,
+        attempt_delay_ms=0,
+        deadline_ms=5000,
+        dns_timeout_ms=500,
+        nameservers=["127.0.0.1:5353"],
+        search_domains=["corp.example"],
+        retry={"base_ms": 10, "factor": 1.5, "cap_ms": 100, "max_tries": 2},
+        failover_order="list",
+        device_id="dev-1",
+        events=None,
+    )
+    assert client.seeds == [Server("10.0.0.11"), Server("10.0.0.12", 9000), Server("fd00::1", 7)]
+    assert set(scoutlb.CONFIG_KEYS) == {
+        "servers", "manager_load_balancer", "state_file", "default_port", "probe", "scheme", "ca_file",
+        "connect_timeout_ms", "attempt_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
+        "search_domains", "retry", "failover_order", "device_id",
+    }  # fmt: skip
+
+
+def test_defaults_and_first_contact_host() -> None:
+    client = Client(probe="none")
+    assert client.seeds == [Server("scoutsrv", 22123)]
+    assert client.server_list == []
+    assert client.default_server is None
+    assert 0.0 <= client.backoff(0) <= 1.0
+    assert repr(client) == "<scoutlb.Client seeds=[scoutsrv:22123]>"
+
+
+def test_default_port_applies_to_servers() -> None:
+    client = Client(servers=["a", "b:1"], default_port=9999, probe="none")
+    assert client.seeds == [Server("a", 9999), Server("b", 1)]
+
+
+def test_retry_dict_sets_backoff() -> None:
+    client = Client(probe="none", retry={"base_ms": 100, "factor": 2.0, "cap_ms": 300})
+    for n, ceiling in [(0, 0.1), (1, 0.2), (2, 0.3), (10, 0.3)]:
+        for _ in range(20):
+            assert 0.0 <= client.backoff(n) <= ceiling + 1e-9
+
+
+def test_path_like_state_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "state.json"
+    client = Client(servers=["a:1"], probe="none", state_file=path)
+    client.report_success("a:1")
+    assert json.loads(path.read_text())["default_server"] == {"host": "a", "port": 1}
+    Client(servers=["a:1"], probe="none", state_file=os.fsencode(tmp_path / "bytes.json"))
+
+
+def test_from_json_text_and_bytes(tmp_path: Path) -> None:
+    text = json.dumps({"servers": ["a:1", "b:2"], "probe": "none", "state_file": str(tmp_path / "s.json")})
+    assert Client.from_json(text).seeds == [Server("a", 1), Server("b", 2)]
+    assert Client.from_json(text.encode()).seeds == [Server("a", 1), Server("b", 2)]
+    assert Client.from_json("{}").seeds == [Server("scoutsrv")]
+
+
+BAD_KEYWORDS: list[tuple[dict[str, Any], str]] = [
+    ({"bogus": 1}, "bogus"),
+    ({"servers": "a:1"}, "servers"),
+    ({"servers": [1]}, "servers"),
+    ({"servers": ["a:0"]}, "servers"),
+    ({"servers": ["a\udcff"]}, "servers"),
+    ({"servers": [object()]}, "servers"),
+    ({"default_port": 0}, "default_port"),
+    ({"default_port": 70000}, "default_port"),
+    ({"default_port": "22123"}, "default_port"),
+    ({"default_port": True}, "default_port"),
+    ({"default_port": 2**70}, "default_port"),
+    ({"probe": "ftp"}, "probe"),
+    ({"probe": 5}, "probe"),
+    ({"probe": "callback"}, "probe"),
+    ({"scheme": "gopher"}, "scheme"),
+    ({"connect_timeout_ms": -1}, "connect_timeout_ms"),
+    ({"connect_timeout_ms": 1.5}, "connect_timeout_ms"),
+    ({"connect_timeout_ms": "1000"}, "connect_timeout_ms"),
+    ({"connect_timeout_ms": 0}, "connect_timeout_ms"),
+    ({"attempt_delay_ms": float("nan")}, "attempt_delay_ms"),
+    ({"deadline_ms": 0}, "deadline_ms"),
+    ({"deadline_ms": 10**12}, "deadline_ms"),
+    ({"dns_timeout_ms": None, "nameservers": ["not-an-ip"]}, "nameservers"),
+    ({"search_domains": ["bad domain"]}, "search_domains"),
+    ({"retry": [1000]}, "retry"),
+    ({"retry": {"bogus": 1}}, "retry.bogus"),
+    ({"retry": {"factor": 0.5}}, "retry.factor"),
+    ({"retry": {"factor": "2"}}, "retry.factor"),
+    ({"retry": {"base_ms": 100, "cap_ms": 10}}, "retry.cap_ms"),
+    ({"retry": {1: 2}}, "retry"),
+    ({"failover_order": "random"}, "failover_order"),
+    ({"failover_order": "spread"}, "device_id"),
+    ({"device_id": 7}, "device_id"),
+    ({"state_file": 5}, "state_file"),
+    ({"state_file": ""}, "state_file"),
+    ({"state_file": b"\xff\xfe"}, "state_file"),
+    ({"ca_file": {"a": 1}}, "ca_file"),
+    ({"manager_load_balancer": 3}, "manager_load_balancer"),
+    ({"events": 5}, "events"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "key"), BAD_KEYWORDS, ids=[k for _, k in BAD_KEYWORDS])
+def test_bad_keyword_names_the_key(kwargs: dict[str, Any], key: str) -> None:
+    with pytest.raises(scoutlb.ConfigError) as info:
+        Client(**kwargs)
+    assert info.value.key == key
+    assert f"`{key}`" in str(info.value)
+
+
+def test_manager_load_balancer_entry_is_checked() -> None:
+    with pytest.raises(scoutlb.ConfigError) as info:
+        Client(manager_load_balancer="srv:")
+    assert "manager_load_balancer" in str(info.value) or "srv:" in str(info.value)
+
+
+def test_ca_file_missing(tmp_path: Path) -> None:
+    with pytest.raises(scoutlb.ConfigError) as info:
+        Client(scheme="https", ca_file=tmp_path / "missing.pem")
+    assert info.value.key == "ca_file"
+
+
+BAD_JSON: list[tuple[Any, str | None]] = [
+    ("not json", None),
+    ("[]", None),
+    ("", None),
+    ('{"servers": 5}', "servers"),
+    ('{"bogus": 1}', "bogus"),
+    ('{"retry": {"max_tries": -1}}', "retry.max_tries"),
+    ('{"probe": "callback"}', "probe"),
+    (b"\xff\xfe{}", None),
+    ('{"servers": ["a"], "servers": 5}', "servers"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), BAD_JSON)
+def test_bad_json(text: str | bytes, key: str | None) -> None:
+    with pytest.raises(scoutlb.ConfigError) as info:
+        Client.from_json(text)
+    assert info.value.key == key
+
+
+def test_from_json_argument_types() -> None:
+    with pytest.raises(TypeError):
+        Client.from_json(5)  # type: ignore[arg-type]
+    with pytest.raises(scoutlb.ConfigError) as info:
+        Client.from_json("{}", probe="http")  # type: ignore[arg-type]
+    assert info.value.key == "probe"
+    with pytest.raises(scoutlb.ConfigError):
+        Client.from_json("{}\udcff")
+
+
+def test_positional_arguments_are_refused() -> None:
+    with pytest.raises(TypeError):
+        Client(["a:1"])  # type: ignore[misc]
