@@ -201,6 +201,16 @@ impl Run {
     }
 }
 
+/// Waits for a `scoutlb` started by [`Device::spawn`].
+pub fn finish(child: Child) -> Run {
+    let out = child.wait_with_output().expect("wait for scoutlb");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Runs `scoutlb ARGS` and waits (bounded by the configuration's own deadline).
 pub fn scoutlb(args: &[&str]) -> Run {
     let out: Output = Command::new(SCOUTLB)
@@ -248,6 +258,20 @@ impl Device {
         let mut all = vec!["--config", &config, "--json"];
         all.extend_from_slice(args);
         scoutlb(&all)
+    }
+
+    /// Starts `scoutlb --config <config> --json ARGS` without waiting; see [`finish`].
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        Command::new(SCOUTLB)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--json")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn scoutlb")
     }
 
     /// The state file, parsed.
