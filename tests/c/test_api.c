@@ -1,0 +1,939 @@
+/* C tests of the scoutlb C ABI: every exported function, its errors, callbacks, threads, the
+ * failover vectors, and connects against loopback HTTP servers started here.
+ * Usage: test_api VECTORS_JSON   (tests/vectors/failover_order.json) */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scoutlb.h"
+#include "testlib.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TL_ASAN 1
+#endif
+#endif
+#ifndef TL_ASAN
+#define TL_ASAN 0
+#endif
+
+typedef scoutlb_status (*text_fn)(const struct scoutlb_client *, char *, size_t, size_t *);
+
+/** Create a client from JSON text (no callbacks); NULL (and a failed check) when it fails. */
+static struct scoutlb_client *client_from(const char *json) {
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    return client;
+}
+
+/** The text a list function writes, malloc'd after asking for the size; NULL on failure. */
+static char *text_of(text_fn fn, const struct scoutlb_client *client) {
+    size_t len = 0;
+    char *buf;
+    if (fn(client, NULL, 0, &len) != SCOUTLB_BUFFER_TOO_SMALL || len == 0) {
+        return NULL;
+    }
+    buf = malloc(len);
+    if (buf != NULL && fn(client, buf, len, &len) != SCOUTLB_OK) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+/** Check that list function `fn` writes exactly `want`. */
+#define CHECK_TEXT(fn, client, want) check_text((fn), (client), (want), __FILE__, __LINE__, #fn)
+static void check_text(text_fn fn, const struct scoutlb_client *client, const char *want, const char *file, int line,
+                       const char *what) {
+    char *got = text_of(fn, client);
+    int ok = got != NULL && strcmp(got, want) == 0;
+    if (!ok) {
+        fprintf(stderr, "FAIL %s:%d: %s wrote \"%s\", expected \"%s\"\n", file, line, what, got ? got : "(error)",
+                want);
+    }
+    tl_check(ok, file, line, what);
+    free(got);
+}
+
+/** Check that the last error message contains `needle`. */
+#define CHECK_ERROR_HAS(needle) check_error_has((needle), __FILE__, __LINE__)
+static void check_error_has(const char *needle, const char *file, int line) {
+    char *message = tl_last_error();
+    int ok = tl_contains(message, needle);
+    if (!ok) {
+        fprintf(stderr, "FAIL %s:%d: last error \"%s\" lacks \"%s\"\n", file, line, message ? message : "(none)",
+                needle);
+    }
+    tl_check(ok, file, line, needle);
+    free(message);
+}
+
+/* ---- events ---------------------------------------------------------------------------------- */
+
+/** What the event callback saw, shared between threads. */
+struct recorder {
+    pthread_mutex_t lock;
+    int count[16];
+    int bad;         /* events with an invalid field */
+    char log[16384]; /* messages, one per line, as long as they fit */
+};
+
+static void recorder_init(struct recorder *r) {
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+}
+
+static void on_event(void *user_data, const struct scoutlb_event *event) {
+    struct recorder *r = user_data;
+    size_t used;
+    pthread_mutex_lock(&r->lock);
+    if (event->kind < 16) {
+        r->count[event->kind]++;
+    }
+    if (event->severity > SCOUTLB_SEVERITY_WARNING || event->message == NULL || event->kind_name == NULL ||
+        (event->server != NULL && strlen(event->server) >= SCOUTLB_SERVER_TEXT_SIZE)) {
+        r->bad++;
+    }
+    used = strlen(r->log);
+    if (event->message != NULL && used + strlen(event->message) + 2 < sizeof r->log) {
+        strcat(r->log, event->message);
+        strcat(r->log, "\n");
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int recorded(struct recorder *r, uint32_t kind) {
+    int n;
+    pthread_mutex_lock(&r->lock);
+    n = r->count[kind];
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+/** A client from JSON text whose events go to `r` (all severities). */
+static struct scoutlb_client *client_with_events(const char *json, struct recorder *r) {
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_event_callback(config, SCOUTLB_SEVERITY_DEBUG, on_event, r), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    return client;
+}
+
+/* ---- version, status names ------------------------------------------------------------------- */
+
+static void test_version(void) {
+    char macros[64];
+    snprintf(macros, sizeof macros, "%d.%d.%d", SCOUTLB_VERSION_MAJOR, SCOUTLB_VERSION_MINOR, SCOUTLB_VERSION_PATCH);
+#ifdef EXPECTED_VERSION
+    /* EXPECTED_VERSION is read from Cargo.toml by tests/c/run.sh. */
+    CHECK(strcmp(SCOUTLB_VERSION, EXPECTED_VERSION) == 0);
+    CHECK(strncmp(EXPECTED_VERSION, macros, strlen(macros)) == 0);
+#else
+    CHECK(!"EXPECTED_VERSION (from Cargo.toml) was not given to the compiler");
+#endif
+    CHECK(strcmp(scoutlb_version(), SCOUTLB_VERSION) == 0);
+}
+
+static void test_status_names(void) {
+    uint32_t code;
+    for (code = SCOUTLB_OK; code <= SCOUTLB_OTHER; code++) {
+        CHECK(strncmp(scoutlb_status_name(code), "SCOUTLB_", 8) == 0);
+        CHECK(strcmp(scoutlb_status_name(code), "SCOUTLB_UNKNOWN_STATUS") != 0);
+    }
+    CHECK(strcmp(scoutlb_status_name(SCOUTLB_ALL_FAILED), "SCOUTLB_ALL_FAILED") == 0);
+    CHECK(strcmp(scoutlb_status_name(SCOUTLB_OTHER + 1), "SCOUTLB_UNKNOWN_STATUS") == 0);
+    CHECK(strcmp(scoutlb_status_name(0xffffffffu), "SCOUTLB_UNKNOWN_STATUS") == 0);
+    /* The numbers are part of the ABI and never reused. */
+    CHECK(SCOUTLB_OK == 0 && SCOUTLB_PANIC == 1 && SCOUTLB_NULL_ARGUMENT == 2 && SCOUTLB_INVALID_UTF8 == 3);
+    CHECK(SCOUTLB_CONFIG == 4 && SCOUTLB_STATE_FILE == 5 && SCOUTLB_ALL_FAILED == 6);
+    CHECK(SCOUTLB_BUFFER_TOO_SMALL == 7 && SCOUTLB_INVALID_SERVER_LIST == 8 && SCOUTLB_DNS == 9);
+    CHECK(SCOUTLB_INVALID_ARGUMENT == 10 && SCOUTLB_INVALID_SERVER == 11 && SCOUTLB_STATE_FORMAT == 12);
+}
+
+/* ---- NULL arguments -------------------------------------------------------------------------- */
+
+static void test_null_arguments(void) {
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_config *untouched_config = (struct scoutlb_config *)&config;
+    struct scoutlb_client *client = client_from("{\"servers\": [\"a\"], \"probe\": \"none\"}");
+    struct scoutlb_client *untouched_client = (struct scoutlb_client *)&config;
+    struct scoutlb_connected connected;
+    char buf[64];
+    size_t len = 12345;
+    uint64_t wait = 777;
+
+    scoutlb_config_free(NULL);
+    scoutlb_client_free(NULL);
+
+    CHECK_STATUS(scoutlb_config_new(NULL, &config), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`json`");
+    CHECK_STATUS(scoutlb_config_new("{}", NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`config_out`");
+    CHECK_STATUS(scoutlb_config_set_event_callback(NULL, 0, on_event, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_set_probe_callback(NULL, NULL, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_set_random_seed(NULL, 1), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_new(NULL, &untouched_client), SCOUTLB_NULL_ARGUMENT);
+    CHECK(untouched_client == (struct scoutlb_client *)&config); /* written only on success */
+    CHECK_STATUS(scoutlb_config_new("{}", &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`client_out`");
+    scoutlb_config_free(config);
+    CHECK_STATUS(scoutlb_config_new("{", &untouched_config), SCOUTLB_CONFIG);
+    CHECK(untouched_config == (struct scoutlb_config *)&config);
+
+    CHECK_STATUS(scoutlb_client_connect(NULL, &connected), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`client`");
+    CHECK_STATUS(scoutlb_client_connect(client, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`connected_out`");
+    CHECK_STATUS(scoutlb_client_reconnect(NULL, &connected), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_reconnect(client, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_connect_with_retry(NULL, &connected), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_connect_with_retry(client, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_backoff_ms(NULL, 0, &wait), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_backoff_ms(client, 0, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK(wait == 777);
+
+    {
+        text_fn fns[] = {scoutlb_client_candidates,     scoutlb_client_failover_order,
+                         scoutlb_client_connection_lost, scoutlb_client_server_list,
+                         scoutlb_client_seeds,           scoutlb_client_balancer_addresses,
+                         scoutlb_client_default_server,  scoutlb_client_state_json};
+        size_t i;
+        for (i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+            len = 12345;
+            CHECK_STATUS(fns[i](NULL, buf, sizeof buf, &len), SCOUTLB_NULL_ARGUMENT);
+            CHECK_STATUS(fns[i](client, buf, sizeof buf, NULL), SCOUTLB_NULL_ARGUMENT);
+            CHECK_ERROR_HAS("`out_len`");
+            CHECK_STATUS(fns[i](client, NULL, sizeof buf, &len), SCOUTLB_NULL_ARGUMENT);
+            CHECK_ERROR_HAS("`buf`");
+            CHECK(len == 12345);
+        }
+    }
+    CHECK_STATUS(scoutlb_client_report_success(NULL, "a"), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_report_success(client, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`server`");
+    CHECK_STATUS(scoutlb_client_report_failure(NULL, "a", "x"), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_report_failure(client, NULL, "x"), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_report_failure(client, "a", NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`reason`");
+    CHECK_STATUS(scoutlb_client_update_server_list(NULL, (const uint8_t *)"{}", 2, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_update_server_list(client, NULL, 5, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`body`");
+    /* (NULL, 0) is an empty body: not a NULL argument, but an empty (refused) list. */
+    CHECK_STATUS(scoutlb_client_update_server_list(client, NULL, 0, NULL), SCOUTLB_INVALID_SERVER_LIST);
+    CHECK_STATUS(scoutlb_server_parse(NULL, 1, buf, sizeof buf, &len), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_server_parse("a", 1, buf, sizeof buf, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_last_error_message(buf, sizeof buf, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_last_error_message(NULL, 4, &len), SCOUTLB_NULL_ARGUMENT);
+    scoutlb_client_free(client);
+}
+
+/* ---- invalid UTF-8 and malformed JSON -------------------------------------------------------- */
+
+static void test_invalid_utf8(void) {
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = client_from("{\"servers\": [\"a\"], \"probe\": \"none\"}");
+    char buf[64];
+    size_t len = 0;
+    static const char bad_body[] = "{\"servers\": [{\"host\": \"\xff\", \"port\": 1}]}";
+
+    CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"\xff\xfe\"]}", &config), SCOUTLB_INVALID_UTF8);
+    CHECK_ERROR_HAS("not valid UTF-8 (at byte 14)");
+    CHECK(config == NULL);
+    CHECK_STATUS(scoutlb_client_report_success(client, "a\xc3\x28"), SCOUTLB_INVALID_UTF8);
+    CHECK_STATUS(scoutlb_client_report_failure(client, "\xe2\x82", "x"), SCOUTLB_INVALID_UTF8);
+    CHECK_STATUS(scoutlb_client_report_failure(client, "a", "bad \xc0\xaf reason"), SCOUTLB_INVALID_UTF8);
+    CHECK_ERROR_HAS("`reason`");
+    CHECK_STATUS(scoutlb_server_parse("\x80", 1, buf, sizeof buf, &len), SCOUTLB_INVALID_UTF8);
+    CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)"{\"servers\": []}", 15, "\xff"),
+                 SCOUTLB_INVALID_UTF8);
+    /* A body is bytes, not a C string: invalid UTF-8 in it refuses the list. */
+    CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)bad_body, sizeof bad_body - 1, NULL),
+                 SCOUTLB_INVALID_SERVER_LIST);
+    CHECK_TEXT(scoutlb_client_default_server, client, "");
+    scoutlb_client_free(client);
+}
+
+static void test_malformed_json(void) {
+    struct recorder r;
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client;
+    static const char good[] = "{\"servers\": [{\"host\": \"10.0.0.1\", \"port\": 1}, {\"host\": \"b\", \"port\": 2}]}";
+    const char *bodies[] = {"{", "[]", "{\"servers\": []}", "{\"servers\": [{\"host\": \"a\", \"port\": 0}]}",
+                            "{\"servers\": 3}", "{\"servers\": [{\"host\": \"a b\", \"port\": 1}]}", "null"};
+    size_t i;
+
+    CHECK_STATUS(scoutlb_config_new("{", &config), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("not valid JSON");
+    CHECK_STATUS(scoutlb_config_new("[]", &config), SCOUTLB_CONFIG);
+    CHECK_STATUS(scoutlb_config_new("", &config), SCOUTLB_CONFIG);
+    CHECK_STATUS(scoutlb_config_new("{\"servers\": 5}", &config), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("`servers`");
+    CHECK_STATUS(scoutlb_config_new("{\"bogus\": 1}", &config), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("`bogus`");
+    CHECK_STATUS(scoutlb_config_new("{\"probe\": \"magic\"}", &config), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("`probe`");
+    CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"a:99999\"]}", &config), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("a:99999");
+    CHECK(config == NULL);
+
+    recorder_init(&r);
+    client = client_with_events("{\"servers\": [\"a\"], \"probe\": \"none\"}", &r);
+    CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)good, strlen(good), NULL), SCOUTLB_OK);
+    for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)bodies[i], strlen(bodies[i]), NULL),
+                     SCOUTLB_INVALID_SERVER_LIST);
+        CHECK_ERROR_HAS("server list refused");
+        CHECK_TEXT(scoutlb_client_server_list, client, "10.0.0.1:1\nb:2\n"); /* the cached list is kept */
+    }
+    CHECK(recorded(&r, SCOUTLB_EVENT_SERVER_LIST_REJECTED) == (int)(sizeof bodies / sizeof bodies[0]));
+    CHECK(recorded(&r, SCOUTLB_EVENT_SERVER_LIST_UPDATED) == 1);
+    CHECK(r.bad == 0);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+}
+
+/* ---- buffers --------------------------------------------------------------------------------- */
+
+static void test_buffers(void) {
+    struct scoutlb_client *client = client_from("{\"servers\": [\"a\", \"b:7\", \"[fd00::0001]\"], \"probe\": \"none\"}");
+    static const char want[] = "a:22123\nb:7\n[fd00::1]:22123\n";
+    char buf[64];
+    char small[sizeof want - 1];
+    size_t len = 0, i;
+    char *message;
+
+    CHECK_STATUS(scoutlb_client_candidates(client, NULL, 0, &len), SCOUTLB_BUFFER_TOO_SMALL);
+    CHECK(len == sizeof want);
+    CHECK_ERROR_HAS("too small");
+    memset(small, 'X', sizeof small);
+    len = 0;
+    CHECK_STATUS(scoutlb_client_candidates(client, small, sizeof small, &len), SCOUTLB_BUFFER_TOO_SMALL);
+    CHECK(len == sizeof want);
+    for (i = 0; i < sizeof small && small[i] == 'X'; i++) {
+    }
+    CHECK(i == sizeof small); /* not a byte written */
+    CHECK_STATUS(scoutlb_client_candidates(client, buf, sizeof want, &len), SCOUTLB_OK);
+    CHECK(len == sizeof want && strcmp(buf, want) == 0);
+    CHECK_STATUS(scoutlb_client_failover_order(client, buf, sizeof buf, &len), SCOUTLB_OK);
+    CHECK(strcmp(buf, want) == 0);
+    CHECK_TEXT(scoutlb_client_seeds, client, want);
+    CHECK_TEXT(scoutlb_client_server_list, client, "");
+    CHECK_TEXT(scoutlb_client_default_server, client, "");
+    CHECK_TEXT(scoutlb_client_balancer_addresses, client, "");
+    CHECK_STATUS(scoutlb_client_default_server(client, buf, 1, &len), SCOUTLB_OK);
+    CHECK(len == 1 && buf[0] == '\0');
+    CHECK_STATUS(scoutlb_client_default_server(client, NULL, 0, &len), SCOUTLB_BUFFER_TOO_SMALL);
+    CHECK(len == 1);
+
+    /* The last error survives being read, also with a buffer too small. */
+    CHECK_STATUS(scoutlb_client_report_success(client, "a:0"), SCOUTLB_INVALID_SERVER);
+    CHECK_STATUS(scoutlb_last_error_message(NULL, 0, &len), SCOUTLB_BUFFER_TOO_SMALL);
+    CHECK(len > 10);
+    message = malloc(len);
+    CHECK_STATUS(scoutlb_last_error_message(message, len - 1, &len), SCOUTLB_BUFFER_TOO_SMALL);
+    CHECK_STATUS(scoutlb_last_error_message(message, len, &len), SCOUTLB_OK);
+    CHECK(message != NULL && strlen(message) + 1 == len && tl_contains(message, "`a:0`"));
+    free(message);
+    /* A successful call clears it. */
+    CHECK_STATUS(scoutlb_client_default_server(client, buf, sizeof buf, &len), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_last_error_message(buf, sizeof buf, &len), SCOUTLB_OK);
+    CHECK(len == 1 && buf[0] == '\0');
+
+    CHECK_STATUS(scoutlb_server_parse("Scout1.CORP", 22123, buf, sizeof buf, &len), SCOUTLB_OK);
+    CHECK(strcmp(buf, "scout1.corp:22123") == 0 && len == 18);
+    CHECK_STATUS(scoutlb_server_parse("[FD00::0001]:80", 22123, buf, 5, &len), SCOUTLB_BUFFER_TOO_SMALL);
+    CHECK(len == strlen("[fd00::1]:80") + 1);
+    CHECK_STATUS(scoutlb_server_parse("[FD00::0001]:80", 22123, buf, len, &len), SCOUTLB_OK);
+    CHECK(strcmp(buf, "[fd00::1]:80") == 0);
+    CHECK_STATUS(scoutlb_server_parse("a..b", 22123, buf, sizeof buf, &len), SCOUTLB_INVALID_SERVER);
+    CHECK_ERROR_HAS("`a..b`");
+    CHECK_STATUS(scoutlb_server_parse("a", 0, buf, sizeof buf, &len), SCOUTLB_INVALID_SERVER);
+    scoutlb_client_free(client);
+}
+
+/* ---- agent-driven calls and the state file --------------------------------------------------- */
+
+static void test_agent_driven(void) {
+    struct recorder r;
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client;
+    struct scoutlb_connected connected;
+    static const char list[] = "{\"servers\": [{\"host\": \"10.0.0.1\", \"port\": 1, \"id\": \"x\"},"
+                               " {\"host\": \"10.0.0.2\", \"port\": 2, \"id\": \"y\"}], \"self\": \"y\"}";
+    char buf[4096];
+    size_t len;
+    uint64_t wait = 0;
+
+    recorder_init(&r);
+    CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"a\", \"b\", \"c\"], \"probe\": \"none\","
+                                    " \"retry\": {\"base_ms\": 1000, \"cap_ms\": 5000}}",
+                                    &config),
+                 SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_event_callback(config, 3, on_event, &r), SCOUTLB_INVALID_ARGUMENT);
+    CHECK_ERROR_HAS("min_severity 3");
+    CHECK_STATUS(scoutlb_config_set_event_callback(config, SCOUTLB_SEVERITY_INFO, on_event, &r), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_random_seed(config, 42), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+
+    CHECK_TEXT(scoutlb_client_candidates, client, "a:22123\nb:22123\nc:22123\n");
+    CHECK_STATUS(scoutlb_client_report_failure(client, "a", "my protocol timed out"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_report_success(client, "B"), SCOUTLB_OK);
+    CHECK_TEXT(scoutlb_client_default_server, client, "b:22123");
+    CHECK_TEXT(scoutlb_client_failover_order, client, "b:22123\nc:22123\na:22123\n");
+    CHECK_TEXT(scoutlb_client_connection_lost, client, "b:22123\nc:22123\na:22123\n");
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_FAILED) == 1); /* warning */
+    CHECK(tl_contains(r.log, "my protocol timed out"));
+    CHECK(recorded(&r, SCOUTLB_EVENT_DEFAULT_CHANGED) == 1);    /* info */
+    CHECK(recorded(&r, SCOUTLB_EVENT_SERVER_LIST_UPDATED) == 0); /* debug: below the minimum */
+
+    /* A list handed in from the default server that names itself with `self` moves the default. */
+    CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)list, strlen(list), NULL), SCOUTLB_OK);
+    CHECK_TEXT(scoutlb_client_server_list, client, "10.0.0.1:1\n10.0.0.2:2\n");
+    CHECK_TEXT(scoutlb_client_default_server, client, "10.0.0.2:2");
+    CHECK_TEXT(scoutlb_client_candidates, client, "10.0.0.2:2\n10.0.0.1:1\na:22123\nb:22123\nc:22123\n");
+    /* From another server, `self` does not move the default. */
+    CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)list, strlen(list), "10.0.0.1:1"),
+                 SCOUTLB_OK);
+    CHECK_TEXT(scoutlb_client_default_server, client, "10.0.0.2:2");
+    CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)list, strlen(list), "a b"),
+                 SCOUTLB_INVALID_SERVER);
+
+    CHECK_STATUS(scoutlb_client_state_json(client, buf, sizeof buf, &len), SCOUTLB_OK);
+    CHECK(tl_contains(buf, "\"format\":1") && tl_contains(buf, "\"default_server\":{\"host\":\"10.0.0.2\""));
+
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_UNSUPPORTED);
+    CHECK_ERROR_HAS("\"probe\": \"none\"");
+    CHECK_STATUS(scoutlb_client_reconnect(client, &connected), SCOUTLB_UNSUPPORTED);
+    CHECK_STATUS(scoutlb_client_connect_with_retry(client, &connected), SCOUTLB_UNSUPPORTED);
+
+    CHECK_STATUS(scoutlb_client_backoff_ms(client, 0, &wait), SCOUTLB_OK);
+    CHECK(wait <= 1000);
+    CHECK_STATUS(scoutlb_client_backoff_ms(client, 30, &wait), SCOUTLB_OK);
+    CHECK(wait <= 5000);
+    CHECK(r.bad == 0);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+}
+
+static void test_state_file(void) {
+    char dir[] = "/tmp/scoutlb-c-XXXXXX";
+    char json[512], path[256];
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    struct recorder r;
+    FILE *f;
+
+    if (mkdtemp(dir) == NULL) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    snprintf(json, sizeof json, "{\"servers\": [\"a\", \"b\"], \"probe\": \"none\", \"state_file\": \"%s\"}", path);
+    client = client_from(json);
+    CHECK_STATUS(scoutlb_client_report_success(client, "b"), SCOUTLB_OK);
+    scoutlb_client_free(client);
+    client = client_from(json); /* a restart */
+    CHECK_TEXT(scoutlb_client_default_server, client, "b:22123");
+    scoutlb_client_free(client);
+
+    /* A newer format is refused and left alone. */
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fputs("{\"format\": 99}", f);
+        fclose(f);
+    }
+    client = NULL;
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_STATE_FORMAT);
+    CHECK_ERROR_HAS("format 99");
+    CHECK(client == NULL);
+
+    /* A corrupt file is moved aside with a warning event. */
+    f = fopen(path, "w");
+    if (f != NULL) {
+        fputs("{not json", f);
+        fclose(f);
+    }
+    recorder_init(&r);
+    CHECK_STATUS(scoutlb_config_set_event_callback(config, SCOUTLB_SEVERITY_WARNING, on_event, &r), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    CHECK(recorded(&r, SCOUTLB_EVENT_STATE_FILE_PROBLEM) == 1);
+    CHECK_TEXT(scoutlb_client_default_server, client, "");
+    scoutlb_client_free(client);
+    scoutlb_config_free(config);
+    pthread_mutex_destroy(&r.lock);
+
+    /* A folder that cannot be created (a file is in the way) is an error at creation. */
+    snprintf(json, sizeof json, "%s/file", dir);
+    f = fopen(json, "w");
+    if (f != NULL) {
+        fclose(f);
+    }
+    snprintf(json, sizeof json, "{\"probe\": \"none\", \"state_file\": \"%s/file/state.json\"}", dir);
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    client = NULL;
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_STATE_FILE);
+    CHECK_ERROR_HAS("file/state.json: cannot create its folder");
+    CHECK(client == NULL);
+    scoutlb_config_free(config);
+
+    /* Clean up the folder: the state file, its lock, and the corrupt copy. */
+    {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0);
+    }
+}
+
+/* ---- connecting to loopback HTTP servers ----------------------------------------------------- */
+
+static void test_connect_http(void) {
+    struct tl_http_server *b = tl_http_start(TL_SERVE, 200, "");
+    struct tl_http_server *c = tl_http_start(TL_SERVE, 200, "");
+    struct tl_http_server *silent = tl_http_start(TL_SILENT, 200, "");
+    struct tl_http_server *broken = tl_http_start(TL_SERVE, 500, "oops");
+    uint16_t refused = tl_refused_port(), refused2 = tl_refused_port(), port_b;
+    struct scoutlb_connected connected;
+    struct scoutlb_client *client;
+    struct recorder r;
+    char json[1024], body[512], want[128], buf[1024];
+    size_t len;
+
+    if (b == NULL || c == NULL || silent == NULL || broken == NULL || refused == 0) {
+        CHECK(!"start the loopback servers");
+        tl_http_stop(b);
+        tl_http_stop(c);
+        tl_http_stop(silent);
+        tl_http_stop(broken);
+        return;
+    }
+    snprintf(body, sizeof body,
+             "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"b\"},"
+             " {\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"c\"}], \"generation\": 3}",
+             tl_http_port(b), tl_http_port(c));
+    CHECK(tl_http_set_body(b, body) && tl_http_set_body(c, body));
+
+    /* A refused seed, then a live one: the live one wins and its list is cached. */
+    recorder_init(&r);
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"attempt_delay_ms\": 0,"
+             " \"connect_timeout_ms\": 2000}",
+             refused, tl_http_port(b));
+    client = client_with_events(json, &r);
+    memset(&connected, 0, sizeof connected);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(b));
+    CHECK(strcmp(connected.server, want) == 0 && strcmp(connected.reached, want) == 0);
+    CHECK(connected.failed_attempts == 1 && !connected.via_balancer);
+    CHECK(tl_http_requests(b) >= 1);
+    snprintf(want, sizeof want, "127.0.0.1:%u\n127.0.0.1:%u\n", tl_http_port(b), tl_http_port(c));
+    CHECK_TEXT(scoutlb_client_server_list, client, want);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) == 2);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_FAILED) == 1);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_SUCCEEDED) == 1);
+    CHECK(recorded(&r, SCOUTLB_EVENT_SERVER_LIST_UPDATED) == 1);
+    CHECK(tl_contains(r.log, "connection refused"));
+
+    /* The server dies: the order starts again from it, then the next of the list; C takes over. */
+    port_b = tl_http_port(b);
+    tl_http_stop(b);
+    CHECK_STATUS(scoutlb_client_connection_lost(client, buf, sizeof buf, &len), SCOUTLB_OK);
+    snprintf(want, sizeof want, "127.0.0.1:%u\n127.0.0.1:%u\n127.0.0.1:%u\n", port_b, tl_http_port(c),
+             refused);
+    CHECK(strcmp(buf, want) == 0);
+    CHECK_STATUS(scoutlb_client_reconnect(client, &connected), SCOUTLB_OK);
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(c));
+    CHECK(strcmp(connected.server, want) == 0 && connected.failed_attempts == 1);
+    CHECK_TEXT(scoutlb_client_default_server, client, want);
+    CHECK(r.bad == 0);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+
+    /* Every seed refused: the error names each attempt and why. */
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"attempt_delay_ms\": 0}",
+             refused, refused2);
+    client = client_from(json);
+    memset(&connected, 0x5a, sizeof connected);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK(connected.failed_attempts == 0x5a5a5a5au); /* written only on success */
+    CHECK_ERROR_HAS("(2 tried)");
+    snprintf(want, sizeof want, "127.0.0.1:%u: connection refused", refused);
+    CHECK_ERROR_HAS(want);
+    snprintf(want, sizeof want, "127.0.0.1:%u: connection refused", refused2);
+    CHECK_ERROR_HAS(want);
+    scoutlb_client_free(client);
+
+    /* Retrying gives up after max_tries, one attempt per try. */
+    recorder_init(&r);
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"base_ms\": 1, \"cap_ms\": 5, \"max_tries\": 3}}",
+             refused);
+    client = client_with_events(json, &r);
+    CHECK_STATUS(scoutlb_client_connect_with_retry(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) == 3);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+
+    /* A silent server times out; an HTTP error is a bad response; both are named. */
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"attempt_delay_ms\": 0,"
+             " \"connect_timeout_ms\": 300}",
+             tl_http_port(silent), tl_http_port(broken));
+    client = client_from(json);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK_ERROR_HAS("timed out after 300 ms");
+    CHECK_ERROR_HAS("HTTP status 500");
+    scoutlb_client_free(client);
+
+    /* The ManagerLoadBalancer's address is tried first. */
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"manager_load_balancer\": \"127.0.0.1:%u\"}",
+             refused, tl_http_port(c));
+    client = client_from(json);
+    snprintf(want, sizeof want, "127.0.0.1:%u\n", tl_http_port(c));
+    CHECK_TEXT(scoutlb_client_balancer_addresses, client, want);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    CHECK(connected.via_balancer && connected.failed_attempts == 0);
+    scoutlb_client_free(client);
+
+    tl_http_stop(c);
+    tl_http_stop(silent);
+    tl_http_stop(broken);
+}
+
+/* ---- callback probe -------------------------------------------------------------------------- */
+
+struct probe_counter {
+    pthread_mutex_t lock;
+    int calls;
+};
+
+static uint32_t my_probe(void *user_data, const struct scoutlb_probe_params *params) {
+    struct probe_counter *counter = user_data;
+    pthread_mutex_lock(&counter->lock);
+    counter->calls++;
+    pthread_mutex_unlock(&counter->lock);
+    if (params->timeout_ms == 0 || params->reason_len != SCOUTLB_PROBE_REASON_SIZE) {
+        return SCOUTLB_PROBE_FAILED;
+    }
+    if (strcmp(params->host, "ok.example") == 0 && params->port == 1) {
+        return SCOUTLB_PROBE_REACHED;
+    }
+    if (strcmp(params->host, "bad.example") == 0) {
+        snprintf(params->reason, params->reason_len, "%s says no", params->server);
+        return SCOUTLB_PROBE_FAILED;
+    }
+    if (strcmp(params->host, "long.example") == 0) {
+        memset(params->reason, 'x', params->reason_len); /* no NUL: the library must cope */
+        return SCOUTLB_PROBE_FAILED;
+    }
+    return 7; /* not a scoutlb_probe_result */
+}
+
+static void test_callback_probe(void) {
+    struct probe_counter counter;
+    struct recorder r;
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    struct scoutlb_connected connected;
+
+    pthread_mutex_init(&counter.lock, NULL);
+    counter.calls = 0;
+    recorder_init(&r);
+
+    /* A callback needs "probe": "callback", and "callback" needs a callback. */
+    CHECK_STATUS(scoutlb_config_new("{\"probe\": \"callback\"}", &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("callback");
+    scoutlb_config_free(config);
+    CHECK_STATUS(scoutlb_config_new("{\"probe\": \"tcp\"}", &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_probe_callback(config, my_probe, &counter), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("`probe`");
+    CHECK_STATUS(scoutlb_config_set_probe_callback(config, NULL, NULL), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_client_free(client);
+    scoutlb_config_free(config);
+
+    CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"bad.example:5\", \"odd.example\", \"long.example\","
+                                    " \"ok.example:1\"], \"probe\": \"callback\", \"attempt_delay_ms\": 0}",
+                                    &config),
+                 SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_probe_callback(config, my_probe, &counter), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_event_callback(config, SCOUTLB_SEVERITY_DEBUG, on_event, &r), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    CHECK(strcmp(connected.server, "ok.example:1") == 0 && connected.failed_attempts == 3);
+    CHECK(counter.calls == 4);
+    CHECK(tl_contains(r.log, "bad.example:5 says no"));
+    CHECK(tl_contains(r.log, "returned 7"));
+    CHECK(tl_contains(r.log, "xxxxxxxxxx"));
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_FAILED) == 3);
+    scoutlb_client_free(client);
+
+    /* Every callback fails: each reason is in the all-failed message. */
+    CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"bad.example\", \"odd.example\"], \"probe\": \"callback\"}",
+                                    &config),
+                 SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_probe_callback(config, my_probe, &counter), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK_ERROR_HAS("bad.example:22123: probe callback said no: bad.example:22123 says no");
+    CHECK_ERROR_HAS("odd.example:22123: probe callback said no: the callback returned 7");
+    scoutlb_client_free(client);
+    CHECK(r.bad == 0);
+    pthread_mutex_destroy(&counter.lock);
+    pthread_mutex_destroy(&r.lock);
+}
+
+/* ---- one client, four threads ---------------------------------------------------------------- */
+
+enum { THREADS = 4, ROUNDS = 150 };
+
+struct thread_arg {
+    struct scoutlb_client *client;
+    int index;
+    int failures;
+};
+
+static void *hammer(void *p) {
+    struct thread_arg *arg = p;
+    static const char *servers[] = {"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"};
+    static const char list[] = "{\"servers\": [{\"host\": \"10.0.0.1\", \"port\": 1}, {\"host\": \"10.0.0.2\", "
+                               "\"port\": 2}, {\"host\": \"10.0.0.3\", \"port\": 3}]}";
+    char buf[1024];
+    size_t len;
+    int i;
+    for (i = 0; i < ROUNDS; i++) {
+        const char *mine = servers[(arg->index + i) % 3];
+        int ok = 1;
+        ok &= scoutlb_client_report_success(arg->client, mine) == SCOUTLB_OK;
+        ok &= scoutlb_client_default_server(arg->client, buf, sizeof buf, &len) == SCOUTLB_OK;
+        ok &= strcmp(buf, servers[0]) == 0 || strcmp(buf, servers[1]) == 0 || strcmp(buf, servers[2]) == 0;
+        ok &= scoutlb_client_candidates(arg->client, buf, sizeof buf, &len) == SCOUTLB_OK;
+        ok &= tl_count_lines(buf) >= 2; /* the default and the seed, before any list arrived */
+        ok &= scoutlb_client_update_server_list(arg->client, (const uint8_t *)list, sizeof list - 1, mine) ==
+              SCOUTLB_OK;
+        ok &= scoutlb_client_server_list(arg->client, buf, sizeof buf, &len) == SCOUTLB_OK;
+        ok &= strcmp(buf, "10.0.0.1:1\n10.0.0.2:2\n10.0.0.3:3\n") == 0;
+        ok &= scoutlb_client_connection_lost(arg->client, buf, sizeof buf, &len) == SCOUTLB_OK;
+        ok &= scoutlb_client_report_failure(arg->client, mine, "thread test") == SCOUTLB_OK;
+        ok &= scoutlb_client_state_json(arg->client, buf, sizeof buf, &len) == SCOUTLB_OK;
+        /* Each thread has its own last error. */
+        ok &= scoutlb_client_report_success(arg->client, "bad host!") == SCOUTLB_INVALID_SERVER;
+        ok &= scoutlb_last_error_message(buf, sizeof buf, &len) == SCOUTLB_OK && tl_contains(buf, "bad host!");
+        if (!ok) {
+            if (arg->failures++ == 0) {
+                fprintf(stderr, "thread %d round %d failed; last: %s\n", arg->index, i, buf);
+            }
+        }
+    }
+    return NULL;
+}
+
+struct connect_arg {
+    struct scoutlb_client *client;
+    const char *want;
+    int failures;
+};
+
+static void *connect_loop(void *p) {
+    struct connect_arg *arg = p;
+    struct scoutlb_connected connected;
+    int i;
+    for (i = 0; i < 5; i++) {
+        if (scoutlb_client_connect(arg->client, &connected) != SCOUTLB_OK || strcmp(connected.server, arg->want) != 0) {
+            arg->failures++;
+        }
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    struct recorder r;
+    struct scoutlb_client *client;
+    pthread_t threads[THREADS];
+    struct thread_arg args[THREADS];
+    struct connect_arg cargs[THREADS];
+    struct tl_http_server *server;
+    char json[256], body[256], want[64];
+    int i;
+
+    recorder_init(&r);
+    client = client_with_events("{\"servers\": [\"10.0.0.9\"], \"probe\": \"none\"}", &r);
+    for (i = 0; i < THREADS; i++) {
+        args[i].client = client;
+        args[i].index = i;
+        args[i].failures = 0;
+        CHECK(pthread_create(&threads[i], NULL, hammer, &args[i]) == 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(args[i].failures == 0);
+    }
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_SUCCEEDED) == THREADS * ROUNDS * 1);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_FAILED) == THREADS * ROUNDS);
+    CHECK(r.bad == 0);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+
+    /* Four threads connecting through one client at once. */
+    server = tl_http_start(TL_SERVE, 200, "");
+    if (server == NULL) {
+        CHECK(!"start a loopback server");
+        return;
+    }
+    snprintf(body, sizeof body, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u}]}", tl_http_port(server));
+    tl_http_set_body(server, body);
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"]}", tl_http_port(server));
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(server));
+    client = client_from(json);
+    for (i = 0; i < THREADS; i++) {
+        cargs[i].client = client;
+        cargs[i].want = want;
+        cargs[i].failures = 0;
+        CHECK(pthread_create(&threads[i], NULL, connect_loop, &cargs[i]) == 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(cargs[i].failures == 0);
+    }
+    CHECK(tl_http_requests(server) == THREADS * 5);
+    scoutlb_client_free(client);
+    tl_http_stop(server);
+}
+
+/* ---- the failover vectors -------------------------------------------------------------------- */
+
+/** Append `text` to a growing buffer; 0 when it does not fit. */
+static int append(char *buf, size_t size, const char *text) {
+    size_t used = strlen(buf);
+    if (used + strlen(text) + 1 > size) {
+        return 0;
+    }
+    memcpy(buf + used, text, strlen(text) + 1);
+    return 1;
+}
+
+/** The canonical text of an address, as the library compares servers, or "" when invalid. */
+static void canonical(const char *address, char *out, size_t size) {
+    size_t len;
+    if (scoutlb_server_parse(address, 22123, out, size, &len) != SCOUTLB_OK) {
+        out[0] = '\0';
+    }
+}
+
+static void run_vector(const struct tl_json *c) {
+    const struct tl_json *name = tl_json_get(c, "name"), *list = tl_json_get(c, "list");
+    const struct tl_json *seeds = tl_json_get(c, "seeds"), *dflt = tl_json_get(c, "default");
+    const struct tl_json *expected = tl_json_get(c, "expected");
+    char json[2048] = "{\"probe\": \"none\", \"servers\": [";
+    char body[2048] = "{\"servers\": [";
+    char want[2048] = "", one[SCOUTLB_SERVER_TEXT_SIZE], line[SCOUTLB_SERVER_TEXT_SIZE + 1];
+    struct scoutlb_client *client;
+    char *got, *order;
+    size_t i;
+    int ok = 1;
+
+    if (name == NULL || seeds == NULL || expected == NULL || seeds->type != TL_JSON_ARRAY ||
+        expected->type != TL_JSON_ARRAY) {
+        CHECK(!"vector case has name, seeds and expected");
+        return;
+    }
+    for (i = 0; i < seeds->count; i++) {
+        ok &= append(json, sizeof json, i ? ", \"" : "\"") && append(json, sizeof json, seeds->items[i]->string) &&
+              append(json, sizeof json, "\"");
+    }
+    ok &= append(json, sizeof json, "]}");
+    client = client_from(json);
+    if (client == NULL) {
+        return;
+    }
+    if (dflt != NULL && dflt->type == TL_JSON_STRING) {
+        CHECK_STATUS(scoutlb_client_report_success(client, dflt->string), SCOUTLB_OK);
+    }
+    if (list != NULL && list->type == TL_JSON_ARRAY && list->count > 0) {
+        /* Hand the list in as SPEC §3 JSON, as an agent does with a list from its own protocol. */
+        for (i = 0; i < list->count; i++) {
+            const char *text = list->items[i]->string, *colon = strrchr(text, ':');
+            char entry[400];
+            snprintf(entry, sizeof entry, "%s{\"host\": \"%.*s\", \"port\": %s}", i ? ", " : "", (int)(colon - text),
+                     text, colon + 1);
+            ok &= append(body, sizeof body, entry);
+        }
+        ok &= append(body, sizeof body, "]}");
+        CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)body, strlen(body), NULL), SCOUTLB_OK);
+    }
+    for (i = 0; i < expected->count; i++) {
+        canonical(expected->items[i]->string, one, sizeof one);
+        snprintf(line, sizeof line, "%s\n", one);
+        ok &= one[0] != '\0' && append(want, sizeof want, line);
+    }
+    /* SPEC §1: with no seed configured, the seed is ScoutSrv; it comes last unless already named. */
+    if (seeds->count == 0 && !tl_contains(want, "scoutsrv:22123\n")) {
+        ok &= append(want, sizeof want, "scoutsrv:22123\n");
+    }
+    got = text_of(scoutlb_client_candidates, client);
+    order = text_of(scoutlb_client_failover_order, client);
+    ok &= got != NULL && order != NULL && strcmp(got, want) == 0 && strcmp(order, want) == 0;
+    if (!ok) {
+        fprintf(stderr, "FAIL vector \"%s\": got \"%s\", expected \"%s\"\n", name->string, got ? got : "(error)", want);
+    }
+    tl_check(ok, __FILE__, __LINE__, name->string);
+    free(got);
+    free(order);
+    scoutlb_client_free(client);
+}
+
+static void test_vectors(const char *path) {
+    char *text = tl_read_file(path);
+    struct tl_json *doc = text ? tl_json_parse(text) : NULL;
+    const struct tl_json *cases = tl_json_get(doc, "cases");
+    size_t i;
+    if (cases == NULL || cases->type != TL_JSON_ARRAY || cases->count == 0) {
+        fprintf(stderr, "FAIL cannot read the vectors at %s\n", path);
+        CHECK(!"read the failover vectors");
+    } else {
+        for (i = 0; i < cases->count; i++) {
+            run_vector(cases->items[i]);
+        }
+        printf("failover vectors: %zu cases run\n", cases->count);
+    }
+    tl_json_free(doc);
+    free(text);
+}
+
+int main(int argc, char **argv) {
+#ifdef EXPECT_ASAN
+    CHECK(TL_ASAN == 1); /* built with -fsanitize=address: prove it is really compiled in */
+    printf("AddressSanitizer: %s\n", TL_ASAN ? "compiled in" : "MISSING");
+#endif
+    test_version();
+    test_status_names();
+    test_null_arguments();
+    test_invalid_utf8();
+    test_malformed_json();
+    test_buffers();
+    test_agent_driven();
+    test_state_file();
+    test_callback_probe();
+    test_connect_http();
+    test_threads();
+    test_vectors(argc > 1 ? argv[1] : "tests/vectors/failover_order.json");
+    return tl_finish();
+}
