@@ -38,7 +38,7 @@ from scoutlb._native import (
     __version__,
     failover_order,
 )
-from scoutlb._types import EventCallback, ProbeCallback, RetryConfig, StrPath
+from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig
 
 # A library adds no handler of its own but keeps Python's last-resort handler from printing its warnings.
 _logging.getLogger("scoutlb").addHandler(_logging.NullHandler())
@@ -56,6 +56,7 @@ __all__ = [
     "Error",
     "Event",
     "EventCallback",
+    "FilePath",
     "InvalidServerError",
     "ProbeCallback",
     "RetryConfig",
@@ -63,7 +64,6 @@ __all__ = [
     "ServerListError",
     "StateFileError",
     "StateFormatError",
-    "StrPath",
     "UnknownServerError",
     "UnsupportedError",
     "__version__",

@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, final
 
-from scoutlb._types import EventCallback, ProbeCallback, RetryConfig, StrPath
+from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig
 
 __all__ = [
     "Error",
@@ -193,11 +193,11 @@ class Client:
         *,
         servers: Sequence[str | Server] = ...,
         manager_load_balancer: str | None = None,
-        state_file: StrPath | None = None,
+        state_file: FilePath | None = None,
         default_port: int = 22123,
         probe: Literal["http", "tcp", "callback", "none"] | ProbeCallback = "http",
         scheme: Literal["http", "https"] = "http",
-        ca_file: StrPath | None = None,
+        ca_file: FilePath | None = None,
         connect_timeout_ms: int = 3000,
         attempt_delay_ms: int = 250,
         deadline_ms: int = 30000,

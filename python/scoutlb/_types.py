@@ -28,5 +28,5 @@ ProbeCallback = Callable[["Server", float], bool]
 EventCallback = Callable[["Event"], object]
 """An events callback: `events(event)`; its return value is ignored."""
 
-StrPath = Union[str, "os.PathLike[str]"]
-"""A file path: text or a path-like object."""
+FilePath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+"""A file path: text, UTF-8 bytes or a path-like object."""

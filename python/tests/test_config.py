@@ -172,4 +172,4 @@ def test_from_json_argument_types() -> None:
 
 def test_positional_arguments_are_refused() -> None:
     with pytest.raises(TypeError):
-        Client(["a:1"])  # type: ignore[misc]
+        Client(["a:1"])  # type: ignore[call-arg]
