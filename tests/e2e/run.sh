@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# End-to-end suite of scoutlb: the demo (a full run, Ctrl-C and SIGTERM in the middle), the CLI
+# tests, and the cluster scenarios on SQLite and on a throw-away PostgreSQL.
+#
+#   bash tests/e2e/run.sh
+#
+# Installs PostgreSQL (Debian's `postgresql` package) when its binaries are missing, builds
+# scout-server and scoutlb in the shared target folder, runs everything, and ends with one line
+# `N passed, N failed`. Exit status: 0 when everything passed, 1 otherwise.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo" || exit 1
+passed=0
+failed=0
+
+pass() {
+    passed=$((passed + 1))
+    echo "PASS: $*"
+}
+failure() {
+    failed=$((failed + 1))
+    echo "FAIL: $*"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites.
+if ! command -v cargo >/dev/null; then
+    echo "FAIL: cargo is not installed (install Rust from https://rustup.rs)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [[ -z "${SCOUT_PG_BIN:-}" ]]; then
+    echo "Installing PostgreSQL (apt-get install postgresql)..."
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo=sudo
+    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q postgresql >/tmp/scoutlb-e2e-apt.log 2>&1; then
+        $sudo apt-get update -q >>/tmp/scoutlb-e2e-apt.log 2>&1
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q postgresql >>/tmp/scoutlb-e2e-apt.log 2>&1 ||
+            { tail -20 /tmp/scoutlb-e2e-apt.log; echo "FAIL: cannot install postgresql"; }
+    fi
+fi
+
+echo "Building scout-server and scoutlb..."
+if ! cargo build --quiet -p scout-server -p scoutlb-cli || ! cargo test --quiet --no-run -p scoutlb-cli 2>/dev/null; then
+    echo "FAIL: the build failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+target=${CARGO_TARGET_DIR:-$repo/target}
+export SCOUT_SERVER_BIN=$target/debug/scout-server SCOUTLB_BIN=$target/debug/scoutlb
+
+# ---------------------------------------------------------------------------------------------
+# The demo. Each run gets a TMPDIR of its own, so that its processes are found by that path.
+work=$(mktemp -d /tmp/scoutlb-e2e-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# Processes whose command line mentions $1 (read with builtins only, so the search finds no helper).
+survivors() {
+    local f pid args found=""
+    for f in /proc/[0-9]*/cmdline; do
+        args=()
+        mapfile -d '' args <"$f" 2>/dev/null || continue
+        if [[ "${args[*]}" == *"$1"* ]]; then
+            pid=${f#/proc/}
+            found+="${pid%/cmdline} "
+        fi
+    done
+    echo "$found"
+}
+
+# run_demo NAME: starts the demo in the background, in its own process group (job control), with
+# TMPDIR=$work/NAME; sets demo_pid and demo_out.
+set -m
+run_demo() {
+    local dir=$work/$1
+    mkdir -p "$dir"
+    demo_out=$dir.out
+    TMPDIR=$dir DEMO_PAUSE=${2:-0} DEMO_NO_BUILD=1 bash examples/demo/run.sh >"$demo_out" 2>&1 &
+    demo_pid=$!
+}
+
+# wait_exit PID SECONDS: waits for the job; its status in demo_status (124 after the time limit).
+wait_exit() {
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        if ! kill -0 "$1" 2>/dev/null; then
+            wait "$1"
+            demo_status=$?
+            return
+        fi
+        sleep 0.1
+    done
+    kill -KILL -- -"$1" 2>/dev/null
+    wait "$1"
+    demo_status=124
+}
+
+# wait_for_text FILE TEXT SECONDS: true once FILE contains TEXT.
+wait_for_text() {
+    local i
+    for ((i = 0; i < $3 * 10; i++)); do
+        grep -qF "$2" "$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# check_clean NAME: no process of the run is left and its temp folder is gone.
+check_clean() {
+    local dir=$work/$1 left
+    left=$(survivors "$dir")
+    if [[ -n "$left" ]]; then
+        failure "demo ($1): processes left behind: $left"
+        for pid in $left; do kill -KILL "$pid" 2>/dev/null; done
+        return
+    fi
+    if compgen -G "$dir/scoutlb-demo.*" >/dev/null; then
+        failure "demo ($1): its temporary folder was not removed"
+        return
+    fi
+    pass "demo ($1): no process left behind, temporary folder removed"
+}
+
+echo
+echo "--- demo: full run"
+run_demo full
+wait_exit "$demo_pid" 120
+if [[ $demo_status -eq 0 ]] && grep -q "=== Step 8: done ===" "$demo_out" && ! grep -q "DEMO FAILED" "$demo_out"; then
+    pass "demo (full): exits 0 after every step"
+else
+    failure "demo (full): exit status $demo_status"
+    cat "$demo_out"
+fi
+check_clean full
+
+for sig in INT TERM; do
+    name=sig$sig
+    echo "--- demo: SIG$sig in the middle"
+    run_demo "$name" 1
+    if wait_for_text "$demo_out" "=== Step 3" 60; then
+        if [[ $sig == INT ]]; then
+            kill -INT -- -"$demo_pid" # Ctrl-C: the whole foreground process group
+        else
+            kill -TERM "$demo_pid" # a signal to the script alone
+        fi
+        wait_exit "$demo_pid" 30
+        if [[ $demo_status -eq 130 ]] && grep -q "^Interrupted" "$demo_out"; then
+            pass "demo ($name): stops with status 130"
+        else
+            failure "demo ($name): exit status $demo_status"
+            cat "$demo_out"
+        fi
+    else
+        failure "demo ($name): never reached step 3"
+        cat "$demo_out"
+        kill -KILL -- -"$demo_pid" 2>/dev/null
+        wait "$demo_pid" 2>/dev/null
+    fi
+    check_clean "$name"
+done
+set +m
+
+# ---------------------------------------------------------------------------------------------
+# The Rust suites of scoutlb-cli: unit tests, CLI tests, cluster scenarios (SQLite and PostgreSQL).
+echo
+echo "--- cargo test -p scoutlb-cli (prerequisites required)"
+log=$work/cargo-test.log
+SCOUTLB_E2E_REQUIRE=1 cargo test --quiet -p scoutlb-cli --no-fail-fast -- --nocapture 2>&1 |
+    grep -v '^[0-9.]* scout-server\[' | tee "$log"
+cargo_status=${PIPESTATUS[0]}
+while read -r p f; do
+    passed=$((passed + p))
+    failed=$((failed + f))
+done < <(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$log")
+if [[ $cargo_status -ne 0 ]] && ! grep -q "^test result: FAILED" "$log"; then
+    failure "cargo test exited with $cargo_status"
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
