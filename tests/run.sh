@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one test command: installs what it needs, then runs every suite (Rust, C, Python, end to end).
+# Exits non-zero when any suite fails; the last line counts the suites.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+bash tests/install-deps.sh || { echo "installing the test dependencies failed"; exit 1; }
+
+passed=0
+failed=0
+failed_names=()
+suite() {
+    local name=$1
+    shift
+    echo
+    echo "=== $name: $* ==="
+    local log="target/suite-$name.log"
+    mkdir -p target
+    if "$@" 2>&1 | tee "$log"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failed_names+=("$name")
+    fi
+    local skipped
+    skipped=$(grep -c "SKIPPED:" "$log" || true)
+    [ "$skipped" = 0 ] || echo "--- $name: $skipped test(s) skipped (see SKIPPED lines above)"
+}
+
+suite format cargo fmt --all --check
+suite clippy cargo clippy --all-targets -- -D warnings
+suite rust cargo test
+suite c bash tests/c/run.sh
+suite python bash python/run-tests.sh
+suite e2e bash tests/e2e/run.sh
+
+echo
+if [ "$failed" -gt 0 ]; then
+    echo "failed suites: ${failed_names[*]}"
+fi
+echo "suites: $passed passed, $failed failed"
+[ "$failed" = 0 ]
