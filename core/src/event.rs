@@ -66,7 +66,7 @@ pub enum Event {
         /// Its addresses, in the order they are tried.
         servers: Vec<Server>,
     },
-    /// The ManagerLoadBalancer entry could not be resolved; the failover order takes over.
+    /// The ManagerLoadBalancer entry did not resolve or none of its addresses connected; the failover order takes over.
     BalancerFailed {
         /// The entry as configured.
         entry: String,
