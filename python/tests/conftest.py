@@ -25,7 +25,7 @@ class ScoutServer:
     `self`); tests replace `listing`, `status` or `raw` to change it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.listing: Optional[list[dict[str, Any]]] = None
         self.self_id: Optional[str] = "self"
         self.status = 200
@@ -53,7 +53,7 @@ class ScoutServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port: int = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The Python suite: build the scoutlb wheel with maturin, install it into a fresh virtual
+# environment, then run pytest (warnings are errors), mypy --strict over the stubs and tests, and
+# stubtest against the installed module. Exits non-zero when anything fails.
+#
+# The wheel is built with the default dev profile in the shared target dir, so the core crate's
+# dev artifacts are reused; only the binding crate is compiled. Nothing is written into the
+# source tree except __pycache__ (ignored by git).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY_DIR="$ROOT/python"
+VENV="$ROOT/target/py-test-venv"
+WHEELS="$ROOT/target/py-wheels"
+PYTHON="${PYTHON:-python3}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+# Prerequisites on a fresh Debian machine: python3 with venv and pip, and cargo.
+if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        step "installing python3, python3-venv and python3-pip"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv python3-pip >/dev/null
+        PYTHON=python3
+    else
+        echo "python/run-tests.sh: needs Python >= 3.9 with the venv module (apt-get install python3-venv)" >&2
+        exit 1
+    fi
+fi
+command -v cargo >/dev/null || { echo "python/run-tests.sh: needs cargo (rustup)" >&2; exit 1; }
+
+step "fresh virtual environment in ${VENV#"$ROOT"/}"
+rm -rf "$VENV"
+"$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "maturin>=1.9.4,<2" "pytest>=8" "mypy>=1.11"
+
+step "building the wheel (dev profile, shared target dir)"
+rm -rf "$WHEELS"
+"$VENV/bin/maturin" build --quiet -m "$PY_DIR/Cargo.toml" --out "$WHEELS" --interpreter "$VENV/bin/python"
+WHEEL=("$WHEELS"/scoutlb-*-cp39-abi3-*.whl)
+[ -f "${WHEEL[0]}" ] || { echo "python/run-tests.sh: no abi3 wheel was built" >&2; exit 1; }
+echo "${WHEEL[0]#"$ROOT"/}"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall "${WHEEL[0]}"
+
+# Run from outside the source tree so that `import scoutlb` is the installed wheel.
+cd "$VENV"
+"$VENV/bin/python" - <<'PY'
+import pathlib, scoutlb
+where = pathlib.Path(scoutlb.__file__)
+assert "site-packages" in where.parts, f"scoutlb imported from {where}, not from the installed wheel"
+for name in ("py.typed", "_native.pyi"):
+    assert (where.parent / name).is_file(), f"the wheel lacks scoutlb/{name}"
+PY
+
+failed=()
+step "pytest"
+"$VENV/bin/python" -m pytest -c "$PY_DIR/pyproject.toml" --rootdir "$PY_DIR" -p no:cacheprovider \
+    -W error "$PY_DIR/tests" || failed+=(pytest)
+
+step "mypy --strict (stubs and tests)"
+(cd "$PY_DIR" && "$VENV/bin/python" -m mypy --strict --cache-dir "$VENV/mypy-cache" scoutlb tests) || failed+=(mypy)
+
+step "stubtest"
+"$VENV/bin/python" -m mypy.stubtest scoutlb --mypy-config-file "$PY_DIR/pyproject.toml" || failed+=(stubtest)
+
+if [ ${#failed[@]} -ne 0 ]; then
+    printf '\npython/run-tests.sh: FAILED: %s\n' "${failed[*]}" >&2
+    exit 1
+fi
+printf '\npython/run-tests.sh: all passed\n'
