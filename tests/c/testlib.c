@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -428,6 +429,8 @@ static int listen_loopback(uint16_t *port) {
     if (fd < 0) {
         return -1;
     }
+    /* Child processes (the agent under test) must not inherit the listening socket. */
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
