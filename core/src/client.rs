@@ -412,3 +412,9 @@ impl Client {
         Duration::from_secs_f64(ceiling * unit)
     }
 }
+
+/// The client is shared between an agent's threads: it must stay `Send + Sync`.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Client>();
+};

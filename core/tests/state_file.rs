@@ -264,3 +264,32 @@ fn crash_safety_one_writer_killed_200_times() {
 fn crash_safety_two_writers_killed_200_times() {
     crash_loop(2, 200);
 }
+
+#[test]
+fn one_client_from_four_threads_keeps_a_consistent_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let client = Arc::new(Client::new(config(&path)).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let c = Arc::clone(&client);
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let server = s(&format!("t{t}-{i}:1"));
+                    c.report_success(&server).unwrap();
+                    c.update_server_list_json(
+                        format!(r#"{{"servers": [{{"host": "t{t}-{i}", "port": 1}}]}}"#).as_bytes(),
+                        None,
+                    )
+                    .unwrap();
+                    assert!(!c.candidates().is_empty());
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let last = client.state();
+    let reloaded = Client::new(config(&path)).unwrap().state();
+    assert_eq!(reloaded.default_server, last.default_server);
+    assert_eq!(reloaded.list, last.list);
+}
