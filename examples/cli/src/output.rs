@@ -189,7 +189,8 @@ impl Printer {
             .as_ref()
             .map(|s| format!(" from {}", named(state, s)))
             .unwrap_or_default();
-        println!("server list{from}, {} servers:", list.entries().len());
+        let n = list.entries().len();
+        println!("server list{from}, {n} server{}:", if n == 1 { "" } else { "s" });
         for e in list.entries() {
             let mark = if state.default_server.as_ref() == Some(&e.server) {
                 "*"
