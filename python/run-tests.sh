@@ -64,6 +64,25 @@ step "mypy --strict (stubs and tests)"
 step "stubtest"
 "$VENV/bin/python" -m mypy.stubtest scoutlb --mypy-config-file "$PY_DIR/pyproject.toml" || failed+=(stubtest)
 
+# abi3: the same wheel must work on the oldest CPython it claims (3.9), when one is installed.
+step "pytest on CPython 3.9 with the same abi3 wheel"
+PY39=""
+for candidate in python3.9 "$(pyenv root 2>/dev/null)"/versions/3.9*/bin/python3.9; do
+    if [ -n "$candidate" ] && "$candidate" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 9))' 2>/dev/null; then
+        PY39="$candidate"
+        break
+    fi
+done
+if [ -z "$PY39" ]; then
+    echo "SKIPPED: abi3 check on CPython 3.9: no Python 3.9 interpreter found"
+else
+    rm -rf "$VENV-3.9"
+    "$PY39" -m venv "$VENV-3.9"
+    "$VENV-3.9/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=8" "${WHEEL[0]}"
+    "$VENV-3.9/bin/python" -m pytest -q -c "$PY_DIR/pyproject.toml" --rootdir "$PY_DIR" -p no:cacheprovider \
+        -W error "$PY_DIR/tests" || failed+=(pytest-3.9)
+fi
+
 if [ ${#failed[@]} -ne 0 ]; then
     printf '\npython/run-tests.sh: FAILED: %s\n' "${failed[*]}" >&2
     exit 1
