@@ -75,7 +75,7 @@ else
     if ! command -v cargo >/dev/null; then
         fail "cargo is not installed; install Rust from https://rustup.rs and run this again"
     fi
-    echo "Building the reference Scout Server and the scoutlb device agent (cargo build)..."
+    echo "Building the reference Scout Server and the scoutlb device agent (cargo build; the first time takes a few minutes)..."
     (cd "$repo" && cargo build --quiet -p scout-server -p scoutlb-cli)
     target=${CARGO_TARGET_DIR:-$repo/target}
     server_bin=$target/debug/scout-server

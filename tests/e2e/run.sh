@@ -42,7 +42,7 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [[ -z "${SCOUT_
 fi
 
 echo "Building scout-server and scoutlb..."
-if ! cargo build --quiet -p scout-server -p scoutlb-cli || ! cargo test --quiet --no-run -p scoutlb-cli 2>/dev/null; then
+if ! cargo build --quiet -p scout-server -p scoutlb-cli || ! cargo test --quiet --no-run -p scoutlb-cli; then
     echo "FAIL: the build failed"
     echo "0 passed, 1 failed"
     exit 1
