@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# The C ABI suite: header regeneration check, C tests by gcc and clang, the header as C++17,
+# AddressSanitizer + UndefinedBehaviorSanitizer, Valgrind, and the install + pkg-config check.
+# Usage: tests/c/run.sh [--bench]    (--bench: also the release benchmark, C against Rust)
+# Installs what it needs on Debian (apt-get, cargo install cbindgen) when missing.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+bench=0
+[ "${1:-}" = "--bench" ] && bench=1
+CBINDGEN_VERSION=0.29.4
+STRICT=(-std=c99 -Wall -Wextra -Wpedantic -Werror)
+passed=0
+failed=0
+failures=()
+
+step() { printf '\n== %s\n' "$*"; }
+ok() { passed=$((passed + 1)); printf 'ok: %s\n' "$*"; }
+bad() { failed=$((failed + 1)); failures+=("$*"); printf 'FAILED: %s\n' "$*"; }
+# Run a command; count it as passed or failed under the name $1.
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else bad "$name"; fi
+}
+
+# ---- prerequisites -------------------------------------------------------------------------------
+step "prerequisites"
+need=()
+for pair in gcc:gcc g++:g++ clang:clang valgrind:valgrind pkg-config:pkg-config readelf:binutils \
+    make:make python3:python3; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if command -v clang >/dev/null 2>&1; then
+    # clang's sanitizer runtime is a separate package on Debian (libclang-rt-14-dev on bookworm).
+    if [ ! -f "$(clang -print-file-name=libclang_rt.asan-x86_64.a)" ]; then
+        need+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
+    fi
+else
+    need+=(libclang-rt-14-dev)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends "${need[@]}" >/dev/null ||
+        { echo "cannot install ${need[*]}" >&2; exit 1; }
+fi
+if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
+    echo "installing cbindgen $CBINDGEN_VERSION"
+    cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --quiet || { echo "cannot install cbindgen" >&2; exit 1; }
+fi
+
+metadata=$(cargo metadata --no-deps --format-version 1)
+target=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' <<<"$metadata")
+version=$(python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "scoutlb-ffi"))' <<<"$metadata")
+build=$target/c-tests
+rm -rf "$build"
+mkdir -p "$build/lib"
+tmp=$(mktemp -d /tmp/scoutlb-c-suite.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+vectors=$root/tests/vectors/failover_order.json
+
+# ---- Rust side -----------------------------------------------------------------------------------
+step "build scoutlb-ffi (debug) and its Rust unit tests"
+if ! cargo build -p scoutlb-ffi --quiet; then
+    bad "cargo build -p scoutlb-ffi"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+ok "cargo build -p scoutlb-ffi"
+check "cargo test -p scoutlb-ffi" cargo test -p scoutlb-ffi --quiet
+lib_a=$target/debug/libscoutlb.a
+lib_so=$target/debug/libscoutlb.so
+
+step "header: regenerate with cbindgen $CBINDGEN_VERSION and compare"
+if ffi/gen-header.sh "$tmp/scoutlb.h" && diff -u include/scoutlb.h "$tmp/scoutlb.h"; then
+    ok "include/scoutlb.h is up to date"
+else
+    bad "include/scoutlb.h differs from the regenerated header (run ffi/gen-header.sh and commit)"
+fi
+IFS=. read -r major minor patch <<<"${version%%[-+]*}"
+if grep -qx "#define SCOUTLB_VERSION \"$version\"" include/scoutlb.h &&
+    grep -qx "#define SCOUTLB_VERSION_MAJOR $major" include/scoutlb.h &&
+    grep -qx "#define SCOUTLB_VERSION_MINOR $minor" include/scoutlb.h &&
+    grep -qx "#define SCOUTLB_VERSION_PATCH $patch" include/scoutlb.h; then
+    ok "SCOUTLB_VERSION_* macros match Cargo.toml ($version)"
+else
+    bad "SCOUTLB_VERSION_* macros differ from Cargo.toml ($version)"
+fi
+
+# ---- C tests -------------------------------------------------------------------------------------
+INC=(-I"$root/include" -I"$root/tests/c")
+DEFS=(-DEXPECTED_VERSION="\"$version\"")
+STATIC_LIBS=("$lib_a" -lpthread -ldl -lm)
+# Run a C test binary: it must exit 0 and print "N passed, 0 failed".
+run_c() {
+    local name=$1
+    shift
+    local log=$build/$name.log
+    if "$@" >"$log" 2>&1 && grep -Eq '^[0-9]+ passed, 0 failed$' "$log"; then
+        ok "$name: $(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log")"
+    else
+        cat "$log"
+        bad "$name"
+    fi
+}
+
+for cc in gcc clang; do
+    step "C tests built by $cc ($cc -std=c99 -Wall -Wextra -Wpedantic -Werror)"
+    if $cc "${STRICT[@]}" -g "${INC[@]}" "${DEFS[@]}" tests/c/test_api.c tests/c/testlib.c "${STATIC_LIBS[@]}" \
+        -o "$build/test_api_$cc"; then
+        ok "$cc compiles test_api.c"
+        run_c "test_api ($cc)" "$build/test_api_$cc" "$vectors"
+    else
+        bad "$cc compiles test_api.c"
+    fi
+done
+
+step "the header as C++17 (g++ and clang++ -std=c++17 -Wall -Wextra -Wpedantic -Werror)"
+for cxx in g++ clang++; do
+    command -v $cxx >/dev/null || continue
+    if $cxx -std=c++17 -Wall -Wextra -Wpedantic -Werror -I"$root/include" tests/c/header_cpp.cpp "$lib_a" \
+        -lpthread -ldl -o "$build/header_cpp_$cxx"; then
+        check "$cxx -std=c++17 compiles and runs header_cpp.cpp" "$build/header_cpp_$cxx"
+    else
+        bad "$cxx -std=c++17 compiles header_cpp.cpp"
+    fi
+done
+
+SAN=(-g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+for cc in gcc clang; do
+    step "AddressSanitizer + UndefinedBehaviorSanitizer ($cc)"
+    exe=$build/test_api_asan_$cc
+    if ! $cc "${STRICT[@]}" "${SAN[@]}" -DEXPECT_ASAN "${INC[@]}" "${DEFS[@]}" tests/c/test_api.c tests/c/testlib.c \
+        "${STATIC_LIBS[@]}" -o "$exe"; then
+        bad "$cc builds the sanitizer test"
+        continue
+    fi
+    # Proof that the sanitizers are linked: their runtime symbols, and a deliberate overflow caught.
+    symbols=$(nm "$exe")
+    if grep -q '__asan_init' <<<"$symbols" && grep -q '__ubsan_handle' <<<"$symbols"; then
+        ok "$cc: ASan and UBSan runtimes are linked (nm)"
+    else
+        bad "$cc: sanitizer runtime symbols missing"
+    fi
+    if $cc "${STRICT[@]}" "${SAN[@]}" "${INC[@]}" tests/c/asan_canary.c "${STATIC_LIBS[@]}" -o "$build/canary_$cc" &&
+        ! "$build/canary_$cc" >"$build/canary_$cc.log" 2>&1 && grep -q 'heap-buffer-overflow' "$build/canary_$cc.log"; then
+        ok "$cc: ASan stops a deliberate heap-buffer-overflow"
+    else
+        bad "$cc: ASan did not catch the deliberate overflow"
+    fi
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_c "test_api under ASan+UBSan ($cc)" "$exe" "$vectors"
+done
+
+step "Valgrind (the debug cdylib)"
+ln -sf "$lib_so" "$build/lib/libscoutlb.so.0"
+ln -sf libscoutlb.so.0 "$build/lib/libscoutlb.so"
+if gcc "${STRICT[@]}" -g "${INC[@]}" "${DEFS[@]}" tests/c/test_api.c tests/c/testlib.c -L"$build/lib" -lscoutlb \
+    -lpthread -o "$build/test_api_shared"; then
+    LD_LIBRARY_PATH=$build/lib run_c "test_api under valgrind" valgrind -q --error-exitcode=1 --leak-check=full \
+        --errors-for-leak-kinds=definite --show-possibly-lost=no "$build/test_api_shared" "$vectors"
+else
+    bad "gcc builds test_api against the shared library"
+fi
+
+step "install like a C library (ffi/install.sh PREFIX --debug), pkg-config, SONAME, the example agent"
+prefix=$tmp/prefix
+if ffi/install.sh "$prefix" --debug; then
+    ok "ffi/install.sh"
+    soname=$(readelf -d "$prefix/lib/libscoutlb.so.$version" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+    if [ "$soname" = "libscoutlb.so.0" ] && [ -L "$prefix/lib/libscoutlb.so.0" ] && [ -L "$prefix/lib/libscoutlb.so" ] &&
+        [ -f "$prefix/lib/libscoutlb.a" ] && [ -f "$prefix/include/scoutlb.h" ]; then
+        ok "installed libscoutlb.so.$version with SONAME $soname, its links, libscoutlb.a and scoutlb.h"
+    else
+        bad "install layout or SONAME ($soname)"
+    fi
+    export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+    check "pkg-config --modversion scoutlb = $version" test "$(pkg-config --modversion scoutlb)" = "$version"
+    # The documented one-liner, then the example's Makefile with both compilers.
+    if cc "${STRICT[@]}" examples/c/agent.c $(pkg-config --cflags --libs scoutlb) -o "$build/agent_cc" &&
+        grep -q 'NEEDED.*\[libscoutlb.so.0\]' <<<"$(readelf -d "$build/agent_cc")"; then
+        ok "cc agent.c \$(pkg-config --cflags --libs scoutlb) links against libscoutlb.so.0"
+    else
+        bad "cc agent.c \$(pkg-config --cflags --libs scoutlb)"
+    fi
+    if gcc "${STRICT[@]}" -g "${INC[@]}" tests/c/agent_check.c tests/c/testlib.c "${STATIC_LIBS[@]}" \
+        -o "$build/agent_check"; then
+        for cc in gcc clang; do
+            rm -rf "$build/agent-$cc"
+            cp -r examples/c "$build/agent-$cc"
+            if make -s -C "$build/agent-$cc" CC=$cc agent; then
+                run_c "example agent built by make ($cc) fails over" "$build/agent_check" "$build/agent-$cc/agent"
+            else
+                bad "make examples/c with $cc"
+            fi
+        done
+    else
+        bad "gcc builds agent_check.c"
+    fi
+    unset PKG_CONFIG_PATH
+else
+    bad "ffi/install.sh"
+fi
+
+# ---- benchmark -----------------------------------------------------------------------------------
+if [ $bench = 1 ]; then
+    step "benchmark (release): ns per call, C ABI against the Rust core"
+    if cargo build -p scoutlb-ffi --release --quiet &&
+        gcc -std=c99 -O2 -I"$root/include" tests/c/bench.c "$target/release/libscoutlb.a" -lpthread -ldl -lm \
+            -o "$build/bench" &&
+        "$build/bench" >"$build/bench.txt" && cargo bench -p scoutlb-ffi --bench calls --quiet >>"$build/bench.txt"; then
+        python3 - "$build/bench.txt" <<'EOF'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    parts = line.split()
+    if len(parts) == 3 and parts[0] in ("c", "rust"):
+        rows[(parts[0], parts[1])] = float(parts[2])
+print(f"{'call':<34}{'Rust API':>10}{'Rust+text':>11}{'C ABI':>9}{'C - Rust':>10}{'C - (Rust+text)':>17}")
+for call, label in [("candidates_100", "ordered candidates (100 servers)"),
+                    ("report_success_default", "report success of the default"),
+                    ("default_server", "read the default server")]:
+    r, rt, c = rows[("rust", call)], rows[("rust", call + "_text")], rows[("c", call)]
+    print(f"{label:<34}{r:>10.1f}{rt:>11.1f}{c:>9.1f}{c - r:>10.1f}{c - rt:>17.1f}")
+print("ns per call; 'Rust+text' adds the conversion to the C text form (formatting, parsing),"
+      " so 'C - (Rust+text)' is the cost of the boundary itself (target: under 100 ns).")
+EOF
+        ok "benchmark"
+    else
+        bad "benchmark"
+    fi
+fi
+
+printf '\n== C ABI suite: %d passed, %d failed\n' "$passed" "$failed"
+for f in "${failures[@]}"; do printf '   failed: %s\n' "$f"; done
+[ "$failed" -eq 0 ]
