@@ -8,7 +8,7 @@ use pyo3::PyTraverseError;
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use serde_json::{Map, Value, json};
 
 use crate::callbacks::{PyEvents, PyProbe, in_events_callback};
@@ -96,6 +96,29 @@ impl Client {
         Ok(())
     }
 
+    /// The loop of the core's `connect_with_retry`, with the waits sliced so that Ctrl-C
+    /// (KeyboardInterrupt) and other signal handlers run between tries.
+    fn retry_loop(&self, py: Python<'_>) -> PyResult<Connected> {
+        self.check_reentry()?;
+        let max_tries = self.inner.config().retry.max_tries;
+        let mut tries = 0u32;
+        loop {
+            tries = tries.saturating_add(1);
+            match py.detach(|| self.inner.connect()) {
+                Ok(c) => return Ok(Connected::from(c)),
+                Err(e @ scoutlb::Error::AllFailed(_)) => {
+                    if max_tries != 0 && tries >= max_tries {
+                        return Err(errors::to_py(py, e));
+                    }
+                    let wait = self.inner.backoff(tries - 1);
+                    log::info!(target: "scoutlb", "all servers failed (try {tries}); retrying in {} ms", wait.as_millis());
+                    sleep(py, wait)?;
+                }
+                Err(other) => return Err(errors::to_py(py, other)),
+            }
+        }
+    }
+
     fn default_port(&self) -> u16 {
         self.inner.config().default_port
     }
@@ -111,14 +134,16 @@ impl Client {
         if let Ok(b) = servers.cast::<PyBytes>() {
             return Ok(b.as_bytes().to_vec());
         }
-        if servers.cast::<PyDict>().is_ok() {
+        if servers.cast::<PyMapping>().is_ok() {
+            let dict = PyDict::new(py);
+            dict.update(servers.cast::<PyMapping>()?)?;
             let text = py
                 .import("json")?
-                .call_method1("dumps", (servers,))
+                .call_method1("dumps", (dict,))
                 .map_err(|e| ServerListError::new_err(format!("the server list is not JSON data: {}", e.value(py))))?;
             return Ok(text.cast::<PyString>()?.to_cow()?.as_bytes().to_vec());
         }
-        if servers.cast::<PyList>().is_ok() || servers.cast::<PyTuple>().is_ok() {
+        if servers.cast::<PySequence>().is_ok() {
             let mut entries = Vec::new();
             for (i, item) in servers.try_iter()?.enumerate() {
                 let server = Server::from_arg(&item?, self.default_port())
@@ -216,26 +241,7 @@ impl Client {
 
     /// Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`.
     fn connect_with_retry(&self, py: Python<'_>) -> PyResult<Connected> {
-        // The loop of the core's `connect_with_retry`, with the waits sliced so that Ctrl-C
-        // (KeyboardInterrupt) and other signal handlers run between tries.
-        let max_tries = self.inner.config().retry.max_tries;
-        let mut tries = 0u32;
-        loop {
-            tries = tries.saturating_add(1);
-            match py.detach(|| errors::guard(|| Ok(self.inner.connect()))) {
-                Err(panic) => return Err(panic),
-                Ok(Ok(c)) => return Ok(Connected::from(c)),
-                Ok(Err(e @ scoutlb::Error::AllFailed(_))) => {
-                    if max_tries != 0 && tries >= max_tries {
-                        return Err(errors::to_py(py, e));
-                    }
-                    let wait = self.inner.backoff(tries - 1);
-                    log::info!(target: "scoutlb", "all servers failed (try {tries}); retrying in {} ms", wait.as_millis());
-                    sleep(py, wait)?;
-                }
-                Ok(Err(other)) => return Err(errors::to_py(py, other)),
-            }
-        }
+        errors::guard(|| self.retry_loop(py))
     }
 
     /// The candidates of a start-up, in order: the balancer's addresses, then the failover order.

@@ -1,7 +1,7 @@
 //! Python keyword arguments to the JSON configuration object of SPEC section 5.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyMapping, PySequence, PyString};
 use serde_json::{Map, Number, Value};
 
 use crate::errors::config_key_error;
@@ -47,7 +47,13 @@ pub fn to_json(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(d) = obj.cast::<PyDict>() {
         return Ok(Value::Object(to_map(Some(key), d)?));
     }
-    if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
+    if obj.cast::<PyMapping>().is_ok() {
+        let d = PyDict::new(py);
+        d.update(obj.cast::<PyMapping>()?)?;
+        return Ok(Value::Object(to_map(Some(key), &d)?));
+    }
+    // Any sequence but text (str and bytes were handled above).
+    if obj.cast::<PySequence>().is_ok() {
         return obj
             .try_iter()?
             .map(|item| to_json(key, &item?))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
+import types
 from typing import Any
 
 import pytest
@@ -86,6 +88,10 @@ def test_update_server_list_forms(recorder: Recorder) -> None:
     assert client.server_list == [Server("c", 3)]
     client.update_server_list(["d:4", Server("e", 5), "[fd00::1]:6", "f"])
     assert client.server_list == [Server("d", 4), Server("e", 5), Server("fd00::1", 6), Server("f", 22123)]
+    client.update_server_list(types.MappingProxyType({"servers": [{"host": "m", "port": 1}]}))
+    assert client.server_list == [Server("m", 1)]
+    client.update_server_list(collections.UserList(["u:1"]))
+    assert client.server_list == [Server("u", 1)]
     client.update_server_list(("g:7",), from_server="d:4")
     assert client.server_list == [Server("g", 7)]
     updates = [e for e in recorder.events if e.kind == "server_list_updated"]

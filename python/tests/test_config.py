@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 from pathlib import Path
@@ -48,6 +49,11 @@ def test_defaults_and_first_contact_host() -> None:
     assert client.default_server is None
     assert 0.0 <= client.backoff(0) <= 1.0
     assert repr(client) == "<scoutlb.Client seeds=[scoutsrv:22123]>"
+
+
+def test_any_sequence_of_servers() -> None:
+    assert Client(servers=collections.UserList(["a:1"]), probe="none").seeds == [Server("a", 1)]
+    assert Client(servers=("a:1", "b:2"), probe="none").seeds == [Server("a", 1), Server("b", 2)]
 
 
 def test_default_port_applies_to_servers() -> None:
