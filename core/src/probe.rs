@@ -83,6 +83,9 @@ impl HttpProbe {
         let mut builder = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
+            // A probe is a one-time check: keep no connection open on the server after it.
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .timeout_global(Some(config.connect_timeout))
             .user_agent(concat!("scoutlb/", env!("CARGO_PKG_VERSION")));
         let roots = match &config.ca_file {
@@ -165,6 +168,10 @@ impl FailReason {
             // rustls reports certificate and handshake failures as io errors that carry its error.
             ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
                 FailReason::Tls(io.to_string())
+            }
+            // std reports getaddrinfo failures as untyped io errors with this fixed prefix.
+            ureq::Error::Io(io) if io.to_string().starts_with("failed to lookup address information") => {
+                FailReason::Dns(io.to_string())
             }
             ureq::Error::Io(io) => FailReason::from_io(&io, timeout),
             ureq::Error::Timeout(_) => FailReason::TimedOut(timeout),

@@ -1,4 +1,4 @@
-//! A server whose SYNs are dropped: a network namespace with an iptables DROP rule, made by the test.
+//! A server whose SYNs are dropped, and a name that does not resolve: a network namespace with an iptables DROP rule, made by the test.
 //! Where the namespace cannot be made (not root, no `ip`/`iptables`), the test prints why and is skipped;
 //! under CI (`CI` set) that is a failure.
 
@@ -34,12 +34,17 @@ struct Namespace(String);
 impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = run(&["ip", "netns", "del", &self.0]);
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
     }
 }
 
 fn make_namespace() -> Result<Namespace, String> {
     let ns = Namespace(format!("scoutlb-syn-{}", std::process::id()));
     run(&["ip", "netns", "add", &ns.0])?;
+    // `ip netns exec` mounts this over /etc/resolv.conf: name lookups stay on the namespace's loopback.
+    let etc = format!("/etc/netns/{}", ns.0);
+    std::fs::create_dir_all(&etc).map_err(|e| format!("{etc}: {e}"))?;
+    std::fs::write(format!("{etc}/resolv.conf"), "nameserver 127.0.0.1\n").map_err(|e| format!("{etc}: {e}"))?;
     run(&["ip", "netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"])?;
     let port = DROPPED_PORT.to_string();
     run(&[
@@ -110,4 +115,9 @@ fn in_namespace() {
     assert_eq!(c.failed.len(), 1);
     assert_eq!(c.failed[0].server, dropped);
     assert_eq!(c.failed[0].reason, FailReason::TimedOut(Duration::from_millis(500)));
+
+    // A name that does not resolve (no DNS server answers on this loopback) is a DNS failure.
+    let client = Client::new(Config::from_json(r#"{"servers": ["scout.invalid"]}"#).unwrap()).unwrap();
+    let err = client.connect().unwrap_err();
+    assert_eq!(err.attempts()[0].reason.kind(), "dns", "{err}");
 }
