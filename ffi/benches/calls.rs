@@ -29,11 +29,13 @@ fn lines(servers: &[Server]) -> String {
 }
 
 fn main() {
-    let iterations: u32 = std::env::args()
-        .nth(1)
-        .filter(|a| a != "--bench")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200_000);
+    // `cargo bench` passes `--bench`; any other run (such as `cargo test --benches`) is a short smoke run.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let timed = args.iter().any(|a| a == "--bench");
+    let iterations: u32 = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(if timed { 200_000 } else { 100 });
     let config = Config::from_json(r#"{"servers": ["10.0.0.1"], "probe": "none"}"#).expect("config");
     let client = Client::new(config).expect("client");
     let entries: Vec<String> = (0..100)
