@@ -386,9 +386,20 @@ impl Client {
 
     /// Connect, retrying with exponential backoff and full jitter until success or `max_tries`.
     pub fn connect_with_retry(&self) -> Result<Connected> {
+        self.connect_with_retry_until(&|| false)
+    }
+
+    /// [`Client::connect_with_retry`] that stops with [`Error::Cancelled`] as soon as `stop()` says so.
+    ///
+    /// `stop` is asked between tries and every 100 ms of a backoff wait, on the calling thread.
+    pub fn connect_with_retry_until(&self, stop: &dyn Fn() -> bool) -> Result<Connected> {
+        const SLICE: Duration = Duration::from_millis(100);
         let mut tries = 0u32;
         loop {
-            tries += 1;
+            if stop() {
+                return Err(Error::Cancelled);
+            }
+            tries = tries.saturating_add(1);
             match self.connect() {
                 Ok(c) => return Ok(c),
                 Err(e @ Error::AllFailed(_)) => {
@@ -397,7 +408,17 @@ impl Client {
                     }
                     let wait = self.backoff(tries - 1);
                     log::info!(target: "scoutlb", "all servers failed (try {tries}); retrying in {} ms", wait.as_millis());
-                    std::thread::sleep(wait);
+                    let until = std::time::Instant::now() + wait;
+                    loop {
+                        let left = until.saturating_duration_since(std::time::Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        if stop() {
+                            return Err(Error::Cancelled);
+                        }
+                        std::thread::sleep(left.min(SLICE));
+                    }
                 }
                 Err(other) => return Err(other),
             }

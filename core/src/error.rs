@@ -68,6 +68,9 @@ pub enum Error {
     /// The named server is not known to this client.
     #[error("server {0} is not a candidate of this client")]
     UnknownServer(String),
+    /// The agent cancelled a retrying connect.
+    #[error("connect cancelled by the agent")]
+    Cancelled,
     /// The call is not possible with this client's configuration.
     #[error("{0}")]
     Unsupported(String),

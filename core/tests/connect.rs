@@ -389,3 +389,24 @@ fn retry_succeeds_once_a_server_comes_back() {
     assert_eq!(client.connect_with_retry().unwrap().server, listener_addr);
     opener.join().unwrap();
 }
+
+#[test]
+fn a_retrying_connect_can_be_cancelled() {
+    let extra = r#""retry": {"base_ms": 60000, "cap_ms": 60000, "max_tries": 0}"#;
+    let client = Client::builder(config(&[refused()], extra)).seed(1).build().unwrap();
+    let asked = AtomicUsize::new(0);
+    let start = Instant::now();
+    // Stop on the third question: after the first try, during the (long) first wait.
+    let err = client
+        .connect_with_retry_until(&|| asked.fetch_add(1, Ordering::SeqCst) >= 2)
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "cancelled within the wait, not after it"
+    );
+    assert!(matches!(
+        client.connect_with_retry_until(&|| true),
+        Err(Error::Cancelled)
+    ));
+}

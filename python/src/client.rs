@@ -1,8 +1,7 @@
 //! `scoutlb.Client`: the core client behind a frozen Python class; every call releases the GIL.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use pyo3::PyTraverseError;
 use pyo3::exceptions::PyTypeError;
@@ -96,27 +95,25 @@ impl Client {
         Ok(())
     }
 
-    /// The loop of the core's `connect_with_retry`, with the waits sliced so that Ctrl-C
-    /// (KeyboardInterrupt) and other signal handlers run between tries.
+    /// The core's retrying connect, stopped by Ctrl-C (KeyboardInterrupt) or any signal handler
+    /// that raises: the handlers run between tries and every 100 ms of a wait.
     fn retry_loop(&self, py: Python<'_>) -> PyResult<Connected> {
         self.check_reentry()?;
-        let max_tries = self.inner.config().retry.max_tries;
-        let mut tries = 0u32;
-        loop {
-            tries = tries.saturating_add(1);
-            match py.detach(|| self.inner.connect()) {
-                Ok(c) => return Ok(Connected::from(c)),
-                Err(e @ scoutlb::Error::AllFailed(_)) => {
-                    if max_tries != 0 && tries >= max_tries {
-                        return Err(errors::to_py(py, e));
-                    }
-                    let wait = self.inner.backoff(tries - 1);
-                    log::info!(target: "scoutlb", "all servers failed (try {tries}); retrying in {} ms", wait.as_millis());
-                    sleep(py, wait)?;
+        let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+        let stop = || {
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => false,
+                Err(e) => {
+                    *raised.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    true
                 }
-                Err(other) => return Err(errors::to_py(py, other)),
-            }
+            })
+        };
+        let result = py.detach(|| self.inner.connect_with_retry_until(&stop));
+        if let Some(e) = raised.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
         }
+        result.map(Connected::from).map_err(|e| errors::to_py(py, e))
     }
 
     fn default_port(&self) -> u16 {
@@ -326,19 +323,6 @@ impl Client {
             visit.call(&e.callable)?;
         }
         Ok(())
-    }
-}
-
-/// Sleep with the GIL released, running signal handlers every 100 ms.
-fn sleep(py: Python<'_>, wait: Duration) -> PyResult<()> {
-    let end = Instant::now() + wait;
-    loop {
-        py.check_signals()?;
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(());
-        }
-        py.detach(|| std::thread::sleep(left.min(Duration::from_millis(100))));
     }
 }
 
