@@ -232,13 +232,14 @@ impl Client {
 
     /// The candidates of a start-up: the balancer's addresses, then the failover order.
     pub fn candidates(&self) -> Vec<Server> {
-        let mut out = self.balancer_addresses();
-        for s in self.failover_order() {
-            if !out.contains(&s) {
-                out.push(s);
-            }
+        let balancer = self.balancer_addresses();
+        let order = self.failover_order();
+        if balancer.is_empty() {
+            return order;
         }
-        out
+        // The balancer has a handful of addresses: a linear check against them is cheapest.
+        let rest: Vec<Server> = order.into_iter().filter(|s| !balancer.contains(s)).collect();
+        [balancer, rest].concat()
     }
 
     /// Report that the agent reached `server`: it becomes the default and is persisted if it changed.
