@@ -165,12 +165,8 @@ pub unsafe extern "C" fn scoutlb_client_connect(
     client: *const scoutlb_client,
     connected_out: *mut scoutlb_connected,
 ) -> scoutlb_status {
-    boundary("scoutlb_client_connect", || {
-        // SAFETY: forwarded from the caller.
-        let client = unsafe { self::client(client) }?;
-        let out = arg_out(connected_out, "connected_out")?;
-        write_connected(client.connect()?, out)
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe { connect_call("scoutlb_client_connect", client, connected_out, Client::connect) }
 }
 
 /// After a lost connection: run the failover order from the default server (no balancer).
@@ -186,12 +182,8 @@ pub unsafe extern "C" fn scoutlb_client_reconnect(
     client: *const scoutlb_client,
     connected_out: *mut scoutlb_connected,
 ) -> scoutlb_status {
-    boundary("scoutlb_client_reconnect", || {
-        // SAFETY: forwarded from the caller.
-        let client = unsafe { self::client(client) }?;
-        let out = arg_out(connected_out, "connected_out")?;
-        write_connected(client.reconnect()?, out)
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe { connect_call("scoutlb_client_reconnect", client, connected_out, Client::reconnect) }
 }
 
 /// Connect, retrying with exponential backoff and full jitter (the `retry` keys) after all failed.
@@ -208,12 +200,8 @@ pub unsafe extern "C" fn scoutlb_client_connect_with_retry(
     client: *const scoutlb_client,
     connected_out: *mut scoutlb_connected,
 ) -> scoutlb_status {
-    boundary("scoutlb_client_connect_with_retry", || {
-        // SAFETY: forwarded from the caller.
-        let client = unsafe { self::client(client) }?;
-        let out = arg_out(connected_out, "connected_out")?;
-        write_connected(client.connect_with_retry()?, out)
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe { connect_call("scoutlb_client_connect_with_retry", client, connected_out, Client::connect_with_retry) }
 }
 
 /// The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms:
@@ -566,5 +554,23 @@ pub unsafe extern "C" fn scoutlb_client_update_server_list(
             .map(|f| Server::parse(f, client.config().default_port))
             .transpose()?;
         Ok(client.update_server_list_json(body, from.as_ref())?)
+    })
+}
+
+/// The body shared by the blocking connect calls: check the arguments, run `connect`, write the result.
+///
+/// # Safety
+/// `client` is NULL or a live client; `connected_out` is NULL or a valid pointer.
+unsafe fn connect_call(
+    name: &'static str,
+    client: *const scoutlb_client,
+    connected_out: *mut scoutlb_connected,
+    connect: fn(&Client) -> scoutlb_core::Result<Connected>,
+) -> scoutlb_status {
+    boundary(name, || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        let out = arg_out(connected_out, "connected_out")?;
+        write_connected(connect(client)?, out)
     })
 }
