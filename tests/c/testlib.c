@@ -353,7 +353,6 @@ static void answer(struct tl_http_server *s, int conn) {
     char head[256];
     char *body;
     size_t body_len;
-    int ok;
     pthread_mutex_lock(&s->lock);
     body_len = strlen(s->body);
     body = malloc(body_len + 1);
@@ -386,13 +385,12 @@ static void answer(struct tl_http_server *s, int conn) {
     snprintf(head, sizeof head,
              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
              s->status, s->status == 200 ? "OK" : "Error", body_len);
-    ok = send(conn, head, strlen(head), MSG_NOSIGNAL) >= 0 && send(conn, body, body_len, MSG_NOSIGNAL) >= 0;
+    /* Count the request before answering it: a client that has its answer must see it counted. */
+    pthread_mutex_lock(&s->lock);
+    s->requests++;
+    pthread_mutex_unlock(&s->lock);
+    (void)(send(conn, head, strlen(head), MSG_NOSIGNAL) >= 0 && send(conn, body, body_len, MSG_NOSIGNAL) >= 0);
     free(body);
-    if (ok) {
-        pthread_mutex_lock(&s->lock);
-        s->requests++;
-        pthread_mutex_unlock(&s->lock);
-    }
 }
 
 static void *serve(void *arg) {
