@@ -201,7 +201,14 @@ pub unsafe extern "C" fn scoutlb_client_connect_with_retry(
     connected_out: *mut scoutlb_connected,
 ) -> scoutlb_status {
     // SAFETY: forwarded from the caller.
-    unsafe { connect_call("scoutlb_client_connect_with_retry", client, connected_out, Client::connect_with_retry) }
+    unsafe {
+        connect_call(
+            "scoutlb_client_connect_with_retry",
+            client,
+            connected_out,
+            Client::connect_with_retry,
+        )
+    }
 }
 
 /// The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms:
