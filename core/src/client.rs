@@ -97,7 +97,7 @@ impl ClientBuilder {
         let probe: Option<Arc<dyn Probe>> = match (self.probe, config.probe) {
             (Some(p), _) => Some(p),
             // Built-in probes resolve host names through the configured DNS settings, if any.
-            (None, ProbeKind::Http) => Some(dns::with_configured_dns(Arc::new(HttpProbe::new(&config)?), &config)),
+            (None, ProbeKind::Http) => Some(Arc::new(HttpProbe::new(&config)?)),
             (None, ProbeKind::Tcp) => Some(dns::with_configured_dns(Arc::new(TcpProbe), &config)),
             (None, ProbeKind::Callback) => {
                 return Err(Error::config(

@@ -71,6 +71,9 @@ pub fn tcp_connect(server: &Server, timeout: Duration) -> std::result::Result<Tc
 }
 
 /// The `http` probe: `GET /scout/v1/servers` answers 200 with a valid list.
+///
+/// Host names resolve with the system resolver, or through the configured `nameservers` and
+/// `search_domains` when set; the request and the TLS certificate check keep the name.
 #[derive(Clone, Debug)]
 pub struct HttpProbe {
     agent: ureq::Agent,
@@ -93,8 +96,16 @@ impl HttpProbe {
             None => ureq::tls::RootCerts::PlatformVerifier,
         };
         builder = builder.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        let agent = match crate::dns::configured_resolver(config) {
+            Some(resolver) => ureq::Agent::with_parts(
+                builder.build(),
+                ureq::unversioned::transport::DefaultConnector::new(),
+                resolver,
+            ),
+            None => builder.build().into(),
+        };
         Ok(HttpProbe {
-            agent: builder.build().into(),
+            agent,
             scheme: config.scheme,
         })
     }
@@ -168,6 +179,9 @@ impl FailReason {
             // rustls reports certificate and handshake failures as io errors that carry its error.
             ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
                 FailReason::Tls(io.to_string())
+            }
+            ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<crate::dns::LookupFailed>()) => {
+                FailReason::Dns(io.get_ref().map(ToString::to_string).unwrap_or_default())
             }
             // std reports getaddrinfo failures as untyped io errors with this fixed prefix.
             ureq::Error::Io(io) if io.to_string().starts_with("failed to lookup address information") => {

@@ -14,15 +14,20 @@
 //!
 //! Host names of seed and listed servers are resolved by the probe. With the system's DNS settings
 //! the built-in probes use the system resolver (`getaddrinfo`); when `nameservers` or
-//! `search_domains` are configured, the built-in `tcp` and plain `http` probes resolve names here
-//! instead (so `ScoutSrv` is found through the configured search domain on first contact) and try
-//! the addresses in turn. The server keeps its name: the default server stays `scoutsrv:22123`,
-//! resolved afresh on each attempt. A callback or agent-driven probe gets the names unchanged.
+//! `search_domains` are configured, the built-in probes resolve names here instead (so `ScoutSrv`
+//! is found through the configured search domain on first contact): the `tcp` probe tries the
+//! addresses in turn, the `http` probe hands this resolver to ureq, so that its request and TLS
+//! certificate check keep the host name. The server keeps its name: the default server stays
+//! `scoutsrv:22123`, resolved afresh on each attempt. A callback or agent-driven probe gets the
+//! names unchanged.
 //!
 //! Logs (target `scoutlb`): a lookup's outcome at `debug`.
 
+mod http;
 mod resolver;
 mod srv;
+
+pub(crate) use http::{ConfiguredResolver, LookupFailed};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -30,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use crate::attempt::FailReason;
 use crate::balancer::ManagerLoadBalancer;
-use crate::config::{Config, Scheme};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::probe::{Probe, Reached};
 use crate::server::Server;
@@ -143,17 +148,21 @@ fn outside_async<T: Send>(f: impl FnOnce() -> Result<T, String> + Send) -> Resul
     })
 }
 
-/// Wrap a built-in probe so that host names resolve through the configured DNS settings.
+/// Wrap a probe that connects to addresses so that host names resolve through the configured DNS.
 ///
-/// Returns `probe` unchanged when neither `nameservers` nor `search_domains` is configured, and for
-/// the `https` scheme (its certificate is checked against the name in the URL, which an address
-/// would replace; it keeps the system resolver).
+/// Returns `probe` unchanged when neither `nameservers` nor `search_domains` is configured.
 pub(crate) fn with_configured_dns(probe: Arc<dyn Probe>, config: &Config) -> Arc<dyn Probe> {
     let settings = DnsSettings::of(config);
-    if !settings.is_configured() || (config.scheme == Scheme::Https && config.probe == crate::config::ProbeKind::Http) {
+    if !settings.is_configured() {
         return probe;
     }
     Arc::new(ResolvingProbe { inner: probe, settings })
+}
+
+/// The resolver of the http probe when the configuration replaces the system's DNS settings.
+pub(crate) fn configured_resolver(config: &Config) -> Option<ConfiguredResolver> {
+    let settings = DnsSettings::of(config);
+    settings.is_configured().then_some(ConfiguredResolver { settings })
 }
 
 /// A probe that resolves a host name with the configured DNS and tries each address with `inner`.

@@ -193,7 +193,7 @@ impl Recorder {
     }
 }
 
-/// A test CA and a server certificate for 127.0.0.1 and localhost signed by it.
+/// A test CA and a server certificate signed by it (for 127.0.0.1 and localhost by default).
 pub struct TestPki {
     pub ca_pem: String,
     pub server_config: Arc<rustls::ServerConfig>,
@@ -201,12 +201,17 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn new() -> Self {
+        Self::for_names(&["127.0.0.1", "localhost"])
+    }
+
+    /// A CA and a server certificate for these names (DNS names or IP addresses).
+    pub fn for_names(names: &[&str]) -> Self {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        let cert = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap()
             .signed_by(&key, &ca)
             .unwrap();

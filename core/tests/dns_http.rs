@@ -1,0 +1,58 @@
+//! The http probe with configured name servers: names resolve through them, while the request and
+//! the HTTPS certificate check keep the host name; a name that does not resolve is a DNS failure.
+
+mod common;
+mod dns_support;
+
+use std::sync::{Arc, Mutex};
+
+use common::{Behaviour, TestPki, TestServer, list_body};
+use dns_support::{Dnsmasq, ZONE};
+use scoutlb::{Client, Config, FailReason, Server};
+
+#[test]
+fn https_to_a_name_from_the_configured_dns_checks_the_certificate_against_the_name() {
+    let name = format!("tls.{ZONE}");
+    let Some(dns) = Dnsmasq::start(&format!("127.0.0.1 {name}\n"), &[]) else {
+        return;
+    };
+    let pki = TestPki::for_names(&[&name]);
+    let body = Arc::new(Mutex::new(String::new()));
+    let tls = TestServer::start_tls(Behaviour::Body(body.clone()), Some(pki.server_config.clone()));
+    let by_name = Server::new(&name, tls.addr.port()).unwrap();
+    *body.lock().unwrap() = list_body(&[(&by_name, "t")], Some("t"));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let config = |server: &Server| {
+        Config::from_json(&format!(
+            r#"{{"servers": ["{server}"], "scheme": "https", "ca_file": "{}", "nameservers": ["{}"]}}"#,
+            ca.display(),
+            dns.addr()
+        ))
+        .unwrap()
+    };
+    let connected = Client::new(config(&by_name)).unwrap().connect().unwrap();
+    assert_eq!(connected.server, by_name);
+
+    // The same server by its address: the certificate names only the host name.
+    let err = Client::new(config(&tls.server())).unwrap().connect().unwrap_err();
+    assert_eq!(err.attempts()[0].reason.kind(), "tls", "{err}");
+}
+
+#[test]
+fn an_unknown_name_is_a_dns_failure_with_its_response_code() {
+    let Some(dns) = Dnsmasq::start("", &[]) else {
+        return;
+    };
+    let config = Config::from_json(&format!(
+        r#"{{"servers": ["missing.{ZONE}:1"], "nameservers": ["{}"]}}"#,
+        dns.addr()
+    ))
+    .unwrap();
+    let err = Client::new(config).unwrap().connect().unwrap_err();
+    match &err.attempts()[0].reason {
+        FailReason::Dns(m) => assert!(m.contains("NXDOMAIN"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
