@@ -1,5 +1,6 @@
 //! The http probe with configured name servers: names resolve through them, while the request and
-//! the HTTPS certificate check keep the host name; a name that does not resolve is a DNS failure.
+//! the HTTPS certificate check keep the host name; a name that does not resolve is a DNS failure;
+//! a balancer record that points at something other than a Scout Server costs one attempt.
 
 mod common;
 mod dns_support;
@@ -55,4 +56,48 @@ fn an_unknown_name_is_a_dns_failure_with_its_response_code() {
         FailReason::Dns(m) => assert!(m.contains("NXDOMAIN"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_lying_balancer_record_costs_one_attempt_and_nothing_else() {
+    // The DNS entry points at something that is not a Scout Server (it answers garbage).
+    let Some(dns) = Dnsmasq::start(&format!("127.0.0.1 lb.{ZONE}\n"), &[]) else {
+        return;
+    };
+    let impostor = TestServer::start(Behaviour::Garbage);
+    let live = TestServer::live("real");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let config = Config::from_json(&format!(
+        r#"{{"servers": ["{}"], "manager_load_balancer": "lb.{ZONE}:{}", "nameservers": ["{}"]}}"#,
+        live.server(),
+        impostor.addr.port(),
+        dns.addr()
+    ))
+    .unwrap();
+    let client = Client::builder(config)
+        .events(move |e: &scoutlb::Event| seen.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    let connected = client.connect().unwrap();
+    assert_eq!(connected.server, live.server());
+    assert!(!connected.via_balancer);
+    assert_eq!(connected.failed[0].server, impostor.server());
+    assert_eq!(connected.failed[0].reason.kind(), "invalid_list");
+    assert_eq!(
+        client.server_list(),
+        vec![live.server()],
+        "the garbage never became the list"
+    );
+    let failed: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            scoutlb::Event::BalancerFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("bad response"), "{failed:?}");
 }
