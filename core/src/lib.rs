@@ -39,7 +39,7 @@ pub use order::{Ranking, failover_order, spread_weight};
 pub use probe::{HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe};
 pub use server::{DEFAULT_PORT, MAX_HOST_LEN, Server};
 pub use server_list::{MAX_BODY_BYTES, MAX_ENTRIES, ServerEntry, ServerList};
-pub use state::{FORMAT as STATE_FORMAT, Loaded, State, StateFile};
+pub use state::{FORMAT as STATE_FORMAT, Loaded, MAX_STATE_BYTES, State, StateFile};
 
 /// The version of this library, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -7,7 +7,7 @@
 //! processes sharing a state file never interleave.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -89,6 +89,16 @@ impl State {
 enum Parsed {
     Corrupt(String),
     Newer(u64),
+}
+
+/// Largest state file read; a larger one is treated as corrupt (a real one is far smaller).
+pub const MAX_STATE_BYTES: u64 = 16 << 20;
+
+/// Read at most one byte more than [`MAX_STATE_BYTES`], so that a huge file costs no memory.
+fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    File::open(path)?.take(MAX_STATE_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// What loading found.
@@ -183,7 +193,7 @@ impl StateFile {
     pub fn load(&self) -> Result<Loaded> {
         let _lock = self.lock()?;
         self.remove_stale_temp_files();
-        let bytes = match fs::read(&self.path) {
+        let bytes = match read_capped(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(Loaded {
@@ -193,7 +203,12 @@ impl StateFile {
             }
             Err(e) => return Err(self.err("read", e)),
         };
-        match State::from_json(&bytes) {
+        let parsed = if bytes.len() as u64 > MAX_STATE_BYTES {
+            Err(Parsed::Corrupt(format!("larger than {MAX_STATE_BYTES} bytes")))
+        } else {
+            State::from_json(&bytes)
+        };
+        match parsed {
             Ok(state) => Ok(Loaded { state, warning: None }),
             Err(Parsed::Newer(found)) => Err(Error::StateFormat {
                 path: self.path.clone(),
@@ -201,13 +216,7 @@ impl StateFile {
                 known: FORMAT,
             }),
             Err(Parsed::Corrupt(why)) => {
-                let secs = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                let mut aside = self.path.clone().into_os_string();
-                aside.push(format!(".corrupt-{secs}"));
-                let aside = PathBuf::from(aside);
+                let aside = self.aside_path();
                 fs::rename(&self.path, &aside).map_err(|e| self.err("move the corrupt file aside", e))?;
                 Ok(Loaded {
                     state: State::default(),
@@ -218,6 +227,25 @@ impl StateFile {
                 })
             }
         }
+    }
+
+    /// A free `<name>.corrupt-<unix milliseconds>[-n]` path: an earlier corrupt file is never overwritten.
+    fn aside_path(&self) -> PathBuf {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        (0..)
+            .map(|n| {
+                let mut aside = self.path.clone().into_os_string();
+                aside.push(format!(".corrupt-{millis}"));
+                if n > 0 {
+                    aside.push(format!("-{n}"));
+                }
+                PathBuf::from(aside)
+            })
+            .find(|p| !p.exists())
+            .expect("an unbounded range always finds a free name")
     }
 
     /// Remove temporary files left by writers that died mid-write (called under the lock).

@@ -123,6 +123,32 @@ fn a_corrupt_file_is_moved_aside_with_a_warning() {
 }
 
 #[test]
+fn an_oversized_file_is_moved_aside_and_two_corrupt_files_both_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let huge = std::fs::File::create(&path).unwrap();
+    huge.set_len(scoutlb::MAX_STATE_BYTES + 10).unwrap(); // sparse: costs no disk
+    drop(huge);
+    let events = Arc::new(Mutex::new(Vec::<Event>::new()));
+    let seen = Arc::clone(&events);
+    let c = Client::builder(config(&path))
+        .events(move |e: &Event| seen.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(c.candidates(), vec![s("seed1:1"), s("seed2:1")]);
+    assert!(
+        matches!(&events.lock().unwrap()[0], Event::StateFileProblem { message, .. } if message.contains("larger than"))
+    );
+    std::fs::write(&path, b"second corrupt file").unwrap();
+    Client::new(config(&path)).unwrap();
+    let aside = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".corrupt-"))
+        .count();
+    assert_eq!(aside, 2, "no corrupt file overwrites another");
+}
+
+#[test]
 fn a_newer_format_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
