@@ -1,0 +1,58 @@
+//! Helpers shared by the scout-server tests and the end-to-end tests: a throw-away PostgreSQL, a
+//! `scout-server` process, a free loopback port, and the rule for a missing prerequisite.
+
+mod postgres;
+mod scout_server;
+
+pub use postgres::PostgresServer;
+pub use scout_server::ScoutServerProcess;
+
+use std::net::TcpListener;
+use std::process::Command;
+
+/// When a missing prerequisite fails a test instead of skipping it.
+#[derive(Clone, Copy, Debug)]
+pub enum Require {
+    /// Never: the test prints `SKIPPED: ...` and returns.
+    Never,
+    /// When this environment variable is set to `1` (like `SCOUTLB_E2E_REQUIRE=1`).
+    WhenEnvIsOne(&'static str),
+}
+
+impl Require {
+    /// Whether a missing prerequisite fails the test in this environment.
+    pub fn holds(self) -> bool {
+        match self {
+            Require::Never => false,
+            Require::WhenEnvIsOne(var) => std::env::var(var).is_ok_and(|v| v == "1"),
+        }
+    }
+
+    /// Reports a missing prerequisite: `SKIPPED: <why>` on stderr, or a panic when [`Require::holds`].
+    pub fn skip(self, why: &str) {
+        if let Require::WhenEnvIsOne(var) = self {
+            assert!(!self.holds(), "prerequisite missing ({var}=1): {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+    }
+}
+
+/// A loopback port with nothing listening on it (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs `cmd`; its stdout, or an error with its output.
+fn output(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{cmd:?}: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
