@@ -2,13 +2,14 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use scoutlb_testkit::ScoutServerProcess;
 
 /// Upper bound of every wait in the tests.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -16,65 +17,13 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_scout-server");
 
-/// A running `scout-server`, killed when dropped; its stderr is kept and shown if a test fails.
-pub struct Server {
-    child: Child,
-    /// The address it listens on.
-    pub addr: SocketAddr,
-    /// Its id (`self`).
-    pub id: String,
-    log: Arc<Mutex<String>>,
-}
+/// A running `scout-server` of these tests, with plain HTTP GETs against it.
+pub struct Server(ScoutServerProcess);
 
 impl Server {
     /// Starts a server on a free loopback port and waits until it is registered.
     pub fn start(db: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["--db", db, "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn scout-server");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut guard = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            id: String::new(),
-            log,
-        };
-        // "scout-server <id> listening on http://<addr>"
-        let line = match rx.recv_timeout(DEADLINE) {
-            Ok(line) => line,
-            Err(_) => panic!("scout-server did not come up; its log:\n{}", guard.log()),
-        };
-        let rest = line.strip_prefix("scout-server ").expect("ready line");
-        let (id, addr) = rest.split_once(" listening on http://").expect("ready line");
-        guard.addr = addr.parse().unwrap();
-        guard.id = id.to_owned();
-        guard
-    }
-
-    /// What the server wrote on stderr so far.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        Server(ScoutServerProcess::start(Path::new(BIN), db, extra, DEADLINE))
     }
 
     /// `GET path`: status, content type, body.
@@ -94,53 +43,19 @@ impl Server {
     pub fn listed_ids(&self) -> Vec<String> {
         ids(&self.servers())
     }
+}
 
-    /// Sends SIGTERM and waits (bounded) for the exit.
-    pub fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        self.wait()
-    }
+impl Deref for Server {
+    type Target = ScoutServerProcess;
 
-    /// Sends SIGKILL and reaps the process.
-    pub fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-
-    /// Waits (bounded) for the process to exit.
-    pub fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not exit; log:\n{}", self.log());
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+    fn deref(&self) -> &ScoutServerProcess {
+        &self.0
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!(
-                "--- log of scout-server {} ({}) ---\n{}",
-                self.id,
-                self.addr,
-                self.log()
-            );
-        }
+impl DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut ScoutServerProcess {
+        &mut self.0
     }
 }
 
