@@ -29,6 +29,7 @@ impl Require {
     }
 
     /// Reports a missing prerequisite: `SKIPPED: <why>` on stderr, or a panic when [`Require::holds`].
+    #[track_caller]
     pub fn skip(self, why: &str) {
         if let Require::WhenEnvIsOne(var) = self {
             assert!(!self.holds(), "prerequisite missing ({var}=1): {why}");

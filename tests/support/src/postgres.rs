@@ -43,6 +43,7 @@ impl PostgresServer {
     }
 
     /// Whether the PostgreSQL tools are installed; when not, reports the skip as `require` says.
+    #[track_caller]
     pub fn installed(require: Require) -> bool {
         match Self::find_bin() {
             Ok(_) => true,
