@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use support::{Device, Postgres, ScoutServer, addresses, skip, wait_until};
+use scoutlb_testkit::{PostgresServer, ScoutServerProcess};
+
+use support::{DEADLINE, Device, REQUIRE, addresses, wait_until};
 
 /// Heartbeat and window of the servers: short, so that a crash is noticed quickly.
 const FLAGS: &[&str] = &["--heartbeat-ms", "200", "--window-ms", "1500"];
@@ -34,26 +36,30 @@ struct Cluster {
 
 impl Cluster {
     /// Starts server `id` of this cluster.
-    fn start(&self, id: &str) -> ScoutServer {
-        ScoutServer::start(&self.bin, &self.db, id, FLAGS)
+    fn start(&self, id: &str) -> ScoutServerProcess {
+        self.start_with(id, &[])
     }
 
     /// Starts a server that answers garbage to `/scout/v1/servers`.
-    fn start_garbage(&self, id: &str) -> ScoutServer {
-        let mut flags = FLAGS.to_vec();
-        flags.push("--garbage");
-        ScoutServer::start(&self.bin, &self.db, id, &flags)
+    fn start_garbage(&self, id: &str) -> ScoutServerProcess {
+        self.start_with(id, &["--garbage"])
+    }
+
+    /// Starts server `id` of this cluster with `extra` flags.
+    fn start_with(&self, id: &str, extra: &[&str]) -> ScoutServerProcess {
+        let args = [&["--id", id], FLAGS, extra].concat();
+        ScoutServerProcess::start(&self.bin, &self.db, &args, DEADLINE)
     }
 
     /// A CLI device seeded with `servers`, in a folder of its own.
-    fn device(&self, name: &str, servers: &[&ScoutServer]) -> Device {
+    fn device(&self, name: &str, servers: &[&ScoutServerProcess]) -> Device {
         let seeds: Vec<String> = servers.iter().map(|s| s.address()).collect();
         Device::new(&self.dir, name, json!({"servers": seeds, "connect_timeout_ms": 2000}))
     }
 }
 
 /// The addresses of `servers`, in the given order.
-fn addrs(servers: &[&ScoutServer]) -> Vec<String> {
+fn addrs(servers: &[&ScoutServerProcess]) -> Vec<String> {
     servers.iter().map(|s| s.address()).collect()
 }
 
@@ -72,7 +78,7 @@ fn server_bin() -> Option<PathBuf> {
     match support::scout_server_bin() {
         Ok(bin) => Some(bin),
         Err(why) => {
-            skip(&why);
+            REQUIRE.skip(&why);
             None
         }
     }
@@ -212,7 +218,7 @@ fn fleet(c: &Cluster, mode: &str) -> (BTreeMap<String, usize>, BTreeMap<String, 
         })
         .collect();
     // Every device runs `command` at the same time; the server id each one reached, counted.
-    let all = |command: &str, servers: &[ScoutServer]| -> BTreeMap<String, usize> {
+    let all = |command: &str, servers: &[ScoutServerProcess]| -> BTreeMap<String, usize> {
         let children: Vec<_> = devices.iter().map(|d| d.spawn(&[command])).collect();
         let mut table: BTreeMap<String, usize> = servers.iter().map(|s| (s.id.clone(), 0)).collect();
         for (i, child) in children.into_iter().enumerate() {
@@ -327,16 +333,10 @@ fn sqlite_fleet() {
 #[test]
 fn postgres_all_scenarios() {
     let Some(bin) = server_bin() else { return };
-    if let Err(why) = Postgres::find_bin() {
-        skip(&format!("no PostgreSQL binaries: {why}"));
+    if !PostgresServer::installed(REQUIRE) {
         return;
     }
-    // Under /tmp, not $TMPDIR: the `postgres` user must be able to reach it.
-    let dir = tempfile::Builder::new()
-        .prefix("scoutlb-e2e-pg")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let pg = Postgres::start_in(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let pg = PostgresServer::start().unwrap_or_else(|e| panic!("{e}"));
     let devices = tempfile::tempdir().unwrap();
     let mut make = |name: &str| {
         let folder = devices.path().join(name);

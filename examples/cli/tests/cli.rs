@@ -5,8 +5,10 @@ mod support;
 
 use std::net::TcpListener;
 
+use scoutlb_testkit::free_port;
 use serde_json::json;
-use support::{Device, TinyHttp, addresses, closed_port, scoutlb};
+
+use support::{Device, TinyHttp, addresses, scoutlb};
 
 /// Three tiny servers that all hand out the list of the three, each naming itself.
 fn trio() -> (Vec<TinyHttp>, Vec<String>) {
@@ -86,7 +88,7 @@ fn configuration_errors_exit_two_and_name_the_key() {
 #[test]
 fn all_failed_exits_one_and_lists_every_attempt() {
     let dir = tempfile::tempdir().unwrap();
-    let (p1, p2) = (closed_port(), closed_port());
+    let (p1, p2) = (free_port(), free_port());
     let device = Device::new(
         dir.path(),
         "d",
@@ -249,8 +251,8 @@ fn lost_moves_to_the_next_server_and_candidates_put_the_balancer_first() {
 fn lost_without_a_probe_prints_the_order() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (
-        format!("127.0.0.1:{}", closed_port()),
-        format!("127.0.0.1:{}", closed_port()),
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
     );
     let device = Device::new(dir.path(), "d", json!({"servers": [a, b], "probe": "none"}));
     let lost = device.run(&["lost"]).ok_json();

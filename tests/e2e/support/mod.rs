@@ -1,17 +1,19 @@
-//! Helpers of the end-to-end and CLI tests: scout-server processes, a throw-away PostgreSQL, the
-//! `scoutlb` binary, a tiny loopback HTTP server, bounded polling, and prerequisite checks.
+//! Helpers of the end-to-end and CLI tests: the `scoutlb` binary, a tiny loopback HTTP server, bounded
+//! polling, and prerequisite checks. Processes both these tests and scout-server's need are in
+//! `scoutlb-testkit`.
 
 #![allow(dead_code)] // each test file uses a different part
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use scoutlb_testkit::Require;
 use serde_json::Value;
 
 /// Upper bound of every wait in the tests.
@@ -20,17 +22,9 @@ pub const DEADLINE: Duration = Duration::from_secs(15);
 /// The `scoutlb` binary under test.
 pub const SCOUTLB: &str = env!("CARGO_BIN_EXE_scoutlb");
 
-/// Whether missing prerequisites fail the test instead of skipping it (`SCOUTLB_E2E_REQUIRE=1`,
-/// set by `tests/e2e/run.sh`, which installs them).
-pub fn required() -> bool {
-    std::env::var("SCOUTLB_E2E_REQUIRE").is_ok_and(|v| v == "1")
-}
-
-/// Report a missing prerequisite: `SKIPPED: ...` on stderr, or a failure when prerequisites are required.
-pub fn skip(why: &str) {
-    assert!(!required(), "prerequisite missing (SCOUTLB_E2E_REQUIRE=1): {why}");
-    eprintln!("SKIPPED: {why}");
-}
+/// Missing prerequisites fail the test instead of skipping it when `SCOUTLB_E2E_REQUIRE=1` (set by
+/// `tests/e2e/run.sh`, which installs them).
+pub const REQUIRE: Require = Require::WhenEnvIsOne("SCOUTLB_E2E_REQUIRE");
 
 /// The `scout-server` binary: `$SCOUT_SERVER_BIN`, else beside `scoutlb` in the target folder.
 pub fn scout_server_bin() -> Result<PathBuf, String> {
@@ -46,135 +40,6 @@ pub fn scout_server_bin() -> Result<PathBuf, String> {
             path.display()
         ))
     }
-}
-
-/// A running `scout-server`, killed when dropped; its stderr is kept and shown if a test fails.
-pub struct ScoutServer {
-    child: Option<Child>,
-    bin: PathBuf,
-    db: String,
-    flags: Vec<String>,
-    /// The address it listens on.
-    pub addr: SocketAddr,
-    /// Its id (`self`).
-    pub id: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl ScoutServer {
-    /// Starts server `id` on a free loopback port and waits until it is registered.
-    pub fn start(bin: &Path, db: &str, id: &str, flags: &[&str]) -> ScoutServer {
-        let mut server = ScoutServer {
-            child: None,
-            bin: bin.to_owned(),
-            db: db.to_owned(),
-            flags: flags.iter().map(|s| s.to_string()).collect(),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            id: id.to_owned(),
-            log: Arc::new(Mutex::new(String::new())),
-        };
-        server.spawn();
-        server
-    }
-
-    /// Starts the server again on the same address after a stop.
-    pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "{} is still running", self.id);
-        self.spawn();
-    }
-
-    fn spawn(&mut self) {
-        let mut child = Command::new(&self.bin)
-            .args(["--db", &self.db, "--id", &self.id, "--listen", &self.addr.to_string()])
-            .args(&self.flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn scout-server");
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&self.log);
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        self.child = Some(child);
-        // "scout-server <id> listening on http://<addr>"
-        let line = rx
-            .recv_timeout(DEADLINE)
-            .unwrap_or_else(|_| panic!("scout-server {} did not come up; its log:\n{}", self.id, self.log()));
-        let (_, addr) = line.split_once(" listening on http://").expect("ready line");
-        self.addr = addr.parse().unwrap();
-    }
-
-    /// `host:port` of the server, as devices name it.
-    pub fn address(&self) -> String {
-        self.addr.to_string()
-    }
-
-    /// What the server wrote on stderr so far.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Sends SIGTERM (a clean stop: the server leaves the list at once) and waits for the exit.
-    pub fn terminate(&mut self) {
-        let mut child = self.child.take().expect("server running");
-        signal(child.id(), "TERM");
-        let deadline = Instant::now() + DEADLINE;
-        while child.try_wait().unwrap().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not stop; log:\n{}",
-                self.id,
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGKILL (a crash: the server drops out when its heartbeat ages) and reaps it.
-    pub fn kill(&mut self) {
-        let mut child = self.child.take().expect("server running");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
-    }
-}
-
-impl Drop for ScoutServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if thread::panicking() {
-            eprintln!(
-                "--- log of scout-server {} ({}) ---\n{}",
-                self.id,
-                self.addr,
-                self.log()
-            );
-        }
-    }
-}
-
-/// Sends `kill -<sig> <pid>`.
-pub fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{sig} {pid} failed");
 }
 
 /// The result of one `scoutlb` run.
@@ -300,11 +165,6 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
     start.elapsed()
 }
 
-/// A loopback port with nothing listening on it (bound, then released).
-pub fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A tiny HTTP server on loopback that answers every request with one fixed response; stopped when dropped.
 pub struct TinyHttp {
     /// Its address.
@@ -374,133 +234,5 @@ impl Drop for TinyHttp {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// A PostgreSQL instance in a temp dir, stopped (`-m immediate`) when dropped.
-pub struct Postgres {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-    /// Run the tools as the `postgres` user (PostgreSQL refuses to run as root).
-    as_postgres: bool,
-}
-
-impl Postgres {
-    /// Finds `initdb` and `pg_ctl`: `$SCOUT_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`.
-    pub fn find_bin() -> Result<PathBuf, String> {
-        let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-        if let Some(dir) = std::env::var_os("SCOUT_PG_BIN") {
-            let dir = PathBuf::from(dir);
-            return if has_tools(&dir) {
-                Ok(dir)
-            } else {
-                Err(format!("SCOUT_PG_BIN={} has no initdb and pg_ctl", dir.display()))
-            };
-        }
-        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .map_err(|e| format!("/usr/lib/postgresql: {e} (apt-get install postgresql)"))?
-            .filter_map(Result::ok)
-            .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-            .filter(|(_, bin)| has_tools(bin))
-            .collect();
-        versions.sort();
-        versions
-            .pop()
-            .map(|(_, bin)| bin)
-            .ok_or_else(|| "no initdb/pg_ctl under /usr/lib/postgresql/*/bin".to_owned())
-    }
-
-    /// Creates a cluster in `dir` with trust authentication and starts it on a free loopback port.
-    pub fn start_in(dir: &Path) -> Result<Postgres, String> {
-        let bin = Self::find_bin()?;
-        let as_postgres = output(Command::new("id").arg("-u"))?.trim() == "0";
-        if as_postgres {
-            output(Command::new("chown").args(["-R", "postgres:"]).arg(dir))
-                .map_err(|e| format!("running as root needs a `postgres` user: {e}"))?;
-        }
-        let port = closed_port();
-        let pg = Postgres {
-            bin,
-            dir: dir.to_owned(),
-            port,
-            as_postgres,
-        };
-        output(pg.tool("initdb").arg("-D").arg(pg.dir.join("data")).args([
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-        ]))
-        .map_err(|e| format!("initdb failed: {e}"))?;
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off",
-            pg.port,
-            pg.dir.display()
-        );
-        output(
-            pg.tool("pg_ctl")
-                .arg("-D")
-                .arg(pg.dir.join("data"))
-                .arg("-l")
-                .arg(pg.dir.join("postgres.log"))
-                .args(["-w", "-t", "30", "-o", &options, "start"]),
-        )
-        .map_err(|e| {
-            let log = std::fs::read_to_string(pg.dir.join("postgres.log")).unwrap_or_default();
-            format!("pg_ctl start failed: {e}\n{log}")
-        })?;
-        Ok(pg)
-    }
-
-    /// A command running one of the PostgreSQL tools as the right user.
-    fn tool(&self, name: &str) -> Command {
-        let program = self.bin.join(name);
-        if self.as_postgres {
-            let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--"]).arg(program);
-            cmd
-        } else {
-            Command::new(program)
-        }
-    }
-
-    /// Creates database `name` and returns the URL the scout servers are given.
-    pub fn create_database(&self, name: &str) -> String {
-        let port = self.port.to_string();
-        output(
-            self.tool("createdb")
-                .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", name]),
-        )
-        .unwrap_or_else(|e| panic!("createdb {name}: {e}"));
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ =
-            output(
-                self.tool("pg_ctl")
-                    .arg("-D")
-                    .arg(self.dir.join("data"))
-                    .args(["-w", "-m", "immediate", "stop"]),
-            );
-    }
-}
-
-/// Runs `cmd`; its stdout, or an error with its output.
-pub fn output(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{cmd:?}: {}\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
     }
 }
