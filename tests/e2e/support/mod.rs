@@ -66,28 +66,29 @@ impl Run {
     }
 }
 
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// Waits for a `scoutlb` started by [`Device::spawn`].
 pub fn finish(child: Child) -> Run {
-    let out = child.wait_with_output().expect("wait for scoutlb");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    child.wait_with_output().expect("wait for scoutlb").into()
 }
 
 /// Runs `scoutlb ARGS` and waits (bounded by the configuration's own deadline).
 pub fn scoutlb(args: &[&str]) -> Run {
-    let out: Output = Command::new(SCOUTLB)
+    Command::new(SCOUTLB)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .expect("run scoutlb");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .expect("run scoutlb")
+        .into()
 }
 
 /// A device run by the CLI: its configuration file and state file in a folder of its own.

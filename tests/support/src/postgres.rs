@@ -93,9 +93,7 @@ impl PostgresServer {
             dir.display()
         );
         output(
-            self.tool("pg_ctl")
-                .arg("-D")
-                .arg(self.data())
+            self.pg_ctl()
                 .arg("-l")
                 .arg(dir.join("postgres.log"))
                 .args(["-w", "-t", "30", "-o", &options, "start"]),
@@ -109,12 +107,7 @@ impl PostgresServer {
 
     /// Stops the server with the given shutdown mode (`fast`, `immediate`, ...) and waits until it is down.
     pub fn stop(&self, mode: &str) -> Result<String, String> {
-        output(
-            self.tool("pg_ctl")
-                .arg("-D")
-                .arg(self.data())
-                .args(["-w", "-m", mode, "stop"]),
-        )
+        output(self.pg_ctl().args(["-w", "-m", mode, "stop"]))
     }
 
     /// The URL of the default `postgres` database.
@@ -136,6 +129,13 @@ impl PostgresServer {
     /// The data folder of the cluster.
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// A `pg_ctl -D <data>` command, as the right user.
+    fn pg_ctl(&self) -> Command {
+        let mut cmd = self.tool("pg_ctl");
+        cmd.arg("-D").arg(self.data());
+        cmd
     }
 
     /// A command running one of the PostgreSQL tools as the right user.
