@@ -113,6 +113,10 @@ enum scoutlb_status
      * An error this version of the C ABI has no code for yet; the message has the detail.
      */
     SCOUTLB_OTHER = 15,
+    /**
+     * The caller's stop callback ended a retrying connect (`scoutlb_client_connect_with_retry_until`).
+     */
+    SCOUTLB_CANCELLED = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -272,6 +276,28 @@ struct scoutlb_connected {
      */
     uint32_t failed_attempts;
 };
+
+/**
+ * What a stop callback is told, lent for the duration of the call.
+ *
+ * New fields may be appended in later versions (the library allocates this struct).
+ */
+struct scoutlb_stop_params {
+    /**
+     * Milliseconds since the retrying connect began.
+     */
+    uint64_t elapsed_ms;
+};
+
+/**
+ * The stop callback of `scoutlb_client_connect_with_retry_until`: receives `user_data` as given;
+ * returns nonzero to cancel the connect, 0 to go on.
+ *
+ * Called on the thread that called `scoutlb_client_connect_with_retry_until`, before each try and
+ * about every 100 ms of a backoff wait (not during a try), never after that call returned. It must
+ * not call into the same client and must not unwind (C++ exceptions, longjmp) through the library.
+ */
+typedef uint32_t (*scoutlb_stop_callback)(void *user_data, const struct scoutlb_stop_params *params);
 
 /**
  * One event, lent to the event callback for the duration of the call.
@@ -436,6 +462,27 @@ scoutlb_status scoutlb_client_reconnect(const struct scoutlb_client *client,
  */
 scoutlb_status scoutlb_client_connect_with_retry(const struct scoutlb_client *client,
                                                  struct scoutlb_connected *connected_out);
+
+/**
+ * `scoutlb_client_connect_with_retry` that the caller can cancel: `stop` is asked before each try
+ * and about every 100 ms of a backoff wait, and returning nonzero ends the call with `SCOUTLB_CANCELLED`.
+ *
+ * A NULL `stop` never cancels (the call is then `scoutlb_client_connect_with_retry`). `user_data` is
+ * passed to `stop` unchanged. A try in progress is not interrupted: cancelling takes effect once it
+ * ends (a try is bounded by `deadline_ms`). Results as `scoutlb_client_connect_with_retry`, plus
+ * `SCOUTLB_CANCELLED` (nothing is written to `*connected_out`). See `scoutlb_stop_callback` for the
+ * thread `stop` runs on.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `stop`, when not NULL, is a valid function; `connected_out` is
+ * NULL or a valid pointer.
+ */
+scoutlb_status scoutlb_client_connect_with_retry_until(const struct scoutlb_client *client,
+                                                       scoutlb_stop_callback stop,
+                                                       void *user_data,
+                                                       struct scoutlb_connected *connected_out);
 
 /**
  * The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms:

@@ -1,6 +1,6 @@
 //! `scoutlb_client`: connecting, the agent-driven calls and reading the state.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::sync::{Arc, RwLock};
 
 use scoutlb_core::{Client, Connected, ProbeKind, Server};
@@ -11,6 +11,7 @@ use crate::event::CallbackSink;
 use crate::probe::{CallbackProbe, Gate, close};
 use crate::server::{SCOUTLB_SERVER_TEXT_SIZE, lines};
 use crate::status::{Failure, boundary, scoutlb_status};
+use crate::stop::{StopCallback, scoutlb_stop_callback};
 
 /// A device's connection chooser: state, failover order and connecting.
 ///
@@ -207,6 +208,41 @@ pub unsafe extern "C" fn scoutlb_client_connect_with_retry(
             client,
             connected_out,
             Client::connect_with_retry,
+        )
+    }
+}
+
+/// `scoutlb_client_connect_with_retry` that the caller can cancel: `stop` is asked before each try
+/// and about every 100 ms of a backoff wait, and returning nonzero ends the call with `SCOUTLB_CANCELLED`.
+///
+/// A NULL `stop` never cancels (the call is then `scoutlb_client_connect_with_retry`). `user_data` is
+/// passed to `stop` unchanged. A try in progress is not interrupted: cancelling takes effect once it
+/// ends (a try is bounded by `deadline_ms`). Results as `scoutlb_client_connect_with_retry`, plus
+/// `SCOUTLB_CANCELLED` (nothing is written to `*connected_out`). See `scoutlb_stop_callback` for the
+/// thread `stop` runs on.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `stop`, when not NULL, is a valid function; `connected_out` is
+/// NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_connect_with_retry_until(
+    client: *const scoutlb_client,
+    stop: scoutlb_stop_callback,
+    user_data: *mut c_void,
+    connected_out: *mut scoutlb_connected,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        connect_call(
+            "scoutlb_client_connect_with_retry_until",
+            client,
+            connected_out,
+            |c: &Client| {
+                let stop = StopCallback::new(stop, user_data);
+                c.connect_with_retry_until(&|| stop.stop())
+            },
         )
     }
 }
@@ -572,7 +608,7 @@ unsafe fn connect_call(
     name: &'static str,
     client: *const scoutlb_client,
     connected_out: *mut scoutlb_connected,
-    connect: fn(&Client) -> scoutlb_core::Result<Connected>,
+    connect: impl FnOnce(&Client) -> scoutlb_core::Result<Connected>,
 ) -> scoutlb_status {
     boundary(name, || {
         // SAFETY: forwarded from the caller.

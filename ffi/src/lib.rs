@@ -13,6 +13,7 @@ mod event;
 mod probe;
 mod server;
 mod status;
+mod stop;
 
 use std::ffi::c_char;
 
@@ -22,6 +23,7 @@ pub use event::{scoutlb_event, scoutlb_event_callback, scoutlb_event_kind, scout
 pub use probe::{SCOUTLB_PROBE_REASON_SIZE, scoutlb_probe_callback, scoutlb_probe_params, scoutlb_probe_result};
 pub use server::SCOUTLB_SERVER_TEXT_SIZE;
 pub use status::scoutlb_status;
+pub use stop::{scoutlb_stop_callback, scoutlb_stop_params};
 
 /// The version of the library as a static NUL-terminated string, such as `"0.1.0"`.
 ///

@@ -43,6 +43,8 @@ pub enum scoutlb_status {
     SCOUTLB_UNSUPPORTED = 14,
     /// An error this version of the C ABI has no code for yet; the message has the detail.
     SCOUTLB_OTHER = 15,
+    /// The caller's stop callback ended a retrying connect (`scoutlb_client_connect_with_retry_until`).
+    SCOUTLB_CANCELLED = 16,
 }
 
 use scoutlb_status::*;
@@ -67,11 +69,12 @@ impl scoutlb_status {
             SCOUTLB_UNKNOWN_SERVER => c"SCOUTLB_UNKNOWN_SERVER",
             SCOUTLB_UNSUPPORTED => c"SCOUTLB_UNSUPPORTED",
             SCOUTLB_OTHER => c"SCOUTLB_OTHER",
+            SCOUTLB_CANCELLED => c"SCOUTLB_CANCELLED",
         }
     }
 
     /// Every code, in numeric order.
-    pub(crate) const ALL: [scoutlb_status; 16] = [
+    pub(crate) const ALL: [scoutlb_status; 17] = [
         SCOUTLB_OK,
         SCOUTLB_PANIC,
         SCOUTLB_NULL_ARGUMENT,
@@ -88,6 +91,7 @@ impl scoutlb_status {
         SCOUTLB_UNKNOWN_SERVER,
         SCOUTLB_UNSUPPORTED,
         SCOUTLB_OTHER,
+        SCOUTLB_CANCELLED,
     ];
 }
 
@@ -120,6 +124,7 @@ impl From<Error> for Failure {
             Error::AllFailed(_) => SCOUTLB_ALL_FAILED,
             Error::UnknownServer(_) => SCOUTLB_UNKNOWN_SERVER,
             Error::Unsupported(_) => SCOUTLB_UNSUPPORTED,
+            Error::Cancelled => SCOUTLB_CANCELLED,
             _ => SCOUTLB_OTHER,
         };
         Failure::new(status, e.to_string())
@@ -246,5 +251,12 @@ mod tests {
         });
         assert_eq!(status, SCOUTLB_CONFIG);
         assert!(last_error().contains("`nope`"), "{}", last_error());
+    }
+
+    #[test]
+    fn a_cancelled_connect_has_its_own_code() {
+        let status = boundary("scoutlb_test", || Err(Error::Cancelled.into()));
+        assert_eq!(status, SCOUTLB_CANCELLED);
+        assert!(last_error().contains("cancelled"), "{}", last_error());
     }
 }

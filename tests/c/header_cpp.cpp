@@ -1,6 +1,7 @@
 // The header compiled as C++17 (g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror) and used from C++.
 #include <scoutlb.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -45,6 +46,10 @@ int main() {
     text.resize(len - 1);
     check(text == "b:22123\na:22123\n", "order");
     check(!events.empty() && events.back() == "default_changed", "event seen");
+    scoutlb_connected connected{};
+    auto go_on = [](void *, const scoutlb_stop_params *) -> std::uint32_t { return 0; };
+    check(scoutlb_client_connect_with_retry_until(client, go_on, nullptr, &connected) == SCOUTLB_UNSUPPORTED,
+          "a lambda as stop callback (probe none: unsupported)");
     scoutlb_client_free(client);
     std::printf("C++17: %s\n", failures == 0 ? "ok" : "FAILED");
     return failures == 0 ? 0 : 1;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scoutlb.h"
@@ -147,18 +148,53 @@ static void test_version(void) {
 
 static void test_status_names(void) {
     uint32_t code;
-    for (code = SCOUTLB_OK; code <= SCOUTLB_OTHER; code++) {
+    for (code = SCOUTLB_OK; code <= SCOUTLB_CANCELLED; code++) {
         CHECK(strncmp(scoutlb_status_name(code), "SCOUTLB_", 8) == 0);
         CHECK(strcmp(scoutlb_status_name(code), "SCOUTLB_UNKNOWN_STATUS") != 0);
     }
     CHECK(strcmp(scoutlb_status_name(SCOUTLB_ALL_FAILED), "SCOUTLB_ALL_FAILED") == 0);
-    CHECK(strcmp(scoutlb_status_name(SCOUTLB_OTHER + 1), "SCOUTLB_UNKNOWN_STATUS") == 0);
+    CHECK(strcmp(scoutlb_status_name(SCOUTLB_CANCELLED), "SCOUTLB_CANCELLED") == 0);
+    CHECK(strcmp(scoutlb_status_name(SCOUTLB_CANCELLED + 1), "SCOUTLB_UNKNOWN_STATUS") == 0);
     CHECK(strcmp(scoutlb_status_name(0xffffffffu), "SCOUTLB_UNKNOWN_STATUS") == 0);
     /* The numbers are part of the ABI and never reused. */
     CHECK(SCOUTLB_OK == 0 && SCOUTLB_PANIC == 1 && SCOUTLB_NULL_ARGUMENT == 2 && SCOUTLB_INVALID_UTF8 == 3);
     CHECK(SCOUTLB_CONFIG == 4 && SCOUTLB_STATE_FILE == 5 && SCOUTLB_ALL_FAILED == 6);
     CHECK(SCOUTLB_BUFFER_TOO_SMALL == 7 && SCOUTLB_INVALID_SERVER_LIST == 8 && SCOUTLB_DNS == 9);
     CHECK(SCOUTLB_INVALID_ARGUMENT == 10 && SCOUTLB_INVALID_SERVER == 11 && SCOUTLB_STATE_FORMAT == 12);
+    CHECK(SCOUTLB_UNKNOWN_SERVER == 13 && SCOUTLB_UNSUPPORTED == 14 && SCOUTLB_OTHER == 15);
+    CHECK(SCOUTLB_CANCELLED == 16);
+}
+
+/* ---- stop callback --------------------------------------------------------------------------- */
+
+/** What a stop callback saw; it asks to stop on call number `stop_at` (0: never). */
+struct stopper {
+    int stop_at;
+    int calls;
+    int went_back; /* calls whose elapsed_ms was below the previous call's */
+    uint64_t last_elapsed_ms;
+};
+
+static void stopper_init(struct stopper *s, int stop_at) {
+    memset(s, 0, sizeof *s);
+    s->stop_at = stop_at;
+}
+
+static uint32_t my_stop(void *user_data, const struct scoutlb_stop_params *params) {
+    struct stopper *s = user_data;
+    s->calls++;
+    if (params->elapsed_ms < s->last_elapsed_ms) {
+        s->went_back++;
+    }
+    s->last_elapsed_ms = params->elapsed_ms;
+    return s->stop_at != 0 && s->calls >= s->stop_at ? 1u : 0u;
+}
+
+/** Milliseconds of the monotonic clock. */
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ---- NULL arguments -------------------------------------------------------------------------- */
@@ -169,6 +205,7 @@ static void test_null_arguments(void) {
     struct scoutlb_client *client = client_from("{\"servers\": [\"a\"], \"probe\": \"none\"}");
     struct scoutlb_client *untouched_client = (struct scoutlb_client *)&config;
     struct scoutlb_connected connected;
+    struct stopper stopper;
     char buf[64];
     size_t len = 12345;
     uint64_t wait = 777;
@@ -200,6 +237,13 @@ static void test_null_arguments(void) {
     CHECK_STATUS(scoutlb_client_reconnect(client, NULL), SCOUTLB_NULL_ARGUMENT);
     CHECK_STATUS(scoutlb_client_connect_with_retry(NULL, &connected), SCOUTLB_NULL_ARGUMENT);
     CHECK_STATUS(scoutlb_client_connect_with_retry(client, NULL), SCOUTLB_NULL_ARGUMENT);
+    stopper_init(&stopper, 1);
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(NULL, my_stop, &stopper, &connected), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`client`");
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, my_stop, &stopper, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`connected_out`");
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, NULL, NULL, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK(stopper.calls == 0); /* arguments are checked before anything runs */
     CHECK_STATUS(scoutlb_client_backoff_ms(NULL, 0, &wait), SCOUTLB_NULL_ARGUMENT);
     CHECK_STATUS(scoutlb_client_backoff_ms(client, 0, NULL), SCOUTLB_NULL_ARGUMENT);
     CHECK(wait == 777);
@@ -418,6 +462,7 @@ static void test_agent_driven(void) {
     CHECK_ERROR_HAS("\"probe\": \"none\"");
     CHECK_STATUS(scoutlb_client_reconnect(client, &connected), SCOUTLB_UNSUPPORTED);
     CHECK_STATUS(scoutlb_client_connect_with_retry(client, &connected), SCOUTLB_UNSUPPORTED);
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, NULL, NULL, &connected), SCOUTLB_UNSUPPORTED);
 
     CHECK_STATUS(scoutlb_client_backoff_ms(client, 0, &wait), SCOUTLB_OK);
     CHECK(wait <= 1000);
@@ -612,6 +657,117 @@ static void test_connect_http(void) {
     tl_http_stop(c);
     tl_http_stop(silent);
     tl_http_stop(broken);
+}
+
+/* ---- cancelling a retrying connect ----------------------------------------------------------- */
+
+static void test_connect_with_retry_until(void) {
+    struct tl_http_server *live = tl_http_start(TL_SERVE, 200, "");
+    uint16_t refused = tl_refused_port();
+    struct scoutlb_connected connected;
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    struct stopper stopper;
+    struct recorder r;
+    char json[512], want[64];
+    uint64_t started, took;
+
+    if (live == NULL || refused == 0) {
+        CHECK(!"start the loopback servers");
+        tl_http_stop(live);
+        return;
+    }
+
+    /* Asked before the first try: stopping at once tries nothing. */
+    recorder_init(&r);
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"base_ms\": 1, \"cap_ms\": 5, \"max_tries\": 5}}",
+             refused);
+    client = client_with_events(json, &r);
+    stopper_init(&stopper, 1);
+    memset(&connected, 0x5a, sizeof connected);
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, my_stop, &stopper, &connected), SCOUTLB_CANCELLED);
+    CHECK(stopper.calls == 1);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) == 0);
+    CHECK(connected.failed_attempts == 0x5a5a5a5au); /* written only on success */
+    CHECK_ERROR_HAS("cancelled");
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+
+    /* Retrying against a refused port until the callback says stop on its 4th call: the backoff wait
+     * (up to 60 s) is cut short, since the callback is asked every 100 ms of it. max_tries bounds the
+     * test should the callback be ignored. */
+    recorder_init(&r);
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"base_ms\": 60000, \"cap_ms\": 60000,"
+             " \"max_tries\": 2}}",
+             refused);
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_event_callback(config, SCOUTLB_SEVERITY_DEBUG, on_event, &r), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_random_seed(config, 7), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    stopper_init(&stopper, 4);
+    started = now_ms();
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, my_stop, &stopper, &connected), SCOUTLB_CANCELLED);
+    took = now_ms() - started;
+    CHECK(stopper.calls == 4);
+    CHECK(stopper.went_back == 0);
+    CHECK(stopper.last_elapsed_ms <= took);
+    CHECK(took < 10000); /* 4 calls: well under one full 60 s wait */
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) >= 1 && recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) <= 3);
+    CHECK_ERROR_HAS("connect cancelled");
+    {
+        /* The message is readable through a buffer of exactly its size. */
+        char msg[128];
+        size_t len = 0;
+        CHECK_STATUS(scoutlb_last_error_message(NULL, 0, &len), SCOUTLB_BUFFER_TOO_SMALL);
+        CHECK(len > 1 && len <= sizeof msg);
+        if (len <= sizeof msg) {
+            CHECK_STATUS(scoutlb_last_error_message(msg, len, &len), SCOUTLB_OK);
+            CHECK(strlen(msg) + 1 == len && tl_contains(msg, "cancelled"));
+        }
+    }
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+
+    /* A NULL stop never cancels: max_tries ends it with every try failed. */
+    recorder_init(&r);
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"base_ms\": 1, \"cap_ms\": 5, \"max_tries\": 3}}",
+             refused);
+    client = client_with_events(json, &r);
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, NULL, NULL, &connected), SCOUTLB_ALL_FAILED);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) == 3);
+    snprintf(want, sizeof want, "127.0.0.1:%u: connection refused", refused);
+    CHECK_ERROR_HAS(want);
+    /* A callback that never says stop changes nothing either; it is asked before each try at least. */
+    stopper_init(&stopper, 0);
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, my_stop, &stopper, &connected), SCOUTLB_ALL_FAILED);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) == 6);
+    CHECK(stopper.calls >= 3);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+
+    /* A live server: the connect succeeds at the first try, after one question to the callback. */
+    snprintf(json, sizeof json, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u}]}", tl_http_port(live));
+    CHECK(tl_http_set_body(live, json));
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"max_tries\": 1}}",
+             tl_http_port(live));
+    client = client_from(json);
+    stopper_init(&stopper, 0);
+    memset(&connected, 0, sizeof connected);
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, my_stop, &stopper, &connected), SCOUTLB_OK);
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(live));
+    CHECK(strcmp(connected.server, want) == 0 && connected.failed_attempts == 0);
+    CHECK(stopper.calls == 1);
+    CHECK(tl_http_requests(live) >= 1);
+    /* With a NULL stop too. */
+    CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, NULL, NULL, &connected), SCOUTLB_OK);
+    CHECK(strcmp(connected.server, want) == 0);
+    scoutlb_client_free(client);
+
+    tl_http_stop(live);
 }
 
 /* ---- callback probe -------------------------------------------------------------------------- */
@@ -933,6 +1089,7 @@ int main(int argc, char **argv) {
     test_state_file();
     test_callback_probe();
     test_connect_http();
+    test_connect_with_retry_until();
     test_threads();
     test_vectors(argc > 1 ? argv[1] : "tests/vectors/failover_order.json");
     return tl_finish();
