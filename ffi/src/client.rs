@@ -10,7 +10,7 @@ use crate::config::{ConfigHandle, scoutlb_config};
 use crate::event::CallbackSink;
 use crate::probe::{CallbackProbe, Gate, close};
 use crate::server::{SCOUTLB_SERVER_TEXT_SIZE, lines};
-use crate::status::{Failure, boundary, scoutlb_status};
+use crate::status::{Failure, boundary, catch, scoutlb_status};
 use crate::stop::{StopCallback, scoutlb_stop_callback};
 
 /// A device's connection chooser: state, failover order and connecting.
@@ -126,14 +126,16 @@ pub unsafe extern "C" fn scoutlb_client_free(client: *mut scoutlb_client) {
     if client.is_null() {
         return;
     }
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // Not `boundary`: a function without a status keeps the last error of the call before it.
+    let _ = catch("scoutlb_client_free", || {
         // SAFETY: the caller passes a client from `scoutlb_client_new`, freed once.
         let handle = unsafe { Box::from_raw(client.cast::<ClientHandle>()) };
         if let Some(gate) = &handle.gate {
             close(gate);
         }
         drop(handle);
-    }));
+        Ok(())
+    });
 }
 
 fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(), Failure> {

@@ -7,7 +7,7 @@ use scoutlb_core::Config;
 use crate::args::{arg_mut, arg_out, arg_str};
 use crate::event::{UserData, scoutlb_event_callback, scoutlb_severity};
 use crate::probe::scoutlb_probe_callback;
-use crate::status::{Failure, boundary, scoutlb_status};
+use crate::status::{Failure, boundary, catch, scoutlb_status};
 
 /// A client configuration: the JSON keys of SPEC §5 plus the event and probe callbacks.
 ///
@@ -87,9 +87,11 @@ pub unsafe extern "C" fn scoutlb_config_free(config: *mut scoutlb_config) {
     if config.is_null() {
         return;
     }
-    let _ = std::panic::catch_unwind(|| {
+    // Not `boundary`: a function without a status keeps the last error of the call before it.
+    let _ = catch("scoutlb_config_free", || {
         // SAFETY: the caller passes a config from `scoutlb_config_new`, freed once.
         drop(unsafe { Box::from_raw(config.cast::<ConfigHandle>()) });
+        Ok(())
     });
 }
 

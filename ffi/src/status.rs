@@ -161,21 +161,29 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic payload".into())
 }
 
+/// Run `body` with panics caught: a panic becomes a `SCOUTLB_PANIC` failure naming `name`.
+///
+/// The one place that catches panics; [`boundary`] adds the last-error bookkeeping.
+pub(crate) fn catch(name: &str, body: impl FnOnce() -> Result<(), Failure>) -> Result<(), Failure> {
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        Err(Failure::new(
+            SCOUTLB_PANIC,
+            format!("internal error in {name}: {}", panic_message(&*payload)),
+        ))
+    })
+}
+
 /// Run the body of exported function `name`: catch panics, map failures to a status code and
 /// keep the message as this thread's last error (cleared on success).
 pub(crate) fn boundary(name: &str, body: impl FnOnce() -> Result<(), Failure>) -> scoutlb_status {
-    match panic::catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => {
+    match catch(name, body) {
+        Ok(()) => {
             set_last_error("");
             SCOUTLB_OK
         }
-        Ok(Err(failure)) => {
+        Err(failure) => {
             set_last_error(&failure.message);
             failure.status
-        }
-        Err(payload) => {
-            set_last_error(&format!("internal error in {name}: {}", panic_message(&*payload)));
-            SCOUTLB_PANIC
         }
     }
 }
@@ -198,17 +206,14 @@ pub unsafe extern "C" fn scoutlb_last_error_message(
     len: usize,
     out_len: *mut usize,
 ) -> scoutlb_status {
-    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+    // Not `boundary`: reading the message must not replace it.
+    let result = catch("scoutlb_last_error_message", || {
         // SAFETY: the caller passes a buffer of `len` bytes and a valid `out_len`.
         let out = unsafe { crate::args::TextOut::new(buf, len, out_len)? };
         // SAFETY: as above.
         unsafe { out.write(&last_error()) }
-    }));
-    match result {
-        Ok(Ok(())) => SCOUTLB_OK,
-        Ok(Err(failure)) => failure.status,
-        Err(_) => SCOUTLB_PANIC,
-    }
+    });
+    result.err().map_or(SCOUTLB_OK, |failure| failure.status)
 }
 
 /// The name of a status code as a static NUL-terminated string, such as `"SCOUTLB_ALL_FAILED"`.
