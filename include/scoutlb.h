@@ -9,6 +9,8 @@
  * - Strings passed in are NUL-terminated UTF-8. Text comes out into caller-owned buffers (buf, len)
  *   with *out_len set to the size needed including the NUL, also on SCOUTLB_BUFFER_TOO_SMALL.
  * - Lists of servers are text: one "host:port" ("[v6]:port") per line, each line ending in '\n'.
+ * - A NULL where a pointer is required returns SCOUTLB_NULL_ARGUMENT before anything is done; the
+ *   pointers that may be NULL say so, and (NULL, 0) is an empty buffer.
  * - Out-parameters come last and are written only on success.
  * - Each function states whether it may be called from several threads at once.
  */
@@ -242,7 +244,8 @@ typedef uint32_t scoutlb_probe_result;
  *
  * Created by `scoutlb_client_new`, owned by the caller, released with `scoutlb_client_free`.
  * Thread-safe: every `scoutlb_client_*` function except `scoutlb_client_free` may be called on one
- * client from several threads at once.
+ * client from several threads at once. A NULL client gives `SCOUTLB_NULL_ARGUMENT`
+ * (`scoutlb_client_free(NULL)` does nothing).
  */
 struct scoutlb_client;
 
@@ -251,12 +254,16 @@ struct scoutlb_client;
  *
  * Created by `scoutlb_config_new`, owned by the caller, released with `scoutlb_config_free`.
  * A client copies what it needs at `scoutlb_client_new`, so the config may be freed or reused
- * right after. Not thread-safe: do not use one config from several threads at once.
+ * right after. Not thread-safe: do not use one config from several threads at once. A NULL config
+ * gives `SCOUTLB_NULL_ARGUMENT` (`scoutlb_config_free(NULL)` does nothing).
  */
 struct scoutlb_config;
 
 /**
  * The outcome of a successful connect, written into a caller-owned struct.
+ *
+ * The caller owns it (on its stack or heap) and the library keeps no pointer to it; it is written
+ * only when the connect returns `SCOUTLB_OK`. Plain data: copy or share it freely between threads.
  */
 struct scoutlb_connected {
     /**
@@ -280,7 +287,8 @@ struct scoutlb_connected {
 /**
  * What a stop callback is told, lent for the duration of the call.
  *
- * New fields may be appended in later versions (the library allocates this struct).
+ * Owned by the library and valid (never NULL) only until the callback returns, on the thread that
+ * calls it. New fields may be appended in later versions (the library allocates this struct).
  */
 struct scoutlb_stop_params {
     /**
@@ -302,7 +310,8 @@ typedef uint32_t (*scoutlb_stop_callback)(void *user_data, const struct scoutlb_
 /**
  * One event, lent to the event callback for the duration of the call.
  *
- * Every pointer is valid only until the callback returns: copy what you keep. New fields may be
+ * Owned by the library; the struct (never NULL) and every pointer in it are valid only until the
+ * callback returns, on the thread that calls it: copy what you keep. New fields may be
  * appended in later versions (the library allocates this struct, never the caller).
  */
 struct scoutlb_event {
@@ -340,7 +349,8 @@ typedef void (*scoutlb_event_callback)(void *user_data, const struct scoutlb_eve
 /**
  * What a probe callback is asked to try, lent for the duration of the call.
  *
- * New fields may be appended in later versions (the library allocates this struct).
+ * Owned by the library and valid (never NULL) only until the callback returns, on the thread that
+ * calls it; copy what you keep. New fields may be appended in later versions (the library allocates this struct).
  */
 struct scoutlb_probe_params {
     /**

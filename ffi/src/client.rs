@@ -17,7 +17,8 @@ use crate::stop::{StopCallback, scoutlb_stop_callback};
 ///
 /// Created by `scoutlb_client_new`, owned by the caller, released with `scoutlb_client_free`.
 /// Thread-safe: every `scoutlb_client_*` function except `scoutlb_client_free` may be called on one
-/// client from several threads at once.
+/// client from several threads at once. A NULL client gives `SCOUTLB_NULL_ARGUMENT`
+/// (`scoutlb_client_free(NULL)` does nothing).
 #[allow(non_camel_case_types)]
 pub struct scoutlb_client {
     _private: [u8; 0],
@@ -31,6 +32,9 @@ struct ClientHandle {
 }
 
 /// The outcome of a successful connect, written into a caller-owned struct.
+///
+/// The caller owns it (on its stack or heap) and the library keeps no pointer to it; it is written
+/// only when the connect returns `SCOUTLB_OK`. Plain data: copy or share it freely between threads.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 pub struct scoutlb_connected {

@@ -13,7 +13,8 @@ use crate::status::{Failure, boundary, catch, scoutlb_status};
 ///
 /// Created by `scoutlb_config_new`, owned by the caller, released with `scoutlb_config_free`.
 /// A client copies what it needs at `scoutlb_client_new`, so the config may be freed or reused
-/// right after. Not thread-safe: do not use one config from several threads at once.
+/// right after. Not thread-safe: do not use one config from several threads at once. A NULL config
+/// gives `SCOUTLB_NULL_ARGUMENT` (`scoutlb_config_free(NULL)` does nothing).
 #[allow(non_camel_case_types)]
 pub struct scoutlb_config {
     _private: [u8; 0],

@@ -67,7 +67,8 @@ impl scoutlb_severity {
 
 /// One event, lent to the event callback for the duration of the call.
 ///
-/// Every pointer is valid only until the callback returns: copy what you keep. New fields may be
+/// Owned by the library; the struct (never NULL) and every pointer in it are valid only until the
+/// callback returns, on the thread that calls it: copy what you keep. New fields may be
 /// appended in later versions (the library allocates this struct, never the caller).
 #[allow(non_camel_case_types)]
 #[repr(C)]

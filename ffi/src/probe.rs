@@ -24,7 +24,8 @@ pub const SCOUTLB_PROBE_REASON_SIZE: usize = 256;
 
 /// What a probe callback is asked to try, lent for the duration of the call.
 ///
-/// New fields may be appended in later versions (the library allocates this struct).
+/// Owned by the library and valid (never NULL) only until the callback returns, on the thread that
+/// calls it; copy what you keep. New fields may be appended in later versions (the library allocates this struct).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 pub struct scoutlb_probe_params {

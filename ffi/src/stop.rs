@@ -5,7 +5,8 @@ use std::time::Instant;
 
 /// What a stop callback is told, lent for the duration of the call.
 ///
-/// New fields may be appended in later versions (the library allocates this struct).
+/// Owned by the library and valid (never NULL) only until the callback returns, on the thread that
+/// calls it. New fields may be appended in later versions (the library allocates this struct).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 pub struct scoutlb_stop_params {
