@@ -1,5 +1,6 @@
 //! Checking of the arguments C passes in, and copying text out into caller buffers.
 
+use std::borrow::Cow;
 use std::ffi::{CStr, c_char};
 use std::ptr;
 
@@ -100,12 +101,18 @@ impl TextOut {
         Ok(TextOut { buf, len, out_len })
     }
 
-    /// Copy `text` and a NUL into the buffer, or fail with `SCOUTLB_BUFFER_TOO_SMALL`; either way
+    /// Copy `text` (any NUL in it shown as `␀`) and a NUL into the buffer, or fail with `SCOUTLB_BUFFER_TOO_SMALL`; either way
     /// `*out_len` receives the size needed.
     ///
     /// # Safety
     /// The pointers given to [`TextOut::new`] are still valid.
     pub unsafe fn write(self, text: &str) -> Result<(), Failure> {
+        // A NUL inside would cut the text short in C: show it as U+2400 (␀) instead.
+        let text: Cow<'_, str> = if text.contains('\0') {
+            Cow::Owned(text.replace('\0', "\u{2400}"))
+        } else {
+            Cow::Borrowed(text)
+        };
         let needed = text.len() + 1;
         // SAFETY: `out_len` was checked not NULL; the caller guarantees it is valid.
         unsafe { self.out_len.write(needed) };
@@ -137,4 +144,26 @@ pub(crate) fn copy_into_array(text: &str, array: &mut [c_char]) -> Result<(), Fa
     }
     array[text.len()] = 0;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_out_keeps_text_after_an_interior_nul() {
+        let mut buf = [1 as c_char; 16];
+        let mut len = 0usize;
+        // SAFETY: a 16-byte buffer and a valid `out_len`.
+        unsafe {
+            TextOut::new(buf.as_mut_ptr(), buf.len(), &mut len)
+                .unwrap()
+                .write("a\0b")
+                .unwrap()
+        };
+        // SAFETY: the buffer is NUL-terminated by `write`.
+        let written = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+        assert_eq!(written, "a\u{2400}b");
+        assert_eq!(len, written.len() + 1);
+    }
 }

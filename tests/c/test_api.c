@@ -330,6 +330,15 @@ static void test_malformed_json(void) {
     CHECK_ERROR_HAS("`probe`");
     CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"a:99999\"]}", &config), SCOUTLB_CONFIG);
     CHECK_ERROR_HAS("a:99999");
+    /* A NUL escaped in the JSON reaches the message, which must not be cut short there. */
+    CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"a\\u0000b c\"]}", &config), SCOUTLB_CONFIG);
+    {
+        char msg[512];
+        size_t len = 0;
+        CHECK_STATUS(scoutlb_last_error_message(msg, sizeof msg, &len), SCOUTLB_OK);
+        CHECK(strlen(msg) + 1 == len);
+        CHECK(tl_contains(msg, "b c`"));
+    }
     CHECK(config == NULL);
 
     recorder_init(&r);
