@@ -72,7 +72,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Use this probe instead of the configured one (required by `"probe": "callback"`).
+    /// The agent's own probe, required by `"probe": "callback"` (and refused with any other probe).
     pub fn probe(mut self, probe: impl Probe + 'static) -> Self {
         self.probe = Some(Arc::new(probe));
         self
@@ -95,7 +95,13 @@ impl ClientBuilder {
         let config = self.config;
         config.validate()?;
         let probe: Option<Arc<dyn Probe>> = match (self.probe, config.probe) {
-            (Some(p), _) => Some(p),
+            (Some(p), ProbeKind::Callback) => Some(p),
+            (Some(_), _) => {
+                return Err(Error::config(
+                    "probe",
+                    "a probe callback is given, so `probe` must be \"callback\"",
+                ));
+            }
             // Built-in probes resolve host names through the configured DNS settings, if any.
             (None, ProbeKind::Http) => Some(Arc::new(HttpProbe::new(&config)?)),
             (None, ProbeKind::Tcp) => Some(dns::with_configured_dns(Arc::new(TcpProbe), &config)),
@@ -171,6 +177,11 @@ impl Client {
     /// The configuration this client was created with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Parse a server address as this client's configuration does (its `default_port` fills in).
+    pub fn parse_server(&self, text: &str) -> Result<Server> {
+        Server::parse(text, self.config.default_port)
     }
 
     /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.

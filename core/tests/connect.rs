@@ -283,6 +283,11 @@ fn callback_probe_messages_are_kept() {
         Client::new(config(&[], r#""probe": "callback""#)),
         Err(Error::Config { .. })
     ));
+    // A callback with another probe kind is a contradiction, not a silent override.
+    let given = Client::builder(config(&[], r#""probe": "tcp""#))
+        .probe(|_: &Server, _: Duration| Ok(()))
+        .build();
+    assert!(matches!(given, Err(Error::Config { key, .. }) if key == "probe"));
 }
 
 #[test]

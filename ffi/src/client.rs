@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, RwLock};
 
-use scoutlb_core::{Client, Connected, ProbeKind, Server};
+use scoutlb_core::{Client, Connected, Server};
 
 use crate::args::{TextOut, arg_bytes, arg_opt_str, arg_out, arg_ref, arg_str, copy_into_array};
 use crate::config::{ConfigHandle, scoutlb_config};
@@ -86,23 +86,15 @@ pub unsafe extern "C" fn scoutlb_client_new(
             });
         }
         let mut gate = None;
-        match (handle.probe, handle.config.probe == ProbeKind::Callback) {
-            (Some((callback, user_data)), true) => {
-                let g = Arc::new(RwLock::new(true));
-                builder = builder.probe(CallbackProbe {
-                    callback,
-                    user_data,
-                    gate: Arc::clone(&g),
-                });
-                gate = Some(g);
-            }
-            (Some(_), false) => {
-                return Err(Failure::new(
-                    scoutlb_status::SCOUTLB_CONFIG,
-                    "configuration key `probe`: a probe callback is set, so `probe` must be \"callback\"",
-                ));
-            }
-            (None, _) => {}
+        // The core refuses a callback with a `probe` other than "callback", and the reverse.
+        if let Some((callback, user_data)) = handle.probe {
+            let g = Arc::new(RwLock::new(true));
+            builder = builder.probe(CallbackProbe {
+                callback,
+                user_data,
+                gate: Arc::clone(&g),
+            });
+            gate = Some(g);
         }
         if let Some(seed) = handle.seed {
             builder = builder.seed(seed);
@@ -541,7 +533,7 @@ pub unsafe extern "C" fn scoutlb_client_report_success(
         let client = unsafe { self::client(client) }?;
         // SAFETY: forwarded from the caller.
         let server = unsafe { arg_str(server, "server") }?;
-        let server = Server::parse(server, client.config().default_port)?;
+        let server = client.parse_server(server)?;
         Ok(client.report_success(&server)?)
     })
 }
@@ -567,7 +559,7 @@ pub unsafe extern "C" fn scoutlb_client_report_failure(
         let server = unsafe { arg_str(server, "server") }?;
         // SAFETY: forwarded from the caller.
         let reason = unsafe { arg_str(reason, "reason") }?;
-        let server = Server::parse(server, client.config().default_port)?;
+        let server = client.parse_server(server)?;
         client.report_failure(&server, reason);
         Ok(())
     })
@@ -600,7 +592,7 @@ pub unsafe extern "C" fn scoutlb_client_update_server_list(
         let body = unsafe { arg_bytes(body, body_len, "body") }?;
         // SAFETY: forwarded from the caller.
         let from = unsafe { arg_opt_str(from, "from") }?
-            .map(|f| Server::parse(f, client.config().default_port))
+            .map(|f| client.parse_server(f))
             .transpose()?;
         Ok(client.update_server_list_json(body, from.as_ref())?)
     })
