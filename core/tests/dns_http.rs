@@ -7,7 +7,7 @@ mod dns_support;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Behaviour, TestPki, TestServer, list_body};
+use common::{Behaviour, Recorder, TestPki, TestServer, list_body};
 use dns_support::{Dnsmasq, ZONE};
 use scoutlb::{Client, Config, FailReason, Server};
 
@@ -66,8 +66,7 @@ fn a_lying_balancer_record_costs_one_attempt_and_nothing_else() {
     };
     let impostor = TestServer::start(Behaviour::Garbage);
     let live = TestServer::live("real");
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&events);
+    let events = Recorder::default();
     let config = Config::from_json(&format!(
         r#"{{"servers": ["{}"], "manager_load_balancer": "lb.{ZONE}:{}", "nameservers": ["{}"]}}"#,
         live.server(),
@@ -75,10 +74,7 @@ fn a_lying_balancer_record_costs_one_attempt_and_nothing_else() {
         dns.addr()
     ))
     .unwrap();
-    let client = Client::builder(config)
-        .events(move |e: &scoutlb::Event| seen.lock().unwrap().push(e.clone()))
-        .build()
-        .unwrap();
+    let client = Client::builder(config).events(events.sink()).build().unwrap();
     let connected = client.connect().unwrap();
     assert_eq!(connected.server, live.server());
     assert!(!connected.via_balancer);
@@ -90,8 +86,7 @@ fn a_lying_balancer_record_costs_one_attempt_and_nothing_else() {
         "the garbage never became the list"
     );
     let failed: Vec<String> = events
-        .lock()
-        .unwrap()
+        .events()
         .iter()
         .filter_map(|e| match e {
             scoutlb::Event::BalancerFailed { reason, .. } => Some(reason.clone()),

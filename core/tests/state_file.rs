@@ -1,11 +1,14 @@
 //! The state file of SPEC §4: persistence, corrupt and newer files, unwritable folders, and
 //! crash safety under SIGKILL with one and with two writer processes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::Recorder;
 use scoutlb::{Client, Config, Error, Event, Server, ServerList, State, StateFile};
 
 fn config(path: &Path) -> Config {
@@ -93,12 +96,8 @@ fn a_corrupt_file_is_moved_aside_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         std::fs::write(&path, content).unwrap();
-        let events = Arc::new(Mutex::new(Vec::<Event>::new()));
-        let seen = Arc::clone(&events);
-        let c = Client::builder(config(&path))
-            .events(move |e: &Event| seen.lock().unwrap().push(e.clone()))
-            .build()
-            .unwrap();
+        let events = Recorder::default();
+        let c = Client::builder(config(&path)).events(events.sink()).build().unwrap();
         assert_eq!(
             c.candidates(),
             vec![s("seed1:1"), s("seed2:1")],
@@ -117,7 +116,7 @@ fn a_corrupt_file_is_moved_aside_with_a_warning() {
         assert_eq!(aside.len(), 1, "moved aside");
         assert_eq!(std::fs::read(&aside[0]).unwrap(), content, "nothing lost");
         assert!(!path.exists());
-        let events = events.lock().unwrap();
+        let events = events.events();
         assert!(matches!(&events[0], Event::StateFileProblem { message, .. } if message.contains("moved aside")));
     }
 }
@@ -129,16 +128,10 @@ fn an_oversized_file_is_moved_aside_and_two_corrupt_files_both_kept() {
     let huge = std::fs::File::create(&path).unwrap();
     huge.set_len(scoutlb::MAX_STATE_BYTES + 10).unwrap(); // sparse: costs no disk
     drop(huge);
-    let events = Arc::new(Mutex::new(Vec::<Event>::new()));
-    let seen = Arc::clone(&events);
-    let c = Client::builder(config(&path))
-        .events(move |e: &Event| seen.lock().unwrap().push(e.clone()))
-        .build()
-        .unwrap();
+    let events = Recorder::default();
+    let c = Client::builder(config(&path)).events(events.sink()).build().unwrap();
     assert_eq!(c.candidates(), vec![s("seed1:1"), s("seed2:1")]);
-    assert!(
-        matches!(&events.lock().unwrap()[0], Event::StateFileProblem { message, .. } if message.contains("larger than"))
-    );
+    assert!(matches!(&events.events()[0], Event::StateFileProblem { message, .. } if message.contains("larger than")));
     std::fs::write(&path, b"second corrupt file").unwrap();
     Client::new(config(&path)).unwrap();
     let aside = std::fs::read_dir(dir.path())
