@@ -200,6 +200,7 @@ class Client:
         ca_file: FilePath | None = None,
         connect_timeout_ms: int = 3000,
         attempt_delay_ms: int = 250,
+        answer_delay_ms: int = 1000,
         deadline_ms: int = 30000,
         dns_timeout_ms: int = 2000,
         nameservers: Sequence[str] = ...,
