@@ -105,6 +105,8 @@ BAD_KEYWORDS: list[tuple[dict[str, Any], str]] = [
     ({"connect_timeout_ms": "1000"}, "connect_timeout_ms"),
     ({"connect_timeout_ms": 0}, "connect_timeout_ms"),
     ({"attempt_delay_ms": float("nan")}, "attempt_delay_ms"),
+    ({"answer_delay_ms": -5}, "answer_delay_ms"),
+    ({"answer_delay_ms": "1s"}, "answer_delay_ms"),
     ({"deadline_ms": 0}, "deadline_ms"),
     ({"deadline_ms": 10**12}, "deadline_ms"),
     ({"dns_timeout_ms": None, "nameservers": ["not-an-ip"]}, "nameservers"),
