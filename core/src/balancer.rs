@@ -5,7 +5,7 @@ use std::fmt;
 use crate::attempt::{Attempt, FailReason};
 use crate::client::Connected;
 use crate::config::Config;
-use crate::dns;
+use crate::dns::{self, DnsFailure, DnsFailureKind};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::server::Server;
@@ -73,20 +73,20 @@ pub(crate) fn evaluate(
             Evaluation { servers, failure: None }
         }
         outcome => {
-            let reason = match outcome {
-                Err(Error::Dns { reason, .. }) => reason,
-                Err(other) => other.to_string(),
-                Ok(_) => "the name has no address".into(),
+            let failure = match outcome {
+                Err(Error::Dns { failure, .. }) => failure,
+                Err(other) => DnsFailure::new(DnsFailureKind::Other, other.to_string()),
+                Ok(_) => DnsFailure::new(DnsFailureKind::NoRecords, "the name has no address"),
             };
             emit(Event::BalancerFailed {
                 entry: entry.to_string(),
-                reason: format!("DNS lookup failed: {reason}"),
+                reason: format!("DNS lookup failed: {failure}"),
             });
             Evaluation {
                 servers: Vec::new(),
                 failure: Some(Attempt {
                     server: as_server(entry, config.default_port),
-                    reason: FailReason::Dns(format!("ManagerLoadBalancer `{entry}`: {reason}")),
+                    reason: FailReason::Dns(failure.context(format_args!("ManagerLoadBalancer `{entry}`"))),
                 }),
             }
         }

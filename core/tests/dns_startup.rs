@@ -119,7 +119,7 @@ fn falls_back_with(
 
 fn dns_failure(connected: &Connected) -> String {
     match &connected.failed.first().expect("the balancer's lookup is named").reason {
-        FailReason::Dns(m) => m.clone(),
+        FailReason::Dns(f) => f.to_string(),
         other => panic!("expected a DNS failure, got {other:?}"),
     }
 }

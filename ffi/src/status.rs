@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::c_char;
 use std::panic::{self, AssertUnwindSafe};
 
-use scoutlb_core::Error;
+use scoutlb_core::{Error, ErrorKind};
 
 /// The result of a call: `SCOUTLB_OK` or why it failed. Numbers are never reused.
 #[allow(non_camel_case_types)]
@@ -114,17 +114,17 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::InvalidServer { .. } => SCOUTLB_INVALID_SERVER,
-            Error::Config { .. } | Error::ConfigJson(_) => SCOUTLB_CONFIG,
-            Error::InvalidServerList(_) => SCOUTLB_INVALID_SERVER_LIST,
-            Error::StateFile { .. } => SCOUTLB_STATE_FILE,
-            Error::StateFormat { .. } => SCOUTLB_STATE_FORMAT,
-            Error::Dns { .. } => SCOUTLB_DNS,
-            Error::AllFailed(_) => SCOUTLB_ALL_FAILED,
-            Error::UnknownServer(_) => SCOUTLB_UNKNOWN_SERVER,
-            Error::Unsupported(_) => SCOUTLB_UNSUPPORTED,
-            Error::Cancelled => SCOUTLB_CANCELLED,
+        let status = match e.kind() {
+            ErrorKind::InvalidServer => SCOUTLB_INVALID_SERVER,
+            ErrorKind::Config => SCOUTLB_CONFIG,
+            ErrorKind::InvalidServerList => SCOUTLB_INVALID_SERVER_LIST,
+            ErrorKind::StateFile => SCOUTLB_STATE_FILE,
+            ErrorKind::StateFormat => SCOUTLB_STATE_FORMAT,
+            ErrorKind::Dns => SCOUTLB_DNS,
+            ErrorKind::AllFailed => SCOUTLB_ALL_FAILED,
+            ErrorKind::UnknownServer => SCOUTLB_UNKNOWN_SERVER,
+            ErrorKind::Unsupported => SCOUTLB_UNSUPPORTED,
+            ErrorKind::Cancelled => SCOUTLB_CANCELLED,
             _ => SCOUTLB_OTHER,
         };
         Failure::new(status, e.to_string())
