@@ -288,7 +288,15 @@ struct scoutlb_connected {
      */
     bool via_balancer;
     /**
-     * How many attempts failed before this success (each was reported as an event).
+     * Whether the new state reached the state file (also true when nothing had to be saved or
+     * there is no state file). When false, the connection stands, and why the save failed was
+     * reported as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event; the next connect saves again.
+     * (Added in 0.1 in what was padding: size and offsets of the other fields are unchanged.)
+     */
+    bool saved;
+    /**
+     * How many attempts did not win (each was reported as an event): those that failed, and
+     * those still running after their patience ran out.
      */
     uint32_t failed_attempts;
 };

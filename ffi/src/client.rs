@@ -44,9 +44,23 @@ pub struct scoutlb_connected {
     pub reached: [c_char; SCOUTLB_SERVER_TEXT_SIZE],
     /// Whether the address came from the ManagerLoadBalancer entry.
     pub via_balancer: bool,
-    /// How many attempts failed before this success (each was reported as an event).
+    /// Whether the new state reached the state file (also true when nothing had to be saved or
+    /// there is no state file). When false, the connection stands, and why the save failed was
+    /// reported as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event; the next connect saves again.
+    /// (Added in 0.1 in what was padding: size and offsets of the other fields are unchanged.)
+    pub saved: bool,
+    /// How many attempts did not win (each was reported as an event): those that failed, and
+    /// those still running after their patience ran out.
     pub failed_attempts: u32,
 }
+
+// `saved` sits in the padding after `via_balancer`: a caller built against the header without it
+// allocates the same size and finds `failed_attempts` at the same offset.
+const _: () = {
+    assert!(std::mem::offset_of!(scoutlb_connected, saved) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 1);
+    assert!(std::mem::offset_of!(scoutlb_connected, failed_attempts) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 4);
+    assert!(std::mem::size_of::<scoutlb_connected>() == 2 * SCOUTLB_SERVER_TEXT_SIZE + 8);
+};
 
 /// The client behind a C pointer.
 ///
@@ -139,6 +153,7 @@ fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(),
         server: [0; SCOUTLB_SERVER_TEXT_SIZE],
         reached: [0; SCOUTLB_SERVER_TEXT_SIZE],
         via_balancer: result.via_balancer,
+        saved: result.saved,
         failed_attempts: u32::try_from(result.failed.len()).unwrap_or(u32::MAX),
     };
     copy_into_array(&result.server.to_string(), &mut connected.server)?;

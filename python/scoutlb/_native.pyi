@@ -143,7 +143,18 @@ class Connected:
 
     @property
     def failed(self) -> list[Attempt]:
-        """The attempts that failed before this success."""
+        """The attempts that did not win: failed, or still running after their patience ran out."""
+
+    @property
+    def saved(self) -> bool:
+        """Whether the new state reached the state file (also True when nothing had to be saved).
+
+        False when the save failed: the connection stands, a `state_file_problem` event says why,
+        and the next connect saves again."""
+
+    @property
+    def save_error(self) -> str | None:
+        """Why the save failed, when `saved` is False; otherwise None."""
 
 @final
 class Event:
