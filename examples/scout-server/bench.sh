@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 for tool in wrk nginx curl openssl python3; do
-    command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (tests/install-deps.sh installs it)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (Debian: apt-get install wrk nginx-light curl openssl python3)" >&2; exit 1; }
 done
 if [ -z "$bin" ]; then
     cargo build --quiet --release -p scout-server --manifest-path "$root/Cargo.toml"
@@ -62,7 +62,7 @@ tls_flags=()
 if [ "$tls" = 1 ]; then
     scheme=https
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -addext "basicConstraints=critical,CA:FALSE" \
         -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
     tls_flags=(--tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem")
     curl_ca=(--cacert "$tmp/cert.pem")

@@ -132,11 +132,12 @@ fn run(options: cli::Options) -> Result<(), String> {
         sleep_unless_stopped(SETTLE, &stop);
     }
 
-    // The one line on stdout: tests and scripts wait for it to know the server is up.
-    // Ignore a closed stdout: nobody waiting for the line is no reason to stop.
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "scout-server {id} listening on {scheme}://{bound}").and_then(|()| stdout.flush());
-    drop(stdout);
+    if !stop.load(Ordering::SeqCst) {
+        // The one line on stdout: tests and scripts wait for it to know the server is up.
+        // Ignore a closed stdout: nobody waiting for the line is no reason to stop.
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "scout-server {id} listening on {scheme}://{bound}").and_then(|()| stdout.flush());
+    }
 
     heartbeat_until_stopped(&mut db, &me, window_ms, heartbeat, retry, &stop);
 
