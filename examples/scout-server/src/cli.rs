@@ -22,8 +22,8 @@ OPTIONS:
     --garbage              test aid: answer /scout/v1/servers with 200 and a body that is not JSON
     -h, --help             print this help
 
-ENDPOINTS:
-    GET /scout/v1/servers  200 {\"servers\":[{\"host\",\"port\",\"id\"}...],\"self\":ID,\"generation\":N}
+ENDPOINTS (HTTP, or HTTPS with --tls-cert):
+    GET /scout/v1/servers  200 {\"generation\":N,\"self\":ID,\"servers\":[{\"host\",\"id\",\"port\"}...]}
     GET /scout/v1/health   200 ok
 ";
 
