@@ -299,9 +299,19 @@ impl Client {
         self.accept_list(&mut state, list, from.cloned())
     }
 
-    /// Hand in a server list as SPEC §3 JSON; a refused list keeps the cached one.
+    /// Hand in a server list as wire-format JSON; a refused list keeps the cached one.
     pub fn update_server_list_json(&self, body: &[u8], from: Option<&Server>) -> Result<()> {
-        match ServerList::from_json(body) {
+        self.update_checked(ServerList::from_json(body), from)
+    }
+
+    /// Hand in a server list as servers in order; a refused list (empty, too long) keeps the cached one.
+    pub fn update_server_list_servers(&self, servers: Vec<Server>, from: Option<&Server>) -> Result<()> {
+        self.update_checked(ServerList::from_servers(servers), from)
+    }
+
+    /// Cache a list that passed the checks, or report why it was refused.
+    fn update_checked(&self, list: Result<ServerList>, from: Option<&Server>) -> Result<()> {
+        match list {
             Ok(list) => self.update_server_list(list, from),
             Err(e) => {
                 self.emit(Event::ServerListRejected {

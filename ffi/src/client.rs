@@ -5,9 +5,10 @@ use std::sync::{Arc, RwLock};
 
 use scoutlb_core::{Client, Connected, Server};
 
-use crate::args::{TextOut, arg_bytes, arg_opt_str, arg_out, arg_ref, arg_str, copy_into_array};
-use crate::config::{ConfigHandle, scoutlb_config};
+use crate::args::{TextOut, arg_bytes, arg_opt_str, arg_out, arg_str, copy_into_array};
+use crate::config::scoutlb_config;
 use crate::event::CallbackSink;
+use crate::handle::{self, Handle};
 use crate::probe::{CallbackProbe, Gate, close};
 use crate::server::{SCOUTLB_SERVER_TEXT_SIZE, lines};
 use crate::status::{Failure, boundary, catch, scoutlb_status};
@@ -25,10 +26,16 @@ pub struct scoutlb_client {
 }
 
 /// What a `scoutlb_client` handle points to.
-struct ClientHandle {
+pub(crate) struct ClientHandle {
     client: Client,
     /// Closed by `scoutlb_client_free` so a probe callback never runs after it.
     gate: Option<Arc<Gate>>,
+}
+
+// SAFETY: every `scoutlb_client` pointer handed to C comes from `handle::into_raw` of a `ClientHandle`.
+unsafe impl Handle for scoutlb_client {
+    type Inner = ClientHandle;
+    const NAME: &'static str = "client";
 }
 
 /// The outcome of a successful connect, written into a caller-owned struct.
@@ -68,7 +75,7 @@ const _: () = {
 /// `p` is NULL or came from `scoutlb_client_new` and was not freed.
 unsafe fn client<'a>(p: *const scoutlb_client) -> Result<&'a Client, Failure> {
     // SAFETY: forwarded from the caller.
-    unsafe { arg_ref(p.cast::<ClientHandle>(), "client") }.map(|h| &h.client)
+    unsafe { handle::borrow(p) }.map(|h: &ClientHandle| &h.client)
 }
 
 /// Create a client from a config: open and load its state file, build its probe.
@@ -89,7 +96,7 @@ pub unsafe extern "C" fn scoutlb_client_new(
 ) -> scoutlb_status {
     boundary("scoutlb_client_new", || {
         // SAFETY: forwarded from the caller.
-        let handle = unsafe { ConfigHandle::from_ptr(config, "config") }?;
+        let handle = unsafe { handle::borrow(config) }?;
         let out = arg_out(client_out, "client_out")?;
         let mut builder = Client::builder(handle.config.clone());
         if let Some((callback, user_data, min_severity)) = handle.events {
@@ -113,12 +120,12 @@ pub unsafe extern "C" fn scoutlb_client_new(
         if let Some(seed) = handle.seed {
             builder = builder.seed(seed);
         }
-        let client = Box::new(ClientHandle {
+        let client = handle::into_raw(ClientHandle {
             client: builder.build()?,
             gate,
         });
         // SAFETY: `out` was checked not NULL; the caller guarantees it is valid.
-        unsafe { out.write(Box::into_raw(client).cast()) };
+        unsafe { out.write(client) };
         Ok(())
     })
 }
@@ -139,7 +146,7 @@ pub unsafe extern "C" fn scoutlb_client_free(client: *mut scoutlb_client) {
     // Not `boundary`: a function without a status keeps the last error of the call before it.
     let _ = catch("scoutlb_client_free", || {
         // SAFETY: the caller passes a client from `scoutlb_client_new`, freed once.
-        let handle = unsafe { Box::from_raw(client.cast::<ClientHandle>()) };
+        let handle = unsafe { handle::from_raw(client) };
         if let Some(gate) = &handle.gate {
             close(gate);
         }

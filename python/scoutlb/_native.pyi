@@ -22,7 +22,6 @@ __all__ = [
     "Event",
     "Client",
     "failover_order",
-    "_panic_for_test",
     "DEFAULT_PORT",
     "MAX_ENTRIES",
     "CONFIG_KEYS",
@@ -302,5 +301,3 @@ def failover_order(
 ) -> list[Server]:
     """The SPEC section 2 failover order of a list, seeds and default server (`device_id` = spread mode)."""
 
-def _panic_for_test(message: str) -> None:
-    """Panic inside the boundary guard, so tests can see a panic surface as `scoutlb.Error`."""
