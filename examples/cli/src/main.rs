@@ -13,19 +13,8 @@ use std::process::ExitCode;
 
 use scoutlb::{Client, Config, Error, FailReason, ProbeKind};
 
-use args::{Args, Command};
+use args::{Args, Command, EXIT_ALL_FAILED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
 use output::Printer;
-
-/// Exit code: no server could be reached.
-const EXIT_ALL_FAILED: u8 = 1;
-/// Exit code: bad command line or configuration.
-const EXIT_USAGE: u8 = 2;
-/// Exit code: the state file cannot be read or written.
-const EXIT_STATE_FILE: u8 = 3;
-/// Exit code: every attempt failed on DNS.
-const EXIT_DNS: u8 = 4;
-/// Exit code: any other error.
-const EXIT_OTHER: u8 = 5;
 
 /// Why a run failed: a message of our own, or the library's error.
 enum Failure {
@@ -40,20 +29,22 @@ impl From<Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let args = match args::parse(std::env::args_os().skip(1)) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("scoutlb: {message}\nRun `scoutlb --help` for the usage.");
+    let args = match args::parse(std::env::args_os()) {
+        Parsed::Run(args) => args,
+        Parsed::Help(text) => {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+            return ExitCode::SUCCESS;
+        }
+        Parsed::Usage(message) => {
+            eprint!("{message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
     let printer = Printer { json: args.json };
     let result = match args.command {
-        Command::Help => {
-            print!("{}", args::HELP);
-            Ok(())
-        }
-        Command::Version => {
+        Some(command) if !args.version => run(command, &args, &printer),
+        _ => {
             if args.json {
                 printer.emit(&serde_json::json!({
                     "version": env!("CARGO_PKG_VERSION"),
@@ -64,7 +55,6 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        _ => run(&args, &printer),
     };
     let _ = std::io::stdout().flush();
     match result {
@@ -77,8 +67,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Run a command that needs a client.
-fn run(args: &Args, printer: &Printer) -> Result<(), Failure> {
+/// Run a command: every one needs a client.
+fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> {
     let config = load_config(args.config.as_deref())?;
     let mut builder = Client::builder(config);
     if args.verbose {
@@ -86,7 +76,7 @@ fn run(args: &Args, printer: &Printer) -> Result<(), Failure> {
         builder = builder.events(move |event: &scoutlb::Event| output::print_event(event, json));
     }
     let client = builder.build()?;
-    match args.command {
+    match command {
         Command::Connect => {
             let connected = client.connect()?;
             printer.connected("connect", &client, &connected);
@@ -105,7 +95,6 @@ fn run(args: &Args, printer: &Printer) -> Result<(), Failure> {
         }
         Command::Servers => printer.servers(&client),
         Command::Status => printer.status(&client),
-        Command::Help | Command::Version => unreachable!("handled in main"),
     }
     Ok(())
 }
