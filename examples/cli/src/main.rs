@@ -16,15 +16,22 @@ use scoutlb::{Client, Config, Error, FailReason, ProbeKind};
 use args::{Args, Command, EXIT_ALL_FAILED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
 use output::Printer;
 
-/// Why a run failed: a message of our own, or the library's error.
+/// Why a run failed: a message of our own, the library's error, or stdout could not be written.
 enum Failure {
     Usage(String),
     Library(Error),
+    Output(std::io::Error),
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         Failure::Library(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Output(e)
     }
 }
 
@@ -44,19 +51,8 @@ fn main() -> ExitCode {
     let printer = Printer { json: args.json };
     let result = match args.command {
         Some(command) if !args.version => run(command, &args, &printer),
-        _ => {
-            if args.json {
-                printer.emit(&serde_json::json!({
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "library_version": scoutlb::VERSION,
-                }));
-            } else {
-                println!("scoutlb {} (library {})", env!("CARGO_PKG_VERSION"), scoutlb::VERSION);
-            }
-            Ok(())
-        }
+        _ => version(&printer).map_err(Failure::Output),
     };
-    let _ = std::io::stdout().flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -64,6 +60,25 @@ fn main() -> ExitCode {
             printer.error(&failure, code);
             ExitCode::from(code)
         }
+    }
+}
+
+/// `--version`: this program's version and the library's.
+fn version(printer: &Printer) -> std::io::Result<()> {
+    if printer.json {
+        printer.emit(&serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "library_version": scoutlb::VERSION,
+        }))
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "scoutlb {} (library {})",
+            env!("CARGO_PKG_VERSION"),
+            scoutlb::VERSION
+        )?;
+        out.flush()
     }
 }
 
@@ -79,22 +94,22 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
     match command {
         Command::Connect => {
             let connected = client.connect()?;
-            printer.connected("connect", &client, &connected);
+            printer.connected("connect", &client, &connected)?;
         }
         Command::Candidates => {
             let balancer = client.balancer_addresses();
-            printer.order("candidates", &client, &client.candidates(), &balancer);
+            printer.order("candidates", &client, &client.candidates(), &balancer)?;
         }
         Command::Lost => {
             if client.config().probe == ProbeKind::None {
-                printer.order("lost", &client, &client.connection_lost(), &[]);
+                printer.order("lost", &client, &client.connection_lost(), &[])?;
             } else {
                 let connected = client.reconnect()?;
-                printer.connected("lost", &client, &connected);
+                printer.connected("lost", &client, &connected)?;
             }
         }
-        Command::Servers => printer.servers(&client),
-        Command::Status => printer.status(&client),
+        Command::Servers => printer.servers(&client)?,
+        Command::Status => printer.status(&client)?,
     }
     Ok(())
 }
@@ -113,6 +128,7 @@ fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
 fn exit_code(failure: &Failure) -> u8 {
     match failure {
         Failure::Usage(_) => EXIT_USAGE,
+        Failure::Output(_) => EXIT_OTHER,
         Failure::Library(e) => match e {
             Error::AllFailed(attempts)
                 if !attempts.is_empty() && attempts.iter().all(|a| matches!(a.reason, FailReason::Dns(_))) =>
