@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::error::ErrorKind;
-use clap::{ArgAction, CommandFactory, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueHint};
 
 /// Exit code: no server could be reached.
 pub const EXIT_ALL_FAILED: u8 = 1;
@@ -58,7 +58,15 @@ pub struct Args {
 
     /// Configuration as JSON (SPEC section 5); without it every key has its default
     /// (seed server `ScoutSrv`, no state file)
-    #[arg(verbatim_doc_comment, short, long, value_name = "FILE", global = true, value_parser = non_empty_path)]
+    #[arg(
+        verbatim_doc_comment,
+        short,
+        long,
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath,
+        global = true,
+        value_parser = non_empty_path
+    )]
     pub config: Option<PathBuf>,
 
     /// Print one JSON document on stdout instead of text
