@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufWriter, StdoutLock, Write};
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use scoutlb::{Client, Connected, Error, Event, OrderMode, Server, State};
@@ -60,30 +61,109 @@ impl<'a> Known<'a> {
         }
     }
 
-    /// `{"host": ..., "port": ..., "address": "host:port", "id": ...}`.
-    fn server_json(&self, server: &Server) -> Value {
-        object([
-            ("host", server.host().into()),
-            ("port", server.port().into()),
-            ("address", server.to_string().into()),
-            ("id", self.id(server).into()),
-        ])
+    /// `server` as JSON, written straight to the output.
+    fn doc(&self, server: &'a Server) -> ServerDoc<'a> {
+        ServerDoc {
+            server,
+            id: self.id(server),
+            source: None,
+        }
     }
 
-    fn opt_server_json(&self, server: Option<&Server>) -> Value {
-        server.map_or(Value::Null, |s| self.server_json(s))
+    /// The same as a JSON value, for the few places that build one.
+    fn server_json(&self, server: &'a Server) -> Value {
+        serde_json::to_value(self.doc(server)).unwrap_or(Value::Null)
     }
 
-    /// The cached list in list order, as JSON.
-    fn list_json(&self, state: &State) -> Value {
+    fn opt_doc(&self, server: Option<&'a Server>) -> Field<'a> {
+        Field::Server(server.map(|s| self.doc(s)))
+    }
+
+    /// The cached list in list order.
+    fn list(&self, state: &'a State) -> Field<'a> {
         let entries = state.list.as_ref().map(|l| l.entries()).unwrap_or_default();
-        Value::Array(entries.iter().map(|e| self.server_json(&e.server)).collect())
+        Field::Servers(entries.iter().map(|e| self.doc(&e.server)).collect())
     }
 }
 
-/// A JSON object of these fields; unlike `json!`, the values are moved in, not copied.
-fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
-    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+/// A server as `{"address": "host:port", "host": ..., "id": ..., "port": ...}`, plus `"source"`
+/// for a candidate; serialised without building a `serde_json::Value` (4,096 of them add up).
+struct ServerDoc<'a> {
+    server: &'a Server,
+    id: Option<&'a str>,
+    source: Option<&'static str>,
+}
+
+impl Serialize for ServerDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Keys in sorted order, as serde_json's own maps print them.
+        let mut map = serializer.serialize_map(Some(if self.source.is_some() { 5 } else { 4 }))?;
+        map.serialize_key("address")?;
+        map.serialize_value(&Address(self.server))?;
+        map.serialize_entry("host", self.server.host())?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("port", &self.server.port())?;
+        if let Some(source) = self.source {
+            map.serialize_entry("source", source)?;
+        }
+        map.end()
+    }
+}
+
+/// `host:port` as a JSON string, without an intermediate `String`.
+struct Address<'a>(&'a Server);
+
+impl Serialize for Address<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+/// One field of a printed JSON document.
+enum Field<'a> {
+    /// A small value.
+    Json(Value),
+    /// A server, or `null`.
+    Server(Option<ServerDoc<'a>>),
+    /// A list of servers.
+    Servers(Vec<ServerDoc<'a>>),
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Json(v) => v.serialize(serializer),
+            Field::Server(s) => s.serialize(serializer),
+            Field::Servers(list) => list.serialize(serializer),
+        }
+    }
+}
+
+impl From<Value> for Field<'_> {
+    fn from(v: Value) -> Self {
+        Field::Json(v)
+    }
+}
+
+/// A JSON document printed by a command: its fields in sorted key order, like a `Value` object.
+struct Document<'a>(Vec<(&'static str, Field<'a>)>);
+
+impl<'a> Document<'a> {
+    fn new<const N: usize>(fields: [(&'static str, Field<'a>); N]) -> Self {
+        let mut fields = Vec::from(fields);
+        fields.sort_by_key(|(key, _)| *key);
+        Document(fields)
+    }
+}
+
+impl Serialize for Document<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 fn state_file(client: &Client) -> Value {
@@ -111,9 +191,10 @@ fn source(client: &Client, state: &State, known: &Known, balancer: &[Server], se
 
 impl Printer {
     /// Print a JSON document on stdout.
-    pub fn emit(&self, doc: &Value) -> io::Result<()> {
+    pub fn emit(&self, doc: &impl Serialize) -> io::Result<()> {
         let mut out = stdout();
-        writeln!(out, "{doc}")?;
+        serde_json::to_writer(&mut out, doc)?;
+        writeln!(out)?;
         out.flush()
     }
 
@@ -133,15 +214,15 @@ impl Printer {
                     })
                 })
                 .collect();
-            return self.emit(&object([
-                ("command", command.into()),
-                ("server", known.server_json(&c.server)),
-                ("reached", known.server_json(&c.reached)),
-                ("via_balancer", c.via_balancer.into()),
-                ("failed", Value::Array(failed)),
-                ("default_server", known.opt_server_json(state.default_server.as_ref())),
-                ("servers", known.list_json(&state)),
-                ("state_file", state_file(client)),
+            return self.emit(&Document::new([
+                ("command", json!(command).into()),
+                ("server", known.opt_doc(Some(&c.server))),
+                ("reached", known.opt_doc(Some(&c.reached))),
+                ("via_balancer", json!(c.via_balancer).into()),
+                ("failed", Value::Array(failed).into()),
+                ("default_server", known.opt_doc(state.default_server.as_ref())),
+                ("servers", known.list(&state)),
+                ("state_file", state_file(client).into()),
             ]));
         }
         let mut out = stdout();
@@ -166,18 +247,17 @@ impl Printer {
         let state = client.state();
         let known = Known::new(&state);
         if self.json {
-            let items: Vec<Value> = order
+            let items = order
                 .iter()
-                .map(|s| {
-                    let mut v = known.server_json(s);
-                    v["source"] = source(client, &state, &known, balancer, s).into();
-                    v
+                .map(|s| ServerDoc {
+                    source: Some(source(client, &state, &known, balancer, s)),
+                    ..known.doc(s)
                 })
                 .collect();
-            return self.emit(&object([
-                ("command", command.into()),
-                ("candidates", Value::Array(items)),
-                ("default_server", known.opt_server_json(state.default_server.as_ref())),
+            return self.emit(&Document::new([
+                ("command", json!(command).into()),
+                ("candidates", Field::Servers(items)),
+                ("default_server", known.opt_doc(state.default_server.as_ref())),
             ]));
         }
         let mut out = stdout();
@@ -203,11 +283,11 @@ impl Printer {
         let state = client.state();
         let known = Known::new(&state);
         if self.json {
-            return self.emit(&object([
-                ("command", "servers".into()),
-                ("servers", known.list_json(&state)),
-                ("servers_from", known.opt_server_json(state.servers_from.as_ref())),
-                ("default_server", known.opt_server_json(state.default_server.as_ref())),
+            return self.emit(&Document::new([
+                ("command", json!("servers").into()),
+                ("servers", known.list(&state)),
+                ("servers_from", known.opt_doc(state.servers_from.as_ref())),
+                ("default_server", known.opt_doc(state.default_server.as_ref())),
             ]));
         }
         let mut out = stdout();
@@ -226,16 +306,19 @@ impl Printer {
             _ => "list",
         };
         if self.json {
-            return self.emit(&object([
-                ("command", "status".into()),
-                ("default_server", known.opt_server_json(state.default_server.as_ref())),
-                ("servers", known.list_json(&state)),
-                ("servers_from", known.opt_server_json(state.servers_from.as_ref())),
-                ("state_file", state_file(client)),
-                ("seed_servers", client.seeds().iter().map(ToString::to_string).collect()),
-                ("manager_load_balancer", balancer.clone().into()),
-                ("failover_order", order.into()),
-                ("device_id", config.device_id.clone().into()),
+            return self.emit(&Document::new([
+                ("command", json!("status").into()),
+                ("default_server", known.opt_doc(state.default_server.as_ref())),
+                ("servers", known.list(&state)),
+                ("servers_from", known.opt_doc(state.servers_from.as_ref())),
+                ("state_file", state_file(client).into()),
+                (
+                    "seed_servers",
+                    json!(client.seeds().iter().map(ToString::to_string).collect::<Vec<_>>()).into(),
+                ),
+                ("manager_load_balancer", json!(balancer).into()),
+                ("failover_order", json!(order).into()),
+                ("device_id", json!(config.device_id).into()),
             ]));
         }
         let mut out = stdout();
