@@ -6,6 +6,8 @@
 //! process (user + system, from `getrusage(RUSAGE_CHILDREN)`), which a busy machine disturbs less.
 //! The target is [`TARGET_MS`] per command. Nothing listens on the listed ports: the
 //! configuration says `"probe": "none"`, so `lost` prints the failover order.
+//!
+//! `SCOUTLB_BENCH_BIN=/path/to/scoutlb` times another build instead (an older commit, say).
 
 #[path = "../tests/big_list/mod.rs"]
 mod big_list;
@@ -21,12 +23,13 @@ const TARGET_MS: f64 = 20.0;
 fn main() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let device = big_list::write(dir.path());
-    let bin = env!("CARGO_BIN_EXE_scoutlb");
+    let bin = std::env::var("SCOUTLB_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_scoutlb").to_owned());
+    let bin = bin.as_str();
     println!(
         "scoutlb with a cached list of {} entries: median of {RUNS} runs per command, as processes",
         big_list::ENTRIES
     );
-    println!("load average at the start: {}", load_average());
+    println!("binary: {bin}; load average at the start: {}", load_average());
     println!();
     println!("| command | wall (median) | CPU (median) | wall / {TARGET_MS} ms target |");
     println!("|---|---|---|---|");
