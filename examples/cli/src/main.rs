@@ -39,8 +39,9 @@ fn main() -> ExitCode {
     let args = match args::parse(std::env::args_os()) {
         Parsed::Run(args) => args,
         Parsed::Help(text) => {
-            print!("{text}");
-            let _ = std::io::stdout().flush();
+            // A reader that stops early (`scoutlb --help | head`) is no error.
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
             return ExitCode::SUCCESS;
         }
         Parsed::Usage(message) => {
