@@ -8,7 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::callbacks::{PyEvents, PyProbe, in_events_callback};
 use crate::convert;

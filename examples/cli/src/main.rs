@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use scoutlb::{Client, Config, Error, FailReason, ProbeKind};
+use scoutlb::{Client, Config, Error, ErrorKind, ProbeKind};
 
 use args::{Args, Command, EXIT_ALL_FAILED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
 use output::Printer;
@@ -96,6 +96,7 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
         Command::Connect => {
             let connected = client.connect()?;
             printer.connected("connect", &client, &connected)?;
+            output::warn_unsaved(&connected, args.json);
         }
         Command::Candidates => {
             let balancer = client.balancer_addresses();
@@ -107,6 +108,7 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
             } else {
                 let connected = client.reconnect()?;
                 printer.connected("lost", &client, &connected)?;
+                output::warn_unsaved(&connected, args.json);
             }
         }
         Command::Servers => printer.servers(&client)?,
@@ -130,18 +132,11 @@ fn exit_code(failure: &Failure) -> u8 {
     match failure {
         Failure::Usage(_) => EXIT_USAGE,
         Failure::Output(_) => EXIT_OTHER,
-        Failure::Library(e) => match e {
-            Error::AllFailed(attempts)
-                if !attempts.is_empty() && attempts.iter().all(|a| matches!(a.reason, FailReason::Dns(_))) =>
-            {
-                EXIT_DNS
-            }
-            Error::AllFailed(_) => EXIT_ALL_FAILED,
-            Error::Config { .. } | Error::ConfigJson(_) | Error::InvalidServer { .. } | Error::Unsupported(_) => {
-                EXIT_USAGE
-            }
-            Error::StateFile { .. } | Error::StateFormat { .. } => EXIT_STATE_FILE,
-            Error::Dns { .. } => EXIT_DNS,
+        Failure::Library(e) if e.is_all_dns() => EXIT_DNS,
+        Failure::Library(e) => match e.kind() {
+            ErrorKind::AllFailed => EXIT_ALL_FAILED,
+            ErrorKind::Config | ErrorKind::InvalidServer | ErrorKind::Unsupported => EXIT_USAGE,
+            ErrorKind::StateFile | ErrorKind::StateFormat => EXIT_STATE_FILE,
             _ => EXIT_OTHER,
         },
     }

@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, StdoutLock, Write};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
-use scoutlb::{Client, Connected, Error, Event, OrderMode, Server, State};
+use scoutlb::{Client, Connected, Error, ErrorKind, Event, OrderMode, Server, State};
 
 use crate::Failure;
 
@@ -220,6 +220,8 @@ impl Printer {
                 ("reached", known.opt_doc(Some(&c.reached))),
                 ("via_balancer", json!(c.via_balancer).into()),
                 ("failed", Value::Array(failed).into()),
+                ("saved", json!(c.saved).into()),
+                ("save_error", json!(c.save_error).into()),
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
                 ("servers", known.list(&state)),
                 ("state_file", state_file(client).into()),
@@ -405,13 +407,26 @@ fn list_text(out: &mut Out, state: &State, known: &Known) -> io::Result<()> {
 
 /// A short stable name of an error, for `--json`.
 fn error_kind(e: &Error) -> &'static str {
-    match e {
-        Error::AllFailed(_) => "all_failed",
-        Error::Config { .. } | Error::ConfigJson(_) | Error::InvalidServer { .. } => "config",
-        Error::Unsupported(_) => "unsupported",
-        Error::StateFile { .. } | Error::StateFormat { .. } => "state_file",
-        Error::Dns { .. } => "dns",
+    match e.kind() {
+        ErrorKind::AllFailed => "all_failed",
+        ErrorKind::Config | ErrorKind::InvalidServer => "config",
+        ErrorKind::Unsupported => "unsupported",
+        ErrorKind::StateFile | ErrorKind::StateFormat => "state_file",
+        ErrorKind::Dns => "dns",
         _ => "other",
+    }
+}
+
+/// Warn on stderr, `-v` or not, that a connect stands but its state was not saved.
+pub fn warn_unsaved(c: &Connected, json: bool) {
+    if c.saved {
+        return;
+    }
+    let why = c.save_error.as_deref().unwrap_or("the save failed");
+    if json {
+        eprintln!("{}", json!({"warning": "state_file_not_saved", "message": why}));
+    } else {
+        eprintln!("scoutlb: warning: connected, but the state file was not saved: {why}");
     }
 }
 
