@@ -4,7 +4,7 @@
 //! hands out the list of all running servers. A device tries its default server (the last one
 //! that worked), then the next servers of the list (FailureLoadBalancing), optionally after a
 //! preferred address evaluated afresh on every restart (ManagerLoadBalancing). The behaviour is
-//! specified in `SPEC.md`; this crate is its synchronous core, wrapped by a C ABI and a Python
+//! specified in `docs/behaviour.md`; this crate is its synchronous core, wrapped by a C ABI and a Python
 //! module.
 //!
 //! ```no_run

@@ -1,4 +1,4 @@
-//! Probes: what "a server connects" means (SPEC §2): http, tcp, or the agent's own callback.
+//! Probes: what "a server connects" means (behaviour.md, "Probes"): http, tcp, or the agent's own callback.
 
 use std::cell::RefCell;
 use std::io;

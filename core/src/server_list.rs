@@ -1,4 +1,4 @@
-//! The server list that servers hand out (SPEC §3): parsing, limits and `self`.
+//! The server list that servers hand out (behaviour.md, "Wire format"): parsing, limits and `self`.
 
 use std::collections::HashSet;
 
@@ -72,7 +72,7 @@ impl ServerList {
         )
     }
 
-    /// Parse the JSON body of `GET /scout/v1/servers`, applying every rejection rule of SPEC §3.
+    /// Parse the JSON body of `GET /scout/v1/servers`, applying every rejection rule of the wire format (behaviour.md).
     pub fn from_json(body: &[u8]) -> Result<Self> {
         let bad = |m: String| Error::InvalidServerList(m);
         if body.len() > MAX_BODY_BYTES {
@@ -139,7 +139,7 @@ impl ServerList {
             .map(|e| &e.server)
     }
 
-    /// The list as the JSON value of SPEC §3 (also used by the state file).
+    /// The list as the JSON value of behaviour.md, "Wire format" (also used by the state file).
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
         obj.insert(

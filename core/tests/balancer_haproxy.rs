@@ -1,4 +1,4 @@
-//! A dedicated load balancer: a real HAProxy in front of two reference Scout Servers (SPEC §3).
+//! A dedicated load balancer: a real HAProxy in front of two reference Scout Servers (behaviour.md, "Wire format").
 //!
 //! The device comes in through HAProxy; the answering server's `self` makes the real server its
 //! default; with HAProxy stopped, the next restart (new client, same state file) reaches that

@@ -1,4 +1,4 @@
-//! The state file of SPEC §4: persistence, corrupt and newer files, unwritable folders, and
+//! The state file (behaviour.md, "State file"): persistence, corrupt and newer files, unwritable folders, and
 //! crash safety under SIGKILL with one and with two writer processes.
 
 mod common;

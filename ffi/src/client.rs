@@ -170,7 +170,7 @@ fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(),
     Ok(())
 }
 
-/// Run the start-up procedure (SPEC §2): the ManagerLoadBalancer's addresses, then the failover order.
+/// Run the start-up procedure (behaviour.md, "Start-up"): the ManagerLoadBalancer's addresses, then the failover order.
 ///
 /// Blocks until a server answers the probe or every candidate failed (bounded by `deadline_ms`).
 /// The winner becomes the default server and is persisted; the list it sent is cached. Fails with
@@ -345,7 +345,7 @@ pub unsafe extern "C" fn scoutlb_client_candidates(
     }
 }
 
-/// The failover order from the default server, without the ManagerLoadBalancer (SPEC §2).
+/// The failover order from the default server, without the ManagerLoadBalancer (behaviour.md, "Failover order").
 ///
 /// Same text format and buffer rules as `scoutlb_client_candidates`.
 ///
@@ -510,7 +510,7 @@ pub unsafe extern "C" fn scoutlb_client_default_server(
     })
 }
 
-/// The whole remembered state as the JSON document of the state file (SPEC §4).
+/// The whole remembered state as the JSON document of the state file (behaviour.md, "State file").
 ///
 /// `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.
 ///
@@ -587,7 +587,7 @@ pub unsafe extern "C" fn scoutlb_client_report_failure(
     })
 }
 
-/// Hand in a server list the agent received by its own protocol, as SPEC §3 JSON.
+/// Hand in a server list the agent received by its own protocol, as wire-format JSON (behaviour.md, "Wire format").
 ///
 /// `body` holds `body_len` bytes (no NUL needed; `(NULL, 0)` is empty, hence refused). `from` is the
 /// server that sent it, or NULL for the default server; when it is the default server and the list

@@ -10,7 +10,7 @@ use crate::handle::{self, Handle};
 use crate::probe::scoutlb_probe_callback;
 use crate::status::{Failure, boundary, catch, scoutlb_status};
 
-/// A client configuration: the JSON keys of SPEC §5 plus the event and probe callbacks.
+/// A client configuration: the JSON configuration keys (behaviour.md) plus the event and probe callbacks.
 ///
 /// Created by `scoutlb_config_new`, owned by the caller, released with `scoutlb_config_free`.
 /// A client copies what it needs at `scoutlb_client_new`, so the config may be freed or reused
@@ -42,7 +42,7 @@ unsafe impl Handle for scoutlb_config {
     const NAME: &'static str = "config";
 }
 
-/// Parse a configuration from JSON text (SPEC §5) into a new `scoutlb_config`.
+/// Parse a configuration from JSON text (behaviour.md, "Configuration keys") into a new `scoutlb_config`.
 ///
 /// `json` is a NUL-terminated UTF-8 JSON object; every key is optional, an unknown key or a wrong
 /// type fails with `SCOUTLB_CONFIG` and a message naming the key. On success `*config_out`

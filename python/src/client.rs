@@ -17,7 +17,7 @@ use crate::types::{self, Connected, Server, type_name};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A device's connection chooser (SPEC section 2); safe to share between threads.
+/// A device's connection chooser (behaviour.md, "Start-up"); safe to share between threads.
 #[pyclass(module = "scoutlb", name = "Client", frozen)]
 pub struct Client {
     inner: scoutlb::Client,
@@ -185,7 +185,7 @@ fn config_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 
 #[pymethods]
 impl Client {
-    /// Create a client from keyword arguments named like the keys of SPEC section 5.
+    /// Create a client from keyword arguments named like the configuration keys (behaviour.md).
     #[new]
     #[pyo3(signature = (**config))]
     fn new(py: Python<'_>, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
@@ -214,7 +214,7 @@ impl Client {
         })
     }
 
-    /// Create a client from the JSON configuration text of SPEC section 5.
+    /// Create a client from the JSON configuration text (behaviour.md, "Configuration keys").
     #[staticmethod]
     #[pyo3(signature = (text, probe = None, events = None))]
     fn from_json(
@@ -336,7 +336,7 @@ impl Client {
     }
 }
 
-/// The SPEC section 2 failover order of a list, seeds and default server (`device_id` = spread mode).
+/// The failover order (behaviour.md) of a list, seeds and default server (`device_id` = spread mode).
 #[pyfunction]
 #[pyo3(signature = (servers, seeds, default = None, device_id = None))]
 pub fn failover_order(

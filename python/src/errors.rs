@@ -32,7 +32,7 @@ create_exception!(
     scoutlb,
     ServerListError,
     Error,
-    "A server list was refused (SPEC section 3); the cached list is kept."
+    "A server list was refused (behaviour.md, Wire format); the cached list is kept."
 );
 create_exception!(
     scoutlb,

@@ -1072,7 +1072,7 @@ static void run_vector(const struct tl_json *c) {
         CHECK_STATUS(scoutlb_client_report_success(client, dflt->string), SCOUTLB_OK);
     }
     if (list != NULL && list->type == TL_JSON_ARRAY && list->count > 0) {
-        /* Hand the list in as SPEC §3 JSON, as an agent does with a list from its own protocol. */
+        /* Hand the list in as wire-format JSON (behaviour.md, "Wire format"), as an agent does with a list from its own protocol. */
         for (i = 0; i < list->count; i++) {
             const char *text = list->items[i]->string, *colon = strrchr(text, ':');
             char entry[400];
@@ -1088,7 +1088,7 @@ static void run_vector(const struct tl_json *c) {
         snprintf(line, sizeof line, "%s\n", one);
         ok &= one[0] != '\0' && append(want, sizeof want, line);
     }
-    /* SPEC §1: with no seed configured, the seed is ScoutSrv; it comes last unless already named. */
+    /* behaviour.md, "Words": with no seed configured, the seed is ScoutSrv; it comes last unless already named. */
     if (seeds->count == 0 && !tl_contains(want, "scoutsrv:22123\n")) {
         ok &= append(want, sizeof want, "scoutsrv:22123\n");
     }

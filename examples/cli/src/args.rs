@@ -56,7 +56,7 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Configuration as JSON (SPEC section 5); without it every key has its default
+    /// Configuration as JSON (behaviour.md, "Configuration keys"); without it every key has its default
     /// (seed server `ScoutSrv`, no state file)
     #[arg(
         verbatim_doc_comment,

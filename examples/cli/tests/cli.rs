@@ -121,7 +121,7 @@ fn unresolvable_names_exit_four() {
     let device = Device::new(
         dir.path(),
         "d",
-        // The tcp probe: the http probe reports a failed lookup as an I/O error for now (see the report of issue 7).
+        // The tcp probe; the http probe reports a failed lookup as a DNS failure too (core tests).
         json!({"servers": ["scoutlb-test.invalid"], "probe": "tcp"}),
     );
     let run = device.run(&["connect"]);

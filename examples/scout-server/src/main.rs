@@ -1,6 +1,6 @@
 //! Reference Scout Server: several processes share one SQL database (a SQLite file or
 //! PostgreSQL); each registers itself, heartbeats, and serves the list of live servers
-//! (`GET /scout/v1/servers`, SPEC section 3) over HTTP or HTTPS, from memory, on many
+//! (`GET /scout/v1/servers`, behaviour.md, "Wire format") over HTTP or HTTPS, from memory, on many
 //! connections at once. See the README next to this crate.
 
 use std::io::Write;

@@ -225,7 +225,7 @@ impl TinyHttp {
         }
     }
 
-    /// A SPEC §3 list body naming `servers` (as `host:port`) with ids `s0`, `s1`, ...
+    /// A wire-format list body naming `servers` (as `host:port`) with ids `s0`, `s1`, ...
     pub fn list_body(servers: &[String], self_index: usize) -> String {
         let entries: Vec<Value> = servers
             .iter()

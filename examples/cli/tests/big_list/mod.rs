@@ -36,7 +36,7 @@ pub fn id(i: usize) -> Option<String> {
     (i % 7 != 3).then(|| format!("srv-{i}"))
 }
 
-/// The failover order from the default server (SPEC §2): the default and the entries after it,
+/// The failover order from the default server (behaviour.md, "Failover order"): the default and the entries after it,
 /// then the entries before it, then the seed; as list indexes, `None` for the seed.
 pub fn failover_order() -> Vec<Option<usize>> {
     (DEFAULT_INDEX..ENTRIES)
