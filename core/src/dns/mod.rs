@@ -25,7 +25,7 @@
 
 mod http;
 mod resolver;
-mod srv;
+pub(crate) mod srv;
 
 pub(crate) use http::{ConfiguredResolver, LookupFailed};
 
