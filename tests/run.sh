@@ -35,6 +35,7 @@ suite c bash tests/c/run.sh
 suite python bash python/run-tests.sh
 suite e2e bash tests/e2e/run.sh
 suite cli-assets bash examples/cli/tests/assets.sh
+suite hostile bash tests/hostile/run.sh
 
 echo
 if [ "$failed" -gt 0 ]; then

@@ -24,7 +24,10 @@ impl ManagerLoadBalancer {
     /// Parse `10.0.0.5`, `lb.corp`, `lb.corp:8443`, `[fd00::5]:8443` or `srv:_scout._tcp.corp`.
     pub fn parse(input: &str, default_port: u16) -> Result<Self> {
         let bad = |reason: String| Error::config("manager_load_balancer", format!("`{input}` is not valid: {reason}"));
-        if let Some(name) = input.strip_prefix("srv:") {
+        // `srv:8443` is the host `srv` with a port (as the entry prints), not an SRV name.
+        if let Some(name) = input.strip_prefix("srv:")
+            && (name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()))
+        {
             // An SRV name is a host name whose first two labels start with `_`.
             let server = Server::new(name, 1).map_err(|e| bad(e.to_string()))?;
             let labels: Vec<&str> = server.host().split('.').collect();

@@ -42,5 +42,11 @@ pub use server::{DEFAULT_PORT, MAX_HOST_LEN, Server};
 pub use server_list::{MAX_BODY_BYTES, MAX_ENTRIES, ServerEntry, ServerList};
 pub use state::{FORMAT as STATE_FORMAT, Loaded, MAX_STATE_BYTES, State, StateFile};
 
+/// Internals that the fuzz targets (`fuzz/`) drive directly; not part of the API, may change.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::dns::srv::{SrvRecord, rfc2782_order};
+}
+
 /// The version of this library, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -26,7 +26,7 @@
 mod failure;
 mod http;
 mod resolver;
-mod srv;
+pub(crate) mod srv;
 
 pub use failure::{DnsFailure, DnsFailureKind};
 pub(crate) use http::{ConfiguredResolver, SystemResolver};

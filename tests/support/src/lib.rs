@@ -1,10 +1,15 @@
 //! Helpers shared by the scout-server tests and the end-to-end tests: a throw-away PostgreSQL, a
-//! `scout-server` process, a free loopback port, and the rule for a missing prerequisite.
+//! `scout-server` process, a free loopback port, a file system that loses what was not fsynced
+//! ([`PowerCutFs`]), the order of a file replacement's system calls under strace
+//! ([`syscall_order`]), and the rule for a missing prerequisite.
 
 mod postgres;
+pub mod power_cut;
 mod scout_server;
+pub mod syscall_order;
 
 pub use postgres::PostgresServer;
+pub use power_cut::PowerCutFs;
 pub use scout_server::ScoutServerProcess;
 
 use std::net::TcpListener;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The hostile-input suite of the test command: every fuzz target for a few seconds on its
+# committed corpus (a crash fails the suite), the C ABI harness the same way, and the power-cut
+# and strace tests with their prerequisites required (FUSE, strace: missing means failed here).
+#
+#   bash tests/hostile/run.sh            (SCOUTLB_FUZZ_SECONDS=N to fuzz each target N s, default 5)
+#
+# The long fuzz run with fixed execution counts is fuzz/budget.sh, not part of this suite.
+set -uo pipefail
+source "$(dirname "$0")/../../fuzz/common.sh"
+cd "$REPO_DIR" || exit 1
+seconds=${SCOUTLB_FUZZ_SECONDS:-5}
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
+
+echo "== prerequisites"
+need=()
+command -v clang >/dev/null || need+=(clang)
+command -v strace >/dev/null || need+=(strace)
+command -v fusermount3 >/dev/null || need+=(fuse3)
+# libFuzzer and the sanitizer runtimes of clang are a separate package on Debian.
+if command -v clang >/dev/null && [ ! -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; then
+    need+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
+fi
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+        bad "cannot install ${need[*]}"
+fi
+need_cargo_fuzz || bad "cannot install cargo-fuzz $CARGO_FUZZ_VERSION"
+
+echo "== fuzz targets, ${seconds} s each on the committed corpus"
+if build_rust_targets; then
+    for t in "${RUST_TARGETS[@]}"; do
+        if line=$(run_target "$t" "$FUZZ_BIN/$t" -max_total_time="$seconds"); then
+            ok "fuzz $line (target, executions, seconds)"
+        else
+            echo "$line"
+            bad "fuzz target $t"
+        fi
+    done
+else
+    bad "cargo fuzz build"
+fi
+
+echo "== the C ABI harness (libFuzzer + ASan + UBSan) against the debug libscoutlb.a, ${seconds} s"
+target_dir=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+if cargo build -p scoutlb-ffi --quiet && build_c_harness "$target_dir/debug/libscoutlb.a"; then
+    if line=$(run_target c_abi "$C_HARNESS" -max_total_time="$seconds"); then
+        ok "fuzz $line (target, executions, seconds)"
+    else
+        echo "$line"
+        bad "C ABI harness"
+    fi
+else
+    bad "building the C ABI harness"
+fi
+
+echo "== power cuts (FUSE) and the save's system calls (strace), prerequisites required"
+if SCOUTLB_HOSTILE_REQUIRE=1 cargo test -p scoutlb-testkit --test power_cut --test save_syscalls -- --nocapture; then
+    ok "power-cut and strace tests"
+else
+    bad "power-cut and strace tests"
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
