@@ -30,6 +30,7 @@ suite() {
 
 suite format cargo fmt --all --check
 suite clippy cargo clippy --all-targets -- -D warnings
+suite docs env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude scoutlb-python
 suite rust cargo test
 suite c bash tests/c/run.sh
 suite python bash python/run-tests.sh

@@ -569,6 +569,7 @@ impl PowerCutFs {
                 "cannot open /dev/fuse ({e}): FUSE is not available here (load the fuse module; in a container, pass --device /dev/fuse and CAP_SYS_ADMIN)"
             ));
         }
+        // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         let fusermount = ["fusermount3", "fusermount"].iter().any(|f| {
             std::process::Command::new(f)
