@@ -4,15 +4,15 @@
 FUZZ_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$FUZZ_DIR")
 RUST_TARGETS=(server_list config state_file server_address client_update srv_order)
-CARGO_FUZZ_VERSION=0.13.2
+source "$REPO_DIR/tests/tool-versions.sh"
 FUZZ_BIN=$FUZZ_DIR/target/x86_64-unknown-linux-gnu/release
 C_HARNESS=$FUZZ_DIR/target/c_abi
 
-# Install cargo-fuzz when it is missing (it builds the targets with libFuzzer on stable Rust).
+# cargo-fuzz at its pinned version, or a message saying how to install it.
 need_cargo_fuzz() {
-    cargo fuzz --version >/dev/null 2>&1 && return 0
-    echo "installing cargo-fuzz $CARGO_FUZZ_VERSION"
-    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
+    cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION" && return 0
+    echo "cargo-fuzz $CARGO_FUZZ_VERSION is missing: run tests/install-deps.sh" >&2
+    return 1
 }
 
 # Build every Rust target once: no sanitizer (stable toolchain), with debug assertions.

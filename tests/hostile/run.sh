@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The hostile-input suite of the test command: every fuzz target for a few seconds on its
-# committed corpus (a crash fails the suite), the C ABI harness the same way, and the power-cut
-# and strace tests with their prerequisites required (FUSE, strace: missing means failed here).
+# committed corpus (a crash fails the suite), and the C ABI harness the same way. (The power-cut
+# and strace tests are Rust tests of the testkit: they run under `cargo test`.)
 #
 #   bash tests/hostile/run.sh            (SCOUTLB_FUZZ_SECONDS=N to fuzz each target N s, default 5)
 #
@@ -15,23 +15,10 @@ failed=0
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
 bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
 
-echo "== prerequisites"
-need=()
-command -v clang >/dev/null || need+=(clang)
-command -v strace >/dev/null || need+=(strace)
-command -v fusermount3 >/dev/null || need+=(fuse3)
-# libFuzzer and the sanitizer runtimes of clang are a separate package on Debian.
-if command -v clang >/dev/null && [ ! -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; then
-    need+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
-fi
-if [ ${#need[@]} -gt 0 ]; then
-    echo "installing: ${need[*]}"
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
-        bad "cannot install ${need[*]}"
-fi
-need_cargo_fuzz || bad "cannot install cargo-fuzz $CARGO_FUZZ_VERSION"
+echo "== prerequisites (installed by tests/install-deps.sh)"
+command -v clang >/dev/null && [ -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ] ||
+    bad "clang with its libFuzzer runtime is missing (run tests/install-deps.sh)"
+need_cargo_fuzz || bad "cargo-fuzz $CARGO_FUZZ_VERSION is missing (run tests/install-deps.sh)"
 
 echo "== fuzz targets, ${seconds} s each on the committed corpus"
 if build_rust_targets; then
@@ -58,13 +45,6 @@ if cargo build -p scoutlb-ffi --quiet && build_c_harness "$target_dir/debug/libs
     fi
 else
     bad "building the C ABI harness"
-fi
-
-echo "== power cuts (FUSE) and the save's system calls (strace), prerequisites required"
-if SCOUTLB_HOSTILE_REQUIRE=1 cargo test -p scoutlb-testkit --test power_cut --test save_syscalls -- --nocapture; then
-    ok "power-cut and strace tests"
-else
-    bad "power-cut and strace tests"
 fi
 
 echo

@@ -349,7 +349,7 @@ fn a_save_that_fails_during_connect_is_reported_without_verbose() {
     let (_servers, addrs) = trio();
     let dir = tempfile::tempdir().unwrap();
     let Some(_disk) = FullDisk::mount(&dir.path().join("full")) else {
-        support::REQUIRE.skip("cannot mount a tmpfs (needs root) to make the state file's disk full");
+        scoutlb_testkit::skip("cannot mount a tmpfs (needs root) to make the state file's disk full");
         return;
     };
     let config = dir.path().join("config.json");

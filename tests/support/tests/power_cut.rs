@@ -3,8 +3,7 @@
 //! the file; injected write, rename and fsync errors fail the save and keep the old file.
 //!
 //! Needs FUSE (`/dev/fuse`, and `fusermount3` when not root). A missing prerequisite prints
-//! `SKIPPED:`, or fails the test when `SCOUTLB_HOSTILE_REQUIRE=1` (set by `tests/hostile/run.sh`,
-//! the test command's suite).
+//! `SKIPPED:`, or fails the test when `SCOUTLB_TEST_REQUIRE=1` (set by the test command).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -15,10 +14,9 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use scoutlb::{Server, ServerList, State, StateFile};
+use scoutlb_testkit::PowerCutFs;
 use scoutlb_testkit::power_cut::Op;
-use scoutlb_testkit::{PowerCutFs, Require};
 
-const REQUIRE: Require = Require::WhenEnvIsOne("SCOUTLB_HOSTILE_REQUIRE");
 /// Power cuts per writer.
 const CUTS: u64 = 1000;
 
@@ -27,13 +25,13 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn mounted() -> Option<PowerCutFs> {
     if let Some(why) = PowerCutFs::unavailable() {
-        REQUIRE.skip(&why);
+        scoutlb_testkit::skip(&why);
         return None;
     }
     match PowerCutFs::mount() {
         Ok(fs) => Some(fs),
         Err(why) => {
-            REQUIRE.skip(&why);
+            scoutlb_testkit::skip(&why);
             None
         }
     }

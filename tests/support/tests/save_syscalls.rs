@@ -3,22 +3,19 @@
 //! same check, so the check is real.
 //!
 //! Needs Debian's `strace` and ptrace. A missing prerequisite prints `SKIPPED:`, or fails the test
-//! when `SCOUTLB_HOSTILE_REQUIRE=1` (set by `tests/hostile/run.sh`, the test command's suite).
+//! when `SCOUTLB_TEST_REQUIRE=1` (set by the test command).
 
 use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use scoutlb_testkit::Require;
 use scoutlb_testkit::syscall_order::{check_durable_replace, strace_unavailable, trace};
-
-const REQUIRE: Require = Require::WhenEnvIsOne("SCOUTLB_HOSTILE_REQUIRE");
 
 fn strace_ready() -> bool {
     match strace_unavailable() {
         Some(why) => {
-            REQUIRE.skip(&why);
+            scoutlb_testkit::skip(&why);
             false
         }
         None => true,
