@@ -34,6 +34,7 @@ suite rust cargo test
 suite c bash tests/c/run.sh
 suite python bash python/run-tests.sh
 suite e2e bash tests/e2e/run.sh
+suite packaging bash packaging/test.sh
 
 echo
 if [ "$failed" -gt 0 ]; then
