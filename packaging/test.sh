@@ -49,12 +49,14 @@ cleanup() {
 }
 trap cleanup EXIT
 # Leftovers of an interrupted earlier run of this test would hide what the packages do.
+leftover=()
 for p in "${packages[@]}"; do
-    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed; then
-        echo "purging $p left over from an earlier run"
-        dpkg --purge "$p" >/dev/null
-    fi
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed && leftover+=("$p")
 done
+if [ ${#leftover[@]} -gt 0 ]; then
+    echo "purging ${leftover[*]}, left over from an earlier run"
+    dpkg --purge "${leftover[@]}" >/dev/null
+fi
 
 step "build the packages (packaging/build.sh)"
 if ! bash packaging/build.sh "$tmp/debs" >"$tmp/build.log" 2>&1; then
