@@ -34,6 +34,7 @@ suite rust cargo test
 suite c bash tests/c/run.sh
 suite python bash python/run-tests.sh
 suite e2e bash tests/e2e/run.sh
+suite cli-assets bash examples/cli/tests/assets.sh
 suite packaging bash packaging/test.sh
 
 echo

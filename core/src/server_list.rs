@@ -1,5 +1,7 @@
 //! The server list that servers hand out (SPEC §3): parsing, limits and `self`.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -40,12 +42,17 @@ impl ServerList {
                 entries.len()
             )));
         }
-        let mut kept: Vec<ServerEntry> = Vec::with_capacity(entries.len());
-        for e in entries {
-            if !kept.iter().any(|k| k.server == e.server) {
-                kept.push(e);
-            }
-        }
+        // A set, not a scan of the kept entries: at the 4,096-entry limit a scan costs milliseconds
+        // on every load of the state file.
+        let first: Vec<bool> = {
+            let mut seen = HashSet::with_capacity(entries.len());
+            entries.iter().map(|e| seen.insert(&e.server)).collect()
+        };
+        let kept = entries
+            .into_iter()
+            .zip(first)
+            .filter_map(|(e, first)| first.then_some(e))
+            .collect();
         Ok(ServerList {
             entries: kept,
             self_id,
