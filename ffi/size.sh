@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sizes of what is shipped, against the targets: the installed libscoutlb.so and the stripped
-# `scoutlb` CLI at most 3 MB (3,000,000 bytes) each, every scoutlb_* function of scoutlb.h exported
+# `scoutlb` CLI at most 3 MB each, counted as `ls -h` and `du -h` do (3 MiB, 3,145,728 bytes), every scoutlb_* function of scoutlb.h exported
 # by the library and nothing else; also the static library, the split debug info, and where the
 # library's bytes go, crate by crate.
 # Usage: ffi/size.sh [--no-build]   (builds scoutlb-ffi and scoutlb-cli in the `dist` profile first)
@@ -23,7 +23,7 @@ python3 - "$root" "$target" "$tmp" <<'EOF'
 import collections, glob, os, re, subprocess, sys
 
 root, target, tmp = sys.argv[1:]
-limit = 3_000_000
+limit = 3 * 1024 * 1024  # "3 MB" as ls -h and du -h count: 3 MiB
 lib = glob.glob(f"{tmp}/prefix/lib/libscoutlb.so.*.*.*")[0]
 debug = glob.glob(f"{tmp}/prefix/lib/debug/.build-id/*/*.debug")[0]
 failed = []
@@ -39,7 +39,7 @@ def row(what, path, limit=None):
         verdict = f"target <= {limit:,}: {'ok' if ok else 'MISSED'}"
         if not ok:
             failed.append(what)
-    print(f"{what:<52}{size:>12,}  {size / 1e6:>5.2f} MB  {verdict}")
+    print(f"{what:<50}{size:>12,}  {size / 1e6:>5.2f} MB  {size / 2**20:>5.2f} MiB  {verdict}")
 
 print("== sizes (dist profile: opt-level z, fat LTO, one codegen unit; stripped)")
 row("libscoutlb.so, installed", lib, limit)
@@ -63,7 +63,6 @@ if others or missing:
 # Where the library's bytes go: symbol sizes (nm --size-sort) by crate. Generic code instantiated
 # for another crate's type (core::ptr::drop_in_place<hickory_proto::...>) counts for that crate;
 # C and assembly symbols are matched against the objects ring's build script compiled.
-print("\n== libscoutlb.so by crate (symbol sizes; the rest is unwind tables, relocations, strings)")
 ring_c = set()
 for archive in glob.glob(f"{target}/dist/build/ring-*/out/*.a"):
     ring_c.update(line.split()[-1] for line in run("nm", "--defined-only", archive).splitlines()
@@ -82,36 +81,47 @@ groups = {"hickory_proto": "hickory (DNS)", "hickory_resolver": "hickory (DNS)",
           "futures_util": "futures", "futures_channel": "futures", "futures_core": "futures"}
 for c in std:
     groups[c] = "Rust std (incl. backtraces)"
-sizes = collections.Counter()
-for line in run("nm", "-C", "--size-sort", "-S", f"{target}/dist/libscoutlb.so").splitlines():
-    parts = line.split(None, 3)
-    if len(parts) < 4:
-        continue
-    size, name = int(parts[1], 16), parts[3]
-    # Path roots only (`core` in `core::ptr::x<hickory_proto::y>`, not `ptr`).
-    crates = re.findall(r"(?<![:A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)::", name)
-    if not crates:
-        if name in ring_c or name.startswith("ring_core_"):
-            crate = "ring"
-        elif name.startswith("scoutlb_"):
-            crate = "scoutlb_ffi"
+groups.update({"clap_builder": "clap (CLI arguments)", "clap_lex": "clap (CLI arguments)", "clap": "clap (CLI arguments)",
+               "strsim": "clap (CLI arguments)", "scoutlb_cli": "scoutlb CLI"})
+
+
+def breakdown(title, built, installed, rows):
+    """Print the symbol bytes of `built` by crate group, as shares of the `installed` file."""
+    sizes = collections.Counter()
+    for line in run("nm", "-C", "--size-sort", "-S", built).splitlines():
+        parts = line.split(None, 3)
+        if len(parts) < 4:
+            continue
+        size, name = int(parts[1], 16), parts[3]
+        # Path roots only (`core` in `core::ptr::x<hickory_proto::y>`, not `ptr`).
+        crates = re.findall(r"(?<![:A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)::", name)
+        if not crates:
+            if name in ring_c or name.startswith("ring_core_"):
+                crate = "ring"
+            elif name.startswith("scoutlb_"):
+                crate = "scoutlb_ffi"
+            else:
+                crate = "[unattributed]"
         else:
-            crate = "[unattributed]"
-    else:
-        crate = crates[0]
-        if crate in std:
-            crate = next((c for c in crates if c not in std and c[0].islower() and c != "_"), crate)
-    sizes[groups.get(crate, crate)] += size
-total = os.path.getsize(f"{tmp}/prefix/lib/" + os.path.basename(lib))
-counted = sum(sizes.values())
-for name, size in sizes.most_common(14):
-    print(f"{name:<40}{size:>12,}  {100 * size / total:>4.1f} %")
-rest = sum(s for _, s in sizes.most_common()[14:])
-print(f"{'other crates':<40}{rest:>12,}  {100 * rest / total:>4.1f} %")
-print(f"{'sections without symbols':<40}{total - counted:>12,}  {100 * (total - counted) / total:>4.1f} %")
-print(f"{'installed libscoutlb.so':<40}{total:>12,}")
+            crate = crates[0]
+            if crate in std:
+                crate = next((c for c in crates if c not in std and c[0].islower() and c != "_"), crate)
+        sizes[groups.get(crate, crate)] += size
+    total = os.path.getsize(installed)
+    counted = sum(sizes.values())
+    print(f"\n== {title} by crate (symbol sizes; the rest is unwind tables, relocations, strings)")
+    for name, size in sizes.most_common(rows):
+        print(f"{name:<40}{size:>12,}  {100 * size / total:>4.1f} %")
+    rest = sum(s for _, s in sizes.most_common()[rows:])
+    print(f"{'other crates':<40}{rest:>12,}  {100 * rest / total:>4.1f} %")
+    print(f"{'sections without symbols':<40}{total - counted:>12,}  {100 * (total - counted) / total:>4.1f} %")
+    print(f"{'installed ' + title:<40}{total:>12,}")
+
+
+installed_lib = f"{tmp}/prefix/lib/" + os.path.basename(lib)
+breakdown("libscoutlb.so", f"{target}/dist/libscoutlb.so", installed_lib, 14)
 sections = {}
-for line in run("size", "-A", f"{tmp}/prefix/lib/" + os.path.basename(lib)).splitlines()[2:]:
+for line in run("size", "-A", installed_lib).splitlines()[2:]:
     parts = line.split()
     if len(parts) == 3 and parts[0].startswith("."):
         sections[parts[0]] = int(parts[1])
@@ -119,6 +129,7 @@ unwind = sum(sections.get(k, 0) for k in (".eh_frame", ".eh_frame_hdr", ".gcc_ex
 print(f"sections: .text {sections.get('.text', 0):,}, .rodata {sections.get('.rodata', 0):,}, "
       f"unwind tables {unwind:,} (kept: panics unwind to the C boundary), "
       f".data.rel.ro + .rela.dyn {sections.get('.data.rel.ro', 0) + sections.get('.rela.dyn', 0):,}")
+breakdown("scoutlb CLI", f"{target}/dist/scoutlb", f"{tmp}/scoutlb", 8)
 
 if failed:
     print(f"\nsize targets MISSED: {', '.join(failed)}")
