@@ -3,7 +3,7 @@
 # checks them with lintian (errors fail, warnings are listed), installs them with dpkg -i, builds a
 # C agent with pkg-config and the C++ agent with CMake against the installed libscoutlb-dev, runs
 # them and the scoutlb CLI against the packaged scout-server started as its system user on
-# loopback, checks the size targets (ffi/size.sh), then purges the packages and checks that every
+# loopback, checks the size targets (ffi/size.sh) and the split debug info (gdb finds it), then purges the packages and checks that every
 # file, the data folder and the system user are gone.
 # Usage: packaging/test.sh     Ends with "packaging: N passed, N failed".
 set -uo pipefail
@@ -83,6 +83,23 @@ check "lintian: $errors error(s), $warnings warning(s)" test "$errors" = 0
 
 step "the size targets (ffi/size.sh on the same build)"
 check "ffi/size.sh" bash ffi/size.sh --no-build
+
+step "split debug info (ffi/install.sh --debug-symbols, same build)"
+if ffi/install.sh "$tmp/dbg" --debug-symbols >/dev/null; then
+    lib=$(echo "$tmp"/dbg/lib/libscoutlb.so.*.*.*)
+    id=$(readelf -n "$lib" | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p')
+    dbg=$tmp/dbg/lib/debug/.build-id/${id:0:2}/${id:2}.debug
+    check "stripped library, its debug info in lib/debug/.build-id/${id:0:2}/${id:2}.debug, named by .gnu_debuglink" \
+        bash -c "! readelf -S '$lib' | grep -q debug_info && readelf -S '$dbg' | grep -q debug_info &&
+            readelf --debug-dump=links '$lib' 2>/dev/null | grep -q 'libscoutlb.so.*.debug'"
+    if command -v gdb >/dev/null 2>&1; then
+        check "gdb finds the source line of scoutlb_client_new through the debug file" bash -c \
+            "timeout 120 gdb -batch -nx -iex 'set debug-file-directory $tmp/dbg/lib/debug' \
+                -ex 'info line scoutlb_client_new' '$lib' 2>&1 | grep -q 'ffi/src/client.rs'"
+    fi
+else
+    bad "ffi/install.sh --debug-symbols"
+fi
 
 step "install with dpkg -i"
 if ! dpkg -i "${debs[@]}" >"$tmp/dpkg.log" 2>&1; then
