@@ -3,8 +3,8 @@
 # checks them with lintian (errors fail, warnings are listed), installs them with dpkg -i, builds a
 # C agent with pkg-config and the C++ agent with CMake against the installed libscoutlb-dev, runs
 # them and the scoutlb CLI against the packaged scout-server started as its system user on
-# loopback, checks the size targets (ffi/size.sh) and the split debug info (gdb finds it), then purges the packages and checks that every
-# file, the data folder and the system user are gone.
+# loopback, checks the size targets (ffi/size.sh) and the split debug info (gdb finds it), then
+# purges the packages and checks that every file, the data folder and the system user are gone.
 # Usage: packaging/test.sh     Ends with "packaging: N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
