@@ -94,6 +94,11 @@ impl ScoutServerProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// The process id while it runs (to send it signals the helpers here do not, such as SIGSTOP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())

@@ -1,0 +1,62 @@
+//! Process limits the fleet runs into: open descriptors, and the peak memory it used.
+
+/// Descriptors one device can hold at once in a storm: its socket, the proxy's two, a state-file write.
+pub const DESCRIPTORS_PER_DEVICE: u64 = 4;
+
+/// The open-file limits before and after raising the soft limit to the hard one.
+#[derive(Clone, Copy, Debug)]
+pub struct Descriptors {
+    /// Soft limit found at start.
+    pub before: u64,
+    /// Soft limit now.
+    pub now: u64,
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit.
+pub fn raise_descriptor_limit() -> std::io::Result<Descriptors> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let before = lim.rlim_cur;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(Descriptors {
+        before,
+        now: lim.rlim_cur,
+    })
+}
+
+/// Descriptors a fleet of `devices` needs when every device is in flight at once.
+pub fn descriptors_needed(devices: usize) -> u64 {
+    devices as u64 * DESCRIPTORS_PER_DEVICE + 256
+}
+
+/// Peak resident memory of this process in KiB (`VmHWM` of `/proc/self/status`).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Sends `signal` to process `pid`.
+pub fn signal(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
+    // SAFETY: kill takes plain integers.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
