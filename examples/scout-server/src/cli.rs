@@ -1,5 +1,7 @@
 //! Command-line options, parsed with the standard library.
 
+use std::path::PathBuf;
+
 /// Text printed by `--help`.
 pub const USAGE: &str = "\
 scout-server: reference Scout Server; serves the list of live servers sharing one SQL database
@@ -15,11 +17,13 @@ OPTIONS:
                            address devices should use, [v6]:port for IPv6 [default: the bound address]
     --heartbeat-ms <MS>    heartbeat period [default: 1000]
     --window-ms <MS>       a server whose heartbeat is this old is dead [default: 5000]
+    --tls-cert <FILE>      serve HTTPS with this PEM certificate chain (needs --tls-key)
+    --tls-key <FILE>       the PEM private key of --tls-cert
     --garbage              test aid: answer /scout/v1/servers with 200 and a body that is not JSON
     -h, --help             print this help
 
-ENDPOINTS:
-    GET /scout/v1/servers  200 {\"servers\":[{\"host\",\"port\",\"id\"}...],\"self\":ID,\"generation\":N}
+ENDPOINTS (HTTP, or HTTPS with --tls-cert):
+    GET /scout/v1/servers  200 {\"generation\":N,\"self\":ID,\"servers\":[{\"host\",\"id\",\"port\"}...]}
     GET /scout/v1/health   200 ok
 ";
 
@@ -40,6 +44,17 @@ pub struct Options {
     pub window_ms: u64,
     /// Fault injection: serve garbage instead of the list.
     pub garbage: bool,
+    /// HTTPS: the PEM certificate chain and private key; `None` serves plain HTTP.
+    pub tls: Option<Tls>,
+}
+
+/// The files of `--tls-cert` and `--tls-key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// PEM private key of that certificate.
+    pub key: PathBuf,
 }
 
 /// What the command line asks for.
@@ -60,6 +75,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut heartbeat_ms = 1000;
     let mut window_ms = 5000;
     let mut garbage = false;
+    let mut tls_cert = None;
+    let mut tls_key = None;
 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -81,11 +98,19 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--advertise" => advertise = Some(parse_host_port(&value()?)?),
             "--heartbeat-ms" => heartbeat_ms = parse_ms("--heartbeat-ms", &value()?)?,
             "--window-ms" => window_ms = parse_ms("--window-ms", &value()?)?,
+            "--tls-cert" => tls_cert = Some(PathBuf::from(non_empty("--tls-cert", value()?)?)),
+            "--tls-key" => tls_key = Some(PathBuf::from(non_empty("--tls-key", value()?)?)),
             "--garbage" if inline.is_none() => garbage = true,
             _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
     let db = non_empty("--db", db.ok_or("--db is required")?)?;
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(Tls { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => return Err("--tls-cert needs --tls-key".into()),
+        (None, Some(_)) => return Err("--tls-key needs --tls-cert".into()),
+    };
     if window_ms <= heartbeat_ms {
         return Err(format!(
             "--window-ms ({window_ms}) must be longer than --heartbeat-ms ({heartbeat_ms})"
@@ -107,6 +132,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         heartbeat_ms,
         window_ms,
         garbage,
+        tls,
     }))
 }
 
@@ -164,6 +190,7 @@ mod tests {
         assert_eq!(o.listen, "127.0.0.1:22123");
         assert_eq!((o.heartbeat_ms, o.window_ms, o.garbage), (1000, 5000, false));
         assert_eq!((o.id, o.advertise), (None, None));
+        assert_eq!(o.tls, None);
     }
 
     #[test]
@@ -180,6 +207,9 @@ mod tests {
             "200",
             "--window-ms=1500",
             "--garbage",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key=k.pem",
         ])
         .unwrap();
         assert_eq!(o.db, "postgres://p@h/d");
@@ -187,6 +217,8 @@ mod tests {
         assert_eq!(o.id.as_deref(), Some("a"));
         assert_eq!(o.advertise, Some(("::1".into(), 9)));
         assert_eq!((o.heartbeat_ms, o.window_ms, o.garbage), (200, 1500, true));
+        let tls = o.tls.unwrap();
+        assert_eq!((tls.cert.to_str(), tls.key.to_str()), (Some("c.pem"), Some("k.pem")));
     }
 
     #[test]
@@ -201,6 +233,16 @@ mod tests {
         );
         assert!(run(&["--db", "x", "--heartbeat-ms", "0"]).is_err());
         assert!(run(&["--db", "x", "--garbage=1"]).is_err());
+        assert!(
+            run(&["--db", "x", "--tls-cert", "c.pem"])
+                .unwrap_err()
+                .contains("--tls-key")
+        );
+        assert!(
+            run(&["--db", "x", "--tls-key", "k.pem"])
+                .unwrap_err()
+                .contains("--tls-cert")
+        );
         assert!(
             run(&["--db", "x", "--listen", "[::]:80"])
                 .unwrap_err()

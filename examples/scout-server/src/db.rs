@@ -88,6 +88,18 @@ pub struct Snapshot {
     pub servers: Vec<Member>,
     /// Membership generation counter.
     pub generation: i64,
+    /// When the first of these servers dies unless it heartbeats again (database clock, ms since
+    /// the Unix epoch); `None` for an empty list.
+    pub expires_at: Option<i64>,
+}
+
+/// The database clock and the generation counter, read in one cheap query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The database clock (ms since the Unix epoch).
+    pub now_ms: i64,
+    /// The membership generation counter.
+    pub generation: i64,
 }
 
 /// What a heartbeat found.
@@ -116,6 +128,8 @@ pub trait Backend: Send {
     fn deregister(&mut self, id: &str) -> DbResult<()>;
     /// Reads every row, the generation and the clock in one read transaction.
     fn read(&mut self) -> DbResult<Table>;
+    /// Reads the clock and the generation only.
+    fn head(&mut self) -> DbResult<Head>;
     /// Whether the connection must be dropped and opened again after an error.
     fn reconnect_after_error(&self) -> bool;
 }
@@ -199,6 +213,11 @@ impl Database {
         self.with(|db| db.deregister(id))
     }
 
+    /// Reads the clock and the generation: enough to tell whether the membership changed.
+    pub fn head(&mut self) -> DbResult<Head> {
+        self.with(|db| db.head())
+    }
+
     /// Reads the live servers; dead rows seen on the way are pruned first so that the list and
     /// the generation always agree.
     pub fn live(&mut self, window_ms: i64) -> DbResult<Snapshot> {
@@ -216,13 +235,10 @@ impl Database {
 /// Keeps the rows of `table` whose heartbeat is younger than `window_ms`.
 pub fn snapshot(table: Table, window_ms: i64) -> Snapshot {
     let cutoff = table.now_ms - window_ms;
+    let live: Vec<Row> = table.rows.into_iter().filter(|r| r.heartbeat_at > cutoff).collect();
     Snapshot {
-        servers: table
-            .rows
-            .into_iter()
-            .filter(|r| r.heartbeat_at > cutoff)
-            .map(|r| r.member)
-            .collect(),
+        expires_at: live.iter().map(|r| r.heartbeat_at + window_ms).min(),
+        servers: live.into_iter().map(|r| r.member).collect(),
         generation: table.generation,
     }
 }
@@ -254,6 +270,13 @@ mod tests {
         let ids: Vec<_> = snap.servers.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);
         assert_eq!(snap.generation, 7);
+        assert_eq!(snap.expires_at, Some(10_001));
+        let empty = Table {
+            now_ms: 10_000,
+            generation: 8,
+            rows: vec![row("b", 2, 5_000)],
+        };
+        assert_eq!(snapshot(empty, 5_000).expires_at, None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Reference Scout Server: several processes share one SQL database (a SQLite file or
 //! PostgreSQL); each registers itself, heartbeats, and serves the list of live servers
-//! (`GET /scout/v1/servers`, SPEC section 3). See the README next to this crate.
+//! (`GET /scout/v1/servers`, SPEC section 3) over HTTP or HTTPS, from memory, on many
+//! connections at once. See the README next to this crate.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,11 +20,17 @@ macro_rules! note {
 mod cli;
 mod db;
 mod http;
+mod listener;
+mod listing;
 mod logging;
 mod postgres;
+mod refresh;
 mod sqlite;
+mod tls;
 
 use db::{Beat, Database, Member};
+use listing::Listing;
+use refresh::Refresher;
 
 /// Longest wait before a failed database operation is tried again.
 const RETRY: Duration = Duration::from_millis(250);
@@ -36,6 +43,11 @@ const REPEAT_LOG: Duration = Duration::from_secs(5);
 
 /// How often the main loop looks at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
+
+/// How long a server that joins a cluster, or leaves it, gives its peers to see the change (they
+/// look every [`refresh::POLL`]) before it says it is ready, or before it exits; it answers
+/// requests meanwhile.
+const SETTLE: Duration = Duration::from_millis(250);
 
 fn main() -> ExitCode {
     let options = match cli::parse(std::env::args().skip(1)) {
@@ -68,9 +80,14 @@ fn run(options: cli::Options) -> Result<(), String> {
             .map_err(|e| format!("cannot install a signal handler: {e}"))?;
     }
 
-    let server =
-        tiny_http::Server::http(&options.listen).map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
-    let bound = server.server_addr().to_ip().ok_or("the listener has no IP address")?;
+    let tls = match &options.tls {
+        Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+        None => None,
+    };
+    let listener = listener::bind(&options.listen)?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("the listener has no address: {e}"))?;
     let (host, port) = match options.advertise.clone() {
         Some(advertise) => advertise,
         None if bound.ip().is_unspecified() => {
@@ -98,24 +115,37 @@ fn run(options: cli::Options) -> Result<(), String> {
             ""
         }
     );
-    // The one line on stdout: tests and scripts wait for it to know the server is up.
-    // Ignore a closed stdout: nobody waiting for the line is no reason to stop.
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "scout-server {id} listening on http://{bound}").and_then(|()| stdout.flush());
-    drop(stdout);
 
-    let server = Arc::new(server);
-    let service = http::Service::new(Database::new(&options.db), &id, window_ms, options.garbage);
-    let http_thread = {
-        let server = Arc::clone(&server);
-        thread::spawn(move || service.run(&server))
-    };
+    // The list is read once before serving, then kept up to date by a thread of its own.
+    let listing = Arc::new(Listing::new(&id));
+    let mut refresher = Refresher::new(Database::new(&options.db), window_ms, Arc::clone(&listing));
+    refresher.refresh();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let service = Arc::new(http::Service::new(Arc::clone(&listing), options.garbage));
+    listener::start(listener, service, tls)?;
+    thread::Builder::new()
+        .name("refresh".into())
+        .spawn(move || refresher.run(retry))
+        .map_err(|e| format!("cannot start the thread that reads the list: {e}"))?;
+    if listing.has_peers() {
+        // Peers list this server once they have looked again; say it is up after that.
+        sleep_unless_stopped(SETTLE, &stop);
+    }
+
+    if !stop.load(Ordering::SeqCst) {
+        // The one line on stdout: tests and scripts wait for it to know the server is up.
+        // Ignore a closed stdout: nobody waiting for the line is no reason to stop.
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "scout-server {id} listening on {scheme}://{bound}").and_then(|()| stdout.flush());
+    }
 
     heartbeat_until_stopped(&mut db, &me, window_ms, heartbeat, retry, &stop);
 
-    server.unblock();
-    let _ = http_thread.join();
     deregister(&mut db, &me.id, retry);
+    if listing.has_peers() {
+        // Keep answering (with a list without this server) until the peers have seen it leave.
+        thread::sleep(SETTLE);
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
-use crate::db::{Backend, DbResult, Member, Row, SCHEMA, Table};
+use crate::db::{Backend, DbResult, Head, Member, Row, SCHEMA, Table};
 
 /// How long a connection attempt may take when the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -137,6 +137,17 @@ impl Backend for Postgres {
             now_ms: head.get(0),
             generation: head.get(1),
             rows,
+        })
+    }
+
+    fn head(&mut self) -> DbResult<Head> {
+        let row = self.client.query_one(
+            &format!("SELECT {NOW}, value FROM scout_generation WHERE singleton = 1"),
+            &[],
+        )?;
+        Ok(Head {
+            now_ms: row.get(0),
+            generation: row.get(1),
         })
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::db::{Backend, DbResult, Member, Row, SCHEMA, Table};
+use crate::db::{Backend, DbResult, Head, Member, Row, SCHEMA, Table};
 
 /// How long a statement waits for another process's lock before it fails (and is retried later).
 const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -137,6 +137,19 @@ impl Backend for Sqlite {
             generation,
             rows,
         })
+    }
+
+    fn head(&mut self) -> DbResult<Head> {
+        Ok(self.conn.query_row(
+            &format!("SELECT {NOW}, value FROM scout_generation WHERE singleton = 1"),
+            [],
+            |r| {
+                Ok(Head {
+                    now_ms: r.get(0)?,
+                    generation: r.get(1)?,
+                })
+            },
+        )?)
     }
 
     fn reconnect_after_error(&self) -> bool {

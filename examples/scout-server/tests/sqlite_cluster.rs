@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -163,6 +165,47 @@ fn a_briefly_locked_database_does_not_kill_the_server() {
     let list = server.servers();
     assert_eq!(ids(&list), ["patient"]);
     assert_eq!(list["generation"], generation);
+}
+
+#[test]
+fn many_open_connections_are_answered_at_once() {
+    let (_dir, db) = sqlite_db();
+    let server = Server::start(&db, &["--id", "busy"]);
+    // Each keep-alive connection holds a thread: far more than the threads started at first.
+    let mut connections: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let stream = TcpStream::connect(server.addr).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            stream
+        })
+        .collect();
+    for round in 0..2 {
+        for stream in &mut connections {
+            write!(stream, "GET /scout/v1/servers HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        }
+        for (i, stream) in connections.iter_mut().enumerate() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                let n = stream
+                    .read(&mut byte)
+                    .unwrap_or_else(|e| panic!("connection {i}, round {round}: {e}"));
+                assert_eq!(n, 1, "connection {i} closed in round {round}");
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .expect("Content-Length")
+                .parse()
+                .unwrap();
+            let mut body = vec![0u8; length];
+            stream.read_exact(&mut body).unwrap();
+            assert_eq!(ids(&serde_json::from_slice(&body).unwrap()), ["busy"]);
+        }
+    }
 }
 
 #[test]
