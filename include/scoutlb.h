@@ -149,7 +149,7 @@ enum scoutlb_event_kind
      */
     SCOUTLB_EVENT_ATTEMPT_FAILED = 2,
     /**
-     * An attempt succeeded.
+     * An attempt succeeded and won the race: its server is the one in use.
      */
     SCOUTLB_EVENT_ATTEMPT_SUCCEEDED = 3,
     /**
@@ -176,6 +176,15 @@ enum scoutlb_event_kind
      * The ManagerLoadBalancer entry could not be resolved; the failover order takes over.
      */
     SCOUTLB_EVENT_BALANCER_FAILED = 9,
+    /**
+     * An attempt answered but is held: a more preferred server is still within its patience.
+     */
+    SCOUTLB_EVENT_ATTEMPT_HELD = 10,
+    /**
+     * An attempt (or the balancer lookup) ran out of patience: it goes on, and the next
+     * candidate starts beside it. Not a failure.
+     */
+    SCOUTLB_EVENT_PATIENCE_RAN_OUT = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

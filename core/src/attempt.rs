@@ -1,9 +1,12 @@
-//! Staggered attempts (SPEC §2): start the next candidate when the current one is slow, first success wins.
+//! Attempts: the threads and the clock around the attempt race of [`crate::race`].
 //!
-//! Each attempt runs on its own short-lived thread, bounded by the per-attempt timeout. When an
-//! attempt succeeds the call returns at once; the attempts still running are abandoned: their
-//! results are dropped unread and never reported, and their threads end within their own timeout.
+//! Each attempt runs its probe on its own short-lived thread, bounded by the per-attempt timeout,
+//! and reports "transport up" and its outcome over a channel; the race decides what starts when
+//! and which success wins. When the race is decided the call returns at once; the attempts still
+//! running are abandoned: their results are dropped unread, and their threads end within their
+//! own timeout.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -11,7 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::event::Event;
-use crate::probe::{Probe, Reached};
+use crate::probe::{Probe, Reached, TransportUp};
+use crate::race::{Action, Id, Race, Stage, Timing};
 use crate::server::Server;
 
 /// Why one attempt failed.
@@ -38,6 +42,13 @@ pub enum FailReason {
     Reported(String),
     /// The call's overall deadline passed before this candidate was tried or answered.
     Deadline,
+    /// Still running when another candidate won: its patience had run out at this stage.
+    OutOfPatience {
+        /// How far it got.
+        stage: Stage,
+        /// The patience it had at that stage.
+        patience: Duration,
+    },
 }
 
 impl fmt::Display for FailReason {
@@ -53,6 +64,19 @@ impl fmt::Display for FailReason {
             FailReason::Callback(m) => write!(f, "probe callback said no: {m}"),
             FailReason::Reported(m) => write!(f, "reported by the agent: {m}"),
             FailReason::Deadline => f.write_str("overall deadline passed first"),
+            FailReason::OutOfPatience { stage, patience } => {
+                let ms = patience.as_millis();
+                match stage {
+                    Stage::Resolving => write!(f, "no DNS answer within {ms} ms; another server answered first"),
+                    Stage::Connecting => write!(f, "still connecting after {ms} ms; another server answered first"),
+                    Stage::Answering => {
+                        write!(
+                            f,
+                            "connected, but no answer within {ms} ms; another server answered first"
+                        )
+                    }
+                }
+            }
         }
     }
 }
@@ -71,6 +95,7 @@ impl FailReason {
             FailReason::Callback(_) => "callback",
             FailReason::Reported(_) => "reported",
             FailReason::Deadline => "deadline",
+            FailReason::OutOfPatience { .. } => "out_of_patience",
         }
     }
 }
@@ -103,17 +128,6 @@ pub(crate) fn describe_failures(attempts: &[Attempt]) -> String {
     )
 }
 
-/// The time limits of one connect call.
-#[derive(Clone, Copy, Debug)]
-pub struct Schedule {
-    /// Limit of one attempt.
-    pub timeout: Duration,
-    /// Delay after which the next candidate starts in parallel; zero = sequential.
-    pub delay: Duration,
-    /// Limit of the whole call.
-    pub deadline: Duration,
-}
-
 /// The winner of a run: the candidate that answered and what its probe learned.
 #[derive(Debug)]
 pub(crate) struct Won {
@@ -122,98 +136,200 @@ pub(crate) struct Won {
     pub failed: Vec<Attempt>,
 }
 
-/// Try `candidates` in order with staggered starts; the first success wins.
+/// A name lookup that takes part in the race at the top rank (the ManagerLoadBalancer entry).
+pub(crate) struct Lookup {
+    /// The entry, named as a server in events and failed attempts.
+    pub server: Server,
+    /// Runs the lookup on its own thread: the addresses, and the events to report on the caller's.
+    pub run: Box<dyn FnOnce() -> (Vec<Server>, Vec<Event>) + Send>,
+}
+
+/// What the race saw of its lookup.
+#[derive(Debug, Default)]
+pub(crate) struct LookupSeen {
+    /// Whether its answer came before the race was decided.
+    pub answered: bool,
+}
+
+/// What one thread of the run tells the caller.
+enum Message {
+    Up(Id),
+    Done(Id, Result<Reached, FailReason>),
+    Lookup(Vec<Server>, Vec<Event>),
+}
+
+/// Run the race over `candidates` (after `lookup`, if any) with threads and the real clock.
 pub(crate) fn run(
-    candidates: &[Server],
+    candidates: Vec<Server>,
+    lookup: Option<Lookup>,
     probe: &Arc<dyn Probe>,
-    schedule: Schedule,
+    timing: Timing,
     emit: &mut dyn FnMut(Event),
-) -> Result<Won, Vec<Attempt>> {
-    type Outcome = (usize, Result<Reached, FailReason>);
-    let (tx, rx) = mpsc::channel::<Outcome>();
+) -> (Result<Won, Vec<Attempt>>, LookupSeen) {
+    let (tx, rx) = mpsc::channel::<Message>();
     let start = Instant::now();
-    let deadline = start + schedule.deadline;
-    let mut outcomes: Vec<Option<FailReason>> = vec![None; candidates.len()];
-    let mut next = 0;
-    let mut in_flight = 0usize;
-    let mut last_start = start;
-    let failed = |outcomes: Vec<Option<FailReason>>, upto: usize| -> Vec<Attempt> {
-        outcomes
-            .into_iter()
-            .zip(candidates)
-            .take(upto.max(1).min(candidates.len()))
-            .map(|(r, s)| Attempt {
-                server: s.clone(),
-                reason: r.unwrap_or(FailReason::Deadline),
-            })
-            .collect()
+    let mut seen = LookupSeen::default();
+    let (mut race, lookup_id, lookup_server) = match lookup {
+        Some(lookup) => {
+            let (race, id) = Race::with_lookup(candidates, timing);
+            let tx = tx.clone();
+            let spawned = thread::Builder::new().name("scoutlb-lookup".into()).spawn(move || {
+                let (servers, events) = (lookup.run)();
+                let _ = tx.send(Message::Lookup(servers, events));
+            });
+            if let Err(e) = spawned {
+                log::warn!(target: "scoutlb", "cannot start the lookup thread: {e}");
+            }
+            (race, Some(id), Some(lookup.server))
+        }
+        None => (Race::new(candidates, timing), None, None),
+    };
+    let mut outcomes: HashMap<Id, FailReason> = HashMap::new();
+    let mut reached: HashMap<Id, Reached> = HashMap::new();
+    let mut order: Vec<Id> = Vec::new();
+    let server_of = |race: &Race<Server>, id: Id| -> Server {
+        race.candidate(id)
+            .or(lookup_server.as_ref())
+            .cloned()
+            .expect("every id of the race is a candidate or the lookup")
     };
     loop {
-        let now = Instant::now();
-        let stagger_due = !schedule.delay.is_zero() && now >= last_start + schedule.delay;
-        if next < candidates.len() && now < deadline && (in_flight == 0 || stagger_due) {
-            let server = candidates[next].clone();
-            emit(Event::AttemptStarted { server: server.clone() });
-            let timeout = schedule.timeout.min(deadline - now);
-            let (tx, probe, index) = (tx.clone(), Arc::clone(probe), next);
-            let spawned = thread::Builder::new().name("scoutlb-attempt".into()).spawn(move || {
-                let outcome = probe.probe(&server, timeout);
-                // The receiver is gone when another attempt won: the result is dropped.
-                let _ = tx.send((index, outcome));
-            });
-            match spawned {
-                Ok(_) => in_flight += 1,
-                Err(e) => {
-                    let reason = FailReason::Io(format!("cannot start an attempt thread: {e}"));
+        let now = start.elapsed();
+        while let Some(action) = race.poll(now) {
+            match action {
+                Action::Start(id) => {
+                    let server = server_of(&race, id);
+                    order.push(id);
+                    emit(Event::AttemptStarted { server: server.clone() });
+                    let timeout = timing.timeout.min(timing.deadline.saturating_sub(now));
+                    let (up_tx, done_tx, probe) = (tx.clone(), tx.clone(), Arc::clone(probe));
+                    let up = TransportUp::new(move || {
+                        let _ = up_tx.send(Message::Up(id));
+                    });
+                    let spawned = thread::Builder::new().name("scoutlb-attempt".into()).spawn(move || {
+                        let outcome = probe.probe_signalling(&server, timeout, &up);
+                        // The receiver is gone when the race was decided: the result is dropped.
+                        let _ = done_tx.send(Message::Done(id, outcome));
+                    });
+                    if let Err(e) = spawned {
+                        let reason = FailReason::Io(format!("cannot start an attempt thread: {e}"));
+                        race.failed(id, now);
+                        emit(Event::AttemptFailed {
+                            server: server_of(&race, id),
+                            reason: reason.clone(),
+                        });
+                        outcomes.insert(id, reason);
+                    }
+                }
+                Action::PatienceRanOut { id, stage } => {
+                    let patience = match stage {
+                        Stage::Resolving | Stage::Connecting => timing.attempt_delay,
+                        Stage::Answering => timing.answer_delay,
+                    };
+                    emit(Event::PatienceRanOut {
+                        server: server_of(&race, id),
+                        stage,
+                        patience,
+                    });
+                    outcomes.insert(id, FailReason::OutOfPatience { stage, patience });
+                }
+                Action::TimedOut(id) => {
+                    let reason = FailReason::TimedOut(timing.timeout);
                     emit(Event::AttemptFailed {
-                        server: candidates[next].clone(),
+                        server: server_of(&race, id),
                         reason: reason.clone(),
                     });
-                    outcomes[next] = Some(reason);
+                    outcomes.insert(id, reason);
+                }
+                Action::Held { id, behind } => emit(Event::AttemptHeld {
+                    server: server_of(&race, id),
+                    preferred: server_of(&race, behind),
+                }),
+                Action::Won(id) => {
+                    let server = server_of(&race, id);
+                    emit(Event::AttemptSucceeded { server: server.clone() });
+                    let failed = attempts(&race, &order, lookup_id, &mut outcomes, &server_of, false);
+                    let reached = reached.remove(&id).unwrap_or_default();
+                    return (
+                        Ok(Won {
+                            server,
+                            reached,
+                            failed,
+                        }),
+                        seen,
+                    );
+                }
+                Action::AllFailed | Action::DeadlinePassed => {
+                    let deadline = action == Action::DeadlinePassed;
+                    let failed = attempts(&race, &order, lookup_id, &mut outcomes, &server_of, deadline);
+                    return (Err(failed), seen);
                 }
             }
-            next += 1;
-            last_start = now;
-            continue;
         }
-        if in_flight == 0 {
-            // Nothing running and nothing left to start (or the deadline passed).
-            let tried = if now >= deadline { candidates.len() } else { next };
-            return Err(failed(outcomes, tried));
-        }
-        let wake = if next < candidates.len() && !schedule.delay.is_zero() {
-            (last_start + schedule.delay).min(deadline)
-        } else {
-            deadline
-        };
-        match rx.recv_timeout(wake.saturating_duration_since(now)) {
-            Ok((i, Ok(reached))) => {
-                let server = candidates[i].clone();
-                emit(Event::AttemptSucceeded { server: server.clone() });
-                let tried: Vec<Attempt> = failed(outcomes, next)
-                    .into_iter()
-                    .filter(|a| a.reason != FailReason::Deadline)
-                    .collect();
-                return Ok(Won {
-                    server,
-                    reached,
-                    failed: tried,
-                });
-            }
-            Ok((i, Err(reason))) => {
-                in_flight -= 1;
-                emit(Event::AttemptFailed {
-                    server: candidates[i].clone(),
-                    reason: reason.clone(),
-                });
-                outcomes[i] = Some(reason);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if Instant::now() >= deadline {
-                    return Err(failed(outcomes, candidates.len()));
-                }
-            }
+        let wake = race.next_wake().unwrap_or(now);
+        let message = match rx.recv_timeout(wake.saturating_sub(now)) {
+            Ok(message) => message,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("the sender `tx` is held by this loop"),
+        };
+        let now = start.elapsed();
+        match message {
+            Message::Up(id) => race.transport_up(id, now),
+            Message::Done(id, Ok(answer)) => {
+                if race.succeeded(id, now) {
+                    reached.insert(id, answer);
+                }
+            }
+            Message::Done(id, Err(reason)) => {
+                if race.failed(id, now) {
+                    emit(Event::AttemptFailed {
+                        server: server_of(&race, id),
+                        reason: reason.clone(),
+                    });
+                    outcomes.insert(id, reason);
+                }
+            }
+            Message::Lookup(servers, events) => {
+                let Some(id) = lookup_id else { continue };
+                seen.answered = true;
+                events.into_iter().for_each(&mut *emit);
+                if servers.is_empty() {
+                    race.failed(id, now);
+                } else {
+                    race.lookup_answered(id, now, servers);
+                }
+                outcomes.remove(&id);
+            }
         }
     }
+}
+
+/// The attempts that did not win, in the order they started; with `deadline`, the candidates
+/// never started are named too.
+fn attempts(
+    race: &Race<Server>,
+    order: &[Id],
+    lookup: Option<Id>,
+    outcomes: &mut HashMap<Id, FailReason>,
+    server_of: &dyn Fn(&Race<Server>, Id) -> Server,
+    deadline: bool,
+) -> Vec<Attempt> {
+    let mut ids: Vec<Id> = lookup.into_iter().chain(order.iter().copied()).collect();
+    if deadline {
+        ids.extend(race.waiting());
+    }
+    ids.into_iter()
+        .filter_map(|id| {
+            let reason = match outcomes.remove(&id) {
+                // Cut off by the deadline, whether or not its patience had run out.
+                _ if deadline && (race.is_running(id) || race.is_waiting(id)) => FailReason::Deadline,
+                Some(reason) => reason,
+                None => return None,
+            };
+            Some(Attempt {
+                server: server_of(race, id),
+                reason,
+            })
+        })
+        .collect()
 }

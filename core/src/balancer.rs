@@ -82,18 +82,26 @@ pub(crate) fn evaluate(
                 entry: entry.to_string(),
                 reason: format!("DNS lookup failed: {reason}"),
             });
-            let at = match entry {
-                ManagerLoadBalancer::Address(server) => Ok(server.clone()),
-                ManagerLoadBalancer::Srv(name) => Server::new(name, config.default_port),
-            };
             Evaluation {
                 servers: Vec::new(),
-                failure: at.ok().map(|server| Attempt {
-                    server,
+                failure: Some(Attempt {
+                    server: as_server(entry, config.default_port),
                     reason: FailReason::Dns(format!("ManagerLoadBalancer `{entry}`: {reason}")),
                 }),
             }
         }
+    }
+}
+
+/// The entry named as a server, for events and attempts: its address, or the SRV name with the
+/// default port.
+pub(crate) fn as_server(entry: &ManagerLoadBalancer, default_port: u16) -> Server {
+    match entry {
+        ManagerLoadBalancer::Address(server) => server.clone(),
+        // An SRV name was checked to be a valid host name when the entry was parsed.
+        ManagerLoadBalancer::Srv(name) => Server::new(name, default_port).unwrap_or_else(|_| {
+            unreachable!("the SRV name `{name}` was validated as a host name by ManagerLoadBalancer::parse")
+        }),
     }
 }
 

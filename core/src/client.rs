@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::attempt::{self, Attempt, FailReason, Schedule};
+use crate::attempt::{self, Attempt, FailReason, Lookup, Won};
 use crate::balancer;
 use crate::config::{Config, FIRST_CONTACT_HOST, ProbeKind};
 use crate::dns;
@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventSink, emit};
 use crate::order::{Ranking, failover_order};
 use crate::probe::{HttpProbe, Probe, TcpProbe};
+use crate::race::Timing;
 use crate::server::Server;
 use crate::server_list::ServerList;
 use crate::state::{State, StateFile};
@@ -38,8 +39,9 @@ pub struct Client {
     sink: Option<Arc<dyn EventSink>>,
     state_file: Option<StateFile>,
     state: Mutex<State>,
-    /// The balancer entry, evaluated at most once per client (once per restart).
-    balancer: Mutex<Option<balancer::Evaluation>>,
+    /// The balancer entry, evaluated at most once per client (once per restart); shared with the
+    /// lookup thread of a connect, which stores its answer even after the race was decided.
+    balancer: Arc<Mutex<Option<balancer::Evaluation>>>,
     rng: Mutex<fastrand::Rng>,
 }
 
@@ -147,7 +149,7 @@ impl ClientBuilder {
             sink,
             state_file,
             state: Mutex::new(state),
-            balancer: Mutex::new(None),
+            balancer: Arc::new(Mutex::new(None)),
             rng: Mutex::new(rng),
         })
     }
@@ -337,14 +339,6 @@ impl Client {
         })
     }
 
-    fn schedule(&self) -> Schedule {
-        Schedule {
-            timeout: self.config.connect_timeout,
-            delay: self.config.attempt_delay,
-            deadline: self.config.deadline,
-        }
-    }
-
     fn probe(&self) -> Result<&Arc<dyn Probe>> {
         self.probe.as_ref().ok_or_else(|| {
             Error::Unsupported(
@@ -353,13 +347,61 @@ impl Client {
         })
     }
 
-    /// Run the start-up procedure of SPEC §2: balancer first, then the failover order.
+    /// Run the start-up: the ManagerLoadBalancer entry, resolved afresh, then the failover order.
+    ///
+    /// The lookup takes part in the attempt race: when its answer has not come within
+    /// `attempt_delay`, the failover order starts beside it, and its addresses still outrank the
+    /// failover order when they come.
     pub fn connect(&self) -> Result<Connected> {
-        let balancer = self.balancer_addresses();
-        let result = self.connect_to(self.candidates(), &balancer);
-        match (&self.config.manager_load_balancer, lock(&self.balancer).clone()) {
-            (Some(entry), Some(evaluation)) => balancer::settle(entry, &evaluation, result, &mut |e| self.emit(e)),
-            _ => result,
+        let probe = self.probe()?;
+        let Some(entry) = self.config.manager_load_balancer.clone() else {
+            return self.connect_to(self.failover_order(), &[]);
+        };
+        let evaluated = lock(&self.balancer).clone();
+        if let Some(evaluation) = evaluated {
+            // A second connect of the same client: the entry was evaluated for this restart already.
+            let result = self.connect_to(self.candidates(), &evaluation.servers);
+            return balancer::settle(&entry, &evaluation, result, &mut |e| self.emit(e));
+        }
+        let lookup = self.lookup(&entry);
+        let (outcome, seen) = attempt::run(
+            self.failover_order(),
+            Some(lookup),
+            probe,
+            Timing::of(&self.config),
+            &mut |e| self.emit(e),
+        );
+        let evaluation = if seen.answered {
+            lock(&self.balancer).clone()
+        } else {
+            None
+        };
+        let Some(evaluation) = evaluation else {
+            self.emit(Event::BalancerFailed {
+                entry: entry.to_string(),
+                reason: format!(
+                    "no DNS answer within {} ms; the failover order answered first",
+                    self.config.attempt_delay.as_millis()
+                ),
+            });
+            return self.finish(outcome, &[]);
+        };
+        let result = self.finish(outcome, &evaluation.servers);
+        balancer::settle(&entry, &evaluation, result, &mut |e| self.emit(e))
+    }
+
+    /// The balancer lookup of a start-up, to run on its own thread; its answer is kept for this client.
+    fn lookup(&self, entry: &balancer::ManagerLoadBalancer) -> Lookup {
+        let (entry, config, cache) = (entry.clone(), self.config.clone(), Arc::clone(&self.balancer));
+        let seed = lock(&self.rng).u64(..);
+        Lookup {
+            server: balancer::as_server(&entry, self.config.default_port),
+            run: Box::new(move || {
+                let mut events = Vec::new();
+                let evaluation = balancer::evaluate(&entry, &config, seed, &mut |e| events.push(e));
+                let servers = lock(&cache).get_or_insert(evaluation).servers.clone();
+                (servers, events)
+            }),
         }
     }
 
@@ -370,7 +412,13 @@ impl Client {
 
     fn connect_to(&self, candidates: Vec<Server>, balancer: &[Server]) -> Result<Connected> {
         let probe = self.probe()?;
-        let won = attempt::run(&candidates, probe, self.schedule(), &mut |e| self.emit(e)).map_err(Error::AllFailed)?;
+        let (outcome, _) = attempt::run(candidates, None, probe, Timing::of(&self.config), &mut |e| self.emit(e));
+        self.finish(outcome, balancer)
+    }
+
+    /// Make the winner of a race the default server and cache the list it sent.
+    fn finish(&self, outcome: std::result::Result<Won, Vec<Attempt>>, balancer: &[Server]) -> Result<Connected> {
+        let won = outcome.map_err(Error::AllFailed)?;
         let via_balancer = balancer.contains(&won.server);
         let mut state = lock(&self.state);
         let old = state.default_server.clone();

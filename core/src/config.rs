@@ -89,8 +89,12 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Time limit of one attempt. Defaults to 3 seconds.
     pub connect_timeout: Duration,
-    /// Delay after which the next candidate starts in parallel; zero = sequential. Defaults to 250 ms.
+    /// Patience of an attempt still connecting: after it the next candidate starts beside it;
+    /// zero = until the attempt ends. Defaults to 250 ms.
     pub attempt_delay: Duration,
+    /// Patience of an attempt whose transport is up (TCP connected, TLS done) while it waits for
+    /// the answer; zero = until the attempt ends. Defaults to 1 second.
+    pub answer_delay: Duration,
     /// Limit of one whole connect call. Defaults to 30 seconds.
     pub deadline: Duration,
     /// Limit of one DNS lookup. Defaults to 2 seconds.
@@ -122,6 +126,7 @@ impl Default for Config {
             ca_file: None,
             connect_timeout: Duration::from_millis(3000),
             attempt_delay: Duration::from_millis(250),
+            answer_delay: Duration::from_millis(1000),
             deadline: Duration::from_millis(30000),
             dns_timeout: Duration::from_millis(2000),
             nameservers: Vec::new(),
@@ -206,6 +211,9 @@ impl Config {
         if let Some(v) = get("attempt_delay_ms") {
             c.attempt_delay = as_millis(v, "attempt_delay_ms")?;
         }
+        if let Some(v) = get("answer_delay_ms") {
+            c.answer_delay = as_millis(v, "answer_delay_ms")?;
+        }
         if let Some(v) = get("deadline_ms") {
             c.deadline = as_millis(v, "deadline_ms")?;
         }
@@ -283,6 +291,7 @@ pub const KEYS: &[&str] = &[
     "ca_file",
     "connect_timeout_ms",
     "attempt_delay_ms",
+    "answer_delay_ms",
     "deadline_ms",
     "dns_timeout_ms",
     "nameservers",
@@ -460,9 +469,15 @@ impl ConfigBuilder {
         self
     }
 
-    /// Set the stagger delay between attempts.
+    /// Set the patience of a connecting attempt (zero = until it ends).
     pub fn attempt_delay(mut self, d: Duration) -> Self {
         self.config.attempt_delay = d;
+        self
+    }
+
+    /// Set the patience of an attempt whose transport is up (zero = until it ends).
+    pub fn answer_delay(mut self, d: Duration) -> Self {
+        self.config.answer_delay = d;
         self
     }
 

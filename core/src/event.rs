@@ -7,7 +7,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use crate::attempt::FailReason;
+use crate::race::Stage;
 use crate::server::Server;
 
 /// Something that happened inside a client, for the agent to log or act on.
@@ -26,10 +29,27 @@ pub enum Event {
         /// Why.
         reason: FailReason,
     },
-    /// An attempt succeeded.
+    /// An attempt succeeded and won the race: this server is the one in use.
     AttemptSucceeded {
         /// The server reached.
         server: Server,
+    },
+    /// An attempt answered, but is held: a more preferred server is still within its patience.
+    AttemptHeld {
+        /// The server that answered.
+        server: Server,
+        /// The more preferred server it waits for.
+        preferred: Server,
+    },
+    /// An attempt (or the ManagerLoadBalancer lookup) ran out of patience: it goes on, and the
+    /// next candidate starts beside it. Not a failure.
+    PatienceRanOut {
+        /// The server tried (the balancer entry for its lookup).
+        server: Server,
+        /// How far it got.
+        stage: Stage,
+        /// The patience it had at that stage (`attempt_delay` or `answer_delay`).
+        patience: Duration,
     },
     /// A new server list was accepted and cached.
     ServerListUpdated {
@@ -90,9 +110,11 @@ impl Event {
     /// How much the event matters.
     pub fn severity(&self) -> Severity {
         match self {
-            Event::AttemptStarted { .. } | Event::ServerListUpdated { .. } | Event::BalancerResolved { .. } => {
-                Severity::Debug
-            }
+            Event::AttemptStarted { .. }
+            | Event::ServerListUpdated { .. }
+            | Event::BalancerResolved { .. }
+            | Event::AttemptHeld { .. } => Severity::Debug,
+            Event::PatienceRanOut { .. } => Severity::Info,
             Event::AttemptSucceeded { .. } | Event::DefaultChanged { .. } => Severity::Info,
             Event::AttemptFailed { .. }
             | Event::ServerListRejected { .. }
@@ -107,6 +129,8 @@ impl Event {
             Event::AttemptStarted { .. } => "attempt_started",
             Event::AttemptFailed { .. } => "attempt_failed",
             Event::AttemptSucceeded { .. } => "attempt_succeeded",
+            Event::AttemptHeld { .. } => "attempt_held",
+            Event::PatienceRanOut { .. } => "patience_ran_out",
             Event::ServerListUpdated { .. } => "server_list_updated",
             Event::ServerListRejected { .. } => "server_list_rejected",
             Event::DefaultChanged { .. } => "default_changed",
@@ -121,7 +145,9 @@ impl Event {
         match self {
             Event::AttemptStarted { server }
             | Event::AttemptFailed { server, .. }
-            | Event::AttemptSucceeded { server } => Some(server),
+            | Event::AttemptSucceeded { server }
+            | Event::AttemptHeld { server, .. }
+            | Event::PatienceRanOut { server, .. } => Some(server),
             Event::DefaultChanged { new, .. } => Some(new),
             Event::ServerListUpdated { from, .. } | Event::ServerListRejected { from, .. } => from.as_ref(),
             _ => None,
@@ -139,6 +165,33 @@ impl fmt::Display for Event {
             Event::AttemptStarted { server } => write!(f, "trying {server}"),
             Event::AttemptFailed { server, reason } => write!(f, "{server} failed: {reason}"),
             Event::AttemptSucceeded { server } => write!(f, "connected to {server}"),
+            Event::AttemptHeld { server, preferred } => {
+                write!(
+                    f,
+                    "{server} answered; held while {preferred} is still within its patience"
+                )
+            }
+            Event::PatienceRanOut {
+                server,
+                stage,
+                patience,
+            } => {
+                let ms = patience.as_millis();
+                match stage {
+                    Stage::Resolving => write!(
+                        f,
+                        "no DNS answer for {server} within {ms} ms; trying the next server beside it"
+                    ),
+                    Stage::Connecting => write!(
+                        f,
+                        "{server} still connecting after {ms} ms; trying the next server beside it"
+                    ),
+                    Stage::Answering => write!(
+                        f,
+                        "{server} connected but has not answered within {ms} ms; trying the next server beside it"
+                    ),
+                }
+            }
             Event::ServerListUpdated {
                 from: Some(from),
                 servers,

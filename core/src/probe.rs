@@ -1,9 +1,13 @@
 //! Probes: what "a server connects" means (SPEC §2): http, tcp, or the agent's own callback.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use ureq::unversioned::transport::{ConnectionDetails, Connector, Transport};
 
 use crate::attempt::FailReason;
 use crate::config::{Config, Scheme};
@@ -25,6 +29,47 @@ pub struct Reached {
 pub trait Probe: Send + Sync {
     /// Try `server` for at most `timeout`.
     fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason>;
+
+    /// Try `server` as [`Probe::probe`] does, and signal `up` as soon as its transport is up (TCP
+    /// connected; with TLS, the handshake done), so the attempt race grants it `answer_delay`.
+    ///
+    /// The default never signals: the attempt counts as connecting until it ends.
+    fn probe_signalling(
+        &self,
+        server: &Server,
+        timeout: Duration,
+        up: &TransportUp,
+    ) -> std::result::Result<Reached, FailReason> {
+        let _ = up;
+        self.probe(server, timeout)
+    }
+}
+
+/// Tells the attempt race that an attempt's transport is up; may be signalled more than once.
+#[derive(Clone)]
+pub struct TransportUp(Arc<dyn Fn() + Send + Sync>);
+
+impl TransportUp {
+    /// A signal that calls `f`.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+        TransportUp(Arc::new(f))
+    }
+
+    /// A signal nobody listens to.
+    pub fn ignored() -> Self {
+        TransportUp::new(|| {})
+    }
+
+    /// Signal that the transport is up.
+    pub fn signal(&self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for TransportUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TransportUp")
+    }
 }
 
 impl<F> Probe for F
@@ -96,13 +141,15 @@ impl HttpProbe {
             None => ureq::tls::RootCerts::PlatformVerifier,
         };
         builder = builder.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        // The connector chain signals "transport up" once TCP (and TLS) is established.
+        let connector = ureq::unversioned::transport::DefaultConnector::new().chain(SignalUp);
         let agent = match crate::dns::configured_resolver(config) {
-            Some(resolver) => ureq::Agent::with_parts(
+            Some(resolver) => ureq::Agent::with_parts(builder.build(), connector, resolver),
+            None => ureq::Agent::with_parts(
                 builder.build(),
-                ureq::unversioned::transport::DefaultConnector::new(),
-                resolver,
+                connector,
+                ureq::unversioned::resolver::DefaultResolver::default(),
             ),
-            None => builder.build().into(),
         };
         Ok(HttpProbe {
             agent,
@@ -135,8 +182,55 @@ fn load_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     Ok(certs)
 }
 
+thread_local! {
+    /// The "transport up" signal of the http probe running on this thread, if any.
+    static SIGNAL: RefCell<Option<TransportUp>> = const { RefCell::new(None) };
+}
+
+/// The last link of the http probe's connector chain: the transport is up (TCP connected, TLS
+/// done), so it signals the attempt running on this thread. ureq connects on the calling thread.
+#[derive(Debug)]
+struct SignalUp;
+
+impl<In: Transport> Connector<In> for SignalUp {
+    type Out = In;
+
+    fn connect(&self, _: &ConnectionDetails, chained: Option<In>) -> std::result::Result<Option<In>, ureq::Error> {
+        if chained.is_some() {
+            SIGNAL.with_borrow(|signal| signal.as_ref().map(TransportUp::signal));
+        }
+        Ok(chained)
+    }
+}
+
+/// Clears the thread's signal when the probe ends, however it ends.
+struct SignalGuard;
+
+impl SignalGuard {
+    fn set(up: &TransportUp) -> Self {
+        SIGNAL.set(Some(up.clone()));
+        SignalGuard
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        SIGNAL.set(None);
+    }
+}
+
 impl Probe for HttpProbe {
     fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason> {
+        self.probe_signalling(server, timeout, &TransportUp::ignored())
+    }
+
+    fn probe_signalling(
+        &self,
+        server: &Server,
+        timeout: Duration,
+        up: &TransportUp,
+    ) -> std::result::Result<Reached, FailReason> {
+        let _signal = SignalGuard::set(up);
         let url = self.url(server);
         let mut response = self
             .agent

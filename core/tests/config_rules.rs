@@ -23,6 +23,7 @@ fn defaults_match_the_spec() {
     );
     assert_eq!(c.connect_timeout, Duration::from_millis(3000));
     assert_eq!(c.attempt_delay, Duration::from_millis(250));
+    assert_eq!(c.answer_delay, Duration::from_millis(1000));
     assert_eq!(c.deadline, Duration::from_millis(30000));
     assert_eq!(c.dns_timeout, Duration::from_millis(2000));
     assert_eq!(
@@ -36,7 +37,7 @@ fn defaults_match_the_spec() {
 fn the_spec_example_parses_with_every_key() {
     let json = r#"{"servers": ["a", "b:1", "[fd00::1]:2"], "manager_load_balancer": "srv:_scout._tcp.corp",
         "state_file": "/tmp/x.json", "default_port": 9000, "probe": "tcp", "scheme": "https", "ca_file": "/ca.pem",
-        "connect_timeout_ms": 1, "attempt_delay_ms": 0, "deadline_ms": 5, "dns_timeout_ms": 7,
+        "connect_timeout_ms": 1, "attempt_delay_ms": 0, "answer_delay_ms": 0, "deadline_ms": 5, "dns_timeout_ms": 7,
         "nameservers": ["127.0.0.1:5353", "::1"], "search_domains": ["corp"],
         "retry": {"base_ms": 10, "factor": 1.5, "cap_ms": 20, "max_tries": 3},
         "failover_order": "spread", "device_id": "dev-1"}"#;
@@ -53,6 +54,7 @@ fn the_spec_example_parses_with_every_key() {
     assert_eq!(c.nameservers[1].to_string(), "[::1]:53");
     assert_eq!(c.retry.max_tries, 3);
     assert_eq!(c.failover_order, OrderMode::Spread);
+    assert_eq!((c.attempt_delay, c.answer_delay), (Duration::ZERO, Duration::ZERO));
 }
 
 #[test]
@@ -93,6 +95,8 @@ fn wrong_types_name_the_key_and_the_expectation() {
         (r#"{"deadline_ms": 0}"#, "deadline_ms", "at least 1"),
         (r#"{"dns_timeout_ms": 0}"#, "dns_timeout_ms", "at least 1"),
         (r#"{"attempt_delay_ms": true}"#, "attempt_delay_ms", "got a boolean"),
+        (r#"{"answer_delay_ms": -1}"#, "answer_delay_ms", "non-negative integer"),
+        (r#"{"answer_delay_ms": 86400001}"#, "answer_delay_ms", "more than a day"),
         (r#"{"probe": "udp"}"#, "probe", "\"udp\""),
         (r#"{"scheme": "ftp"}"#, "scheme", "\"https\""),
         (r#"{"failover_order": "random"}"#, "failover_order", "\"spread\""),
@@ -145,13 +149,14 @@ fn the_builder_makes_the_same_config() {
         .manager_load_balancer("lb.corp:8443")
         .probe(ProbeKind::Tcp)
         .attempt_delay(Duration::ZERO)
+        .answer_delay(Duration::from_millis(700))
         .failover_order(OrderMode::Spread)
         .device_id("d")
         .build()
         .unwrap();
     let parsed = Config::from_json(
         r#"{"default_port": 9000, "servers": ["a"], "manager_load_balancer": "lb.corp:8443", "probe": "tcp",
-            "attempt_delay_ms": 0, "failover_order": "spread", "device_id": "d"}"#,
+            "attempt_delay_ms": 0, "answer_delay_ms": 700, "failover_order": "spread", "device_id": "d"}"#,
     )
     .unwrap();
     assert_eq!(built, parsed);

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Behaviour, Recorder, TestPki, TestServer, list_body, refused};
+use scoutlb::race::Stage;
 use scoutlb::{Client, Config, Error, FailReason, ProbeKind, Server};
 
 fn config(servers: &[Server], extra: &str) -> Config {
@@ -182,17 +183,22 @@ fn a_slow_candidate_is_overtaken_and_its_late_answer_never_reported() {
     let silent = TestServer::start(Behaviour::Silent);
     let live = TestServer::live("b");
     let rec = Recorder::default();
-    let extra = r#""attempt_delay_ms": 100, "connect_timeout_ms": 600"#;
+    let extra = r#""attempt_delay_ms": 100, "answer_delay_ms": 100, "connect_timeout_ms": 600"#;
     let client = Client::builder(config(&[silent.server(), live.server()], extra))
         .events(rec.sink())
         .build()
         .unwrap();
     let c = client.connect().unwrap();
     assert_eq!(c.server, live.server());
-    assert!(
-        c.failed.is_empty(),
-        "the abandoned attempt is not a failure: {:?}",
-        c.failed
+    // The abandoned attempt is not a failure: it is named as one that ran out of patience.
+    assert_eq!(c.failed.len(), 1, "{:?}", c.failed);
+    assert_eq!(c.failed[0].server, silent.server());
+    assert_eq!(
+        c.failed[0].reason,
+        FailReason::OutOfPatience {
+            stage: Stage::Answering,
+            patience: Duration::from_millis(100)
+        }
     );
     std::thread::sleep(Duration::from_millis(900)); // past the silent attempt's own timeout
     let kinds = rec.kinds();

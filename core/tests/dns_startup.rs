@@ -8,8 +8,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use dns_support::{Dnsmasq, ServFailServer, ZONE, closed_port, listener, silent_nameserver};
+use scoutlb::race::Stage;
 use scoutlb::{Client, Config, Connected, Error, Event, FailReason, Server};
 
 type Events = Arc<Mutex<Vec<Event>>>;
@@ -93,11 +95,21 @@ fn each_restart_resolves_afresh_and_follows_a_changed_record() {
 
 /// Connect with a balancer `entry` that fails, through `nameserver`; the seed listener must win.
 fn falls_back(entry: &str, nameserver: SocketAddr, dns_timeout_ms: u64) -> (Connected, Vec<String>) {
+    falls_back_with(entry, nameserver, dns_timeout_ms, 250)
+}
+
+fn falls_back_with(
+    entry: &str,
+    nameserver: SocketAddr,
+    dns_timeout_ms: u64,
+    attempt_delay_ms: u64,
+) -> (Connected, Vec<String>) {
     let ip = Ipv4Addr::new(127, 0, 0, 61);
     let (_seed, port) = listener(ip);
     let (c, events) = client(&format!(
         r#"{{"manager_load_balancer": "{entry}", "nameservers": ["{nameserver}"], "probe": "tcp",
-            "servers": ["{ip}:{port}"], "dns_timeout_ms": {dns_timeout_ms}}}"#
+            "servers": ["{ip}:{port}"], "dns_timeout_ms": {dns_timeout_ms},
+            "attempt_delay_ms": {attempt_delay_ms}}}"#
     ));
     let connected = c.connect().unwrap();
     assert_eq!(connected.reached, server(ip, port));
@@ -130,9 +142,29 @@ fn servfail_falls_back_to_the_failover_order() {
 }
 
 #[test]
-fn a_dns_timeout_falls_back_to_the_failover_order() {
+fn a_silent_dns_server_lets_the_failover_order_start_after_attempt_delay() {
     let silent = silent_nameserver();
-    let (connected, failures) = falls_back("srv:_scout._tcp.test.example", silent.local_addr().unwrap(), 300);
+    // Had it waited for the 5 s DNS timeout, the lookup would be named as a DNS failure.
+    let (connected, failures) = falls_back("srv:_scout._tcp.test.example", silent.local_addr().unwrap(), 5000);
+    assert!(
+        failures.len() == 1 && failures[0].contains("no DNS answer within 250 ms"),
+        "{failures:?}"
+    );
+    assert_eq!(
+        connected.failed[0].reason,
+        FailReason::OutOfPatience {
+            stage: Stage::Resolving,
+            patience: Duration::from_millis(250)
+        }
+    );
+    assert_eq!(connected.failed[0].server.host(), "_scout._tcp.test.example");
+}
+
+#[test]
+fn a_dns_timeout_falls_back_to_the_failover_order() {
+    // With `attempt_delay_ms` 0 the failover order waits until the lookup ends.
+    let silent = silent_nameserver();
+    let (connected, failures) = falls_back_with("srv:_scout._tcp.test.example", silent.local_addr().unwrap(), 300, 0);
     assert!(
         failures.len() == 1 && failures[0].contains("timed out after 300 ms"),
         "{failures:?}"

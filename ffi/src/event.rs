@@ -15,7 +15,7 @@ pub enum scoutlb_event_kind {
     SCOUTLB_EVENT_ATTEMPT_STARTED = 1,
     /// An attempt failed; the message says why.
     SCOUTLB_EVENT_ATTEMPT_FAILED = 2,
-    /// An attempt succeeded.
+    /// An attempt succeeded and won the race: its server is the one in use.
     SCOUTLB_EVENT_ATTEMPT_SUCCEEDED = 3,
     /// A new server list was accepted and cached.
     SCOUTLB_EVENT_SERVER_LIST_UPDATED = 4,
@@ -29,6 +29,11 @@ pub enum scoutlb_event_kind {
     SCOUTLB_EVENT_BALANCER_RESOLVED = 8,
     /// The ManagerLoadBalancer entry could not be resolved; the failover order takes over.
     SCOUTLB_EVENT_BALANCER_FAILED = 9,
+    /// An attempt answered but is held: a more preferred server is still within its patience.
+    SCOUTLB_EVENT_ATTEMPT_HELD = 10,
+    /// An attempt (or the balancer lookup) ran out of patience: it goes on, and the next
+    /// candidate starts beside it. Not a failure.
+    SCOUTLB_EVENT_PATIENCE_RAN_OUT = 11,
 }
 
 /// How much an event matters; also the minimum severity given to `scoutlb_config_set_event_callback`.
@@ -122,6 +127,8 @@ fn kind_of(event: &Event) -> scoutlb_event_kind {
         Event::StateFileProblem { .. } => SCOUTLB_EVENT_STATE_FILE_PROBLEM,
         Event::BalancerResolved { .. } => SCOUTLB_EVENT_BALANCER_RESOLVED,
         Event::BalancerFailed { .. } => SCOUTLB_EVENT_BALANCER_FAILED,
+        Event::AttemptHeld { .. } => SCOUTLB_EVENT_ATTEMPT_HELD,
+        Event::PatienceRanOut { .. } => SCOUTLB_EVENT_PATIENCE_RAN_OUT,
         _ => SCOUTLB_EVENT_OTHER,
     }
 }

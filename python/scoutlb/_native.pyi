@@ -115,7 +115,8 @@ class Attempt:
     @property
     def kind(self) -> str:
         """Why it failed, as a short stable name: `refused`, `timed_out`, `dns`, `tls`, `http_status`,
-        `invalid_list`, `io`, `callback`, `reported` or `deadline`."""
+        `invalid_list`, `io`, `callback`, `reported`, `deadline`, or `out_of_patience` (not a failure:
+        still running when a later server won, after its patience had run out)."""
 
     @property
     def message(self) -> str:
@@ -150,7 +151,9 @@ class Event:
 
     @property
     def kind(self) -> str:
-        """A short stable name: `attempt_started`, `attempt_failed`, `attempt_succeeded`,
+        """A short stable name: `attempt_started`, `attempt_failed`, `attempt_succeeded` (the winner),
+        `attempt_held` (answered, held while a more preferred server is within its patience),
+        `patience_ran_out` (the next candidate starts beside a slow one; not a failure),
         `server_list_updated`, `server_list_rejected`, `default_changed`, `state_file_problem`,
         `balancer_resolved` or `balancer_failed`."""
 
@@ -186,6 +189,11 @@ class Client:
     callback on the client's attempt threads (several may run at once when attempts are
     staggered), the events callback on the thread that made the call. The events callback must
     not call its own client (that raises `scoutlb.Error`).
+
+    Attempts race: candidates start in order, the next one when the running ones ran out of
+    patience (`attempt_delay_ms` while connecting, `answer_delay_ms` once connected), and the most
+    preferred server that answers wins, so a slow but working default keeps the device. A probe
+    callable cannot tell when its transport is up: it counts as connecting while it runs.
     """
 
     def __new__(
@@ -200,6 +208,7 @@ class Client:
         ca_file: FilePath | None = None,
         connect_timeout_ms: int = 3000,
         attempt_delay_ms: int = 250,
+        answer_delay_ms: int = 1000,
         deadline_ms: int = 30000,
         dns_timeout_ms: int = 2000,
         nameservers: Sequence[str] = ...,

@@ -25,6 +25,7 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
         ca_file=None,
         connect_timeout_ms=1000,
         attempt_delay_ms=0,
+        answer_delay_ms=0,
         deadline_ms=5000,
         dns_timeout_ms=500,
         nameservers=["127.0.0.1:5353"],
@@ -37,7 +38,7 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
     assert client.seeds == [Server("10.0.0.11"), Server("10.0.0.12", 9000), Server("fd00::1", 7)]
     assert set(scoutlb.CONFIG_KEYS) == {
         "servers", "manager_load_balancer", "state_file", "default_port", "probe", "scheme", "ca_file",
-        "connect_timeout_ms", "attempt_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
+        "connect_timeout_ms", "attempt_delay_ms", "answer_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
         "search_domains", "retry", "failover_order", "device_id",
     }  # fmt: skip
 
@@ -104,6 +105,8 @@ BAD_KEYWORDS: list[tuple[dict[str, Any], str]] = [
     ({"connect_timeout_ms": "1000"}, "connect_timeout_ms"),
     ({"connect_timeout_ms": 0}, "connect_timeout_ms"),
     ({"attempt_delay_ms": float("nan")}, "attempt_delay_ms"),
+    ({"answer_delay_ms": -5}, "answer_delay_ms"),
+    ({"answer_delay_ms": "1s"}, "answer_delay_ms"),
     ({"deadline_ms": 0}, "deadline_ms"),
     ({"deadline_ms": 10**12}, "deadline_ms"),
     ({"dns_timeout_ms": None, "nameservers": ["not-an-ip"]}, "nameservers"),

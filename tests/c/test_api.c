@@ -328,6 +328,11 @@ static void test_malformed_json(void) {
     CHECK_ERROR_HAS("`bogus`");
     CHECK_STATUS(scoutlb_config_new("{\"probe\": \"magic\"}", &config), SCOUTLB_CONFIG);
     CHECK_ERROR_HAS("`probe`");
+    CHECK_STATUS(scoutlb_config_new("{\"answer_delay_ms\": -1}", &config), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("`answer_delay_ms`");
+    CHECK_STATUS(scoutlb_config_new("{\"answer_delay_ms\": 400, \"attempt_delay_ms\": 0}", &config), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    config = NULL;
     CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"a:99999\"]}", &config), SCOUTLB_CONFIG);
     CHECK_ERROR_HAS("a:99999");
     /* A NUL escaped in the JSON reaches the message, which must not be cut short there. */

@@ -25,6 +25,8 @@ pub enum Behaviour {
     Drip,
     /// Accept the connection and never answer.
     Silent,
+    /// Read the request, wait this long, then answer 200 with this body.
+    Slow(Duration, Arc<Mutex<String>>),
 }
 
 /// A server on 127.0.0.1 running one behaviour until dropped.
@@ -56,7 +58,7 @@ impl TestServer {
         let stop = Arc::new(AtomicBool::new(false));
         let hits = Arc::new(AtomicUsize::new(0));
         let body = match &behaviour {
-            Behaviour::Body(b) => Some(Arc::clone(b)),
+            Behaviour::Body(b) | Behaviour::Slow(_, b) => Some(Arc::clone(b)),
             _ => None,
         };
         let (stop2, hits2) = (Arc::clone(&stop), Arc::clone(&hits));
@@ -82,6 +84,14 @@ impl TestServer {
         s
     }
 
+    /// A live server like [`TestServer::live`] that answers each request only after `delay`.
+    pub fn live_after(id: &str, delay: Duration) -> Self {
+        let body = Arc::new(Mutex::new(String::new()));
+        let s = Self::start(Behaviour::Slow(delay, Arc::clone(&body)));
+        *body.lock().unwrap() = list_body(&[(&s.server(), id)], Some(id));
+        s
+    }
+
     /// Replace the body this server answers with.
     pub fn set_body(&self, text: String) {
         *self.body.as_ref().expect("a body server").lock().unwrap() = text;
@@ -97,6 +107,33 @@ impl Drop for TestServer {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(self.addr); // wake the accept loop
     }
+}
+
+/// A loopback port whose SYNs are dropped: a listener with `listen(0)` whose one backlog slot is
+/// taken by a connection never accepted. Keep the guard alive while the port is used.
+pub fn unreachable() -> (Server, Unreachable) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    // With a backlog of 0 the kernel queues one connection; every later SYN is dropped.
+    let filler = TcpStream::connect(addr).unwrap();
+    let probe = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+    assert!(probe.is_err(), "the full backlog did not drop a SYN");
+    (
+        Server::from(addr),
+        Unreachable {
+            _socket: socket,
+            _filler: filler,
+        },
+    )
+}
+
+/// Keeps an [`unreachable`] port unreachable.
+pub struct Unreachable {
+    _socket: socket2::Socket,
+    _filler: TcpStream,
 }
 
 /// A loopback port where nothing listens: connections are refused.
@@ -142,6 +179,12 @@ fn serve(conn: TcpStream, behaviour: Behaviour, stop: Arc<AtomicBool>, tls: Opti
         let _ = stream.flush();
     };
     match behaviour {
+        Behaviour::Slow(delay, b) => {
+            // The request was read; the answer comes late.
+            thread::sleep(delay);
+            let body = b.lock().unwrap().clone();
+            respond(&mut stream, 200, body.as_bytes())
+        }
         Behaviour::Body(b) => {
             let body = b.lock().unwrap().clone();
             respond(&mut stream, 200, body.as_bytes())

@@ -278,3 +278,39 @@ fn a_garbage_answer_is_a_failed_attempt_and_keeps_the_cached_list() {
     let s = device.run(&["servers"]).ok_json();
     assert_eq!(addresses(&s["servers"]), addrs);
 }
+
+#[test]
+fn a_slow_but_working_default_keeps_the_device_and_answer_delay_ms_is_checked() {
+    // The default answers in 300 ms, the next server at once: the restart stays on the default.
+    let listeners: Vec<TcpListener> = (0..2).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let addrs: Vec<String> = listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
+    let mut listeners = listeners.into_iter();
+    let slow = TinyHttp::serve_after(
+        listeners.next().unwrap(),
+        200,
+        &TinyHttp::list_body(&addrs, 0),
+        std::time::Duration::from_millis(300),
+    );
+    let next = TinyHttp::serve(listeners.next().unwrap(), 200, &TinyHttp::list_body(&addrs, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": addrs}));
+    let connected = device.run(&["connect"]).ok_json();
+    assert_eq!(connected["server"]["address"], addrs[0].as_str(), "{connected}");
+    assert_eq!(
+        next.hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the next server got a request"
+    );
+    assert_eq!(slow.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // With less patience than the default needs, the device moves on.
+    device.configure(json!({"servers": addrs, "answer_delay_ms": 100}));
+    let moved = device.run(&["connect"]).ok_json();
+    assert_eq!(moved["server"]["address"], addrs[1].as_str(), "{moved}");
+    assert_eq!(moved["failed"][0]["reason"], "out_of_patience", "{moved}");
+
+    device.configure(json!({"servers": addrs, "answer_delay_ms": "soon"}));
+    let run = device.run(&["status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("answer_delay_ms"), "{run:?}");
+}

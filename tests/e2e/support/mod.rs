@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -170,6 +170,8 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
 pub struct TinyHttp {
     /// Its address.
     pub addr: SocketAddr,
+    /// The requests it answered.
+    pub hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -182,9 +184,15 @@ impl TinyHttp {
 
     /// Serves `status` with `body` on a listener bound by the caller.
     pub fn serve(listener: TcpListener, status: u16, body: &str) -> TinyHttp {
+        Self::serve_after(listener, status, body, Duration::ZERO)
+    }
+
+    /// Serves `status` with `body`, each answer `delay` after the request was read (one at a time).
+    pub fn serve_after(listener: TcpListener, status: u16, body: &str, delay: Duration) -> TinyHttp {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (flag, counter) = (Arc::clone(&stop), Arc::clone(&hits));
         let response = format!(
             "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -204,11 +212,14 @@ impl TinyHttp {
                         _ => break,
                     }
                 }
+                counter.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(delay);
                 let _ = stream.write_all(response.as_bytes());
             }
         });
         TinyHttp {
             addr,
+            hits,
             stop,
             thread: Some(thread),
         }
