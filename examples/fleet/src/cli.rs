@@ -42,6 +42,9 @@ pub struct Common {
     /// The scout-server binary (default: beside this program).
     #[arg(long, value_name = "PATH", global = true)]
     pub scout_server: Option<PathBuf>,
+    /// Folder in which the devices' state folders are made (default: /dev/shm when it exists, else the temp folder).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
     /// Folder the pictures are written to.
     #[arg(long, value_name = "DIR", default_value = ".", global = true)]
     pub png_dir: PathBuf,

@@ -144,6 +144,7 @@ pub struct Fleet {
 impl Fleet {
     /// Writes the state files of `n` devices: `default_of(i)` is device i's default, `list` their cached list.
     pub fn prepare(
+        parent: &Path,
         n: usize,
         addresses: &[String],
         list: &ServerList,
@@ -152,8 +153,8 @@ impl Fleet {
     ) -> Result<Fleet, String> {
         let dir = tempfile::Builder::new()
             .prefix("scoutlb-fleet")
-            .tempdir()
-            .map_err(|e| format!("cannot make a temp folder: {e}"))?;
+            .tempdir_in(parent)
+            .map_err(|e| format!("cannot make a temp folder in {}: {e}", parent.display()))?;
         let servers: Vec<Server> = addresses
             .iter()
             .map(|a| Server::parse(a, scoutlb::DEFAULT_PORT).map_err(|e| e.to_string()))

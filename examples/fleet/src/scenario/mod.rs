@@ -68,6 +68,16 @@ impl Context {
         }
     }
 
+    /// Where the devices' state folders go: `--state-dir`, else /dev/shm (a tmpfs, so that ten
+    /// thousand devices sharing one disk do not measure that disk), else the temp folder.
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        match &self.common.state_dir {
+            Some(d) => d.clone(),
+            None if std::path::Path::new("/dev/shm").is_dir() => "/dev/shm".into(),
+            None => std::env::temp_dir(),
+        }
+    }
+
     /// The transport, as the tables name it.
     pub fn transport(&self) -> &'static str {
         if self.spec.tls.is_some() { "HTTPS" } else { "HTTP" }
@@ -127,7 +137,14 @@ pub fn prepare(
     default_of: &dyn Fn(usize) -> usize,
 ) -> Result<Fleet, String> {
     let list = fetch_list(cluster, setup)?;
-    Fleet::prepare(ctx.common.devices, &cluster.addresses(), &list, default_of, setup)
+    Fleet::prepare(
+        &ctx.state_dir(),
+        ctx.common.devices,
+        &cluster.addresses(),
+        &list,
+        default_of,
+        setup,
+    )
 }
 
 /// Boots `fleet` over the window; the window's start and the outcomes.
