@@ -93,6 +93,19 @@ pub struct Proxies {
     entries: Vec<Entry>,
 }
 
+/// Connections the kernel may queue for a proxy (capped by `net.core.somaxconn`), as deep as the
+/// reference server's, so that the proxy adds no drops of its own to a storm.
+const BACKLOG: i32 = 4096;
+
+/// Binds `addr` with a deep backlog and `SO_REUSEADDR` (as the standard library does).
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
 /// Lowest port tried for a proxy.
 const FIRST_PORT: u16 = 20000;
 
@@ -101,7 +114,7 @@ fn bind_below_ephemeral(start: u16) -> std::io::Result<std::net::TcpListener> {
     let low = ephemeral_low().unwrap_or(32768);
     let mut last = std::io::Error::other("no port left below the ephemeral range");
     for port in start.max(1024)..low.max(start) {
-        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        match bind(SocketAddr::from(([127, 0, 0, 1], port))) {
             Ok(l) => return Ok(l),
             Err(e) => last = e,
         }
@@ -192,7 +205,7 @@ impl Proxies {
         let addr = self.entries[i].addr;
         let deadline = Instant::now() + Duration::from_secs(5);
         let listener = loop {
-            match std::net::TcpListener::bind(addr) {
+            match bind(addr) {
                 Ok(l) => break l,
                 Err(e) if Instant::now() >= deadline => return Err(e),
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),

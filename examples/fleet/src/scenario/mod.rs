@@ -237,6 +237,9 @@ pub fn process_rows(report: &mut Report, fleet: &Fleet) {
     if let Some(kib) = limits::peak_rss_kib() {
         report.row("peak RSS of this process (VmHWM)", kib as f64 / 1024.0, Unit::Mib);
     }
+    if let Some(load) = limits::load_average() {
+        report.row("load average of the machine (1 min) at the end", load, Unit::Ratio);
+    }
     if fleet.spawn_failures > 0 {
         report.row(
             "device threads that could not start",
