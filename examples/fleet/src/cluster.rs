@@ -143,6 +143,14 @@ impl Cluster {
         let pid = self.servers[i].0.pid().ok_or("the server is not running")?;
         limits::signal(pid, libc::SIGSTOP).map_err(|e| format!("SIGSTOP to {pid}: {e}"))?;
         self.servers[i].1 = Status::Stopped;
+        // The signal is delivered asynchronously: a busy server may answer a little longer.
+        let deadline = Instant::now() + SERVER_DEADLINE;
+        while !limits::is_stopped(pid) {
+            if Instant::now() >= deadline {
+                return Err(format!("server {} (pid {pid}) did not stop after SIGSTOP", name(i)));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Ok(())
     }
 

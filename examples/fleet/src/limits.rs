@@ -70,3 +70,11 @@ pub fn load_average() -> Option<f64> {
         .parse()
         .ok()
 }
+
+/// Whether process `pid` is stopped (state `T` in `/proc/<pid>/stat`).
+pub fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+        .unwrap_or(false)
+}

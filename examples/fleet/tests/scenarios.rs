@@ -56,13 +56,13 @@ impl Output {
     }
 }
 
-/// Runs the tool with 1,000 devices on a 1 s window and `args`; asserts that it passed and drew its picture.
+/// Runs the tool with 1,000 devices on a 2 s window and `args`; asserts that it passed and drew its picture.
 fn fleet(scenario: &str, args: &[&str]) -> Option<Output> {
     let bin = scout_server()?;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(FLEET)
-        .args(["--devices", "1000", "--window", "1s", "--png-dir"])
+        .args(["--devices", "1000", "--window", "2s", "--png-dir"])
         .arg(dir.path())
         .arg("--scout-server")
         .arg(&bin)
@@ -113,11 +113,6 @@ fn server_down_brings_every_device_back() {
         let back = out.figure(&format!("{run}: moved to B")) + out.figure(&format!("{run}: moved to C"));
         assert_eq!(back, moved, "{run}: every device of A is on B or C");
     }
-    assert_eq!(
-        out.figure("SIGKILL, list: moved to C"),
-        0.0,
-        "list mode: all go to the next entry"
-    );
 }
 
 #[test]
