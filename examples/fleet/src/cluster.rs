@@ -180,10 +180,11 @@ impl Cluster {
         Ok(())
     }
 
-    /// Brings every server that is down back at once (each restart waits for its server to be ready).
-    pub fn bring_all_back(&mut self) -> Result<(), String> {
+    /// Brings every server that is down back at once (each restart waits for its server to be
+    /// ready); the moments the first and the last of them were back.
+    pub fn bring_all_back(&mut self) -> Result<(Instant, Instant), String> {
         let proxies = self.proxies.as_ref().expect("proxies run until shutdown");
-        std::thread::scope(|s| {
+        let back = std::thread::scope(|s| {
             let restarts: Vec<_> = self
                 .servers
                 .iter_mut()
@@ -195,19 +196,22 @@ impl Cluster {
                         *status = Status::Up;
                         proxies
                             .open(i)
-                            .map_err(|e| format!("cannot open the proxy of {} again: {e}", name(i)))
+                            .map_err(|e| format!("cannot open the proxy of {} again: {e}", name(i)))?;
+                        Ok(Instant::now())
                     })
                 })
                 .collect();
             restarts
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err("a server did not come back".into())))
-                .collect::<Result<Vec<()>, String>>()
+                .collect::<Result<Vec<Instant>, String>>()
         })?;
         for i in 0..self.len() {
             self.bring_back(i)?;
         }
-        Ok(())
+        let now = Instant::now();
+        let first = back.iter().min().copied().unwrap_or(now);
+        Ok((first, back.iter().max().copied().unwrap_or(now)))
     }
 
     /// Brings every server back, then stops each cleanly so that the database keeps no row of this cluster.

@@ -78,3 +78,35 @@ pub fn is_stopped(pid: u32) -> bool {
         .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
         .unwrap_or(false)
 }
+
+/// Threads one device in flight needs: its own, the core's attempt thread, and the resolver thread
+/// ureq starts for a lookup with a time limit.
+pub const THREADS_PER_DEVICE: u64 = 3;
+
+/// Memory mappings one thread costs: its stack and guard page, its signal stack and guard page.
+const MAPS_PER_THREAD: u64 = 4;
+
+/// Most devices that can be in flight at once in this process, from the machine's limits on
+/// threads (`kernel.pid_max`, `kernel.threads-max`) and memory mappings (`vm.max_map_count`).
+pub fn devices_at_once() -> Option<u64> {
+    let read = |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let pids = read("/proc/sys/kernel/pid_max")?.min(read("/proc/sys/kernel/threads-max")?);
+    let maps = read("/proc/sys/vm/max_map_count")?;
+    // Leave room for the other processes' threads and this process's own mappings.
+    let threads = pids
+        .saturating_sub(4096)
+        .min(maps.saturating_sub(8192) / MAPS_PER_THREAD);
+    Some(threads / THREADS_PER_DEVICE)
+}
+
+/// An error when `n` devices acting at once would exceed [`devices_at_once`].
+pub fn check_at_once(n: usize, what: &str) -> Result<(), String> {
+    match devices_at_once() {
+        Some(most) if n as u64 > most => Err(format!(
+            "{what} has {n} devices in flight at once, which needs about {} threads ({THREADS_PER_DEVICE} per device) and {} memory mappings; this machine allows about {most} devices at once in one process (kernel.pid_max, vm.max_map_count): use --devices {most} or fewer",
+            n as u64 * THREADS_PER_DEVICE,
+            n as u64 * THREADS_PER_DEVICE * MAPS_PER_THREAD,
+        )),
+        _ => Ok(()),
+    }
+}

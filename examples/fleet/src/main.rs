@@ -86,6 +86,15 @@ fn run(cli: Cli) -> Result<bool, String> {
         count: usize::from(common.servers),
         tls,
     };
+    let at_once = match cli.scenario {
+        Scenario::BootStorm { .. } if common.window.is_zero() => common.devices,
+        Scenario::BootStorm { .. } => 0,
+        Scenario::Outage { .. } => common.devices,
+        Scenario::ServerDown { .. } | Scenario::RollingRestart { .. } => {
+            common.devices.div_ceil(usize::from(common.servers))
+        }
+    };
+    limits::check_at_once(at_once, cli.scenario.name())?;
     let mut ctx = Context::new(common.clone(), db, spec);
     let title = format!(
         "{}: {} devices, {} servers, {}, {}, window {}",
