@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The fleet figures of the README: every scenario with 10,000 devices and 3 servers (the outage with
-# as many devices as the machine can keep in flight at once), the boot storm on SQLite and
-# PostgreSQL over HTTP and HTTPS; each run REPEAT times (default 3), medians, and ratios to SQLite
-# over HTTP. Release build. Writes the tables and pictures under target/fleet-bench/.
+# The fleet figures of the README: the boot storm with 10,000 devices and 3 servers on SQLite and
+# PostgreSQL over HTTP and HTTPS; server-down with 10,000 and 3,000 devices; the rolling restart
+# and the outage with as many devices as one process can keep in flight at once here (4,000,
+# 1,000); each run REPEAT times (default 3), medians, and ratios to SQLite over HTTP. Release
+# build. Writes the tables and pictures under target/fleet-bench/.
 #
-#   bash examples/fleet/bench.sh            # about 15 minutes on 2 cores
+#   bash examples/fleet/bench.sh            # about 20 minutes on 2 cores
 #   REPEAT=1 DEVICES=2000 bash examples/fleet/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repeat=${REPEAT:-3}
 devices=${DEVICES:-10000}
 outage_devices=${OUTAGE_DEVICES:-1000}
+rolling_devices=${ROLLING_DEVICES:-4000}
 out=target/fleet-bench
 mkdir -p "$out"
 cargo build --release --quiet -p scoutlb-fleet -p scout-server
@@ -36,7 +38,8 @@ run boot-sqlite-https --tls boot-storm
 run boot-postgres-http --postgres boot-storm
 run boot-postgres-https --postgres --tls boot-storm
 run server-down server-down
-run rolling-restart rolling-restart
+devices=3000 run server-down-3000 server-down
+devices=$rolling_devices run rolling-restart rolling-restart
 devices=$outage_devices run outage --window 2s outage
 
 echo

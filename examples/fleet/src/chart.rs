@@ -94,6 +94,7 @@ fn draw_panel(area: &Area<'_>, panel: &Panel) -> Result<(), String> {
         .y_desc(panel.y_desc.as_str())
         .x_label_formatter(&|v| format!("{v:.1}"))
         .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE)
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
         .draw()
@@ -106,18 +107,27 @@ fn draw_panel(area: &Area<'_>, panel: &Panel) -> Result<(), String> {
             .label(s.name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    for (j, (t, name)) in panel.marks.iter().enumerate() {
-        let color = [BLACK, RGBColor(150, 150, 150), RGBColor(200, 80, 0)][j % 3];
-        chart
+    let mut named: Vec<&str> = Vec::new();
+    for (t, name) in &panel.marks {
+        // A moment something came back is grey, every other moment black; one legend entry per text.
+        let color = if name.contains("back") {
+            RGBColor(150, 150, 150)
+        } else {
+            BLACK
+        };
+        let line = chart
             .draw_series(DashedLineSeries::new(
                 vec![(*t, 0.0), (*t, y_max)],
                 6,
                 4,
                 color.stroke_width(1),
             ))
-            .map_err(text)?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1)));
+            .map_err(text)?;
+        if !named.contains(&name.as_str()) {
+            named.push(name);
+            line.label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1)));
+        }
     }
     chart
         .configure_series_labels()

@@ -89,10 +89,9 @@ fn run(cli: Cli) -> Result<bool, String> {
     let at_once = match cli.scenario {
         Scenario::BootStorm { .. } if common.window.is_zero() => common.devices,
         Scenario::BootStorm { .. } => 0,
-        Scenario::Outage { .. } => common.devices,
-        Scenario::ServerDown { .. } | Scenario::RollingRestart { .. } => {
-            common.devices.div_ceil(usize::from(common.servers))
-        }
+        // In a rolling restart the devices gather: the last server stopped may hold all of them.
+        Scenario::Outage { .. } | Scenario::RollingRestart { .. } => common.devices,
+        Scenario::ServerDown { .. } => common.devices.div_ceil(usize::from(common.servers)),
     };
     limits::check_at_once(at_once, cli.scenario.name())?;
     let mut ctx = Context::new(common.clone(), db, spec);

@@ -29,7 +29,10 @@ pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String>
     let (mut failures, mut migrations, mut moved) = (0, 0, 0);
     let began = Instant::now();
     for i in 0..k {
-        marks.push((t0.elapsed().as_secs_f64(), format!("{} stopped", cluster::name(i))));
+        marks.push((
+            t0.elapsed().as_secs_f64(),
+            "a server stopped (A, B, ... in turn)".to_owned(),
+        ));
         let who = together(fleet.on_server(i));
         let mut up = vec![true; k];
         up[i] = false;
@@ -45,7 +48,7 @@ pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String>
             Unit::Ms,
         );
         cluster.bring_back(i)?;
-        marks.push((t0.elapsed().as_secs_f64(), format!("{} back", cluster::name(i))));
+        marks.push((t0.elapsed().as_secs_f64(), "it is back".to_owned()));
         std::thread::sleep(pause);
     }
     let took = began.elapsed();

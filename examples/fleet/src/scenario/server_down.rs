@@ -41,6 +41,7 @@ pub fn run(ctx: &mut Context, fault: Fault, spread: bool, seed: u64) -> Result<R
     let who = together(fleet.on_server(VICTIM));
     let mut up = vec![true; k];
     up[VICTIM] = false;
+    let cpu_before = crate::limits::cpu_time();
     let mut down_at = Instant::now();
     let mut signalled = Ok(());
     let (noticed, outcomes) = fleet.act(&who, Action::Reconnect, &up, RECONNECT_LIMIT, || {
@@ -54,6 +55,7 @@ pub fn run(ctx: &mut Context, fault: Fault, spread: bool, seed: u64) -> Result<R
         };
     });
     signalled?;
+    let cpu = crate::limits::cpu_time().saturating_sub(cpu_before);
     std::thread::sleep(Duration::from_millis(1000));
     let devices = sampler.finish(k);
 
@@ -71,6 +73,7 @@ pub fn run(ctx: &mut Context, fault: Fault, spread: bool, seed: u64) -> Result<R
         .max();
     let all_back = last.map_or(f64::NAN, |t| ms(t.saturating_duration_since(noticed)));
     report.row("time until all are back", all_back, Unit::Ms);
+    report.row("CPU time of this process while they reconnected", ms(cpu), Unit::Ms);
     let mut moved = vec![0usize; k];
     for o in &outcomes {
         if let Ok(i) = o.result {
