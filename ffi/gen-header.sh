@@ -3,7 +3,7 @@
 # SCOUTLB_VERSION_* macros from the workspace Cargo.toml (the one source of the version).
 # Usage: ffi/gen-header.sh [OUTPUT]   (default: include/scoutlb.h)
 set -euo pipefail
-CBINDGEN_VERSION=0.29.4
+source "$(dirname "$0")/../tests/tool-versions.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/include/scoutlb.h}
 if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then

@@ -259,7 +259,7 @@ typedef uint32_t scoutlb_probe_result;
 struct scoutlb_client;
 
 /**
- * A client configuration: the JSON keys of SPEC §5 plus the event and probe callbacks.
+ * A client configuration: the JSON configuration keys (behaviour.md) plus the event and probe callbacks.
  *
  * Created by `scoutlb_config_new`, owned by the caller, released with `scoutlb_config_free`.
  * A client copies what it needs at `scoutlb_client_new`, so the config may be freed or reused
@@ -288,7 +288,15 @@ struct scoutlb_connected {
      */
     bool via_balancer;
     /**
-     * How many attempts failed before this success (each was reported as an event).
+     * Whether the new state reached the state file (also true when nothing had to be saved or
+     * there is no state file). When false, the connection stands, and why the save failed was
+     * reported as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event; the next connect saves again.
+     * (Added in 0.1 in what was padding: size and offsets of the other fields are unchanged.)
+     */
+    bool saved;
+    /**
+     * How many attempts did not win (each was reported as an event): those that failed, and
+     * those still running after their patience ran out.
      */
     uint32_t failed_attempts;
 };
@@ -440,7 +448,7 @@ scoutlb_status scoutlb_client_new(const struct scoutlb_config *config, struct sc
 void scoutlb_client_free(struct scoutlb_client *client);
 
 /**
- * Run the start-up procedure (SPEC §2): the ManagerLoadBalancer's addresses, then the failover order.
+ * Run the start-up procedure (behaviour.md, "Start-up"): the ManagerLoadBalancer's addresses, then the failover order.
  *
  * Blocks until a server answers the probe or every candidate failed (bounded by `deadline_ms`).
  * The winner becomes the default server and is persisted; the list it sent is cached. Fails with
@@ -536,7 +544,7 @@ scoutlb_status scoutlb_client_candidates(const struct scoutlb_client *client,
                                          size_t *out_len);
 
 /**
- * The failover order from the default server, without the ManagerLoadBalancer (SPEC §2).
+ * The failover order from the default server, without the ManagerLoadBalancer (behaviour.md, "Failover order").
  *
  * Same text format and buffer rules as `scoutlb_client_candidates`.
  *
@@ -630,7 +638,7 @@ scoutlb_status scoutlb_client_default_server(const struct scoutlb_client *client
                                              size_t *out_len);
 
 /**
- * The whole remembered state as the JSON document of the state file (SPEC §4).
+ * The whole remembered state as the JSON document of the state file (behaviour.md, "State file").
  *
  * `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.
  *
@@ -673,7 +681,7 @@ scoutlb_status scoutlb_client_report_failure(const struct scoutlb_client *client
                                              const char *reason);
 
 /**
- * Hand in a server list the agent received by its own protocol, as SPEC §3 JSON.
+ * Hand in a server list the agent received by its own protocol, as wire-format JSON (behaviour.md, "Wire format").
  *
  * `body` holds `body_len` bytes (no NUL needed; `(NULL, 0)` is empty, hence refused). `from` is the
  * server that sent it, or NULL for the default server; when it is the default server and the list
@@ -693,7 +701,7 @@ scoutlb_status scoutlb_client_update_server_list(const struct scoutlb_client *cl
                                                  const char *from);
 
 /**
- * Parse a configuration from JSON text (SPEC §5) into a new `scoutlb_config`.
+ * Parse a configuration from JSON text (behaviour.md, "Configuration keys") into a new `scoutlb_config`.
  *
  * `json` is a NUL-terminated UTF-8 JSON object; every key is optional, an unknown key or a wrong
  * type fails with `SCOUTLB_CONFIG` and a message naming the key. On success `*config_out`

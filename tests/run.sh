@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 bash tests/install-deps.sh || { echo "installing the test dependencies failed"; exit 1; }
+# One rule for missing prerequisites: under the test command, every one is a failure, never a skip.
+export SCOUTLB_TEST_REQUIRE=1
 
 passed=0
 failed=0
@@ -30,10 +32,13 @@ suite() {
 
 suite format cargo fmt --all --check
 suite clippy cargo clippy --all-targets -- -D warnings
+suite docs env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude scoutlb-python
 suite rust cargo test
 suite c bash tests/c/run.sh
 suite python bash python/run-tests.sh
-suite e2e bash tests/e2e/run.sh
+suite demo bash tests/e2e/run.sh
+suite cli-assets bash examples/cli/tests/assets.sh
+suite hostile bash tests/hostile/run.sh
 
 echo
 if [ "$failed" -gt 0 ]; then

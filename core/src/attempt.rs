@@ -8,11 +8,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::dns::DnsFailure;
 use crate::event::Event;
 use crate::probe::{Probe, Reached, TransportUp};
 use crate::race::{Action, Id, Race, Stage, Timing};
@@ -27,7 +29,7 @@ pub enum FailReason {
     /// No answer within the time limit.
     TimedOut(Duration),
     /// The host name did not resolve.
-    Dns(String),
+    Dns(DnsFailure),
     /// The TLS handshake or certificate check failed.
     Tls(String),
     /// The server answered with an HTTP status other than 200.
@@ -35,7 +37,12 @@ pub enum FailReason {
     /// The server's answer was not a valid server list.
     InvalidList(String),
     /// Another network or operating-system error.
-    Io(String),
+    Io {
+        /// The operating system's kind of error.
+        kind: io::ErrorKind,
+        /// The error in words.
+        message: String,
+    },
     /// The agent's callback probe said no, with its message.
     Callback(String),
     /// The agent reported the failure itself.
@@ -60,7 +67,7 @@ impl fmt::Display for FailReason {
             FailReason::Tls(m) => write!(f, "TLS failed: {m}"),
             FailReason::HttpStatus(s) => write!(f, "HTTP status {s}"),
             FailReason::InvalidList(m) => write!(f, "bad response: {m}"),
-            FailReason::Io(m) => write!(f, "{m}"),
+            FailReason::Io { message, .. } => f.write_str(message),
             FailReason::Callback(m) => write!(f, "probe callback said no: {m}"),
             FailReason::Reported(m) => write!(f, "reported by the agent: {m}"),
             FailReason::Deadline => f.write_str("overall deadline passed first"),
@@ -91,7 +98,7 @@ impl FailReason {
             FailReason::Tls(_) => "tls",
             FailReason::HttpStatus(_) => "http_status",
             FailReason::InvalidList(_) => "invalid_list",
-            FailReason::Io(_) => "io",
+            FailReason::Io { .. } => "io",
             FailReason::Callback(_) => "callback",
             FailReason::Reported(_) => "reported",
             FailReason::Deadline => "deadline",
@@ -212,7 +219,10 @@ pub(crate) fn run(
                         let _ = done_tx.send(Message::Done(id, outcome));
                     });
                     if let Err(e) = spawned {
-                        let reason = FailReason::Io(format!("cannot start an attempt thread: {e}"));
+                        let reason = FailReason::Io {
+                            kind: e.kind(),
+                            message: format!("cannot start an attempt thread: {e}"),
+                        };
                         race.failed(id, now);
                         emit(Event::AttemptFailed {
                             server: server_of(&race, id),

@@ -5,7 +5,7 @@ use std::fmt;
 use crate::attempt::{Attempt, FailReason};
 use crate::client::Connected;
 use crate::config::Config;
-use crate::dns;
+use crate::dns::{self, DnsFailure, DnsFailureKind};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::server::Server;
@@ -24,7 +24,10 @@ impl ManagerLoadBalancer {
     /// Parse `10.0.0.5`, `lb.corp`, `lb.corp:8443`, `[fd00::5]:8443` or `srv:_scout._tcp.corp`.
     pub fn parse(input: &str, default_port: u16) -> Result<Self> {
         let bad = |reason: String| Error::config("manager_load_balancer", format!("`{input}` is not valid: {reason}"));
-        if let Some(name) = input.strip_prefix("srv:") {
+        // `srv:8443` is the host `srv` with a port (as the entry prints), not an SRV name.
+        if let Some(name) = input.strip_prefix("srv:")
+            && (name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()))
+        {
             // An SRV name is a host name whose first two labels start with `_`.
             let server = Server::new(name, 1).map_err(|e| bad(e.to_string()))?;
             let labels: Vec<&str> = server.host().split('.').collect();
@@ -73,20 +76,20 @@ pub(crate) fn evaluate(
             Evaluation { servers, failure: None }
         }
         outcome => {
-            let reason = match outcome {
-                Err(Error::Dns { reason, .. }) => reason,
-                Err(other) => other.to_string(),
-                Ok(_) => "the name has no address".into(),
+            let failure = match outcome {
+                Err(Error::Dns { failure, .. }) => failure,
+                Err(other) => DnsFailure::new(DnsFailureKind::Other, other.to_string()),
+                Ok(_) => DnsFailure::new(DnsFailureKind::NoRecords, "the name has no address"),
             };
             emit(Event::BalancerFailed {
                 entry: entry.to_string(),
-                reason: format!("DNS lookup failed: {reason}"),
+                reason: format!("DNS lookup failed: {failure}"),
             });
             Evaluation {
                 servers: Vec::new(),
                 failure: Some(Attempt {
                     server: as_server(entry, config.default_port),
-                    reason: FailReason::Dns(format!("ManagerLoadBalancer `{entry}`: {reason}")),
+                    reason: FailReason::Dns(failure.context(format_args!("ManagerLoadBalancer `{entry}`"))),
                 }),
             }
         }

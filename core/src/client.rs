@@ -1,5 +1,6 @@
 //! The client handle: state, failover order, connecting and the agent-driven calls.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -27,8 +28,14 @@ pub struct Connected {
     pub reached: Server,
     /// Whether the address came from the ManagerLoadBalancer entry.
     pub via_balancer: bool,
-    /// The attempts that failed before this success.
+    /// The attempts that did not win: those that failed, and those still running after their
+    /// patience ran out ([`FailReason::OutOfPatience`]).
     pub failed: Vec<Attempt>,
+    /// Whether the new state reached the state file (also true when nothing had to be saved or
+    /// there is no state file). A failed save does not undo the connection.
+    pub saved: bool,
+    /// Why the save failed, when `saved` is false (also reported as a `StateFileProblem` event).
+    pub save_error: Option<String>,
 }
 
 /// A device's connection chooser; cheap to share between threads (`Send + Sync`).
@@ -39,6 +46,8 @@ pub struct Client {
     sink: Option<Arc<dyn EventSink>>,
     state_file: Option<StateFile>,
     state: Mutex<State>,
+    /// Whether the last save failed: the state is saved again at the next chance, changed or not.
+    unsaved: AtomicBool,
     /// The balancer entry, evaluated at most once per client (once per restart); shared with the
     /// lookup thread of a connect, which stores its answer even after the race was decided.
     balancer: Arc<Mutex<Option<balancer::Evaluation>>>,
@@ -149,6 +158,7 @@ impl ClientBuilder {
             sink,
             state_file,
             state: Mutex::new(state),
+            unsaved: AtomicBool::new(false),
             balancer: Arc::new(Mutex::new(None)),
             rng: Mutex::new(rng),
         })
@@ -260,7 +270,7 @@ impl Client {
         self.emit(Event::AttemptSucceeded { server: server.clone() });
         let mut state = lock(&self.state);
         if state.default_server.as_ref() == Some(server) {
-            return Ok(());
+            return if self.unsaved() { self.persist(&state) } else { Ok(()) };
         }
         let old = state.default_server.replace(server.clone());
         self.emit(Event::DefaultChanged {
@@ -289,9 +299,19 @@ impl Client {
         self.accept_list(&mut state, list, from.cloned())
     }
 
-    /// Hand in a server list as SPEC §3 JSON; a refused list keeps the cached one.
+    /// Hand in a server list as wire-format JSON; a refused list keeps the cached one.
     pub fn update_server_list_json(&self, body: &[u8], from: Option<&Server>) -> Result<()> {
-        match ServerList::from_json(body) {
+        self.update_checked(ServerList::from_json(body), from)
+    }
+
+    /// Hand in a server list as servers in order; a refused list (empty, too long) keeps the cached one.
+    pub fn update_server_list_servers(&self, servers: Vec<Server>, from: Option<&Server>) -> Result<()> {
+        self.update_checked(ServerList::from_servers(servers), from)
+    }
+
+    /// Cache a list that passed the checks, or report why it was refused.
+    fn update_checked(&self, list: Result<ServerList>, from: Option<&Server>) -> Result<()> {
+        match list {
             Ok(list) => self.update_server_list(list, from),
             Err(e) => {
                 self.emit(Event::ServerListRejected {
@@ -326,15 +346,25 @@ impl Client {
             state.servers_from = from;
             changed = true;
         }
-        if changed { self.persist(state) } else { Ok(()) }
+        if changed || self.unsaved() {
+            self.persist(state)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn unsaved(&self) -> bool {
+        self.unsaved.load(Ordering::SeqCst)
     }
 
     fn persist(&self, state: &State) -> Result<()> {
         let Some(file) = &self.state_file else { return Ok(()) };
-        file.save(state).inspect_err(|e| {
+        let result = file.save(state);
+        self.unsaved.store(result.is_err(), Ordering::SeqCst);
+        result.inspect_err(|e| {
             self.emit(Event::StateFileProblem {
                 path: file.path().to_path_buf(),
-                message: e.to_string(),
+                message: format!("{e}; the state is kept in memory and saved again at the next chance"),
             });
         })
     }
@@ -431,16 +461,18 @@ impl Client {
         }
         let result = match won.reached.list {
             Some(list) => self.accept_list(&mut state, list, Some(won.server.clone())),
-            None if old.as_ref() != Some(&won.server) => self.persist(&state),
+            None if old.as_ref() != Some(&won.server) || self.unsaved() => self.persist(&state),
             None => Ok(()),
         };
-        // The connection works; a state-file problem was reported as an event and does not undo it.
-        drop(result);
+        // The connection works; a state-file problem was reported as an event, and is named in
+        // the result, but does not undo it.
         Ok(Connected {
             server: state.default_server.clone().unwrap_or_else(|| won.server.clone()),
             reached: won.server,
             via_balancer,
             failed: won.failed,
+            saved: result.is_ok(),
+            save_error: result.err().map(|e| e.to_string()),
         })
     }
 

@@ -1,4 +1,4 @@
-//! Configuration (SPEC §5): JSON text or a builder, every key with its default.
+//! Configuration (behaviour.md, "Configuration keys"): JSON text or a builder, every key with its default.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,7 +69,7 @@ impl Default for RetryPolicy {
     }
 }
 
-/// The configuration of a client; see SPEC §5 for the JSON keys of the same names.
+/// The configuration of a client; see behaviour.md, "Configuration keys" for the JSON keys of the same names.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
@@ -147,7 +147,7 @@ impl Config {
         }
     }
 
-    /// Parse the JSON text of SPEC §5; unknown keys and wrong types are errors naming the key.
+    /// Parse the JSON configuration text (behaviour.md); unknown keys and wrong types are errors naming the key.
     pub fn from_json(text: &str) -> Result<Self> {
         let value: Value = serde_json::from_str(text).map_err(|e| Error::ConfigJson(e.to_string()))?;
         let obj = value
@@ -280,7 +280,7 @@ impl Config {
     }
 }
 
-/// Every key of SPEC §5.
+/// Every configuration key (behaviour.md, "Configuration keys").
 pub const KEYS: &[&str] = &[
     "servers",
     "manager_load_balancer",

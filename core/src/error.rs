@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::attempt::Attempt;
+use crate::dns::DnsFailure;
 
 /// Everything that can go wrong in scoutlb, with the detail a sysadmin needs to act.
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +56,13 @@ pub enum Error {
         known: u64,
     },
     /// The ManagerLoadBalancer name could not be resolved.
-    #[error("DNS lookup of `{name}` failed: {reason}")]
+    #[error("DNS lookup of `{name}` failed: {failure}")]
     Dns {
         /// The name looked up.
         name: String,
-        /// The resolver's answer (NXDOMAIN, SERVFAIL, timed out, ...).
-        reason: String,
+        /// What failed: its kind (no such name, server failure, ...) and the resolver's detail.
+        #[source]
+        failure: DnsFailure,
     },
     /// No candidate server could be reached.
     #[error("{}", crate::attempt::describe_failures(.0))]
@@ -76,6 +78,33 @@ pub enum Error {
     Unsupported(String),
 }
 
+/// The kind of an [`Error`]: the one taxonomy that C status codes, Python exceptions and the
+/// command-line agent's exit codes map from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A server address could not be parsed.
+    InvalidServer,
+    /// The configuration is not valid (a key, or the JSON text itself).
+    Config,
+    /// A server list was refused.
+    InvalidServerList,
+    /// The state file or its folder could not be read or written.
+    StateFile,
+    /// The state file was written by a newer scoutlb.
+    StateFormat,
+    /// A DNS lookup failed.
+    Dns,
+    /// No candidate server could be reached.
+    AllFailed,
+    /// The named server is not known to this client.
+    UnknownServer,
+    /// The agent cancelled a retrying connect.
+    Cancelled,
+    /// The call is not possible with this client's configuration.
+    Unsupported,
+}
+
 /// Result type of scoutlb.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -86,6 +115,28 @@ impl Error {
             key: key.into(),
             message: message.into(),
         }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidServer { .. } => ErrorKind::InvalidServer,
+            Error::Config { .. } | Error::ConfigJson(_) => ErrorKind::Config,
+            Error::InvalidServerList(_) => ErrorKind::InvalidServerList,
+            Error::StateFile { .. } => ErrorKind::StateFile,
+            Error::StateFormat { .. } => ErrorKind::StateFormat,
+            Error::Dns { .. } => ErrorKind::Dns,
+            Error::AllFailed(_) => ErrorKind::AllFailed,
+            Error::UnknownServer(_) => ErrorKind::UnknownServer,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+        }
+    }
+
+    /// Whether no server could be reached and every attempt failed on DNS (or there was none).
+    pub fn is_all_dns(&self) -> bool {
+        matches!(self, Error::AllFailed(a) if !a.is_empty() && a.iter().all(|a| matches!(a.reason, crate::FailReason::Dns(_))))
+            || matches!(self, Error::Dns { .. })
     }
 
     /// The attempts of an [`Error::AllFailed`], empty for other errors.

@@ -1,4 +1,4 @@
-//! The failover order of SPEC §2: which servers to try, in which order.
+//! The failover order (behaviour.md, "Failover order"): which servers to try, in which order.
 //!
 //! `list` mode: starting at the default server's place in the list and wrapping around.
 //! `spread` mode: the default server first, then the list ranked by rendezvous hashing

@@ -1,4 +1,4 @@
-//! Probes: what "a server connects" means (SPEC §2): http, tcp, or the agent's own callback.
+//! Probes: what "a server connects" means (behaviour.md, "Probes"): http, tcp, or the agent's own callback.
 
 use std::cell::RefCell;
 use std::io;
@@ -11,6 +11,7 @@ use ureq::unversioned::transport::{ConnectionDetails, Connector, Transport};
 
 use crate::attempt::FailReason;
 use crate::config::{Config, Scheme};
+use crate::dns::{DnsFailure, DnsFailureKind};
 use crate::error::{Error, Result};
 use crate::server::Server;
 use crate::server_list::{MAX_BODY_BYTES, ServerList};
@@ -99,9 +100,9 @@ pub fn tcp_connect(server: &Server, timeout: Duration) -> std::result::Result<Tc
     let start = Instant::now();
     let addrs: Vec<SocketAddr> = (server.host(), server.port())
         .to_socket_addrs()
-        .map_err(|e| FailReason::Dns(e.to_string()))?
+        .map_err(|e| FailReason::Dns(DnsFailure::new(DnsFailureKind::Other, e.to_string())))?
         .collect();
-    let mut last = FailReason::Dns("the name has no address".into());
+    let mut last = FailReason::Dns(DnsFailure::new(DnsFailureKind::NoRecords, "the name has no address"));
     for addr in addrs {
         let left = timeout.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -145,11 +146,7 @@ impl HttpProbe {
         let connector = ureq::unversioned::transport::DefaultConnector::new().chain(SignalUp);
         let agent = match crate::dns::configured_resolver(config) {
             Some(resolver) => ureq::Agent::with_parts(builder.build(), connector, resolver),
-            None => ureq::Agent::with_parts(
-                builder.build(),
-                connector,
-                ureq::unversioned::resolver::DefaultResolver::default(),
-            ),
+            None => ureq::Agent::with_parts(builder.build(), connector, crate::dns::SystemResolver::default()),
         };
         Ok(HttpProbe {
             agent,
@@ -258,13 +255,21 @@ impl Probe for HttpProbe {
     }
 }
 
+/// The DNS failure an I/O error carries, if the probe's resolver put one there.
+fn carried_dns(io: &io::Error) -> Option<&DnsFailure> {
+    io.get_ref().and_then(|e| e.downcast_ref::<DnsFailure>())
+}
+
 impl FailReason {
     /// Classify an OS error of a connection.
     pub(crate) fn from_io(e: &io::Error, timeout: Duration) -> Self {
         match e.kind() {
             io::ErrorKind::ConnectionRefused => FailReason::Refused,
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailReason::TimedOut(timeout),
-            _ => FailReason::Io(e.to_string()),
+            kind => FailReason::Io {
+                kind,
+                message: e.to_string(),
+            },
         }
     }
 
@@ -274,16 +279,13 @@ impl FailReason {
             ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
                 FailReason::Tls(io.to_string())
             }
-            ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<crate::dns::LookupFailed>()) => {
-                FailReason::Dns(io.get_ref().map(ToString::to_string).unwrap_or_default())
-            }
-            // std reports getaddrinfo failures as untyped io errors with this fixed prefix.
-            ureq::Error::Io(io) if io.to_string().starts_with("failed to lookup address information") => {
-                FailReason::Dns(io.to_string())
-            }
-            ureq::Error::Io(io) => FailReason::from_io(&io, timeout),
+            // The resolvers of the probe (crate::dns) carry every lookup failure as a DnsFailure.
+            ureq::Error::Io(io) => match carried_dns(&io) {
+                Some(failure) => FailReason::Dns(failure.clone()),
+                None => FailReason::from_io(&io, timeout),
+            },
             ureq::Error::Timeout(_) => FailReason::TimedOut(timeout),
-            ureq::Error::HostNotFound => FailReason::Dns("host not found".into()),
+            ureq::Error::HostNotFound => FailReason::Dns(DnsFailure::new(DnsFailureKind::NoRecords, "host not found")),
             ureq::Error::StatusCode(s) => FailReason::HttpStatus(s),
             ureq::Error::BodyExceedsLimit(_) => {
                 FailReason::InvalidList(format!("body exceeds the limit of {MAX_BODY_BYTES} bytes"))
@@ -291,7 +293,10 @@ impl FailReason {
             ureq::Error::Tls(m) => FailReason::Tls(m.to_string()),
             ureq::Error::Rustls(e) => FailReason::Tls(e.to_string()),
             ureq::Error::Pem(e) => FailReason::Tls(e.to_string()),
-            other => FailReason::Io(other.to_string()),
+            other => FailReason::Io {
+                kind: io::ErrorKind::Other,
+                message: other.to_string(),
+            },
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The state file of SPEC §4: default server and cached list, replaced atomically under a lock.
+//! The state file (behaviour.md, "State file"): default server and cached list, replaced atomically under a lock.
 //!
 //! Layout: `{"format": 1, "default_server": {...}, "servers": [...], "servers_from": {...},
 //! "updated_at": "RFC 3339"}`. A write goes to a temporary file in the same folder, is fsynced,

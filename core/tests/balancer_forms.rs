@@ -22,7 +22,16 @@ fn every_form_parses() {
         ManagerLoadBalancer::parse("srv:_Scout._TCP.corp", 1).unwrap(),
         ManagerLoadBalancer::Srv("_scout._tcp.corp".into())
     );
-    for entry in ["10.0.0.5:1", "[fd00::5]:2", "lb.corp:3", "srv:_scout._tcp.corp"] {
+    // A balancer host named `srv` with a port (found by the fuzz target `server_address`).
+    assert_eq!(address("srv:8443", 9).to_string(), "srv:8443");
+    assert_eq!(address("srv", 9).to_string(), "srv:9");
+    for entry in [
+        "10.0.0.5:1",
+        "[fd00::5]:2",
+        "lb.corp:3",
+        "srv:_scout._tcp.corp",
+        "srv:8443",
+    ] {
         assert_eq!(ManagerLoadBalancer::parse(entry, 22123).unwrap().to_string(), entry);
     }
 }

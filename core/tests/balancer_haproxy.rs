@@ -1,4 +1,4 @@
-//! A dedicated load balancer: a real HAProxy in front of two reference Scout Servers (SPEC §3).
+//! A dedicated load balancer: a real HAProxy in front of two reference Scout Servers (behaviour.md, "Wire format").
 //!
 //! The device comes in through HAProxy; the answering server's `self` makes the real server its
 //! default; with HAProxy stopped, the next restart (new client, same state file) reaches that
@@ -27,25 +27,11 @@ impl Drop for Running {
     }
 }
 
-/// The reference server binary, built on demand in the shared target folder.
+/// The reference server binary, built beforehand with the workspace.
 fn scout_server() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("../target"));
-    let binary = target.join("debug/scout-server");
-    if !binary.is_file() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let built = Command::new(cargo)
-            .args(["build", "-q", "-p", "scout-server"])
-            .current_dir(manifest)
-            .status();
-        if !built.is_ok_and(|s| s.success()) {
-            skip("the reference server `scout-server` is not built and `cargo build -p scout-server` failed");
-            return None;
-        }
-    }
-    Some(binary)
+    scoutlb_testkit::built_binary("scout-server")
+        .inspect_err(|why| skip(why))
+        .ok()
 }
 
 /// One GET over plain HTTP/1.1; the status and body, or None when nothing answers.

@@ -1,4 +1,4 @@
-//! Every rule of SPEC §5: defaults, types, unknown keys, and the builder.
+//! Every configuration rule (behaviour.md, "Configuration keys"): defaults, types, unknown keys, and the builder.
 
 use std::time::Duration;
 

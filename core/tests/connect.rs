@@ -1,4 +1,4 @@
-//! Connecting on loopback (SPEC §2): probes, staggered attempts, errors, events, retry, list refresh.
+//! Connecting on loopback (behaviour.md, "Probes"): probes, staggered attempts, errors, events, retry, list refresh.
 
 mod common;
 

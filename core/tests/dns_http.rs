@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Behaviour, Recorder, TestPki, TestServer, list_body};
 use dns_support::{Dnsmasq, ZONE};
-use scoutlb::{Client, Config, FailReason, Server};
+use scoutlb::{Client, Config, DnsFailureKind, FailReason, Server};
 
 #[test]
 fn https_to_a_name_from_the_configured_dns_checks_the_certificate_against_the_name() {
@@ -53,7 +53,10 @@ fn an_unknown_name_is_a_dns_failure_with_its_response_code() {
     .unwrap();
     let err = Client::new(config).unwrap().connect().unwrap_err();
     match &err.attempts()[0].reason {
-        FailReason::Dns(m) => assert!(m.contains("NXDOMAIN"), "{m}"),
+        FailReason::Dns(f) => {
+            assert!(f.detail.contains("NXDOMAIN"), "{f}");
+            assert_eq!(f.kind, DnsFailureKind::NoSuchName);
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -95,4 +98,17 @@ fn a_lying_balancer_record_costs_one_attempt_and_nothing_else() {
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].contains("bad response"), "{failed:?}");
+}
+
+#[test]
+fn the_system_resolvers_failure_is_a_typed_dns_failure_of_the_http_probe() {
+    // No `nameservers`: ureq resolves with getaddrinfo; its failure arrives typed, by where it
+    // happened, not by its text.
+    let config = Config::from_json(r#"{"servers": ["scoutlb-test.invalid:1"]}"#).unwrap();
+    let err = Client::new(config).unwrap().connect().unwrap_err();
+    assert!(err.is_all_dns(), "{err}");
+    match &err.attempts()[0].reason {
+        FailReason::Dns(f) => assert_ne!(f.kind, DnsFailureKind::TimedOut, "{f}"),
+        other => panic!("{other:?}"),
+    }
 }

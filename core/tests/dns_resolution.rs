@@ -6,7 +6,7 @@ mod dns_support;
 use std::time::{Duration, Instant};
 
 use dns_support::{Dnsmasq, ServFailServer, ZONE, silent_nameserver};
-use scoutlb::{Config, Error, Server, resolve_balancer};
+use scoutlb::{Config, DnsFailure, DnsFailureKind, Error, Server, resolve_balancer};
 
 const HOSTS: &str = "\
 127.0.0.21 lb.test.example
@@ -51,10 +51,19 @@ fn servers(list: &[&str]) -> Vec<Server> {
 }
 
 fn dns_reason(e: Error) -> (String, String) {
+    let (name, failure) = dns_failure(e);
+    (name, failure.detail)
+}
+
+fn dns_failure(e: Error) -> (String, DnsFailure) {
     match e {
-        Error::Dns { name, reason } => (name, reason),
+        Error::Dns { name, failure } => (name, failure),
         other => panic!("expected a DNS error, got {other:?}"),
     }
+}
+
+fn dns_kind(e: Error) -> DnsFailureKind {
+    dns_failure(e).1.kind
 }
 
 #[test]
@@ -135,6 +144,8 @@ fn srv_target_dot_means_not_available() {
     let (name, reason) = dns_reason(resolve(&config(&dns, "srv:_gone._tcp.test.example")).unwrap_err());
     assert_eq!(name, "_gone._tcp.test.example");
     assert!(reason.contains("not available"), "{reason}");
+    let kind = dns_kind(resolve(&config(&dns, "srv:_gone._tcp.test.example")).unwrap_err());
+    assert_eq!(kind, DnsFailureKind::NoRecords);
 }
 
 #[test]
@@ -165,6 +176,11 @@ fn nxdomain_is_named() {
     );
     let (_, reason) = dns_reason(resolve(&config(&dns, "srv:_none._tcp.test.example")).unwrap_err());
     assert!(reason.starts_with("NXDOMAIN"), "{reason}");
+    let kind = dns_kind(resolve(&config(&dns, "nosuch.test.example")).unwrap_err());
+    assert_eq!(kind, DnsFailureKind::NoSuchName);
+    // Every SRV target failed alike: the kind is theirs.
+    let kind = dns_kind(resolve(&config(&dns, "srv:_dangling._tcp.test.example")).unwrap_err());
+    assert_eq!(kind, DnsFailureKind::NoSuchName);
 }
 
 #[test]
@@ -174,6 +190,8 @@ fn a_name_without_address_records_says_no_records() {
     };
     let (_, reason) = dns_reason(resolve(&config(&dns, "textonly.test.example")).unwrap_err());
     assert!(reason.contains("NOERROR") && reason.contains("no A record"), "{reason}");
+    let kind = dns_kind(resolve(&config(&dns, "textonly.test.example")).unwrap_err());
+    assert_eq!(kind, DnsFailureKind::NoRecords);
     // An SRV lookup of a name that only has addresses.
     let (_, reason) = dns_reason(resolve(&config(&dns, "srv:_x._tcp.lb.test.example")).unwrap_err());
     assert!(
@@ -202,8 +220,9 @@ fn servfail_is_named() {
         upstream.addr()
     ))
     .unwrap();
-    let (_, reason) = dns_reason(resolve(&c).unwrap_err());
-    assert!(reason.starts_with("SERVFAIL"), "{reason}");
+    let (_, failure) = dns_failure(resolve(&c).unwrap_err());
+    assert!(failure.detail.starts_with("SERVFAIL"), "{failure}");
+    assert_eq!(failure.kind, DnsFailureKind::ServerFailure);
 }
 
 #[test]
@@ -215,9 +234,11 @@ fn a_silent_name_server_times_out_within_dns_timeout() {
     ))
     .unwrap();
     let start = Instant::now();
-    let (_, reason) = dns_reason(resolve(&c).unwrap_err());
+    let (_, failure) = dns_failure(resolve(&c).unwrap_err());
     let took = start.elapsed();
+    let reason = failure.detail;
     assert!(reason.contains("timed out after 300 ms"), "{reason}");
+    assert_eq!(failure.kind, DnsFailureKind::TimedOut);
     assert!(
         took >= Duration::from_millis(250) && took < Duration::from_secs(2),
         "{took:?}"

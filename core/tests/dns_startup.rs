@@ -1,4 +1,4 @@
-//! Start-up with a ManagerLoadBalancer (SPEC §2 steps 2-4) and first contact through `ScoutSrv`,
+//! Start-up with a ManagerLoadBalancer (behaviour.md, "Start-up" steps 2-4) and first contact through `ScoutSrv`,
 //! against a real dnsmasq and loopback listeners: fresh evaluation on every restart, and the
 //! fallback to the failover order when the name does not resolve or no address connects.
 
@@ -75,7 +75,7 @@ fn each_restart_resolves_afresh_and_follows_a_changed_record() {
     assert_eq!((c.reached.clone(), c.via_balancer), (server(a, port), true));
 
     dns.set_hosts(&format!("{b} lb.{ZONE}\n"), &format!("lb.{ZONE}"), b);
-    // The running client keeps its evaluation until it is re-created (SPEC §2: not re-evaluated).
+    // The running client keeps its evaluation until it is re-created (behaviour.md, "Connection lost": not re-evaluated).
     assert_eq!(first.balancer_addresses(), [server(a, port)]);
     assert_eq!(first.reconnect().unwrap().reached, server(a, port));
     drop(first);
@@ -119,7 +119,7 @@ fn falls_back_with(
 
 fn dns_failure(connected: &Connected) -> String {
     match &connected.failed.first().expect("the balancer's lookup is named").reason {
-        FailReason::Dns(m) => m.clone(),
+        FailReason::Dns(f) => f.to_string(),
         other => panic!("expected a DNS failure, got {other:?}"),
     }
 }
@@ -211,7 +211,7 @@ fn when_everything_fails_the_error_names_the_dns_failure_and_each_attempt() {
     );
 }
 
-/// Serve SPEC §3 answers naming `self_host:port` as the server itself, for `n` requests.
+/// Serve wire-format answers naming `self_host:port` as the server itself, for `n` requests.
 fn scout_like_server(ip: Ipv4Addr, n: usize) -> (u16, thread::JoinHandle<()>) {
     let l = TcpListener::bind((ip, 0)).unwrap();
     let port = l.local_addr().unwrap().port();

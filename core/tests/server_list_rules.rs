@@ -1,4 +1,4 @@
-//! Every rejection rule and limit of SPEC §3, and the client keeping its cached list.
+//! Every rejection rule and limit of the wire format (behaviour.md), and the client keeping its cached list.
 
 use scoutlb::{Client, Config, Error, Event, MAX_BODY_BYTES, MAX_ENTRIES, ProbeKind, ServerList};
 use std::sync::{Arc, Mutex};

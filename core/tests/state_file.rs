@@ -1,4 +1,4 @@
-//! The state file of SPEC §4: persistence, corrupt and newer files, unwritable folders, and
+//! The state file (behaviour.md, "State file"): persistence, corrupt and newer files, unwritable folders, and
 //! crash safety under SIGKILL with one and with two writer processes.
 
 mod common;
@@ -311,4 +311,36 @@ fn one_client_from_four_threads_keeps_a_consistent_file() {
     let reloaded = Client::new(config(&path)).unwrap().state();
     assert_eq!(reloaded.default_server, last.default_server);
     assert_eq!(reloaded.list, last.list);
+}
+
+#[test]
+fn a_save_that_fails_during_connect_is_reported_in_the_result_and_as_an_event() {
+    let live = common::TestServer::live("a");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("state");
+    std::fs::create_dir(&folder).unwrap();
+    let path = folder.join("state.json");
+    let mut cfg = Config::from_json(&format!(r#"{{"servers": ["{}"]}}"#, live.server())).unwrap();
+    cfg.state_file = Some(path.clone());
+    let rec = Recorder::default();
+    let client = Client::builder(cfg).events(rec.sink()).build().unwrap();
+    // The folder goes away after the client was created: the save of the connect fails.
+    std::fs::remove_dir_all(&folder).unwrap();
+    let c = client.connect().unwrap();
+    assert_eq!(c.server, live.server());
+    assert!(!c.saved);
+    let why = c.save_error.expect("the failed save is named");
+    assert!(why.contains(&path.display().to_string()), "{why}");
+    assert!(
+        rec.events().iter().any(|e| matches!(e, Event::StateFileProblem { .. })),
+        "{:?}",
+        rec.kinds()
+    );
+
+    // With the folder back, the next connect saves what was lost, although nothing changed.
+    std::fs::create_dir(&folder).unwrap();
+    let c = client.reconnect().unwrap();
+    assert!(c.saved && c.save_error.is_none(), "{c:?}");
+    let saved = StateFile::open(&path).unwrap().load().unwrap().state;
+    assert_eq!(saved.default_server, Some(live.server()));
 }

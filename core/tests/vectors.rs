@@ -1,8 +1,15 @@
-//! The conformance cases of `tests/vectors/failover_order.json`, run through the pure function
-//! and through the agent-driven client API.
+//! The conformance cases of `tests/vectors/`: the failover order (through the pure function and
+//! the agent-driven client API), server addresses, server lists and configuration errors. The
+//! attempt race has its own runner (`race.rs`).
 
-use scoutlb::{Client, Config, ProbeKind, Ranking, Server, ServerList, failover_order};
+use scoutlb::{Client, Config, DEFAULT_PORT, Error, ProbeKind, Ranking, Server, ServerList, failover_order};
 use serde_json::Value;
+
+fn vector_cases(file: &str) -> Vec<Value> {
+    let path = format!("{}/../tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["cases"].as_array().unwrap().clone()
+}
 
 fn servers(v: &Value) -> Option<Vec<Server>> {
     v.as_array()
@@ -10,9 +17,7 @@ fn servers(v: &Value) -> Option<Vec<Server>> {
 }
 
 fn cases() -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/failover_order.json");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    doc["cases"].as_array().unwrap().clone()
+    vector_cases("failover_order.json")
 }
 
 #[test]
@@ -47,12 +52,108 @@ fn vectors_through_the_client() {
         let expected = servers(&case["expected"]).unwrap();
         let name = case["name"].as_str().unwrap();
         if case["seeds"].as_array().unwrap().is_empty() {
-            // No seeds configured means the one seed `ScoutSrv` (SPEC §1), named last.
+            // No seeds configured means the one seed `ScoutSrv` (behaviour.md, Words), named last.
             let mut with_first_contact = expected.clone();
             with_first_contact.push("scoutsrv:22123".parse().unwrap());
             assert_eq!(client.candidates(), with_first_contact, "case {name}");
         } else {
             assert_eq!(client.candidates(), expected, "case {name}");
+        }
+    }
+}
+
+#[test]
+fn server_address_vectors() {
+    let cases = vector_cases("server_address.json");
+    assert!(cases.len() >= 20);
+    for case in cases {
+        let input = case["input"].as_str().unwrap();
+        let port = case["default_port"].as_u64().map_or(DEFAULT_PORT, |p| p as u16);
+        match (Server::parse(input, port), case["canonical"].as_str()) {
+            (Ok(server), Some(canonical)) => {
+                assert_eq!(server.to_string(), canonical, "{input:?}");
+                // The canonical text parses back to the same server.
+                assert_eq!(Server::parse(canonical, 1).unwrap(), server, "{input:?}");
+            }
+            (Err(e), None) => {
+                let want = case["error_contains"].as_str().unwrap();
+                assert!(matches!(e, Error::InvalidServer { .. }), "{input:?}: {e:?}");
+                assert!(e.to_string().contains(want), "{input:?}: {e} lacks {want:?}");
+            }
+            (got, _) => panic!("{input:?}: unexpected {got:?}"),
+        }
+    }
+}
+
+/// The body of a server-list case: its `body`, or the one its `generate` describes.
+fn list_body(case: &Value) -> Vec<u8> {
+    if let Some(body) = case["body"].as_str() {
+        return body.as_bytes().to_vec();
+    }
+    let generate = &case["generate"];
+    if let Some(n) = generate["entries"].as_u64() {
+        let entries: Vec<String> = (0..n).map(|i| format!(r#"{{"host":"h{i}.test","port":1}}"#)).collect();
+        return format!(r#"{{"servers":[{}]}}"#, entries.join(",")).into_bytes();
+    }
+    let n = generate["bytes"].as_u64().expect("a body, entries or bytes") as usize;
+    let mut body = br#"{"servers":[{"host":"a.test","port":1}],"pad":""#.to_vec();
+    body.resize(n - 2, b'x');
+    body.extend_from_slice(b"\"}");
+    body
+}
+
+#[test]
+fn server_list_vectors() {
+    let cases = vector_cases("server_list.json");
+    assert!(cases.len() >= 20);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let body = list_body(&case);
+        match (ServerList::from_json(&body), case["error_contains"].as_str()) {
+            (Ok(list), None) => {
+                let got: Vec<String> = list.servers().iter().map(Server::to_string).collect();
+                match case["servers"].as_array() {
+                    Some(want) => assert_eq!(got, *want, "{name}"),
+                    None => assert_eq!(got.len() as u64, case["servers_count"].as_u64().unwrap(), "{name}"),
+                }
+                assert_eq!(
+                    list.self_server().map(Server::to_string).as_deref(),
+                    case["self"].as_str(),
+                    "{name}"
+                );
+                assert_eq!(list.generation(), case["generation"].as_u64(), "{name}");
+            }
+            (Err(e), Some(want)) => {
+                assert!(matches!(e, Error::InvalidServerList(_)), "{name}: {e:?}");
+                assert!(e.to_string().contains(want), "{name}: {e} lacks {want:?}");
+            }
+            (got, _) => panic!("{name}: unexpected {:?}", got.map(|l| l.servers())),
+        }
+    }
+}
+
+#[test]
+fn config_error_vectors() {
+    let cases = vector_cases("config_errors.json");
+    assert!(cases.len() >= 30);
+    for case in cases {
+        let text = match case["text"].as_str() {
+            Some(text) => text.to_string(),
+            None => case["config"].to_string(),
+        };
+        match (
+            Config::from_json(&text),
+            case["key"].as_str(),
+            case["error_contains"].as_str(),
+        ) {
+            (Ok(_), None, None) => {}
+            (Err(Error::Config { key, message }), Some(want), None) => {
+                assert_eq!(key, want, "{text}: {message}");
+            }
+            (Err(e @ Error::ConfigJson(_)), None, Some(want)) => {
+                assert!(e.to_string().contains(want), "{text}: {e} lacks {want:?}");
+            }
+            (got, _, _) => panic!("{text}: unexpected {got:?}"),
         }
     }
 }

@@ -5,9 +5,10 @@ use std::sync::{Arc, RwLock};
 
 use scoutlb_core::{Client, Connected, Server};
 
-use crate::args::{TextOut, arg_bytes, arg_opt_str, arg_out, arg_ref, arg_str, copy_into_array};
-use crate::config::{ConfigHandle, scoutlb_config};
+use crate::args::{TextOut, arg_bytes, arg_opt_str, arg_out, arg_str, copy_into_array};
+use crate::config::scoutlb_config;
 use crate::event::CallbackSink;
+use crate::handle::{self, Handle};
 use crate::probe::{CallbackProbe, Gate, close};
 use crate::server::{SCOUTLB_SERVER_TEXT_SIZE, lines};
 use crate::status::{Failure, boundary, catch, scoutlb_status};
@@ -25,10 +26,16 @@ pub struct scoutlb_client {
 }
 
 /// What a `scoutlb_client` handle points to.
-struct ClientHandle {
+pub(crate) struct ClientHandle {
     client: Client,
     /// Closed by `scoutlb_client_free` so a probe callback never runs after it.
     gate: Option<Arc<Gate>>,
+}
+
+// SAFETY: every `scoutlb_client` pointer handed to C comes from `handle::into_raw` of a `ClientHandle`.
+unsafe impl Handle for scoutlb_client {
+    type Inner = ClientHandle;
+    const NAME: &'static str = "client";
 }
 
 /// The outcome of a successful connect, written into a caller-owned struct.
@@ -44,9 +51,23 @@ pub struct scoutlb_connected {
     pub reached: [c_char; SCOUTLB_SERVER_TEXT_SIZE],
     /// Whether the address came from the ManagerLoadBalancer entry.
     pub via_balancer: bool,
-    /// How many attempts failed before this success (each was reported as an event).
+    /// Whether the new state reached the state file (also true when nothing had to be saved or
+    /// there is no state file). When false, the connection stands, and why the save failed was
+    /// reported as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event; the next connect saves again.
+    /// (Added in 0.1 in what was padding: size and offsets of the other fields are unchanged.)
+    pub saved: bool,
+    /// How many attempts did not win (each was reported as an event): those that failed, and
+    /// those still running after their patience ran out.
     pub failed_attempts: u32,
 }
+
+// `saved` sits in the padding after `via_balancer`: a caller built against the header without it
+// allocates the same size and finds `failed_attempts` at the same offset.
+const _: () = {
+    assert!(std::mem::offset_of!(scoutlb_connected, saved) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 1);
+    assert!(std::mem::offset_of!(scoutlb_connected, failed_attempts) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 4);
+    assert!(std::mem::size_of::<scoutlb_connected>() == 2 * SCOUTLB_SERVER_TEXT_SIZE + 8);
+};
 
 /// The client behind a C pointer.
 ///
@@ -54,7 +75,7 @@ pub struct scoutlb_connected {
 /// `p` is NULL or came from `scoutlb_client_new` and was not freed.
 unsafe fn client<'a>(p: *const scoutlb_client) -> Result<&'a Client, Failure> {
     // SAFETY: forwarded from the caller.
-    unsafe { arg_ref(p.cast::<ClientHandle>(), "client") }.map(|h| &h.client)
+    unsafe { handle::borrow(p) }.map(|h: &ClientHandle| &h.client)
 }
 
 /// Create a client from a config: open and load its state file, build its probe.
@@ -75,7 +96,7 @@ pub unsafe extern "C" fn scoutlb_client_new(
 ) -> scoutlb_status {
     boundary("scoutlb_client_new", || {
         // SAFETY: forwarded from the caller.
-        let handle = unsafe { ConfigHandle::from_ptr(config, "config") }?;
+        let handle = unsafe { handle::borrow(config) }?;
         let out = arg_out(client_out, "client_out")?;
         let mut builder = Client::builder(handle.config.clone());
         if let Some((callback, user_data, min_severity)) = handle.events {
@@ -99,12 +120,12 @@ pub unsafe extern "C" fn scoutlb_client_new(
         if let Some(seed) = handle.seed {
             builder = builder.seed(seed);
         }
-        let client = Box::new(ClientHandle {
+        let client = handle::into_raw(ClientHandle {
             client: builder.build()?,
             gate,
         });
         // SAFETY: `out` was checked not NULL; the caller guarantees it is valid.
-        unsafe { out.write(Box::into_raw(client).cast()) };
+        unsafe { out.write(client) };
         Ok(())
     })
 }
@@ -125,7 +146,7 @@ pub unsafe extern "C" fn scoutlb_client_free(client: *mut scoutlb_client) {
     // Not `boundary`: a function without a status keeps the last error of the call before it.
     let _ = catch("scoutlb_client_free", || {
         // SAFETY: the caller passes a client from `scoutlb_client_new`, freed once.
-        let handle = unsafe { Box::from_raw(client.cast::<ClientHandle>()) };
+        let handle = unsafe { handle::from_raw(client) };
         if let Some(gate) = &handle.gate {
             close(gate);
         }
@@ -139,6 +160,7 @@ fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(),
         server: [0; SCOUTLB_SERVER_TEXT_SIZE],
         reached: [0; SCOUTLB_SERVER_TEXT_SIZE],
         via_balancer: result.via_balancer,
+        saved: result.saved,
         failed_attempts: u32::try_from(result.failed.len()).unwrap_or(u32::MAX),
     };
     copy_into_array(&result.server.to_string(), &mut connected.server)?;
@@ -148,7 +170,7 @@ fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(),
     Ok(())
 }
 
-/// Run the start-up procedure (SPEC §2): the ManagerLoadBalancer's addresses, then the failover order.
+/// Run the start-up procedure (behaviour.md, "Start-up"): the ManagerLoadBalancer's addresses, then the failover order.
 ///
 /// Blocks until a server answers the probe or every candidate failed (bounded by `deadline_ms`).
 /// The winner becomes the default server and is persisted; the list it sent is cached. Fails with
@@ -323,7 +345,7 @@ pub unsafe extern "C" fn scoutlb_client_candidates(
     }
 }
 
-/// The failover order from the default server, without the ManagerLoadBalancer (SPEC §2).
+/// The failover order from the default server, without the ManagerLoadBalancer (behaviour.md, "Failover order").
 ///
 /// Same text format and buffer rules as `scoutlb_client_candidates`.
 ///
@@ -488,7 +510,7 @@ pub unsafe extern "C" fn scoutlb_client_default_server(
     })
 }
 
-/// The whole remembered state as the JSON document of the state file (SPEC §4).
+/// The whole remembered state as the JSON document of the state file (behaviour.md, "State file").
 ///
 /// `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.
 ///
@@ -565,7 +587,7 @@ pub unsafe extern "C" fn scoutlb_client_report_failure(
     })
 }
 
-/// Hand in a server list the agent received by its own protocol, as SPEC §3 JSON.
+/// Hand in a server list the agent received by its own protocol, as wire-format JSON (behaviour.md, "Wire format").
 ///
 /// `body` holds `body_len` bytes (no NUL needed; `(NULL, 0)` is empty, hence refused). `from` is the
 /// server that sent it, or NULL for the default server; when it is the default server and the list

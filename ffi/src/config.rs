@@ -4,12 +4,13 @@ use std::ffi::{c_char, c_void};
 
 use scoutlb_core::Config;
 
-use crate::args::{arg_mut, arg_out, arg_str};
+use crate::args::{arg_out, arg_str};
 use crate::event::{UserData, scoutlb_event_callback, scoutlb_severity};
+use crate::handle::{self, Handle};
 use crate::probe::scoutlb_probe_callback;
 use crate::status::{Failure, boundary, catch, scoutlb_status};
 
-/// A client configuration: the JSON keys of SPEC §5 plus the event and probe callbacks.
+/// A client configuration: the JSON configuration keys (behaviour.md) plus the event and probe callbacks.
 ///
 /// Created by `scoutlb_config_new`, owned by the caller, released with `scoutlb_config_free`.
 /// A client copies what it needs at `scoutlb_client_new`, so the config may be freed or reused
@@ -35,18 +36,13 @@ pub(crate) struct ConfigHandle {
     pub seed: Option<u64>,
 }
 
-impl ConfigHandle {
-    /// The handle behind a C pointer.
-    ///
-    /// # Safety
-    /// `p` is NULL or came from `scoutlb_config_new` and was not freed.
-    pub unsafe fn from_ptr<'a>(p: *const scoutlb_config, name: &str) -> Result<&'a ConfigHandle, Failure> {
-        // SAFETY: forwarded from the caller.
-        unsafe { crate::args::arg_ref(p.cast::<ConfigHandle>(), name) }
-    }
+// SAFETY: every `scoutlb_config` pointer handed to C comes from `handle::into_raw` of a `ConfigHandle`.
+unsafe impl Handle for scoutlb_config {
+    type Inner = ConfigHandle;
+    const NAME: &'static str = "config";
 }
 
-/// Parse a configuration from JSON text (SPEC §5) into a new `scoutlb_config`.
+/// Parse a configuration from JSON text (behaviour.md, "Configuration keys") into a new `scoutlb_config`.
 ///
 /// `json` is a NUL-terminated UTF-8 JSON object; every key is optional, an unknown key or a wrong
 /// type fails with `SCOUTLB_CONFIG` and a message naming the key. On success `*config_out`
@@ -65,14 +61,14 @@ pub unsafe extern "C" fn scoutlb_config_new(
         // SAFETY: the caller passes a NUL-terminated string or NULL.
         let json = unsafe { arg_str(json, "json") }?;
         let out = arg_out(config_out, "config_out")?;
-        let handle = Box::new(ConfigHandle {
+        let handle = handle::into_raw(ConfigHandle {
             config: Config::from_json(json)?,
             events: None,
             probe: None,
             seed: None,
         });
         // SAFETY: `out` was checked not NULL; the caller guarantees it is valid.
-        unsafe { out.write(Box::into_raw(handle).cast()) };
+        unsafe { out.write(handle) };
         Ok(())
     })
 }
@@ -91,7 +87,7 @@ pub unsafe extern "C" fn scoutlb_config_free(config: *mut scoutlb_config) {
     // Not `boundary`: a function without a status keeps the last error of the call before it.
     let _ = catch("scoutlb_config_free", || {
         // SAFETY: the caller passes a config from `scoutlb_config_new`, freed once.
-        drop(unsafe { Box::from_raw(config.cast::<ConfigHandle>()) });
+        drop(unsafe { handle::from_raw(config) });
         Ok(())
     });
 }
@@ -115,7 +111,7 @@ pub unsafe extern "C" fn scoutlb_config_set_event_callback(
 ) -> scoutlb_status {
     boundary("scoutlb_config_set_event_callback", || {
         // SAFETY: the caller passes a live config or NULL.
-        let handle = unsafe { arg_mut(config.cast::<ConfigHandle>(), "config") }?;
+        let handle = unsafe { handle::borrow_mut(config) }?;
         let min = scoutlb_severity::from_u32(min_severity).ok_or_else(|| {
             Failure::new(
                 scoutlb_status::SCOUTLB_INVALID_ARGUMENT,
@@ -146,7 +142,7 @@ pub unsafe extern "C" fn scoutlb_config_set_probe_callback(
 ) -> scoutlb_status {
     boundary("scoutlb_config_set_probe_callback", || {
         // SAFETY: the caller passes a live config or NULL.
-        let handle = unsafe { arg_mut(config.cast::<ConfigHandle>(), "config") }?;
+        let handle = unsafe { handle::borrow_mut(config) }?;
         handle.probe = callback.map(|cb| (cb, UserData(user_data)));
         Ok(())
     })
@@ -163,7 +159,7 @@ pub unsafe extern "C" fn scoutlb_config_set_probe_callback(
 pub unsafe extern "C" fn scoutlb_config_set_random_seed(config: *mut scoutlb_config, seed: u64) -> scoutlb_status {
     boundary("scoutlb_config_set_random_seed", || {
         // SAFETY: the caller passes a live config or NULL.
-        let handle = unsafe { arg_mut(config.cast::<ConfigHandle>(), "config") }?;
+        let handle = unsafe { handle::borrow_mut(config) }?;
         handle.seed = Some(seed);
         Ok(())
     })

@@ -10,6 +10,7 @@ mod args;
 mod client;
 mod config;
 mod event;
+mod handle;
 mod probe;
 mod server;
 mod status;

@@ -1,15 +1,18 @@
 //! Status codes, the thread-local last error, and the one boundary every exported call runs through.
 
 use std::cell::RefCell;
-use std::ffi::c_char;
-use std::panic::{self, AssertUnwindSafe};
+use std::ffi::{CStr, CString, c_char};
+use std::sync::OnceLock;
 
-use scoutlb_core::Error;
+use std::panic::{self, AssertUnwindSafe};
+use strum::IntoEnumIterator;
+
+use scoutlb_core::{Error, ErrorKind};
 
 /// The result of a call: `SCOUTLB_OK` or why it failed. Numbers are never reused.
 #[allow(non_camel_case_types)]
 #[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr)]
 pub enum scoutlb_status {
     /// The call succeeded.
     SCOUTLB_OK = 0,
@@ -50,49 +53,22 @@ pub enum scoutlb_status {
 use scoutlb_status::*;
 
 impl scoutlb_status {
-    /// The name of the code as in the header, such as `SCOUTLB_ALL_FAILED`.
-    pub(crate) fn name(self) -> &'static std::ffi::CStr {
-        match self {
-            SCOUTLB_OK => c"SCOUTLB_OK",
-            SCOUTLB_PANIC => c"SCOUTLB_PANIC",
-            SCOUTLB_NULL_ARGUMENT => c"SCOUTLB_NULL_ARGUMENT",
-            SCOUTLB_INVALID_UTF8 => c"SCOUTLB_INVALID_UTF8",
-            SCOUTLB_CONFIG => c"SCOUTLB_CONFIG",
-            SCOUTLB_STATE_FILE => c"SCOUTLB_STATE_FILE",
-            SCOUTLB_ALL_FAILED => c"SCOUTLB_ALL_FAILED",
-            SCOUTLB_BUFFER_TOO_SMALL => c"SCOUTLB_BUFFER_TOO_SMALL",
-            SCOUTLB_INVALID_SERVER_LIST => c"SCOUTLB_INVALID_SERVER_LIST",
-            SCOUTLB_DNS => c"SCOUTLB_DNS",
-            SCOUTLB_INVALID_ARGUMENT => c"SCOUTLB_INVALID_ARGUMENT",
-            SCOUTLB_INVALID_SERVER => c"SCOUTLB_INVALID_SERVER",
-            SCOUTLB_STATE_FORMAT => c"SCOUTLB_STATE_FORMAT",
-            SCOUTLB_UNKNOWN_SERVER => c"SCOUTLB_UNKNOWN_SERVER",
-            SCOUTLB_UNSUPPORTED => c"SCOUTLB_UNSUPPORTED",
-            SCOUTLB_OTHER => c"SCOUTLB_OTHER",
-            SCOUTLB_CANCELLED => c"SCOUTLB_CANCELLED",
-        }
+    /// The name of the code as in the header, such as `SCOUTLB_ALL_FAILED`: NUL-terminated,
+    /// made once from the enum itself (the one list of the codes).
+    pub(crate) fn name(self) -> &'static CStr {
+        static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            scoutlb_status::iter()
+                .map(|s| CString::new(<&'static str>::from(s)).unwrap_or_default())
+                .collect()
+        });
+        &names[self as usize]
     }
 
-    /// Every code, in numeric order.
-    pub(crate) const ALL: [scoutlb_status; 17] = [
-        SCOUTLB_OK,
-        SCOUTLB_PANIC,
-        SCOUTLB_NULL_ARGUMENT,
-        SCOUTLB_INVALID_UTF8,
-        SCOUTLB_CONFIG,
-        SCOUTLB_STATE_FILE,
-        SCOUTLB_ALL_FAILED,
-        SCOUTLB_BUFFER_TOO_SMALL,
-        SCOUTLB_INVALID_SERVER_LIST,
-        SCOUTLB_DNS,
-        SCOUTLB_INVALID_ARGUMENT,
-        SCOUTLB_INVALID_SERVER,
-        SCOUTLB_STATE_FORMAT,
-        SCOUTLB_UNKNOWN_SERVER,
-        SCOUTLB_UNSUPPORTED,
-        SCOUTLB_OTHER,
-        SCOUTLB_CANCELLED,
-    ];
+    /// The code numbered `n`, if there is one.
+    pub(crate) fn from_u32(n: u32) -> Option<Self> {
+        scoutlb_status::iter().find(|s| *s as u32 == n)
+    }
 }
 
 /// A failed call: its status code and the message kept as the thread's last error.
@@ -114,17 +90,17 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::InvalidServer { .. } => SCOUTLB_INVALID_SERVER,
-            Error::Config { .. } | Error::ConfigJson(_) => SCOUTLB_CONFIG,
-            Error::InvalidServerList(_) => SCOUTLB_INVALID_SERVER_LIST,
-            Error::StateFile { .. } => SCOUTLB_STATE_FILE,
-            Error::StateFormat { .. } => SCOUTLB_STATE_FORMAT,
-            Error::Dns { .. } => SCOUTLB_DNS,
-            Error::AllFailed(_) => SCOUTLB_ALL_FAILED,
-            Error::UnknownServer(_) => SCOUTLB_UNKNOWN_SERVER,
-            Error::Unsupported(_) => SCOUTLB_UNSUPPORTED,
-            Error::Cancelled => SCOUTLB_CANCELLED,
+        let status = match e.kind() {
+            ErrorKind::InvalidServer => SCOUTLB_INVALID_SERVER,
+            ErrorKind::Config => SCOUTLB_CONFIG,
+            ErrorKind::InvalidServerList => SCOUTLB_INVALID_SERVER_LIST,
+            ErrorKind::StateFile => SCOUTLB_STATE_FILE,
+            ErrorKind::StateFormat => SCOUTLB_STATE_FORMAT,
+            ErrorKind::Dns => SCOUTLB_DNS,
+            ErrorKind::AllFailed => SCOUTLB_ALL_FAILED,
+            ErrorKind::UnknownServer => SCOUTLB_UNKNOWN_SERVER,
+            ErrorKind::Unsupported => SCOUTLB_UNSUPPORTED,
+            ErrorKind::Cancelled => SCOUTLB_CANCELLED,
             _ => SCOUTLB_OTHER,
         };
         Failure::new(status, e.to_string())
@@ -222,8 +198,7 @@ pub unsafe extern "C" fn scoutlb_last_error_message(
 /// Thread safety: may be called from any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn scoutlb_status_name(status: u32) -> *const c_char {
-    scoutlb_status::ALL
-        .get(status as usize)
+    scoutlb_status::from_u32(status)
         .map(|s| s.name())
         .unwrap_or(c"SCOUTLB_UNKNOWN_STATUS")
         .as_ptr()
@@ -234,10 +209,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_their_index() {
-        for (i, s) in scoutlb_status::ALL.iter().enumerate() {
-            assert_eq!(*s as u32, i as u32);
+    fn codes_are_their_index_and_named_as_in_the_header() {
+        for (i, s) in scoutlb_status::iter().enumerate() {
+            assert_eq!(s as u32, i as u32);
+            assert_eq!(s.name().to_str().unwrap(), format!("{s:?}"));
         }
+        assert_eq!(scoutlb_status::from_u32(6), Some(SCOUTLB_ALL_FAILED));
+        assert_eq!(scoutlb_status::from_u32(9999), None);
     }
 
     #[test]

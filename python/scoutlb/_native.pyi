@@ -22,7 +22,6 @@ __all__ = [
     "Event",
     "Client",
     "failover_order",
-    "_panic_for_test",
     "DEFAULT_PORT",
     "MAX_ENTRIES",
     "CONFIG_KEYS",
@@ -36,7 +35,7 @@ DEFAULT_PORT: int
 MAX_ENTRIES: int
 """The largest accepted number of entries of a server list (4096)."""
 CONFIG_KEYS: tuple[str, ...]
-"""Every configuration key of SPEC section 5, in order."""
+"""Every configuration key (behaviour.md, "Configuration keys"), in order."""
 
 class Error(Exception):
     """Base class of every error raised by scoutlb."""
@@ -51,7 +50,7 @@ class InvalidServerError(ConfigError):
     """A server address could not be parsed."""
 
 class ServerListError(Error):
-    """A server list was refused (SPEC section 3); the cached list is kept."""
+    """A server list was refused (behaviour.md, Wire format); the cached list is kept."""
 
 class StateFileError(Error):
     """The state file or its folder could not be read or written."""
@@ -143,7 +142,18 @@ class Connected:
 
     @property
     def failed(self) -> list[Attempt]:
-        """The attempts that failed before this success."""
+        """The attempts that did not win: failed, or still running after their patience ran out."""
+
+    @property
+    def saved(self) -> bool:
+        """Whether the new state reached the state file (also True when nothing had to be saved).
+
+        False when the save failed: the connection stands, a `state_file_problem` event says why,
+        and the next connect saves again."""
+
+    @property
+    def save_error(self) -> str | None:
+        """Why the save failed, when `saved` is False; otherwise None."""
 
 @final
 class Event:
@@ -183,7 +193,7 @@ class Event:
 
 @final
 class Client:
-    """A device's connection chooser (SPEC section 2); safe to share between threads.
+    """A device's connection chooser (behaviour.md, "Start-up"); safe to share between threads.
 
     Every blocking call releases the GIL. Callbacks run with the GIL taken again: the probe
     callback on the client's attempt threads (several may run at once when attempts are
@@ -218,7 +228,7 @@ class Client:
         device_id: str | None = None,
         events: EventCallback | None = None,
     ) -> Client:
-        """Create a client from keyword arguments named like the keys of SPEC section 5.
+        """Create a client from keyword arguments named like the configuration keys (behaviour.md).
 
         `probe` is a probe name or a callable `probe(server, timeout_seconds) -> bool`;
         `retry` is a dict with any of `base_ms`, `factor`, `cap_ms`, `max_tries`.
@@ -231,7 +241,7 @@ class Client:
         probe: ProbeCallback | None = None,
         events: EventCallback | None = None,
     ) -> Client:
-        """Create a client from the JSON configuration text of SPEC section 5."""
+        """Create a client from the JSON configuration text (behaviour.md, "Configuration keys")."""
 
     def connect(self) -> Connected:
         """Run the start-up procedure: ManagerLoadBalancer first, then the failover order."""
@@ -264,7 +274,7 @@ class Client:
     ) -> None:
         """Hand in a server list received by the agent's own protocol; a refused list keeps the cached one.
 
-        `servers` is SPEC section 3 JSON (text or bytes), the same as a dict, or a list of servers.
+        `servers` is wire-format JSON (behaviour.md, "Wire format") (text or bytes), the same as a dict, or a list of servers.
         `from_server` is the server that sent it (None = the default server).
         """
 
@@ -289,7 +299,5 @@ def failover_order(
     default: Server | str | None = None,
     device_id: str | None = None,
 ) -> list[Server]:
-    """The SPEC section 2 failover order of a list, seeds and default server (`device_id` = spread mode)."""
+    """The failover order (behaviour.md) of a list, seeds and default server (`device_id` = spread mode)."""
 
-def _panic_for_test(message: str) -> None:
-    """Panic inside the boundary guard, so tests can see a panic surface as `scoutlb.Error`."""

@@ -8,7 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::callbacks::{PyEvents, PyProbe, in_events_callback};
 use crate::convert;
@@ -17,7 +17,7 @@ use crate::types::{self, Connected, Server, type_name};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A device's connection chooser (SPEC section 2); safe to share between threads.
+/// A device's connection chooser (behaviour.md, "Start-up"); safe to share between threads.
 #[pyclass(module = "scoutlb", name = "Client", frozen)]
 pub struct Client {
     inner: scoutlb::Client,
@@ -120,16 +120,16 @@ impl Client {
         self.inner.config().default_port
     }
 
-    /// The SPEC section 3 JSON body of a server list handed in as text, bytes, dict or list of servers.
-    fn list_body(&self, py: Python<'_>, servers: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    /// A server list handed in as wire-format text, bytes or dict, or as a list of servers.
+    fn list_arg(&self, py: Python<'_>, servers: &Bound<'_, PyAny>) -> PyResult<ListArg> {
         if let Ok(s) = servers.cast::<PyString>() {
             return s
                 .to_cow()
-                .map(|s| s.as_bytes().to_vec())
+                .map(|s| ListArg::Json(s.as_bytes().to_vec()))
                 .map_err(|_| ServerListError::new_err("the server list text is not valid Unicode (lone surrogate)"));
         }
         if let Ok(b) = servers.cast::<PyBytes>() {
-            return Ok(b.as_bytes().to_vec());
+            return Ok(ListArg::Json(b.as_bytes().to_vec()));
         }
         if servers.cast::<PyMapping>().is_ok() {
             let dict = PyDict::new(py);
@@ -138,22 +138,30 @@ impl Client {
                 .import("json")?
                 .call_method1("dumps", (dict,))
                 .map_err(|e| ServerListError::new_err(format!("the server list is not JSON data: {}", e.value(py))))?;
-            return Ok(text.cast::<PyString>()?.to_cow()?.as_bytes().to_vec());
+            return Ok(ListArg::Json(text.cast::<PyString>()?.to_cow()?.as_bytes().to_vec()));
         }
         if servers.cast::<PySequence>().is_ok() {
-            let mut entries = Vec::new();
+            let mut list = Vec::new();
             for (i, item) in servers.try_iter()?.enumerate() {
                 let server = Server::from_arg(&item?, self.default_port())
                     .map_err(|e| ServerListError::new_err(format!("entry {i}: {}", e.value(py))))?;
-                entries.push(json!({"host": server.host(), "port": server.port()}));
+                list.push(server);
             }
-            return Ok(serde_json::to_vec(&json!({ "servers": entries })).expect("a JSON value always serialises"));
+            return Ok(ListArg::Servers(list));
         }
         Err(PyTypeError::new_err(format!(
             "a server list is JSON text (str or bytes), a dict, or a list of Server or address strings, got {}",
             type_name(servers)
         )))
     }
+}
+
+/// A server list as the agent handed it in.
+enum ListArg {
+    /// Wire-format JSON, parsed by the core.
+    Json(Vec<u8>),
+    /// Servers in order, already parsed.
+    Servers(Vec<scoutlb::Server>),
 }
 
 /// The configuration text of `from_json`: a str, or bytes that must be UTF-8.
@@ -177,7 +185,7 @@ fn config_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 
 #[pymethods]
 impl Client {
-    /// Create a client from keyword arguments named like the keys of SPEC section 5.
+    /// Create a client from keyword arguments named like the configuration keys (behaviour.md).
     #[new]
     #[pyo3(signature = (**config))]
     fn new(py: Python<'_>, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
@@ -206,7 +214,7 @@ impl Client {
         })
     }
 
-    /// Create a client from the JSON configuration text of SPEC section 5.
+    /// Create a client from the JSON configuration text (behaviour.md, "Configuration keys").
     #[staticmethod]
     #[pyo3(signature = (text, probe = None, events = None))]
     fn from_json(
@@ -283,8 +291,10 @@ impl Client {
             Some(s) if !s.is_none() => Some(Server::from_arg(s, self.default_port())?),
             _ => None,
         };
-        let body = self.list_body(py, servers)?;
-        self.run(py, |c| c.update_server_list_json(&body, from.as_ref()))
+        match self.list_arg(py, servers)? {
+            ListArg::Json(body) => self.run(py, |c| c.update_server_list_json(&body, from.as_ref())),
+            ListArg::Servers(list) => self.run(py, |c| c.update_server_list_servers(list, from.as_ref())),
+        }
     }
 
     /// The wait before retry number `n + 1`, in seconds: uniform in `[0, min(cap, base * factor^n)]`.
@@ -326,7 +336,7 @@ impl Client {
     }
 }
 
-/// The SPEC section 2 failover order of a list, seeds and default server (`device_id` = spread mode).
+/// The failover order (behaviour.md) of a list, seeds and default server (`device_id` = spread mode).
 #[pyfunction]
 #[pyo3(signature = (servers, seeds, default = None, device_id = None))]
 pub fn failover_order(

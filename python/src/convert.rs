@@ -1,4 +1,4 @@
-//! Python keyword arguments to the JSON configuration object of SPEC section 5.
+//! Python keyword arguments to the JSON configuration object (behaviour.md, "Configuration keys").
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyMapping, PySequence, PyString};

@@ -32,7 +32,7 @@ create_exception!(
     scoutlb,
     ServerListError,
     Error,
-    "A server list was refused (SPEC section 3); the cached list is kept."
+    "A server list was refused (behaviour.md, Wire format); the cached list is kept."
 );
 create_exception!(
     scoutlb,
@@ -84,26 +84,32 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// The Python exception for a core error.
 pub fn to_py(py: Python<'_>, e: scoutlb::Error) -> PyErr {
+    use scoutlb::ErrorKind;
     let message = e.to_string();
-    match e {
-        scoutlb::Error::InvalidServer { .. } => invalid_server(py, message),
-        scoutlb::Error::Config { key, .. } => config_error(py, message, Some(&key)),
-        scoutlb::Error::ConfigJson(_) => config_error(py, message, None),
-        scoutlb::Error::InvalidServerList(_) => ServerListError::new_err(message),
-        scoutlb::Error::StateFile { .. } => StateFileError::new_err(message),
-        scoutlb::Error::StateFormat { .. } => StateFormatError::new_err(message),
-        scoutlb::Error::Dns { .. } => DnsError::new_err(message),
-        scoutlb::Error::AllFailed(attempts) => {
+    match e.kind() {
+        ErrorKind::InvalidServer => invalid_server(py, message),
+        ErrorKind::Config => {
+            let key = match &e {
+                scoutlb::Error::Config { key, .. } => Some(key.as_str()),
+                _ => None,
+            };
+            config_error(py, message, key)
+        }
+        ErrorKind::InvalidServerList => ServerListError::new_err(message),
+        ErrorKind::StateFile => StateFileError::new_err(message),
+        ErrorKind::StateFormat => StateFormatError::new_err(message),
+        ErrorKind::Dns => DnsError::new_err(message),
+        ErrorKind::AllFailed => {
             let err = AllServersFailedError::new_err(message);
-            let list: Vec<Attempt> = attempts.into_iter().map(Attempt::from).collect();
+            let list: Vec<Attempt> = e.attempts().iter().cloned().map(Attempt::from).collect();
             let set = PyList::new(py, list).and_then(|l| err.value(py).setattr("attempts", l));
             match set {
                 Ok(()) => err,
                 Err(other) => other,
             }
         }
-        scoutlb::Error::UnknownServer(_) => UnknownServerError::new_err(message),
-        scoutlb::Error::Unsupported(_) => UnsupportedError::new_err(message),
+        ErrorKind::UnknownServer => UnknownServerError::new_err(message),
+        ErrorKind::Unsupported => UnsupportedError::new_err(message),
         _ => Error::new_err(message),
     }
 }

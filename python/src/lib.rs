@@ -24,7 +24,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Event>()?;
     m.add_class::<client::Client>()?;
     m.add_function(wrap_pyfunction!(client::failover_order, m)?)?;
-    m.add_function(wrap_pyfunction!(client::_panic_for_test, m)?)?;
+    // A test aid, kept out of `__all__` and the stubs: set as a plain attribute.
+    m.setattr("_panic_for_test", wrap_pyfunction!(client::_panic_for_test, m)?)?;
     m.add("DEFAULT_PORT", scoutlb::DEFAULT_PORT)?;
     m.add("MAX_ENTRIES", scoutlb::MAX_ENTRIES)?;
     m.add("CONFIG_KEYS", PyTuple::new(m.py(), scoutlb::KEYS)?)?;

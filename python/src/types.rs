@@ -166,6 +166,8 @@ pub struct Connected {
     reached: Server,
     via_balancer: bool,
     failed: Vec<Attempt>,
+    saved: bool,
+    save_error: Option<String>,
 }
 
 impl From<scoutlb::Connected> for Connected {
@@ -175,6 +177,8 @@ impl From<scoutlb::Connected> for Connected {
             reached: Server(c.reached),
             via_balancer: c.via_balancer,
             failed: c.failed.into_iter().map(Attempt::from).collect(),
+            saved: c.saved,
+            save_error: c.save_error,
         }
     }
 }
@@ -199,19 +203,32 @@ impl Connected {
         self.via_balancer
     }
 
-    /// The attempts that failed before this success.
+    /// The attempts that did not win: failed, or still running after their patience ran out.
     #[getter]
     fn failed(&self) -> Vec<Attempt> {
         self.failed.clone()
     }
 
+    /// Whether the new state reached the state file (also True when nothing had to be saved).
+    #[getter]
+    fn saved(&self) -> bool {
+        self.saved
+    }
+
+    /// Why the save failed, when `saved` is False; otherwise None.
+    #[getter]
+    fn save_error(&self) -> Option<String> {
+        self.save_error.clone()
+    }
+
     fn __repr__(&self) -> String {
         format!(
-            "Connected(server={}, reached={}, via_balancer={}, failed={})",
+            "Connected(server={}, reached={}, via_balancer={}, failed={}, saved={})",
             self.server.__repr__(),
             self.reached.__repr__(),
             if self.via_balancer { "True" } else { "False" },
-            self.failed.len()
+            self.failed.len(),
+            if self.saved { "True" } else { "False" }
         )
     }
 }

@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ScoutServer:
-    """A Scout Server on 127.0.0.1 answering `GET /scout/v1/servers` with SPEC section 3 JSON.
+    """A Scout Server on 127.0.0.1 answering `GET /scout/v1/servers` with wire-format JSON (behaviour.md, "Wire format").
 
     `body` decides the answer: by default the list is this server alone (id "self", named in
     `self`); tests replace `listing`, `status` or `raw` to change it.

@@ -27,7 +27,7 @@ def test_failover_vector(case: dict[str, Any]) -> None:
         client.update_server_list(case["list"])
     if case["default"] is not None:
         client.report_success(case["default"])
-    # With no seed configured the client's one seed is ScoutSrv (SPEC section 1), tried last.
+    # With no seed configured the client's one seed is ScoutSrv (behaviour.md, "Words"), tried last.
     through_client = expected + ([FIRST_CONTACT] if not case["seeds"] and FIRST_CONTACT not in expected else [])
     assert client.candidates() == through_client
     assert client.connection_lost() == through_client

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -206,6 +207,23 @@ def test_default_server_survives_a_restart(
     assert second.default_server == scout_server.server
     assert second.server_list == [scout_server.server]
     assert second.candidates()[0] == scout_server.server
+
+
+def test_a_failed_save_is_reported(tmp_path: Path, scout_server: ScoutServer, recorder: Recorder) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir()
+    client = Client(servers=[scout_server.address], state_file=folder / "state.json", events=recorder)
+    shutil.rmtree(folder)  # the folder goes away after the client was created: the save fails
+    connected = client.connect()
+    assert connected.server == scout_server.server
+    assert connected.saved is False
+    assert connected.save_error is not None and "state.json" in connected.save_error
+    assert "state_file_problem" in recorder.kinds()
+    assert "saved=False" in repr(connected)
+    folder.mkdir()
+    again = client.reconnect()  # nothing changed, but what was lost is saved now
+    assert again.saved is True and again.save_error is None
+    assert json.loads((folder / "state.json").read_text())["default_server"]["port"] == scout_server.port
 
 
 def test_logging_bridge(scout_server: ScoutServer, refused_address: str, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,14 +2,13 @@
 # The C ABI suite: header regeneration check, C tests by gcc and clang, the header as C++17,
 # AddressSanitizer + UndefinedBehaviorSanitizer, Valgrind, and the install + pkg-config check.
 # Usage: tests/c/run.sh [--bench]    (--bench: also the release benchmark, C against Rust)
-# Installs what it needs on Debian (apt-get, cargo install cbindgen) when missing.
+# Needs what tests/install-deps.sh installs. Its Rust unit tests run under `cargo test`.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 bench=0
 [ "${1:-}" = "--bench" ] && bench=1
-CBINDGEN_VERSION=0.29.4
 STRICT=(-std=c99 -Wall -Wextra -Wpedantic -Werror)
 passed=0
 failed=0
@@ -25,30 +24,19 @@ check() {
     if "$@"; then ok "$name"; else bad "$name"; fi
 }
 
-# ---- prerequisites -------------------------------------------------------------------------------
+# ---- prerequisites (installed by tests/install-deps.sh; this suite installs nothing) ------------
 step "prerequisites"
-need=()
-for pair in gcc:gcc g++:g++ clang:clang valgrind:valgrind pkg-config:pkg-config readelf:binutils \
-    make:make python3:python3; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+missing=()
+for tool in gcc g++ clang valgrind pkg-config readelf make python3 cbindgen; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
-if command -v clang >/dev/null 2>&1; then
-    # clang's sanitizer runtime is a separate package on Debian (libclang-rt-14-dev on bookworm).
-    if [ ! -f "$(clang -print-file-name=libclang_rt.asan-x86_64.a)" ]; then
-        need+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
-    fi
-else
-    need+=(libclang-rt-14-dev)
+if command -v clang >/dev/null 2>&1 && [ ! -f "$(clang -print-file-name=libclang_rt.asan-x86_64.a)" ]; then
+    missing+=("clang's sanitizer runtime")
 fi
-if [ ${#need[@]} -gt 0 ]; then
-    echo "installing: ${need[*]}"
-    if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
-    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends "${need[@]}" >/dev/null ||
-        { echo "cannot install ${need[*]}" >&2; exit 1; }
-fi
-if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
-    echo "installing cbindgen $CBINDGEN_VERSION"
-    cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --quiet || { echo "cannot install cbindgen" >&2; exit 1; }
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "missing: ${missing[*]} (run tests/install-deps.sh)"
+    echo "0 passed, 1 failed"
+    exit 1
 fi
 
 metadata=$(cargo metadata --no-deps --format-version 1)
@@ -62,18 +50,17 @@ trap 'rm -rf "$tmp"' EXIT
 vectors=$root/tests/vectors/failover_order.json
 
 # ---- Rust side -----------------------------------------------------------------------------------
-step "build scoutlb-ffi (debug) and its Rust unit tests"
+step "build scoutlb-ffi (debug)"
 if ! cargo build -p scoutlb-ffi --quiet; then
     bad "cargo build -p scoutlb-ffi"
     echo "0 passed, 1 failed"
     exit 1
 fi
 ok "cargo build -p scoutlb-ffi"
-check "cargo test -p scoutlb-ffi" cargo test -p scoutlb-ffi --quiet
 lib_a=$target/debug/libscoutlb.a
 lib_so=$target/debug/libscoutlb.so
 
-step "header: regenerate with cbindgen $CBINDGEN_VERSION and compare"
+step "header: regenerate with the pinned cbindgen and compare"
 if ffi/gen-header.sh "$tmp/scoutlb.h" && diff -u include/scoutlb.h "$tmp/scoutlb.h"; then
     ok "include/scoutlb.h is up to date"
 else

@@ -560,6 +560,40 @@ static void test_state_file(void) {
 
 /* ---- connecting to loopback HTTP servers ----------------------------------------------------- */
 
+/* A save that fails during a connect: the connection stands, `saved` is false, an event says why. */
+static void test_failed_save(void) {
+    char dir[] = "/tmp/scoutlb-c-XXXXXX";
+    char json[512], cmd[400];
+    struct tl_http_server *live = tl_http_start(TL_SERVE, 200, "");
+    struct scoutlb_connected connected;
+    struct scoutlb_client *client;
+    struct recorder r;
+
+    if (live == NULL || mkdtemp(dir) == NULL) {
+        CHECK(!"start a server and make a folder");
+        tl_http_stop(live);
+        return;
+    }
+    snprintf(json, sizeof json, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u}]}", tl_http_port(live));
+    CHECK(tl_http_set_body(live, json));
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"state_file\": \"%s/state/state.json\"}",
+             tl_http_port(live), dir);
+    recorder_init(&r);
+    client = client_with_events(json, &r);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/state'", dir);
+    CHECK(system(cmd) == 0); /* the folder goes away after the client was created */
+    memset(&connected, 0xff, sizeof connected);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    CHECK(!connected.saved);
+    CHECK(recorded(&r, SCOUTLB_EVENT_STATE_FILE_PROBLEM) == 1);
+    CHECK(tl_contains(r.log, "state.json"));
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+    tl_http_stop(live);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 static void test_connect_http(void) {
     struct tl_http_server *b = tl_http_start(TL_SERVE, 200, "");
     struct tl_http_server *c = tl_http_start(TL_SERVE, 200, "");
@@ -597,7 +631,7 @@ static void test_connect_http(void) {
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
     snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(b));
     CHECK(strcmp(connected.server, want) == 0 && strcmp(connected.reached, want) == 0);
-    CHECK(connected.failed_attempts == 1 && !connected.via_balancer);
+    CHECK(connected.failed_attempts == 1 && !connected.via_balancer && connected.saved);
     CHECK(tl_http_requests(b) >= 1);
     snprintf(want, sizeof want, "127.0.0.1:%u\n127.0.0.1:%u\n", tl_http_port(b), tl_http_port(c));
     CHECK_TEXT(scoutlb_client_server_list, client, want);
@@ -1038,7 +1072,7 @@ static void run_vector(const struct tl_json *c) {
         CHECK_STATUS(scoutlb_client_report_success(client, dflt->string), SCOUTLB_OK);
     }
     if (list != NULL && list->type == TL_JSON_ARRAY && list->count > 0) {
-        /* Hand the list in as SPEC §3 JSON, as an agent does with a list from its own protocol. */
+        /* Hand the list in as wire-format JSON (behaviour.md, "Wire format"), as an agent does with a list from its own protocol. */
         for (i = 0; i < list->count; i++) {
             const char *text = list->items[i]->string, *colon = strrchr(text, ':');
             char entry[400];
@@ -1054,7 +1088,7 @@ static void run_vector(const struct tl_json *c) {
         snprintf(line, sizeof line, "%s\n", one);
         ok &= one[0] != '\0' && append(want, sizeof want, line);
     }
-    /* SPEC §1: with no seed configured, the seed is ScoutSrv; it comes last unless already named. */
+    /* behaviour.md, "Words": with no seed configured, the seed is ScoutSrv; it comes last unless already named. */
     if (seeds->count == 0 && !tl_contains(want, "scoutsrv:22123\n")) {
         ok &= append(want, sizeof want, "scoutsrv:22123\n");
     }
@@ -1068,6 +1102,173 @@ static void run_vector(const struct tl_json *c) {
     free(got);
     free(order);
     scoutlb_client_free(client);
+}
+
+/* ---- the other shared vectors: server addresses, server lists, configuration errors ---------- */
+
+/** The cases of `name` in the folder `dir`, or NULL (a failed check) when they cannot be read. */
+static struct tl_json *vector_file(const char *dir, const char *name) {
+    char path[1024];
+    char *text;
+    struct tl_json *doc;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    text = tl_read_file(path);
+    doc = text ? tl_json_parse(text) : NULL;
+    free(text);
+    if (tl_json_get(doc, "cases") == NULL) {
+        fprintf(stderr, "FAIL cannot read the vectors at %s\n", path);
+        CHECK(!"read a vector file");
+        tl_json_free(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static const char *string_of(const struct tl_json *c, const char *key) {
+    const struct tl_json *v = tl_json_get(c, key);
+    return v != NULL && v->type == TL_JSON_STRING ? v->string : NULL;
+}
+
+static void test_address_vectors(const char *dir) {
+    struct tl_json *doc = vector_file(dir, "server_address.json");
+    const struct tl_json *cases = tl_json_get(doc, "cases");
+    char out[SCOUTLB_SERVER_TEXT_SIZE];
+    size_t i, len;
+    for (i = 0; cases != NULL && i < cases->count; i++) {
+        const struct tl_json *c = cases->items[i], *port = tl_json_get(c, "default_port");
+        const char *input = string_of(c, "input"), *want = string_of(c, "canonical");
+        uint16_t default_port = port != NULL ? (uint16_t)port->number : 22123;
+        if (input == NULL) {
+            CHECK(!"an address case has an input");
+            continue;
+        }
+        if (want != NULL) {
+            CHECK_STATUS(scoutlb_server_parse(input, default_port, out, sizeof out, &len), SCOUTLB_OK);
+            CHECK(strcmp(out, want) == 0);
+        } else {
+            CHECK_STATUS(scoutlb_server_parse(input, default_port, out, sizeof out, &len), SCOUTLB_INVALID_SERVER);
+            CHECK_ERROR_HAS(string_of(c, "error_contains"));
+        }
+    }
+    if (cases != NULL) {
+        printf("server address vectors: %zu cases run\n", cases->count);
+    }
+    tl_json_free(doc);
+}
+
+/** The body of a server-list case: its `body`, or the one its `generate` describes (malloc'd). */
+static char *list_body(const struct tl_json *c) {
+    const struct tl_json *generate = tl_json_get(c, "generate");
+    const struct tl_json *entries = tl_json_get(generate, "entries"), *bytes = tl_json_get(generate, "bytes");
+    const char *body = string_of(c, "body");
+    const char *head = "{\"servers\":[{\"host\":\"a.test\",\"port\":1}],\"pad\":\"";
+    char *out;
+    size_t n, i, used;
+    if (body != NULL) {
+        return strdup(body);
+    }
+    if (entries != NULL) {
+        n = (size_t)entries->number;
+        out = malloc(n * 40 + 32);
+        if (out == NULL) {
+            return NULL;
+        }
+        used = (size_t)sprintf(out, "{\"servers\":[");
+        for (i = 0; i < n; i++) {
+            used += (size_t)sprintf(out + used, "%s{\"host\":\"h%zu.test\",\"port\":1}", i ? "," : "", i);
+        }
+        strcpy(out + used, "]}");
+        return out;
+    }
+    n = bytes != NULL ? (size_t)bytes->number : 0;
+    out = malloc(n + 1);
+    if (out == NULL || n < strlen(head) + 2) {
+        free(out);
+        return NULL;
+    }
+    memset(out, 'x', n);
+    memcpy(out, head, strlen(head));
+    memcpy(out + n - 2, "\"}", 2);
+    out[n] = '\0';
+    return out;
+}
+
+static void test_list_vectors(const char *dir) {
+    struct tl_json *doc = vector_file(dir, "server_list.json");
+    const struct tl_json *cases = tl_json_get(doc, "cases");
+    size_t i, j, len, cap = 1 << 20;
+    char *text = malloc(cap), want[4096];
+    for (i = 0; text != NULL && cases != NULL && i < cases->count; i++) {
+        const struct tl_json *c = cases->items[i], *servers = tl_json_get(c, "servers");
+        const struct tl_json *count = tl_json_get(c, "servers_count");
+        const char *error = string_of(c, "error_contains");
+        char *body = list_body(c);
+        struct scoutlb_client *client = client_from("{\"servers\": [\"seed.test:1\"], \"probe\": \"none\"}");
+        if (body == NULL || client == NULL) {
+            CHECK(!"a server-list case has a body and a client");
+            free(body);
+            scoutlb_client_free(client);
+            continue;
+        }
+        if (error != NULL) {
+            CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)body, strlen(body), NULL),
+                         SCOUTLB_INVALID_SERVER_LIST);
+            CHECK_ERROR_HAS(error);
+            CHECK_STATUS(scoutlb_client_server_list(client, text, cap, &len), SCOUTLB_OK);
+            CHECK(text[0] == '\0');
+        } else {
+            CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)body, strlen(body), NULL),
+                         SCOUTLB_OK);
+            CHECK_STATUS(scoutlb_client_server_list(client, text, cap, &len), SCOUTLB_OK);
+            if (servers != NULL) {
+                want[0] = '\0';
+                for (j = 0; j < servers->count; j++) {
+                    CHECK(append(want, sizeof want, servers->items[j]->string) && append(want, sizeof want, "\n"));
+                }
+                CHECK(strcmp(text, want) == 0);
+            } else {
+                CHECK(count != NULL && tl_count_lines(text) == (int)count->number);
+            }
+        }
+        free(body);
+        scoutlb_client_free(client);
+    }
+    if (cases != NULL) {
+        printf("server list vectors: %zu cases run\n", cases->count);
+    }
+    free(text);
+    tl_json_free(doc);
+}
+
+static void test_config_vectors(const char *dir) {
+    struct tl_json *doc = vector_file(dir, "config_errors.json");
+    const struct tl_json *cases = tl_json_get(doc, "cases");
+    size_t i;
+    for (i = 0; cases != NULL && i < cases->count; i++) {
+        const struct tl_json *c = cases->items[i];
+        const char *raw = string_of(c, "text"), *key = string_of(c, "key"), *error = string_of(c, "error_contains");
+        char *text = raw != NULL ? strdup(raw) : tl_json_write(tl_json_get(c, "config"));
+        struct scoutlb_config *config = NULL;
+        char quoted[128];
+        if (text == NULL) {
+            CHECK(!"a config case has a config or a text");
+            continue;
+        }
+        if (key == NULL && error == NULL) {
+            CHECK_STATUS(scoutlb_config_new(text, &config), SCOUTLB_OK);
+        } else {
+            CHECK_STATUS(scoutlb_config_new(text, &config), SCOUTLB_CONFIG);
+            snprintf(quoted, sizeof quoted, "`%s`", key != NULL ? key : "");
+            CHECK_ERROR_HAS(key != NULL ? quoted : error);
+            CHECK(config == NULL);
+        }
+        scoutlb_config_free(config);
+        free(text);
+    }
+    if (cases != NULL) {
+        printf("config error vectors: %zu cases run\n", cases->count);
+    }
+    tl_json_free(doc);
 }
 
 static void test_vectors(const char *path) {
@@ -1101,10 +1302,26 @@ int main(int argc, char **argv) {
     test_buffers();
     test_agent_driven();
     test_state_file();
+    test_failed_save();
     test_callback_probe();
     test_connect_http();
     test_connect_with_retry_until();
     test_threads();
     test_vectors(argc > 1 ? argv[1] : "tests/vectors/failover_order.json");
+    {
+        /* The other vector files sit beside the failover vectors. */
+        char dir[1024];
+        char *slash;
+        snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "tests/vectors/failover_order.json");
+        slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+        } else {
+            snprintf(dir, sizeof dir, ".");
+        }
+        test_address_vectors(dir);
+        test_list_vectors(dir);
+        test_config_vectors(dir);
+    }
     return tl_finish();
 }

@@ -514,3 +514,87 @@ uint16_t tl_refused_port(void) {
     }
     return port;
 }
+
+/* ---- JSON writer ----------------------------------------------------------------------------- */
+
+struct tl_out {
+    char *buf;
+    size_t len, cap;
+    int failed;
+};
+
+static void out_put(struct tl_out *o, const char *text, size_t n) {
+    if (o->failed) {
+        return;
+    }
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = (o->len + n + 1) * 2;
+        char *bigger = realloc(o->buf, cap);
+        if (bigger == NULL) {
+            o->failed = 1;
+            return;
+        }
+        o->buf = bigger;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, text, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+static void out_string(struct tl_out *o, const char *s) {
+    out_put(o, "\"", 1);
+    for (; *s != '\0'; s++) {
+        if (*s == '"' || *s == '\\') {
+            out_put(o, "\\", 1);
+        }
+        out_put(o, s, 1);
+    }
+    out_put(o, "\"", 1);
+}
+
+static void out_value(struct tl_out *o, const struct tl_json *v) {
+    char number[64];
+    size_t i;
+    switch (v->type) {
+    case TL_JSON_NULL:
+        out_put(o, "null", 4);
+        break;
+    case TL_JSON_BOOL:
+        out_put(o, v->boolean ? "true" : "false", v->boolean ? 4 : 5);
+        break;
+    case TL_JSON_NUMBER:
+        snprintf(number, sizeof number, "%.17g", v->number);
+        out_put(o, number, strlen(number));
+        break;
+    case TL_JSON_STRING:
+        out_string(o, v->string);
+        break;
+    case TL_JSON_ARRAY:
+    case TL_JSON_OBJECT:
+        out_put(o, v->type == TL_JSON_ARRAY ? "[" : "{", 1);
+        for (i = 0; i < v->count; i++) {
+            if (i > 0) {
+                out_put(o, ",", 1);
+            }
+            if (v->type == TL_JSON_OBJECT) {
+                out_string(o, v->keys[i]);
+                out_put(o, ":", 1);
+            }
+            out_value(o, v->items[i]);
+        }
+        out_put(o, v->type == TL_JSON_ARRAY ? "]" : "}", 1);
+        break;
+    }
+}
+
+char *tl_json_write(const struct tl_json *value) {
+    struct tl_out o = {NULL, 0, 0, 0};
+    out_put(&o, "", 0);
+    out_value(&o, value);
+    if (o.failed) {
+        free(o.buf);
+        return NULL;
+    }
+    return o.buf;
+}

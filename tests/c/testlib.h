@@ -50,6 +50,8 @@ struct tl_json *tl_json_parse(const char *text);
 void tl_json_free(struct tl_json *value);
 /** The member `key` of an object, or NULL. */
 const struct tl_json *tl_json_get(const struct tl_json *object, const char *key);
+/** Write `value` as JSON text into a malloc'd NUL-terminated buffer, or NULL. */
+char *tl_json_write(const struct tl_json *value);
 /** Read a whole file into a NUL-terminated malloc'd buffer, or NULL. */
 char *tl_read_file(const char *path);
 

@@ -3,7 +3,7 @@
 //!
 //! Every scenario runs once on a SQLite file and once on a PostgreSQL database of a throw-away
 //! PostgreSQL that the test starts on loopback. Missing prerequisites print `SKIPPED: ...`, or fail
-//! when `SCOUTLB_E2E_REQUIRE=1` (set by `tests/e2e/run.sh`).
+//! when `SCOUTLB_TEST_REQUIRE=1` (set by the test command).
 
 mod support;
 
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use scoutlb_testkit::{PostgresServer, ScoutServerProcess};
 
-use support::{DEADLINE, Device, REQUIRE, addresses, wait_until};
+use support::{DEADLINE, Device, addresses, wait_until};
 
 /// Heartbeat and window of the servers: short, so that a crash is noticed quickly.
 const FLAGS: &[&str] = &["--heartbeat-ms", "200", "--window-ms", "1500"];
@@ -78,7 +78,7 @@ fn server_bin() -> Option<PathBuf> {
     match support::scout_server_bin() {
         Ok(bin) => Some(bin),
         Err(why) => {
-            REQUIRE.skip(&why);
+            scoutlb_testkit::skip(&why);
             None
         }
     }
@@ -333,7 +333,7 @@ fn sqlite_fleet() {
 #[test]
 fn postgres_all_scenarios() {
     let Some(bin) = server_bin() else { return };
-    if !PostgresServer::installed(REQUIRE) {
+    if !PostgresServer::installed() {
         return;
     }
     let pg = PostgresServer::start().unwrap_or_else(|e| panic!("{e}"));

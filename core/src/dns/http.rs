@@ -1,28 +1,45 @@
-//! The configured DNS settings as ureq's name resolver, so the http probe keeps the host name
-//! (Host header, TLS server name) while the address comes from the configured name servers.
+//! The http probe's name resolvers for ureq: the configured DNS settings, so the probe keeps the
+//! host name (Host header, TLS server name) while the address comes from the configured name
+//! servers; and the system's resolver, wrapped so that its failures arrive typed as DNS failures.
+//! Either way a failed lookup reaches the probe as a [`DnsFailure`] inside an `io::Error`.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
 use ureq::http::Uri;
-use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
 
+use super::failure::{DnsFailure, DnsFailureKind};
 use super::lookup_with;
 use super::resolver::DnsSettings;
 
-/// A DNS failure carried through ureq, so that the probe reports it as DNS and keeps its detail.
-#[derive(Debug)]
-pub(crate) struct LookupFailed(pub String);
-
-impl fmt::Display for LookupFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A DNS failure carried through ureq as an I/O error.
+fn carried(failure: DnsFailure) -> ureq::Error {
+    ureq::Error::Io(io::Error::other(failure))
 }
 
-impl std::error::Error for LookupFailed {}
+/// The system's resolver (`getaddrinfo`), whose failures are DNS failures by where they happen.
+#[derive(Debug, Default)]
+pub(crate) struct SystemResolver(DefaultResolver);
+
+impl Resolver for SystemResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, timeout).map_err(|e| {
+            let kind = match e {
+                ureq::Error::Timeout(_) => DnsFailureKind::TimedOut,
+                ureq::Error::HostNotFound => DnsFailureKind::NoRecords,
+                _ => DnsFailureKind::Other,
+            };
+            carried(DnsFailure::new(kind, e.to_string()))
+        })
+    }
+}
 
 /// Resolves the host of a URL with the configured DNS settings.
 #[derive(Debug)]
@@ -45,7 +62,7 @@ impl Resolver for ConfiguredResolver {
         if !timeout.after.is_not_happening() {
             settings.timeout = settings.timeout.min(*timeout.after);
         }
-        let ips = lookup_with(host, &settings).map_err(|m| ureq::Error::Io(io::Error::other(LookupFailed(m))))?;
+        let ips = lookup_with(host, &settings).map_err(carried)?;
         log::debug!(target: "scoutlb", "{host} resolved to {ips:?}");
         let mut out = self.empty();
         for ip in ips {
@@ -54,7 +71,10 @@ impl Resolver for ConfiguredResolver {
             }
         }
         if out.is_empty() {
-            return Err(ureq::Error::HostNotFound);
+            return Err(carried(DnsFailure::new(
+                DnsFailureKind::NoRecords,
+                "the name has no address",
+            )));
         }
         Ok(out)
     }

@@ -23,11 +23,13 @@
 //!
 //! Logs (target `scoutlb`): a lookup's outcome at `debug`.
 
+mod failure;
 mod http;
 mod resolver;
-mod srv;
+pub(crate) mod srv;
 
-pub(crate) use http::{ConfiguredResolver, LookupFailed};
+pub use failure::{DnsFailure, DnsFailureKind};
+pub(crate) use http::{ConfiguredResolver, SystemResolver};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -77,30 +79,36 @@ pub(crate) fn resolve_balancer_with(entry: &ManagerLoadBalancer, config: &Config
         }
     });
     log::debug!(target: "scoutlb", "DNS {entry}: {result:?} in {} us", started.elapsed().as_micros());
-    result.map_err(|reason| Error::Dns { name, reason })
+    result.map_err(|failure| Error::Dns { name, failure })
 }
 
 /// Look up the SRV records of `name` and the addresses of their targets, in RFC 2782 order.
-fn resolve_srv(resolver: &Resolver, name: &str, seed: u64) -> Result<Vec<Server>, String> {
+fn resolve_srv(resolver: &Resolver, name: &str, seed: u64) -> Result<Vec<Server>, DnsFailure> {
     let records = resolver.lookup_srv(name)?;
     // RFC 2782: a single record with target "." means the service is decidedly not available.
     let (usable, dot): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| !r.target.is_empty());
     if usable.is_empty() {
-        return Err(format!(
-            "the SRV record{} say{} the service is not available (target \".\")",
-            if dot.len() == 1 { "" } else { "s" },
-            if dot.len() == 1 { "s" } else { "" }
+        return Err(DnsFailure::new(
+            DnsFailureKind::NoRecords,
+            format!(
+                "the SRV record{} say{} the service is not available (target \".\")",
+                if dot.len() == 1 { "" } else { "s" },
+                if dot.len() == 1 { "s" } else { "" }
+            ),
         ));
     }
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut out: Vec<Server> = Vec::new();
-    let mut failures: Vec<String> = Vec::new();
+    let mut failures: Vec<DnsFailure> = Vec::new();
     for record in rfc2782_order(usable, &mut rng) {
         if record.port == 0 {
-            failures.push(format!("{}: port 0", record.target));
+            failures.push(DnsFailure::new(
+                DnsFailureKind::NoRecords,
+                format!("{}: port 0", record.target),
+            ));
             continue;
         }
-        let ips: Result<Vec<IpAddr>, String> = match record.target.parse::<IpAddr>() {
+        let ips: Result<Vec<IpAddr>, DnsFailure> = match record.target.parse::<IpAddr>() {
             Ok(ip) => Ok(vec![ip]),
             // The target is absolute: a trailing dot keeps the search domains out.
             Err(_) => resolver.lookup_ip(&format!("{}.", record.target)),
@@ -114,20 +122,29 @@ fn resolve_srv(resolver: &Resolver, name: &str, seed: u64) -> Result<Vec<Server>
                     }
                 }
             }
-            Err(reason) => {
-                log::debug!(target: "scoutlb", "SRV target {} of {name}: {reason}", record.target);
-                failures.push(format!("target {}: {reason}", record.target));
+            Err(failure) => {
+                log::debug!(target: "scoutlb", "SRV target {} of {name}: {failure}", record.target);
+                failures.push(failure.context(format_args!("target {}", record.target)));
             }
         }
     }
     if out.is_empty() {
-        return Err(format!("no SRV target resolved ({})", failures.join("; ")));
+        // One kind when every target failed alike, `Other` when they differ.
+        let kind = match failures.first() {
+            Some(first) if failures.iter().all(|f| f.kind == first.kind) => first.kind,
+            _ => DnsFailureKind::Other,
+        };
+        let details: Vec<String> = failures.iter().map(ToString::to_string).collect();
+        return Err(DnsFailure::new(
+            kind,
+            format!("no SRV target resolved ({})", details.join("; ")),
+        ));
     }
     Ok(out)
 }
 
 /// The addresses of `host` (an IP literal as it is) through `settings`, A before AAAA.
-fn lookup_with(host: &str, settings: &DnsSettings) -> Result<Vec<IpAddr>, String> {
+fn lookup_with(host: &str, settings: &DnsSettings) -> Result<Vec<IpAddr>, DnsFailure> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
@@ -135,7 +152,7 @@ fn lookup_with(host: &str, settings: &DnsSettings) -> Result<Vec<IpAddr>, String
 }
 
 /// Run `f` where no tokio runtime is current, so the resolver's own runtime never nests.
-fn outside_async<T: Send>(f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
+fn outside_async<T: Send>(f: impl FnOnce() -> Result<T, DnsFailure> + Send) -> Result<T, DnsFailure> {
     if tokio::runtime::Handle::try_current().is_err() {
         return f();
     }
@@ -143,7 +160,7 @@ fn outside_async<T: Send>(f: impl FnOnce() -> Result<T, String> + Send) -> Resul
         let worker = std::thread::Builder::new()
             .name("scoutlb-dns".into())
             .spawn_scoped(scope, f)
-            .map_err(|e| format!("cannot start the DNS thread: {e}"))?;
+            .map_err(|e| DnsFailure::new(DnsFailureKind::Other, format!("cannot start the DNS thread: {e}")))?;
         worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
@@ -183,7 +200,7 @@ impl Probe for ResolvingProbe {
         };
         let ips = lookup_with(server.host(), &settings).map_err(FailReason::Dns)?;
         log::debug!(target: "scoutlb", "{} resolved to {ips:?}", server.host());
-        let mut last = FailReason::Dns("the name has no address".into());
+        let mut last = FailReason::Dns(DnsFailure::new(DnsFailureKind::NoRecords, "the name has no address"));
         for ip in ips {
             let left = timeout.saturating_sub(start.elapsed());
             if left.is_zero() {

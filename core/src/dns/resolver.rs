@@ -17,6 +17,7 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 
+use super::failure::{DnsFailure, DnsFailureKind};
 use super::srv::SrvRecord;
 use crate::config::Config;
 
@@ -61,19 +62,19 @@ impl Resolver {
     /// The system's `/etc/resolv.conf` is read only for what `settings` leaves empty, and the hosts
     /// file is consulted only when the system's name servers are used (configured name servers are
     /// asked every name, like a zone they serve).
-    pub fn new(settings: &DnsSettings) -> Result<Self, String> {
+    pub fn new(settings: &DnsSettings) -> Result<Self, DnsFailure> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
-            .map_err(|e| format!("cannot start the resolver's runtime: {e}"))?;
+            .map_err(|e| other(format!("cannot start the resolver's runtime: {e}")))?;
         let system = if settings.nameservers.is_empty() || settings.search_domains.is_empty() {
             match hickory_resolver::system_conf::read_system_conf() {
                 Ok(conf) => Some(conf),
                 Err(e) if settings.nameservers.is_empty() => {
-                    return Err(format!(
+                    return Err(other(format!(
                         "cannot read the system's DNS configuration (/etc/resolv.conf): {e}"
-                    ));
+                    )));
                 }
                 Err(e) => {
                     log::debug!(target: "scoutlb", "system DNS configuration not read ({e}); using the configured one");
@@ -104,7 +105,7 @@ impl Resolver {
             let search = settings
                 .search_domains
                 .iter()
-                .map(|d| Name::from_ascii(d).map_err(|e| format!("search domain `{d}` is not a DNS name: {e}")))
+                .map(|d| Name::from_ascii(d).map_err(|e| other(format!("search domain `{d}` is not a DNS name: {e}"))))
                 .collect::<Result<Vec<_>, _>>()?;
             (None, search)
         };
@@ -123,7 +124,7 @@ impl Resolver {
             TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
                 .with_options(opts)
                 .build()
-                .map_err(|e| format!("cannot set up the resolver: {e}"))?
+                .map_err(|e| other(format!("cannot set up the resolver: {e}")))?
         };
         Ok(Resolver {
             inner,
@@ -133,7 +134,7 @@ impl Resolver {
     }
 
     /// Run one lookup to completion on the private runtime, bounded by the DNS timeout.
-    fn block_on<T>(&self, lookup: impl Future<Output = Result<T, NetError>>) -> Result<T, String> {
+    fn block_on<T>(&self, lookup: impl Future<Output = Result<T, NetError>>) -> Result<T, DnsFailure> {
         match self
             .runtime
             .block_on(async { tokio::time::timeout(self.timeout, lookup).await })
@@ -145,7 +146,7 @@ impl Resolver {
     }
 
     /// The IPv4 and IPv6 addresses of `host` (A before AAAA), CNAME chains followed.
-    pub fn lookup_ip(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+    pub fn lookup_ip(&self, host: &str) -> Result<Vec<IpAddr>, DnsFailure> {
         let lookup = self.block_on(self.inner.lookup_ip(host))?;
         let mut out: Vec<IpAddr> = Vec::new();
         for ip in lookup.iter().map(|ip| ip.to_canonical()) {
@@ -154,13 +155,13 @@ impl Resolver {
             }
         }
         if out.is_empty() {
-            return Err("no A or AAAA record".into());
+            return Err(DnsFailure::new(DnsFailureKind::NoRecords, "no A or AAAA record"));
         }
         Ok(out)
     }
 
     /// The SRV records of `name`, in the server's order.
-    pub fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
+    pub fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, DnsFailure> {
         let lookup = self.block_on(self.inner.lookup(name, RecordType::SRV))?;
         let records: Vec<SrvRecord> = lookup
             .answers()
@@ -176,7 +177,7 @@ impl Resolver {
             })
             .collect();
         if records.is_empty() {
-            return Err("no SRV record".into());
+            return Err(DnsFailure::new(DnsFailureKind::NoRecords, "no SRV record"));
         }
         Ok(records)
     }
@@ -191,11 +192,18 @@ fn name_server(addr: SocketAddr) -> NameServerConfig {
     NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
 }
 
-fn timed_out(timeout: Duration) -> String {
-    format!(
-        "timed out after {} ms (no answer from the name servers)",
-        timeout.as_millis()
+fn timed_out(timeout: Duration) -> DnsFailure {
+    DnsFailure::new(
+        DnsFailureKind::TimedOut,
+        format!(
+            "timed out after {} ms (no answer from the name servers)",
+            timeout.as_millis()
+        ),
     )
+}
+
+fn other(detail: String) -> DnsFailure {
+    DnsFailure::new(DnsFailureKind::Other, detail)
 }
 
 /// The DNS response code as written in zone files and `dig` output.
@@ -212,28 +220,34 @@ fn code_name(code: ResponseCode) -> String {
 }
 
 /// Say which failure a lookup met, keeping the response code: NXDOMAIN, SERVFAIL, timeout, no records.
-fn describe(e: &NetError, timeout: Duration) -> String {
-    match e {
+fn describe(e: &NetError, timeout: Duration) -> DnsFailure {
+    use DnsFailureKind::*;
+    let (kind, detail) = match e {
         NetError::Dns(DnsError::NoRecordsFound(no)) if no.response_code == ResponseCode::NXDomain => {
-            "NXDOMAIN: the name does not exist".into()
+            (NoSuchName, "NXDOMAIN: the name does not exist".to_string())
         }
-        NetError::Dns(DnsError::NoRecordsFound(no)) => format!(
-            "no {} record ({}): the name exists but has no such record",
-            no.query.query_type(),
-            code_name(no.response_code)
+        NetError::Dns(DnsError::NoRecordsFound(no)) => (
+            NoRecords,
+            format!(
+                "no {} record ({}): the name exists but has no such record",
+                no.query.query_type(),
+                code_name(no.response_code)
+            ),
         ),
         NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => {
-            "SERVFAIL: the name server could not answer".into()
+            (ServerFailure, "SERVFAIL: the name server could not answer".to_string())
         }
         NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => {
-            "REFUSED: the name server refused the query".into()
+            (ServerFailure, "REFUSED: the name server refused the query".to_string())
         }
-        NetError::Dns(DnsError::ResponseCode(code)) => {
-            format!("{}: the name server answered with an error", code_name(*code))
-        }
-        NetError::Timeout => timed_out(timeout),
-        NetError::NoConnections => "no name server could be reached".into(),
-        NetError::Io(io) => format!("cannot reach the name servers: {io}"),
-        other => other.to_string(),
-    }
+        NetError::Dns(DnsError::ResponseCode(code)) => (
+            ServerFailure,
+            format!("{}: the name server answered with an error", code_name(*code)),
+        ),
+        NetError::Timeout => return timed_out(timeout),
+        NetError::NoConnections => (Other, "no name server could be reached".to_string()),
+        NetError::Io(io) => (Other, format!("cannot reach the name servers: {io}")),
+        other => (Other, other.to_string()),
+    };
+    DnsFailure::new(kind, detail)
 }

@@ -2,7 +2,7 @@
 
 /// One SRV record: where a service runs and how it ranks.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SrvRecord {
+pub struct SrvRecord {
     /// Lower is tried first.
     pub priority: u16,
     /// Relative share of the picks among records of the same priority.
@@ -20,7 +20,7 @@ pub(crate) struct SrvRecord {
 /// by one: a number is drawn uniformly in `0..=sum of the weights left`, and the first record whose
 /// running sum of weights reaches it is the next one. Records of weight 0 are thus tried after the
 /// weighted ones unless the draw is 0; when every weight is 0 the shuffled order stands.
-pub(crate) fn rfc2782_order(mut records: Vec<SrvRecord>, rng: &mut fastrand::Rng) -> Vec<SrvRecord> {
+pub fn rfc2782_order(mut records: Vec<SrvRecord>, rng: &mut fastrand::Rng) -> Vec<SrvRecord> {
     records.sort_by_key(|r| r.priority);
     let mut out = Vec::with_capacity(records.len());
     let mut rest = records.as_slice();

@@ -76,7 +76,7 @@ impl TestServer {
         TestServer { addr, hits, stop, body }
     }
 
-    /// A live SPEC §3 server whose list names only itself, with id `id`.
+    /// A live wire-format server whose list names only itself, with id `id`.
     pub fn live(id: &str) -> Self {
         let body = Arc::new(Mutex::new(String::new()));
         let s = Self::start(Behaviour::Body(Arc::clone(&body)));

@@ -1,11 +1,10 @@
 //! Test helpers: a real dnsmasq on a loopback port with records the test writes, and small DNS tools.
 //!
 //! A test that cannot start dnsmasq writes "SKIPPED: ..." to stderr (bypassing the capture) and
-//! returns early; under CI (`CI` set) it fails instead, since CI installs dnsmasq.
+//! returns early; under the test command (`SCOUTLB_TEST_REQUIRE=1`) it fails instead.
 
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,13 +16,8 @@ use std::time::{Duration, Instant};
 /// The zone every test uses; dnsmasq answers it from local data only (unknown names: NXDOMAIN).
 pub const ZONE: &str = "test.example";
 
-/// Report a skipped test where `cargo test` shows it, or fail under CI.
-pub fn skip(why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("cannot run under CI: {why}");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-}
+/// Report a missing prerequisite by the testkit's one rule.
+pub use scoutlb_testkit::skip;
 
 /// Find an executable in the PATH or the usual sbin folders.
 pub fn find_program(name: &str) -> Option<PathBuf> {

@@ -1,142 +1,164 @@
-//! The command line: subcommand, options and the help text.
+//! The command line (clap derive): commands, options, the help text and the exit codes.
+//!
+//! `examples/gen-assets.rs` includes this file too, to generate the man page and the shell
+//! completions from the same definition.
 
-use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// The help text printed by `--help`.
-pub const HELP: &str = "\
-scoutlb - choose the Scout Server a device talks to (FailureLoadBalancing, ManagerLoadBalancing)
+use clap::error::ErrorKind;
+use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueHint};
 
-Usage: scoutlb [OPTIONS] <COMMAND>
+/// Exit code: no server could be reached.
+pub const EXIT_ALL_FAILED: u8 = 1;
+/// Exit code: bad command line or configuration.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the state file cannot be read or written.
+pub const EXIT_STATE_FILE: u8 = 3;
+/// Exit code: every attempt failed on DNS.
+pub const EXIT_DNS: u8 = 4;
+/// Exit code: any other error.
+pub const EXIT_OTHER: u8 = 5;
 
-Commands:
-  connect      start-up: try the ManagerLoadBalancer, then the failover order; the server that
-               answers becomes the default and its server list is cached
-  candidates   print the start-up order of candidates, without trying them
-  lost         the connection was lost: rerun the failover order from the default server and
-               reconnect (with \"probe\": \"none\", print that order instead)
-  servers      print the cached server list (* marks the default server)
-  status       print the default server, the cached list and the state file's path
-  help         print this help
+/// Every exit code and what it means, for `--help` and the man page.
+pub const EXIT_CODES: [(u8, &str); 6] = [
+    (0, "success"),
+    (
+        EXIT_ALL_FAILED,
+        "no server could be reached (every attempt is listed on stderr)",
+    ),
+    (EXIT_USAGE, "bad command line or configuration"),
+    (EXIT_STATE_FILE, "the state file cannot be read or written"),
+    (
+        EXIT_DNS,
+        "no server could be reached and every attempt failed on DNS (or the balancer name did not resolve)",
+    ),
+    (EXIT_OTHER, "any other error"),
+];
 
-Options:
-  -c, --config FILE  configuration as JSON (SPEC section 5); without it every key has its default
-                     (seed server `ScoutSrv`, no state file)
-      --json         print one JSON document on stdout instead of text
-  -v, --verbose      report every event (attempts, list updates, default changes) on stderr
-  -h, --help         print this help
-  -V, --version      print the version
-
-Exit codes:
-  0  success
-  1  no server could be reached (every attempt is listed on stderr)
-  2  bad command line or configuration
-  3  the state file cannot be read or written
-  4  no server could be reached and every attempt failed on DNS (or the balancer name did not resolve)
-  5  any other error
-";
-
-/// What the user asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// Start-up connect.
-    Connect,
-    /// Print the start-up candidates.
-    Candidates,
-    /// Connection lost: reconnect from the default server.
-    Lost,
-    /// Print the cached server list.
-    Servers,
-    /// Print the default server, list and state file.
-    Status,
-    /// Print the help.
-    Help,
-    /// Print the version.
-    Version,
-}
+/// The first line of `--help`: the name, then what the program is for.
+const HELP_TEMPLATE: &str = "{name} - {about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}";
 
 /// The parsed command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Parser)]
+#[command(
+    name = "scoutlb",
+    version,
+    about = "choose the Scout Server a device talks to (FailureLoadBalancing, ManagerLoadBalancing)",
+    override_usage = "scoutlb [OPTIONS] <COMMAND>",
+    help_template = HELP_TEMPLATE,
+    after_help = exit_codes_text(),
+    disable_version_flag = true,
+    disable_help_flag = true
+)]
 pub struct Args {
-    /// The subcommand.
-    pub command: Command,
-    /// The configuration file, if given.
+    /// The subcommand; `None` only with `--version`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Configuration as JSON (behaviour.md, "Configuration keys"); without it every key has its default
+    /// (seed server `ScoutSrv`, no state file)
+    #[arg(
+        verbatim_doc_comment,
+        short,
+        long,
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath,
+        global = true,
+        value_parser = non_empty_path
+    )]
     pub config: Option<PathBuf>,
-    /// Machine-readable output.
+
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
     pub json: bool,
-    /// Events on stderr.
+
+    /// Report every event (attempts, list updates, default changes) on stderr
+    #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// Print the version
+    #[arg(short = 'V', long, global = true)]
+    pub version: bool,
+
+    /// Print this help
+    #[arg(short, long, global = true, action = ArgAction::Help)]
+    help: Option<bool>,
 }
 
-/// Parse the arguments after the program name; the error is a message for stderr.
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, String> {
-    let mut command = None;
-    let mut config = None;
-    let mut json = false;
-    let mut verbose = false;
-    let mut help = false;
-    let mut version = false;
-    let mut args = args.into_iter();
-    while let Some(raw) = args.next() {
-        let arg = raw
-            .to_str()
-            .ok_or_else(|| format!("argument {raw:?} is not valid UTF-8"))?
-            .to_owned();
-        if let Some(path) = arg.strip_prefix("--config=") {
-            config = Some(non_empty(path)?);
-            continue;
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Start-up: try the ManagerLoadBalancer, then the failover order; the server
+    /// that answers becomes the default and its server list is cached
+    #[command(verbatim_doc_comment)]
+    Connect,
+    /// Print the start-up order of candidates, without trying them
+    Candidates,
+    /// The connection was lost: rerun the failover order from the default server
+    /// and reconnect (with "probe": "none", print that order instead)
+    #[command(verbatim_doc_comment)]
+    Lost,
+    /// Print the cached server list (* marks the default server)
+    Servers,
+    /// Print the default server, the cached list and the state file's path
+    Status,
+}
+
+/// What `main` does after parsing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Run a command, or print the version.
+    Run(Args),
+    /// Print this text on stdout and exit 0 (`--help`, `help`).
+    Help(String),
+    /// Print this message on stderr and exit [`EXIT_USAGE`].
+    Usage(String),
+}
+
+/// Parse a whole command line (program name first).
+pub fn parse<I, T>(args: I) -> Parsed
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Args::try_parse_from(args) {
+        Ok(args) if args.command.is_none() && !args.version => {
+            let error = Args::command().error(ErrorKind::MissingSubcommand, "no command given");
+            Parsed::Usage(usage_message(&error))
         }
-        match arg.as_str() {
-            "-c" | "--config" => {
-                let value = args.next().ok_or_else(|| format!("{arg} needs a file name"))?;
-                config = Some(non_empty(
-                    value.to_str().ok_or_else(|| format!("{value:?} is not valid UTF-8"))?,
-                )?);
+        Ok(args) => Parsed::Run(args),
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+            let mut text = e.render().to_string();
+            if !text.ends_with('\n') {
+                text.push('\n');
             }
-            "--json" => json = true,
-            "-v" | "--verbose" => verbose = true,
-            "-h" | "--help" => help = true,
-            "-V" | "--version" => version = true,
-            other if other.starts_with('-') && other != "-" => {
-                return Err(format!("unknown option `{other}`"));
-            }
-            name => {
-                let parsed = match name {
-                    "connect" => Command::Connect,
-                    "candidates" => Command::Candidates,
-                    "lost" => Command::Lost,
-                    "servers" => Command::Servers,
-                    "status" => Command::Status,
-                    "help" => Command::Help,
-                    other => return Err(format!("unknown command `{other}`")),
-                };
-                if let Some(previous) = command {
-                    return Err(format!("one command at a time (got {previous:?} and `{name}`)"));
-                }
-                command = Some(parsed);
-            }
+            Parsed::Help(text)
         }
+        Err(e) => Parsed::Usage(usage_message(&e)),
     }
-    let command = if help {
-        Command::Help
-    } else if version {
-        Command::Version
-    } else {
-        command.ok_or_else(|| "no command given".to_owned())?
-    };
-    Ok(Args {
-        command,
-        config,
-        json,
-        verbose,
-    })
 }
 
-fn non_empty(path: &str) -> Result<PathBuf, String> {
-    if path.is_empty() {
+/// `scoutlb: error: ...`, with clap's usage line and hint below it.
+fn usage_message(error: &clap::Error) -> String {
+    format!("scoutlb: {}", error.render())
+}
+
+/// The "Exit codes" section at the end of `--help`.
+pub fn exit_codes_text() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODES {
+        let _ = writeln!(text, "  {code}  {meaning}");
+    }
+    text
+}
+
+/// Refuse `--config=` with nothing after it.
+fn non_empty_path(value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
         Err("--config needs a file name".into())
     } else {
-        Ok(PathBuf::from(path))
+        Ok(PathBuf::from(value))
     }
 }
 
@@ -144,40 +166,93 @@ fn non_empty(path: &str) -> Result<PathBuf, String> {
 mod tests {
     use super::*;
 
-    fn parse_str(args: &[&str]) -> Result<Args, String> {
-        parse(args.iter().map(OsString::from))
+    fn run(args: &[&str]) -> Args {
+        match parse(std::iter::once("scoutlb").chain(args.iter().copied())) {
+            Parsed::Run(a) => a,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn usage(args: &[&str]) -> String {
+        match parse(std::iter::once("scoutlb").chain(args.iter().copied())) {
+            Parsed::Usage(message) => message,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Args::command().debug_assert();
     }
 
     #[test]
     fn options_go_before_or_after_the_command() {
-        let a = parse_str(&["--config", "c.json", "connect", "--json"]).unwrap();
-        assert_eq!(a.command, Command::Connect);
+        let a = run(&["--config", "c.json", "connect", "--json"]);
+        assert_eq!(a.command, Some(Command::Connect));
         assert_eq!(a.config, Some(PathBuf::from("c.json")));
         assert!(a.json && !a.verbose);
-        let b = parse_str(&["lost", "-v", "--config=d.json"]).unwrap();
-        assert_eq!(b.command, Command::Lost);
+        let b = run(&["lost", "-v", "--config=d.json"]);
+        assert_eq!(b.command, Some(Command::Lost));
         assert_eq!(b.config, Some(PathBuf::from("d.json")));
         assert!(b.verbose && !b.json);
+        let c = run(&["-c", "e.json", "--json", "-v", "candidates"]);
+        assert_eq!(c.command, Some(Command::Candidates));
+        assert_eq!(c.config, Some(PathBuf::from("e.json")));
+        assert!(c.json && c.verbose);
     }
 
     #[test]
-    fn help_and_version_win_over_a_command() {
-        assert_eq!(parse_str(&["status", "--help"]).unwrap().command, Command::Help);
-        assert_eq!(parse_str(&["-V"]).unwrap().command, Command::Version);
-        assert_eq!(parse_str(&["help"]).unwrap().command, Command::Help);
+    fn help_and_version_need_no_command() {
+        for args in [&["--help"][..], &["-h"], &["help"], &["status", "--help"]] {
+            match parse(std::iter::once("scoutlb").chain(args.iter().copied())) {
+                Parsed::Help(text) => assert!(text.contains("Usage: scoutlb"), "{args:?}: {text}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        assert!(run(&["-V"]).version);
+        assert!(run(&["status", "--version"]).version);
+    }
+
+    #[test]
+    fn the_help_lists_commands_options_and_exit_codes() {
+        let Parsed::Help(text) = parse(["scoutlb", "--help"]) else {
+            panic!("no help")
+        };
+        assert!(text.starts_with("scoutlb - choose the Scout Server"), "{text}");
+        for word in [
+            "connect",
+            "candidates",
+            "lost",
+            "servers",
+            "status",
+            "--config <FILE>",
+            "--json",
+            "--verbose",
+            "--version",
+            "--help",
+        ] {
+            assert!(text.contains(word), "help lacks {word}: {text}");
+        }
+        for (code, meaning) in EXIT_CODES {
+            assert!(
+                text.contains(&format!("  {code}  {meaning}\n")),
+                "help lacks exit code {code}: {text}"
+            );
+        }
     }
 
     #[test]
     fn mistakes_are_named() {
-        assert_eq!(parse_str(&[]).unwrap_err(), "no command given");
-        assert!(parse_str(&["conect"]).unwrap_err().contains("`conect`"));
-        assert!(parse_str(&["--jsn", "status"]).unwrap_err().contains("`--jsn`"));
-        assert!(parse_str(&["status", "--config"]).unwrap_err().contains("needs a file"));
+        assert!(usage(&[]).contains("no command given"));
+        let typo = usage(&["conect"]);
         assert!(
-            parse_str(&["status", "--config="])
-                .unwrap_err()
-                .contains("needs a file")
+            typo.starts_with("scoutlb: error:") && typo.contains("'conect'"),
+            "{typo}"
         );
-        assert!(parse_str(&["status", "servers"]).unwrap_err().contains("one command"));
+        assert!(typo.contains("'connect'"), "suggests the command: {typo}");
+        assert!(usage(&["--jsn", "status"]).contains("'--jsn'"));
+        assert!(usage(&["status", "--config"]).contains("--config <FILE>"));
+        assert!(usage(&["status", "--config="]).contains("needs a file name"));
+        assert!(usage(&["status", "servers"]).contains("'servers'"));
     }
 }

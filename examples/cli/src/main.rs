@@ -11,26 +11,16 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use scoutlb::{Client, Config, Error, FailReason, ProbeKind};
+use scoutlb::{Client, Config, Error, ErrorKind, ProbeKind};
 
-use args::{Args, Command};
+use args::{Args, Command, EXIT_ALL_FAILED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
 use output::Printer;
 
-/// Exit code: no server could be reached.
-const EXIT_ALL_FAILED: u8 = 1;
-/// Exit code: bad command line or configuration.
-const EXIT_USAGE: u8 = 2;
-/// Exit code: the state file cannot be read or written.
-const EXIT_STATE_FILE: u8 = 3;
-/// Exit code: every attempt failed on DNS.
-const EXIT_DNS: u8 = 4;
-/// Exit code: any other error.
-const EXIT_OTHER: u8 = 5;
-
-/// Why a run failed: a message of our own, or the library's error.
+/// Why a run failed: a message of our own, the library's error, or stdout could not be written.
 enum Failure {
     Usage(String),
     Library(Error),
+    Output(std::io::Error),
 }
 
 impl From<Error> for Failure {
@@ -39,34 +29,31 @@ impl From<Error> for Failure {
     }
 }
 
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Output(e)
+    }
+}
+
 fn main() -> ExitCode {
-    let args = match args::parse(std::env::args_os().skip(1)) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("scoutlb: {message}\nRun `scoutlb --help` for the usage.");
+    let args = match args::parse(std::env::args_os()) {
+        Parsed::Run(args) => args,
+        Parsed::Help(text) => {
+            // A reader that stops early (`scoutlb --help | head`) is no error.
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            return ExitCode::SUCCESS;
+        }
+        Parsed::Usage(message) => {
+            eprint!("{message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
     let printer = Printer { json: args.json };
     let result = match args.command {
-        Command::Help => {
-            print!("{}", args::HELP);
-            Ok(())
-        }
-        Command::Version => {
-            if args.json {
-                printer.emit(&serde_json::json!({
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "library_version": scoutlb::VERSION,
-                }));
-            } else {
-                println!("scoutlb {} (library {})", env!("CARGO_PKG_VERSION"), scoutlb::VERSION);
-            }
-            Ok(())
-        }
-        _ => run(&args, &printer),
+        Some(command) if !args.version => run(command, &args, &printer),
+        _ => version(&printer).map_err(Failure::Output),
     };
-    let _ = std::io::stdout().flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -77,8 +64,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// Run a command that needs a client.
-fn run(args: &Args, printer: &Printer) -> Result<(), Failure> {
+/// `--version`: this program's version and the library's.
+fn version(printer: &Printer) -> std::io::Result<()> {
+    if printer.json {
+        printer.emit(&serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "library_version": scoutlb::VERSION,
+        }))
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "scoutlb {} (library {})",
+            env!("CARGO_PKG_VERSION"),
+            scoutlb::VERSION
+        )?;
+        out.flush()
+    }
+}
+
+/// Run a command: every one needs a client.
+fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> {
     let config = load_config(args.config.as_deref())?;
     let mut builder = Client::builder(config);
     if args.verbose {
@@ -86,26 +92,27 @@ fn run(args: &Args, printer: &Printer) -> Result<(), Failure> {
         builder = builder.events(move |event: &scoutlb::Event| output::print_event(event, json));
     }
     let client = builder.build()?;
-    match args.command {
+    match command {
         Command::Connect => {
             let connected = client.connect()?;
-            printer.connected("connect", &client, &connected);
+            printer.connected("connect", &client, &connected)?;
+            output::warn_unsaved(&connected, args.json);
         }
         Command::Candidates => {
             let balancer = client.balancer_addresses();
-            printer.order("candidates", &client, &client.candidates(), &balancer);
+            printer.order("candidates", &client, &client.candidates(), &balancer)?;
         }
         Command::Lost => {
             if client.config().probe == ProbeKind::None {
-                printer.order("lost", &client, &client.connection_lost(), &[]);
+                printer.order("lost", &client, &client.connection_lost(), &[])?;
             } else {
                 let connected = client.reconnect()?;
-                printer.connected("lost", &client, &connected);
+                printer.connected("lost", &client, &connected)?;
+                output::warn_unsaved(&connected, args.json);
             }
         }
-        Command::Servers => printer.servers(&client),
-        Command::Status => printer.status(&client),
-        Command::Help | Command::Version => unreachable!("handled in main"),
+        Command::Servers => printer.servers(&client)?,
+        Command::Status => printer.status(&client)?,
     }
     Ok(())
 }
@@ -124,18 +131,12 @@ fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
 fn exit_code(failure: &Failure) -> u8 {
     match failure {
         Failure::Usage(_) => EXIT_USAGE,
-        Failure::Library(e) => match e {
-            Error::AllFailed(attempts)
-                if !attempts.is_empty() && attempts.iter().all(|a| matches!(a.reason, FailReason::Dns(_))) =>
-            {
-                EXIT_DNS
-            }
-            Error::AllFailed(_) => EXIT_ALL_FAILED,
-            Error::Config { .. } | Error::ConfigJson(_) | Error::InvalidServer { .. } | Error::Unsupported(_) => {
-                EXIT_USAGE
-            }
-            Error::StateFile { .. } | Error::StateFormat { .. } => EXIT_STATE_FILE,
-            Error::Dns { .. } => EXIT_DNS,
+        Failure::Output(_) => EXIT_OTHER,
+        Failure::Library(e) if e.is_all_dns() => EXIT_DNS,
+        Failure::Library(e) => match e.kind() {
+            ErrorKind::AllFailed => EXIT_ALL_FAILED,
+            ErrorKind::Config | ErrorKind::InvalidServer | ErrorKind::Unsupported => EXIT_USAGE,
+            ErrorKind::StateFile | ErrorKind::StateFormat => EXIT_STATE_FILE,
             _ => EXIT_OTHER,
         },
     }

@@ -1,8 +1,15 @@
 //! What the commands print: readable text, or one JSON document per run with `--json`.
+//!
+//! Every command looks servers up in the cached list (up to 4,096 entries) once per printed
+//! server, so the list is indexed once per run ([`Known`]) and stdout is written through one buffer.
 
+use std::collections::HashMap;
+use std::io::{self, BufWriter, StdoutLock, Write};
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
-use scoutlb::{Client, Connected, Error, Event, OrderMode, Server, State};
+use scoutlb::{Client, Connected, Error, ErrorKind, Event, OrderMode, Server, State};
 
 use crate::Failure;
 
@@ -12,50 +19,151 @@ pub struct Printer {
     pub json: bool,
 }
 
-/// The id the cached list gives `server`, if any.
-fn id_of<'a>(state: &'a State, server: &Server) -> Option<&'a str> {
-    state
-        .list
-        .as_ref()?
-        .entries()
-        .iter()
-        .find(|e| &e.server == server)
-        .and_then(|e| e.id.as_deref())
+/// Buffered stdout: one write per buffer-full instead of one per line.
+type Out = BufWriter<StdoutLock<'static>>;
+
+fn stdout() -> Out {
+    BufWriter::with_capacity(64 * 1024, io::stdout().lock())
 }
 
-/// `127.0.0.1:22123 (srv-a)`, or the bare address when no id is known.
-fn named(state: &State, server: &Server) -> String {
-    match id_of(state, server) {
-        Some(id) => format!("{server} ({id})"),
-        None => server.to_string(),
+/// The cached list indexed by server: each entry's id, and whether a server is in the list.
+struct Known<'a> {
+    ids: HashMap<&'a Server, Option<&'a str>>,
+}
+
+impl<'a> Known<'a> {
+    /// Index the cached list of `state` (empty when none is cached).
+    fn new(state: &'a State) -> Self {
+        let entries = state.list.as_ref().map(|l| l.entries()).unwrap_or_default();
+        let mut ids = HashMap::with_capacity(entries.len());
+        for e in entries {
+            // The list is de-duplicated already; keep the first entry anyway, as a scan would.
+            ids.entry(&e.server).or_insert(e.id.as_deref());
+        }
+        Known { ids }
+    }
+
+    /// The id the cached list gives `server`, if any.
+    fn id(&self, server: &Server) -> Option<&'a str> {
+        self.ids.get(server).copied().flatten()
+    }
+
+    /// Whether `server` is in the cached list.
+    fn listed(&self, server: &Server) -> bool {
+        self.ids.contains_key(server)
+    }
+
+    /// `127.0.0.1:22123 (srv-a)`, or the bare address when no id is known.
+    fn named(&self, server: &Server) -> String {
+        match self.id(server) {
+            Some(id) => format!("{server} ({id})"),
+            None => server.to_string(),
+        }
+    }
+
+    /// `server` as JSON, written straight to the output.
+    fn doc(&self, server: &'a Server) -> ServerDoc<'a> {
+        ServerDoc {
+            server,
+            id: self.id(server),
+            source: None,
+        }
+    }
+
+    /// The same as a JSON value, for the few places that build one.
+    fn server_json(&self, server: &'a Server) -> Value {
+        serde_json::to_value(self.doc(server)).unwrap_or(Value::Null)
+    }
+
+    fn opt_doc(&self, server: Option<&'a Server>) -> Field<'a> {
+        Field::Server(server.map(|s| self.doc(s)))
+    }
+
+    /// The cached list in list order.
+    fn list(&self, state: &'a State) -> Field<'a> {
+        let entries = state.list.as_ref().map(|l| l.entries()).unwrap_or_default();
+        Field::Servers(entries.iter().map(|e| self.doc(&e.server)).collect())
     }
 }
 
-/// `{"host": ..., "port": ..., "address": "host:port", "id": ...}`.
-fn server_json(state: &State, server: &Server) -> Value {
-    json!({
-        "host": server.host(),
-        "port": server.port(),
-        "address": server.to_string(),
-        "id": id_of(state, server),
-    })
+/// A server as `{"address": "host:port", "host": ..., "id": ..., "port": ...}`, plus `"source"`
+/// for a candidate; serialised without building a `serde_json::Value` (4,096 of them add up).
+struct ServerDoc<'a> {
+    server: &'a Server,
+    id: Option<&'a str>,
+    source: Option<&'static str>,
 }
 
-fn opt_server_json(state: &State, server: Option<&Server>) -> Value {
-    server.map_or(Value::Null, |s| server_json(state, s))
+impl Serialize for ServerDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Keys in sorted order, as serde_json's own maps print them.
+        let mut map = serializer.serialize_map(Some(if self.source.is_some() { 5 } else { 4 }))?;
+        map.serialize_key("address")?;
+        map.serialize_value(&Address(self.server))?;
+        map.serialize_entry("host", self.server.host())?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("port", &self.server.port())?;
+        if let Some(source) = self.source {
+            map.serialize_entry("source", source)?;
+        }
+        map.end()
+    }
 }
 
-fn list_json(state: &State) -> Value {
-    Value::Array(
-        state
-            .list
-            .as_ref()
-            .map(|l| l.servers())
-            .unwrap_or_default()
-            .iter()
-            .map(|s| server_json(state, s))
-            .collect(),
-    )
+/// `host:port` as a JSON string, without an intermediate `String`.
+struct Address<'a>(&'a Server);
+
+impl Serialize for Address<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+/// One field of a printed JSON document.
+enum Field<'a> {
+    /// A small value.
+    Json(Value),
+    /// A server, or `null`.
+    Server(Option<ServerDoc<'a>>),
+    /// A list of servers.
+    Servers(Vec<ServerDoc<'a>>),
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Json(v) => v.serialize(serializer),
+            Field::Server(s) => s.serialize(serializer),
+            Field::Servers(list) => list.serialize(serializer),
+        }
+    }
+}
+
+impl From<Value> for Field<'_> {
+    fn from(v: Value) -> Self {
+        Field::Json(v)
+    }
+}
+
+/// A JSON document printed by a command: its fields in sorted key order, like a `Value` object.
+struct Document<'a>(Vec<(&'static str, Field<'a>)>);
+
+impl<'a> Document<'a> {
+    fn new<const N: usize>(fields: [(&'static str, Field<'a>); N]) -> Self {
+        let mut fields = Vec::from(fields);
+        fields.sort_by_key(|(key, _)| *key);
+        Document(fields)
+    }
+}
+
+impl Serialize for Document<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 fn state_file(client: &Client) -> Value {
@@ -67,12 +175,12 @@ fn state_file(client: &Client) -> Value {
 }
 
 /// Where a candidate comes from, for the reader of `candidates` and `lost`.
-fn source(client: &Client, state: &State, balancer: &[Server], server: &Server) -> &'static str {
+fn source(client: &Client, state: &State, known: &Known, balancer: &[Server], server: &Server) -> &'static str {
     if balancer.contains(server) {
         "balancer"
     } else if state.default_server.as_ref() == Some(server) {
         "default"
-    } else if state.list.as_ref().is_some_and(|l| l.servers().contains(server)) {
+    } else if known.listed(server) {
         "list"
     } else if client.seeds().contains(server) {
         "seed"
@@ -83,128 +191,116 @@ fn source(client: &Client, state: &State, balancer: &[Server], server: &Server) 
 
 impl Printer {
     /// Print a JSON document on stdout.
-    pub fn emit(&self, doc: &Value) {
-        println!("{doc}");
+    pub fn emit(&self, doc: &impl Serialize) -> io::Result<()> {
+        let mut out = stdout();
+        serde_json::to_writer(&mut out, doc)?;
+        writeln!(out)?;
+        out.flush()
     }
 
     /// The outcome of `connect` or `lost`.
-    pub fn connected(&self, command: &str, client: &Client, c: &Connected) {
+    pub fn connected(&self, command: &str, client: &Client, c: &Connected) -> io::Result<()> {
         let state = client.state();
+        let known = Known::new(&state);
         if self.json {
             let failed: Vec<Value> = c
                 .failed
                 .iter()
                 .map(|a| {
                     json!({
-                        "server": server_json(&state, &a.server),
+                        "server": known.server_json(&a.server),
                         "reason": a.reason.kind(),
                         "message": a.reason.to_string(),
                     })
                 })
                 .collect();
-            self.emit(&json!({
-                "command": command,
-                "server": server_json(&state, &c.server),
-                "reached": server_json(&state, &c.reached),
-                "via_balancer": c.via_balancer,
-                "failed": failed,
-                "default_server": opt_server_json(&state, state.default_server.as_ref()),
-                "servers": list_json(&state),
-                "state_file": state_file(client),
-            }));
-            return;
+            return self.emit(&Document::new([
+                ("command", json!(command).into()),
+                ("server", known.opt_doc(Some(&c.server))),
+                ("reached", known.opt_doc(Some(&c.reached))),
+                ("via_balancer", json!(c.via_balancer).into()),
+                ("failed", Value::Array(failed).into()),
+                ("saved", json!(c.saved).into()),
+                ("save_error", json!(c.save_error).into()),
+                ("default_server", known.opt_doc(state.default_server.as_ref())),
+                ("servers", known.list(&state)),
+                ("state_file", state_file(client).into()),
+            ]));
         }
-        println!("connected to {}", named(&state, &c.server));
+        let mut out = stdout();
+        writeln!(out, "connected to {}", known.named(&c.server))?;
         if c.via_balancer {
-            println!("  through the ManagerLoadBalancer entry ({})", c.reached);
+            writeln!(out, "  through the ManagerLoadBalancer entry ({})", c.reached)?;
         } else if c.reached != c.server {
-            println!("  reached at {}", c.reached);
+            writeln!(out, "  reached at {}", c.reached)?;
         }
         for a in &c.failed {
-            println!("  not reachable first: {}: {}", named(&state, &a.server), a.reason);
+            writeln!(out, "  not reachable first: {}: {}", known.named(&a.server), a.reason)?;
         }
         if let Some(d) = &state.default_server {
-            println!("default server: {}", named(&state, d));
+            writeln!(out, "default server: {}", known.named(d))?;
         }
-        self.list_text(&state);
+        list_text(&mut out, &state, &known)?;
+        out.flush()
     }
 
     /// The ordered candidates of `candidates`, or of `lost` without a probe.
-    pub fn order(&self, command: &str, client: &Client, order: &[Server], balancer: &[Server]) {
+    pub fn order(&self, command: &str, client: &Client, order: &[Server], balancer: &[Server]) -> io::Result<()> {
         let state = client.state();
+        let known = Known::new(&state);
         if self.json {
-            let items: Vec<Value> = order
+            let items = order
                 .iter()
-                .map(|s| {
-                    let mut v = server_json(&state, s);
-                    v["source"] = source(client, &state, balancer, s).into();
-                    v
+                .map(|s| ServerDoc {
+                    source: Some(source(client, &state, &known, balancer, s)),
+                    ..known.doc(s)
                 })
                 .collect();
-            self.emit(&json!({
-                "command": command,
-                "candidates": items,
-                "default_server": opt_server_json(&state, state.default_server.as_ref()),
-            }));
-            return;
+            return self.emit(&Document::new([
+                ("command", json!(command).into()),
+                ("candidates", Field::Servers(items)),
+                ("default_server", known.opt_doc(state.default_server.as_ref())),
+            ]));
         }
+        let mut out = stdout();
         if command == "lost" {
-            println!("connection lost; try these servers in this order:");
+            writeln!(out, "connection lost; try these servers in this order:")?;
         } else {
-            println!("start-up order:");
+            writeln!(out, "start-up order:")?;
         }
         for (i, s) in order.iter().enumerate() {
-            let why = match source(client, &state, balancer, s) {
+            let why = match source(client, &state, &known, balancer, s) {
                 "balancer" => "  (ManagerLoadBalancer)",
                 "default" => "  (default server)",
                 "seed" => "  (seed server)",
                 _ => "",
             };
-            println!("  {}. {}{why}", i + 1, named(&state, s));
+            writeln!(out, "  {}. {}{why}", i + 1, known.named(s))?;
         }
+        out.flush()
     }
 
     /// The cached list, `*` marking the default server.
-    pub fn servers(&self, client: &Client) {
+    pub fn servers(&self, client: &Client) -> io::Result<()> {
         let state = client.state();
+        let known = Known::new(&state);
         if self.json {
-            self.emit(&json!({
-                "command": "servers",
-                "servers": list_json(&state),
-                "servers_from": opt_server_json(&state, state.servers_from.as_ref()),
-                "default_server": opt_server_json(&state, state.default_server.as_ref()),
-            }));
-            return;
+            return self.emit(&Document::new([
+                ("command", json!("servers").into()),
+                ("servers", known.list(&state)),
+                ("servers_from", known.opt_doc(state.servers_from.as_ref())),
+                ("default_server", known.opt_doc(state.default_server.as_ref())),
+            ]));
         }
-        self.list_text(&state);
-    }
-
-    fn list_text(&self, state: &State) {
-        let Some(list) = &state.list else {
-            println!("no server list cached yet");
-            return;
-        };
-        let from = state
-            .servers_from
-            .as_ref()
-            .map(|s| format!(" from {}", named(state, s)))
-            .unwrap_or_default();
-        let n = list.entries().len();
-        println!("server list{from}, {n} server{}:", if n == 1 { "" } else { "s" });
-        for e in list.entries() {
-            let mark = if state.default_server.as_ref() == Some(&e.server) {
-                "*"
-            } else {
-                " "
-            };
-            let id = e.id.as_deref().map(|id| format!("  {id}")).unwrap_or_default();
-            println!("  {mark} {}{id}", e.server);
-        }
+        let mut out = stdout();
+        list_text(&mut out, &state, &known)?;
+        out.flush()
     }
 
     /// Default server, list, state file and the configuration that decides the order.
-    pub fn status(&self, client: &Client) {
+    pub fn status(&self, client: &Client) -> io::Result<()> {
         let state = client.state();
+        let known = Known::new(&state);
         let config = client.config();
         let balancer = config.manager_load_balancer.as_ref().map(ToString::to_string);
         let order = match config.failover_order {
@@ -212,41 +308,46 @@ impl Printer {
             _ => "list",
         };
         if self.json {
-            self.emit(&json!({
-                "command": "status",
-                "default_server": opt_server_json(&state, state.default_server.as_ref()),
-                "servers": list_json(&state),
-                "servers_from": opt_server_json(&state, state.servers_from.as_ref()),
-                "state_file": state_file(client),
-                "seed_servers": client.seeds().iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "manager_load_balancer": balancer,
-                "failover_order": order,
-                "device_id": config.device_id,
-            }));
-            return;
+            return self.emit(&Document::new([
+                ("command", json!("status").into()),
+                ("default_server", known.opt_doc(state.default_server.as_ref())),
+                ("servers", known.list(&state)),
+                ("servers_from", known.opt_doc(state.servers_from.as_ref())),
+                ("state_file", state_file(client).into()),
+                (
+                    "seed_servers",
+                    json!(client.seeds().iter().map(ToString::to_string).collect::<Vec<_>>()).into(),
+                ),
+                ("manager_load_balancer", json!(balancer).into()),
+                ("failover_order", json!(order).into()),
+                ("device_id", json!(config.device_id).into()),
+            ]));
         }
+        let mut out = stdout();
         match &state.default_server {
-            Some(d) => println!("default server:      {}", named(&state, d)),
-            None => println!("default server:      none yet (never connected)"),
+            Some(d) => writeln!(out, "default server:      {}", known.named(d))?,
+            None => writeln!(out, "default server:      none yet (never connected)")?,
         }
         match &config.state_file {
-            Some(p) => println!("state file:          {}", p.display()),
-            None => println!("state file:          none (kept in memory only)"),
+            Some(p) => writeln!(out, "state file:          {}", p.display())?,
+            None => writeln!(out, "state file:          none (kept in memory only)")?,
         }
         let seeds: Vec<String> = client.seeds().iter().map(ToString::to_string).collect();
-        println!("seed servers:        {}", seeds.join(", "));
-        println!("ManagerLoadBalancer: {}", balancer.as_deref().unwrap_or("not set"));
+        writeln!(out, "seed servers:        {}", seeds.join(", "))?;
+        writeln!(out, "ManagerLoadBalancer: {}", balancer.as_deref().unwrap_or("not set"))?;
         match &config.device_id {
-            Some(id) => println!("failover order:      {order} (device id {id})"),
-            None => println!("failover order:      {order}"),
+            Some(id) => writeln!(out, "failover order:      {order} (device id {id})")?,
+            None => writeln!(out, "failover order:      {order}")?,
         }
-        self.list_text(&state);
+        list_text(&mut out, &state, &known)?;
+        out.flush()
     }
 
     /// Report a failure on stderr.
     pub fn error(&self, failure: &Failure, code: u8) {
         let (kind, message, attempts) = match failure {
             Failure::Usage(m) => ("usage", m.clone(), Vec::new()),
+            Failure::Output(e) => ("output", format!("cannot write the output: {e}"), Vec::new()),
             Failure::Library(e) => (error_kind(e), e.to_string(), e.attempts().to_vec()),
         };
         if self.json {
@@ -278,15 +379,54 @@ impl Printer {
     }
 }
 
+/// The cached list as text, `*` marking the default server.
+fn list_text(out: &mut Out, state: &State, known: &Known) -> io::Result<()> {
+    let Some(list) = &state.list else {
+        return writeln!(out, "no server list cached yet");
+    };
+    let from = state
+        .servers_from
+        .as_ref()
+        .map(|s| format!(" from {}", known.named(s)))
+        .unwrap_or_default();
+    let n = list.entries().len();
+    writeln!(out, "server list{from}, {n} server{}:", if n == 1 { "" } else { "s" })?;
+    for e in list.entries() {
+        let mark = if state.default_server.as_ref() == Some(&e.server) {
+            "*"
+        } else {
+            " "
+        };
+        match &e.id {
+            Some(id) => writeln!(out, "  {mark} {}  {id}", e.server)?,
+            None => writeln!(out, "  {mark} {}", e.server)?,
+        }
+    }
+    Ok(())
+}
+
 /// A short stable name of an error, for `--json`.
 fn error_kind(e: &Error) -> &'static str {
-    match e {
-        Error::AllFailed(_) => "all_failed",
-        Error::Config { .. } | Error::ConfigJson(_) | Error::InvalidServer { .. } => "config",
-        Error::Unsupported(_) => "unsupported",
-        Error::StateFile { .. } | Error::StateFormat { .. } => "state_file",
-        Error::Dns { .. } => "dns",
+    match e.kind() {
+        ErrorKind::AllFailed => "all_failed",
+        ErrorKind::Config | ErrorKind::InvalidServer => "config",
+        ErrorKind::Unsupported => "unsupported",
+        ErrorKind::StateFile | ErrorKind::StateFormat => "state_file",
+        ErrorKind::Dns => "dns",
         _ => "other",
+    }
+}
+
+/// Warn on stderr, `-v` or not, that a connect stands but its state was not saved.
+pub fn warn_unsaved(c: &Connected, json: bool) {
+    if c.saved {
+        return;
+    }
+    let why = c.save_error.as_deref().unwrap_or("the save failed");
+    if json {
+        eprintln!("{}", json!({"warning": "state_file_not_saved", "message": why}));
+    } else {
+        eprintln!("scoutlb: warning: connected, but the state file was not saved: {why}");
     }
 }
 

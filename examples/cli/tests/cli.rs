@@ -121,7 +121,7 @@ fn unresolvable_names_exit_four() {
     let device = Device::new(
         dir.path(),
         "d",
-        // The tcp probe: the http probe reports a failed lookup as an I/O error for now (see the report of issue 7).
+        // The tcp probe; the http probe reports a failed lookup as a DNS failure too (core tests).
         json!({"servers": ["scoutlb-test.invalid"], "probe": "tcp"}),
     );
     let run = device.run(&["connect"]);
@@ -313,4 +313,64 @@ fn a_slow_but_working_default_keeps_the_device_and_answer_delay_ms_is_checked() 
     let run = device.run(&["status"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("answer_delay_ms"), "{run:?}");
+}
+
+/// A tmpfs of 64 KiB mounted at `dir` and filled up: files can be created, not written. Unmounted
+/// when dropped. `None` where mounting is not allowed (not root).
+struct FullDisk(std::path::PathBuf);
+
+impl FullDisk {
+    fn mount(dir: &std::path::Path) -> Option<FullDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let disk = FullDisk(dir.to_path_buf());
+        let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+        let block = [0u8; 4096];
+        while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+        Some(disk)
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_save_that_fails_during_connect_is_reported_without_verbose() {
+    let (_servers, addrs) = trio();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_disk) = FullDisk::mount(&dir.path().join("full")) else {
+        scoutlb_testkit::skip("cannot mount a tmpfs (needs root) to make the state file's disk full");
+        return;
+    };
+    let config = dir.path().join("config.json");
+    let state = dir.path().join("full").join("state.json");
+    std::fs::write(&config, json!({"servers": [addrs[0]], "state_file": state}).to_string()).unwrap();
+
+    let run = scoutlb(&["--config", config.to_str().unwrap(), "--json", "connect"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["server"]["address"], addrs[0].as_str(), "{doc}");
+    assert_eq!(doc["saved"], false, "{doc}");
+    assert!(doc["save_error"].as_str().unwrap().contains("state.json"), "{doc}");
+    let warning: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("one JSON warning on stderr");
+    assert_eq!(warning["warning"], "state_file_not_saved", "{run:?}");
+
+    let run = scoutlb(&["--config", config.to_str().unwrap(), "connect"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("warning: connected, but the state file was not saved"),
+        "{run:?}"
+    );
+    assert!(!state.exists(), "nothing was saved, nothing torn");
 }

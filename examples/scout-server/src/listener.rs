@@ -22,7 +22,7 @@ const BACKLOG: i32 = 4096;
 const FIRST_THREADS: usize = 4;
 
 /// Most threads, hence most connections answered at the same time; more wait in the backlog.
-pub const MAX_THREADS: usize = 512;
+const MAX_THREADS: usize = 512;
 
 /// Idle threads beyond this many end.
 const MAX_IDLE: usize = 64;
@@ -31,7 +31,7 @@ const MAX_IDLE: usize = 64;
 const STACK: usize = 256 * 1024;
 
 /// How long a connection may stay silent (between requests, or inside one) before it is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a closing connection is drained of input the client still sends, so that the last
 /// response is not destroyed by a reset.

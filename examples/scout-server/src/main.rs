@@ -1,6 +1,6 @@
 //! Reference Scout Server: several processes share one SQL database (a SQLite file or
 //! PostgreSQL); each registers itself, heartbeats, and serves the list of live servers
-//! (`GET /scout/v1/servers`, SPEC section 3) over HTTP or HTTPS, from memory, on many
+//! (`GET /scout/v1/servers`, behaviour.md, "Wire format") over HTTP or HTTPS, from memory, on many
 //! connections at once. See the README next to this crate.
 
 use std::io::Write;
@@ -101,6 +101,12 @@ fn run(options: cli::Options) -> Result<(), String> {
     let heartbeat = Duration::from_millis(options.heartbeat_ms);
     let retry = RETRY.min(heartbeat);
 
+    // Requests are answered from here on: `503` until the list is read, after registering.
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listing = Arc::new(Listing::new(&id));
+    let service = Arc::new(http::Service::new(Arc::clone(&listing), options.garbage));
+    listener::start(listener, service, tls)?;
+
     let mut db = Database::new(&options.db);
     let Some(me) = register(&mut db, &id, &host, port, retry, &stop) else {
         note!("stopped before registering");
@@ -116,17 +122,16 @@ fn run(options: cli::Options) -> Result<(), String> {
         }
     );
 
-    // The list is read once before serving, then kept up to date by a thread of its own.
-    let listing = Arc::new(Listing::new(&id));
+    // The list is read once now, then kept up to date by a thread of its own.
     let mut refresher = Refresher::new(Database::new(&options.db), window_ms, Arc::clone(&listing));
     refresher.refresh();
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let service = Arc::new(http::Service::new(Arc::clone(&listing), options.garbage));
-    listener::start(listener, service, tls)?;
-    thread::Builder::new()
+    if let Err(e) = thread::Builder::new()
         .name("refresh".into())
         .spawn(move || refresher.run(retry))
-        .map_err(|e| format!("cannot start the thread that reads the list: {e}"))?;
+    {
+        deregister(&mut db, &me.id, retry);
+        return Err(format!("cannot start the thread that reads the list: {e}"));
+    }
     if listing.has_peers() {
         // Peers list this server once they have looked again; say it is up after that.
         sleep_unless_stopped(SETTLE, &stop);

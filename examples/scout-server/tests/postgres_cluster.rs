@@ -7,13 +7,13 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use scoutlb_testkit::{PostgresServer, Require};
+use scoutlb_testkit::PostgresServer;
 
 use common::{Server, wait_until};
 
 #[test]
 fn two_servers_share_postgres_and_survive_its_restart() {
-    if !PostgresServer::installed(Require::Never) {
+    if !PostgresServer::installed() {
         return;
     }
     let pg = PostgresServer::start().unwrap_or_else(|e| panic!("{e}"));

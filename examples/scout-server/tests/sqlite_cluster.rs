@@ -220,6 +220,8 @@ fn help_and_bad_arguments() {
         "--advertise",
         "--heartbeat-ms",
         "--window-ms",
+        "--tls-cert",
+        "--tls-key",
         "--garbage",
     ] {
         assert!(text.contains(flag), "help lacks {flag}");

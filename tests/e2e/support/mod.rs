@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use scoutlb_testkit::Require;
 use serde_json::Value;
 
 /// Upper bound of every wait in the tests.
@@ -21,10 +20,6 @@ pub const DEADLINE: Duration = Duration::from_secs(15);
 
 /// The `scoutlb` binary under test.
 pub const SCOUTLB: &str = env!("CARGO_BIN_EXE_scoutlb");
-
-/// Missing prerequisites fail the test instead of skipping it when `SCOUTLB_E2E_REQUIRE=1` (set by
-/// `tests/e2e/run.sh`, which installs them).
-pub const REQUIRE: Require = Require::WhenEnvIsOne("SCOUTLB_E2E_REQUIRE");
 
 /// The `scout-server` binary: `$SCOUT_SERVER_BIN`, else beside `scoutlb` in the target folder.
 pub fn scout_server_bin() -> Result<PathBuf, String> {
@@ -225,7 +220,7 @@ impl TinyHttp {
         }
     }
 
-    /// A SPEC §3 list body naming `servers` (as `host:port`) with ids `s0`, `s1`, ...
+    /// A wire-format list body naming `servers` (as `host:port`) with ids `s0`, `s1`, ...
     pub fn list_body(servers: &[String], self_index: usize) -> String {
         let entries: Vec<Value> = servers
             .iter()

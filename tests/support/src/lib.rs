@@ -1,40 +1,58 @@
 //! Helpers shared by the scout-server tests and the end-to-end tests: a throw-away PostgreSQL, a
-//! `scout-server` process, a free loopback port, and the rule for a missing prerequisite.
+//! `scout-server` process, a free loopback port, a file system that loses what was not fsynced
+//! ([`PowerCutFs`]), the order of a file replacement's system calls under strace
+//! ([`syscall_order`]), and the rule for a missing prerequisite.
 
 mod postgres;
+pub mod power_cut;
 mod scout_server;
+pub mod syscall_order;
 
 pub use postgres::PostgresServer;
+pub use power_cut::PowerCutFs;
 pub use scout_server::ScoutServerProcess;
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::process::Command;
 
-/// When a missing prerequisite fails a test instead of skipping it.
-#[derive(Clone, Copy, Debug)]
-pub enum Require {
-    /// Never: the test prints `SKIPPED: ...` and returns.
-    Never,
-    /// When this environment variable is set to `1` (like `SCOUTLB_E2E_REQUIRE=1`).
-    WhenEnvIsOne(&'static str),
+/// The one environment variable that turns every missing prerequisite (a Debian package, FUSE,
+/// root for a namespace, a built binary) into a test failure; `tests/run.sh` sets it, so nothing
+/// can be skipped under the test command.
+pub const REQUIRE_VAR: &str = "SCOUTLB_TEST_REQUIRE";
+
+/// Whether missing prerequisites fail tests in this environment (`SCOUTLB_TEST_REQUIRE=1`).
+pub fn prerequisites_required() -> bool {
+    std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1")
 }
 
-impl Require {
-    /// Whether a missing prerequisite fails the test in this environment.
-    pub fn holds(self) -> bool {
-        match self {
-            Require::Never => false,
-            Require::WhenEnvIsOne(var) => std::env::var(var).is_ok_and(|v| v == "1"),
-        }
-    }
+/// Report a missing prerequisite: `SKIPPED: <why>` on stderr, or a panic when
+/// [`prerequisites_required`].
+#[track_caller]
+pub fn skip(why: &str) {
+    assert!(
+        !prerequisites_required(),
+        "prerequisite missing ({REQUIRE_VAR}=1): {why}"
+    );
+    // Straight to stderr, past the test harness's capture, so `cargo test` shows every skip.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
 
-    /// Reports a missing prerequisite: `SKIPPED: <why>` on stderr, or a panic when [`Require::holds`].
-    #[track_caller]
-    pub fn skip(self, why: &str) {
-        if let Require::WhenEnvIsOne(var) = self {
-            assert!(!self.holds(), "prerequisite missing ({var}=1): {why}");
-        }
-        eprintln!("SKIPPED: {why}");
+/// A binary of the workspace, built beforehand (`cargo test` of the workspace builds every one,
+/// as does `cargo build`): found beside the running test, in the same target folder. Tests never
+/// build another crate themselves.
+pub fn built_binary(name: &str) -> Result<std::path::PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the running test: {e}"))?;
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| format!("{} is not in a target folder", exe.display()))?;
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!("{} is not built (cargo build -p {name})", path.display()))
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-use crate::{Require, free_port, output};
+use crate::{free_port, output};
 
 /// A PostgreSQL instance in a temp dir, stopped (`-m immediate`) when dropped.
 pub struct PostgresServer {
@@ -42,13 +42,13 @@ impl PostgresServer {
             .ok_or_else(|| "no initdb/pg_ctl under /usr/lib/postgresql/*/bin".to_owned())
     }
 
-    /// Whether the PostgreSQL tools are installed; when not, reports the skip as `require` says.
+    /// Whether the PostgreSQL tools are installed; when not, reports the skip ([`crate::skip`]).
     #[track_caller]
-    pub fn installed(require: Require) -> bool {
+    pub fn installed() -> bool {
         match Self::find_bin() {
             Ok(_) => true,
             Err(why) => {
-                require.skip(&format!("no PostgreSQL binaries: {why}"));
+                crate::skip(&format!("no PostgreSQL binaries: {why}"));
                 false
             }
         }

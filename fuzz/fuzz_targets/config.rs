@@ -1,0 +1,60 @@
+//! `Config::from_json` on arbitrary text: a configuration that parses passes `validate`, and
+//! written back as SPEC §5 JSON (every key, by the encoder below) it parses to an equal one.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use scoutlb::{Config, OrderMode, ProbeKind, Scheme};
+use serde_json::{Value, json};
+
+fuzz_target!(|text: &str| {
+    let Ok(config) = Config::from_json(text) else { return };
+    config.validate().expect("a parsed configuration is valid");
+    let again = encode(&config).to_string();
+    match Config::from_json(&again) {
+        Ok(reparsed) => assert_eq!(reparsed, config, "written back as {again}"),
+        Err(e) => panic!("written back as {again}, refused: {e}"),
+    }
+});
+
+/// The configuration as the JSON text of SPEC §5, every key spelled out.
+fn encode(c: &Config) -> Value {
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.to_str().expect("parsed from UTF-8").to_string());
+    json!({
+        "servers": c.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "manager_load_balancer": c.manager_load_balancer.as_ref().map(ToString::to_string),
+        "state_file": path(&c.state_file),
+        "default_port": c.default_port,
+        "probe": match c.probe {
+            ProbeKind::Http => "http",
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Callback => "callback",
+            ProbeKind::None => "none",
+            other => panic!("probe kind {other:?} has no JSON name in this encoder"),
+        },
+        "scheme": match c.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+            other => panic!("scheme {other:?} has no JSON name in this encoder"),
+        },
+        "ca_file": path(&c.ca_file),
+        "connect_timeout_ms": ms(c.connect_timeout),
+        "attempt_delay_ms": ms(c.attempt_delay),
+        "deadline_ms": ms(c.deadline),
+        "dns_timeout_ms": ms(c.dns_timeout),
+        "nameservers": c.nameservers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "search_domains": c.search_domains,
+        "retry": {
+            "base_ms": ms(c.retry.base),
+            "factor": c.retry.factor,
+            "cap_ms": ms(c.retry.cap),
+            "max_tries": c.retry.max_tries,
+        },
+        "failover_order": match c.failover_order {
+            OrderMode::List => "list",
+            OrderMode::Spread => "spread",
+            other => panic!("order mode {other:?} has no JSON name in this encoder"),
+        },
+        "device_id": c.device_id,
+    })
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the fuzz targets (fuzz/corpus/TARGET/) from the project's test cases.
+
+The JSON literals of the core tests (server lists, configurations, state files), the example
+configuration, the failover vectors and the address forms of the server tests become one file
+each; the targets that take structured input get the byte layout `arbitrary` reads. Run it again
+after adding test cases; the files are committed.
+"""
+import hashlib
+import json
+import re
+import struct
+from pathlib import Path
+
+root = Path(__file__).resolve().parent.parent
+corpus = root / "fuzz" / "corpus"
+
+
+def literals(path):
+    """The raw string literals r#"..."# and br#"..."# of a Rust file (without format! templates)."""
+    text = (root / path).read_text()
+    return [m.group(1).encode() for m in re.finditer(r'b?r#"(.*?)"#', text, re.S) if "{{" not in m.group(1)]
+
+
+def write(target, items):
+    out = corpus / target
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        old.unlink()
+    for item in dict.fromkeys(items):  # keep order, drop duplicates
+        (out / hashlib.sha1(item).hexdigest()).write_bytes(item)
+    print(f"{target}: {len(list(out.iterdir()))} seeds")
+
+
+vectors = json.loads((root / "tests/vectors/failover_order.json").read_text())["cases"]
+lists = [l for l in literals("core/tests/server_list_rules.rs") + literals("core/tests/state_file.rs")
+         if l.lstrip().startswith(b'{"servers"')]
+lists += [json.dumps({"servers": [{"host": s.rsplit(":", 1)[0], "port": int(s.rsplit(":", 1)[1]), "id": f"srv-{i}"}
+                                  for i, s in enumerate(c["list"])], "self": "srv-0", "generation": n}).encode()
+          for n, c in enumerate(vectors) if c["list"]]
+write("server_list", lists)
+write("client_update", [bytes([choice]) + l for l in lists for choice in (0x00, 0x12, 0x33)])
+
+configs = [l for l in literals("core/tests/config_rules.rs") + literals("core/tests/state_file.rs")
+           if l.lstrip().startswith(b"{") and b'"format"' not in l and not l.lstrip().startswith(b'{"servers": [{')]
+configs.append((root / "examples/configs/plan.json").read_bytes())
+configs += [json.dumps({"servers": c["seeds"], "probe": "none"}).encode() for c in vectors]
+write("config", configs)
+
+states = [l for l in literals("core/tests/state_file.rs") if b'"format"' in l]
+for c in vectors:
+    if c["list"] and c["default"]:
+        def entry(s):
+            host, port = s.rsplit(":", 1)
+            return {"host": host, "port": int(port)}
+        states.append(json.dumps({"format": 1, "default_server": entry(c["default"]),
+                                  "servers": [entry(s) for s in c["list"]], "servers_from": entry(c["list"][0]),
+                                  "updated_at": "2026-11-25T12:00:00.000Z"}, indent=2).encode() + b"\n")
+write("state_file", states)
+
+server_rs = (root / "core/src/server.rs").read_text()
+addresses = [a.encode() for a in re.findall(r'"([^"\n]*)"\.parse::<Server>\(\)', server_rs)]
+addresses += [a.encode() for a in re.findall(r'^\s*"([^"\n]*)",$', server_rs, re.M)]
+addresses += [s.encode() for c in vectors for s in c["seeds"] + (c["list"] or [])]
+addresses += [b"srv:_scout._tcp.corp", b"lb.corp:8443", b"[fd00::5]:8443", b"10.0.0.5"]
+write("server_address", [struct.pack("<H", 22123) + a for a in addresses])
+
+srv_cases = [
+    [(20, 1000, 1), (10, 0, 1), (30, 5, 1), (10, 0, 1)],
+    [(1, 1, 1), (1, 3, 1)],
+    [(1, 0, 1), (1, 50, 1), (1, 50, 1)],
+    [(1, 0, 1), (1, 0, 1), (1, 0, 1)],
+    [(1, 10, 1), (1, 20, 1), (1, 30, 1), (2, 1, 1), (2, 1, 1)],
+]
+write("srv_order", [struct.pack("<Q", seed) + b"".join(struct.pack("<HHH", *r) for r in case)
+                    for seed, case in enumerate(srv_cases, start=5)])
+
+# The C harness: buffer-size byte, port byte, then configuration NUL body NUL server name.
+c_inputs = []
+for i, (config, body, name) in enumerate(zip(configs, lists * 2, addresses)):
+    c_inputs.append(bytes([(i * 37) & 0xFF, i & 0xFF]) + config + b"\0" + body + b"\0" + name)
+write("c_abi", c_inputs)

@@ -1,0 +1,5 @@
+# The pinned versions of the cargo-installed tools, in one place: sourced by tests/install-deps.sh,
+# ffi/gen-header.sh and fuzz/common.sh.
+# shellcheck shell=bash
+CBINDGEN_VERSION=0.29.4
+CARGO_FUZZ_VERSION=0.13.2
