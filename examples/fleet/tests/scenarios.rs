@@ -2,34 +2,24 @@
 //! (no failures, no migrations in the boot storm, everyone back after a server goes down). Timings
 //! are printed by the tool, never asserted here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
-
-use scoutlb_testkit::Require;
 
 /// The tool under test.
 const FLEET: &str = env!("CARGO_BIN_EXE_scoutlb-fleet");
 
-/// Missing prerequisites fail the test instead of skipping it when `SCOUTLB_E2E_REQUIRE=1`.
-const REQUIRE: Require = Require::WhenEnvIsOne("SCOUTLB_E2E_REQUIRE");
-
 /// One scenario at a time: each one loads the whole machine.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The `scout-server` binary: `$SCOUT_SERVER_BIN`, else beside the tool in the target folder.
+/// The `scout-server` binary beside the tool in the target folder (built by a workspace `cargo test`).
 fn scout_server() -> Option<PathBuf> {
-    let path = std::env::var_os("SCOUT_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(FLEET).with_file_name("scout-server"));
-    if path.is_file() {
-        Some(path)
-    } else {
-        REQUIRE.skip(&format!(
-            "{} not found (cargo build -p scout-server, or set SCOUT_SERVER_BIN)",
-            path.display()
-        ));
-        None
+    match scoutlb_testkit::built_binary("scout-server") {
+        Ok(path) => Some(path),
+        Err(why) => {
+            scoutlb_testkit::skip(&why);
+            None
+        }
     }
 }
 
