@@ -112,12 +112,16 @@ impl ScoutServerProcess {
             }
         });
         self.child = Some(child);
-        // "scout-server <id> listening on http://<addr>"
+        // "scout-server <id> listening on http://<addr>" (https:// with --tls-cert)
         let line = rx
             .recv_timeout(self.deadline)
             .unwrap_or_else(|_| panic!("scout-server {:?} did not come up; its log:\n{}", self.args, self.log()));
         let rest = line.strip_prefix("scout-server ").expect("ready line");
-        let (id, addr) = rest.split_once(" listening on http://").expect("ready line");
+        let (id, url) = rest.split_once(" listening on ").expect("ready line");
+        let addr = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .expect("ready line");
         self.addr = addr.parse().unwrap();
         self.id = id.to_owned();
     }
@@ -130,6 +134,11 @@ impl ScoutServerProcess {
     /// What the server wrote on stderr so far (over all its runs).
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The process id while it runs (to send it signals the helpers here do not, such as SIGSTOP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the process is still running.

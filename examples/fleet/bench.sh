@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The fleet figures of the README: the boot storm with 10,000 devices and 3 servers on SQLite and
+# PostgreSQL over HTTP and HTTPS; server-down with 10,000 and 3,000 devices; the rolling restart
+# and the outage with as many devices as one process can keep in flight at once here (4,000,
+# 1,000); each run REPEAT times (default 3), medians, and ratios to SQLite over HTTP. Release
+# build. Writes the tables and pictures under target/fleet-bench/.
+#
+#   bash examples/fleet/bench.sh            # about 20 minutes on 2 cores
+#   REPEAT=1 DEVICES=2000 bash examples/fleet/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repeat=${REPEAT:-3}
+devices=${DEVICES:-10000}
+outage_devices=${OUTAGE_DEVICES:-1000}
+rolling_devices=${ROLLING_DEVICES:-4000}
+out=target/fleet-bench
+mkdir -p "$out"
+cargo build --release --quiet -p scoutlb-fleet -p scout-server
+fleet=target/release/scoutlb-fleet
+
+# run NAME ARGS...: one invocation of the tool, its output kept in $out/NAME.txt.
+run() {
+    local name=$1
+    shift
+    echo
+    echo "### $name: scoutlb-fleet --devices $devices --repeat $repeat $*"
+    mkdir -p "$out/$name"
+    "$fleet" --devices "$devices" --repeat "$repeat" --png-dir "$out/$name" "$@" | tee "$out/$name.txt" || true
+}
+
+# figure NAME ROW: the median (or only value) of ROW in the table of run NAME, as a bare number.
+figure() {
+    awk -F' [|] ' -v row="$2" '{ n = $1; sub(/ +$/, "", n) } n == row { split($2, v, " "); print v[1]; exit }' "$out/$1.txt"
+}
+
+run boot-sqlite-http boot-storm
+run boot-sqlite-https --tls boot-storm
+run boot-postgres-http --postgres boot-storm
+run boot-postgres-https --postgres --tls boot-storm
+run server-down server-down
+devices=3000 run server-down-3000 server-down
+devices=$rolling_devices run rolling-restart rolling-restart
+devices=$outage_devices run outage --window 2s outage
+
+echo
+echo "### boot storm, $devices devices, window 10s: medians of $repeat runs (ratio to SQLite over HTTP)"
+base=$(figure boot-sqlite-http "connect latency p99")
+printf '%-20s | %8s | %8s | %8s | %8s | %10s | %8s | %s\n' run "p50 ms" "p99 ms" "max ms" failures migrations "RSS MiB" "p99 ratio"
+for name in boot-sqlite-http boot-sqlite-https boot-postgres-http boot-postgres-https; do
+    p99=$(figure $name "connect latency p99")
+    ratio=$(awk -v a="$p99" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    printf '%-20s | %8s | %8s | %8s | %8s | %10s | %8s | %s\n' "${name#boot-}" \
+        "$(figure $name "connect latency p50")" "$p99" "$(figure $name "connect latency max")" \
+        "$(figure $name failures)" "$(figure $name "migrations (not on the first live server of its order)")" \
+        "$(figure $name "peak RSS of this process (VmHWM)")" "$ratio"
+done
+echo
+echo "### server-down, rolling-restart and outage: see $out/*.txt and the pictures in $out/*/"

@@ -1,0 +1,152 @@
+//! Command-line options (clap).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Simulates a fleet of scoutlb devices against a scout-server cluster it starts itself, and
+/// measures what the fleet does in a boot storm, a server failure, an outage and a rolling restart.
+#[derive(Debug, Parser)]
+#[command(name = "scoutlb-fleet", version)]
+pub struct Cli {
+    /// Options every scenario takes.
+    #[command(flatten)]
+    pub common: Common,
+    /// The scenario to run.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// Options every scenario takes.
+#[derive(Clone, Debug, Args)]
+pub struct Common {
+    /// Number of devices, each a scoutlb client with its own state file.
+    #[arg(long, default_value_t = 10_000, global = true)]
+    pub devices: usize,
+    /// Number of scout-server processes in the cluster.
+    #[arg(long, default_value_t = 3, global = true, value_parser = clap::value_parser!(u16).range(1..=26))]
+    pub servers: u16,
+    /// Devices arrive (power on) at random moments within this window; 0 = all at once.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub window: Duration,
+    /// PostgreSQL URL of the cluster's database (default: a SQLite file in the temp folder).
+    #[arg(long, value_name = "postgres://URL", global = true, conflicts_with = "postgres")]
+    pub db: Option<String>,
+    /// Start a throw-away PostgreSQL (Debian's postgresql package) for the cluster's database.
+    #[arg(long, global = true)]
+    pub postgres: bool,
+    /// Run the cluster over HTTPS with a self-signed certificate made at start.
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// The scout-server binary (default: beside this program).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub scout_server: Option<PathBuf>,
+    /// Folder in which the devices' state folders are made (default: /dev/shm when it exists, else the temp folder).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// Folder the pictures are written to.
+    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    pub png_dir: PathBuf,
+    /// Run the scenario this many times and print the median of every figure.
+    #[arg(long, default_value_t = 1, global = true, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub repeat: u32,
+    /// Seed of the arrival times (the same seed gives the same arrivals).
+    #[arg(long, default_value_t = 1, global = true)]
+    pub seed: u64,
+}
+
+/// The scenarios.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Scenario {
+    /// Every device starts with its default on a live server: latency, failures, migrations, load.
+    BootStorm {
+        /// Where the devices' defaults are: all on the first server, or spread over all.
+        #[arg(long, value_enum, default_value_t = Defaults::One)]
+        defaults: Defaults,
+    },
+    /// A steady fleet; one server is killed (SIGKILL) or hung (SIGSTOP); its devices reconnect.
+    ServerDown {
+        /// How the server goes down.
+        #[arg(long, value_enum, default_value_t = SignalChoice::Both)]
+        signal: SignalChoice,
+        /// The devices' `failover_order`.
+        #[arg(long, value_enum, default_value_t = OrderChoice::Both)]
+        order: OrderChoice,
+    },
+    /// Every server down for a while, every device retrying; with full jitter and without.
+    Outage {
+        /// How long every server stays down.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        outage: Duration,
+        /// First backoff ceiling of the retry.
+        #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+        retry_base: Duration,
+        /// Largest backoff ceiling of the retry.
+        #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
+        retry_cap: Duration,
+        /// Which retry to run: the core's (full jitter), the herd (no jitter), or both.
+        #[arg(long, value_enum, default_value_t = JitterChoice::Both)]
+        jitter: JitterChoice,
+    },
+    /// The servers are restarted one by one (SIGTERM, then started again).
+    RollingRestart {
+        /// Wait after a server is back before the next one stops.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        pause: Duration,
+    },
+}
+
+impl Scenario {
+    /// The scenario's name as typed on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scenario::BootStorm { .. } => "boot-storm",
+            Scenario::ServerDown { .. } => "server-down",
+            Scenario::Outage { .. } => "outage",
+            Scenario::RollingRestart { .. } => "rolling-restart",
+        }
+    }
+}
+
+/// Where the devices' defaults are before a boot storm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Defaults {
+    /// Every device's default is the first server.
+    One,
+    /// Device i's default is server i mod k.
+    Spread,
+}
+
+/// How the server of `server-down` goes down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignalChoice {
+    /// SIGKILL: a crash; connections are refused.
+    Kill,
+    /// SIGSTOP: a hung server that still accepts connections.
+    Stop,
+    /// One run of each.
+    Both,
+}
+
+/// The devices' `failover_order` in `server-down`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OrderChoice {
+    /// `"list"`: the next entry of the server list.
+    List,
+    /// `"spread"`: rendezvous hashing on the device id.
+    Spread,
+    /// One run of each.
+    Both,
+}
+
+/// Which retry the `outage` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JitterChoice {
+    /// The core's `connect_with_retry`: exponential backoff with full jitter.
+    On,
+    /// The same backoff without jitter, driven by this tool: the herd.
+    Off,
+    /// One run of each, compared.
+    Both,
+}

@@ -1,0 +1,407 @@
+//! The devices: one scoutlb client each, with its own state file, acting at its own moment on a thread of its own.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use scoutlb::{Client, Config, Server, ServerList, State};
+use serde_json::json;
+
+/// Stack of a device's thread: a connect call needs little (the probes run on the core's own threads).
+const DEVICE_STACK: usize = 256 * 1024;
+
+/// `Device::on` when the device is connected nowhere.
+const NOWHERE: usize = usize::MAX;
+
+/// What every device is configured with besides its seeds and state file.
+#[derive(Clone, Debug)]
+pub struct DeviceSetup {
+    /// `"https"` with this `ca_file`, or plain HTTP.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `failover_order = "spread"` (with the device's id) instead of `"list"`.
+    pub spread: bool,
+    /// The retry policy: base, factor, cap.
+    pub retry: Backoff,
+}
+
+/// Exponential backoff settings (the `retry` key).
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    /// First ceiling.
+    pub base: Duration,
+    /// Growth per try.
+    pub factor: f64,
+    /// Largest ceiling.
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// The wait before retry `n + 1` without jitter: `min(cap, base * factor^n)`.
+    pub fn ceiling(&self, n: u32) -> Duration {
+        Duration::from_secs_f64(
+            (self.base.as_secs_f64() * self.factor.powi(n.min(1000) as i32)).min(self.cap.as_secs_f64()),
+        )
+    }
+}
+
+/// One simulated device.
+pub struct Device {
+    /// Its number in the fleet.
+    pub index: usize,
+    config: Config,
+    client: OnceLock<Client>,
+    on: AtomicUsize,
+}
+
+impl Device {
+    /// The server the device is connected to now, if any.
+    pub fn on(&self) -> Option<usize> {
+        Some(self.on.load(Ordering::Relaxed)).filter(|&i| i != NOWHERE)
+    }
+
+    /// Its client, created on first use (a device's power-on).
+    fn client(&self) -> Result<&Client, String> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let client = Client::new(self.config.clone()).map_err(|e| e.to_string())?;
+        Ok(self.client.get_or_init(|| client))
+    }
+}
+
+/// How many devices are connected to each server now.
+pub struct Placement {
+    per_server: Vec<AtomicI64>,
+}
+
+impl Placement {
+    fn new(k: usize) -> Placement {
+        Placement {
+            per_server: (0..k).map(|_| AtomicI64::new(0)).collect(),
+        }
+    }
+
+    /// Devices per server now.
+    pub fn snapshot(&self) -> Vec<i64> {
+        self.per_server.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+    }
+}
+
+/// What a device does when its moment comes.
+#[derive(Clone, Copy, Debug)]
+pub enum Action {
+    /// Power on: create the client (load its state file) and `connect()`.
+    Boot,
+    /// Its connection was lost: `reconnect()`.
+    Reconnect,
+    /// Its connection was lost: the core's `connect_with_retry` (full jitter) until the time limit.
+    RetryJitter {
+        /// Give up at this moment.
+        until: Instant,
+    },
+    /// Its connection was lost: `connect()` with the same backoff but no jitter, until the time limit.
+    RetryHerd {
+        /// The backoff, without jitter.
+        backoff: Backoff,
+        /// Give up at this moment.
+        until: Instant,
+    },
+}
+
+/// What came of one device's action.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Its moment: when it was meant to begin.
+    pub at: Instant,
+    /// How long it took from its moment to connect (or to give up).
+    pub took: Duration,
+    /// The server it connected to, or why it failed.
+    pub result: Result<usize, String>,
+    /// The first server of its order that was up when it began: where it should end up.
+    pub expected: Option<usize>,
+}
+
+impl Outcome {
+    /// Whether it connected somewhere other than the first live server of its order.
+    pub fn migrated(&self) -> bool {
+        matches!((&self.result, self.expected), (Ok(got), Some(want)) if *got != want)
+    }
+}
+
+/// The fleet: its devices and their state files in a temp folder removed when it is dropped.
+pub struct Fleet {
+    devices: Vec<Arc<Device>>,
+    placement: Arc<Placement>,
+    by_port: Arc<HashMap<u16, usize>>,
+    /// Thread spawns that failed (the machine's limit on threads was reached).
+    pub spawn_failures: usize,
+    _dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// Writes the state files of `n` devices: `default_of(i)` is device i's default, `list` their cached list.
+    pub fn prepare(
+        parent: &Path,
+        n: usize,
+        addresses: &[String],
+        list: &ServerList,
+        default_of: &dyn Fn(usize) -> usize,
+        setup: &DeviceSetup,
+    ) -> Result<Fleet, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("scoutlb-fleet")
+            .tempdir_in(parent)
+            .map_err(|e| format!("cannot make a temp folder in {}: {e}", parent.display()))?;
+        let servers: Vec<Server> = addresses
+            .iter()
+            .map(|a| Server::parse(a, scoutlb::DEFAULT_PORT).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        let by_port: HashMap<u16, usize> = servers.iter().enumerate().map(|(i, s)| (s.port(), i)).collect();
+        let mut devices = Vec::with_capacity(n);
+        for index in 0..n {
+            // A folder per device, as on a real device: loading a state file scans its folder
+            // for stale temp files, so one folder for all would cost every device O(fleet).
+            let folder = dir.path().join(format!("device-{index:05}"));
+            std::fs::create_dir(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+            let path = folder.join("scout.json");
+            let default = servers[default_of(index)].clone();
+            let state = State {
+                default_server: Some(default.clone()),
+                list: Some(list.clone()),
+                servers_from: Some(default),
+            };
+            // A plain write: the file is new and the run does not survive a crash of this machine.
+            std::fs::write(&path, state.to_json().to_string()).map_err(|e| format!("{}: {e}", path.display()))?;
+            devices.push(Arc::new(Device {
+                index,
+                config: device_config(index, addresses, &path, setup)?,
+                client: OnceLock::new(),
+                on: AtomicUsize::new(NOWHERE),
+            }));
+        }
+        Ok(Fleet {
+            devices,
+            placement: Arc::new(Placement::new(servers.len())),
+            by_port: Arc::new(by_port),
+            spawn_failures: 0,
+            _dir: dir,
+        })
+    }
+
+    /// Number of devices.
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// The devices connected to server `i` now.
+    pub fn on_server(&self, i: usize) -> Vec<usize> {
+        self.devices
+            .iter()
+            .filter(|d| d.on() == Some(i))
+            .map(|d| d.index)
+            .collect()
+    }
+
+    /// Devices per server, live.
+    pub fn placement(&self) -> Arc<Placement> {
+        Arc::clone(&self.placement)
+    }
+
+    /// Each device of `who` acts `offset` after the moment `trigger` returns, on a thread of its own.
+    ///
+    /// Threads are started up to [`LOOKAHEAD`] ahead and sleep until their device's moment, so that
+    /// devices meant to act together do (starting a thread is not free on a busy machine). Waits at
+    /// most `limit` after the last moment for them all. `up[i]` says whether server i is up, for
+    /// [`Outcome::expected`]. Returns the moment the trigger returned and the outcomes.
+    pub fn act(
+        &mut self,
+        who: &[(usize, Duration)],
+        action: Action,
+        up: &[bool],
+        limit: Duration,
+        trigger: impl FnOnce(),
+    ) -> (Instant, Vec<Outcome>) {
+        let mut who = who.to_vec();
+        who.sort_by_key(|&(_, offset)| offset);
+        let up = Arc::new(up.to_vec());
+        let gate = Arc::new(Gate::default());
+        let (tx, rx) = mpsc::channel::<Outcome>();
+        let mut started = 0;
+        let mut base = None;
+        let mut trigger = Some(trigger);
+        for &(index, offset) in &who {
+            if offset >= LOOKAHEAD {
+                let zero = *base.get_or_insert_with(|| gate.open(trigger.take()));
+                if let Some(wait) = (zero + offset - LOOKAHEAD).checked_duration_since(Instant::now()) {
+                    thread::sleep(wait);
+                }
+            }
+            let device = Arc::clone(&self.devices[index]);
+            let (tx, up, placement, by_port, gate) = (
+                tx.clone(),
+                Arc::clone(&up),
+                Arc::clone(&self.placement),
+                Arc::clone(&self.by_port),
+                Arc::clone(&gate),
+            );
+            let spawned = thread::Builder::new()
+                .name("fleet-device".into())
+                .stack_size(DEVICE_STACK)
+                .spawn(move || {
+                    let at = gate.wait() + offset;
+                    if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                        thread::sleep(wait);
+                    }
+                    let outcome = perform(&device, at, action, &up, &placement, &by_port);
+                    let _ = tx.send(outcome);
+                });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(_) => self.spawn_failures += 1,
+            }
+        }
+        let zero = base.unwrap_or_else(|| gate.open(trigger.take()));
+        drop(tx);
+        let last = who.last().map_or(Duration::ZERO, |&(_, offset)| offset);
+        let deadline = zero + last + limit;
+        let mut outcomes = Vec::with_capacity(started);
+        while outcomes.len() < started {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(o) => outcomes.push(o),
+                Err(_) => break,
+            }
+        }
+        (zero, outcomes)
+    }
+}
+
+/// How far ahead of its moment a device's thread is started.
+pub const LOOKAHEAD: Duration = Duration::from_secs(1);
+
+/// The moment every device's offset counts from, once it is known.
+#[derive(Default)]
+struct Gate {
+    zero: Mutex<Option<Instant>>,
+    opened: Condvar,
+}
+
+impl Gate {
+    /// Runs the trigger, then sets the moment zero to now and wakes the waiting devices.
+    fn open(&self, trigger: Option<impl FnOnce()>) -> Instant {
+        if let Some(t) = trigger {
+            t();
+        }
+        let now = Instant::now();
+        *self.zero.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        self.opened.notify_all();
+        now
+    }
+
+    /// Waits for the moment zero.
+    fn wait(&self) -> Instant {
+        let mut zero = self.zero.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(z) = *zero {
+                return z;
+            }
+            zero = self.opened.wait(zero).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// The configuration of device `index`, as JSON with the keys every surface takes.
+fn device_config(index: usize, addresses: &[String], state: &Path, setup: &DeviceSetup) -> Result<Config, String> {
+    let mut doc = json!({
+        "servers": addresses,
+        "state_file": state,
+        "device_id": format!("device-{index:05}"),
+        "failover_order": if setup.spread { "spread" } else { "list" },
+        "retry": {
+            "base_ms": setup.retry.base.as_millis() as u64,
+            "factor": setup.retry.factor,
+            "cap_ms": setup.retry.cap.as_millis() as u64,
+            "max_tries": 0,
+        },
+    });
+    if let Some(ca) = &setup.ca_file {
+        doc["scheme"] = json!("https");
+        doc["ca_file"] = json!(ca);
+    }
+    Config::from_json(&doc.to_string()).map_err(|e| format!("device configuration: {e}"))
+}
+
+/// One device's action, on its own thread.
+fn perform(
+    device: &Device,
+    at: Instant,
+    action: Action,
+    up: &[bool],
+    placement: &Placement,
+    by_port: &HashMap<u16, usize>,
+) -> Outcome {
+    let index_of = |s: &Server| by_port.get(&s.port()).copied();
+    let before = device.on();
+    if let Some(i) = before {
+        // The device noticed that its connection is gone.
+        placement.per_server[i].fetch_sub(1, Ordering::Relaxed);
+        device.on.store(NOWHERE, Ordering::Relaxed);
+    }
+    let mut outcome = Outcome {
+        at,
+        took: Duration::ZERO,
+        result: Err(String::new()),
+        expected: None,
+    };
+    let client = match device.client() {
+        Ok(c) => c,
+        Err(e) => {
+            outcome.result = Err(e);
+            outcome.took = at.elapsed();
+            return outcome;
+        }
+    };
+    let order = match action {
+        Action::Reconnect => client.connection_lost(),
+        _ => client.candidates(),
+    };
+    outcome.expected = order.iter().filter_map(index_of).find(|&i| up[i]);
+    let result = match action {
+        Action::Boot => client.connect(),
+        Action::Reconnect => client.reconnect(),
+        Action::RetryJitter { until } => client.connect_with_retry_until(&|| Instant::now() >= until),
+        Action::RetryHerd { backoff, until } => retry_without_jitter(client, backoff, until),
+    };
+    outcome.took = at.elapsed();
+    outcome.result = match result {
+        Ok(c) => match index_of(&c.server) {
+            Some(i) => {
+                placement.per_server[i].fetch_add(1, Ordering::Relaxed);
+                device.on.store(i, Ordering::Relaxed);
+                Ok(i)
+            }
+            None => Err(format!(
+                "connected to {}, which is not a server of the cluster",
+                c.server
+            )),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    outcome
+}
+
+/// `connect()` again and again with `min(cap, base * factor^n)` between tries: the herd, no jitter.
+fn retry_without_jitter(client: &Client, backoff: Backoff, until: Instant) -> scoutlb::Result<scoutlb::Connected> {
+    let mut n = 0;
+    loop {
+        match client.connect() {
+            Err(scoutlb::Error::AllFailed(_)) if Instant::now() + backoff.ceiling(n) < until => {
+                thread::sleep(backoff.ceiling(n));
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}

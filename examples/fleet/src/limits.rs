@@ -1,0 +1,124 @@
+//! Process limits the fleet runs into: open descriptors, and the peak memory it used.
+
+/// Descriptors one device can hold at once in a storm: its socket, the proxy's two, a state-file write.
+pub const DESCRIPTORS_PER_DEVICE: u64 = 4;
+
+/// The open-file limits before and after raising the soft limit to the hard one.
+#[derive(Clone, Copy, Debug)]
+pub struct Descriptors {
+    /// Soft limit found at start.
+    pub before: u64,
+    /// Soft limit now.
+    pub now: u64,
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit.
+pub fn raise_descriptor_limit() -> std::io::Result<Descriptors> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let before = lim.rlim_cur;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(Descriptors {
+        before,
+        now: lim.rlim_cur,
+    })
+}
+
+/// Descriptors a fleet of `devices` needs when every device is in flight at once.
+pub fn descriptors_needed(devices: usize) -> u64 {
+    devices as u64 * DESCRIPTORS_PER_DEVICE + 256
+}
+
+/// Peak resident memory of this process in KiB (`VmHWM` of `/proc/self/status`).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Sends `signal` to process `pid`.
+pub fn signal(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
+    // SAFETY: kill takes plain integers.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The machine's load average over the last minute (`/proc/loadavg`): how busy the shared machine was.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Whether process `pid` is stopped (state `T` in `/proc/<pid>/stat`).
+pub fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+        .unwrap_or(false)
+}
+
+/// Threads one device in flight needs: its own, the core's attempt thread, and the resolver thread
+/// ureq starts for a lookup with a time limit.
+pub const THREADS_PER_DEVICE: u64 = 3;
+
+/// Memory mappings one thread costs: its stack and guard page, its signal stack and guard page.
+const MAPS_PER_THREAD: u64 = 4;
+
+/// Most devices that can be in flight at once in this process, from the machine's limits on
+/// threads (`kernel.pid_max`, `kernel.threads-max`) and memory mappings (`vm.max_map_count`).
+pub fn devices_at_once() -> Option<u64> {
+    let read = |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let pids = read("/proc/sys/kernel/pid_max")?.min(read("/proc/sys/kernel/threads-max")?);
+    let maps = read("/proc/sys/vm/max_map_count")?;
+    // Leave room for the other processes' threads and this process's own mappings.
+    let threads = pids
+        .saturating_sub(4096)
+        .min(maps.saturating_sub(8192) / MAPS_PER_THREAD);
+    Some(threads / THREADS_PER_DEVICE)
+}
+
+/// An error when `n` devices acting at once would exceed [`devices_at_once`].
+pub fn check_at_once(n: usize, what: &str) -> Result<(), String> {
+    match devices_at_once() {
+        Some(most) if n as u64 > most => Err(format!(
+            "{what} has {n} devices in flight at once, which needs about {} threads ({THREADS_PER_DEVICE} per device) and {} memory mappings; this machine allows about {most} devices at once in one process (kernel.pid_max, vm.max_map_count): use --devices {most} or fewer",
+            n as u64 * THREADS_PER_DEVICE,
+            n as u64 * THREADS_PER_DEVICE * MAPS_PER_THREAD,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// CPU time (user + system) this process has used so far.
+pub fn cpu_time() -> std::time::Duration {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}

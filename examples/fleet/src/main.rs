@@ -1,0 +1,208 @@
+//! `scoutlb-fleet`: thousands of scoutlb devices against a real scout-server cluster, measured.
+//!
+//! Every device is a real `scoutlb::Client` with its own state file, acting on a thread of its own
+//! at its own moment. The cluster (k scout-server processes on one SQLite file or PostgreSQL) is
+//! started by the tool, each server behind a counting proxy. Each scenario prints a table, the
+//! targets met or missed, one verdict line, and writes a picture. Exit status: 0 PASS, 1 FAIL,
+//! 2 when the run could not be made.
+
+mod chart;
+mod cli;
+mod cluster;
+mod fleet;
+mod limits;
+mod proxy;
+mod report;
+mod scenario;
+mod stats;
+mod timeline;
+mod tls;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, JitterChoice, OrderChoice, Scenario, SignalChoice};
+use crate::cluster::{Database, ServerSpec};
+use crate::fleet::Backoff;
+use crate::report::{Report, Unit};
+use crate::scenario::server_down::Fault;
+use crate::scenario::{Context, Run};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("scoutlb-fleet: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the scenario `--repeat` times; whether every run passed.
+fn run(cli: Cli) -> Result<bool, String> {
+    let common = cli.common.clone();
+    if common.devices == 0 {
+        return Err("--devices must be at least 1".into());
+    }
+    let bin = cluster::find_scout_server(common.scout_server.as_deref())?;
+    let fds = limits::raise_descriptor_limit().map_err(|e| format!("cannot raise the open-file limit: {e}"))?;
+    let needed = limits::descriptors_needed(common.devices);
+    println!(
+        "open files: soft limit {} (raised from {}); {} devices need up to {needed} when all are in flight at once ({} per device)",
+        fds.now,
+        fds.before,
+        common.devices,
+        limits::DESCRIPTORS_PER_DEVICE
+    );
+    if fds.now < needed {
+        println!(
+            "note: the limit is below that; in a storm where every device is in flight at once, connections may fail with \"Too many open files\" (raise the hard limit: ulimit -Hn, /etc/security/limits.conf)"
+        );
+    }
+    std::fs::create_dir_all(&common.png_dir).map_err(|e| format!("{}: {e}", common.png_dir.display()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("scoutlb-fleet-cluster")
+        .tempdir()
+        .map_err(|e| format!("cannot make a temp folder: {e}"))?;
+    let tls = if common.tls {
+        Some(tls::self_signed(dir.path())?)
+    } else {
+        None
+    };
+    let db = if common.postgres {
+        Database::Throwaway(
+            scoutlb_testkit::PostgresServer::start().map_err(|e| format!("cannot start PostgreSQL: {e}"))?,
+        )
+    } else if let Some(url) = &common.db {
+        Database::Url(url.clone())
+    } else {
+        Database::Sqlite(dir.path().to_owned())
+    };
+    let spec = ServerSpec {
+        bin,
+        count: usize::from(common.servers),
+        tls,
+    };
+    let at_once = match cli.scenario {
+        Scenario::BootStorm { .. } if common.window.is_zero() => common.devices,
+        Scenario::BootStorm { .. } => 0,
+        // In a rolling restart the devices gather: the last server stopped may hold all of them.
+        Scenario::Outage { .. } | Scenario::RollingRestart { .. } => common.devices,
+        Scenario::ServerDown { .. } => common.devices.div_ceil(usize::from(common.servers)),
+    };
+    limits::check_at_once(at_once, cli.scenario.name())?;
+    let mut ctx = Context::new(common.clone(), db, spec);
+    let title = format!(
+        "{}: {} devices, {} servers, {}, {}, window {}",
+        cli.scenario.name(),
+        common.devices,
+        common.servers,
+        ctx.db.describe(),
+        ctx.transport(),
+        humantime::format_duration(common.window)
+    );
+    println!("{title}");
+    let mut reports = Vec::new();
+    let mut chart = Vec::new();
+    for r in 0..common.repeat {
+        if common.repeat > 1 {
+            println!("run {} of {}...", r + 1, common.repeat);
+        }
+        let run = run_once(&mut ctx, &cli.scenario, common.seed + u64::from(r))?;
+        reports.push(run.report);
+        chart = run.chart;
+    }
+    let pass = report::print(&title, &reports);
+    let png = common.png_dir.join(format!("fleet-{}.png", cli.scenario.name()));
+    chart::write_png(&png, &title, &chart)?;
+    println!("picture: {}", png.display());
+    Ok(pass)
+}
+
+/// One run of the scenario (several sub-runs for `server-down` and `outage`), in one report.
+fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, String> {
+    match *scenario {
+        Scenario::BootStorm { defaults } => scenario::boot_storm::run(ctx, defaults, seed),
+        Scenario::ServerDown { signal, order } => {
+            let faults: &[Fault] = match signal {
+                SignalChoice::Kill => &[Fault::Kill],
+                SignalChoice::Stop => &[Fault::Stop],
+                SignalChoice::Both => &[Fault::Kill, Fault::Stop],
+            };
+            let orders: &[bool] = match order {
+                OrderChoice::List => &[false],
+                OrderChoice::Spread => &[true],
+                OrderChoice::Both => &[false, true],
+            };
+            let mut all = Run {
+                report: Report::default(),
+                chart: Vec::new(),
+            };
+            for &fault in faults {
+                for &spread in orders {
+                    let run = scenario::server_down::run(ctx, fault, spread, seed)?;
+                    let prefix = format!(
+                        "{}, {}: ",
+                        if fault == Fault::Kill { "SIGKILL" } else { "SIGSTOP" },
+                        if spread { "spread" } else { "list" }
+                    );
+                    all.report.extend(&prefix, run.report);
+                    all.chart.extend(run.chart);
+                }
+            }
+            Ok(all)
+        }
+        Scenario::Outage {
+            outage,
+            retry_base,
+            retry_cap,
+            jitter,
+        } => {
+            let backoff = Backoff {
+                base: retry_base,
+                factor: 2.0,
+                cap: retry_cap,
+            };
+            println!(
+                "retry: base {}, factor 2, cap {}; \"with jitter\" is the core's connect_with_retry (full jitter), \"herd\" is this tool's loop with the same backoff and no jitter",
+                humantime::format_duration(retry_base),
+                humantime::format_duration(retry_cap)
+            );
+            let kinds: &[bool] = match jitter {
+                JitterChoice::On => &[true],
+                JitterChoice::Off => &[false],
+                JitterChoice::Both => &[true, false],
+            };
+            let mut all = Run {
+                report: Report::default(),
+                chart: Vec::new(),
+            };
+            let mut peaks = Vec::new();
+            for &j in kinds {
+                let (run, measured) = scenario::outage::run(ctx, outage, backoff, j, seed)?;
+                all.report
+                    .extend(if j { "with jitter: " } else { "herd (no jitter): " }, run.report);
+                all.chart.extend(run.chart);
+                peaks.push(measured.peak_after_return);
+            }
+            if let [with, without] = peaks[..] {
+                let ratio = if without == 0 {
+                    f64::NAN
+                } else {
+                    f64::from(with) / f64::from(without)
+                };
+                all.report
+                    .row("peak after the return, with jitter / herd", ratio, Unit::Ratio);
+                all.report.target(
+                    "with jitter, the peak after the return is at most a third of the herd's",
+                    ratio <= 1.0 / 3.0,
+                );
+            }
+            Ok(all)
+        }
+        Scenario::RollingRestart { pause } => scenario::rolling_restart::run(ctx, pause, seed),
+    }
+}

@@ -1,0 +1,274 @@
+//! The scenarios, and what they share: a fresh cluster per run, the fleet's boot, the figures.
+
+pub mod boot_storm;
+pub mod outage;
+pub mod rolling_restart;
+pub mod server_down;
+
+use std::time::{Duration, Instant};
+
+use scoutlb::{Client, Config, ServerList};
+use serde_json::json;
+
+use crate::chart::Panel;
+use crate::cli::Common;
+use crate::cluster::{self, Cluster, Database, ServerSpec};
+use crate::fleet::{Action, Backoff, DeviceSetup, Fleet, Outcome};
+use crate::limits;
+use crate::report::{Report, Unit};
+use crate::stats::{ms, percentile};
+use crate::timeline::{Sampler, Series};
+
+/// Upper bound of a boot: the window plus this.
+const BOOT_SLACK: Duration = Duration::from_secs(60);
+
+/// What every run of a scenario uses.
+pub struct Context {
+    /// The command-line options.
+    pub common: Common,
+    /// The database the clusters use.
+    pub db: Database,
+    /// How servers are started.
+    pub spec: ServerSpec,
+    clusters: u32,
+}
+
+/// What a run produces: its figures and the pictures' rows.
+pub struct Run {
+    /// The figures and checks.
+    pub report: Report,
+    /// Rows of the picture: a label and two panels.
+    pub chart: Vec<(Panel, Panel)>,
+}
+
+impl Context {
+    /// A context for the runs of one invocation.
+    pub fn new(common: Common, db: Database, spec: ServerSpec) -> Context {
+        Context {
+            common,
+            db,
+            spec,
+            clusters: 0,
+        }
+    }
+
+    /// Starts a cluster on a fresh database (where the database allows it).
+    pub fn cluster(&mut self, t0: Instant) -> Result<Cluster, String> {
+        self.clusters += 1;
+        let db = self.db.for_cluster(self.clusters);
+        Cluster::start(&self.spec, &db, t0)
+    }
+
+    /// The device settings of this invocation with the given order and backoff.
+    pub fn setup(&self, spread: bool, retry: Backoff) -> DeviceSetup {
+        DeviceSetup {
+            ca_file: self.spec.tls.as_ref().map(|t| t.cert.clone()),
+            spread,
+            retry,
+        }
+    }
+
+    /// Where the devices' state folders go: `--state-dir`, else /dev/shm (a tmpfs, so that ten
+    /// thousand devices sharing one disk do not measure that disk), else the temp folder.
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        match &self.common.state_dir {
+            Some(d) => d.clone(),
+            None if std::path::Path::new("/dev/shm").is_dir() => "/dev/shm".into(),
+            None => std::env::temp_dir(),
+        }
+    }
+
+    /// The transport, as the tables name it.
+    pub fn transport(&self) -> &'static str {
+        if self.spec.tls.is_some() { "HTTPS" } else { "HTTP" }
+    }
+}
+
+/// The backoff of every scenario but `outage`: the core's defaults.
+pub fn default_backoff() -> Backoff {
+    Backoff {
+        base: Duration::from_secs(1),
+        factor: 2.0,
+        cap: Duration::from_secs(60),
+    }
+}
+
+/// The server list as a device receives it, fetched once from the cluster.
+pub fn fetch_list(cluster: &Cluster, setup: &DeviceSetup) -> Result<ServerList, String> {
+    let mut doc = json!({ "servers": cluster.addresses() });
+    if let Some(ca) = &setup.ca_file {
+        doc["scheme"] = json!("https");
+        doc["ca_file"] = json!(ca);
+    }
+    let config = Config::from_json(&doc.to_string()).map_err(|e| e.to_string())?;
+    let client = Client::new(config).map_err(|e| e.to_string())?;
+    client
+        .connect()
+        .map_err(|e| format!("the cluster does not answer: {e}"))?;
+    client
+        .state()
+        .list
+        .ok_or_else(|| "the cluster sent no server list".to_owned())
+}
+
+/// Arrival offsets of `n` devices: uniform at random within `window` (seeded); all zero for a zero window.
+pub fn arrivals(n: usize, window: Duration, seed: u64) -> Vec<(usize, Duration)> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n)
+        .map(|i| (i, window.mul_f64(if window.is_zero() { 0.0 } else { rng.f64() })))
+        .collect()
+}
+
+/// Every device in `devices` acting at offset zero.
+pub fn together(devices: impl IntoIterator<Item = usize>) -> Vec<(usize, Duration)> {
+    devices.into_iter().map(|d| (d, Duration::ZERO)).collect()
+}
+
+/// Every server's state as "up" (for [`Fleet::act`]).
+pub fn all_up(cluster: &Cluster) -> Vec<bool> {
+    vec![true; cluster.len()]
+}
+
+/// A fleet whose device i has server `default_of(i)` as its default and the cluster's list cached.
+pub fn prepare(
+    ctx: &Context,
+    cluster: &Cluster,
+    setup: &DeviceSetup,
+    default_of: &dyn Fn(usize) -> usize,
+) -> Result<Fleet, String> {
+    let list = fetch_list(cluster, setup)?;
+    Fleet::prepare(
+        &ctx.state_dir(),
+        ctx.common.devices,
+        &cluster.addresses(),
+        &list,
+        default_of,
+        setup,
+    )
+}
+
+/// Boots `fleet` over the window; the window's start and the outcomes.
+pub fn boot(ctx: &Context, cluster: &Cluster, fleet: &mut Fleet, seed: u64) -> (Instant, Vec<Outcome>) {
+    let who = arrivals(fleet.len(), ctx.common.window, seed);
+    fleet.act(&who, Action::Boot, &all_up(cluster), BOOT_SLACK, || ())
+}
+
+/// A fleet with its defaults spread over the servers, sampled from before its boot; every device connected.
+pub fn steady(
+    ctx: &Context,
+    cluster: &Cluster,
+    setup: &DeviceSetup,
+    seed: u64,
+    t0: Instant,
+) -> Result<(Fleet, Sampler), String> {
+    let k = cluster.len();
+    let mut fleet = prepare(ctx, cluster, setup, &|i| i % k)?;
+    let sampler = sample(&fleet, t0);
+    let (_, outcomes) = boot(ctx, cluster, &mut fleet, seed);
+    let connected = outcomes.iter().filter(|o| o.result.is_ok()).count();
+    if connected < fleet.len() {
+        let why = outcomes
+            .iter()
+            .find_map(|o| o.result.as_ref().err())
+            .map_or("it did not finish in time".to_owned(), |e| e.clone());
+        return Err(format!(
+            "only {connected} of {} devices connected while the fleet booted, so there is no steady fleet to test; the first failure: {why}",
+            fleet.len()
+        ));
+    }
+    Ok((fleet, sampler))
+}
+
+/// Latency percentiles, failures and migrations of a set of outcomes, as rows named after `what`.
+pub fn outcome_rows(report: &mut Report, what: &str, expected: usize, outcomes: &[Outcome]) -> (usize, usize) {
+    let mut took: Vec<Duration> = outcomes.iter().filter(|o| o.result.is_ok()).map(|o| o.took).collect();
+    took.sort();
+    let failures = expected - took.len();
+    let migrations = outcomes.iter().filter(|o| o.migrated()).count();
+    report.row(format!("{what} p50"), ms(percentile(&took, 50.0)), Unit::Ms);
+    report.row(format!("{what} p99"), ms(percentile(&took, 99.0)), Unit::Ms);
+    report.row(
+        format!("{what} max"),
+        ms(took.last().copied().unwrap_or_default()),
+        Unit::Ms,
+    );
+    report.row("failures", failures as f64, Unit::Count);
+    report.row(
+        "migrations (not on the first live server of its order)",
+        migrations as f64,
+        Unit::Count,
+    );
+    note_failure(report, outcomes, expected);
+    (failures, migrations)
+}
+
+/// Notes the first failure's reason, and devices that never reported.
+pub fn note_failure(report: &mut Report, outcomes: &[Outcome], expected: usize) {
+    if let Some(e) = outcomes.iter().find_map(|o| o.result.as_ref().err()) {
+        report.note(format!("first failure: {e}"));
+    }
+    if outcomes.len() < expected {
+        report.note(format!(
+            "{} devices did not finish within the time limit",
+            expected - outcomes.len()
+        ));
+    }
+}
+
+/// Rows with the requests and the peak of open connections per server.
+pub fn traffic_rows(report: &mut Report, cluster: &Cluster) {
+    for i in 0..cluster.len() {
+        let t = cluster.traffic(i);
+        report.row(
+            format!("requests to {}", cluster::name(i)),
+            t.total() as f64,
+            Unit::Count,
+        );
+        report.row(
+            format!("peak open connections to {}", cluster::name(i)),
+            t.peak() as f64,
+            Unit::Count,
+        );
+    }
+}
+
+/// The peak resident memory row, and thread spawns that failed (if any).
+pub fn process_rows(report: &mut Report, fleet: &Fleet) {
+    if let Some(kib) = limits::peak_rss_kib() {
+        report.row("peak RSS of this process (VmHWM)", kib as f64 / 1024.0, Unit::Mib);
+    }
+    if let Some(load) = limits::load_average() {
+        report.row("load average of the machine (1 min) at the end", load, Unit::Ratio);
+    }
+    if fleet.spawn_failures > 0 {
+        report.row(
+            "device threads that could not start",
+            fleet.spawn_failures as f64,
+            Unit::Count,
+        );
+    }
+    report.invariant("every device thread started", fleet.spawn_failures == 0);
+}
+
+/// The two panels of a run: devices per server and requests per 100 ms.
+pub fn panels(label: &str, devices: Vec<Series>, requests: Vec<Series>, marks: Vec<(f64, String)>) -> (Panel, Panel) {
+    (
+        Panel {
+            title: format!("{label}: devices per server"),
+            y_desc: "devices connected".into(),
+            series: devices,
+            marks: marks.clone(),
+        },
+        Panel {
+            title: format!("{label}: requests per 100 ms"),
+            y_desc: "requests (connections) per 100 ms".into(),
+            series: requests,
+            marks,
+        },
+    )
+}
+
+/// Starts sampling the fleet's placement.
+pub fn sample(fleet: &Fleet, t0: Instant) -> Sampler {
+    Sampler::start(fleet.placement(), t0)
+}
