@@ -10,21 +10,9 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 packages=(libscoutlb0 libscoutlb-dev scoutlb scout-server)
-passed=0
-failed=0
-failures=()
-step() { printf '\n== %s\n' "$*"; }
-ok() { passed=$((passed + 1)); printf 'ok: %s\n' "$*"; }
-bad() { failed=$((failed + 1)); failures+=("$*"); printf 'FAILED: %s\n' "$*"; }
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
+source "$root/tests/suite.sh"
 finish() {
-    printf '\n== packaging: %d passed, %d failed\n' "$passed" "$failed"
-    for f in "${failures[@]}"; do printf '   failed: %s\n' "$f"; done
-    [ "$failed" -eq 0 ]
+    finish_suite packaging
     exit
 }
 

@@ -11,19 +11,7 @@ cd "$root"
 bench=0
 [ "${1:-}" = "--bench" ] && bench=1
 STRICT=(-std=c99 -Wall -Wextra -Wpedantic -Werror)
-passed=0
-failed=0
-failures=()
-
-step() { printf '\n== %s\n' "$*"; }
-ok() { passed=$((passed + 1)); printf 'ok: %s\n' "$*"; }
-bad() { failed=$((failed + 1)); failures+=("$*"); printf 'FAILED: %s\n' "$*"; }
-# Run a command; count it as passed or failed under the name $1.
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
+source "$root/tests/suite.sh"
 
 # ---- prerequisites (installed by tests/install-deps.sh; this suite installs nothing) ------------
 step "prerequisites"
@@ -225,6 +213,4 @@ EOF
     fi
 fi
 
-printf '\n== C ABI suite: %d passed, %d failed\n' "$passed" "$failed"
-for f in "${failures[@]}"; do printf '   failed: %s\n' "$f"; done
-[ "$failed" -eq 0 ]
+finish_suite "C ABI suite"

@@ -11,13 +11,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 STRICT=(-std=c++17 -Wall -Wextra -Wpedantic -Werror)
 SAN=(-g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
-passed=0
-failed=0
-failures=()
-
-step() { printf '\n== %s\n' "$*"; }
-ok() { passed=$((passed + 1)); printf 'ok: %s\n' "$*"; }
-bad() { failed=$((failed + 1)); failures+=("$*"); printf 'FAILED: %s\n' "$*"; }
+source "$(dirname "$0")/../suite.sh"
 # Run a test binary: it must exit 0 and print "N passed, 0 failed".
 run_t() {
     local name=$1
@@ -51,7 +45,7 @@ trap 'rm -rf "$tmp"' EXIT
 step "build scoutlb-ffi (debug)"
 if ! cargo build -p scoutlb-ffi --quiet; then
     bad "cargo build -p scoutlb-ffi"
-    printf '\n== C++ suite: %d passed, %d failed\n' "$passed" "$failed"
+    finish_suite "C++ suite"
     exit 1
 fi
 lib_a=$target/debug/libscoutlb.a
@@ -157,6 +151,4 @@ else
     bad "ffi/install.sh $prefix --debug"
 fi
 
-printf '\n== C++ suite: %d passed, %d failed\n' "$passed" "$failed"
-for f in "${failures[@]}"; do printf '   failed: %s\n' "$f"; done
-[ "$failed" -eq 0 ]
+finish_suite "C++ suite"
