@@ -27,7 +27,7 @@ step "fresh virtual environment in ${VENV#"$ROOT"/}"
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.9.4,<2" "pytest>=8" "mypy>=1.11"
+    "maturin>=1.9.4,<2" "pytest>=8" "mypy>=1.11" "auditwheel>=6"
 
 step "building the wheel (dev profile, shared target dir)"
 rm -rf "$WHEELS"
@@ -36,6 +36,17 @@ WHEEL=("$WHEELS"/scoutlb-*-cp39-abi3-*.whl)
 [ -f "${WHEEL[0]}" ] || { echo "python/run-tests.sh: no abi3 wheel was built" >&2; exit 1; }
 echo "${WHEEL[0]#"$ROOT"/}"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall "${WHEEL[0]}"
+
+# The platform tag in the wheel's name is one auditwheel confirms from the symbols it links (manylinux).
+step "auditwheel show"
+claimed=$(basename "${WHEEL[0]}" .whl)
+claimed=${claimed##*-}
+confirmed=$("$VENV/bin/auditwheel" show "${WHEEL[0]}" | tr '\n' ' ' | sed -n 's/.*platform tag: "\([^"]*\)".*/\1/p')
+echo "wheel tag $claimed; auditwheel: $confirmed"
+case $confirmed in
+manylinux_*) [ "$confirmed" = "$claimed" ] || { echo "python/run-tests.sh: auditwheel says $confirmed" >&2; exit 1; } ;;
+*) echo "python/run-tests.sh: auditwheel does not call the wheel manylinux: ${confirmed:-no tag}" >&2; exit 1 ;;
+esac
 
 # Run from outside the source tree so that `import scoutlb` is the installed wheel.
 cd "$VENV"

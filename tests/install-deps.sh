@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/tool-versions.sh"
 packages=(dnsmasq-base haproxy postgresql iptables iproute2 gcc g++ clang valgrind pkg-config make binutils
-    groff-base zsh fish strace fuse3 python3-venv python3-pip fonts-dejavu-core)
+    groff-base zsh fish strace fuse3 python3-venv python3-pip cmake dpkg-dev lintian fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,6 +27,10 @@ fi
 if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
     echo "installing: cbindgen $CBINDGEN_VERSION"
     cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --quiet
+fi
+if ! cargo deb --version 2>/dev/null | grep -q " $CARGO_DEB_VERSION"; then
+    echo "installing: cargo-deb $CARGO_DEB_VERSION"
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
 fi
 if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION"; then
     echo "installing: cargo-fuzz $CARGO_FUZZ_VERSION"

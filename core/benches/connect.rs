@@ -9,15 +9,12 @@
 //! Run: `cargo bench -p scoutlb --bench connect` (about two minutes; the sequential rows wait for
 //! the 3 s timeouts).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Behaviour, TestServer, refused, unreachable};
 use scoutlb::{Client, Config, Connected, Server};
+use scoutlb_testkit::{Behaviour, TestServer, refused, unreachable};
 
 const SEQUENTIAL: &str = r#""attempt_delay_ms": 0, "answer_delay_ms": 0"#;
 

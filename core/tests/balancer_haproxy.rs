@@ -4,18 +4,16 @@
 //! default; with HAProxy stopped, the next restart (new client, same state file) reaches that
 //! server directly.
 
-mod dns_support;
-
-use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dns_support::{closed_port, find_program, skip};
 use scoutlb::{Client, Config, Event, Server};
+use scoutlb_testkit::dns::find_program;
+use scoutlb_testkit::ports::closed_port;
+use scoutlb_testkit::{skip, wait_until};
 
 /// A child process killed when the test ends, however it ends.
 struct Running(Child);
@@ -36,29 +34,9 @@ fn scout_server() -> Option<PathBuf> {
 
 /// One GET over plain HTTP/1.1; the status and body, or None when nothing answers.
 fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
-}
-
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
+    scoutlb_testkit::http_request(addr, "GET", path)
+        .ok()
+        .map(|(status, _, body)| (status, body))
 }
 
 fn start_scout_server(binary: &Path, db: &Path, addr: SocketAddr, id: &str) -> Running {

@@ -1,14 +1,12 @@
 //! Connecting on loopback (behaviour.md, "Probes"): probes, staggered attempts, errors, events, retry, list refresh.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Behaviour, Recorder, TestPki, TestServer, list_body, refused};
 use scoutlb::race::Stage;
 use scoutlb::{Client, Config, Error, FailReason, ProbeKind, Server};
+use scoutlb_testkit::{Behaviour, Recorder, TestPki, TestServer, list_body, refused};
 
 fn config(servers: &[Server], extra: &str) -> Config {
     let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();

@@ -2,14 +2,11 @@
 //! the HTTPS certificate check keep the host name; a name that does not resolve is a DNS failure;
 //! a balancer record that points at something other than a Scout Server costs one attempt.
 
-mod common;
-mod dns_support;
-
 use std::sync::{Arc, Mutex};
 
-use common::{Behaviour, Recorder, TestPki, TestServer, list_body};
-use dns_support::{Dnsmasq, ZONE};
 use scoutlb::{Client, Config, DnsFailureKind, FailReason, Server};
+use scoutlb_testkit::dns::{Dnsmasq, ZONE};
+use scoutlb_testkit::{Behaviour, Recorder, TestPki, TestServer, list_body};
 
 #[test]
 fn https_to_a_name_from_the_configured_dns_checks_the_certificate_against_the_name() {

@@ -1,12 +1,11 @@
 //! ManagerLoadBalancer resolution against a real dnsmasq: A/AAAA, CNAME chains, SRV order, search
 //! domains, and each failure (NXDOMAIN, SERVFAIL, timeout, no records) named in the error.
 
-mod dns_support;
-
 use std::time::{Duration, Instant};
 
-use dns_support::{Dnsmasq, ServFailServer, ZONE, silent_nameserver};
 use scoutlb::{Config, DnsFailure, DnsFailureKind, Error, Server, resolve_balancer};
+use scoutlb_testkit::dns::{Dnsmasq, ServFailServer, ZONE};
+use scoutlb_testkit::ports::silent_nameserver;
 
 const HOSTS: &str = "\
 127.0.0.21 lb.test.example

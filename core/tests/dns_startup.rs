@@ -2,17 +2,16 @@
 //! against a real dnsmasq and loopback listeners: fresh evaluation on every restart, and the
 //! fallback to the failover order when the name does not resolve or no address connects.
 
-mod dns_support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use dns_support::{Dnsmasq, ServFailServer, ZONE, closed_port, listener, silent_nameserver};
 use scoutlb::race::Stage;
 use scoutlb::{Client, Config, Connected, Error, Event, FailReason, Server};
+use scoutlb_testkit::dns::{Dnsmasq, ServFailServer, ZONE};
+use scoutlb_testkit::ports::{closed_port, listener, silent_nameserver};
 
 type Events = Arc<Mutex<Vec<Event>>>;
 

@@ -2,13 +2,11 @@
 //! Where the namespace cannot be made (not root, no `ip`/`iptables`), the test prints why and is skipped;
 //! under the test command (`SCOUTLB_TEST_REQUIRE=1`) that is a failure.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::TestServer;
 use scoutlb::{Client, Config, FailReason, Server};
+use scoutlb_testkit::TestServer;
 
 /// The port whose SYNs the namespace drops.
 const DROPPED_PORT: u16 = 9;

@@ -42,11 +42,24 @@ struct Run {
 }
 
 /// Drive `race` with a simulated clock; `behaviour` says what each candidate does once started.
-fn simulate(mut race: Race<String>, behaviour: impl Fn(&str) -> Behaviour) -> Run {
+fn simulate(race: Race<String>, behaviour: impl Fn(&str) -> Behaviour) -> Run {
+    simulate_with_lookup(race, None, behaviour)
+}
+
+/// A lookup of the race and its answer: its id, when it answers, and the addresses it gives.
+type LookupAnswer<'a> = (Id, u64, &'a [&'a str]);
+
+/// [`simulate`] for a race whose lookup answers as `lookup` says (`None`: it never answers).
+fn simulate_with_lookup(
+    mut race: Race<String>,
+    lookup: Option<LookupAnswer>,
+    behaviour: impl Fn(&str) -> Behaviour,
+) -> Run {
     let ms = Duration::from_millis;
     let mut run = Run::default();
     let mut pending: Vec<(u64, Id, Happening)> = Vec::new();
     let mut now = 0u64;
+    let mut answer = lookup;
     for _ in 0..10_000 {
         while let Some(action) = race.poll(ms(now)) {
             run.actions.push((now, action));
@@ -82,8 +95,14 @@ fn simulate(mut race: Race<String>, behaviour: impl Fn(&str) -> Behaviour) -> Ru
             .expect("an undecided race always has a next wake")
             .as_millis() as u64;
         let next_event = pending.iter().map(|p| p.0).min().unwrap_or(u64::MAX);
-        now = wake.min(next_event);
+        now = wake.min(next_event).min(answer.map_or(u64::MAX, |a| a.1));
         assert!(now < 1_000_000, "the race never ends");
+        if let Some((id, at, addresses)) = answer
+            && at == now
+        {
+            answer = None;
+            assert!(race.lookup_answered(id, ms(now), addresses.iter().map(|a| a.to_string()).collect()));
+        }
         pending.sort_by_key(|p| p.0);
         while pending.first().is_some_and(|p| p.0 == now) {
             let (_, id, what) = pending.remove(0);
@@ -254,66 +273,8 @@ fn lookup_race(
     addresses: &[&str],
     behaviour: impl Fn(&str) -> Behaviour,
 ) -> Run {
-    // The lookup is an input of its own: simulate it by answering it at `answer_at`.
-    let (mut race, lookup) = Race::with_lookup(names(candidates), Timing::default());
-    let ms = Duration::from_millis;
-    let mut run = Run::default();
-    let mut pending: Vec<(u64, Id, Happening)> = Vec::new();
-    let mut now = 0u64;
-    let mut answer = answer_at;
-    loop {
-        while let Some(action) = race.poll(ms(now)) {
-            run.actions.push((now, action));
-            match action {
-                Action::Start(id) => {
-                    let name = race.candidate(id).unwrap().clone();
-                    let b = behaviour(&name);
-                    for (after, what) in [
-                        (b.up_after, Happening::Up),
-                        (b.ok_after, Happening::Ok),
-                        (b.fail_after, Happening::Fail),
-                    ] {
-                        if let Some(after) = after {
-                            pending.push((now + after, id, what));
-                        }
-                    }
-                    run.started.push((name, now));
-                }
-                Action::Won(id) => {
-                    run.winner = race.candidate(id).cloned();
-                    run.decided_at = now;
-                    return run;
-                }
-                Action::AllFailed | Action::DeadlinePassed => {
-                    run.decided_at = now;
-                    return run;
-                }
-                _ => {}
-            }
-        }
-        let wake = race.next_wake().unwrap().as_millis() as u64;
-        let next_event = pending.iter().map(|p| p.0).min().unwrap_or(u64::MAX);
-        now = wake.min(next_event).min(answer.unwrap_or(u64::MAX));
-        assert!(now < 100_000);
-        if answer == Some(now) {
-            answer = None;
-            assert!(race.lookup_answered(lookup, ms(now), names(addresses)));
-        }
-        pending.sort_by_key(|p| p.0);
-        while pending.first().is_some_and(|p| p.0 == now) {
-            let (_, id, what) = pending.remove(0);
-            match what {
-                Happening::Up => race.transport_up(id, ms(now)),
-                Happening::Ok => {
-                    race.transport_up(id, ms(now));
-                    race.succeeded(id, ms(now));
-                }
-                Happening::Fail => {
-                    race.failed(id, ms(now));
-                }
-            }
-        }
-    }
+    let (race, lookup) = Race::with_lookup(names(candidates), Timing::default());
+    simulate_with_lookup(race, answer_at.map(|at| (lookup, at, addresses)), behaviour)
 }
 
 fn quick(_: &str) -> Behaviour {

@@ -2,14 +2,12 @@
 //! the device and the next server gets no request; a default slower than `answer_delay`, an
 //! unreachable one (SYNs dropped) and a hung one (accepts, never answers) lose it.
 
-mod common;
-
 use std::thread;
 use std::time::Duration;
 
-use common::{Behaviour, Recorder, TestServer, unreachable};
 use scoutlb::race::Stage;
 use scoutlb::{Client, Config, Connected, FailReason, Server};
+use scoutlb_testkit::{Behaviour, Recorder, TestServer, unreachable};
 
 fn connect(servers: &[Server], extra: &str, rec: &Recorder) -> Connected {
     let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();

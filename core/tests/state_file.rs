@@ -1,15 +1,13 @@
 //! The state file (behaviour.md, "State file"): persistence, corrupt and newer files, unwritable folders, and
 //! crash safety under SIGKILL with one and with two writer processes.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Recorder;
 use scoutlb::{Client, Config, Error, Event, Server, ServerList, State, StateFile};
+use scoutlb_testkit::Recorder;
 
 fn config(path: &Path) -> Config {
     let mut c = Config::from_json(r#"{"servers": ["seed1:1", "seed2:1"], "probe": "none"}"#).unwrap();
@@ -315,7 +313,7 @@ fn one_client_from_four_threads_keeps_a_consistent_file() {
 
 #[test]
 fn a_save_that_fails_during_connect_is_reported_in_the_result_and_as_an_event() {
-    let live = common::TestServer::live("a");
+    let live = scoutlb_testkit::TestServer::live("a");
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("state");
     std::fs::create_dir(&folder).unwrap();

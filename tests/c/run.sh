@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C ABI suite: header regeneration check, C tests by gcc and clang, the header as C++17,
-# AddressSanitizer + UndefinedBehaviorSanitizer, Valgrind, and the install + pkg-config check.
+# AddressSanitizer + UndefinedBehaviorSanitizer, Valgrind, the install + pkg-config check, and the
+# C++ API suite (tests/cpp/run.sh: scoutlb.hpp, the C++ agent, CMake).
 # Usage: tests/c/run.sh [--bench]    (--bench: also the release benchmark, C against Rust)
 # Needs what tests/install-deps.sh installs. Its Rust unit tests run under `cargo test`.
 set -uo pipefail
@@ -190,6 +191,10 @@ if ffi/install.sh "$prefix" --debug; then
 else
     bad "ffi/install.sh"
 fi
+
+# ---- C++ -----------------------------------------------------------------------------------------
+step "the C++ API: tests/cpp/run.sh (scoutlb.hpp, the C++ agent, CMake)"
+check "tests/cpp/run.sh" bash tests/cpp/run.sh
 
 # ---- benchmark -----------------------------------------------------------------------------------
 if [ $bench = 1 ]; then

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use scoutlb_testkit::{PostgresServer, ScoutServerProcess};
 
-use support::{DEADLINE, Device, addresses, wait_until};
+use scoutlb_testkit::wait_until;
+use support::{DEADLINE, Device, addresses};
 
 /// Heartbeat and window of the servers: short, so that a crash is noticed quickly.
 const FLAGS: &[&str] = &["--heartbeat-ms", "200", "--window-ms", "1500"];

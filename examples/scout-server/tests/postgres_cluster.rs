@@ -2,14 +2,10 @@
 //! PostgreSQL restart. The test runs its own throw-away PostgreSQL (Debian's `postgresql`
 //! package); without its binaries it prints `SKIPPED: ...` and returns.
 
-mod common;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use scoutlb_testkit::PostgresServer;
-
-use common::{Server, wait_until};
+use scoutlb_testkit::{PostgresServer, ScoutServerProcess as Server, wait_until};
 
 #[test]
 fn two_servers_share_postgres_and_survive_its_restart() {
@@ -20,11 +16,11 @@ fn two_servers_share_postgres_and_survive_its_restart() {
     let url = pg.url();
     let flags = |id: &'static str| ["--id", id, "--heartbeat-ms", "200", "--window-ms", "5000"];
 
-    let mut a = Server::start(&url, &flags("pg-a"));
-    let mut b = Server::start(&url, &flags("pg-b"));
+    let mut a = Server::launch(&url, &flags("pg-a"));
+    let mut b = Server::launch(&url, &flags("pg-b"));
     for server in [&a, &b] {
         let list = server.servers();
-        assert_eq!(common::ids(&list), ["pg-a", "pg-b"]);
+        assert_eq!(scoutlb_testkit::listed_ids(&list), ["pg-a", "pg-b"]);
         assert_eq!(list["self"], server.id.as_str());
     }
 
@@ -49,7 +45,7 @@ fn two_servers_share_postgres_and_survive_its_restart() {
         wait_until("the heartbeat recovers", || server.log().contains("available again"));
     }
     // A newcomer shows up in both lists: they read the database again, not their cache.
-    let mut c = Server::start(&url, &flags("pg-c"));
+    let mut c = Server::launch(&url, &flags("pg-c"));
     for server in [&a, &b, &c] {
         wait_until("all three are listed", || {
             server.listed_ids() == ["pg-a", "pg-b", "pg-c"]

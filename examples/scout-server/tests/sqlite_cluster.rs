@@ -1,14 +1,15 @@
 //! End-to-end tests of `scout-server` processes sharing one SQLite file.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, ids, wait_until};
+use scoutlb_testkit::{ScoutServerProcess as Server, http_request, listed_ids as ids, wait_until};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_scout-server");
 
 /// Flags that keep heartbeat-driven tests fast.
 const FAST: [&str; 4] = ["--heartbeat-ms", "200", "--window-ms", "1500"];
@@ -23,7 +24,7 @@ fn sqlite_db() -> (tempfile::TempDir, String) {
 #[test]
 fn one_server_lists_itself() {
     let (_dir, db) = sqlite_db();
-    let server = Server::start(&db, &["--id", "solo"]);
+    let server = Server::launch(&db, &["--id", "solo"]);
     assert_eq!(server.id, "solo");
     let list = server.servers();
     assert_eq!(list["self"], "solo");
@@ -37,9 +38,9 @@ fn one_server_lists_itself() {
 #[test]
 fn default_id_and_advertised_address() {
     let (_dir, db) = sqlite_db();
-    let plain = Server::start(&db, &[]);
+    let plain = Server::launch(&db, &[]);
     assert_eq!(plain.id, format!("127.0.0.1-{}", plain.addr.port()));
-    let behind_nat = Server::start(&db, &["--advertise", "scout2.corp.example:22123"]);
+    let behind_nat = Server::launch(&db, &["--advertise", "scout2.corp.example:22123"]);
     assert_eq!(behind_nat.id, "scout2.corp.example-22123");
     let list = plain.servers();
     assert_eq!(list["servers"][1]["host"], "scout2.corp.example");
@@ -52,7 +53,7 @@ fn three_servers_list_all_three_in_registration_order() {
     // Ids in reverse alphabetical order: the order must come from registration, not the id.
     let servers: Vec<Server> = ["c", "b", "a"]
         .iter()
-        .map(|id| Server::start(&db, &["--id", id]))
+        .map(|id| Server::launch(&db, &["--id", id]))
         .collect();
     for server in &servers {
         let list = server.servers();
@@ -74,8 +75,8 @@ fn three_servers_list_all_three_in_registration_order() {
 #[test]
 fn sigterm_removes_the_row_at_once() {
     let (_dir, db) = sqlite_db();
-    let stays = Server::start(&db, &["--id", "stays"]);
-    let mut leaves = Server::start(&db, &["--id", "leaves"]);
+    let stays = Server::launch(&db, &["--id", "stays"]);
+    let mut leaves = Server::launch(&db, &["--id", "leaves"]);
     let before = stays.servers();
     assert_eq!(ids(&before), ["stays", "leaves"]);
 
@@ -91,8 +92,8 @@ fn sigterm_removes_the_row_at_once() {
 #[test]
 fn sigkill_drops_out_after_the_window() {
     let (_dir, db) = sqlite_db();
-    let survivor = Server::start(&db, &[&["--id", "survivor"][..], &FAST].concat());
-    let mut victim = Server::start(&db, &[&["--id", "victim"][..], &FAST].concat());
+    let survivor = Server::launch(&db, &[&["--id", "survivor"][..], &FAST].concat());
+    let mut victim = Server::launch(&db, &[&["--id", "victim"][..], &FAST].concat());
     let before = survivor.servers();
     assert_eq!(ids(&before), ["survivor", "victim"]);
 
@@ -113,13 +114,13 @@ fn sigkill_drops_out_after_the_window() {
 #[test]
 fn health_answers_ok_and_anything_else_is_404() {
     let (_dir, db) = sqlite_db();
-    let server = Server::start(&db, &[]);
+    let server = Server::launch(&db, &[]);
     let (status, _, body) = server.get("/scout/v1/health");
     assert_eq!((status, body.as_str()), (200, "ok"));
     for path in ["/", "/scout/v1", "/scout/v1/servers/extra", "/scout/v2/servers"] {
         assert_eq!(server.get(path).0, 404, "{path}");
     }
-    assert_eq!(common::request(server.addr, "POST", "/scout/v1/servers").0, 404);
+    assert_eq!(http_request(server.addr, "POST", "/scout/v1/servers").unwrap().0, 404);
     // A query string does not change the route.
     assert_eq!(server.get("/scout/v1/servers?probe=1").0, 200);
 }
@@ -127,8 +128,8 @@ fn health_answers_ok_and_anything_else_is_404() {
 #[test]
 fn garbage_mode_answers_200_with_a_body_that_is_not_json() {
     let (_dir, db) = sqlite_db();
-    let honest = Server::start(&db, &["--id", "honest"]);
-    let liar = Server::start(&db, &["--id", "liar", "--garbage"]);
+    let honest = Server::launch(&db, &["--id", "honest"]);
+    let liar = Server::launch(&db, &["--id", "liar", "--garbage"]);
     let (status, content_type, body) = liar.get("/scout/v1/servers");
     assert_eq!((status, content_type.as_str()), (200, "application/json"));
     assert!(serde_json::from_str::<serde_json::Value>(&body).is_err(), "{body}");
@@ -140,7 +141,7 @@ fn garbage_mode_answers_200_with_a_body_that_is_not_json() {
 #[test]
 fn a_briefly_locked_database_does_not_kill_the_server() {
     let (_dir, db) = sqlite_db();
-    let mut server = Server::start(&db, &["--id", "patient", "--heartbeat-ms", "200"]);
+    let mut server = Server::launch(&db, &["--id", "patient", "--heartbeat-ms", "200"]);
     let generation = server.servers()["generation"].clone();
 
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -170,7 +171,7 @@ fn a_briefly_locked_database_does_not_kill_the_server() {
 #[test]
 fn many_open_connections_are_answered_at_once() {
     let (_dir, db) = sqlite_db();
-    let server = Server::start(&db, &["--id", "busy"]);
+    let server = Server::launch(&db, &["--id", "busy"]);
     // Each keep-alive connection holds a thread: far more than the threads started at first.
     let mut connections: Vec<TcpStream> = (0..100)
         .map(|_| {

@@ -1,8 +1,6 @@
 //! `scout-server --tls-cert --tls-key`: a device (`scoutlb::Client` over HTTPS, trusting the
 //! server's self-signed certificate through `ca_file`) fetches the list by the server's name.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,7 +11,10 @@ use std::thread;
 use scoutlb::{Client, Config, Server};
 use serde_json::json;
 
-use common::{BIN, DEADLINE};
+use scoutlb_testkit::DEADLINE;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_scout-server");
 
 /// A server process killed when dropped.
 struct Process(Child);

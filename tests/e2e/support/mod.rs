@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -149,16 +149,6 @@ pub fn addresses(list: &Value) -> Vec<String> {
         .iter()
         .map(|s| s["address"].as_str().expect("address").to_owned())
         .collect()
-}
-
-/// Polls `check` until it holds; panics with `what` after [`DEADLINE`]. Returns the time it took.
-pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
-    start.elapsed()
 }
 
 /// A tiny HTTP server on loopback that answers every request with one fixed response; stopped when dropped.

@@ -1,19 +1,27 @@
-//! Helpers shared by the scout-server tests and the end-to-end tests: a throw-away PostgreSQL, a
-//! `scout-server` process, a free loopback port, a file system that loses what was not fsynced
-//! ([`PowerCutFs`]), the order of a file replacement's system calls under strace
-//! ([`syscall_order`]), and the rule for a missing prerequisite.
+//! scoutlb-testkit: every fixture of scoutlb's tests, in one place. Loopback HTTP servers with a
+//! behaviour each ([`TestServer`]), ports that refuse, drop SYNs or never answer ([`ports`]), a
+//! real dnsmasq and a SERVFAIL name server ([`dns`]), a throw-away PostgreSQL, `scout-server`
+//! processes, the workspace's built binaries ([`built_binary`]), waiting for a condition
+//! ([`wait_until`]), a file system that loses what was not fsynced ([`PowerCutFs`]), the order of
+//! a file replacement's system calls under strace ([`syscall_order`]), and the one rule for a
+//! missing prerequisite ([`skip`]).
 
+pub mod dns;
+mod http;
+pub mod ports;
 mod postgres;
 pub mod power_cut;
 mod scout_server;
 pub mod syscall_order;
 
+pub use http::{Behaviour, Recorder, TestPki, TestServer, http_request, list_body};
+pub use ports::{free_port, refused, unreachable};
+
 pub use postgres::PostgresServer;
 pub use power_cut::PowerCutFs;
-pub use scout_server::ScoutServerProcess;
+pub use scout_server::{DEADLINE, ScoutServerProcess, listed_ids};
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::process::Command;
 
 /// The one environment variable that turns every missing prerequisite (a Debian package, FUSE,
@@ -56,9 +64,19 @@ pub fn built_binary(name: &str) -> Result<std::path::PathBuf, String> {
     }
 }
 
-/// A loopback port with nothing listening on it (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Wait until `check` holds, polling every 20 ms; panics naming `what` after 30 s. Returns how long
+/// it took.
+#[track_caller]
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "timed out after 30 s waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    start.elapsed()
 }
 
 /// Runs `cmd`; its stdout, or an error with its output.

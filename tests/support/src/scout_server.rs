@@ -8,6 +8,19 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Upper bound of every wait of a test on a `scout-server`.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The ids of a parsed `/scout/v1/servers` body, in order.
+pub fn listed_ids(list: &serde_json::Value) -> Vec<String> {
+    list["servers"]
+        .as_array()
+        .expect("servers array")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
 /// A running `scout-server`, killed when dropped; its stderr is kept and shown if a test fails.
 pub struct ScoutServerProcess {
     child: Option<Child>,
@@ -39,6 +52,31 @@ impl ScoutServerProcess {
         };
         server.spawn();
         server
+    }
+
+    /// Starts the workspace's built `scout-server` ([`crate::built_binary`]) like [`Self::start`],
+    /// every wait bounded by [`DEADLINE`].
+    pub fn launch(db: &str, args: &[&str]) -> ScoutServerProcess {
+        let bin = crate::built_binary("scout-server").unwrap_or_else(|e| panic!("{e}"));
+        Self::start(&bin, db, args, DEADLINE)
+    }
+
+    /// `GET path`: status, content type, body.
+    pub fn get(&self, path: &str) -> (u16, String, String) {
+        crate::http_request(self.addr, "GET", path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `GET /scout/v1/servers`, which must be 200 JSON: the parsed body.
+    pub fn servers(&self) -> serde_json::Value {
+        let (status, content_type, body) = self.get("/scout/v1/servers");
+        assert_eq!(status, 200, "body: {body}\nlog:\n{}", self.log());
+        assert_eq!(content_type, "application/json");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+    }
+
+    /// The ids listed by `/scout/v1/servers`, in order.
+    pub fn listed_ids(&self) -> Vec<String> {
+        listed_ids(&self.servers())
     }
 
     /// Starts the server again, with the same arguments on the same address, after a stop.

@@ -3,9 +3,7 @@
 //! A test that cannot start dnsmasq writes "SKIPPED: ..." to stderr (bypassing the capture) and
 //! returns early; under the test command (`SCOUTLB_TEST_REQUIRE=1`) it fails instead.
 
-#![allow(dead_code)]
-
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -16,9 +14,6 @@ use std::time::{Duration, Instant};
 /// The zone every test uses; dnsmasq answers it from local data only (unknown names: NXDOMAIN).
 pub const ZONE: &str = "test.example";
 
-/// Report a missing prerequisite by the testkit's one rule.
-pub use scoutlb_testkit::skip;
-
 /// Find an executable in the PATH or the usual sbin folders.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -26,17 +21,6 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-}
-
-/// A port free on 127.0.0.1 for both UDP and TCP at the time of the call.
-pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on loopback");
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// A dnsmasq child serving [`ZONE`] from a hosts file (reloaded on change) and command-line records.
@@ -51,7 +35,7 @@ impl Dnsmasq {
     /// Start dnsmasq with `hosts` (hosts-file lines) and extra records (`--srv-host=...`, `--cname=...`).
     pub fn start(hosts: &str, records: &[String]) -> Option<Self> {
         let Some(program) = find_program("dnsmasq") else {
-            skip("dnsmasq is not installed (apt-get install -y dnsmasq-base)");
+            crate::skip("dnsmasq is not installed (apt-get install -y dnsmasq-base)");
             return None;
         };
         let mut dir = tempfile::tempdir().expect("temporary folder");
@@ -61,7 +45,7 @@ impl Dnsmasq {
         std::fs::write(&hosts_file, hosts).expect("write the hosts file");
         set_mode(&hosts_file, 0o644);
         for _ in 0..5 {
-            let port = free_port();
+            let port = crate::free_port();
             let child = spawn(&program, dir.path(), port, records);
             let mut d = Dnsmasq {
                 child,
@@ -302,22 +286,4 @@ impl Drop for ServFailServer {
             let _ = t.join();
         }
     }
-}
-
-/// A UDP socket that reads queries and never answers: a name server that times out.
-pub fn silent_nameserver() -> UdpSocket {
-    UdpSocket::bind("127.0.0.1:0").expect("bind")
-}
-
-/// A TCP listener on `ip` (any 127.0.0.0/8 address) that accepts and drops connections, until the test ends.
-pub fn listener(ip: Ipv4Addr) -> (TcpListener, u16) {
-    let l = TcpListener::bind((ip, 0)).expect("bind a loopback listener");
-    let port = l.local_addr().unwrap().port();
-    (l, port)
-}
-
-/// A loopback port on which nothing listens (connections are refused).
-pub fn closed_port(ip: Ipv4Addr) -> u16 {
-    let l = TcpListener::bind((ip, 0)).expect("bind");
-    l.local_addr().unwrap().port()
 }

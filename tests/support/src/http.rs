@@ -1,5 +1,5 @@
-//! Loopback test servers: live, refused, silent, garbage, oversized, slow drip, HTTP 500, HTTPS.
-#![allow(dead_code)]
+//! Loopback HTTP test servers with a behaviour each (live, slow, silent, garbage, oversized, slow
+//! drip, any status, HTTPS), a recorder of a client's events, and a test CA for HTTPS.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -31,7 +31,9 @@ pub enum Behaviour {
 
 /// A server on 127.0.0.1 running one behaviour until dropped.
 pub struct TestServer {
+    /// Its address.
     pub addr: SocketAddr,
+    /// The connections it accepted.
     pub hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     body: Option<Arc<Mutex<String>>>,
@@ -47,6 +49,7 @@ pub fn list_body(servers: &[(&Server, &str)], self_id: Option<&str>) -> String {
 }
 
 impl TestServer {
+    /// Start a server with `behaviour` on a free 127.0.0.1 port.
     pub fn start(behaviour: Behaviour) -> Self {
         Self::start_tls(behaviour, None)
     }
@@ -97,6 +100,7 @@ impl TestServer {
         *self.body.as_ref().expect("a body server").lock().unwrap() = text;
     }
 
+    /// Its address as a scoutlb server.
     pub fn server(&self) -> Server {
         Server::from(self.addr)
     }
@@ -107,39 +111,6 @@ impl Drop for TestServer {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(self.addr); // wake the accept loop
     }
-}
-
-/// A loopback port whose SYNs are dropped: a listener with `listen(0)` whose one backlog slot is
-/// taken by a connection never accepted. Keep the guard alive while the port is used.
-pub fn unreachable() -> (Server, Unreachable) {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
-    socket.listen(0).unwrap();
-    let addr = socket.local_addr().unwrap().as_socket().unwrap();
-    // With a backlog of 0 the kernel queues one connection; every later SYN is dropped.
-    let filler = TcpStream::connect(addr).unwrap();
-    let probe = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
-    assert!(probe.is_err(), "the full backlog did not drop a SYN");
-    (
-        Server::from(addr),
-        Unreachable {
-            _socket: socket,
-            _filler: filler,
-        },
-    )
-}
-
-/// Keeps an [`unreachable`] port unreachable.
-pub struct Unreachable {
-    _socket: socket2::Socket,
-    _filler: TcpStream,
-}
-
-/// A loopback port where nothing listens: connections are refused.
-pub fn refused() -> Server {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    Server::from(l.local_addr().unwrap())
 }
 
 trait Stream: Read + Write {}
@@ -214,14 +185,19 @@ fn serve(conn: TcpStream, behaviour: Behaviour, stop: Arc<AtomicBool>, tls: Opti
 
 /// Collects a client's events.
 #[derive(Clone, Default)]
-pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);
+pub struct Recorder(
+    /// The events, in order.
+    pub Arc<Mutex<Vec<Event>>>,
+);
 
 impl Recorder {
+    /// A sink for `Client::builder().events(...)` that records into this recorder.
     pub fn sink(&self) -> impl Fn(&Event) + Send + Sync + 'static {
         let events = Arc::clone(&self.0);
         move |e: &Event| events.lock().unwrap().push(e.clone())
     }
 
+    /// The kind and server of every event so far.
     pub fn kinds(&self) -> Vec<(&'static str, Option<Server>)> {
         self.0
             .lock()
@@ -231,6 +207,7 @@ impl Recorder {
             .collect()
     }
 
+    /// Every event so far.
     pub fn events(&self) -> Vec<Event> {
         self.0.lock().unwrap().clone()
     }
@@ -238,11 +215,20 @@ impl Recorder {
 
 /// A test CA and a server certificate signed by it (for 127.0.0.1 and localhost by default).
 pub struct TestPki {
+    /// The CA certificate, PEM, for a client's `ca_file`.
     pub ca_pem: String,
+    /// The server side: its certificate signed by the CA, for [`TestServer::start_tls`].
     pub server_config: Arc<rustls::ServerConfig>,
 }
 
+impl Default for TestPki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestPki {
+    /// A CA and a server certificate for 127.0.0.1 and localhost.
     pub fn new() -> Self {
         Self::for_names(&["127.0.0.1", "localhost"])
     }
@@ -273,4 +259,36 @@ impl TestPki {
             server_config: Arc::new(server_config),
         }
     }
+}
+
+/// One raw HTTP/1.1 request with `Connection: close`: the status, the content type and the body,
+/// or why it failed (nothing listening, no answer within 5 s, not HTTP).
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, String, String), String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{method} http://{addr}{path}: {what}: {e}");
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| fail("connect", &e))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| fail("set a timeout", &e))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| fail("send", &e))?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).map_err(|e| fail("read", &e))?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| fail("answer", &"no end of headers"))?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| fail("answer", &"no status line"))?;
+    let content_type = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    Ok((status, content_type, body.to_owned()))
 }

@@ -1,0 +1,475 @@
+/*
+ * scoutlb.hpp: the C++17 API of scoutlb, header-only over the C ABI of scoutlb.h.
+ *
+ * - RAII handles: scoutlb::config and scoutlb::client own their C handle, are movable and not
+ *   copyable, and free it in their destructor.
+ * - Errors: every failed call throws scoutlb::error, carrying the status code and the library's
+ *   message (for SCOUTLB_ALL_FAILED: every server tried and why it failed).
+ * - Callbacks are any callable (lambdas, std::function). Exceptions never cross into the library:
+ *     probe: an exception counts as "not reached", its what() becomes the failure reason;
+ *     stop:  an exception cancels the retrying connect and is rethrown from connect_with_retry;
+ *     event: an exception is caught and dropped (events are for logging).
+ * - Text comes out as std::string, lists as std::vector<std::string>; buffers grow as needed.
+ *
+ * Threads: as in scoutlb.h. A client may be used from several threads at once (except its
+ * destruction); a config from one thread at a time. The probe callback runs on the library's
+ * attempt threads, several at once: it must be thread-safe.
+ *
+ * Link with the C library: pkg-config --cflags --libs scoutlb, or CMake's scoutlb::scoutlb.
+ */
+
+#ifndef SCOUTLB_HPP
+#define SCOUTLB_HPP
+
+#include <scoutlb.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace scoutlb {
+
+/** A status code of the C API (SCOUTLB_OK, SCOUTLB_ALL_FAILED, ...). */
+using status = scoutlb_status;
+
+/** How much an event matters; also the minimum severity an event callback receives. */
+enum class severity : std::uint32_t {
+    debug = SCOUTLB_SEVERITY_DEBUG,
+    info = SCOUTLB_SEVERITY_INFO,
+    warning = SCOUTLB_SEVERITY_WARNING,
+};
+
+/** The name of a status code, such as "SCOUTLB_ALL_FAILED" (static text). */
+inline std::string_view status_name(status code) noexcept { return scoutlb_status_name(code); }
+
+/** The version of the library loaded at run time, such as "0.1.0" (compare with SCOUTLB_VERSION). */
+inline std::string_view version() noexcept { return scoutlb_version(); }
+
+/** A failed scoutlb call: the status code and the library's message. */
+class error : public std::runtime_error {
+  public:
+    /** An error with this status code and message. */
+    error(status code, const std::string &message)
+        : std::runtime_error(message.empty() ? std::string(scoutlb_status_name(code)) : message), code_(code) {}
+
+    /** The status code, such as SCOUTLB_ALL_FAILED. */
+    status code() const noexcept { return code_; }
+
+    /** The name of the status code, such as "SCOUTLB_ALL_FAILED". */
+    std::string_view name() const noexcept { return scoutlb_status_name(code_); }
+
+  private:
+    status code_;
+};
+
+/** The outcome of a successful connect. */
+struct connected {
+    /** The server now in use and persisted as the default, as host:port ([v6]:port). */
+    std::string server;
+    /** The address that answered the probe (differs from server behind a load balancer). */
+    std::string reached;
+    /** Whether the address came from the ManagerLoadBalancer entry. */
+    bool via_balancer = false;
+    /** How many attempts failed before this success. */
+    std::uint32_t failed_attempts = 0;
+};
+
+/** One event, lent to the event callback: the views are valid only until the callback returns. */
+struct event {
+    /** A scoutlb_event_kind number (SCOUTLB_EVENT_ATTEMPT_FAILED, ...); later versions add numbers. */
+    std::uint32_t kind;
+    /** How much it matters. */
+    scoutlb::severity severity;
+    /** A short stable name of the kind, such as "attempt_failed". */
+    std::string_view kind_name;
+    /** The server the event is about, as host:port, when there is one. */
+    std::optional<std::string_view> server;
+    /** A readable one-line description, for logs. */
+    std::string_view message;
+};
+
+/** What a probe callback is asked to try, lent for the duration of the call. */
+class probe_request {
+  public:
+    /** The server as host:port ([v6]:port). */
+    std::string_view server() const noexcept { return params_->server; }
+    /** The host alone: a lower-case DNS name or an IP literal without brackets. */
+    std::string_view host() const noexcept { return params_->host; }
+    /** The TCP port. */
+    std::uint16_t port() const noexcept { return params_->port; }
+    /** The time the attempt may take; the library stops waiting after it. */
+    std::chrono::milliseconds timeout() const noexcept {
+        return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(params_->timeout_ms));
+    }
+    /** Say why the server was not reached (shown in events and the all-failed message); cut to fit. */
+    void set_reason(std::string_view reason) const noexcept {
+        if (params_->reason == nullptr || params_->reason_len == 0) {
+            return;
+        }
+        std::size_t n = reason.size() < params_->reason_len - 1 ? reason.size() : params_->reason_len - 1;
+        // Never cut a UTF-8 sequence in two: step back over continuation bytes.
+        while (n > 0 && n < reason.size() && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) {
+            --n;
+        }
+        reason.copy(params_->reason, n);
+        params_->reason[n] = '\0';
+    }
+
+    /** Wraps the C parameters (used by the library's trampoline). */
+    explicit probe_request(const scoutlb_probe_params *params) noexcept : params_(params) {}
+
+  private:
+    const scoutlb_probe_params *params_;
+};
+
+/** A probe: returns true when the server answered the agent's own protocol. Must be thread-safe. */
+using probe_function = std::function<bool(const probe_request &)>;
+/** An event callback. */
+using event_function = std::function<void(const event &)>;
+/** A stop callback: gets the time since the retrying connect began, returns true to cancel it. */
+using stop_function = std::function<bool(std::chrono::milliseconds elapsed)>;
+
+namespace detail {
+
+/** This thread's last error message of the library. */
+inline std::string last_error_message() {
+    std::string text(256, '\0');
+    std::size_t len = 0;
+    for (int round = 0; round < 4; ++round) {
+        status rc = scoutlb_last_error_message(&text[0], text.size(), &len);
+        if (rc == SCOUTLB_OK) {
+            text.resize(len > 0 ? len - 1 : 0);
+            return text;
+        }
+        if (rc != SCOUTLB_BUFFER_TOO_SMALL) {
+            break;
+        }
+        text.assign(len, '\0');
+    }
+    return std::string();
+}
+
+/** Throw scoutlb::error for a failed status, with this thread's message. */
+inline void check(status rc) {
+    if (rc != SCOUTLB_OK) {
+        throw error(rc, last_error_message());
+    }
+}
+
+/** A NUL-terminated copy for the C API; a NUL inside the text is an error, not a silent cut. */
+inline const char *c_text(const std::string &text, const char *what) {
+    if (text.find('\0') != std::string::npos) {
+        throw error(SCOUTLB_INVALID_ARGUMENT, std::string(what) + " contains a NUL byte");
+    }
+    return text.c_str();
+}
+
+/** Call a C function writing text into (buf, len, &out_len), growing the buffer until it fits. */
+template <typename Call>
+std::string read_text(Call &&call) {
+    std::string text(512, '\0');
+    std::size_t len = 0;
+    for (;;) {
+        status rc = call(&text[0], text.size(), &len);
+        if (rc == SCOUTLB_BUFFER_TOO_SMALL && len > text.size()) {
+            text.assign(len, '\0');  // the text may grow between calls: loop until it fits
+            continue;
+        }
+        check(rc);
+        text.resize(len > 0 ? len - 1 : 0);
+        return text;
+    }
+}
+
+/** Split the library's list text (one entry per line, each ending in '\n'). */
+inline std::vector<std::string> split_lines(const std::string &text) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) {
+            end = text.size();
+        }
+        lines.emplace_back(text, start, end - start);
+        start = end + 1;
+    }
+    return lines;
+}
+
+/** The C probe callback: calls the C++ probe; an exception counts as a failure with its message. */
+inline std::uint32_t probe_trampoline(void *user_data, const scoutlb_probe_params *params) noexcept {
+    probe_request request(params);
+    try {
+        const auto &probe = *static_cast<const probe_function *>(user_data);
+        return probe(request) ? SCOUTLB_PROBE_REACHED : SCOUTLB_PROBE_FAILED;
+    } catch (const std::exception &e) {
+        try {
+            request.set_reason(std::string("probe threw: ") + e.what());
+        } catch (...) {
+            request.set_reason("probe threw an exception");
+        }
+    } catch (...) {
+        request.set_reason("probe threw an exception");
+    }
+    return SCOUTLB_PROBE_FAILED;
+}
+
+/** The C event callback: calls the C++ callback; an exception is dropped. */
+inline void event_trampoline(void *user_data, const scoutlb_event *e) noexcept {
+    try {
+        event view{e->kind,
+                   static_cast<scoutlb::severity>(e->severity),
+                   e->kind_name,
+                   e->server != nullptr ? std::optional<std::string_view>(e->server) : std::nullopt,
+                   e->message};
+        (*static_cast<const event_function *>(user_data))(view);
+    } catch (...) {
+        // Events are for logging; a throwing logger must not break a connect.
+    }
+}
+
+/** The stop callback's state during one retrying connect. */
+struct stop_state {
+    const stop_function *stop;
+    std::exception_ptr thrown;
+};
+
+/** The C stop callback: an exception cancels the connect and is rethrown after it returns. */
+inline std::uint32_t stop_trampoline(void *user_data, const scoutlb_stop_params *params) noexcept {
+    auto *state = static_cast<stop_state *>(user_data);
+    try {
+        auto elapsed = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(params->elapsed_ms));
+        return (*state->stop)(elapsed) ? 1U : 0U;
+    } catch (...) {
+        state->thrown = std::current_exception();
+        return 1U;
+    }
+}
+
+/** Deleter of a C config handle. */
+struct config_deleter {
+    void operator()(scoutlb_config *c) const noexcept { scoutlb_config_free(c); }
+};
+
+/** Deleter of a C client handle. */
+struct client_deleter {
+    void operator()(scoutlb_client *c) const noexcept { scoutlb_client_free(c); }
+};
+
+/** Convert the C connect result. */
+inline connected to_connected(const scoutlb_connected &c) {
+    return connected{c.server, c.reached, c.via_balancer, c.failed_attempts};
+}
+
+}  // namespace detail
+
+/** The canonical text of a server address (host:port, [v6]:port), as the library compares it. */
+inline std::string parse_server(const std::string &address, std::uint16_t default_port = 22123) {
+    const char *text = detail::c_text(address, "the address");
+    return detail::read_text([&](char *buf, std::size_t len, std::size_t *out_len) {
+        return scoutlb_server_parse(text, default_port, buf, len, out_len);
+    });
+}
+
+class client;
+
+/** A client configuration: the JSON keys of SPEC §5 plus the callbacks. Movable, not copyable. */
+class config {
+  public:
+    /** Parse a JSON configuration; throws scoutlb::error (SCOUTLB_CONFIG names the bad key). */
+    explicit config(const std::string &json) {
+        scoutlb_config *raw = nullptr;
+        detail::check(scoutlb_config_new(detail::c_text(json, "the configuration"), &raw));
+        handle_.reset(raw);
+    }
+
+    /** Deliver events from `min` up to `callback` (an empty function removes it). */
+    config &on_event(severity min, event_function callback) {
+        std::shared_ptr<const event_function> kept;
+        if (callback) {
+            kept = std::make_shared<const event_function>(std::move(callback));
+        }
+        detail::check(scoutlb_config_set_event_callback(handle_.get(), static_cast<std::uint32_t>(min),
+                                                        kept ? detail::event_trampoline : nullptr,
+                                                        const_cast<event_function *>(kept.get())));
+        event_ = std::move(kept);
+        return *this;
+    }
+
+    /** Use `probe` as the probe of clients made from this config (needs "probe": "callback"). */
+    config &probe(probe_function probe) {
+        std::shared_ptr<const probe_function> kept;
+        if (probe) {
+            kept = std::make_shared<const probe_function>(std::move(probe));
+        }
+        detail::check(scoutlb_config_set_probe_callback(handle_.get(), kept ? detail::probe_trampoline : nullptr,
+                                                        const_cast<probe_function *>(kept.get())));
+        probe_ = std::move(kept);
+        return *this;
+    }
+
+    /** Fix the seed of the random numbers (retry jitter, SRV weights), for reproducible tests. */
+    config &random_seed(std::uint64_t seed) {
+        detail::check(scoutlb_config_set_random_seed(handle_.get(), seed));
+        return *this;
+    }
+
+    /** The C handle, still owned by this object. */
+    scoutlb_config *c_handle() const noexcept { return handle_.get(); }
+
+  private:
+    friend class client;
+    std::unique_ptr<scoutlb_config, detail::config_deleter> handle_;
+    // Shared with the clients made from this config: a callback lives as long as any of them.
+    std::shared_ptr<const event_function> event_;
+    std::shared_ptr<const probe_function> probe_;
+};
+
+/** A device's connection chooser. Movable, not copyable; its methods may run on several threads. */
+class client {
+  public:
+    /** Create a client from a config (which may be changed or destroyed afterwards). */
+    explicit client(const config &cfg) : event_(cfg.event_), probe_(cfg.probe_) {
+        scoutlb_client *raw = nullptr;
+        detail::check(scoutlb_client_new(cfg.handle_.get(), &raw));
+        handle_.reset(raw);
+    }
+
+    /** A client from a JSON configuration without callbacks. */
+    explicit client(const std::string &json) : client(config(json)) {}
+
+    /** Take over another client's handle and callbacks. */
+    client(client &&other) noexcept = default;
+
+    /** Free this client (waiting for its callbacks to end), then take over another's. */
+    client &operator=(client &&other) noexcept {
+        if (this != &other) {
+            handle_.reset();  // first: abandoned attempts may still call the old callbacks
+            event_ = std::move(other.event_);
+            probe_ = std::move(other.probe_);
+            handle_ = std::move(other.handle_);
+        }
+        return *this;
+    }
+
+    /** Run the start-up procedure: the ManagerLoadBalancer's addresses, then the failover order. */
+    connected connect() const { return call_connect(scoutlb_client_connect); }
+
+    /** After a lost connection: the failover order from the default server. */
+    connected reconnect() const { return call_connect(scoutlb_client_reconnect); }
+
+    /** Connect, retrying with backoff (the `retry` keys) after every server failed. */
+    connected connect_with_retry() const { return call_connect(scoutlb_client_connect_with_retry); }
+
+    /** Connect with retries until `stop` returns true (then SCOUTLB_CANCELLED) or throws (rethrown). */
+    connected connect_with_retry(const stop_function &stop) const {
+        detail::stop_state state{&stop, nullptr};
+        scoutlb_connected c{};
+        status rc = scoutlb_client_connect_with_retry_until(handle_.get(), stop ? detail::stop_trampoline : nullptr,
+                                                            &state, &c);
+        if (state.thrown) {
+            std::rethrow_exception(state.thrown);
+        }
+        detail::check(rc);
+        return detail::to_connected(c);
+    }
+
+    /** The wait before retry number `retry_index + 1`. */
+    std::chrono::milliseconds backoff(std::uint32_t retry_index) const {
+        std::uint64_t ms = 0;
+        detail::check(scoutlb_client_backoff_ms(handle_.get(), retry_index, &ms));
+        return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
+    }
+
+    /** The candidates of a start-up in the order to try them (balancer addresses, then failover order). */
+    std::vector<std::string> candidates() const { return list(scoutlb_client_candidates); }
+
+    /** The failover order from the default server, without the balancer. */
+    std::vector<std::string> failover_order() const { return list(scoutlb_client_failover_order); }
+
+    /** Report a lost connection; returns the new order to try. */
+    std::vector<std::string> connection_lost() const { return list(scoutlb_client_connection_lost); }
+
+    /** The cached server list (empty when none was received yet). */
+    std::vector<std::string> server_list() const { return list(scoutlb_client_server_list); }
+
+    /** The seed servers. */
+    std::vector<std::string> seeds() const { return list(scoutlb_client_seeds); }
+
+    /** The ManagerLoadBalancer's addresses (empty when none is configured or it did not resolve). */
+    std::vector<std::string> balancer_addresses() const { return list(scoutlb_client_balancer_addresses); }
+
+    /** The default server, when there is one. */
+    std::optional<std::string> default_server() const {
+        std::string text = read(scoutlb_client_default_server);
+        if (text.empty()) {
+            return std::nullopt;
+        }
+        return text;
+    }
+
+    /** The remembered state as the JSON document of the state file. */
+    std::string state_json() const { return read(scoutlb_client_state_json); }
+
+    /** Report that the agent reached `server` by itself: it becomes the default and is persisted. */
+    void report_success(const std::string &server) const {
+        detail::check(scoutlb_client_report_success(handle_.get(), detail::c_text(server, "the server")));
+    }
+
+    /** Report that the agent could not reach `server`, and why. */
+    void report_failure(const std::string &server, const std::string &reason) const {
+        detail::check(scoutlb_client_report_failure(handle_.get(), detail::c_text(server, "the server"),
+                                                    detail::c_text(reason, "the reason")));
+    }
+
+    /** Hand in a server list (SPEC §3 JSON) the agent received from its default server. */
+    void update_server_list(std::string_view body) const { update(body, nullptr); }
+
+    /** Hand in a server list (SPEC §3 JSON) the agent received from `from`. */
+    void update_server_list(std::string_view body, const std::string &from) const {
+        update(body, detail::c_text(from, "the sending server"));
+    }
+
+    /** The C handle, still owned by this object. */
+    scoutlb_client *c_handle() const noexcept { return handle_.get(); }
+
+  private:
+    using connect_call = status (*)(const scoutlb_client *, scoutlb_connected *);
+    using text_call = status (*)(const scoutlb_client *, char *, std::size_t, std::size_t *);
+
+    connected call_connect(connect_call call) const {
+        scoutlb_connected c{};
+        detail::check(call(handle_.get(), &c));
+        return detail::to_connected(c);
+    }
+
+    std::string read(text_call call) const {
+        return detail::read_text(
+            [&](char *buf, std::size_t len, std::size_t *out_len) { return call(handle_.get(), buf, len, out_len); });
+    }
+
+    std::vector<std::string> list(text_call call) const { return detail::split_lines(read(call)); }
+
+    void update(std::string_view body, const char *from) const {
+        detail::check(scoutlb_client_update_server_list(
+            handle_.get(), reinterpret_cast<const std::uint8_t *>(body.data()), body.size(), from));
+    }
+
+    // Destroyed after the handle (declared first), so no callback outlives what it calls.
+    std::shared_ptr<const event_function> event_;
+    std::shared_ptr<const probe_function> probe_;
+    std::unique_ptr<scoutlb_client, detail::client_deleter> handle_;
+};
+
+}  // namespace scoutlb
+
+#endif /* SCOUTLB_HPP */

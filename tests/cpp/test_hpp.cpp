@@ -1,0 +1,324 @@
+// Tests of the C++ API (include/scoutlb.hpp): RAII, exceptions, callbacks as lambdas, buffers that
+// grow, exceptions kept out of the library, threads. Prints "N passed, N failed".
+// Usage: test_hpp   (no network: the callback probe decides who answers)
+#include <scoutlb.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+static_assert(!std::is_copy_constructible_v<scoutlb::client>, "a client is not copyable");
+static_assert(!std::is_copy_assignable_v<scoutlb::client>, "a client is not copyable");
+static_assert(std::is_nothrow_move_constructible_v<scoutlb::client>, "a client moves");
+static_assert(std::is_nothrow_move_assignable_v<scoutlb::client>, "a client moves");
+static_assert(!std::is_copy_constructible_v<scoutlb::config>, "a config is not copyable");
+static_assert(std::is_nothrow_move_constructible_v<scoutlb::config>, "a config moves");
+static_assert(std::is_base_of_v<std::runtime_error, scoutlb::error>, "errors are std::exceptions");
+
+namespace {
+
+int passed = 0;
+int failed = 0;
+
+void check(bool ok, int line, const char *what) {
+    if (ok) {
+        ++passed;
+    } else {
+        ++failed;
+        std::fprintf(stderr, "FAIL line %d: %s\n", line, what);
+    }
+}
+
+#define CHECK(cond) check((cond), __LINE__, #cond)
+
+/** Run `body`, which must throw scoutlb::error with status `want` and a message containing `text`. */
+template <typename Body>
+void check_throws(Body &&body, scoutlb::status want, const std::string &text, int line) {
+    try {
+        body();
+        check(false, line, "no exception");
+    } catch (const scoutlb::error &e) {
+        std::string what = e.what();
+        check(e.code() == want, line, "status code");
+        check(e.name() == scoutlb::status_name(want), line, "status name");
+        if (what.find(text) == std::string::npos) {
+            std::fprintf(stderr, "  message was: %s (%s)\n", what.c_str(), std::string(e.name()).c_str());
+            check(false, line, "message text");
+        }
+    }
+}
+
+#define CHECK_THROWS(body, want, text) check_throws([&] { body; }, (want), (text), __LINE__)
+
+/** Collects events from any thread. */
+struct recorder {
+    std::mutex lock;
+    std::vector<std::string> lines;
+
+    scoutlb::event_function callback() {
+        return [this](const scoutlb::event &e) {
+            std::lock_guard<std::mutex> guard(lock);
+            lines.push_back(std::string(e.kind_name) + " " + std::string(e.server.value_or("-")) + " " +
+                            std::string(e.message));
+        };
+    }
+
+    bool has(const std::string &text) {
+        std::lock_guard<std::mutex> guard(lock);
+        for (const auto &line : lines) {
+            if (line.find(text) != std::string::npos) {
+                return true;
+            }
+        }
+        return false;
+    }
+};
+
+void test_free_functions() {
+    CHECK(scoutlb::version() == SCOUTLB_VERSION);
+    CHECK(scoutlb::status_name(SCOUTLB_ALL_FAILED) == "SCOUTLB_ALL_FAILED");
+    CHECK(scoutlb::parse_server("Host.Example") == "host.example:22123");
+    CHECK(scoutlb::parse_server("fd00::0001", 7) == "[fd00::1]:7");
+    CHECK_THROWS(scoutlb::parse_server("a b"), SCOUTLB_INVALID_SERVER, "a b");
+    CHECK_THROWS(scoutlb::parse_server(std::string("a\0b", 3)), SCOUTLB_INVALID_ARGUMENT, "NUL");
+}
+
+void test_config_errors() {
+    CHECK_THROWS(scoutlb::config("{\"probe\": \"magic\"}"), SCOUTLB_CONFIG, "`probe`");
+    CHECK_THROWS(scoutlb::config("not json"), SCOUTLB_CONFIG, "");
+    CHECK_THROWS(scoutlb::client("{\"probe\": \"callback\"}"), SCOUTLB_CONFIG, "callback");
+    scoutlb::config cfg("{\"probe\": \"none\"}");
+    CHECK_THROWS(cfg.on_event(static_cast<scoutlb::severity>(9), [](const scoutlb::event &) {}),
+                 SCOUTLB_INVALID_ARGUMENT, "");
+}
+
+void test_agent_driven() {
+    recorder r;
+    scoutlb::config cfg("{\"servers\": [\"a\", \"b\", \"c\"], \"probe\": \"none\","
+                        " \"retry\": {\"base_ms\": 1000, \"cap_ms\": 5000}}");
+    cfg.on_event(scoutlb::severity::info, r.callback()).random_seed(42);
+    scoutlb::client client(cfg);
+    CHECK((client.candidates() == std::vector<std::string>{"a:22123", "b:22123", "c:22123"}));
+    CHECK(!client.default_server().has_value());
+    CHECK(client.server_list().empty());
+    client.report_failure("a", "my protocol timed out");
+    client.report_success("B");
+    CHECK(client.default_server() == std::optional<std::string>("b:22123"));
+    CHECK((client.failover_order() == std::vector<std::string>{"b:22123", "c:22123", "a:22123"}));
+    CHECK((client.connection_lost() == std::vector<std::string>{"b:22123", "c:22123", "a:22123"}));
+    CHECK((client.seeds() == std::vector<std::string>{"a:22123", "b:22123", "c:22123"}));
+    CHECK(client.balancer_addresses().empty());
+    CHECK(r.has("attempt_failed a:22123 ") && r.has("my protocol timed out"));
+    CHECK(r.has("default_changed b:22123"));
+    CHECK(client.backoff(0) <= std::chrono::milliseconds(1000));
+    CHECK(client.backoff(10) <= std::chrono::milliseconds(5000));
+    CHECK_THROWS(client.connect(), SCOUTLB_UNSUPPORTED, "\"probe\": \"none\"");
+    CHECK_THROWS(client.report_success("a b"), SCOUTLB_INVALID_SERVER, "");
+    CHECK_THROWS(client.report_success(std::string("a\0b", 3)), SCOUTLB_INVALID_ARGUMENT, "the server");
+
+    const std::string list = "{\"servers\": [{\"host\": \"10.0.0.1\", \"port\": 1, \"id\": \"x\"},"
+                             " {\"host\": \"10.0.0.2\", \"port\": 2, \"id\": \"y\"}], \"self\": \"y\"}";
+    client.update_server_list(list);
+    CHECK((client.server_list() == std::vector<std::string>{"10.0.0.1:1", "10.0.0.2:2"}));
+    CHECK(client.default_server() == std::optional<std::string>("10.0.0.2:2"));
+    client.update_server_list(list, "10.0.0.1:1");
+    CHECK_THROWS(client.update_server_list("{\"servers\": 5}"), SCOUTLB_INVALID_SERVER_LIST, "");
+    CHECK_THROWS(client.update_server_list(list, "a b"), SCOUTLB_INVALID_SERVER, "");
+    std::string state = client.state_json();
+    CHECK(state.find("\"default_server\":{\"host\":\"10.0.0.2\"") != std::string::npos);
+    CHECK(state.back() == '}');
+}
+
+void test_big_lists() {
+    // 600 servers: every list is far bigger than the first buffer, so reading grows it.
+    std::string body = "{\"servers\": [";
+    std::vector<std::string> want;
+    for (int i = 0; i < 600; ++i) {
+        std::string host = "server-" + std::to_string(i) + ".fleet.example";
+        body += std::string(i ? ", " : "") + "{\"host\": \"" + host + "\", \"port\": 443}";
+        want.push_back(host + ":443");
+    }
+    body += "]}";
+    scoutlb::client client("{\"probe\": \"none\", \"servers\": [\"seed.example\"]}");
+    client.update_server_list(body);
+    CHECK(client.server_list() == want);
+    CHECK(client.candidates().size() == 601);
+    CHECK(client.state_json().size() > 600 * 20);
+}
+
+void test_callback_probe() {
+    recorder r;
+    std::atomic<int> calls{0};
+    scoutlb::config cfg("{\"servers\": [\"bad.example:5\", \"throws.example\", \"weird.example\", \"ok.example:1\"],"
+                        " \"probe\": \"callback\", \"attempt_delay_ms\": 0}");
+    cfg.on_event(scoutlb::severity::debug, r.callback());
+    cfg.probe([&calls](const scoutlb::probe_request &req) {
+        ++calls;
+        if (req.timeout() <= std::chrono::milliseconds(0)) {
+            return false;
+        }
+        if (req.host() == "bad.example") {
+            req.set_reason(std::string(req.server()) + " says no");
+            return false;
+        }
+        if (req.host() == "throws.example") {
+            throw std::runtime_error("boom from the probe");
+        }
+        if (req.host() == "weird.example") {
+            throw 42;  // not even a std::exception
+        }
+        return req.host() == "ok.example" && req.port() == 1;
+    });
+    scoutlb::client client(cfg);
+    scoutlb::connected c = client.connect();
+    CHECK(c.server == "ok.example:1" && c.reached == "ok.example:1");
+    CHECK(c.failed_attempts == 3 && !c.via_balancer);
+    CHECK(calls == 4);
+    CHECK(r.has("bad.example:5 says no"));
+    CHECK(r.has("probe threw: boom from the probe"));
+    CHECK(r.has("probe threw an exception"));
+
+    // A reason longer than the buffer is cut, and never inside a UTF-8 sequence.
+    scoutlb::config cfg2("{\"servers\": [\"long.example\"], \"probe\": \"callback\"}");
+    cfg2.probe([](const scoutlb::probe_request &req) {
+        std::string reason;
+        for (int i = 0; i < 200; ++i) {
+            reason += "\xc3\xa9";  // é: 2 bytes each, 400 bytes in all
+        }
+        req.set_reason(reason);
+        return false;
+    });
+    scoutlb::client all_fail(cfg2);
+    try {
+        all_fail.connect();
+        CHECK(false);
+    } catch (const scoutlb::error &e) {
+        std::string what = e.what();
+        CHECK(e.code() == SCOUTLB_ALL_FAILED);
+        CHECK(what.find("long.example:22123") != std::string::npos);
+        CHECK(what.find("\xc3\xa9\xc3\xa9") != std::string::npos);
+        CHECK(what.find("\xef\xbf\xbd") == std::string::npos);  // no U+FFFD from a cut sequence
+    }
+}
+
+void test_event_callback_throws() {
+    scoutlb::config cfg("{\"servers\": [\"a\"], \"probe\": \"callback\"}");
+    int events = 0;
+    cfg.on_event(scoutlb::severity::debug, [&events](const scoutlb::event &) {
+        ++events;
+        throw std::runtime_error("a logger that throws");
+    });
+    cfg.probe([](const scoutlb::probe_request &) { return true; });
+    scoutlb::client client(cfg);
+    CHECK(client.connect().server == "a:22123");  // the exception did not break the connect
+    CHECK(events > 0);
+}
+
+/** A type only this test throws, to see it come back out of connect_with_retry. */
+struct stop_failure {
+    int code;
+};
+
+void test_stop_callback() {
+    scoutlb::config cfg("{\"servers\": [\"a\"], \"probe\": \"callback\","
+                        " \"retry\": {\"base_ms\": 1, \"cap_ms\": 5, \"max_tries\": 0}}");
+    std::atomic<int> probes{0};
+    cfg.probe([&probes](const scoutlb::probe_request &) {
+        ++probes;
+        return false;
+    });
+    scoutlb::client client(cfg);
+
+    int asked = 0;
+    CHECK_THROWS(client.connect_with_retry([&asked](std::chrono::milliseconds elapsed) {
+        ++asked;
+        return elapsed.count() >= 0 && asked >= 3;
+    }),
+                 SCOUTLB_CANCELLED, "");
+    CHECK(asked == 3 && probes >= 1);
+
+    // An exception from the stop callback cancels the connect and comes back out unchanged.
+    try {
+        client.connect_with_retry([](std::chrono::milliseconds) -> bool { throw stop_failure{7}; });
+        CHECK(false);
+    } catch (const stop_failure &e) {
+        CHECK(e.code == 7);
+    }
+
+    scoutlb::config once("{\"servers\": [\"a\"], \"probe\": \"callback\", \"retry\": {\"max_tries\": 2, \"base_ms\": 1}}");
+    once.probe([](const scoutlb::probe_request &) { return false; });
+    scoutlb::client bounded(once);
+    CHECK_THROWS(bounded.connect_with_retry(), SCOUTLB_ALL_FAILED, "a:22123");
+    CHECK_THROWS(bounded.connect_with_retry(scoutlb::stop_function()), SCOUTLB_ALL_FAILED, "a:22123");
+}
+
+void test_callbacks_outlive_config_and_moves() {
+    scoutlb::config cfg("{\"servers\": [\"a\", \"b\"], \"probe\": \"callback\", \"attempt_delay_ms\": 0}");
+    cfg.probe([](const scoutlb::probe_request &req) { return req.host() == "a"; });
+    auto first = std::make_unique<scoutlb::client>(cfg);
+    cfg.probe([](const scoutlb::probe_request &req) { return req.host() == "b"; });
+    scoutlb::client second(cfg);
+    {
+        scoutlb::config gone = std::move(cfg);  // the config goes away; the clients keep their probes
+    }
+    CHECK(first->connect().server == "a:22123");
+    CHECK(second.connect().server == "b:22123");
+
+    scoutlb::client moved(std::move(second));
+    CHECK(moved.connect().server == "b:22123");
+    CHECK(second.c_handle() == nullptr);
+    moved = std::move(*first);  // frees the old client first, then takes over
+    first.reset();
+    CHECK(moved.connect().server == "a:22123");
+}
+
+void test_threads() {
+    scoutlb::config cfg("{\"servers\": [\"a\", \"b\", \"c\"], \"probe\": \"callback\", \"attempt_delay_ms\": 0}");
+    std::atomic<int> probes{0};
+    cfg.probe([&probes](const scoutlb::probe_request &req) {
+        ++probes;
+        return req.host() != "a";
+    });
+    recorder r;
+    cfg.on_event(scoutlb::severity::debug, r.callback());
+    scoutlb::client client(cfg);
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&client, &ok] {
+            for (int i = 0; i < 25; ++i) {
+                if (client.connect().server != "a:22123" && client.candidates().size() == 3) {
+                    ++ok;
+                }
+            }
+        });
+    }
+    for (auto &t : threads) {
+        t.join();
+    }
+    CHECK(ok == 100);
+    CHECK(probes >= 100);
+    CHECK(r.has("attempt_succeeded"));
+}
+
+}  // namespace
+
+int main() {
+    test_free_functions();
+    test_config_errors();
+    test_agent_driven();
+    test_big_lists();
+    test_callback_probe();
+    test_event_callback_throws();
+    test_stop_callback();
+    test_callbacks_outlive_config_and_moves();
+    test_threads();
+    std::printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
