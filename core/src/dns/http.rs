@@ -4,7 +4,7 @@
 //! Either way a failed lookup reaches the probe as a [`DnsFailure`] inside an `io::Error`.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
@@ -13,6 +13,14 @@ use ureq::unversioned::transport::NextTimeout;
 use super::failure::{DnsFailure, DnsFailureKind};
 use super::lookup_with;
 use super::resolver::DnsSettings;
+
+/// The host of a URL (IPv6 without its brackets) and its port (the scheme's when none is given).
+fn host_and_port(uri: &Uri) -> Option<(&str, u16)> {
+    let host = uri.host()?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let https = uri.scheme_str() == Some("https");
+    Some((host, uri.port_u16().unwrap_or(if https { 443 } else { 80 })))
+}
 
 /// A DNS failure carried through ureq as an I/O error.
 fn carried(failure: DnsFailure) -> ureq::Error {
@@ -30,6 +38,14 @@ impl Resolver for SystemResolver {
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        // An IP literal needs no lookup, and no lookup thread (ureq starts one per timed lookup).
+        if let Some((host, port)) = host_and_port(uri)
+            && let Ok(ip) = host.parse::<IpAddr>()
+        {
+            let mut out = self.empty();
+            out.push(SocketAddr::new(ip, port));
+            return Ok(out);
+        }
         self.0.resolve(uri, config, timeout).map_err(|e| {
             let kind = match e {
                 ureq::Error::Timeout(_) => DnsFailureKind::TimedOut,
@@ -54,10 +70,7 @@ impl Resolver for ConfiguredResolver {
         _: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        let https = uri.scheme_str() == Some("https");
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (host, port) = host_and_port(uri).ok_or(ureq::Error::HostNotFound)?;
         let mut settings = self.settings.clone();
         if !timeout.after.is_not_happening() {
             settings.timeout = settings.timeout.min(*timeout.after);

@@ -38,7 +38,7 @@ pub fn unreachable() -> (Server, Unreachable) {
     )
 }
 
-/// Keeps an [`unreachable`] port unreachable.
+/// Keeps an [`unreachable()`] port unreachable.
 pub struct Unreachable {
     _socket: socket2::Socket,
     _filler: TcpStream,
