@@ -8,7 +8,7 @@
 # (clang, libFuzzer + ASan + UBSan) against a release libscoutlb.a built with coverage counters
 # (so the fuzzer is guided inside the Rust code too), runs them one after the other on one core, and prints executions, seconds and executions per second for each. A crash
 # stops the script with the libFuzzer report and the path of the reproducer. Not part of CI (it
-# takes about an hour on the 2-core development machine); CI runs each target for seconds.
+# takes about 90 minutes on the 2-core development machine); CI runs each target for seconds.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 rust_runs=${1:-10000000}
