@@ -20,6 +20,19 @@ build_rust_targets() {
     (cd "$FUZZ_DIR" && cargo fuzz build --sanitizer none --debug-assertions)
 }
 
+# Build libscoutlb.a (release, debug assertions) with libFuzzer's coverage counters, so that the C
+# harness is guided by the Rust code behind the ABI too; prints the library's path. A build of its
+# own (in fuzz/target/ffi-sancov): --target keeps the flags off the build scripts.
+build_instrumented_ffi() {
+    local dir=$FUZZ_DIR/target/ffi-sancov
+    RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions" \
+        cargo build --quiet -p scoutlb-ffi --release --target x86_64-unknown-linux-gnu --target-dir "$dir" \
+        --manifest-path "$REPO_DIR/Cargo.toml" >&2 || return 1
+    echo "$dir/x86_64-unknown-linux-gnu/release/libscoutlb.a"
+}
+
 # Build the C harness against a libscoutlb.a ($1) with libFuzzer, ASan and UBSan.
 build_c_harness() {
     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wall -Wextra -Werror \

@@ -592,11 +592,12 @@ impl PowerCutFs {
         let mountpoint = dir.path().join("mnt");
         std::fs::create_dir(&mountpoint).map_err(|e| format!("cannot create {}: {e}", mountpoint.display()))?;
         let disk = Arc::new(Mutex::new(Disk::new()));
-        let options = [
-            MountOption::FSName("scoutlb-powercut".into()),
-            MountOption::AutoUnmount,
-            MountOption::AllowRoot,
-        ];
+        let mut options = vec![MountOption::FSName("scoutlb-powercut".into())];
+        // Unmounted by fusermount3 even if this process is killed; that needs `allow_root`, which
+        // fusermount3 grants to root only unless /etc/fuse.conf says `user_allow_other`.
+        if unsafe { libc::geteuid() } == 0 {
+            options.extend([MountOption::AutoUnmount, MountOption::AllowRoot]);
+        }
         let session = fuser::spawn_mount2(Fs(disk.clone()), &mountpoint, &options).map_err(|e| {
             format!(
                 "cannot mount the power-cut file system on {}: {e}",

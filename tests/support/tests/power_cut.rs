@@ -171,7 +171,7 @@ fn a_writer_without_fsync_loses_the_file_in_the_same_power_cuts() {
     let mut rng = Rng::new();
     let path = fs.path().join("state.json");
     write_without_fsync(&path, 0).unwrap();
-    let cuts = CUTS / 5;
+    let cuts = CUTS;
     let mut lost = 0;
     let mut last = 0;
     for _ in 0..cuts {
