@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use scoutlb::{Client, Config, Event, Server};
-use scoutlb_testkit::dns::find_program;
 use scoutlb_testkit::ports::closed_port;
-use scoutlb_testkit::{skip, wait_until};
+use scoutlb_testkit::{HaProxy, skip, wait_until};
 
 /// A child process killed when the test ends, however it ends.
 struct Running(Child);
@@ -52,38 +51,8 @@ fn start_scout_server(binary: &Path, db: &Path, addr: SocketAddr, id: &str) -> R
     Running(child)
 }
 
-fn start_haproxy(program: &Path, dir: &Path, front: SocketAddr, backends: &[SocketAddr]) -> Running {
-    let servers: String = backends
-        .iter()
-        .enumerate()
-        .map(|(i, a)| format!("    server s{i} {a}\n"))
-        .collect();
-    let config = format!(
-        "global\n    maxconn 64\n\
-         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
-         frontend device\n    bind {front}\n    default_backend scout\n\
-         backend scout\n    balance roundrobin\n{servers}"
-    );
-    let path = dir.join("haproxy.cfg");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(program)
-        .arg("-f")
-        .arg(&path)
-        .arg("-db")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start haproxy");
-    Running(child)
-}
-
 #[test]
 fn through_haproxy_then_directly_to_the_real_server() {
-    let Some(haproxy) = find_program("haproxy") else {
-        skip("haproxy is not installed (apt-get install -y haproxy)");
-        return;
-    };
     let Some(binary) = scout_server() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cluster.db");
@@ -99,7 +68,9 @@ fn through_haproxy_then_directly_to_the_real_server() {
     }
     let lb_ip = Ipv4Addr::new(127, 0, 0, 80);
     let front = SocketAddr::from((lb_ip, closed_port(lb_ip)));
-    let mut proxy = start_haproxy(&haproxy, dir.path(), front, &backends);
+    let Some(mut proxy) = HaProxy::start(front, &backends) else {
+        return;
+    };
     wait_until("haproxy", || {
         get(front, "/scout/v1/health").is_some_and(|(s, _)| s == 200)
     });
@@ -127,8 +98,7 @@ fn through_haproxy_then_directly_to_the_real_server() {
     drop(first);
 
     // HAProxy goes away; the device restarts with the same state file.
-    let _ = proxy.0.kill();
-    let _ = proxy.0.wait();
+    proxy.stop();
     assert!(TcpStream::connect_timeout(&front, Duration::from_millis(300)).is_err());
 
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();

@@ -1,12 +1,13 @@
 //! scoutlb-testkit: every fixture of scoutlb's tests, in one place. Loopback HTTP servers with a
 //! behaviour each ([`TestServer`]), ports that refuse, drop SYNs or never answer ([`ports`]), a
-//! real dnsmasq and a SERVFAIL name server ([`dns`]), a throw-away PostgreSQL, `scout-server`
+//! real dnsmasq and a SERVFAIL name server ([`dns`]), HAProxy ([`HaProxy`]), a throw-away PostgreSQL, `scout-server`
 //! processes, the workspace's built binaries ([`built_binary`]), waiting for a condition
 //! ([`wait_until`]), a file system that loses what was not fsynced ([`PowerCutFs`]), the order of
 //! a file replacement's system calls under strace ([`syscall_order`]), and the one rule for a
 //! missing prerequisite ([`skip`]).
 
 pub mod dns;
+mod haproxy;
 mod http;
 pub mod ports;
 mod postgres;
@@ -14,6 +15,7 @@ pub mod power_cut;
 mod scout_server;
 pub mod syscall_order;
 
+pub use haproxy::HaProxy;
 pub use http::{Behaviour, Recorder, TestPki, TestServer, http_request, list_body};
 pub use ports::{free_port, refused, unreachable};
 
