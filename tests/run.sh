@@ -33,7 +33,8 @@ suite() {
 suite format cargo fmt --all --check
 suite clippy cargo clippy --all-targets -- -D warnings
 suite docs env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --exclude scoutlb-python
-suite rust cargo test
+# The binaries first: the end-to-end tests (tests/e2e) run them, and never build them themselves.
+suite rust sh -c "cargo build --bins && cargo test"
 suite c bash tests/c/run.sh
 suite python bash python/run-tests.sh
 suite demo bash tests/e2e/run.sh

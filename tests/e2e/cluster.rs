@@ -5,8 +5,6 @@
 //! PostgreSQL that the test starts on loopback. Missing prerequisites print `SKIPPED: ...`, or fail
 //! when `SCOUTLB_TEST_REQUIRE=1` (set by the test command).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,8 +13,8 @@ use serde_json::{Value, json};
 
 use scoutlb_testkit::{PostgresServer, ScoutServerProcess};
 
+use scoutlb_testkit::cli::{DEADLINE, Device, addresses, finish};
 use scoutlb_testkit::wait_until;
-use support::{DEADLINE, Device, addresses};
 
 /// Heartbeat and window of the servers: short, so that a crash is noticed quickly.
 const FLAGS: &[&str] = &["--heartbeat-ms", "200", "--window-ms", "1500"];
@@ -76,7 +74,7 @@ fn failed(result: &Value) -> Vec<String> {
 
 /// The `scout-server` binary, or `None` after reporting the skip.
 fn server_bin() -> Option<PathBuf> {
-    match support::scout_server_bin() {
+    match scoutlb_testkit::built_binary("scout-server") {
         Ok(bin) => Some(bin),
         Err(why) => {
             scoutlb_testkit::skip(&why);
@@ -223,7 +221,7 @@ fn fleet(c: &Cluster, mode: &str) -> (BTreeMap<String, usize>, BTreeMap<String, 
         let children: Vec<_> = devices.iter().map(|d| d.spawn(&[command])).collect();
         let mut table: BTreeMap<String, usize> = servers.iter().map(|s| (s.id.clone(), 0)).collect();
         for (i, child) in children.into_iter().enumerate() {
-            let run = support::finish(child);
+            let run = finish(child);
             let reached = run.ok_json();
             let id = reached["server"]["id"]
                 .as_str()

@@ -9,8 +9,7 @@
 //!
 //! `SCOUTLB_BENCH_BIN=/path/to/scoutlb` times another build instead (an older commit, say).
 
-#[path = "../tests/big_list/mod.rs"]
-mod big_list;
+use scoutlb_testkit::big_list;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

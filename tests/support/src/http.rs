@@ -27,6 +27,8 @@ pub enum Behaviour {
     Silent,
     /// Read the request, wait this long, then answer 200 with this body.
     Slow(Duration, Arc<Mutex<String>>),
+    /// Answer with this status and this body.
+    Fixed(u16, String),
 }
 
 /// A server on 127.0.0.1 running one behaviour until dropped.
@@ -37,6 +39,20 @@ pub struct TestServer {
     pub hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     body: Option<Arc<Mutex<String>>>,
+}
+
+/// A server list body naming `servers` (as `host:port`) with ids `s0`, `s1`, ..., and entry
+/// `self_index` as `self`.
+pub fn indexed_list_body(servers: &[String], self_index: usize) -> String {
+    let entries: Vec<serde_json::Value> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let server: Server = s.parse().expect("a host:port address");
+            serde_json::json!({"host": server.host(), "port": server.port(), "id": format!("s{i}")})
+        })
+        .collect();
+    serde_json::json!({"servers": entries, "self": format!("s{self_index}")}).to_string()
 }
 
 /// A server list body naming `servers` with ids, and `self_id` as `self`.
@@ -54,9 +70,17 @@ impl TestServer {
         Self::start_tls(behaviour, None)
     }
 
+    /// Serve `behaviour` on a listener the caller bound (to hand out its address beforehand).
+    pub fn on(listener: TcpListener, behaviour: Behaviour) -> Self {
+        Self::serve(listener, behaviour, None)
+    }
+
     /// Start a server; with a TLS config it speaks HTTPS.
     pub fn start_tls(behaviour: Behaviour, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::serve(TcpListener::bind("127.0.0.1:0").unwrap(), behaviour, tls)
+    }
+
+    fn serve(listener: TcpListener, behaviour: Behaviour, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let hits = Arc::new(AtomicUsize::new(0));
@@ -161,6 +185,7 @@ fn serve(conn: TcpStream, behaviour: Behaviour, stop: Arc<AtomicBool>, tls: Opti
             respond(&mut stream, 200, body.as_bytes())
         }
         Behaviour::Status(s) => respond(&mut stream, s, b""),
+        Behaviour::Fixed(s, body) => respond(&mut stream, s, body.as_bytes()),
         Behaviour::Garbage => respond(&mut stream, 200, b"<html>definitely not a server list</html>"),
         Behaviour::Oversized => {
             let mut body = br#"{"servers": [{"host": "a", "port": 1}], "pad": ""#.to_vec();

@@ -1,11 +1,13 @@
 //! scoutlb-testkit: every fixture of scoutlb's tests, in one place. Loopback HTTP servers with a
 //! behaviour each ([`TestServer`]), ports that refuse, drop SYNs or never answer ([`ports`]), a
-//! real dnsmasq and a SERVFAIL name server ([`dns`]), HAProxy ([`HaProxy`]), a throw-away PostgreSQL, `scout-server`
+//! real dnsmasq and a SERVFAIL name server ([`dns`]), the `scoutlb` command and a device run by it ([`cli`]), a 4,096-entry server list ([`big_list`]), HAProxy ([`HaProxy`]), a throw-away PostgreSQL, `scout-server`
 //! processes, the workspace's built binaries ([`built_binary`]), waiting for a condition
 //! ([`wait_until`]), a file system that loses what was not fsynced ([`PowerCutFs`]), the order of
 //! a file replacement's system calls under strace ([`syscall_order`]), and the one rule for a
 //! missing prerequisite ([`skip`]).
 
+pub mod big_list;
+pub mod cli;
 pub mod dns;
 mod haproxy;
 mod http;
@@ -16,7 +18,7 @@ mod scout_server;
 pub mod syscall_order;
 
 pub use haproxy::HaProxy;
-pub use http::{Behaviour, Recorder, TestPki, TestServer, http_request, list_body};
+pub use http::{Behaviour, Recorder, TestPki, TestServer, http_request, indexed_list_body, list_body};
 pub use ports::{free_port, refused, unreachable};
 
 pub use postgres::PostgresServer;
@@ -48,9 +50,9 @@ pub fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
-/// A binary of the workspace, built beforehand (`cargo test` of the workspace builds every one,
-/// as does `cargo build`): found beside the running test, in the same target folder. Tests never
-/// build another crate themselves.
+/// A binary of the workspace, built beforehand (`cargo build --bins`, as the test command does):
+/// found beside the running test, in the same target folder. Tests never build another crate
+/// themselves.
 pub fn built_binary(name: &str) -> Result<std::path::PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the running test: {e}"))?;
     // target/<profile>/deps/<test> -> target/<profile>/<name>
@@ -62,7 +64,7 @@ pub fn built_binary(name: &str) -> Result<std::path::PathBuf, String> {
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!("{} is not built (cargo build -p {name})", path.display()))
+        Err(format!("{} is not built (cargo build --bins)", path.display()))
     }
 }
 

@@ -1,24 +1,22 @@
 //! Tests of the `scoutlb` binary against tiny loopback HTTP servers: commands, output, exit codes.
 
-#[path = "../../../tests/e2e/support/mod.rs"]
-mod support;
-
 use std::net::TcpListener;
 
 use scoutlb_testkit::free_port;
 use serde_json::json;
 
-use support::{Device, TinyHttp, addresses, scoutlb};
+use scoutlb_testkit::cli::{Device, addresses, scoutlb};
+use scoutlb_testkit::{Behaviour, TestServer, indexed_list_body};
 
 /// Three tiny servers that all hand out the list of the three, each naming itself.
-fn trio() -> (Vec<TinyHttp>, Vec<String>) {
+fn trio() -> (Vec<TestServer>, Vec<String>) {
     // Bind the three first, so that every server can hand out the whole list.
     let listeners: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
     let addrs: Vec<String> = listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
     let servers = listeners
         .into_iter()
         .enumerate()
-        .map(|(i, l)| TinyHttp::serve(l, 200, &TinyHttp::list_body(&addrs, i)))
+        .map(|(i, l)| TestServer::on(l, Behaviour::Fixed(200, indexed_list_body(&addrs, i))))
         .collect();
     (servers, addrs)
 }
@@ -265,7 +263,7 @@ fn lost_without_a_probe_prints_the_order() {
 #[test]
 fn a_garbage_answer_is_a_failed_attempt_and_keeps_the_cached_list() {
     let (servers, addrs) = trio();
-    let garbage = TinyHttp::start(200, "this is not JSON");
+    let garbage = TestServer::start(Behaviour::Fixed(200, "this is not JSON".into()));
     let dir = tempfile::tempdir().unwrap();
     let device = Device::new(dir.path(), "d", json!({"servers": [addrs[0]]}));
     device.run(&["connect"]).ok_json();
@@ -285,13 +283,15 @@ fn a_slow_but_working_default_keeps_the_device_and_answer_delay_ms_is_checked() 
     let listeners: Vec<TcpListener> = (0..2).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
     let addrs: Vec<String> = listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
     let mut listeners = listeners.into_iter();
-    let slow = TinyHttp::serve_after(
+    let slow_body = std::sync::Arc::new(std::sync::Mutex::new(indexed_list_body(&addrs, 0)));
+    let slow = TestServer::on(
         listeners.next().unwrap(),
-        200,
-        &TinyHttp::list_body(&addrs, 0),
-        std::time::Duration::from_millis(300),
+        Behaviour::Slow(std::time::Duration::from_millis(300), slow_body),
     );
-    let next = TinyHttp::serve(listeners.next().unwrap(), 200, &TinyHttp::list_body(&addrs, 1));
+    let next = TestServer::on(
+        listeners.next().unwrap(),
+        Behaviour::Fixed(200, indexed_list_body(&addrs, 1)),
+    );
     let dir = tempfile::tempdir().unwrap();
     let device = Device::new(dir.path(), "d", json!({"servers": addrs}));
     let connected = device.run(&["connect"]).ok_json();

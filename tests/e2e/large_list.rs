@@ -2,17 +2,15 @@
 //! output names every entry, in the right order, with the right id and mark (text and `--json`).
 //! How long they take is measured by `benches/commands.rs`, not here.
 
-mod big_list;
-
 use std::process::Command;
 
 use serde_json::{Value, json};
 
-use big_list::{DEFAULT_INDEX, ENTRIES, SEED, address, failover_order, id, port};
+use scoutlb_testkit::big_list::{self, DEFAULT_INDEX, ENTRIES, SEED, address, failover_order, id, port};
 
 /// Run `scoutlb --config CONFIG ARGS...`; its stdout, after checking that it succeeded quietly.
 fn scoutlb(device: &big_list::Device, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_scoutlb"))
+    let out = Command::new(scoutlb_testkit::cli::scoutlb_bin())
         .arg("--config")
         .arg(&device.config)
         .args(args)

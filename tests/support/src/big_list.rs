@@ -1,12 +1,10 @@
 //! A device whose state file caches a server list at the 4,096-entry limit, for the large-list
-//! test (`tests/large_list.rs`) and the command bench (`benches/commands.rs`).
+//! test (`tests/e2e/large_list.rs`) and the command bench (`examples/cli/benches/commands.rs`).
 //!
 //! The servers are `127.0.0.1:20000` to `127.0.0.1:24095` (nothing needs to listen: the
 //! configuration says `"probe": "none"`); every seventh one has no id, the others are `srv-N`.
 //! The default server is entry [`DEFAULT_INDEX`], the list came from entry 0, and the one seed
 //! server is not in the list, so the failover order names all 4,096 entries and then the seed.
-
-#![allow(dead_code)] // the test and the bench use different parts
 
 use std::path::{Path, PathBuf};
 
