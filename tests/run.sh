@@ -18,6 +18,7 @@ suite() {
     echo
     echo "=== $name: $* ==="
     local log="target/suite-$name.log"
+    local start=$SECONDS
     mkdir -p target
     if "$@" 2>&1 | tee "$log"; then
         passed=$((passed + 1))
@@ -28,7 +29,9 @@ suite() {
     local skipped
     skipped=$(grep -c "SKIPPED:" "$log" || true)
     [ "$skipped" = 0 ] || echo "--- $name: $skipped test(s) skipped (see SKIPPED lines above)"
+    times+=("$name $((SECONDS - start)) s")
 }
+times=()
 
 suite format cargo fmt --all --check
 suite clippy cargo clippy --all-targets -- -D warnings
@@ -43,6 +46,7 @@ suite hostile bash tests/hostile/run.sh
 suite packaging bash packaging/test.sh
 
 echo
+echo "time per suite: ${times[*]/%/,}"
 if [ "$failed" -gt 0 ]; then
     echo "failed suites: ${failed_names[*]}"
 fi
