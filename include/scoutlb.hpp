@@ -282,7 +282,7 @@ inline std::string parse_server(const std::string &address, std::uint16_t defaul
 
 class client;
 
-/** A client configuration: the JSON keys of SPEC §5 plus the callbacks. Movable, not copyable. */
+/** A client configuration: the JSON configuration keys (docs/behaviour.md) plus the callbacks. Movable, not copyable. */
 class config {
   public:
     /** Parse a JSON configuration; throws scoutlb::error (SCOUTLB_CONFIG names the bad key). */
@@ -431,10 +431,10 @@ class client {
                                                     detail::c_text(reason, "the reason")));
     }
 
-    /** Hand in a server list (SPEC §3 JSON) the agent received from its default server. */
+    /** Hand in a server list (wire-format JSON, docs/behaviour.md) the agent received from its default server. */
     void update_server_list(std::string_view body) const { update(body, nullptr); }
 
-    /** Hand in a server list (SPEC §3 JSON) the agent received from `from`. */
+    /** Hand in a server list (wire-format JSON, docs/behaviour.md) the agent received from `from`. */
     void update_server_list(std::string_view body, const std::string &from) const {
         update(body, detail::c_text(from, "the sending server"));
     }

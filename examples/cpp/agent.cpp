@@ -1,6 +1,6 @@
 // A small device agent on the scoutlb C++ API (scoutlb.hpp): the C++ twin of examples/c/agent.c.
 //
-// Reads a JSON configuration file (SPEC §5 keys), connects to a management server, prints the
+// Reads a JSON configuration file (the configuration keys of docs/behaviour.md), connects to a management server, prints the
 // server it chose and the server list, and fails over when its connection is lost.
 //
 //   agent CONFIG.json            connect, print, exit

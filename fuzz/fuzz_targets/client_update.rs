@@ -3,7 +3,7 @@
 //!
 //! Properties: a body is taken exactly when `ServerList::from_json` takes it; a refused body
 //! changes nothing; a taken one becomes the cached list, moves the default to the list's `self`
-//! only when the list came from the default server, and the state file holds it afterwards (its entries: SPEC §4 keeps no `self` or `generation`);
+//! only when the list came from the default server, and the state file holds it afterwards (its entries: the state file (behaviour.md) keeps no `self` or `generation`);
 //! the candidates name each server once, the default first.
 #![no_main]
 
@@ -88,7 +88,7 @@ fuzz_target!(|input: (u8, &[u8])| {
             }
             let on_disk = StateFile::open(state_path).unwrap().load().unwrap();
             assert!(on_disk.warning.is_none(), "{:?}", on_disk.warning);
-            // SPEC §4 keeps the entries of the list, not its `self` or `generation`.
+            // The state file (behaviour.md, "State file") keeps the entries of the list, not its `self` or `generation`.
             assert_eq!(on_disk.state.default_server, after.default_server);
             assert_eq!(on_disk.state.servers_from, after.servers_from);
             assert_eq!(

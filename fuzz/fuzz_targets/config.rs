@@ -1,5 +1,5 @@
 //! `Config::from_json` on arbitrary text: a configuration that parses passes `validate`, and
-//! written back as SPEC §5 JSON (every key, by the encoder below) it parses to an equal one.
+//! written back as configuration JSON (behaviour.md, "Configuration keys") (every key, by the encoder below) it parses to an equal one.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +16,7 @@ fuzz_target!(|text: &str| {
     }
 });
 
-/// The configuration as the JSON text of SPEC §5, every key spelled out.
+/// The configuration as the JSON text of behaviour.md, "Configuration keys", every key spelled out.
 fn encode(c: &Config) -> Value {
     let ms = |d: std::time::Duration| d.as_millis() as u64;
     let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.to_str().expect("parsed from UTF-8").to_string());

@@ -1,5 +1,5 @@
 //! The state file's save under strace: the temporary file is written and fsynced before the
-//! rename, and the folder is fsynced after it (SPEC §4); writers without those fsyncs fail the
+//! rename, and the folder is fsynced after it (behaviour.md, "State file"); writers without those fsyncs fail the
 //! same check, so the check is real.
 //!
 //! Needs Debian's `strace` and ptrace. A missing prerequisite prints `SKIPPED:`, or fails the test
