@@ -6,34 +6,24 @@
 #   bash tests/e2e/run.sh
 #
 # Builds scout-server and scoutlb in the shared target folder, runs the demo three times, and ends
-# with one line `N passed, N failed`. Exit status: 0 when everything passed, 1 otherwise.
+# with `== demo: N passed, N failed`. Exit status: 0 when everything passed, 1 otherwise.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo" || exit 1
-passed=0
-failed=0
-
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $*"
-}
-failure() {
-    failed=$((failed + 1))
-    echo "FAIL: $*"
-}
+source "$repo/tests/suite.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Prerequisites.
 if ! command -v cargo >/dev/null; then
-    echo "FAIL: cargo is not installed (install Rust from https://rustup.rs)"
-    echo "0 passed, 1 failed"
+    bad "cargo is not installed (install Rust from https://rustup.rs)"
+    finish_suite demo
     exit 1
 fi
 echo "Building scout-server and scoutlb..."
 if ! cargo build --quiet -p scout-server -p scoutlb-cli; then
-    echo "FAIL: the build failed"
-    echo "0 passed, 1 failed"
+    bad "the build failed"
+    finish_suite demo
     exit 1
 fi
 target=${CARGO_TARGET_DIR:-$repo/target}
@@ -100,15 +90,15 @@ check_clean() {
     local dir=$work/$1 left
     left=$(survivors "$dir")
     if [[ -n "$left" ]]; then
-        failure "demo ($1): processes left behind: $left"
+        bad "demo ($1): processes left behind: $left"
         for pid in $left; do kill -KILL "$pid" 2>/dev/null; done
         return
     fi
     if compgen -G "$dir/scoutlb-demo.*" >/dev/null; then
-        failure "demo ($1): its temporary folder was not removed"
+        bad "demo ($1): its temporary folder was not removed"
         return
     fi
-    pass "demo ($1): no process left behind, temporary folder removed"
+    ok "demo ($1): no process left behind, temporary folder removed"
 }
 
 echo
@@ -116,9 +106,9 @@ echo "--- demo: full run"
 run_demo full
 wait_exit "$demo_pid" 120
 if [[ $demo_status -eq 0 ]] && grep -q "=== Step 8: done ===" "$demo_out" && ! grep -q "DEMO FAILED" "$demo_out"; then
-    pass "demo (full): exits 0 after every step"
+    ok "demo (full): exits 0 after every step"
 else
-    failure "demo (full): exit status $demo_status"
+    bad "demo (full): exit status $demo_status"
     cat "$demo_out"
 fi
 check_clean full
@@ -135,13 +125,13 @@ for sig in INT TERM; do
         fi
         wait_exit "$demo_pid" 30
         if [[ $demo_status -eq 130 ]] && grep -q "^Interrupted" "$demo_out"; then
-            pass "demo ($name): stops with status 130"
+            ok "demo ($name): stops with status 130"
         else
-            failure "demo ($name): exit status $demo_status"
+            bad "demo ($name): exit status $demo_status"
             cat "$demo_out"
         fi
     else
-        failure "demo ($name): never reached step 3"
+        bad "demo ($name): never reached step 3"
         cat "$demo_out"
         kill -KILL -- -"$demo_pid" 2>/dev/null
         wait "$demo_pid" 2>/dev/null
@@ -151,5 +141,4 @@ done
 set +m
 
 echo
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish_suite demo

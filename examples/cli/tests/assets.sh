@@ -6,49 +6,39 @@
 #   bash examples/cli/tests/assets.sh
 #
 # Needs groff (Debian: groff-base); zsh and fish are checked when installed (tests/install-deps.sh
-# installs all three). Ends with `N passed, N failed`; exit status 0 when everything passed.
+# installs all three). Ends with `== CLI assets: N passed, N failed`; exit status 0 when everything passed.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 out=$(mktemp -d /tmp/scoutlb-assets.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $*"
-}
-failure() {
-    failed=$((failed + 1))
-    echo "FAIL: $*"
-}
+source "$repo/tests/suite.sh"
 finish() {
-    echo "$passed passed, $failed failed"
-    [[ $failed -eq 0 ]]
+    finish_suite "CLI assets"
     exit
 }
 
 if bash "$repo/examples/cli/gen-assets.sh" "$out"; then
-    pass "gen-assets.sh writes into a new folder"
+    ok "gen-assets.sh writes into a new folder"
 else
-    failure "gen-assets.sh failed"
+    bad "gen-assets.sh failed"
     finish
 fi
 for f in scoutlb.1 scoutlb.bash _scoutlb scoutlb.fish; do
-    [[ -s $out/$f ]] || failure "$f is missing or empty"
+    [[ -s $out/$f ]] || bad "$f is missing or empty"
 done
 
 # ---------------------------------------------------------------------------------------------
 # The man page.
 if ! command -v groff >/dev/null; then
-    failure "groff is not installed (apt-get install groff-base)"
+    bad "groff is not installed (apt-get install groff-base)"
     finish
 fi
 warnings=$(groff -man -Tutf8 -ww -z "$out/scoutlb.1" 2>&1)
 if [[ -z $warnings ]]; then
-    pass "man page: groff reports no warnings"
+    ok "man page: groff reports no warnings"
 else
-    failure "man page: groff warnings: $warnings"
+    bad "man page: groff warnings: $warnings"
 fi
 page=$(MANWIDTH=100 groff -man -Tutf8 -P-cbou "$out/scoutlb.1" 2>/dev/null)
 missing=()
@@ -63,21 +53,21 @@ for code in 0 1 2 3 4 5; do
     grep -qE "^ +$code +[A-Z]" <<<"$page" || missing+=("exit code $code")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
-    pass "man page: every section, command, option and exit code"
+    ok "man page: every section, command, option and exit code"
 else
-    failure "man page lacks: ${missing[*]}"
+    bad "man page lacks: ${missing[*]}"
     echo "$page"
 fi
 if grep -qF "SCOUTLB(1)" <<<"$page" && grep -qF "scoutlb $(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)" <<<"$page"; then
-    pass "man page: title and version"
+    ok "man page: title and version"
 else
-    failure "man page: title or version missing"
+    bad "man page: title or version missing"
 fi
 if command -v man >/dev/null; then
     if MANWIDTH=80 man -l "$out/scoutlb.1" 2>&1 | grep -q "EXIT STATUS"; then
-        pass "man page: man -l shows it"
+        ok "man page: man -l shows it"
     else
-        failure "man page: man -l cannot show it"
+        bad "man page: man -l cannot show it"
     fi
 fi
 
@@ -113,15 +103,15 @@ expect_completions() {
         grep -qxF -- "$want" <<<"$got" || missing+=("$want")
     done
     if [[ ${#missing[@]} -eq 0 ]]; then
-        pass "bash completion: $label"
+        ok "bash completion: $label"
     else
-        failure "bash completion: $label lacks ${missing[*]} (got: $(tr '\n' ' ' <<<"$got"))"
+        bad "bash completion: $label lacks ${missing[*]} (got: $(tr '\n' ' ' <<<"$got"))"
     fi
 }
 if bash --norc --noprofile -c 'source "$1" && complete -p scoutlb' _ "$out/scoutlb.bash" | grep -q -- "-F _scoutlb"; then
-    pass "bash completion: sourcing it registers a function for scoutlb"
+    ok "bash completion: sourcing it registers a function for scoutlb"
 else
-    failure "bash completion: sourcing it registers nothing for scoutlb"
+    bad "bash completion: sourcing it registers nothing for scoutlb"
 fi
 expect_completions "the commands after 'scoutlb '" "" -- connect candidates lost servers status help
 expect_completions "'scoutlb c' gives connect and candidates" c -- connect candidates
@@ -129,9 +119,9 @@ expect_completions "the options of a command" status --j -- --json
 expect_completions "global options before a command" --v -- --verbose --version
 got=$(complete_words c)
 if grep -qx "lost" <<<"$got"; then
-    failure "bash completion: 'scoutlb c' also offers lost"
+    bad "bash completion: 'scoutlb c' also offers lost"
 else
-    pass "bash completion: 'scoutlb c' offers nothing else"
+    ok "bash completion: 'scoutlb c' offers nothing else"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -139,9 +129,9 @@ fi
 if command -v zsh >/dev/null; then
     if zsh -n "$out/_scoutlb" &&
         [[ $(zsh -fc 'fpath=("$1" $fpath); autoload -U compinit; compinit -u -d "$1/zcompdump"; print -r -- ${_comps[scoutlb]}' _ "$out") == _scoutlb ]]; then
-        pass "zsh completion: parses, and compinit registers it for scoutlb"
+        ok "zsh completion: parses, and compinit registers it for scoutlb"
     else
-        failure "zsh completion does not parse or is not registered"
+        bad "zsh completion does not parse or is not registered"
     fi
 else
     echo "zsh not installed (tests/install-deps.sh installs it): its completion is not checked"
@@ -149,9 +139,9 @@ fi
 if command -v fish >/dev/null; then
     got=$(fish --no-config -c 'source $argv[1]; complete -C"scoutlb c"' "$out/scoutlb.fish" | cut -f1 | sort | tr '\n' ' ')
     if [[ $got == "candidates connect " ]]; then
-        pass "fish completion: 'scoutlb c' gives candidates and connect"
+        ok "fish completion: 'scoutlb c' gives candidates and connect"
     else
-        failure "fish completion: 'scoutlb c' gives: $got"
+        bad "fish completion: 'scoutlb c' gives: $got"
     fi
 else
     echo "fish not installed (tests/install-deps.sh installs it): its completion is not checked"
