@@ -33,14 +33,8 @@ DESTDIR=$stage ffi/install.sh /usr --libdir "lib/$multiarch" >/dev/null
 mv "$stage/usr/lib/$multiarch" "$stage/lib" # a path without the tuple for Cargo.toml; cargo-deb adds it back
 
 # The CLI's man page and bash completion, generated from its argument parser.
-with_cli=1
-if [ -f examples/cli/gen-assets.sh ]; then
-    bash examples/cli/gen-assets.sh "$stage/cli"
-    gzip -9n "$stage/cli/scoutlb.1"
-else
-    with_cli=0
-    echo "SKIPPED: the scoutlb package (examples/cli/gen-assets.sh, which writes its man page, is missing)"
-fi
+bash examples/cli/gen-assets.sh "$stage/cli"
+gzip -9n "$stage/cli/scoutlb.1"
 
 # The dependencies written in ffi/Cargo.toml: the library's as dpkg-shlibdeps finds them, and the
 # -dev package's on the library package of the same version.
@@ -69,8 +63,6 @@ dpkg-deb -R "${debs[0]}" "$unpacked"
 install -m 0644 packaging/libscoutlb0/shlibs packaging/libscoutlb0/triggers "$unpacked/DEBIAN/"
 dpkg-deb --root-owner-group -Zxz -b "$unpacked" "${debs[0]}" >/dev/null
 debs+=("$(deb -p scoutlb-ffi --variant dev --multiarch=same)")
-if [ $with_cli = 1 ]; then
-    debs+=("$(deb -p scoutlb-cli --strip)")
-fi
+debs+=("$(deb -p scoutlb-cli --strip)")
 debs+=("$(deb -p scout-server --strip)")
 printf '%s\n' "${debs[@]}"
