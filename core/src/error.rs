@@ -133,7 +133,8 @@ impl Error {
         }
     }
 
-    /// Whether no server could be reached and every attempt failed on DNS (or there was none).
+    /// Whether the failure is DNS's: a failed lookup, or no server reached and every attempt (at
+    /// least one) failed on DNS.
     pub fn is_all_dns(&self) -> bool {
         matches!(self, Error::AllFailed(a) if !a.is_empty() && a.iter().all(|a| matches!(a.reason, crate::FailReason::Dns(_))))
             || matches!(self, Error::Dns { .. })
