@@ -615,22 +615,53 @@ impl PowerCutFs {
         Ok(fs)
     }
 
+    /// Whether the kernel lists the mount point in `/proc/self/mounts`.
+    fn is_mounted(&self) -> bool {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let here = self.mountpoint.to_string_lossy();
+        mounts.lines().any(|l| l.split(' ').nth(1) == Some(&here))
+    }
+
     /// Wait until the kernel routes the mount point to this file system.
     fn wait_mounted(&self) -> Result<(), String> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-            let here = self.mountpoint.to_string_lossy();
-            if mounts.lines().any(|l| l.split(' ').nth(1) == Some(&here)) {
-                return Ok(());
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(format!(
-                    "{} did not show up in /proc/self/mounts",
-                    self.mountpoint.display()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if within(Duration::from_secs(10), || self.is_mounted()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} did not show up in /proc/self/mounts",
+                self.mountpoint.display()
+            ))
+        }
+    }
+
+    /// Detach the mount and wait (a bounded time) until the kernel no longer lists it.
+    ///
+    /// Dropping fuser's session alone only asks `fusermount3` to unmount later and detaches the
+    /// serving thread: a test process that exits right after left the mount behind, with its
+    /// daemon gone ("Transport endpoint is not connected").
+    fn unmount(&self) {
+        if !self.is_mounted() {
+            return;
+        }
+        // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
+        let detached = if unsafe { libc::geteuid() } == 0 {
+            let path = std::ffi::CString::new(self.mountpoint.as_os_str().as_encoded_bytes());
+            // SAFETY: `path` is a NUL-terminated string that lives across the call.
+            path.is_ok_and(|p| unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) } == 0)
+        } else {
+            ["fusermount3", "fusermount"].iter().any(|f| {
+                std::process::Command::new(f)
+                    .args(["-u", "-z"])
+                    .arg(&self.mountpoint)
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+        };
+        if !detached || !within(Duration::from_secs(5), || !self.is_mounted()) {
+            eprintln!(
+                "warning: could not unmount the power-cut file system on {}; run `fusermount3 -u -z` on it",
+                self.mountpoint.display()
+            );
         }
     }
 
@@ -664,10 +695,23 @@ impl PowerCutFs {
     }
 }
 
+/// Whether `check` comes true within `limit`; unlike [`crate::wait_until`] it never panics, so a
+/// `Drop` can use it.
+fn within(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !check() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
 impl Drop for PowerCutFs {
     fn drop(&mut self) {
         self.lock().off = false;
-        // Dropping the session unmounts it.
+        self.unmount();
         drop(self.session.take());
     }
 }

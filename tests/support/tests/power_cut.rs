@@ -233,3 +233,23 @@ fn injected_errors_fail_the_save_and_keep_the_old_file() {
     assert_eq!(number(&file.load().unwrap().state), Some(77));
     assert_eq!(fs.stats().injected_failures, 9);
 }
+
+#[test]
+fn dropping_the_file_system_unmounts_it_and_removes_its_folder() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(fs) = mounted() else { return };
+    let mountpoint = fs.path().to_path_buf();
+    StateFile::open(&mountpoint.join("state.json"))
+        .unwrap()
+        .save(&state(1))
+        .unwrap();
+    fs.cut();
+    drop(fs);
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    let here = mountpoint.to_string_lossy();
+    assert!(
+        !mounts.lines().any(|l| l.split(' ').nth(1) == Some(&here)),
+        "{here} is still mounted"
+    );
+    assert!(!mountpoint.parent().unwrap().exists(), "{here}'s folder is left behind");
+}
