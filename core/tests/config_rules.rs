@@ -170,3 +170,17 @@ fn the_builder_makes_the_same_config() {
     );
     assert!(Config::builder().failover_order(OrderMode::Spread).build().is_err());
 }
+
+#[test]
+fn a_retry_factor_reads_as_the_nearest_double_and_survives_writing_back() {
+    // serde_json's fast float parser can be one unit in the last place off; the fuzzer found this one.
+    let text = r#"{"retry": {"factor": 1.5333333333333366}}"#;
+    let c = Config::from_json(text).unwrap();
+    assert_eq!(c.retry.factor, 1.533_333_333_333_336_6_f64);
+    let again = format!(r#"{{"retry": {{"factor": {}}}}}"#, serde_json::json!(c.retry.factor));
+    assert_eq!(
+        Config::from_json(&again).unwrap().retry.factor,
+        c.retry.factor,
+        "{again}"
+    );
+}

@@ -1,5 +1,6 @@
 //! `Config::from_json` on arbitrary text: a configuration that parses passes `validate`, and
-//! written back as configuration JSON (behaviour.md, "Configuration keys") (every key, by the encoder below) it parses to an equal one.
+//! written back as configuration JSON (behaviour.md, "Configuration keys"; every key, by the
+//! encoder below) it parses to an equal one.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
