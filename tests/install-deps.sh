@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the test suites need, once: Debian packages, clang's sanitizer and libFuzzer
-# runtimes, and the pinned cargo tools (tests/tool-versions.sh). Skips what is already there. The
+# runtimes, the pinned cargo tools (tests/tool-versions.sh) and the pinned Python test tools
+# (python/requirements-test*.txt, in virtual environments under target/). Skips what is already there. The
 # suites themselves install nothing: a missing prerequisite fails them with a pointer here.
 set -euo pipefail
 source "$(dirname "$0")/tool-versions.sh"
@@ -35,4 +36,22 @@ fi
 if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION"; then
     echo "installing: cargo-fuzz $CARGO_FUZZ_VERSION"
     cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
+fi
+# The Python suite's tools, pinned, in two virtual environments under target/ (python/venvs.sh).
+source "$(dirname "$0")/../python/venvs.sh"
+if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
+    echo "$PYTHON is older than 3.9 or lacks the venv module: the Python suite needs both" >&2
+    exit 1
+fi
+if ! venv_ready "$VENV" "$REQUIREMENTS"; then
+    echo "installing: ${REQUIREMENTS#"$ROOT"/} into ${VENV#"$ROOT"/}"
+    make_venv "$VENV" "$PYTHON" "$REQUIREMENTS"
+fi
+if py39=$(find_python39); then
+    if ! venv_ready "$VENV39" "$REQUIREMENTS39"; then
+        echo "installing: ${REQUIREMENTS39#"$ROOT"/} into ${VENV39#"$ROOT"/}"
+        make_venv "$VENV39" "$py39" "$REQUIREMENTS39"
+    fi
+else
+    echo "no CPython 3.9 here (on PATH or under pyenv): the Python suite's abi3 check cannot run" >&2
 fi

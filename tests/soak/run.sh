@@ -28,13 +28,14 @@ cargo build --release --quiet -p scoutlb-testkit --example soak --bin soak-fleet
 cargo build --release --quiet -p scoutlb-ffi || exit 1
 gcc -std=c99 -O2 -Wall -Wextra -Werror -I"$root/include" tests/soak/soak.c "$target/release/libscoutlb.a" \
     -lpthread -ldl -lm -o "$work/soak_c" || exit 1
-venv=$target/soak-venv
-if [ ! -x "$venv/bin/maturin" ]; then
-    python3 -m venv "$venv" && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" || exit 1
-fi
-rm -rf "$work/wheels"
-"$venv/bin/maturin" build --quiet --release -m python/Cargo.toml --out "$work/wheels" --interpreter "$venv/bin/python" || exit 1
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall "$work"/wheels/scoutlb-*.whl || exit 1
+# maturin comes from the Python suite's tools (python/venvs.sh, made by tests/install-deps.sh); the
+# release wheel goes into a virtual environment of its own.
+source "$root/python/venvs.sh"
+venv_ready "$VENV" "$REQUIREMENTS" || { echo "no ${VENV#"$root"/}: run tests/install-deps.sh" >&2; exit 1; }
+venv=$work/venv
+python3 -m venv "$venv" || exit 1
+"$VENV/bin/maturin" build --quiet --release -m python/Cargo.toml --out "$work/wheels" --interpreter "$venv/bin/python" || exit 1
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-index "$work"/wheels/scoutlb-*.whl || exit 1
 
 rows=()
 missed=0
