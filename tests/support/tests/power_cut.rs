@@ -1,6 +1,7 @@
 //! The state file through the power-cut file system ([`PowerCutFs`]): power cuts at random points
 //! of a loop of saves leave the old or the new file every time, while a writer without fsync loses
-//! the file; injected write, rename and fsync errors fail the save and keep the old file.
+//! the file; injected write, rename and fsync errors fail the save and keep the old file; the
+//! `powercut-fs` binary does the same on commands, and every mount is gone after use.
 //!
 //! Needs FUSE (`/dev/fuse`, and `fusermount3` when not root). A missing prerequisite prints
 //! `SKIPPED:`, or fails the test when `SCOUTLB_TEST_REQUIRE=1` (set by the test command).
@@ -252,4 +253,70 @@ fn dropping_the_file_system_unmounts_it_and_removes_its_folder() {
         "{here} is still mounted"
     );
     assert!(!mountpoint.parent().unwrap().exists(), "{here}'s folder is left behind");
+}
+
+/// The `powercut-fs` binary, for tests in other languages: every command of its doc comment
+/// answers as documented, and `quit` unmounts.
+#[test]
+fn the_powercut_fs_binary_obeys_its_commands_and_unmounts_on_quit() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = PowerCutFs::unavailable() {
+        scoutlb_testkit::skip(&why);
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_powercut-fs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = output.next().unwrap().unwrap();
+    let Some(mounted) = first.strip_prefix("mounted ") else {
+        panic!("expected `mounted PATH`, got {first:?}")
+    };
+    let mountpoint = Path::new(mounted).to_path_buf();
+    let mut say = |line: &str| -> String {
+        writeln!(input, "{line}").unwrap();
+        output.next().unwrap().unwrap()
+    };
+    assert!(say("stats").starts_with("stats Stats {"));
+    let file = StateFile::open(&mountpoint.join("state.json")).unwrap();
+    file.save(&state(1)).unwrap();
+
+    assert_eq!(say("fail write ENOSPC"), "ok");
+    let err = file.save(&state(2)).unwrap_err();
+    let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC).to_string();
+    assert!(err.to_string().contains(&enospc), "{err}");
+    assert_eq!(number(&file.load().unwrap().state), Some(1));
+
+    // Data that was never fsynced is gone after a cut and a restart (the name stays, empty).
+    fs::write(mountpoint.join("unsynced"), b"lost").unwrap();
+    assert_eq!(say("cut"), "ok");
+    assert!(file.save(&state(3)).is_err(), "a save during the cut succeeded");
+    assert_eq!(say("restart"), "ok");
+    assert_eq!(
+        fs::read(mountpoint.join("unsynced")).unwrap(),
+        b"",
+        "unsynced data survived the cut"
+    );
+    assert_eq!(number(&file.load().unwrap().state), Some(1));
+    let stats = say("stats");
+    assert!(
+        stats.contains("cuts: 1,") && stats.contains("injected_failures: 1 "),
+        "{stats}"
+    );
+
+    assert!(say("fail write EWHAT").starts_with("error: expected `fail"));
+    assert!(say("format c:").starts_with("error: unknown command"));
+    writeln!(input, "quit").unwrap();
+    assert!(child.wait().unwrap().success());
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        !mounts.lines().any(|l| l.split(' ').nth(1) == Some(mounted)),
+        "{mounted} is still mounted after quit"
+    );
 }
