@@ -5,7 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
+install_start=$SECONDS
 bash tests/install-deps.sh || { echo "installing the test dependencies failed"; exit 1; }
+times=("install $((SECONDS - install_start)) s")
 # One rule for missing prerequisites: under the test command, every one is a failure, never a skip.
 export SCOUTLB_TEST_REQUIRE=1
 
@@ -31,7 +33,6 @@ suite() {
     [ "$skipped" = 0 ] || echo "--- $name: $skipped test(s) skipped (see SKIPPED lines above)"
     times+=("$name $((SECONDS - start)) s")
 }
-times=()
 
 suite format cargo fmt --all --check
 suite clippy cargo clippy --all-targets -- -D warnings
@@ -46,7 +47,7 @@ suite hostile bash tests/hostile/run.sh
 suite packaging bash packaging/test.sh
 
 echo
-echo "time per suite: ${times[*]/%/,}"
+echo "time per step: ${times[*]/%/,} total $SECONDS s"
 if [ "$failed" -gt 0 ]; then
     echo "failed suites: ${failed_names[*]}"
 fi
