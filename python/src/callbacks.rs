@@ -33,6 +33,23 @@ fn describe(py: Python<'_>, err: &PyErr) -> String {
     }
 }
 
+/// Hand a Ctrl-C that surfaced in Python code run by the library (a callback, `logging`) back to
+/// the interpreter; answers whether `err` was one.
+///
+/// The signal handler raises `KeyboardInterrupt` in whatever Python code the main thread runs
+/// next, which may be a log record or an events callback whose errors the library must not raise
+/// into the connection logic. Caught there, the interrupt would be lost; it is signalled again
+/// instead, so the retry loop's check or the interpreter itself raises it.
+fn keep_interrupt(py: Python<'_>, err: &PyErr) -> bool {
+    if !err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+        return false;
+    }
+    // SAFETY: PyErr_SetInterrupt takes no arguments and only marks SIGINT as pending; it may be
+    // called from any thread.
+    unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+    true
+}
+
 /// A callback probe: `callable(server, timeout_seconds) -> bool`, run on the core's attempt threads.
 pub struct PyProbe {
     /// The agent's callable.
@@ -52,7 +69,10 @@ impl PyProbe {
                     Ok(_) => Err("the probe callback returned False".to_string()),
                     Err(_) => Err(format!("the probe callback returned {}, not a bool", type_name(&value))),
                 },
-                Err(e) => Err(describe(py, &e)),
+                Err(e) => {
+                    keep_interrupt(py, &e);
+                    Err(describe(py, &e))
+                }
             }
         });
         answer.unwrap_or_else(|| Err("the Python interpreter is shutting down".into()))
@@ -87,6 +107,9 @@ impl scoutlb::EventSink for PyEvents {
                 let result = self.callable.bind(py).call1((event,));
                 IN_EVENTS.with(|c| c.set(previous));
                 if let Err(e) = result {
+                    if keep_interrupt(py, &e) {
+                        return;
+                    }
                     let text = format!("the events callback raised {}", describe(py, &e));
                     let logged = py.import("logging").and_then(|logging| {
                         let kwargs = pyo3::types::PyDict::new(py);
@@ -95,7 +118,9 @@ impl scoutlb::EventSink for PyEvents {
                             .call_method1("getLogger", ("scoutlb",))?
                             .call_method("error", (text,), Some(&kwargs))
                     });
-                    if let Err(e) = logged {
+                    if let Err(e) = logged
+                        && !keep_interrupt(py, &e)
+                    {
                         e.write_unraisable(py, None);
                     }
                 }
@@ -138,8 +163,10 @@ impl log::Log for LogBridge {
                     Ok(())
                 })();
                 // A broken logging setup must not break the connection logic; logging reports its own
-                // handler errors.
-                drop(logged);
+                // handler errors. A Ctrl-C that landed in logging is handed back.
+                if let Err(e) = logged {
+                    keep_interrupt(py, &e);
+                }
             })
         }));
     }

@@ -1,9 +1,11 @@
-"""ManagerLoadBalancer from Python, Ctrl-C during connect_with_retry, and garbage collection of callbacks."""
+"""ManagerLoadBalancer from Python, Ctrl-C during connect_with_retry (also when it lands in logging or a
+callback), and garbage collection of callbacks."""
 
 from __future__ import annotations
 
 import _thread
 import gc
+import logging
 import socket
 import threading
 import time
@@ -64,6 +66,53 @@ def test_ctrl_c_interrupts_connect_with_retry(refused_address: str) -> None:
             client.connect_with_retry()
     finally:
         timer.cancel()
+    assert time.monotonic() - start < 2.0
+
+
+class _InterruptOnce(logging.Handler):
+    """Raises KeyboardInterrupt on its first record, as a Ctrl-C landing inside logging does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raised = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.raised:
+            self.raised = True
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_that_lands_in_logging_is_not_lost(refused_address: str) -> None:
+    # Bounded like the test above: 200 tries of at most 50 ms if the interrupt were lost.
+    client = Client(servers=[refused_address], retry={"base_ms": 50, "cap_ms": 50, "max_tries": 200})
+    handler = _InterruptOnce()
+    logger = logging.getLogger("scoutlb")
+    logger.addHandler(handler)
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            client.connect_with_retry()
+    finally:
+        logger.removeHandler(handler)
+    assert handler.raised
+    assert time.monotonic() - start < 2.0
+
+
+def test_ctrl_c_that_lands_in_the_events_callback_is_not_lost(refused_address: str) -> None:
+    seen: list[scoutlb.Event] = []
+
+    def on_event(event: scoutlb.Event) -> None:
+        seen.append(event)
+        if len(seen) == 1:
+            raise KeyboardInterrupt
+
+    client = Client(
+        servers=[refused_address], retry={"base_ms": 50, "cap_ms": 50, "max_tries": 200}, events=on_event
+    )
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        client.connect_with_retry()
+    assert seen
     assert time.monotonic() - start < 2.0
 
 
