@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::probe::{Probe, Reached, TransportUp};
 use crate::race::{Action, Id, Race, Stage, Timing};
 use crate::server::Server;
+use crate::tls_failure::TlsFailure;
 
 /// Why one attempt failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +32,7 @@ pub enum FailReason {
     /// The host name did not resolve.
     Dns(DnsFailure),
     /// The TLS handshake or certificate check failed.
-    Tls(String),
+    Tls(TlsFailure),
     /// The server answered with an HTTP status other than 200.
     HttpStatus(u16),
     /// The server's answer was not a valid server list.

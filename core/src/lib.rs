@@ -28,6 +28,7 @@ pub mod race;
 mod server;
 mod server_list;
 mod state;
+mod tls_failure;
 
 pub use attempt::{Attempt, FailReason};
 pub use balancer::ManagerLoadBalancer;
@@ -41,6 +42,7 @@ pub use probe::{HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
 pub use server::{DEFAULT_PORT, MAX_HOST_LEN, Server};
 pub use server_list::{MAX_BODY_BYTES, MAX_ENTRIES, ServerEntry, ServerList};
 pub use state::{FORMAT as STATE_FORMAT, Loaded, MAX_STATE_BYTES, State, StateFile};
+pub use tls_failure::{TlsFailure, TlsFailureKind};
 
 /// Internals that the fuzz targets (`fuzz/`) drive directly; not part of the API, may change.
 #[doc(hidden)]

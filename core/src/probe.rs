@@ -15,6 +15,7 @@ use crate::dns::{DnsFailure, DnsFailureKind};
 use crate::error::{Error, Result};
 use crate::server::Server;
 use crate::server_list::{MAX_BODY_BYTES, ServerList};
+use crate::tls_failure::{TlsFailure, TlsFailureKind};
 
 /// Path of the server list on a Scout Server.
 pub const SERVERS_PATH: &str = "/scout/v1/servers";
@@ -260,6 +261,11 @@ fn carried_dns(io: &io::Error) -> Option<&DnsFailure> {
     io.get_ref().and_then(|e| e.downcast_ref::<DnsFailure>())
 }
 
+/// The TLS library's error an I/O error carries, if the failure was TLS.
+fn carried_tls(io: &io::Error) -> Option<&rustls::Error> {
+    io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
+}
+
 impl FailReason {
     /// Classify an OS error of a connection.
     pub(crate) fn from_io(e: &io::Error, timeout: Duration) -> Self {
@@ -275,14 +281,12 @@ impl FailReason {
 
     fn from_ureq(e: ureq::Error, timeout: Duration) -> Self {
         match e {
-            // rustls reports certificate and handshake failures as io errors that carry its error.
-            ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
-                FailReason::Tls(io.to_string())
-            }
-            // The resolvers of the probe (crate::dns) carry every lookup failure as a DnsFailure.
-            ureq::Error::Io(io) => match carried_dns(&io) {
-                Some(failure) => FailReason::Dns(failure.clone()),
-                None => FailReason::from_io(&io, timeout),
+            // rustls reports certificate and handshake failures as io errors that carry its error;
+            // the resolvers of the probe (crate::dns) carry every lookup failure as a DnsFailure.
+            ureq::Error::Io(io) => match (carried_tls(&io), carried_dns(&io)) {
+                (Some(tls), _) => FailReason::Tls(tls.into()),
+                (None, Some(dns)) => FailReason::Dns(dns.clone()),
+                (None, None) => FailReason::from_io(&io, timeout),
             },
             ureq::Error::Timeout(_) => FailReason::TimedOut(timeout),
             ureq::Error::HostNotFound => FailReason::Dns(DnsFailure::new(DnsFailureKind::NoRecords, "host not found")),
@@ -290,9 +294,9 @@ impl FailReason {
             ureq::Error::BodyExceedsLimit(_) => {
                 FailReason::InvalidList(format!("body exceeds the limit of {MAX_BODY_BYTES} bytes"))
             }
-            ureq::Error::Tls(m) => FailReason::Tls(m.to_string()),
-            ureq::Error::Rustls(e) => FailReason::Tls(e.to_string()),
-            ureq::Error::Pem(e) => FailReason::Tls(e.to_string()),
+            ureq::Error::Tls(m) => FailReason::Tls(TlsFailure::new(TlsFailureKind::Other, m)),
+            ureq::Error::Rustls(e) => FailReason::Tls((&e).into()),
+            ureq::Error::Pem(e) => FailReason::Tls(TlsFailure::new(TlsFailureKind::Other, e.to_string())),
             other => FailReason::Io {
                 kind: io::ErrorKind::Other,
                 message: other.to_string(),

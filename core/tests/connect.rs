@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use scoutlb::race::Stage;
-use scoutlb::{Client, Config, Error, FailReason, ProbeKind, Server};
+use scoutlb::{Client, Config, Error, FailReason, ProbeKind, Server, TlsFailureKind};
 use scoutlb_testkit::{Behaviour, Recorder, TestPki, TestServer, list_body, refused};
 
 fn config(servers: &[Server], extra: &str) -> Config {
@@ -142,6 +142,7 @@ fn https_verifies_against_the_configured_ca() {
     let err = client.connect().unwrap_err();
     assert_eq!(reasons(&err)[0].1, "tls", "{err}");
     assert!(err.to_string().contains("TLS"), "{err}");
+    assert_eq!(tls_kind(&err), TlsFailureKind::UnknownIssuer, "{err}");
 
     // The system roots do not know the test CA either.
     let client = Client::new(config(
@@ -149,7 +150,56 @@ fn https_verifies_against_the_configured_ca() {
         r#""scheme": "https", "connect_timeout_ms": 2000"#,
     ))
     .unwrap();
-    assert_eq!(reasons(&client.connect().unwrap_err())[0].1, "tls");
+    let err = client.connect().unwrap_err();
+    assert_eq!(reasons(&err)[0].1, "tls");
+    assert_eq!(tls_kind(&err), TlsFailureKind::UnknownIssuer, "{err}");
+}
+
+/// The kind of the TLS failure of the first attempt.
+fn tls_kind(err: &Error) -> TlsFailureKind {
+    match &err.attempts()[0].reason {
+        FailReason::Tls(t) => t.kind,
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn tls_failures_keep_their_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let https = |server: Server| {
+        let extra = format!(
+            r#""scheme": "https", "ca_file": "{}", "connect_timeout_ms": 2000"#,
+            ca.display()
+        );
+        Client::new(config(&[server], &extra)).unwrap().connect().unwrap_err()
+    };
+    let cases = [
+        (TestPki::for_names(&["scout.example"]), TlsFailureKind::WrongName),
+        (TestPki::expired(), TlsFailureKind::Expired),
+    ];
+    for (pki, kind) in cases {
+        std::fs::write(&ca, &pki.ca_pem).unwrap();
+        let tls = TestServer::start_tls(Behaviour::Status(200), Some(pki.server_config.clone()));
+        let err = https(tls.server());
+        assert_eq!(tls_kind(&err), kind, "{err}");
+        let FailReason::Tls(failure) = &err.attempts()[0].reason else {
+            unreachable!()
+        };
+        assert!(err.to_string().contains(&failure.detail), "{err}");
+    }
+    // A port that answers plain HTTP at once where TLS was expected.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let plain = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut stream, _) = listener.accept().unwrap();
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    let err = https(Server::new("127.0.0.1", port).unwrap());
+    plain.join().unwrap();
+    assert_eq!(tls_kind(&err), TlsFailureKind::Handshake, "{err}");
+    assert_eq!(TlsFailureKind::Handshake.name(), "handshake");
 }
 
 #[test]
