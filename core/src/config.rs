@@ -149,7 +149,8 @@ impl Config {
 
     /// Parse the JSON configuration text (behaviour.md); unknown keys and wrong types are errors naming the key.
     pub fn from_json(text: &str) -> Result<Self> {
-        let value: Value = serde_json::from_str(text).map_err(|e| Error::ConfigJson(e.to_string()))?;
+        // from_slice like the server list and the state file: one copy of serde_json's parser in the binaries.
+        let value: Value = serde_json::from_slice(text.as_bytes()).map_err(|e| Error::ConfigJson(e.to_string()))?;
         let obj = value
             .as_object()
             .ok_or_else(|| Error::ConfigJson("the configuration must be a JSON object".into()))?;
