@@ -79,8 +79,8 @@ pub fn is_stopped(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// Threads one device in flight needs: its own, the core's attempt thread, and the resolver thread
-/// ureq starts for a lookup with a time limit.
+/// Threads one device in flight may need: its own, the core's attempt thread, and the resolver
+/// thread ureq starts for a lookup of a host name with a time limit (none for an IP literal).
 pub const THREADS_PER_DEVICE: u64 = 3;
 
 /// Memory mappings one thread costs: its stack and guard page, its signal stack and guard page.
