@@ -13,8 +13,10 @@
  *
  * Build: clang -fsanitize=fuzzer,address,undefined -Iinclude fuzz/c/harness.c libscoutlb.a -lpthread -ldl -lm
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <scoutlb.h>
 
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,13 +80,27 @@ static void text_call(const struct scoutlb_client *client, text_fn fn, const cha
     }
 }
 
+/* The live client's state folder, removed when the fuzzer exits (not after a crash: the state
+ * file may be needed to reproduce it). */
+static char dir[128];
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void remove_dir(void) { nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS); }
+
 static struct scoutlb_client *live_client(void) {
     static struct scoutlb_client *client;
     if (client) return client;
-    char dir[128], config_json[512];
+    char config_json[512];
     snprintf(dir, sizeof dir, "%s/scoutlb-c-fuzz-%ld", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
              (long)getpid());
     mkdir(dir, 0700);
+    atexit(remove_dir);
     snprintf(config_json, sizeof config_json,
              "{\"servers\": [\"10.0.0.1\", \"scout2.corp:8443\", \"[fd00::3]\"], \"probe\": \"none\", "
              "\"state_file\": \"%s/state.json\"}",

@@ -3,11 +3,11 @@
 //!
 //! Properties: a body is taken exactly when `ServerList::from_json` takes it; a refused body
 //! changes nothing; a taken one becomes the cached list, moves the default to the list's `self`
-//! only when the list came from the default server, and the state file holds it afterwards (its entries: the state file (behaviour.md) keeps no `self` or `generation`);
-//! the candidates name each server once, the default first.
+//! only when the list came from the default server, and the state file holds it afterwards (its
+//! entries: the state file, behaviour.md "State file", keeps no `self` or `generation`); the
+//! candidates name each server once, the default first.
 #![no_main]
 
-use std::fs;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -22,13 +22,7 @@ struct Setup {
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = base.join(format!("scoutlb-fuzz-client-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = scoutlb_fuzz::scratch_dir("client");
         let state_path = dir.join("state.json");
         let config = serde_json::json!({
             "servers": ["10.0.0.1", "10.0.0.2:8443", "[fd00::3]"],

@@ -21,13 +21,7 @@ struct Setup {
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = base.join(format!("scoutlb-fuzz-state-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = scoutlb_fuzz::scratch_dir("state");
         fs::create_dir_all(&dir).unwrap();
         let file = StateFile::open(&dir.join("state.json")).unwrap();
         Setup { dir, file }
