@@ -71,16 +71,26 @@ pub fn built_binary(name: &str) -> Result<std::path::PathBuf, String> {
 /// Wait until `check` holds, polling every 20 ms; panics naming `what` after 30 s. Returns how long
 /// it took.
 #[track_caller]
-pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> std::time::Duration {
+pub fn wait_until(what: &str, check: impl FnMut() -> bool) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    assert!(
+        within(std::time::Duration::from_secs(30), check),
+        "timed out after 30 s waiting for {what}"
+    );
+    start.elapsed()
+}
+
+/// Whether `check` comes true within `limit`, polling every 20 ms; unlike [`wait_until`] it never
+/// panics, so a `Drop` can use it.
+pub fn within(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
     let start = std::time::Instant::now();
     while !check() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "timed out after 30 s waiting for {what}"
-        );
+        if start.elapsed() >= limit {
+            return false;
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    start.elapsed()
+    true
 }
 
 /// Runs `cmd`; its stdout, or an error with its output.

@@ -624,7 +624,7 @@ impl PowerCutFs {
 
     /// Wait until the kernel routes the mount point to this file system.
     fn wait_mounted(&self) -> Result<(), String> {
-        if within(Duration::from_secs(10), || self.is_mounted()) {
+        if crate::within(Duration::from_secs(10), || self.is_mounted()) {
             Ok(())
         } else {
             Err(format!(
@@ -657,7 +657,7 @@ impl PowerCutFs {
                     .is_ok_and(|s| s.success())
             })
         };
-        if !detached || !within(Duration::from_secs(5), || !self.is_mounted()) {
+        if !detached || !crate::within(Duration::from_secs(5), || !self.is_mounted()) {
             eprintln!(
                 "warning: could not unmount the power-cut file system on {}; run `fusermount3 -u -z` on it",
                 self.mountpoint.display()
@@ -693,19 +693,6 @@ impl PowerCutFs {
     pub fn stats(&self) -> Stats {
         self.lock().stats
     }
-}
-
-/// Whether `check` comes true within `limit`; unlike [`crate::wait_until`] it never panics, so a
-/// `Drop` can use it.
-fn within(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    while !check() {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
 }
 
 impl Drop for PowerCutFs {
