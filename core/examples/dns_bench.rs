@@ -5,12 +5,14 @@
 //! The system resolver reads `/etc/resolv.conf`, which names no port: dnsmasq listens on
 //! 127.0.0.153:53, and the std lookups run in a child inside a private mount namespace
 //! (`unshare -m`) where a resolv.conf naming that address is bind-mounted over `/etc/resolv.conf`.
-//! Needs root, `unshare` and dnsmasq. Run: `cargo run --release -p scoutlb --example dns_bench`.
+//! dnsmasq is the testkit's ([`Dnsmasq::start_on`]). Needs root, `unshare` and dnsmasq.
+//! Run: `cargo run --release -p scoutlb --example dns_bench`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
+
+use scoutlb_testkit::dns::Dnsmasq;
 
 const NAME: &str = "bench.test.example";
 const DNS_IP: &str = "127.0.0.153";
@@ -28,35 +30,16 @@ fn main() {
         println!("{median} {p90} {n}");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("scoutlb-dns-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("hosts"), format!("127.0.0.154 {NAME}\n::1 {NAME}\n")).unwrap();
-    let dnsmasq = ["/usr/sbin/dnsmasq", "/sbin/dnsmasq"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .expect("dnsmasq is not installed (apt-get install -y dnsmasq-base)");
-    let mut child = Command::new(dnsmasq)
-        .args([
-            "--port=53",
-            &format!("--listen-address={DNS_IP}"),
-            "--bind-interfaces",
-            "--no-resolv",
-            "--no-hosts",
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--pid-file=",
-            "--local=/test.example/",
-            "--cache-size=1000",
-        ])
-        .arg(format!("--addn-hosts={}", dir.join("hosts").display()))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start dnsmasq");
-    std::thread::sleep(Duration::from_millis(300));
+    let hosts = format!("127.0.0.154 {NAME}\n::1 {NAME}\n");
+    let addr: SocketAddr = format!("{DNS_IP}:53").parse().unwrap();
+    let Some(dns) = Dnsmasq::start_on(addr, &hosts, &[]) else {
+        return; // dnsmasq is missing: the testkit said so
+    };
+    let dir = tempfile::tempdir().unwrap();
 
     let config = scoutlb::Config::from_json(&format!(
-        r#"{{"manager_load_balancer": "{NAME}", "nameservers": ["{DNS_IP}:53"]}}"#
+        r#"{{"manager_load_balancer": "{NAME}", "nameservers": ["{}"]}}"#,
+        dns.addr()
     ))
     .unwrap();
     let entry = config.manager_load_balancer.clone().unwrap();
@@ -65,7 +48,7 @@ fn main() {
         servers.len()
     });
 
-    let rc = dir.join("resolv.conf");
+    let rc = dir.path().join("resolv.conf");
     std::fs::write(&rc, format!("nameserver {DNS_IP}\noptions attempts:1\n")).unwrap();
     let me = std::env::current_exe().unwrap();
     let script = format!(
@@ -74,9 +57,7 @@ fn main() {
         me.display()
     );
     let std_run = Command::new("unshare").args(["-m", "sh", "-c", &script]).output();
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dns);
 
     println!("balancer resolution of {NAME} (A + AAAA) against dnsmasq on {DNS_IP}:53, {LOOKUPS} lookups each");
     println!(

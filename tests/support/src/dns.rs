@@ -27,13 +27,26 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 pub struct Dnsmasq {
     child: Child,
     dir: tempfile::TempDir,
-    port: u16,
+    addr: SocketAddr,
     records: Vec<String>,
 }
 
 impl Dnsmasq {
     /// Start dnsmasq with `hosts` (hosts-file lines) and extra records (`--srv-host=...`, `--cname=...`).
     pub fn start(hosts: &str, records: &[String]) -> Option<Self> {
+        Self::launch(hosts, records, 5, || {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, crate::free_port()))
+        })
+    }
+
+    /// Start dnsmasq as [`Dnsmasq::start`] does, on the fixed loopback address `addr` (such as
+    /// `127.0.0.153:53`, for the system resolver, whose `resolv.conf` names no port).
+    pub fn start_on(addr: SocketAddr, hosts: &str, records: &[String]) -> Option<Self> {
+        Self::launch(hosts, records, 1, || addr)
+    }
+
+    /// Up to `tries` starts, each on the address `next` gives.
+    fn launch(hosts: &str, records: &[String], tries: usize, mut next: impl FnMut() -> SocketAddr) -> Option<Self> {
         let Some(program) = find_program("dnsmasq") else {
             crate::skip("dnsmasq is not installed (apt-get install -y dnsmasq-base)");
             return None;
@@ -44,13 +57,13 @@ impl Dnsmasq {
         let hosts_file = dir.path().join("hosts");
         std::fs::write(&hosts_file, hosts).expect("write the hosts file");
         set_mode(&hosts_file, 0o644);
-        for _ in 0..5 {
-            let port = crate::free_port();
-            let child = spawn(&program, dir.path(), port, records);
+        for _ in 0..tries {
+            let addr = next();
+            let child = spawn(&program, dir.path(), addr, records);
             let mut d = Dnsmasq {
                 child,
                 dir,
-                port,
+                addr,
                 records: records.to_vec(),
             };
             if d.wait_ready() {
@@ -59,7 +72,7 @@ impl Dnsmasq {
             let _ = d.child.kill();
             let _ = d.child.wait();
             let log = std::fs::read_to_string(d.dir.path().join("log")).unwrap_or_default();
-            eprintln!("dnsmasq did not start on port {port}: {log}");
+            eprintln!("dnsmasq did not start on {addr}: {log}");
             dir = std::mem::replace(&mut d.dir, tempfile::tempdir().expect("temporary folder"));
         }
         panic!("dnsmasq does not start (see the messages above)");
@@ -67,7 +80,7 @@ impl Dnsmasq {
 
     /// The address to put in `nameservers`.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        self.addr
     }
 
     fn hosts_path(&self) -> PathBuf {
@@ -111,7 +124,7 @@ impl Dnsmasq {
         let program = find_program("dnsmasq").expect("dnsmasq found before");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            self.child = spawn(&program, self.dir.path(), self.port, &self.records);
+            self.child = spawn(&program, self.dir.path(), self.addr, &self.records);
             if self.wait_ready() {
                 return;
             }
@@ -119,8 +132,8 @@ impl Dnsmasq {
             let _ = self.child.wait();
             assert!(
                 Instant::now() < deadline,
-                "dnsmasq does not start on port {}: {}",
-                self.port,
+                "dnsmasq does not start on {}: {}",
+                self.addr,
                 std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
             );
             thread::sleep(Duration::from_millis(100));
@@ -153,11 +166,11 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-fn spawn(program: &Path, dir: &Path, port: u16, records: &[String]) -> Child {
+fn spawn(program: &Path, dir: &Path, addr: SocketAddr, records: &[String]) -> Child {
     Command::new(program)
-        .arg(format!("--port={port}"))
+        .arg(format!("--port={}", addr.port()))
+        .arg(format!("--listen-address={}", addr.ip()))
         .args([
-            "--listen-address=127.0.0.1",
             "--bind-interfaces",
             "--no-resolv",
             "--no-hosts",
