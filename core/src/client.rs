@@ -4,39 +4,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::attempt::{self, Attempt, FailReason, Lookup, Won};
+use crate::Server;
+use crate::ServerList;
+use crate::State;
+use crate::attempt::{self, Lookup, Won};
 use crate::balancer;
-use crate::config::{Config, FIRST_CONTACT_HOST, ProbeKind};
 use crate::dns;
-use crate::error::{Error, Result};
-use crate::event::{Event, EventSink, emit};
-use crate::order::{Ranking, failover_order};
+use crate::emit::emit;
+use crate::lookup;
 use crate::probe::{HttpProbe, Probe, TcpProbe};
-use crate::race::Timing;
-use crate::server::Server;
-use crate::server_list::ServerList;
-use crate::state::{State, StateFile};
-
-/// The outcome of a successful connect.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Connected {
-    /// The server now in use and persisted as the default (the real server behind a balancer
-    /// when the server named itself with `self`).
-    pub server: Server,
-    /// The address that answered the probe.
-    pub reached: Server,
-    /// Whether the address came from the ManagerLoadBalancer entry.
-    pub via_balancer: bool,
-    /// The attempts that did not win: those that failed, and those still running after their
-    /// patience ran out ([`FailReason::OutOfPatience`]).
-    pub failed: Vec<Attempt>,
-    /// Whether the new state reached the state file (also true when nothing had to be saved or
-    /// there is no state file). A failed save does not undo the connection.
-    pub saved: bool,
-    /// Why the save failed, when `saved` is false (also reported as a `StateFileProblem` event).
-    pub save_error: Option<String>,
-}
+use crate::state::StateFile;
+use crate::{Attempt, Connected, FailReason};
+use crate::{Config, FIRST_CONTACT_HOST, ProbeKind};
+use crate::{Error, Result};
+use crate::{Event, EventSink};
+use crate::{Ranking, failover_order};
+use scoutlb_proto::race::Timing;
 
 /// A device's connection chooser; cheap to share between threads (`Send + Sync`).
 pub struct Client {
@@ -193,7 +176,7 @@ impl Client {
 
     /// Parse a server address as this client's configuration does (its `default_port` fills in).
     pub fn parse_server(&self, text: &str) -> Result<Server> {
-        Server::parse(text, self.config.default_port)
+        Ok(Server::parse(text, self.config.default_port)?)
     }
 
     /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.
@@ -248,7 +231,7 @@ impl Client {
         let mut cached = lock(&self.balancer);
         let evaluation = cached.get_or_insert_with(|| {
             let seed = lock(&self.rng).u64(..);
-            balancer::evaluate(entry, &self.config, seed, &mut |e| self.emit(e))
+            lookup::evaluate(entry, &self.config, seed, &mut |e| self.emit(e))
         });
         evaluation.servers.clone()
     }
@@ -301,12 +284,12 @@ impl Client {
 
     /// Hand in a server list as wire-format JSON; a refused list keeps the cached one.
     pub fn update_server_list_json(&self, body: &[u8], from: Option<&Server>) -> Result<()> {
-        self.update_checked(ServerList::from_json(body), from)
+        self.update_checked(ServerList::from_json(body).map_err(Error::from), from)
     }
 
     /// Hand in a server list as servers in order; a refused list (empty, too long) keeps the cached one.
     pub fn update_server_list_servers(&self, servers: Vec<Server>, from: Option<&Server>) -> Result<()> {
-        self.update_checked(ServerList::from_servers(servers), from)
+        self.update_checked(ServerList::from_servers(servers).map_err(Error::from), from)
     }
 
     /// Cache a list that passed the checks, or report why it was refused.
@@ -428,7 +411,7 @@ impl Client {
             server: balancer::as_server(&entry, self.config.default_port),
             run: Box::new(move || {
                 let mut events = Vec::new();
-                let evaluation = balancer::evaluate(&entry, &config, seed, &mut |e| events.push(e));
+                let evaluation = lookup::evaluate(&entry, &config, seed, &mut |e| events.push(e));
                 let servers = lock(&cache).get_or_insert(evaluation).servers.clone();
                 (servers, events)
             }),
@@ -466,14 +449,13 @@ impl Client {
         };
         // The connection works; a state-file problem was reported as an event, and is named in
         // the result, but does not undo it.
-        Ok(Connected {
-            server: state.default_server.clone().unwrap_or_else(|| won.server.clone()),
-            reached: won.server,
+        Ok(Connected::new(
+            state.default_server.clone().unwrap_or_else(|| won.server.clone()),
+            won.server,
             via_balancer,
-            failed: won.failed,
-            saved: result.is_ok(),
-            save_error: result.err().map(|e| e.to_string()),
-        })
+            won.failed,
+            result.err().map(|e| e.to_string()),
+        ))
     }
 
     /// Connect, retrying with exponential backoff and full jitter until success or `max_tries`.

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use ureq::unversioned::transport::{ConnectionDetails, Connector, Transport};
 
-use crate::attempt::FailReason;
-use crate::config::{Config, Scheme};
-use crate::dns::{DnsFailure, DnsFailureKind};
-use crate::error::{Error, Result};
-use crate::server::Server;
-use crate::server_list::{MAX_BODY_BYTES, ServerList};
-use crate::tls_failure::{TlsFailure, TlsFailureKind};
+use crate::FailReason;
+use crate::Server;
+use crate::tls::tls_failure;
+use crate::{Config, Scheme};
+use crate::{DnsFailure, DnsFailureKind};
+use crate::{Error, Result};
+use crate::{MAX_BODY_BYTES, ServerList};
+use crate::{TlsFailure, TlsFailureKind};
 
 /// Path of the server list on a Scout Server.
 pub const SERVERS_PATH: &str = "/scout/v1/servers";
@@ -111,7 +112,7 @@ pub fn tcp_connect(server: &Server, timeout: Duration) -> std::result::Result<Tc
         }
         match TcpStream::connect_timeout(&addr, left) {
             Ok(s) => return Ok(s),
-            Err(e) => last = FailReason::from_io(&e, timeout),
+            Err(e) => last = fail_from_io(&e, timeout),
         }
     }
     Err(last)
@@ -157,11 +158,7 @@ impl HttpProbe {
 
     /// The URL of the server list on `server`.
     pub fn url(&self, server: &Server) -> String {
-        let scheme = match self.scheme {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        };
-        format!("{scheme}://{server}{SERVERS_PATH}")
+        format!("{}://{server}{SERVERS_PATH}", self.scheme.name())
     }
 }
 
@@ -237,7 +234,7 @@ impl Probe for HttpProbe {
             .timeout_global(Some(timeout))
             .build()
             .call()
-            .map_err(|e| FailReason::from_ureq(e, timeout))?;
+            .map_err(|e| fail_from_ureq(e, timeout))?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(FailReason::HttpStatus(status));
@@ -247,11 +244,8 @@ impl Probe for HttpProbe {
             .with_config()
             .limit(MAX_BODY_BYTES as u64)
             .read_to_vec()
-            .map_err(|e| FailReason::from_ureq(e, timeout))?;
-        let list = ServerList::from_json(&body).map_err(|e| match e {
-            Error::InvalidServerList(m) => FailReason::InvalidList(m),
-            other => FailReason::InvalidList(other.to_string()),
-        })?;
+            .map_err(|e| fail_from_ureq(e, timeout))?;
+        let list = ServerList::from_json(&body).map_err(|e| FailReason::InvalidList(e.0))?;
         Ok(Reached { list: Some(list) })
     }
 }
@@ -266,41 +260,40 @@ fn carried_tls(io: &io::Error) -> Option<&rustls::Error> {
     io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
 }
 
-impl FailReason {
-    /// Classify an OS error of a connection.
-    pub(crate) fn from_io(e: &io::Error, timeout: Duration) -> Self {
-        match e.kind() {
-            io::ErrorKind::ConnectionRefused => FailReason::Refused,
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailReason::TimedOut(timeout),
-            kind => FailReason::Io {
-                kind,
-                message: e.to_string(),
-            },
-        }
+/// Classify an OS error of a connection.
+pub(crate) fn fail_from_io(e: &io::Error, timeout: Duration) -> FailReason {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => FailReason::Refused,
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailReason::TimedOut(timeout),
+        kind => FailReason::Io {
+            kind,
+            message: e.to_string(),
+        },
     }
+}
 
-    fn from_ureq(e: ureq::Error, timeout: Duration) -> Self {
-        match e {
-            // rustls reports certificate and handshake failures as io errors that carry its error;
-            // the resolvers of the probe (crate::dns) carry every lookup failure as a DnsFailure.
-            ureq::Error::Io(io) => match (carried_tls(&io), carried_dns(&io)) {
-                (Some(tls), _) => FailReason::Tls(tls.into()),
-                (None, Some(dns)) => FailReason::Dns(dns.clone()),
-                (None, None) => FailReason::from_io(&io, timeout),
-            },
-            ureq::Error::Timeout(_) => FailReason::TimedOut(timeout),
-            ureq::Error::HostNotFound => FailReason::Dns(DnsFailure::new(DnsFailureKind::NoRecords, "host not found")),
-            ureq::Error::StatusCode(s) => FailReason::HttpStatus(s),
-            ureq::Error::BodyExceedsLimit(_) => {
-                FailReason::InvalidList(format!("body exceeds the limit of {MAX_BODY_BYTES} bytes"))
-            }
-            ureq::Error::Tls(m) => FailReason::Tls(TlsFailure::new(TlsFailureKind::Other, m)),
-            ureq::Error::Rustls(e) => FailReason::Tls((&e).into()),
-            ureq::Error::Pem(e) => FailReason::Tls(TlsFailure::new(TlsFailureKind::Other, e.to_string())),
-            other => FailReason::Io {
-                kind: io::ErrorKind::Other,
-                message: other.to_string(),
-            },
+/// Classify a failure of the http probe.
+fn fail_from_ureq(e: ureq::Error, timeout: Duration) -> FailReason {
+    match e {
+        // rustls reports certificate and handshake failures as io errors that carry its error;
+        // the resolvers of the probe (crate::dns) carry every lookup failure as a DnsFailure.
+        ureq::Error::Io(io) => match (carried_tls(&io), carried_dns(&io)) {
+            (Some(tls), _) => FailReason::Tls(tls_failure(tls)),
+            (None, Some(dns)) => FailReason::Dns(dns.clone()),
+            (None, None) => fail_from_io(&io, timeout),
+        },
+        ureq::Error::Timeout(_) => FailReason::TimedOut(timeout),
+        ureq::Error::HostNotFound => FailReason::Dns(DnsFailure::new(DnsFailureKind::NoRecords, "host not found")),
+        ureq::Error::StatusCode(s) => FailReason::HttpStatus(s),
+        ureq::Error::BodyExceedsLimit(_) => {
+            FailReason::InvalidList(format!("body exceeds the limit of {MAX_BODY_BYTES} bytes"))
         }
+        ureq::Error::Tls(m) => FailReason::Tls(TlsFailure::new(TlsFailureKind::Other, m)),
+        ureq::Error::Rustls(e) => FailReason::Tls(tls_failure(&e)),
+        ureq::Error::Pem(e) => FailReason::Tls(TlsFailure::new(TlsFailureKind::Other, e.to_string())),
+        other => FailReason::Io {
+            kind: io::ErrorKind::Other,
+            message: other.to_string(),
+        },
     }
 }

@@ -1,7 +1,6 @@
 //! The state file (behaviour.md, "State file"): default server and cached list, replaced atomically under a lock.
 //!
-//! Layout: `{"format": 1, "default_server": {...}, "servers": [...], "servers_from": {...},
-//! "updated_at": "RFC 3339"}`. A write goes to a temporary file in the same folder, is fsynced,
+//! The document is [`State`]'s. A write goes to a temporary file in the same folder, is fsynced,
 //! renamed over the state file, and the folder is fsynced. Writers (and the reader that may move
 //! a corrupt file aside) hold an exclusive advisory lock on `<name>.lock` beside the file, so two
 //! processes sharing a state file never interleave.
@@ -12,84 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
-
-use crate::error::{Error, Result};
-use crate::server::Server;
-use crate::server_list::{ServerList, entry_to_json, parse_entry, server_to_json};
-
-/// The newest state-file format this version reads and the one it writes.
-pub const FORMAT: u64 = 1;
-
-/// What a device remembers between restarts.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct State {
-    /// The server last connected to successfully.
-    pub default_server: Option<Server>,
-    /// The cached server list.
-    pub list: Option<ServerList>,
-    /// The server that handed out the cached list.
-    pub servers_from: Option<Server>,
-}
-
-impl State {
-    /// The state as the JSON document of the state file.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "format": FORMAT,
-            "default_server": self.default_server.as_ref().map(server_to_json),
-            "servers": self.list.as_ref().map(|l| l.entries().iter().map(entry_to_json).collect::<Vec<_>>()),
-            "servers_from": self.servers_from.as_ref().map(server_to_json),
-            "updated_at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        })
-    }
-
-    /// Parse a state document, telling a corrupt one from a newer format.
-    fn from_json(text: &[u8]) -> std::result::Result<Self, Parsed> {
-        let v: Value = serde_json::from_slice(text).map_err(|e| Parsed::Corrupt(format!("not valid JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| Parsed::Corrupt("not a JSON object".into()))?;
-        let format = obj
-            .get("format")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Parsed::Corrupt("no numeric `format` field".into()))?;
-        if format > FORMAT {
-            return Err(Parsed::Newer(format));
-        }
-        let server = |key: &str| -> std::result::Result<Option<Server>, Parsed> {
-            match obj.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => parse_entry(v)
-                    .map(|e| Some(e.server))
-                    .map_err(|m| Parsed::Corrupt(format!("`{key}`: {m}"))),
-            }
-        };
-        let list = match obj.get("servers") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let arr = v
-                    .as_array()
-                    .ok_or_else(|| Parsed::Corrupt("`servers` is not an array".into()))?;
-                let entries = arr
-                    .iter()
-                    .map(|e| parse_entry(e).map_err(|m| Parsed::Corrupt(format!("`servers`: {m}"))))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
-                Some(ServerList::new(entries, None, None).map_err(|e| Parsed::Corrupt(e.to_string()))?)
-            }
-        };
-        Ok(State {
-            default_server: server("default_server")?,
-            list,
-            servers_from: server("servers_from")?,
-        })
-    }
-}
-
-enum Parsed {
-    Corrupt(String),
-    Newer(u64),
-}
+use crate::{Error, Result};
+use crate::{Parsed, STATE_FORMAT as FORMAT, State};
 
 /// Largest state file read; a larger one is treated as corrupt (a real one is far smaller).
 pub const MAX_STATE_BYTES: u64 = 16 << 20;
@@ -266,7 +189,8 @@ impl StateFile {
     pub fn save(&self, state: &State) -> Result<()> {
         let _lock = self.lock()?;
         let tmp = self.tmp_path();
-        let text = serde_json::to_vec_pretty(&state.to_json()).expect("a JSON value always serialises");
+        let text =
+            serde_json::to_vec_pretty(&state.to_json(SystemTime::now())).expect("a JSON value always serialises");
         let write = || -> io::Result<()> {
             let mut f = File::create(&tmp)?;
             f.write_all(&text)?;

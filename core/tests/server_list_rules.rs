@@ -1,11 +1,11 @@
 //! Every rejection rule and limit of the wire format (behaviour.md), and the client keeping its cached list.
 
-use scoutlb::{Client, Config, Error, Event, MAX_BODY_BYTES, MAX_ENTRIES, ProbeKind, ServerList};
+use scoutlb::{Client, Config, Event, ListError, MAX_BODY_BYTES, MAX_ENTRIES, ProbeKind, ServerList};
 use std::sync::{Arc, Mutex};
 
 fn rejected(body: &[u8]) -> String {
     match ServerList::from_json(body) {
-        Err(Error::InvalidServerList(m)) => m,
+        Err(ListError(m)) => m,
         other => panic!("{}: expected a refusal, got {other:?}", String::from_utf8_lossy(body)),
     }
 }

@@ -77,6 +77,7 @@ fn server_address_vectors() {
             }
             (Err(e), None) => {
                 let want = case["error_contains"].as_str().unwrap();
+                let e = Error::from(e);
                 assert!(matches!(e, Error::InvalidServer { .. }), "{input:?}: {e:?}");
                 assert!(e.to_string().contains(want), "{input:?}: {e} lacks {want:?}");
             }
@@ -124,6 +125,7 @@ fn server_list_vectors() {
                 assert_eq!(list.generation(), case["generation"].as_u64(), "{name}");
             }
             (Err(e), Some(want)) => {
+                let e = Error::from(e);
                 assert!(matches!(e, Error::InvalidServerList(_)), "{name}: {e:?}");
                 assert!(e.to_string().contains(want), "{name}: {e} lacks {want:?}");
             }

@@ -531,7 +531,7 @@ pub unsafe extern "C" fn scoutlb_client_state_json(
         // SAFETY: forwarded from the caller.
         let out = unsafe { TextOut::new(buf, len, out_len) }?;
         // SAFETY: forwarded from the caller.
-        unsafe { out.write(&client.state().to_json().to_string()) }
+        unsafe { out.write(&client.state().to_json(std::time::SystemTime::now()).to_string()) }
     })
 }
 

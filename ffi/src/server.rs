@@ -47,7 +47,7 @@ pub unsafe extern "C" fn scoutlb_server_parse(
         let address = unsafe { arg_str(address, "address") }?;
         // SAFETY: forwarded from the caller.
         let out = unsafe { TextOut::new(buf, len, out_len) }?;
-        let server = Server::parse(address, default_port)?;
+        let server = Server::parse(address, default_port).map_err(scoutlb_core::Error::from)?;
         // SAFETY: forwarded from the caller.
         unsafe { out.write(&server.to_string()) }
     })

@@ -34,7 +34,7 @@ impl Server {
             let port = port_of(py, port)?;
             scoutlb::Server::new(host, port)
                 .map(Server)
-                .map_err(|e| errors::to_py(py, e))
+                .map_err(|e| errors::to_py(py, e.into()))
         })
     }
 
@@ -46,7 +46,7 @@ impl Server {
             let port = port_of(py, default_port)?;
             scoutlb::Server::parse(text, port)
                 .map(Server)
-                .map_err(|e| errors::to_py(py, e))
+                .map_err(|e| errors::to_py(py, e.into()))
         })
     }
 
@@ -83,7 +83,7 @@ impl Server {
         }
         if let Ok(text) = obj.cast::<PyString>() {
             let text = text.to_cow()?;
-            return scoutlb::Server::parse(&text, default_port).map_err(|e| errors::to_py(obj.py(), e));
+            return scoutlb::Server::parse(&text, default_port).map_err(|e| errors::to_py(obj.py(), e.into()));
         }
         Err(PyTypeError::new_err(format!(
             "expected a scoutlb.Server or an address string, got {}",

@@ -10,9 +10,9 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
 
-use super::failure::{DnsFailure, DnsFailureKind};
 use super::lookup_with;
 use super::resolver::DnsSettings;
+use crate::{DnsFailure, DnsFailureKind};
 
 /// The host of a URL (IPv6 without its brackets) and its port (the scheme's when none is given).
 fn host_and_port(uri: &Uri) -> Option<(&str, u16)> {

@@ -23,27 +23,25 @@
 //!
 //! Logs (target `scoutlb`): a lookup's outcome at `debug`.
 
-mod failure;
 mod http;
 mod resolver;
-pub(crate) mod srv;
 
-pub use failure::{DnsFailure, DnsFailureKind};
+pub use crate::{DnsFailure, DnsFailureKind};
 pub(crate) use http::{ConfiguredResolver, SystemResolver};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::attempt::FailReason;
-use crate::balancer::ManagerLoadBalancer;
-use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::Config;
+use crate::FailReason;
+use crate::ManagerLoadBalancer;
+use crate::Server;
 use crate::probe::{Probe, Reached};
-use crate::server::Server;
+use crate::{Error, Result};
 
 use resolver::{DnsSettings, Resolver};
-use srv::rfc2782_order;
+use scoutlb_proto::srv::rfc2782_order;
 
 /// Resolve the balancer entry into the addresses to try first, in order.
 ///
@@ -62,10 +60,7 @@ pub(crate) fn resolve_balancer_with(entry: &ManagerLoadBalancer, config: &Config
         return Ok(vec![server.clone()]);
     }
     let settings = DnsSettings::of(config);
-    let name = match entry {
-        ManagerLoadBalancer::Address(server) => server.host().to_string(),
-        ManagerLoadBalancer::Srv(name) => name.clone(),
-    };
+    let name = entry.name().to_string();
     let started = Instant::now();
     let result = outside_async(|| {
         let resolver = Resolver::new(&settings)?;
@@ -75,7 +70,7 @@ pub(crate) fn resolve_balancer_with(entry: &ManagerLoadBalancer, config: &Config
                 .into_iter()
                 .map(|ip| Server::from(SocketAddr::new(ip, server.port())))
                 .collect()),
-            ManagerLoadBalancer::Srv(name) => resolve_srv(&resolver, name, seed),
+            other => resolve_srv(&resolver, other.name(), seed),
         }
     });
     log::debug!(target: "scoutlb", "DNS {entry}: {result:?} in {} us", started.elapsed().as_micros());

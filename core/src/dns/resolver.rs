@@ -17,9 +17,9 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 
-use super::failure::{DnsFailure, DnsFailureKind};
-use super::srv::SrvRecord;
-use crate::config::Config;
+use crate::Config;
+use crate::{DnsFailure, DnsFailureKind};
+use scoutlb_proto::srv::SrvRecord;
 
 /// The DNS settings of a configuration: which servers, which search domains, how long to wait.
 #[derive(Clone, Debug, PartialEq, Eq)]

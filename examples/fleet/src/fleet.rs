@@ -174,7 +174,8 @@ impl Fleet {
                 servers_from: Some(default),
             };
             // A plain write: the file is new and the run does not survive a crash of this machine.
-            std::fs::write(&path, state.to_json().to_string()).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&path, state.to_json(std::time::SystemTime::now()).to_string())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
             devices.push(Arc::new(Device {
                 index,
                 config: device_config(index, addresses, &path, setup)?,

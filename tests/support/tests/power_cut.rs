@@ -160,7 +160,7 @@ fn power_cuts_around_saves_leave_the_old_or_the_new_state_file() {
 fn write_without_fsync(path: &Path, n: u64) -> std::io::Result<()> {
     let tmp = path.with_file_name(".state.json.tmp-control");
     let mut f = File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(&state(n).to_json()).unwrap())?;
+    f.write_all(&serde_json::to_vec_pretty(&state(n).to_json(std::time::SystemTime::now())).unwrap())?;
     drop(f);
     fs::rename(&tmp, path)
 }

@@ -22,8 +22,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::config::Config;
-
 /// The time limits of one race.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -36,24 +34,6 @@ pub struct Timing {
     pub timeout: Duration,
     /// Limit of the whole race. Defaults to 30 seconds.
     pub deadline: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing::of(&Config::default())
-    }
-}
-
-impl Timing {
-    /// The limits a configuration sets.
-    pub fn of(config: &Config) -> Self {
-        Timing {
-            attempt_delay: config.attempt_delay,
-            answer_delay: config.answer_delay,
-            timeout: config.connect_timeout,
-            deadline: config.deadline,
-        }
-    }
 }
 
 /// Identifies one candidate of a race; stable while the race lasts.

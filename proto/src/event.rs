@@ -1,8 +1,7 @@
 //! Events reported to the embedding agent, and the sink that receives them.
 //!
-//! Every event is also logged with the `log` crate under the target `scoutlb`: attempts and list
-//! updates at `debug`, successes and default changes at `info`, failed attempts and state-file
-//! problems at `warn`. scoutlb never prints.
+//! The driver logs every event with the `log` crate under the target `scoutlb` at the level its
+//! [`Severity`] maps to (behaviour.md, "Surfaces"); this crate only names them.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -233,18 +232,5 @@ pub trait EventSink: Send + Sync {
 impl<F: Fn(&Event) + Send + Sync> EventSink for F {
     fn event(&self, event: &Event) {
         self(event)
-    }
-}
-
-/// Log an event with the `log` crate and pass it to the sink, if any.
-pub(crate) fn emit(sink: Option<&dyn EventSink>, event: Event) {
-    let level = match event.severity() {
-        Severity::Debug => log::Level::Debug,
-        Severity::Info => log::Level::Info,
-        Severity::Warning => log::Level::Warn,
-    };
-    log::log!(target: "scoutlb", level, "{event}");
-    if let Some(sink) = sink {
-        sink.event(&event);
     }
 }

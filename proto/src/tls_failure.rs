@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use rustls::CertificateError;
-
 /// The kind of a TLS failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -37,36 +35,6 @@ impl TlsFailureKind {
             TlsFailureKind::Other => "other",
         }
     }
-
-    /// The kind of a rustls error.
-    pub(crate) fn of(e: &rustls::Error) -> Self {
-        use rustls::Error as E;
-        match e {
-            E::InvalidCertificate(c) => match c {
-                CertificateError::UnknownIssuer | CertificateError::BadSignature => TlsFailureKind::UnknownIssuer,
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                    TlsFailureKind::WrongName
-                }
-                CertificateError::Expired
-                | CertificateError::ExpiredContext { .. }
-                | CertificateError::NotValidYet
-                | CertificateError::NotValidYetContext { .. } => TlsFailureKind::Expired,
-                _ => TlsFailureKind::BadCertificate,
-            },
-            E::InappropriateMessage { .. }
-            | E::InappropriateHandshakeMessage { .. }
-            | E::InvalidMessage(_)
-            | E::NoCertificatesPresented
-            | E::DecryptError
-            | E::PeerIncompatible(_)
-            | E::PeerMisbehaved(_)
-            | E::AlertReceived(_)
-            | E::HandshakeNotComplete
-            | E::PeerSentOversizedRecord
-            | E::NoApplicationProtocol => TlsFailureKind::Handshake,
-            _ => TlsFailureKind::Other,
-        }
-    }
 }
 
 /// A failed TLS connection: what kind of failure, and the detail in the TLS library's words.
@@ -86,12 +54,6 @@ impl TlsFailure {
             kind,
             detail: detail.into(),
         }
-    }
-}
-
-impl From<&rustls::Error> for TlsFailure {
-    fn from(e: &rustls::Error) -> Self {
-        TlsFailure::new(TlsFailureKind::of(e), e.to_string())
     }
 }
 

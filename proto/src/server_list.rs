@@ -4,7 +4,6 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
 use crate::server::{MAX_HOST_LEN, Server};
 
 /// Largest accepted response body, in bytes.
@@ -22,6 +21,11 @@ pub struct ServerEntry {
     pub id: Option<String>,
 }
 
+/// Why a server list was refused (behaviour.md, "Wire format"); the cached list is kept.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("server list refused: {0}")]
+pub struct ListError(pub String);
+
 /// A validated, de-duplicated server list as received from a server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerList {
@@ -32,12 +36,12 @@ pub struct ServerList {
 
 impl ServerList {
     /// Build a list from entries; duplicates keep the first; an empty list is refused.
-    pub fn new(entries: Vec<ServerEntry>, self_id: Option<String>, generation: Option<u64>) -> Result<Self> {
+    pub fn new(entries: Vec<ServerEntry>, self_id: Option<String>, generation: Option<u64>) -> Result<Self, ListError> {
         if entries.is_empty() {
-            return Err(Error::InvalidServerList("the list is empty".into()));
+            return Err(ListError("the list is empty".into()));
         }
         if entries.len() > MAX_ENTRIES {
-            return Err(Error::InvalidServerList(format!(
+            return Err(ListError(format!(
                 "{} entries, more than the limit of {MAX_ENTRIES}",
                 entries.len()
             )));
@@ -61,7 +65,7 @@ impl ServerList {
     }
 
     /// Build a list of plain servers, without ids.
-    pub fn from_servers(servers: impl IntoIterator<Item = Server>) -> Result<Self> {
+    pub fn from_servers(servers: impl IntoIterator<Item = Server>) -> Result<Self, ListError> {
         Self::new(
             servers
                 .into_iter()
@@ -73,8 +77,8 @@ impl ServerList {
     }
 
     /// Parse the JSON body of `GET /scout/v1/servers`, applying every rejection rule of the wire format (behaviour.md).
-    pub fn from_json(body: &[u8]) -> Result<Self> {
-        let bad = |m: String| Error::InvalidServerList(m);
+    pub fn from_json(body: &[u8]) -> Result<Self, ListError> {
+        let bad = ListError;
         if body.len() > MAX_BODY_BYTES {
             return Err(bad(format!(
                 "body of {} bytes exceeds the limit of {MAX_BODY_BYTES}",
@@ -98,7 +102,7 @@ impl ServerList {
             .iter()
             .enumerate()
             .map(|(i, v)| parse_entry(v).map_err(|m| bad(format!("entry {i}: {m}"))))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, ListError>>()?;
         let self_id = optional_string(obj, "self").map_err(bad)?;
         let generation = match obj.get("generation") {
             None | Some(Value::Null) => None,

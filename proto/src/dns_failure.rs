@@ -52,7 +52,7 @@ impl DnsFailure {
     }
 
     /// The same failure with `context` in front of its detail.
-    pub(crate) fn context(self, context: impl fmt::Display) -> Self {
+    pub fn context(self, context: impl fmt::Display) -> Self {
         DnsFailure {
             kind: self.kind,
             detail: format!("{context}: {}", self.detail),

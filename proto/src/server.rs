@@ -4,13 +4,21 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::error::{Error, Result};
-
 /// The port of a Scout Server when none is given.
 pub const DEFAULT_PORT: u16 = 22123;
 
 /// Longest host name accepted, in bytes (RFC 1035).
 pub const MAX_HOST_LEN: usize = 253;
+
+/// A server address that was refused: the text as given and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid server address `{input}`: {reason}")]
+pub struct AddressError {
+    /// The text as given.
+    pub input: String,
+    /// Why it was refused.
+    pub reason: String,
+}
 
 /// A server endpoint; two servers are equal when host (case-folded, IP canonical) and port are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,8 +29,8 @@ pub struct Server {
 
 impl Server {
     /// Build a server from a host (name or IP literal, without brackets) and a port.
-    pub fn new(host: &str, port: u16) -> Result<Self> {
-        let bad = |reason: &str| Error::InvalidServer {
+    pub fn new(host: &str, port: u16) -> Result<Self, AddressError> {
+        let bad = |reason: &str| AddressError {
             input: host.to_string(),
             reason: reason.to_string(),
         };
@@ -34,8 +42,8 @@ impl Server {
     }
 
     /// Parse `host`, `host:port`, `[v6]:port`, `[v6]` or a bare IP literal; `default_port` fills in.
-    pub fn parse(input: &str, default_port: u16) -> Result<Self> {
-        let bad = |reason: &str| Error::InvalidServer {
+    pub fn parse(input: &str, default_port: u16) -> Result<Self, AddressError> {
+        let bad = |reason: &str| AddressError {
             input: input.to_string(),
             reason: reason.to_string(),
         };
@@ -100,10 +108,10 @@ impl fmt::Display for Server {
 }
 
 impl FromStr for Server {
-    type Err = Error;
+    type Err = AddressError;
 
     /// Parse with [`DEFAULT_PORT`] as the default port.
-    fn from_str(s: &str) -> Result<Self> {
+    fn from_str(s: &str) -> Result<Self, AddressError> {
         Server::parse(s, DEFAULT_PORT)
     }
 }

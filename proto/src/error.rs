@@ -4,7 +4,9 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::attempt::Attempt;
-use crate::dns::DnsFailure;
+use crate::dns_failure::DnsFailure;
+use crate::server::AddressError;
+use crate::server_list::ListError;
 
 /// Everything that can go wrong in scoutlb, with the detail a sysadmin needs to act.
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +107,27 @@ pub enum ErrorKind {
     Unsupported,
 }
 
+impl From<AddressError> for Error {
+    fn from(e: AddressError) -> Self {
+        Error::InvalidServer {
+            input: e.input,
+            reason: e.reason,
+        }
+    }
+}
+
+impl From<ListError> for Error {
+    fn from(e: ListError) -> Self {
+        Error::InvalidServerList(e.0)
+    }
+}
+
 /// Result type of scoutlb.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Build a configuration error for `key`.
-    pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A configuration error for `key`.
+    pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {
             key: key.into(),
             message: message.into(),
@@ -136,7 +153,7 @@ impl Error {
     /// Whether the failure is DNS's: a failed lookup, or no server reached and every attempt (at
     /// least one) failed on DNS.
     pub fn is_all_dns(&self) -> bool {
-        matches!(self, Error::AllFailed(a) if !a.is_empty() && a.iter().all(|a| matches!(a.reason, crate::FailReason::Dns(_))))
+        matches!(self, Error::AllFailed(a) if !a.is_empty() && a.iter().all(|a| matches!(a.reason, crate::attempt::FailReason::Dns(_))))
             || matches!(self, Error::Dns { .. })
     }
 

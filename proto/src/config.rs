@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::balancer::ManagerLoadBalancer;
 use crate::error::{Error, Result};
+use crate::race::Timing;
 use crate::server::{DEFAULT_PORT, Server};
 
 /// How a candidate is checked for life.
@@ -34,6 +35,16 @@ pub enum Scheme {
     Https,
 }
 
+impl Scheme {
+    /// The scheme as written in a URL and in the configuration: `http` or `https`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
 /// How the servers after the default are ranked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,7 +55,7 @@ pub enum OrderMode {
     Spread,
 }
 
-/// Backoff of [`crate::Client::connect_with_retry`]: exponential with full jitter.
+/// Backoff of the retrying connect (`scoutlb::Client::connect_with_retry`): exponential with full jitter.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
@@ -397,6 +408,24 @@ fn parse_retry(v: &Value) -> Result<RetryPolicy> {
         }
     }
     Ok(r)
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing::of(&Config::default())
+    }
+}
+
+impl Timing {
+    /// The limits a configuration sets.
+    pub fn of(config: &Config) -> Self {
+        Timing {
+            attempt_delay: config.attempt_delay,
+            answer_delay: config.answer_delay,
+            timeout: config.connect_timeout,
+            deadline: config.deadline,
+        }
+    }
 }
 
 /// Builds a [`Config`] in Rust; errors surface at [`ConfigBuilder::build`].

@@ -2,10 +2,8 @@
 
 use std::fmt;
 
-use crate::attempt::{Attempt, FailReason};
-use crate::client::Connected;
-use crate::config::Config;
-use crate::dns::{self, DnsFailure, DnsFailureKind};
+use crate::attempt::Attempt;
+use crate::connected::Connected;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::server::Server;
@@ -42,6 +40,16 @@ impl ManagerLoadBalancer {
     }
 }
 
+impl ManagerLoadBalancer {
+    /// The name to look up: the host of an address, or the SRV name.
+    pub fn name(&self) -> &str {
+        match self {
+            ManagerLoadBalancer::Address(s) => s.host(),
+            ManagerLoadBalancer::Srv(name) => name,
+        }
+    }
+}
+
 impl fmt::Display for ManagerLoadBalancer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -53,52 +61,16 @@ impl fmt::Display for ManagerLoadBalancer {
 
 /// The entry as evaluated at one client's start-up: done once per client, so once per restart.
 #[derive(Clone, Debug)]
-pub(crate) struct Evaluation {
+pub struct Evaluation {
     /// The addresses to try first, in order; empty when the entry did not resolve.
     pub servers: Vec<Server>,
     /// The failed lookup, as an attempt to name in the outcome of the connect.
     pub failure: Option<Attempt>,
 }
 
-/// Resolve `entry` afresh and report the outcome (`BalancerResolved` or `BalancerFailed`).
-pub(crate) fn evaluate(
-    entry: &ManagerLoadBalancer,
-    config: &Config,
-    seed: u64,
-    emit: &mut dyn FnMut(Event),
-) -> Evaluation {
-    match dns::resolve_balancer_with(entry, config, seed) {
-        Ok(servers) if !servers.is_empty() => {
-            emit(Event::BalancerResolved {
-                entry: entry.to_string(),
-                servers: servers.clone(),
-            });
-            Evaluation { servers, failure: None }
-        }
-        outcome => {
-            let failure = match outcome {
-                Err(Error::Dns { failure, .. }) => failure,
-                Err(other) => DnsFailure::new(DnsFailureKind::Other, other.to_string()),
-                Ok(_) => DnsFailure::new(DnsFailureKind::NoRecords, "the name has no address"),
-            };
-            emit(Event::BalancerFailed {
-                entry: entry.to_string(),
-                reason: format!("DNS lookup failed: {failure}"),
-            });
-            Evaluation {
-                servers: Vec::new(),
-                failure: Some(Attempt {
-                    server: as_server(entry, config.default_port),
-                    reason: FailReason::Dns(failure.context(format_args!("ManagerLoadBalancer `{entry}`"))),
-                }),
-            }
-        }
-    }
-}
-
 /// The entry named as a server, for events and attempts: its address, or the SRV name with the
 /// default port.
-pub(crate) fn as_server(entry: &ManagerLoadBalancer, default_port: u16) -> Server {
+pub fn as_server(entry: &ManagerLoadBalancer, default_port: u16) -> Server {
     match entry {
         ManagerLoadBalancer::Address(server) => server.clone(),
         // An SRV name was checked to be a valid host name when the entry was parsed.
@@ -110,7 +82,7 @@ pub(crate) fn as_server(entry: &ManagerLoadBalancer, default_port: u16) -> Serve
 
 /// Finish a start-up connect: report when the balancer's addresses were not the ones used, and
 /// name its failed lookup first among the failed attempts.
-pub(crate) fn settle(
+pub fn settle(
     entry: &ManagerLoadBalancer,
     evaluation: &Evaluation,
     result: Result<Connected>,

@@ -1,0 +1,41 @@
+//! Evaluating the ManagerLoadBalancer entry at a start-up: its DNS lookup (behaviour.md, "Start-up").
+
+use crate::Attempt;
+use crate::dns;
+use crate::{Config, DnsFailure, DnsFailureKind, Error, Evaluation, Event, FailReason, ManagerLoadBalancer, balancer};
+
+/// Resolve `entry` afresh and report the outcome (`BalancerResolved` or `BalancerFailed`).
+pub(crate) fn evaluate(
+    entry: &ManagerLoadBalancer,
+    config: &Config,
+    seed: u64,
+    emit: &mut dyn FnMut(Event),
+) -> Evaluation {
+    match dns::resolve_balancer_with(entry, config, seed) {
+        Ok(servers) if !servers.is_empty() => {
+            emit(Event::BalancerResolved {
+                entry: entry.to_string(),
+                servers: servers.clone(),
+            });
+            Evaluation { servers, failure: None }
+        }
+        outcome => {
+            let failure = match outcome {
+                Err(Error::Dns { failure, .. }) => failure,
+                Err(other) => DnsFailure::new(DnsFailureKind::Other, other.to_string()),
+                Ok(_) => DnsFailure::new(DnsFailureKind::NoRecords, "the name has no address"),
+            };
+            emit(Event::BalancerFailed {
+                entry: entry.to_string(),
+                reason: format!("DNS lookup failed: {failure}"),
+            });
+            Evaluation {
+                servers: Vec::new(),
+                failure: Some(Attempt {
+                    server: balancer::as_server(entry, config.default_port),
+                    reason: FailReason::Dns(failure.context(format_args!("ManagerLoadBalancer `{entry}`"))),
+                }),
+            }
+        }
+    }
+}

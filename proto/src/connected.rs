@@ -1,0 +1,45 @@
+//! The outcome of a successful connect.
+
+use crate::attempt::Attempt;
+use crate::server::Server;
+
+/// The outcome of a successful connect.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Connected {
+    /// The server now in use and persisted as the default (the real server behind a balancer
+    /// when the server named itself with `self`).
+    pub server: Server,
+    /// The address that answered the probe.
+    pub reached: Server,
+    /// Whether the address came from the ManagerLoadBalancer entry.
+    pub via_balancer: bool,
+    /// The attempts that did not win: those that failed, and those still running after their
+    /// patience ran out ([`crate::FailReason::OutOfPatience`]).
+    pub failed: Vec<Attempt>,
+    /// Whether the new state reached the state file (also true when nothing had to be saved or
+    /// there is no state file). A failed save does not undo the connection.
+    pub saved: bool,
+    /// Why the save failed, when `saved` is false (also reported as a `StateFileProblem` event).
+    pub save_error: Option<String>,
+}
+
+impl Connected {
+    /// The outcome of a connect that reached `reached`, now using `server`, saved or not.
+    pub fn new(
+        server: Server,
+        reached: Server,
+        via_balancer: bool,
+        failed: Vec<Attempt>,
+        save_error: Option<String>,
+    ) -> Self {
+        Connected {
+            server,
+            reached,
+            via_balancer,
+            failed,
+            saved: save_error.is_none(),
+            save_error,
+        }
+    }
+}

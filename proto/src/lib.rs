@@ -1,0 +1,37 @@
+//! scoutlb-proto: the decisions of scoutlb, with no I/O.
+//!
+//! Everything that decides which management server a device talks to lives here, as pure data and
+//! state machines in the manner of quinn-proto, rustls' `Connection` or h11: servers and the server
+//! list with its wire form, the state file's contents, the configuration, the failover order, the
+//! attempt race and the device around it. Nothing here opens a socket or a file, starts a thread
+//! or reads a clock: the caller passes times in and carries actions out. The `scoutlb` crate is
+//! the blocking driver (threads, sockets, DNS, the state file) around it and re-exports all of it.
+//! The rules are those of `docs/behaviour.md`.
+
+pub mod attempt;
+pub mod balancer;
+pub mod config;
+pub mod connected;
+pub mod dns_failure;
+pub mod error;
+pub mod event;
+pub mod order;
+pub mod race;
+pub mod server;
+pub mod server_list;
+pub mod srv;
+pub mod state;
+pub mod tls_failure;
+
+pub use attempt::{Attempt, FailReason, describe_failures};
+pub use balancer::{Evaluation, ManagerLoadBalancer};
+pub use config::{Config, ConfigBuilder, FIRST_CONTACT_HOST, KEYS, OrderMode, ProbeKind, RetryPolicy, Scheme};
+pub use connected::Connected;
+pub use dns_failure::{DnsFailure, DnsFailureKind};
+pub use error::{Error, ErrorKind, Result};
+pub use event::{Event, EventSink, Severity};
+pub use order::{Ranking, failover_order, spread_weight};
+pub use server::{AddressError, DEFAULT_PORT, MAX_HOST_LEN, Server};
+pub use server_list::{ListError, MAX_BODY_BYTES, MAX_ENTRIES, ServerEntry, ServerList};
+pub use state::{FORMAT as STATE_FORMAT, Parsed, State};
+pub use tls_failure::{TlsFailure, TlsFailureKind};
