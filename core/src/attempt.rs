@@ -1,103 +1,72 @@
-//! Attempts: the threads and the clock around the attempt race of [`crate::race`].
+//! Attempts: the threads and the clock around a connect call ([`scoutlb_proto::Connect`]).
 //!
 //! Each attempt runs its probe on its own short-lived thread, bounded by the per-attempt timeout,
-//! and reports "transport up" and its outcome over a channel; the race decides what starts when
-//! and which success wins. When the race is decided the call returns at once; the attempts still
-//! running are abandoned: their results are dropped unread, and their threads end within their
-//! own timeout.
+//! and reports "transport up" and its outcome over a channel; the balancer lookup runs on one too.
+//! The call's state machine decides what starts when and which success wins. When it is decided,
+//! or cancelled, the call returns at once; the attempts still running are abandoned: their
+//! results are dropped unread, and their threads end within their own timeout.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use crate::Server;
+use scoutlb_proto::race::Id;
+use scoutlb_proto::{Connect, Step};
+
+use crate::cancel::SLICE;
 use crate::probe::{Probe, Reached, TransportUp};
-use crate::{Attempt, Event, FailReason};
-use scoutlb_proto::race::{Action, Id, Race, Stage, Timing};
+use crate::{Evaluation, Event, FailReason, ManagerLoadBalancer};
 
-/// The winner of a run: the candidate that answered and what its probe learned.
-#[derive(Debug)]
-pub(crate) struct Won {
-    pub server: Server,
-    pub reached: Reached,
-    pub failed: Vec<Attempt>,
-}
+/// A balancer lookup to run on its own thread: the evaluation, and the events to report.
+pub(crate) type LookupJob = Box<dyn FnOnce() -> (Evaluation, Vec<Event>) + Send>;
 
-/// A name lookup that takes part in the race at the top rank (the ManagerLoadBalancer entry).
-pub(crate) struct Lookup {
-    /// The entry, named as a server in events and failed attempts.
-    pub server: Server,
-    /// Runs the lookup on its own thread: the addresses, and the events to report on the caller's.
-    pub run: Box<dyn FnOnce() -> (Vec<Server>, Vec<Event>) + Send>,
-}
-
-/// What the race saw of its lookup.
-#[derive(Debug, Default)]
-pub(crate) struct LookupSeen {
-    /// Whether its answer came before the race was decided.
-    pub answered: bool,
-}
-
-/// What one thread of the run tells the caller.
+/// What the threads of a call tell it.
 enum Message {
     Up(Id),
     Done(Id, Result<Reached, FailReason>),
-    Lookup(Vec<Server>, Vec<Event>),
+    Lookup(Evaluation, Vec<Event>),
 }
 
-/// Run the race over `candidates` (after `lookup`, if any) with threads and the real clock.
-pub(crate) fn run(
-    candidates: Vec<Server>,
-    lookup: Option<Lookup>,
-    probe: &Arc<dyn Probe>,
-    timing: Timing,
-    emit: &mut dyn FnMut(Event),
-) -> (Result<Won, Vec<Attempt>>, LookupSeen) {
+/// What a call needs from its client.
+pub(crate) struct Context<'a> {
+    /// The probe that tries one server.
+    pub probe: &'a Arc<dyn Probe>,
+    /// Makes the lookup of the balancer entry.
+    pub lookup: &'a dyn Fn(&ManagerLoadBalancer) -> LookupJob,
+    /// Whether the agent cancelled; asked every [`SLICE`].
+    pub stop: &'a dyn Fn() -> bool,
+    /// Reports an event.
+    pub emit: &'a mut dyn FnMut(Event),
+}
+
+/// Run `connect` with threads and the real clock until it is decided (or cancelled).
+pub(crate) fn run(connect: &mut Connect, cx: Context<'_>) {
     let (tx, rx) = mpsc::channel::<Message>();
     let start = Instant::now();
-    let mut seen = LookupSeen::default();
-    let (mut race, lookup_id, lookup_server) = match lookup {
-        Some(lookup) => {
-            let (race, id) = Race::with_lookup(candidates, timing);
-            let tx = tx.clone();
-            let spawned = thread::Builder::new().name("scoutlb-lookup".into()).spawn(move || {
-                let (servers, events) = (lookup.run)();
-                let _ = tx.send(Message::Lookup(servers, events));
-            });
-            if let Err(e) = spawned {
-                log::warn!(target: "scoutlb", "cannot start the lookup thread: {e}");
-            }
-            (race, Some(id), Some(lookup.server))
-        }
-        None => (Race::new(candidates, timing), None, None),
-    };
-    let mut outcomes: HashMap<Id, FailReason> = HashMap::new();
-    let mut reached: HashMap<Id, Reached> = HashMap::new();
-    let mut order: Vec<Id> = Vec::new();
-    let server_of = |race: &Race<Server>, id: Id| -> Server {
-        race.candidate(id)
-            .or(lookup_server.as_ref())
-            .cloned()
-            .expect("every id of the race is a candidate or the lookup")
-    };
     loop {
         let now = start.elapsed();
-        while let Some(action) = race.poll(now) {
-            match action {
-                Action::Start(id) => {
-                    let server = server_of(&race, id);
-                    order.push(id);
-                    emit(Event::AttemptStarted { server: server.clone() });
-                    let timeout = timing.timeout.min(timing.deadline.saturating_sub(now));
-                    let (up_tx, done_tx, probe) = (tx.clone(), tx.clone(), Arc::clone(probe));
+        while let Some(step) = connect.poll(now) {
+            match step {
+                Step::Resolve(entry) => {
+                    let job = (cx.lookup)(&entry);
+                    let tx = tx.clone();
+                    let spawned = thread::Builder::new().name("scoutlb-lookup".into()).spawn(move || {
+                        let (evaluation, events) = job();
+                        let _ = tx.send(Message::Lookup(evaluation, events));
+                    });
+                    if let Err(e) = spawned {
+                        log::warn!(target: "scoutlb", "cannot start the lookup thread: {e}");
+                    }
+                }
+                Step::Start { id, server, timeout } => {
+                    let (up_tx, done_tx, probe) = (tx.clone(), tx.clone(), Arc::clone(cx.probe));
                     let up = TransportUp::new(move || {
                         let _ = up_tx.send(Message::Up(id));
                     });
                     let spawned = thread::Builder::new().name("scoutlb-attempt".into()).spawn(move || {
                         let outcome = probe.probe_signalling(&server, timeout, &up);
-                        // The receiver is gone when the race was decided: the result is dropped.
+                        // The receiver is gone when the call was decided: the result is dropped.
                         let _ = done_tx.send(Message::Done(id, outcome));
                     });
                     if let Err(e) = spawned {
@@ -105,123 +74,30 @@ pub(crate) fn run(
                             kind: e.kind(),
                             message: format!("cannot start an attempt thread: {e}"),
                         };
-                        race.failed(id, now);
-                        emit(Event::AttemptFailed {
-                            server: server_of(&race, id),
-                            reason: reason.clone(),
-                        });
-                        outcomes.insert(id, reason);
+                        connect.failed(id, reason, now);
                     }
                 }
-                Action::PatienceRanOut { id, stage } => {
-                    let patience = match stage {
-                        Stage::Resolving | Stage::Connecting => timing.attempt_delay,
-                        Stage::Answering => timing.answer_delay,
-                    };
-                    emit(Event::PatienceRanOut {
-                        server: server_of(&race, id),
-                        stage,
-                        patience,
-                    });
-                    outcomes.insert(id, FailReason::OutOfPatience { stage, patience });
-                }
-                Action::TimedOut(id) => {
-                    let reason = FailReason::TimedOut(timing.timeout);
-                    emit(Event::AttemptFailed {
-                        server: server_of(&race, id),
-                        reason: reason.clone(),
-                    });
-                    outcomes.insert(id, reason);
-                }
-                Action::Held { id, behind } => emit(Event::AttemptHeld {
-                    server: server_of(&race, id),
-                    preferred: server_of(&race, behind),
-                }),
-                Action::Won(id) => {
-                    let server = server_of(&race, id);
-                    emit(Event::AttemptSucceeded { server: server.clone() });
-                    let failed = attempts(&race, &order, lookup_id, &mut outcomes, &server_of, false);
-                    let reached = reached.remove(&id).unwrap_or_default();
-                    return (
-                        Ok(Won {
-                            server,
-                            reached,
-                            failed,
-                        }),
-                        seen,
-                    );
-                }
-                Action::AllFailed | Action::DeadlinePassed => {
-                    let deadline = action == Action::DeadlinePassed;
-                    let failed = attempts(&race, &order, lookup_id, &mut outcomes, &server_of, deadline);
-                    return (Err(failed), seen);
-                }
+                Step::Emit(event) => (cx.emit)(event),
+                Step::Decided => return,
+                _ => {}
             }
         }
-        let wake = race.next_wake().unwrap_or(now);
-        let message = match rx.recv_timeout(wake.saturating_sub(now)) {
+        if (cx.stop)() {
+            connect.cancel();
+            continue;
+        }
+        let wait = connect.next_wake().unwrap_or(now).saturating_sub(now).min(SLICE);
+        let message = match rx.recv_timeout(wait) {
             Ok(message) => message,
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("the sender `tx` is held by this loop"),
         };
         let now = start.elapsed();
         match message {
-            Message::Up(id) => race.transport_up(id, now),
-            Message::Done(id, Ok(answer)) => {
-                if race.succeeded(id, now) {
-                    reached.insert(id, answer);
-                }
-            }
-            Message::Done(id, Err(reason)) => {
-                if race.failed(id, now) {
-                    emit(Event::AttemptFailed {
-                        server: server_of(&race, id),
-                        reason: reason.clone(),
-                    });
-                    outcomes.insert(id, reason);
-                }
-            }
-            Message::Lookup(servers, events) => {
-                let Some(id) = lookup_id else { continue };
-                seen.answered = true;
-                events.into_iter().for_each(&mut *emit);
-                if servers.is_empty() {
-                    race.failed(id, now);
-                } else {
-                    race.lookup_answered(id, now, servers);
-                }
-                outcomes.remove(&id);
-            }
+            Message::Up(id) => connect.transport_up(id, now),
+            Message::Done(id, Ok(reached)) => connect.succeeded(id, reached.list, now),
+            Message::Done(id, Err(reason)) => connect.failed(id, reason, now),
+            Message::Lookup(evaluation, events) => connect.lookup_done(evaluation, events, now),
         }
     }
-}
-
-/// The attempts that did not win, in the order they started; with `deadline`, the candidates
-/// never started are named too.
-fn attempts(
-    race: &Race<Server>,
-    order: &[Id],
-    lookup: Option<Id>,
-    outcomes: &mut HashMap<Id, FailReason>,
-    server_of: &dyn Fn(&Race<Server>, Id) -> Server,
-    deadline: bool,
-) -> Vec<Attempt> {
-    let mut ids: Vec<Id> = lookup.into_iter().chain(order.iter().copied()).collect();
-    if deadline {
-        ids.extend(race.waiting());
-    }
-    ids.into_iter()
-        .filter_map(|id| {
-            let reason = match outcomes.remove(&id) {
-                // Cut off by the deadline, whether or not its patience had run out.
-                _ if deadline && (race.is_running(id) || race.is_waiting(id)) => FailReason::Deadline,
-                Some(reason) => reason,
-                None => return None,
-            };
-            Some(Attempt {
-                server: server_of(race, id),
-                reason,
-            })
-        })
-        .collect()
 }

@@ -1,25 +1,27 @@
-//! The client handle: state, failover order, connecting and the agent-driven calls.
+//! The client handle: the blocking driver of the device state machine ([`scoutlb_proto::Device`]).
+//!
+//! The device's rules are pure; this module carries out their effects: it runs connect calls with
+//! threads ([`crate::attempt`]), reports events, and writes the state file. No lock of the client
+//! is held across DNS, a probe or file I/O, so a call's `deadline_ms` holds whatever other threads
+//! do: the device is locked only to start and to finish a call, and a save waits for the state
+//! file's lock at most [`STATE_LOCK_WAIT`] (behaviour.md, "State file").
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use crate::Server;
-use crate::ServerList;
-use crate::State;
-use crate::attempt::{self, Lookup, Won};
-use crate::balancer;
-use crate::dns;
+use scoutlb_proto::{Call, Device, Effect};
+
+use crate::attempt::{self, Context, LookupJob};
+use crate::cancel::{Canceller, SLICE, sleep_until};
 use crate::emit::emit;
 use crate::lookup;
 use crate::probe::{HttpProbe, Probe, TcpProbe};
-use crate::state::StateFile;
-use crate::{Attempt, Connected, FailReason};
-use crate::{Config, FIRST_CONTACT_HOST, ProbeKind};
-use crate::{Error, Result};
-use crate::{Event, EventSink};
-use crate::{Ranking, failover_order};
-use scoutlb_proto::race::Timing;
+use crate::state::{STATE_LOCK_WAIT, StateFile};
+use crate::{
+    Config, Connected, Error, Event, EventSink, ManagerLoadBalancer, ProbeKind, Result, Server, ServerList, State,
+};
 
 /// A device's connection chooser; cheap to share between threads (`Send + Sync`).
 pub struct Client {
@@ -28,13 +30,13 @@ pub struct Client {
     probe: Option<Arc<dyn Probe>>,
     sink: Option<Arc<dyn EventSink>>,
     state_file: Option<StateFile>,
-    state: Mutex<State>,
-    /// Whether the last save failed: the state is saved again at the next chance, changed or not.
-    unsaved: AtomicBool,
-    /// The balancer entry, evaluated at most once per client (once per restart); shared with the
-    /// lookup thread of a connect, which stores its answer even after the race was decided.
-    balancer: Arc<Mutex<Option<balancer::Evaluation>>>,
+    /// The device's state and rules; locked only for short pure steps, never across I/O. Shared
+    /// with the lookup thread of a start-up, which keeps its answer for this restart.
+    device: Arc<Mutex<Device>>,
+    /// Serialises this client's writes of the state file.
+    save_lock: Mutex<()>,
     rng: Mutex<fastrand::Rng>,
+    canceller: Canceller,
 }
 
 impl std::fmt::Debug for Client {
@@ -98,7 +100,7 @@ impl ClientBuilder {
             }
             // Built-in probes resolve host names through the configured DNS settings, if any.
             (None, ProbeKind::Http) => Some(Arc::new(HttpProbe::new(&config)?)),
-            (None, ProbeKind::Tcp) => Some(dns::with_configured_dns(Arc::new(TcpProbe), &config)),
+            (None, ProbeKind::Tcp) => Some(crate::probe::with_configured_dns(Arc::new(TcpProbe), &config)),
             (None, ProbeKind::Callback) => {
                 return Err(Error::config(
                     "probe",
@@ -106,11 +108,6 @@ impl ClientBuilder {
                 ));
             }
             (None, _) => None,
-        };
-        let seeds = if config.servers.is_empty() {
-            vec![Server::new(FIRST_CONTACT_HOST, config.default_port)?]
-        } else {
-            config.servers.clone()
         };
         let sink = self.sink;
         let (state_file, state) = match &config.state_file {
@@ -134,16 +131,17 @@ impl ClientBuilder {
             Some(s) => fastrand::Rng::with_seed(s),
             None => fastrand::Rng::new(),
         };
+        let device = Device::new(&config, state)?;
         Ok(Client {
+            seeds: device.seeds().to_vec(),
             config,
-            seeds,
             probe,
             sink,
             state_file,
-            state: Mutex::new(state),
-            unsaved: AtomicBool::new(false),
-            balancer: Arc::new(Mutex::new(None)),
+            device: Arc::new(Mutex::new(device)),
+            save_lock: Mutex::new(()),
             rng: Mutex::new(rng),
+            canceller: Canceller::new(),
         })
     }
 }
@@ -151,6 +149,22 @@ impl ClientBuilder {
 /// Lock a mutex; a panic elsewhere never poisons the client for good.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Lock a mutex within `wait`, unless `stop` says to stop first.
+fn lock_within<'a, T>(m: &'a Mutex<T>, wait: Duration, stop: &dyn Fn() -> bool) -> Option<MutexGuard<'a, T>> {
+    let until = Instant::now() + wait;
+    loop {
+        match m.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        if stop() || Instant::now() >= until {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 impl Client {
@@ -184,13 +198,19 @@ impl Client {
         &self.seeds
     }
 
+    /// The handle that cancels this client's calls (behaviour.md, "Cancel").
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
+    }
+
     fn emit(&self, event: Event) {
         emit(self.sink.as_deref(), event)
     }
 
     /// The cached server list (empty when none was received yet).
     pub fn server_list(&self) -> Vec<Server> {
-        lock(&self.state)
+        lock(&self.device)
+            .state()
             .list
             .as_ref()
             .map(ServerList::servers)
@@ -199,76 +219,128 @@ impl Client {
 
     /// The default server: the last one connected to successfully.
     pub fn default_server(&self) -> Option<Server> {
-        lock(&self.state).default_server.clone()
+        lock(&self.device).state().default_server.clone()
     }
 
     /// A copy of the whole remembered state.
     pub fn state(&self) -> State {
-        lock(&self.state).clone()
+        lock(&self.device).state().clone()
     }
 
     /// The failover order from the default server, without the ManagerLoadBalancer.
     pub fn failover_order(&self) -> Vec<Server> {
-        let state = lock(&self.state);
-        let list = state.list.as_ref().map(ServerList::servers);
-        failover_order(
-            list.as_deref(),
-            &self.seeds,
-            state.default_server.as_ref(),
-            self.ranking(),
-        )
+        lock(&self.device).failover_order()
     }
 
-    fn ranking(&self) -> Ranking<'_> {
-        Ranking::new(self.config.failover_order, self.config.device_id.as_deref())
+    /// The balancer lookup of a start-up, to run on its own thread; its answer is kept for this client.
+    fn lookup_job(&self, entry: &ManagerLoadBalancer) -> LookupJob {
+        let (entry, config, device) = (entry.clone(), self.config.clone(), Arc::clone(&self.device));
+        let seed = lock(&self.rng).u64(..);
+        Box::new(move || {
+            let mut events = Vec::new();
+            let evaluation = lookup::evaluate(&entry, &config, seed, &mut |e| events.push(e));
+            let kept = lock(&device).balancer_evaluated(evaluation).clone();
+            (kept, events)
+        })
     }
 
     /// The balancer's addresses for this client, resolved on first use and kept until it is dropped.
+    ///
+    /// The lookup holds no lock of the client; it is given up (an empty answer) when the client is
+    /// cancelled or `deadline_ms` passes first.
     pub fn balancer_addresses(&self) -> Vec<Server> {
         let Some(entry) = &self.config.manager_load_balancer else {
             return Vec::new();
         };
-        let mut cached = lock(&self.balancer);
-        let evaluation = cached.get_or_insert_with(|| {
-            let seed = lock(&self.rng).u64(..);
-            lookup::evaluate(entry, &self.config, seed, &mut |e| self.emit(e))
+        if let Some(evaluation) = lock(&self.device).balancer() {
+            return evaluation.servers.clone();
+        }
+        let job = self.lookup_job(entry);
+        let (tx, rx) = mpsc::channel();
+        let spawned = thread::Builder::new().name("scoutlb-lookup".into()).spawn(move || {
+            let _ = tx.send(job());
         });
-        evaluation.servers.clone()
+        if let Err(e) = spawned {
+            log::warn!(target: "scoutlb", "cannot start the lookup thread: {e}");
+            return Vec::new();
+        }
+        let until = Instant::now() + self.config.deadline;
+        loop {
+            match rx.recv_timeout(SLICE) {
+                Ok((evaluation, events)) => {
+                    events.into_iter().for_each(|e| self.emit(e));
+                    return evaluation.servers;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if !self.canceller.is_cancelled() && Instant::now() < until => {}
+                Err(_) => {
+                    log::info!(target: "scoutlb", "ManagerLoadBalancer {entry}: lookup given up (cancelled or past the deadline)");
+                    return Vec::new();
+                }
+            }
+        }
     }
 
     /// The candidates of a start-up: the balancer's addresses, then the failover order.
     pub fn candidates(&self) -> Vec<Server> {
-        let balancer = self.balancer_addresses();
-        let order = self.failover_order();
-        if balancer.is_empty() {
-            return order;
+        if self.balancer_addresses().is_empty() {
+            return self.failover_order();
         }
-        // The balancer has a handful of addresses: a linear check against them is cheapest.
-        let rest: Vec<Server> = order.into_iter().filter(|s| !balancer.contains(s)).collect();
-        [balancer, rest].concat()
+        lock(&self.device).candidates()
+    }
+
+    /// Carry out the device's effects: report the events, make the save (waiting for the state
+    /// file's lock until `until` at the latest); returns why the save failed, if it did.
+    fn apply(&self, effects: Vec<Effect>, until: Instant, stop: &dyn Fn() -> bool) -> Option<Error> {
+        let mut failure = None;
+        for effect in effects {
+            match effect {
+                Effect::Emit(event) => self.emit(event),
+                Effect::Save => failure = self.save(until, stop).err(),
+                _ => {}
+            }
+        }
+        failure
+    }
+
+    /// Write the newest state; a failed or deferred save is reported and made again at the next chance.
+    fn save(&self, until: Instant, stop: &dyn Fn() -> bool) -> Result<()> {
+        let Some(file) = &self.state_file else { return Ok(()) };
+        let wait = || until.saturating_duration_since(Instant::now()).min(STATE_LOCK_WAIT);
+        let (version, result) = match lock_within(&self.save_lock, wait(), stop) {
+            None => (0, Err(file.locked_error(wait()))),
+            Some(_serialised) => {
+                let (state, version) = lock(&self.device).to_save();
+                (version, file.save_within(&state, wait(), stop))
+            }
+        };
+        let outcome = result.as_ref().map(|_| ()).map_err(Error::to_string);
+        let effects = lock(&self.device).saved(version, outcome);
+        for effect in effects {
+            if let Effect::Emit(event) = effect {
+                self.emit(event);
+            }
+        }
+        result
     }
 
     /// Report that the agent reached `server`: it becomes the default and is persisted if it changed.
     pub fn report_success(&self, server: &Server) -> Result<()> {
-        self.emit(Event::AttemptSucceeded { server: server.clone() });
-        let mut state = lock(&self.state);
-        if state.default_server.as_ref() == Some(server) {
-            return if self.unsaved() { self.persist(&state) } else { Ok(()) };
-        }
-        let old = state.default_server.replace(server.clone());
-        self.emit(Event::DefaultChanged {
-            old,
-            new: server.clone(),
-        });
-        self.persist(&state)
+        let effects = lock(&self.device).report_success(server);
+        self.agent_effects(effects)
     }
 
     /// Report that the agent could not reach `server`, with its own reason.
     pub fn report_failure(&self, server: &Server, reason: &str) {
-        self.emit(Event::AttemptFailed {
-            server: server.clone(),
-            reason: FailReason::Reported(reason.to_string()),
-        });
+        let effects = lock(&self.device).report_failure(server, reason);
+        let _ = self.agent_effects(effects);
+    }
+
+    fn agent_effects(&self, effects: Vec<Effect>) -> Result<()> {
+        let stop = || self.canceller.is_cancelled();
+        match self.apply(effects, Instant::now() + self.config.deadline, &stop) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Report that the connection to the current server was lost; returns the new order to try.
@@ -278,78 +350,23 @@ impl Client {
 
     /// Hand in a server list received by the agent's own protocol from `from` (None = the default server).
     pub fn update_server_list(&self, list: ServerList, from: Option<&Server>) -> Result<()> {
-        let mut state = lock(&self.state);
-        self.accept_list(&mut state, list, from.cloned())
+        self.list_received(Ok(list), from)
     }
 
     /// Hand in a server list as wire-format JSON; a refused list keeps the cached one.
     pub fn update_server_list_json(&self, body: &[u8], from: Option<&Server>) -> Result<()> {
-        self.update_checked(ServerList::from_json(body).map_err(Error::from), from)
+        self.list_received(ServerList::from_json(body).map_err(Error::from), from)
     }
 
     /// Hand in a server list as servers in order; a refused list (empty, too long) keeps the cached one.
     pub fn update_server_list_servers(&self, servers: Vec<Server>, from: Option<&Server>) -> Result<()> {
-        self.update_checked(ServerList::from_servers(servers).map_err(Error::from), from)
+        self.list_received(ServerList::from_servers(servers).map_err(Error::from), from)
     }
 
-    /// Cache a list that passed the checks, or report why it was refused.
-    fn update_checked(&self, list: Result<ServerList>, from: Option<&Server>) -> Result<()> {
-        match list {
-            Ok(list) => self.update_server_list(list, from),
-            Err(e) => {
-                self.emit(Event::ServerListRejected {
-                    from: from.cloned(),
-                    reason: e.to_string(),
-                });
-                Err(e)
-            }
-        }
-    }
-
-    /// Cache `list` and honour its `self`; persist when anything changed.
-    fn accept_list(&self, state: &mut State, list: ServerList, from: Option<Server>) -> Result<()> {
-        let from = from.or_else(|| state.default_server.clone());
-        let mut changed = false;
-        if let Some(real) = list.self_server()
-            && from.is_some()
-            && from == state.default_server
-            && state.default_server.as_ref() != Some(real)
-        {
-            let old = state.default_server.replace(real.clone());
-            self.emit(Event::DefaultChanged { old, new: real.clone() });
-            changed = true;
-        }
-        let same_list = state.list.as_ref().map(|l| l.entries()) == Some(list.entries());
-        if !same_list || state.servers_from != from {
-            self.emit(Event::ServerListUpdated {
-                from: from.clone(),
-                servers: list.servers(),
-            });
-            state.list = Some(list);
-            state.servers_from = from;
-            changed = true;
-        }
-        if changed || self.unsaved() {
-            self.persist(state)
-        } else {
-            Ok(())
-        }
-    }
-
-    fn unsaved(&self) -> bool {
-        self.unsaved.load(Ordering::SeqCst)
-    }
-
-    fn persist(&self, state: &State) -> Result<()> {
-        let Some(file) = &self.state_file else { return Ok(()) };
-        let result = file.save(state);
-        self.unsaved.store(result.is_err(), Ordering::SeqCst);
-        result.inspect_err(|e| {
-            self.emit(Event::StateFileProblem {
-                path: file.path().to_path_buf(),
-                message: format!("{e}; the state is kept in memory and saved again at the next chance"),
-            });
-        })
+    fn list_received(&self, list: Result<ServerList>, from: Option<&Server>) -> Result<()> {
+        let (result, effects) = lock(&self.device).list_received(list, from);
+        let saved = self.agent_effects(effects);
+        result.and(saved)
     }
 
     fn probe(&self) -> Result<&Arc<dyn Probe>> {
@@ -360,102 +377,49 @@ impl Client {
         })
     }
 
+    /// Run one connect call of `kind` to its end, stopping when `stop` or the canceller says so.
+    fn call(&self, kind: Call, stop: &dyn Fn() -> bool) -> Result<Connected> {
+        let probe = self.probe()?;
+        let stopped = || self.canceller.is_cancelled() || stop();
+        if stopped() {
+            return Err(Error::Cancelled);
+        }
+        let started = Instant::now();
+        let until = started + self.config.deadline;
+        let mut connect = lock(&self.device).start(kind);
+        attempt::run(
+            &mut connect,
+            Context {
+                probe,
+                lookup: &|entry| self.lookup_job(entry),
+                stop: &stopped,
+                emit: &mut |e| self.emit(e),
+            },
+        );
+        let finished = lock(&self.device).finish(&connect);
+        let save_error = self.apply(finished.effects, until, &stopped);
+        let mut connected = finished.result?;
+        if let Some(e) = save_error {
+            // The connection works; the state-file problem was reported as an event, and is named
+            // in the result, but does not undo it.
+            connected.saved = false;
+            connected.save_error = Some(e.to_string());
+        }
+        Ok(connected)
+    }
+
     /// Run the start-up: the ManagerLoadBalancer entry, resolved afresh, then the failover order.
     ///
     /// The lookup takes part in the attempt race: when its answer has not come within
     /// `attempt_delay`, the failover order starts beside it, and its addresses still outrank the
     /// failover order when they come.
     pub fn connect(&self) -> Result<Connected> {
-        let probe = self.probe()?;
-        let Some(entry) = self.config.manager_load_balancer.clone() else {
-            return self.connect_to(self.failover_order(), &[]);
-        };
-        let evaluated = lock(&self.balancer).clone();
-        if let Some(evaluation) = evaluated {
-            // A second connect of the same client: the entry was evaluated for this restart already.
-            let result = self.connect_to(self.candidates(), &evaluation.servers);
-            return balancer::settle(&entry, &evaluation, result, &mut |e| self.emit(e));
-        }
-        let lookup = self.lookup(&entry);
-        let (outcome, seen) = attempt::run(
-            self.failover_order(),
-            Some(lookup),
-            probe,
-            Timing::of(&self.config),
-            &mut |e| self.emit(e),
-        );
-        let evaluation = if seen.answered {
-            lock(&self.balancer).clone()
-        } else {
-            None
-        };
-        let Some(evaluation) = evaluation else {
-            self.emit(Event::BalancerFailed {
-                entry: entry.to_string(),
-                reason: format!(
-                    "no DNS answer within {} ms; the failover order answered first",
-                    self.config.attempt_delay.as_millis()
-                ),
-            });
-            return self.finish(outcome, &[]);
-        };
-        let result = self.finish(outcome, &evaluation.servers);
-        balancer::settle(&entry, &evaluation, result, &mut |e| self.emit(e))
-    }
-
-    /// The balancer lookup of a start-up, to run on its own thread; its answer is kept for this client.
-    fn lookup(&self, entry: &balancer::ManagerLoadBalancer) -> Lookup {
-        let (entry, config, cache) = (entry.clone(), self.config.clone(), Arc::clone(&self.balancer));
-        let seed = lock(&self.rng).u64(..);
-        Lookup {
-            server: balancer::as_server(&entry, self.config.default_port),
-            run: Box::new(move || {
-                let mut events = Vec::new();
-                let evaluation = lookup::evaluate(&entry, &config, seed, &mut |e| events.push(e));
-                let servers = lock(&cache).get_or_insert(evaluation).servers.clone();
-                (servers, events)
-            }),
-        }
+        self.call(Call::Startup, &|| false)
     }
 
     /// After a lost connection: run the failover order from the default server (no balancer).
     pub fn reconnect(&self) -> Result<Connected> {
-        self.connect_to(self.connection_lost(), &[])
-    }
-
-    fn connect_to(&self, candidates: Vec<Server>, balancer: &[Server]) -> Result<Connected> {
-        let probe = self.probe()?;
-        let (outcome, _) = attempt::run(candidates, None, probe, Timing::of(&self.config), &mut |e| self.emit(e));
-        self.finish(outcome, balancer)
-    }
-
-    /// Make the winner of a race the default server and cache the list it sent.
-    fn finish(&self, outcome: std::result::Result<Won, Vec<Attempt>>, balancer: &[Server]) -> Result<Connected> {
-        let won = outcome.map_err(Error::AllFailed)?;
-        let via_balancer = balancer.contains(&won.server);
-        let mut state = lock(&self.state);
-        let old = state.default_server.clone();
-        if old.as_ref() != Some(&won.server) {
-            state.default_server = Some(won.server.clone());
-            self.emit(Event::DefaultChanged {
-                old: old.clone(),
-                new: won.server.clone(),
-            });
-        }
-        let result = match won.reached.list {
-            Some(list) => self.accept_list(&mut state, list, Some(won.server.clone())),
-            None if old.as_ref() != Some(&won.server) || self.unsaved() => self.persist(&state),
-            None => Ok(()),
-        };
-        // The connection works; a state-file problem was reported as an event, and is named in
-        // the result, but does not undo it.
-        Ok(Connected::new(
-            state.default_server.clone().unwrap_or_else(|| won.server.clone()),
-            won.server,
-            via_balancer,
-            won.failed,
-            result.err().map(|e| e.to_string()),
-        ))
+        self.call(Call::Reconnect, &|| false)
     }
 
     /// Connect, retrying with exponential backoff and full jitter until success or `max_tries`.
@@ -463,48 +427,49 @@ impl Client {
         self.connect_with_retry_until(&|| false)
     }
 
-    /// [`Client::connect_with_retry`] that stops with [`Error::Cancelled`] as soon as `stop()` says so.
+    /// [`Client::connect_with_retry`] that stops with [`Error::Cancelled`] within 50 ms once `stop()` says so.
     ///
-    /// `stop` is asked between tries and every 100 ms of a backoff wait, on the calling thread.
+    /// `stop` is asked on the calling thread about every 25 ms, during the tries and the waits.
     pub fn connect_with_retry_until(&self, stop: &dyn Fn() -> bool) -> Result<Connected> {
-        const SLICE: Duration = Duration::from_millis(100);
+        self.with_retry(Call::Startup, stop)
+    }
+
+    /// Reconnect, retrying with exponential backoff and full jitter until success or `max_tries`;
+    /// every try runs the failover order from the default server (no balancer).
+    pub fn reconnect_with_retry(&self) -> Result<Connected> {
+        self.reconnect_with_retry_until(&|| false)
+    }
+
+    /// [`Client::reconnect_with_retry`] that stops with [`Error::Cancelled`] within 50 ms once `stop()` says so.
+    pub fn reconnect_with_retry_until(&self, stop: &dyn Fn() -> bool) -> Result<Connected> {
+        self.with_retry(Call::Reconnect, stop)
+    }
+
+    fn with_retry(&self, kind: Call, stop: &dyn Fn() -> bool) -> Result<Connected> {
+        let stopped = || self.canceller.is_cancelled() || stop();
         let mut tries = 0u32;
         loop {
-            if stop() {
-                return Err(Error::Cancelled);
-            }
             tries = tries.saturating_add(1);
-            match self.connect() {
-                Ok(c) => return Ok(c),
+            match self.call(kind, stop) {
                 Err(e @ Error::AllFailed(_)) => {
                     if self.config.retry.max_tries != 0 && tries >= self.config.retry.max_tries {
                         return Err(e);
                     }
                     let wait = self.backoff(tries - 1);
                     log::info!(target: "scoutlb", "all servers failed (try {tries}); retrying in {} ms", wait.as_millis());
-                    let until = std::time::Instant::now() + wait;
-                    loop {
-                        let left = until.saturating_duration_since(std::time::Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        if stop() {
-                            return Err(Error::Cancelled);
-                        }
-                        std::thread::sleep(left.min(SLICE));
+                    if !sleep_until(Instant::now() + wait, &stopped) {
+                        return Err(Error::Cancelled);
                     }
                 }
-                Err(other) => return Err(other),
+                other => return other,
             }
         }
     }
 
     /// The wait before retry number `n + 1`: uniform in `[0, min(cap, base * factor^n)]`.
     pub fn backoff(&self, n: u32) -> Duration {
-        let r = &self.config.retry;
-        let ceiling = (r.base.as_secs_f64() * r.factor.powi(n.min(1000) as i32)).min(r.cap.as_secs_f64());
         let unit = lock(&self.rng).f64();
-        Duration::from_secs_f64(ceiling * unit)
+        lock(&self.device).backoff(n, unit)
     }
 }
 

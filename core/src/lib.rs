@@ -17,6 +17,7 @@
 //! ```
 
 mod attempt;
+mod cancel;
 mod client;
 mod dns;
 mod emit;
@@ -25,17 +26,18 @@ mod probe;
 mod state;
 mod tls;
 
+pub use cancel::Canceller;
 pub use client::{Client, ClientBuilder};
 pub use dns::resolve_balancer;
 pub use probe::{HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
 pub use scoutlb_proto::{
-    AddressError, Attempt, Config, ConfigBuilder, Connected, DEFAULT_PORT, DnsFailure, DnsFailureKind, Error,
-    ErrorKind, Evaluation, Event, EventSink, FIRST_CONTACT_HOST, FailReason, KEYS, ListError, MAX_BODY_BYTES,
-    MAX_ENTRIES, MAX_HOST_LEN, ManagerLoadBalancer, OrderMode, Parsed, ProbeKind, Ranking, Result, RetryPolicy,
-    STATE_FORMAT, Scheme, Server, ServerEntry, ServerList, Severity, State, TlsFailure, TlsFailureKind, balancer,
-    failover_order, race, spread_weight,
+    AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, Device, DnsFailure,
+    DnsFailureKind, Effect, Error, ErrorKind, Evaluation, Event, EventSink, FIRST_CONTACT_HOST, FailReason, Finished,
+    KEYS, ListError, MAX_BODY_BYTES, MAX_ENTRIES, MAX_HOST_LEN, ManagerLoadBalancer, OrderMode, Outcome, Parsed,
+    ProbeKind, Ranking, Result, RetryPolicy, STATE_FORMAT, Scheme, Server, ServerEntry, ServerList, Severity, State,
+    Step, TlsFailure, TlsFailureKind, balancer, failover_order, race, spread_weight,
 };
-pub use state::{Loaded, MAX_STATE_BYTES, StateFile};
+pub use state::{Loaded, MAX_STATE_BYTES, STATE_LOCK_WAIT, StateFile};
 
 /// Internals that the fuzz targets (`fuzz/`) drive directly; not part of the API, may change.
 #[doc(hidden)]

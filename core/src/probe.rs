@@ -11,6 +11,7 @@ use ureq::unversioned::transport::{ConnectionDetails, Connector, Transport};
 
 use crate::FailReason;
 use crate::Server;
+use crate::dns::ConfiguredLookup;
 use crate::tls::tls_failure;
 use crate::{Config, Scheme};
 use crate::{DnsFailure, DnsFailureKind};
@@ -295,5 +296,47 @@ fn fail_from_ureq(e: ureq::Error, timeout: Duration) -> FailReason {
             kind: io::ErrorKind::Other,
             message: other.to_string(),
         },
+    }
+}
+
+/// Wrap a probe that connects to addresses so that host names resolve through the configured DNS.
+///
+/// Returns `probe` unchanged when neither `nameservers` nor `search_domains` is configured.
+pub(crate) fn with_configured_dns(probe: Arc<dyn Probe>, config: &Config) -> Arc<dyn Probe> {
+    match ConfiguredLookup::of(config) {
+        Some(lookup) => Arc::new(ResolvingProbe { inner: probe, lookup }),
+        None => probe,
+    }
+}
+
+/// A probe that resolves a host name with the configured DNS and tries each address with `inner`.
+struct ResolvingProbe {
+    inner: Arc<dyn Probe>,
+    lookup: ConfiguredLookup,
+}
+
+impl Probe for ResolvingProbe {
+    fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason> {
+        if server.ip().is_some() {
+            return self.inner.probe(server, timeout);
+        }
+        let start = Instant::now();
+        let ips = self.lookup.addresses(server.host(), timeout).map_err(FailReason::Dns)?;
+        log::debug!(target: "scoutlb", "{} resolved to {ips:?}", server.host());
+        let mut last = FailReason::Dns(DnsFailure::new(DnsFailureKind::NoRecords, "the name has no address"));
+        for ip in ips {
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(FailReason::TimedOut(timeout));
+            }
+            match self
+                .inner
+                .probe(&Server::from(SocketAddr::new(ip, server.port())), left)
+            {
+                Ok(reached) => return Ok(reached),
+                Err(reason) => last = reason,
+            }
+        }
+        Err(last)
     }
 }

@@ -5,11 +5,11 @@
 //! a corrupt file aside) hold an exclusive advisory lock on `<name>.lock` beside the file, so two
 //! processes sharing a state file never interleave.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, Result};
 use crate::{Parsed, STATE_FORMAT as FORMAT, State};
@@ -40,6 +40,10 @@ pub struct StateFile {
     dir: PathBuf,
     lock_path: PathBuf,
 }
+
+/// The longest the state file's lock is waited for (held by another process or another call of
+/// this client); a save that cannot get it is deferred (behaviour.md, "State file").
+pub const STATE_LOCK_WAIT: Duration = Duration::from_secs(1);
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -100,16 +104,44 @@ impl StateFile {
         self.dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()))
     }
 
-    /// Take the exclusive advisory lock; it is released when the returned file is dropped.
+    /// Take the exclusive advisory lock within [`STATE_LOCK_WAIT`]; it is released when the returned file is dropped.
     fn lock(&self) -> Result<File> {
+        self.lock_within(STATE_LOCK_WAIT, &|| false)
+    }
+
+    /// Take the exclusive advisory lock, waiting at most `wait` and not after `stop` says to stop.
+    fn lock_within(&self, wait: Duration, stop: &dyn Fn() -> bool) -> Result<File> {
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&self.lock_path)
             .map_err(|e| self.err("open the lock file", e))?;
-        f.lock().map_err(|e| self.err("lock", e))?;
-        Ok(f)
+        let until = Instant::now() + wait;
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(f),
+                Err(TryLockError::Error(e)) => return Err(self.err("lock", e)),
+                Err(TryLockError::WouldBlock) if stop() => {
+                    return Err(self.err(
+                        "lock",
+                        io::Error::new(io::ErrorKind::Interrupted, "cancelled while waiting for the lock"),
+                    ));
+                }
+                Err(TryLockError::WouldBlock) if Instant::now() >= until => return Err(self.locked_error(wait)),
+                Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    }
+
+    /// The error of a lock that another writer held for longer than `wait`.
+    pub fn locked_error(&self, wait: Duration) -> Error {
+        let message = format!(
+            "{} is held by another writer (another process, or another call of this client) for over {} ms",
+            self.lock_path.display(),
+            wait.as_millis()
+        );
+        self.err("lock", io::Error::new(io::ErrorKind::WouldBlock, message))
     }
 
     /// Read the state; a missing file is an empty state, a corrupt one is moved aside with a warning.
@@ -185,9 +217,15 @@ impl StateFile {
         }
     }
 
-    /// Replace the state atomically: temp file, fsync, rename, fsync of the folder.
+    /// Replace the state atomically: temp file, fsync, rename, fsync of the folder; the lock is
+    /// waited for at most [`STATE_LOCK_WAIT`].
     pub fn save(&self, state: &State) -> Result<()> {
-        let _lock = self.lock()?;
+        self.save_within(state, STATE_LOCK_WAIT, &|| false)
+    }
+
+    /// [`StateFile::save`] that waits for the lock at most `wait`, and not after `stop` says to stop.
+    pub fn save_within(&self, state: &State, wait: Duration, stop: &dyn Fn() -> bool) -> Result<()> {
+        let _lock = self.lock_within(wait, stop)?;
         let tmp = self.tmp_path();
         let text =
             serde_json::to_vec_pretty(&state.to_json(SystemTime::now())).expect("a JSON value always serialises");

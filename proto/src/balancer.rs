@@ -60,7 +60,7 @@ impl fmt::Display for ManagerLoadBalancer {
 }
 
 /// The entry as evaluated at one client's start-up: done once per client, so once per restart.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     /// The addresses to try first, in order; empty when the entry did not resolve.
     pub servers: Vec<Server>,

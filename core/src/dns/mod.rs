@@ -30,14 +30,11 @@ pub use crate::{DnsFailure, DnsFailureKind};
 pub(crate) use http::{ConfiguredResolver, SystemResolver};
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::Config;
-use crate::FailReason;
 use crate::ManagerLoadBalancer;
 use crate::Server;
-use crate::probe::{Probe, Reached};
 use crate::{Error, Result};
 
 use resolver::{DnsSettings, Resolver};
@@ -160,55 +157,31 @@ fn outside_async<T: Send>(f: impl FnOnce() -> Result<T, DnsFailure> + Send) -> R
     })
 }
 
-/// Wrap a probe that connects to addresses so that host names resolve through the configured DNS.
-///
-/// Returns `probe` unchanged when neither `nameservers` nor `search_domains` is configured.
-pub(crate) fn with_configured_dns(probe: Arc<dyn Probe>, config: &Config) -> Arc<dyn Probe> {
-    let settings = DnsSettings::of(config);
-    if !settings.is_configured() {
-        return probe;
+/// Name resolution through the configured DNS settings, for probes that connect to addresses.
+#[derive(Clone, Debug)]
+pub(crate) struct ConfiguredLookup {
+    settings: DnsSettings,
+}
+
+impl ConfiguredLookup {
+    /// The lookup of a configuration, or `None` when neither `nameservers` nor `search_domains` is configured.
+    pub(crate) fn of(config: &Config) -> Option<Self> {
+        let settings = DnsSettings::of(config);
+        settings.is_configured().then_some(ConfiguredLookup { settings })
     }
-    Arc::new(ResolvingProbe { inner: probe, settings })
+
+    /// The addresses of `host`, within `timeout` and the configured `dns_timeout`.
+    pub(crate) fn addresses(&self, host: &str, timeout: Duration) -> Result<Vec<IpAddr>, DnsFailure> {
+        let settings = DnsSettings {
+            timeout: self.settings.timeout.min(timeout),
+            ..self.settings.clone()
+        };
+        lookup_with(host, &settings)
+    }
 }
 
 /// The resolver of the http probe when the configuration replaces the system's DNS settings.
 pub(crate) fn configured_resolver(config: &Config) -> Option<ConfiguredResolver> {
     let settings = DnsSettings::of(config);
     settings.is_configured().then_some(ConfiguredResolver { settings })
-}
-
-/// A probe that resolves a host name with the configured DNS and tries each address with `inner`.
-struct ResolvingProbe {
-    inner: Arc<dyn Probe>,
-    settings: DnsSettings,
-}
-
-impl Probe for ResolvingProbe {
-    fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason> {
-        if server.ip().is_some() {
-            return self.inner.probe(server, timeout);
-        }
-        let start = Instant::now();
-        let settings = DnsSettings {
-            timeout: self.settings.timeout.min(timeout),
-            ..self.settings.clone()
-        };
-        let ips = lookup_with(server.host(), &settings).map_err(FailReason::Dns)?;
-        log::debug!(target: "scoutlb", "{} resolved to {ips:?}", server.host());
-        let mut last = FailReason::Dns(DnsFailure::new(DnsFailureKind::NoRecords, "the name has no address"));
-        for ip in ips {
-            let left = timeout.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                return Err(FailReason::TimedOut(timeout));
-            }
-            match self
-                .inner
-                .probe(&Server::from(SocketAddr::new(ip, server.port())), left)
-            {
-                Ok(reached) => return Ok(reached),
-                Err(reason) => last = reason,
-            }
-        }
-        Err(last)
-    }
 }

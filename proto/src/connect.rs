@@ -1,0 +1,281 @@
+//! One connect call (a start-up or a reconnect) as a state machine: the attempt race with its
+//! events and failed attempts (behaviour.md, "Attempts").
+//!
+//! [`Connect`] wraps [`Race`] with what the race does not know: which server each id is, the
+//! events to report, why each attempt failed, the server list each success brought, the
+//! ManagerLoadBalancer lookup at the top rank, and cancellation. The caller (the driver) tells it
+//! what happened and when, carries out its [`Step`]s, and when it says [`Step::Decided`] hands its
+//! [`Connect::outcome`] to [`crate::Device::finish`], which applies the start-up rules.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use crate::attempt::{Attempt, FailReason};
+use crate::balancer::{Evaluation, ManagerLoadBalancer};
+use crate::event::Event;
+use crate::race::{Action, Id, Race, Stage, Timing};
+use crate::server::Server;
+use crate::server_list::ServerList;
+
+/// What the driver must do now.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Step {
+    /// Look the ManagerLoadBalancer entry up (on its own, bounded by `dns_timeout`) and hand the
+    /// answer to [`Connect::lookup_done`].
+    Resolve(ManagerLoadBalancer),
+    /// Start an attempt on `server`, bounded by `timeout`; report with [`Connect::transport_up`],
+    /// [`Connect::succeeded`] or [`Connect::failed`].
+    Start {
+        /// The attempt.
+        id: Id,
+        /// The server to try.
+        server: Server,
+        /// Its time limit.
+        timeout: Duration,
+    },
+    /// Report this event to the agent.
+    Emit(Event),
+    /// The call is decided: take [`Connect::outcome`]. Attempts still running are abandoned.
+    Decided,
+}
+
+/// How a connect call ended.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// `server` won the race and sent `list` (when the probe fetched one).
+    Won {
+        /// The address that answered.
+        server: Server,
+        /// The server list it sent.
+        list: Option<ServerList>,
+        /// The attempts that did not win.
+        failed: Vec<Attempt>,
+    },
+    /// Every candidate failed, or the deadline passed.
+    AllFailed(Vec<Attempt>),
+    /// The agent cancelled the call.
+    Cancelled,
+}
+
+/// What became of the ManagerLoadBalancer entry in this call.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Balancer {
+    /// None is configured, or this is a reconnect.
+    None,
+    /// Evaluated before this call (a second connect of the same client).
+    Known(ManagerLoadBalancer, Evaluation),
+    /// Looked up in this call: the answer, once it came.
+    Lookup(ManagerLoadBalancer, Option<Evaluation>),
+}
+
+/// One connect call; see the module docs.
+#[derive(Debug)]
+pub struct Connect {
+    race: Race<Server>,
+    timing: Timing,
+    lookup: Option<(Id, Server)>,
+    pub(crate) balancer: Balancer,
+    order: Vec<Id>,
+    outcomes: HashMap<Id, FailReason>,
+    lists: HashMap<Id, Option<ServerList>>,
+    steps: VecDeque<Step>,
+    outcome: Option<Outcome>,
+}
+
+impl Connect {
+    /// A call over `candidates` in order, after the lookup of `entry` when it is given.
+    pub(crate) fn new(candidates: Vec<Server>, timing: Timing, balancer: Balancer, default_port: u16) -> Self {
+        let mut steps = VecDeque::new();
+        let (race, lookup) = match &balancer {
+            Balancer::Lookup(entry, None) => {
+                let (race, id) = Race::with_lookup(candidates, timing);
+                steps.push_back(Step::Resolve(entry.clone()));
+                (race, Some((id, crate::balancer::as_server(entry, default_port))))
+            }
+            _ => (Race::new(candidates, timing), None),
+        };
+        Connect {
+            race,
+            timing,
+            lookup,
+            balancer,
+            order: Vec::new(),
+            outcomes: HashMap::new(),
+            lists: HashMap::new(),
+            steps,
+            outcome: None,
+        }
+    }
+
+    fn server_of(&self, id: Id) -> Server {
+        match (self.race.candidate(id), &self.lookup) {
+            (Some(server), _) => server.clone(),
+            (None, Some((lookup, server))) if *lookup == id => server.clone(),
+            _ => unreachable!("every id of the race is a candidate or the lookup"),
+        }
+    }
+
+    /// The attempt `id`'s transport came up at `now` (TCP connected; with TLS, the handshake done).
+    pub fn transport_up(&mut self, id: Id, now: Duration) {
+        self.race.transport_up(id, now);
+    }
+
+    /// The attempt `id` succeeded at `now`, bringing `list` when its probe fetched one.
+    pub fn succeeded(&mut self, id: Id, list: Option<ServerList>, now: Duration) {
+        if self.race.succeeded(id, now) {
+            self.lists.insert(id, list);
+        }
+    }
+
+    /// The attempt `id` failed at `now`.
+    pub fn failed(&mut self, id: Id, reason: FailReason, now: Duration) {
+        if self.race.failed(id, now) {
+            self.steps.push_back(Step::Emit(Event::AttemptFailed {
+                server: self.server_of(id),
+                reason: reason.clone(),
+            }));
+            self.outcomes.insert(id, reason);
+        }
+    }
+
+    /// The lookup of [`Step::Resolve`] answered at `now` with `evaluation`; `events` are the
+    /// lookup's own (resolved, failed), reported now. An answer after the decision is ignored.
+    pub fn lookup_done(&mut self, evaluation: Evaluation, events: Vec<Event>, now: Duration) {
+        let Some((id, _)) = self.lookup.clone() else { return };
+        if self.outcome.is_some() {
+            return;
+        }
+        self.steps.extend(events.into_iter().map(Step::Emit));
+        if evaluation.servers.is_empty() {
+            self.race.failed(id, now);
+        } else {
+            self.race.lookup_answered(id, now, evaluation.servers.clone());
+        }
+        self.outcomes.remove(&id);
+        if let Balancer::Lookup(_, answer) = &mut self.balancer {
+            *answer = Some(evaluation);
+        }
+    }
+
+    /// The agent cancelled the call: it is decided at once as [`Outcome::Cancelled`].
+    pub fn cancel(&mut self) {
+        if self.outcome.is_none() {
+            self.outcome = Some(Outcome::Cancelled);
+            self.steps.push_back(Step::Decided);
+        }
+    }
+
+    /// When to call [`Connect::poll`] again at the latest, if nothing else happens first.
+    pub fn next_wake(&self) -> Option<Duration> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.race.next_wake()
+    }
+
+    /// Whether the call is decided.
+    pub fn is_decided(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// How the call ended, once [`Step::Decided`] was given.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// What to do at `now`: call until it returns `None`, then wait for the next thing that
+    /// happens or [`Connect::next_wake`].
+    pub fn poll(&mut self, now: Duration) -> Option<Step> {
+        loop {
+            if let Some(step) = self.steps.pop_front() {
+                return Some(step);
+            }
+            if self.outcome.is_some() {
+                return None;
+            }
+            let action = self.race.poll(now)?;
+            self.act(action, now);
+        }
+    }
+
+    fn act(&mut self, action: Action, now: Duration) {
+        match action {
+            Action::Start(id) => {
+                let server = self.server_of(id);
+                self.order.push(id);
+                self.steps
+                    .push_back(Step::Emit(Event::AttemptStarted { server: server.clone() }));
+                let timeout = self.timing.timeout.min(self.timing.deadline.saturating_sub(now));
+                self.steps.push_back(Step::Start { id, server, timeout });
+            }
+            Action::PatienceRanOut { id, stage } => {
+                let patience = match stage {
+                    Stage::Resolving | Stage::Connecting => self.timing.attempt_delay,
+                    Stage::Answering => self.timing.answer_delay,
+                };
+                self.steps.push_back(Step::Emit(Event::PatienceRanOut {
+                    server: self.server_of(id),
+                    stage,
+                    patience,
+                }));
+                self.outcomes.insert(id, FailReason::OutOfPatience { stage, patience });
+            }
+            Action::TimedOut(id) => {
+                let reason = FailReason::TimedOut(self.timing.timeout);
+                self.steps.push_back(Step::Emit(Event::AttemptFailed {
+                    server: self.server_of(id),
+                    reason: reason.clone(),
+                }));
+                self.outcomes.insert(id, reason);
+            }
+            Action::Held { id, behind } => self.steps.push_back(Step::Emit(Event::AttemptHeld {
+                server: self.server_of(id),
+                preferred: self.server_of(behind),
+            })),
+            Action::Won(id) => {
+                let server = self.server_of(id);
+                self.steps
+                    .push_back(Step::Emit(Event::AttemptSucceeded { server: server.clone() }));
+                let failed = self.attempts(false);
+                let list = self.lists.remove(&id).flatten();
+                self.outcome = Some(Outcome::Won { server, list, failed });
+                self.steps.push_back(Step::Decided);
+            }
+            Action::AllFailed | Action::DeadlinePassed => {
+                let failed = self.attempts(action == Action::DeadlinePassed);
+                self.outcome = Some(Outcome::AllFailed(failed));
+                self.steps.push_back(Step::Decided);
+            }
+        }
+    }
+
+    /// The attempts that did not win, in the order they started; with `deadline`, the candidates
+    /// never started are named too.
+    fn attempts(&mut self, deadline: bool) -> Vec<Attempt> {
+        let mut ids: Vec<Id> = self
+            .lookup
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(self.order.iter().copied())
+            .collect();
+        if deadline {
+            ids.extend(self.race.waiting());
+        }
+        ids.into_iter()
+            .filter_map(|id| {
+                let reason = match self.outcomes.remove(&id) {
+                    // Cut off by the deadline, whether or not its patience had run out.
+                    _ if deadline && (self.race.is_running(id) || self.race.is_waiting(id)) => FailReason::Deadline,
+                    Some(reason) => reason,
+                    None => return None,
+                };
+                Some(Attempt {
+                    server: self.server_of(id),
+                    reason,
+                })
+            })
+            .collect()
+    }
+}

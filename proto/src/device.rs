@@ -1,0 +1,334 @@
+//! The device: what it remembers and every rule that changes it (behaviour.md, "Start-up",
+//! "Connection lost", "State file"), as a state machine without I/O.
+//!
+//! A [`Device`] holds the state (default server, cached list, who sent it), the seeds, the
+//! ManagerLoadBalancer's evaluation for this restart, and whether the state file is behind. Its
+//! methods take what happened (a connect call decided, the agent reached a server, a list came)
+//! and return [`Effect`]s: events to report, and "save the state now". The driver carries them
+//! out and tells the device how the save went ([`Device::saved`]); a save that failed, or that was
+//! deferred because another process held the state file's lock, is asked for again at the next
+//! change or report.
+//!
+//! A connect call is a [`Connect`] made by [`Device::start`]; the driver runs its race and hands
+//! its outcome back to [`Device::finish`]. Several calls may run at once on one device: the device
+//! is only needed at their start and at their end.
+
+use std::time::Duration;
+
+use crate::balancer::{self, Evaluation};
+use crate::config::{Config, FIRST_CONTACT_HOST};
+use crate::connect::{Balancer, Connect, Outcome};
+use crate::connected::Connected;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::order::{Ranking, failover_order};
+use crate::race::Timing;
+use crate::server::Server;
+use crate::server_list::ServerList;
+use crate::state::State;
+
+/// What the driver must do after a call into the [`Device`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Effect {
+    /// Report this event to the agent.
+    Emit(Event),
+    /// Write the state file now: take [`Device::to_save`], write it, and report with [`Device::saved`].
+    Save,
+}
+
+/// Which connect call to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Call {
+    /// A start-up: the ManagerLoadBalancer first, then the failover order.
+    Startup,
+    /// After a lost connection: the failover order from the default server, no balancer.
+    Reconnect,
+}
+
+/// How a decided connect call ended, with the effects to carry out.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Finished {
+    /// The connection, or why there is none. `saved` is true here; the driver sets it from the
+    /// save that [`Effect::Save`] asks for.
+    pub result: Result<Connected>,
+    /// Events to report and the save to make, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// The device's state and rules; see the module docs.
+#[derive(Clone, Debug)]
+pub struct Device {
+    seeds: Vec<Server>,
+    config: Config,
+    state: State,
+    /// Bumped on every change of `state`.
+    version: u64,
+    /// The newest version the state file holds.
+    saved_version: u64,
+    /// The ManagerLoadBalancer's evaluation for this restart, once made.
+    balancer: Option<Evaluation>,
+}
+
+impl Device {
+    /// A device configured by `config`, starting from `state` (as loaded from the state file).
+    pub fn new(config: &Config, state: State) -> Result<Self> {
+        let seeds = if config.servers.is_empty() {
+            vec![Server::new(FIRST_CONTACT_HOST, config.default_port)?]
+        } else {
+            config.servers.clone()
+        };
+        Ok(Device {
+            seeds,
+            config: config.clone(),
+            state,
+            version: 0,
+            saved_version: 0,
+            balancer: None,
+        })
+    }
+
+    /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.
+    pub fn seeds(&self) -> &[Server] {
+        &self.seeds
+    }
+
+    /// The remembered state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    fn ranking(&self) -> Ranking<'_> {
+        Ranking::new(self.config.failover_order, self.config.device_id.as_deref())
+    }
+
+    /// The failover order from the default server, without the ManagerLoadBalancer.
+    pub fn failover_order(&self) -> Vec<Server> {
+        let list = self.state.list.as_ref().map(ServerList::servers);
+        failover_order(
+            list.as_deref(),
+            &self.seeds,
+            self.state.default_server.as_ref(),
+            self.ranking(),
+        )
+    }
+
+    /// The ManagerLoadBalancer's evaluation for this restart, if it was made.
+    pub fn balancer(&self) -> Option<&Evaluation> {
+        self.balancer.as_ref()
+    }
+
+    /// Keep the first evaluation of the ManagerLoadBalancer for this restart; returns the one kept.
+    pub fn balancer_evaluated(&mut self, evaluation: Evaluation) -> &Evaluation {
+        self.balancer.get_or_insert(evaluation)
+    }
+
+    /// The candidates of a start-up once the balancer is evaluated: its addresses, then the
+    /// failover order without them.
+    pub fn candidates(&self) -> Vec<Server> {
+        let order = self.failover_order();
+        let Some(balancer) = self.balancer.as_ref().filter(|e| !e.servers.is_empty()) else {
+            return order;
+        };
+        // The balancer has a handful of addresses: a linear check against them is cheapest.
+        let rest = order.into_iter().filter(|s| !balancer.servers.contains(s));
+        balancer.servers.iter().cloned().chain(rest).collect()
+    }
+
+    /// Start a connect call: its candidates now, in order.
+    pub fn start(&self, call: Call) -> Connect {
+        let timing = Timing::of(&self.config);
+        let port = self.config.default_port;
+        match (call, &self.config.manager_load_balancer, &self.balancer) {
+            (Call::Startup, Some(entry), Some(evaluation)) => Connect::new(
+                self.candidates(),
+                timing,
+                Balancer::Known(entry.clone(), evaluation.clone()),
+                port,
+            ),
+            (Call::Startup, Some(entry), None) => Connect::new(
+                self.failover_order(),
+                timing,
+                Balancer::Lookup(entry.clone(), None),
+                port,
+            ),
+            _ => Connect::new(self.failover_order(), timing, Balancer::None, port),
+        }
+    }
+
+    /// Apply a decided call (behaviour.md, "Start-up", steps 4-5): the winner becomes the
+    /// default, its list is cached, the state is saved; the balancer's fate is reported.
+    pub fn finish(&mut self, connect: &Connect) -> Finished {
+        let mut effects = Vec::new();
+        let outcome = connect.outcome().cloned().unwrap_or(Outcome::Cancelled);
+        let (entry, evaluation) = match &connect.balancer {
+            Balancer::None => (None, None),
+            Balancer::Known(entry, evaluation) => (Some(entry), Some(evaluation.clone())),
+            Balancer::Lookup(entry, Some(evaluation)) => {
+                let kept = self.balancer_evaluated(evaluation.clone()).clone();
+                (Some(entry), Some(kept))
+            }
+            Balancer::Lookup(entry, None) => {
+                if outcome != Outcome::Cancelled {
+                    effects.push(Effect::Emit(Event::BalancerFailed {
+                        entry: entry.to_string(),
+                        reason: format!(
+                            "no DNS answer within {} ms; the failover order answered first",
+                            self.config.attempt_delay.as_millis()
+                        ),
+                    }));
+                }
+                (None, None)
+            }
+        };
+        let from_balancer = evaluation.as_ref().map(|e| e.servers.as_slice()).unwrap_or(&[]);
+        let result = match outcome {
+            Outcome::Cancelled => Err(Error::Cancelled),
+            Outcome::AllFailed(attempts) => Err(Error::AllFailed(attempts)),
+            Outcome::Won { server, list, failed } => {
+                let via_balancer = from_balancer.contains(&server);
+                let changed = self.make_default(&server, &mut effects);
+                match list {
+                    Some(list) => self.accept_list(list, Some(server.clone()), &mut effects),
+                    None if changed || self.is_behind() => self.ask_save(&mut effects),
+                    None => {}
+                }
+                let default = self.state.default_server.clone().unwrap_or_else(|| server.clone());
+                Ok(Connected::new(default, server, via_balancer, failed, None))
+            }
+        };
+        let result = match (entry, evaluation) {
+            (Some(entry), Some(evaluation)) => {
+                balancer::settle(entry, &evaluation, result, &mut |e| effects.push(Effect::Emit(e)))
+            }
+            _ => result,
+        };
+        Finished { result, effects }
+    }
+
+    /// The agent reached `server` itself: it becomes the default (saved when it changed).
+    pub fn report_success(&mut self, server: &Server) -> Vec<Effect> {
+        let mut effects = vec![Effect::Emit(Event::AttemptSucceeded { server: server.clone() })];
+        if self.make_default(server, &mut effects) || self.is_behind() {
+            self.ask_save(&mut effects);
+        }
+        effects
+    }
+
+    /// The agent could not reach `server`, for `reason`.
+    pub fn report_failure(&self, server: &Server, reason: &str) -> Vec<Effect> {
+        vec![Effect::Emit(Event::AttemptFailed {
+            server: server.clone(),
+            reason: crate::FailReason::Reported(reason.to_string()),
+        })]
+    }
+
+    /// A server list came from `from` (none = the default server), or was refused for `Err`'s reason.
+    pub fn list_received(
+        &mut self,
+        list: std::result::Result<ServerList, Error>,
+        from: Option<&Server>,
+    ) -> (Result<()>, Vec<Effect>) {
+        let mut effects = Vec::new();
+        match list {
+            Ok(list) => {
+                self.accept_list(list, from.cloned(), &mut effects);
+                (Ok(()), effects)
+            }
+            Err(e) => {
+                effects.push(Effect::Emit(Event::ServerListRejected {
+                    from: from.cloned(),
+                    reason: e.to_string(),
+                }));
+                (Err(e), effects)
+            }
+        }
+    }
+
+    fn make_default(&mut self, server: &Server, effects: &mut Vec<Effect>) -> bool {
+        if self.state.default_server.as_ref() == Some(server) {
+            return false;
+        }
+        let old = self.state.default_server.replace(server.clone());
+        self.version += 1;
+        effects.push(Effect::Emit(Event::DefaultChanged {
+            old,
+            new: server.clone(),
+        }));
+        true
+    }
+
+    /// Cache `list` and honour its `self` (behaviour.md, "Start-up", step 4); save when anything changed.
+    fn accept_list(&mut self, list: ServerList, from: Option<Server>, effects: &mut Vec<Effect>) {
+        let from = from.or_else(|| self.state.default_server.clone());
+        let mut changed = false;
+        if let Some(real) = list.self_server()
+            && from.is_some()
+            && from == self.state.default_server
+        {
+            changed |= self.make_default(&real.clone(), effects);
+        }
+        let same_list = self.state.list.as_ref().map(|l| l.entries()) == Some(list.entries());
+        if !same_list || self.state.servers_from != from {
+            effects.push(Effect::Emit(Event::ServerListUpdated {
+                from: from.clone(),
+                servers: list.servers(),
+            }));
+            self.state.list = Some(list);
+            self.state.servers_from = from;
+            self.version += 1;
+            changed = true;
+        }
+        if changed || self.is_behind() {
+            self.ask_save(effects);
+        }
+    }
+
+    fn ask_save(&self, effects: &mut Vec<Effect>) {
+        if self.config.state_file.is_some() {
+            effects.push(Effect::Save);
+        }
+    }
+
+    /// Whether the state file is behind the state (a save failed, was deferred, or is due).
+    pub fn is_behind(&self) -> bool {
+        self.config.state_file.is_some() && self.version != self.saved_version
+    }
+
+    /// The state to write now and its version, for [`Effect::Save`].
+    pub fn to_save(&self) -> (State, u64) {
+        (self.state.clone(), self.version)
+    }
+
+    /// How the save of `version` went; a failure is reported and the state is saved again at the
+    /// next chance.
+    pub fn saved(&mut self, version: u64, outcome: std::result::Result<(), String>) -> Vec<Effect> {
+        match outcome {
+            Ok(()) => {
+                self.saved_version = self.saved_version.max(version);
+                Vec::new()
+            }
+            Err(message) => {
+                vec![Effect::Emit(Event::StateFileProblem {
+                    path: self.config.state_file.clone().unwrap_or_default(),
+                    message: format!("{message}; the state is kept in memory and saved again at the next chance"),
+                })]
+            }
+        }
+    }
+
+    /// The wait before retry number `n + 1` of a retrying call, for a uniform draw `unit` in
+    /// [0, 1): uniform in `[0, min(cap, base * factor^n)]` (behaviour.md, "All fail").
+    pub fn backoff(&self, n: u32, unit: f64) -> Duration {
+        let r = &self.config.retry;
+        let ceiling = (r.base.as_secs_f64() * r.factor.powi(n.min(1000) as i32)).min(r.cap.as_secs_f64());
+        Duration::from_secs_f64(ceiling * unit.clamp(0.0, 1.0))
+    }
+
+    /// The configuration of this device.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
