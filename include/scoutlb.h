@@ -269,6 +269,14 @@ struct scoutlb_client;
 struct scoutlb_config;
 
 /**
+ * One running attempt of a probe callback: what the callback tells the attempt race while it runs.
+ *
+ * Owned by the library; lent to the callback through `scoutlb_probe_params.attempt` and valid only
+ * until the callback returns, on the thread that calls it.
+ */
+struct scoutlb_probe_attempt;
+
+/**
  * The outcome of a successful connect, written into a caller-owned struct.
  *
  * The caller owns it (on its stack or heap) and the library keeps no pointer to it; it is written
@@ -318,8 +326,9 @@ struct scoutlb_stop_params {
  * The stop callback of `scoutlb_client_connect_with_retry_until`: receives `user_data` as given;
  * returns nonzero to cancel the connect, 0 to go on.
  *
- * Called on the thread that called `scoutlb_client_connect_with_retry_until`, before each try and
- * about every 100 ms of a backoff wait (not during a try), never after that call returned. It must
+ * Called on the thread that called `scoutlb_client_connect_with_retry_until` (or
+ * `scoutlb_client_reconnect_with_retry_until`) about every 25 ms, during the tries and the backoff
+ * waits, never after that call returned. It must
  * not call into the same client and must not unwind (C++ exceptions, longjmp) through the library.
  */
 typedef uint32_t (*scoutlb_stop_callback)(void *user_data, const struct scoutlb_stop_params *params);
@@ -395,6 +404,11 @@ struct scoutlb_probe_params {
      * Size of `reason` in bytes (`SCOUTLB_PROBE_REASON_SIZE`).
      */
     size_t reason_len;
+    /**
+     * This attempt, for `scoutlb_probe_transport_up` and `scoutlb_probe_server_list`; valid only
+     * until the callback returns, on its thread. Never NULL.
+     */
+    struct scoutlb_probe_attempt *attempt;
 };
 
 /**
@@ -491,14 +505,14 @@ scoutlb_status scoutlb_client_connect_with_retry(const struct scoutlb_client *cl
                                                  struct scoutlb_connected *connected_out);
 
 /**
- * `scoutlb_client_connect_with_retry` that the caller can cancel: `stop` is asked before each try
- * and about every 100 ms of a backoff wait, and returning nonzero ends the call with `SCOUTLB_CANCELLED`.
+ * `scoutlb_client_connect_with_retry` that the caller can cancel: `stop` is asked about every
+ * 25 ms, during the tries and the backoff waits, and returning nonzero ends the call with
+ * `SCOUTLB_CANCELLED` within 50 ms (behaviour.md, "Cancel").
  *
  * A NULL `stop` never cancels (the call is then `scoutlb_client_connect_with_retry`). `user_data` is
- * passed to `stop` unchanged. A try in progress is not interrupted: cancelling takes effect once it
- * ends (a try is bounded by `deadline_ms`). Results as `scoutlb_client_connect_with_retry`, plus
+ * passed to `stop` unchanged. Results as `scoutlb_client_connect_with_retry`, plus
  * `SCOUTLB_CANCELLED` (nothing is written to `*connected_out`). See `scoutlb_stop_callback` for the
- * thread `stop` runs on.
+ * thread `stop` runs on. `scoutlb_client_cancel` cancels it too.
  *
  * Thread safety: may be called from several threads at once.
  *
@@ -510,6 +524,59 @@ scoutlb_status scoutlb_client_connect_with_retry_until(const struct scoutlb_clie
                                                        scoutlb_stop_callback stop,
                                                        void *user_data,
                                                        struct scoutlb_connected *connected_out);
+
+/**
+ * Reconnect, retrying with exponential backoff and full jitter (the `retry` keys) after all failed:
+ * every try runs the failover order from the default server (no balancer), as
+ * `scoutlb_client_reconnect` does (behaviour.md, "All fail").
+ *
+ * Blocks and returns as `scoutlb_client_connect_with_retry`.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `connected_out` is NULL or a valid pointer.
+ */
+scoutlb_status scoutlb_client_reconnect_with_retry(const struct scoutlb_client *client,
+                                                   struct scoutlb_connected *connected_out);
+
+/**
+ * `scoutlb_client_reconnect_with_retry` that the caller can cancel with `stop`, as
+ * `scoutlb_client_connect_with_retry_until` does.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `stop`, when not NULL, is a valid function; `connected_out` is
+ * NULL or a valid pointer.
+ */
+scoutlb_status scoutlb_client_reconnect_with_retry_until(const struct scoutlb_client *client,
+                                                         scoutlb_stop_callback stop,
+                                                         void *user_data,
+                                                         struct scoutlb_connected *connected_out);
+
+/**
+ * Cancel every call running on `client` now, and every later one until
+ * `scoutlb_client_reset_cancel`: each ends within 50 ms with `SCOUTLB_CANCELLED`
+ * (behaviour.md, "Cancel").
+ *
+ * Only stores a flag: async-signal-safe for a live client, so a SIGTERM handler may call it.
+ * Thread safety: may be called from any thread, at any time, also while other calls run.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+scoutlb_status scoutlb_client_cancel(const struct scoutlb_client *client);
+
+/**
+ * Let calls of `client` run again after `scoutlb_client_cancel`.
+ *
+ * Thread safety: may be called from any thread.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+scoutlb_status scoutlb_client_reset_cancel(const struct scoutlb_client *client);
 
 /**
  * The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms:
@@ -768,6 +835,39 @@ scoutlb_status scoutlb_config_set_probe_callback(struct scoutlb_config *config,
  * `config` is NULL or a live config.
  */
 scoutlb_status scoutlb_config_set_random_seed(struct scoutlb_config *config, uint64_t seed);
+
+/**
+ * Tell the attempt race that this attempt's transport is up (the agent's own connection is made;
+ * with TLS, the handshake is done), so it is granted `answer_delay_ms` instead of `attempt_delay_ms`
+ * and a working but slow default keeps its devices (behaviour.md, "Attempts"). May be called more
+ * than once.
+ *
+ * Thread safety: call it only from the probe callback that received `attempt`, before it returns.
+ *
+ * # Safety
+ * `attempt` is NULL or the `attempt` of the running callback's params.
+ */
+scoutlb_status scoutlb_probe_transport_up(struct scoutlb_probe_attempt *attempt);
+
+/**
+ * Hand in the server list (wire-format JSON, behaviour.md "Wire format") that the agent's own
+ * protocol received from this server, so one request both proves the server alive and refreshes
+ * the list. When the callback then returns `SCOUTLB_PROBE_REACHED` and this server wins, the list
+ * is cached as the http probe's would be.
+ *
+ * Returns `SCOUTLB_INVALID_SERVER_LIST` (the last error message says why) for a body that is not a
+ * valid list; the attempt then fails as "bad response" whatever the callback returns. The body is
+ * copied; `(NULL, 0)` is an empty body.
+ *
+ * Thread safety: call it only from the probe callback that received `attempt`, before it returns.
+ *
+ * # Safety
+ * `attempt` is NULL or the `attempt` of the running callback's params; `body` points to `len`
+ * readable bytes (or is NULL with `len` 0).
+ */
+scoutlb_status scoutlb_probe_server_list(struct scoutlb_probe_attempt *attempt,
+                                         const uint8_t *body,
+                                         size_t len);
 
 /**
  * Parse a server address and write its canonical text, as the library compares and prints it.

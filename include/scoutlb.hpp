@@ -124,10 +124,23 @@ class probe_request {
         params_->reason[n] = '\0';
     }
 
+    /** Tell the attempt race that the agent's own connection is up, so this attempt gets
+     * `answer_delay_ms` instead of `attempt_delay_ms` (behaviour.md, "Attempts"). */
+    void transport_up() const { detail_check(scoutlb_probe_transport_up(params_->attempt)); }
+
+    /** Hand in the server list (wire-format JSON) this server sent, cached when it wins; throws
+     * scoutlb::error (SCOUTLB_INVALID_SERVER_LIST) for a body that is not a list, and the attempt
+     * then fails as a bad response. */
+    void server_list(std::string_view body) const {
+        detail_check(scoutlb_probe_server_list(params_->attempt, reinterpret_cast<const std::uint8_t *>(body.data()),
+                                               body.size()));
+    }
+
     /** Wraps the C parameters (used by the library's trampoline). */
     explicit probe_request(const scoutlb_probe_params *params) noexcept : params_(params) {}
 
   private:
+    static void detail_check(status rc);
     const scoutlb_probe_params *params_;
 };
 
@@ -272,6 +285,8 @@ inline connected to_connected(const scoutlb_connected &c) {
 
 }  // namespace detail
 
+inline void probe_request::detail_check(status rc) { detail::check(rc); }
+
 /** The canonical text of a server address (host:port, [v6]:port), as the library compares it. */
 inline std::string parse_server(const std::string &address, std::uint16_t default_port = 22123) {
     const char *text = detail::c_text(address, "the address");
@@ -382,6 +397,29 @@ class client {
         detail::check(rc);
         return detail::to_connected(c);
     }
+
+    /** Reconnect, retrying with backoff: every try runs the failover order from the default server. */
+    connected reconnect_with_retry() const { return call_connect(scoutlb_client_reconnect_with_retry); }
+
+    /** Reconnect with retries until `stop` returns true (then SCOUTLB_CANCELLED) or throws (rethrown). */
+    connected reconnect_with_retry(const stop_function &stop) const {
+        detail::stop_state state{&stop, nullptr};
+        scoutlb_connected c{};
+        status rc = scoutlb_client_reconnect_with_retry_until(handle_.get(), stop ? detail::stop_trampoline : nullptr,
+                                                              &state, &c);
+        if (state.thrown) {
+            std::rethrow_exception(state.thrown);
+        }
+        detail::check(rc);
+        return detail::to_connected(c);
+    }
+
+    /** Cancel every running and later call of this client (SCOUTLB_CANCELLED within 50 ms) until
+     * reset_cancel(); safe from any thread (behaviour.md, "Cancel"). */
+    void cancel() const noexcept { scoutlb_client_cancel(handle_.get()); }
+
+    /** Let calls run again after cancel(). */
+    void reset_cancel() const noexcept { scoutlb_client_reset_cancel(handle_.get()); }
 
     /** The wait before retry number `retry_index + 1`. */
     std::chrono::milliseconds backoff(std::uint32_t retry_index) const {

@@ -232,14 +232,14 @@ pub unsafe extern "C" fn scoutlb_client_connect_with_retry(
     }
 }
 
-/// `scoutlb_client_connect_with_retry` that the caller can cancel: `stop` is asked before each try
-/// and about every 100 ms of a backoff wait, and returning nonzero ends the call with `SCOUTLB_CANCELLED`.
+/// `scoutlb_client_connect_with_retry` that the caller can cancel: `stop` is asked about every
+/// 25 ms, during the tries and the backoff waits, and returning nonzero ends the call with
+/// `SCOUTLB_CANCELLED` within 50 ms (behaviour.md, "Cancel").
 ///
 /// A NULL `stop` never cancels (the call is then `scoutlb_client_connect_with_retry`). `user_data` is
-/// passed to `stop` unchanged. A try in progress is not interrupted: cancelling takes effect once it
-/// ends (a try is bounded by `deadline_ms`). Results as `scoutlb_client_connect_with_retry`, plus
+/// passed to `stop` unchanged. Results as `scoutlb_client_connect_with_retry`, plus
 /// `SCOUTLB_CANCELLED` (nothing is written to `*connected_out`). See `scoutlb_stop_callback` for the
-/// thread `stop` runs on.
+/// thread `stop` runs on. `scoutlb_client_cancel` cancels it too.
 ///
 /// Thread safety: may be called from several threads at once.
 ///
@@ -265,6 +265,96 @@ pub unsafe extern "C" fn scoutlb_client_connect_with_retry_until(
             },
         )
     }
+}
+
+/// Reconnect, retrying with exponential backoff and full jitter (the `retry` keys) after all failed:
+/// every try runs the failover order from the default server (no balancer), as
+/// `scoutlb_client_reconnect` does (behaviour.md, "All fail").
+///
+/// Blocks and returns as `scoutlb_client_connect_with_retry`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `connected_out` is NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_reconnect_with_retry(
+    client: *const scoutlb_client,
+    connected_out: *mut scoutlb_connected,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        connect_call(
+            "scoutlb_client_reconnect_with_retry",
+            client,
+            connected_out,
+            Client::reconnect_with_retry,
+        )
+    }
+}
+
+/// `scoutlb_client_reconnect_with_retry` that the caller can cancel with `stop`, as
+/// `scoutlb_client_connect_with_retry_until` does.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `stop`, when not NULL, is a valid function; `connected_out` is
+/// NULL or a valid pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_reconnect_with_retry_until(
+    client: *const scoutlb_client,
+    stop: scoutlb_stop_callback,
+    user_data: *mut c_void,
+    connected_out: *mut scoutlb_connected,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        connect_call(
+            "scoutlb_client_reconnect_with_retry_until",
+            client,
+            connected_out,
+            |c: &Client| {
+                let stop = StopCallback::new(stop, user_data);
+                c.reconnect_with_retry_until(&|| stop.stop())
+            },
+        )
+    }
+}
+
+/// Cancel every call running on `client` now, and every later one until
+/// `scoutlb_client_reset_cancel`: each ends within 50 ms with `SCOUTLB_CANCELLED`
+/// (behaviour.md, "Cancel").
+///
+/// Only stores a flag: async-signal-safe for a live client, so a SIGTERM handler may call it.
+/// Thread safety: may be called from any thread, at any time, also while other calls run.
+///
+/// # Safety
+/// `client` is NULL or a live client.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_cancel(client: *const scoutlb_client) -> scoutlb_status {
+    boundary("scoutlb_client_cancel", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        client.canceller().cancel();
+        Ok(())
+    })
+}
+
+/// Let calls of `client` run again after `scoutlb_client_cancel`.
+///
+/// Thread safety: may be called from any thread.
+///
+/// # Safety
+/// `client` is NULL or a live client.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_reset_cancel(client: *const scoutlb_client) -> scoutlb_status {
+    boundary("scoutlb_client_reset_cancel", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        client.canceller().reset();
+        Ok(())
+    })
 }
 
 /// The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms:

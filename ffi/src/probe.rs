@@ -4,7 +4,10 @@ use std::ffi::{CStr, c_char, c_void};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use scoutlb_core::{FailReason, Probe, Reached, Server};
+use scoutlb_core::{FailReason, Probe, Reached, Server, ServerList, TransportUp};
+
+use crate::args::{arg_bytes, arg_mut, arg_ref};
+use crate::status::{boundary, scoutlb_status};
 
 use crate::event::{UserData, c_string};
 
@@ -42,6 +45,76 @@ pub struct scoutlb_probe_params {
     pub reason: *mut c_char,
     /// Size of `reason` in bytes (`SCOUTLB_PROBE_REASON_SIZE`).
     pub reason_len: usize,
+    /// This attempt, for `scoutlb_probe_transport_up` and `scoutlb_probe_server_list`; valid only
+    /// until the callback returns, on its thread. Never NULL.
+    pub attempt: *mut scoutlb_probe_attempt,
+}
+
+/// One running attempt of a probe callback: what the callback tells the attempt race while it runs.
+///
+/// Owned by the library; lent to the callback through `scoutlb_probe_params.attempt` and valid only
+/// until the callback returns, on the thread that calls it.
+#[allow(non_camel_case_types)]
+pub struct scoutlb_probe_attempt {
+    up: TransportUp,
+    list: Option<Result<ServerList, String>>,
+}
+
+/// Tell the attempt race that this attempt's transport is up (the agent's own connection is made;
+/// with TLS, the handshake is done), so it is granted `answer_delay_ms` instead of `attempt_delay_ms`
+/// and a working but slow default keeps its devices (behaviour.md, "Attempts"). May be called more
+/// than once.
+///
+/// Thread safety: call it only from the probe callback that received `attempt`, before it returns.
+///
+/// # Safety
+/// `attempt` is NULL or the `attempt` of the running callback's params.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_probe_transport_up(attempt: *mut scoutlb_probe_attempt) -> scoutlb_status {
+    boundary("scoutlb_probe_transport_up", || {
+        // SAFETY: forwarded from the caller: NULL or the live attempt of the running callback.
+        let attempt = unsafe { arg_ref(attempt, "attempt") }?;
+        attempt.up.signal();
+        Ok(())
+    })
+}
+
+/// Hand in the server list (wire-format JSON, behaviour.md "Wire format") that the agent's own
+/// protocol received from this server, so one request both proves the server alive and refreshes
+/// the list. When the callback then returns `SCOUTLB_PROBE_REACHED` and this server wins, the list
+/// is cached as the http probe's would be.
+///
+/// Returns `SCOUTLB_INVALID_SERVER_LIST` (the last error message says why) for a body that is not a
+/// valid list; the attempt then fails as "bad response" whatever the callback returns. The body is
+/// copied; `(NULL, 0)` is an empty body.
+///
+/// Thread safety: call it only from the probe callback that received `attempt`, before it returns.
+///
+/// # Safety
+/// `attempt` is NULL or the `attempt` of the running callback's params; `body` points to `len`
+/// readable bytes (or is NULL with `len` 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_probe_server_list(
+    attempt: *mut scoutlb_probe_attempt,
+    body: *const u8,
+    len: usize,
+) -> scoutlb_status {
+    boundary("scoutlb_probe_server_list", || {
+        // SAFETY: forwarded from the caller: NULL or the live attempt of the running callback.
+        let attempt = unsafe { arg_mut(attempt, "attempt") }?;
+        // SAFETY: forwarded from the caller.
+        let body = unsafe { arg_bytes(body, len, "body") }?;
+        match ServerList::from_json(body) {
+            Ok(list) => {
+                attempt.list = Some(Ok(list));
+                Ok(())
+            }
+            Err(e) => {
+                attempt.list = Some(Err(e.0.clone()));
+                Err(scoutlb_core::Error::from(e).into())
+            }
+        }
+    })
 }
 
 /// The probe callback: receives `user_data` as given and the server to try; returns a
@@ -72,6 +145,10 @@ pub(crate) fn close(gate: &Gate) {
 
 impl Probe for CallbackProbe {
     fn probe(&self, server: &Server, timeout: Duration) -> Result<Reached, FailReason> {
+        self.probe_signalling(server, timeout, &TransportUp::ignored())
+    }
+
+    fn probe_signalling(&self, server: &Server, timeout: Duration, up: &TransportUp) -> Result<Reached, FailReason> {
         let open = self.gate.read().unwrap_or_else(|p| p.into_inner());
         if !*open {
             return Err(FailReason::Callback(
@@ -81,6 +158,10 @@ impl Probe for CallbackProbe {
         let text = c_string(server.to_string());
         let host = c_string(server.host().to_string());
         let mut reason = [0 as c_char; SCOUTLB_PROBE_REASON_SIZE];
+        let mut attempt = scoutlb_probe_attempt {
+            up: up.clone(),
+            list: None,
+        };
         let params = scoutlb_probe_params {
             server: text.as_ptr(),
             host: host.as_ptr(),
@@ -88,6 +169,7 @@ impl Probe for CallbackProbe {
             timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             reason: reason.as_mut_ptr(),
             reason_len: reason.len(),
+            attempt: &mut attempt,
         };
         // SAFETY: C gave this callback and user_data; the params and buffers live until it returns.
         let answer = unsafe { (self.callback)(self.user_data.0, &params) };
@@ -99,7 +181,11 @@ impl Probe for CallbackProbe {
             .to_string_lossy()
             .into_owned();
         match answer {
-            a if a == scoutlb_probe_result::SCOUTLB_PROBE_REACHED as u32 => Ok(Reached::default()),
+            a if a == scoutlb_probe_result::SCOUTLB_PROBE_REACHED as u32 => match attempt.list {
+                None => Ok(Reached::default()),
+                Some(Ok(list)) => Ok(Reached { list: Some(list) }),
+                Some(Err(why)) => Err(FailReason::InvalidList(why)),
+            },
             a if a == scoutlb_probe_result::SCOUTLB_PROBE_FAILED as u32 => {
                 Err(FailReason::Callback(if message.is_empty() {
                     "no reason given".into()

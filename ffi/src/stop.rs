@@ -1,4 +1,4 @@
-//! The stop callback: lets the caller cancel a retrying connect from C.
+//! The stop callback: lets the caller cancel a retrying connect from C (behaviour.md, "Cancel").
 
 use std::ffi::c_void;
 use std::time::Instant;
@@ -17,8 +17,9 @@ pub struct scoutlb_stop_params {
 /// The stop callback of `scoutlb_client_connect_with_retry_until`: receives `user_data` as given;
 /// returns nonzero to cancel the connect, 0 to go on.
 ///
-/// Called on the thread that called `scoutlb_client_connect_with_retry_until`, before each try and
-/// about every 100 ms of a backoff wait (not during a try), never after that call returned. It must
+/// Called on the thread that called `scoutlb_client_connect_with_retry_until` (or
+/// `scoutlb_client_reconnect_with_retry_until`) about every 25 ms, during the tries and the backoff
+/// waits, never after that call returned. It must
 /// not call into the same client and must not unwind (C++ exceptions, longjmp) through the library.
 #[allow(non_camel_case_types)]
 pub type scoutlb_stop_callback =

@@ -91,6 +91,12 @@ for cc in gcc clang; do
     else
         bad "$cc compiles test_api.c"
     fi
+    if $cc "${STRICT[@]}" -g "${INC[@]}" tests/c/test_cancel.c tests/c/testlib.c "${STATIC_LIBS[@]}" \
+        -o "$build/test_cancel_$cc"; then
+        run_c "test_cancel ($cc)" "$build/test_cancel_$cc"
+    else
+        bad "$cc compiles test_cancel.c"
+    fi
 done
 
 step "the header as C++17 (g++ and clang++ -std=c++17 -Wall -Wextra -Wpedantic -Werror)"
@@ -128,6 +134,13 @@ for cc in gcc clang; do
     fi
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_c "test_api under ASan+UBSan ($cc)" "$exe" "$vectors"
+    if $cc "${STRICT[@]}" "${SAN[@]}" "${INC[@]}" tests/c/test_cancel.c tests/c/testlib.c "${STATIC_LIBS[@]}" \
+        -o "$build/test_cancel_asan_$cc"; then
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run_c "test_cancel under ASan+UBSan ($cc)" "$build/test_cancel_asan_$cc"
+    else
+        bad "$cc builds the sanitizer test_cancel"
+    fi
 done
 
 step "Valgrind (the debug cdylib)"
@@ -139,6 +152,13 @@ if gcc "${STRICT[@]}" -g "${INC[@]}" "${DEFS[@]}" tests/c/test_api.c tests/c/tes
         --errors-for-leak-kinds=definite --show-possibly-lost=no "$build/test_api_shared" "$vectors"
 else
     bad "gcc builds test_api against the shared library"
+fi
+if gcc "${STRICT[@]}" -g "${INC[@]}" tests/c/test_cancel.c tests/c/testlib.c -L"$build/lib" -lscoutlb -lpthread \
+    -o "$build/test_cancel_shared"; then
+    LD_LIBRARY_PATH=$build/lib run_c "test_cancel under valgrind" valgrind -q --error-exitcode=1 --leak-check=full \
+        --errors-for-leak-kinds=definite --show-possibly-lost=no "$build/test_cancel_shared"
+else
+    bad "gcc builds test_cancel against the shared library"
 fi
 
 step "install like a C library (ffi/install.sh PREFIX --debug), pkg-config, SONAME, the example agent"

@@ -797,7 +797,7 @@ static void test_connect_with_retry_until(void) {
     scoutlb_client_free(client);
     pthread_mutex_destroy(&r.lock);
 
-    /* A live server: the connect succeeds at the first try, after one question to the callback. */
+    /* A live server: the connect succeeds at the first try; the callback is asked during it (about every 25 ms). */
     snprintf(json, sizeof json, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u}]}", tl_http_port(live));
     CHECK(tl_http_set_body(live, json));
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"max_tries\": 1}}",
@@ -808,7 +808,7 @@ static void test_connect_with_retry_until(void) {
     CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, my_stop, &stopper, &connected), SCOUTLB_OK);
     snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(live));
     CHECK(strcmp(connected.server, want) == 0 && connected.failed_attempts == 0);
-    CHECK(stopper.calls == 1);
+    CHECK(stopper.calls >= 1);
     CHECK(tl_http_requests(live) >= 1);
     /* With a NULL stop too. */
     CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, NULL, NULL, &connected), SCOUTLB_OK);

@@ -207,6 +207,53 @@ void test_callback_probe() {
     }
 }
 
+// An own-protocol default that answers in 600 ms keeps the device when the probe reports its
+// transport up; the next server gets no request. The probe hands back the list it received.
+void test_transport_up_and_list() {
+    std::atomic<int> next_calls{0};
+    scoutlb::config cfg("{\"servers\": [\"slow.example:1\", \"fast.example:1\"], \"probe\": \"callback\"}");
+    cfg.probe([&next_calls](const scoutlb::probe_request &req) {
+        if (req.host() != "slow.example") {
+            ++next_calls;
+            return true;
+        }
+        req.transport_up();
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));
+        req.server_list("{\"servers\": [{\"host\": \"slow.example\", \"port\": 1}, {\"host\": \"c.example\", \"port\": 22123}]}");
+        return true;
+    });
+    scoutlb::client client(cfg);
+    scoutlb::connected c = client.connect();
+    CHECK(c.server == "slow.example:1" && next_calls == 0);
+    CHECK(client.server_list() == std::vector<std::string>({"slow.example:1", "c.example:22123"}));
+
+    scoutlb::config bad("{\"servers\": [\"a.example:1\"], \"probe\": \"callback\"}");
+    bad.probe([](const scoutlb::probe_request &req) {
+        req.server_list("not json");  // throws: the attempt fails with the error's message
+        return true;
+    });
+    scoutlb::client refused(bad);
+    CHECK_THROWS(refused.connect(), SCOUTLB_ALL_FAILED, "not valid JSON");
+}
+
+// cancel() from another thread ends a retrying reconnect within its backoff wait.
+void test_cancel() {
+    scoutlb::config cfg("{\"servers\": [\"a.example:1\"], \"probe\": \"callback\", \"retry\": {\"base_ms\": 20000, \"cap_ms\": 20000}}");
+    cfg.probe([](const scoutlb::probe_request &) { return false; });
+    scoutlb::client client(cfg);
+    auto start = std::chrono::steady_clock::now();
+    std::thread canceller([&client] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        client.cancel();
+    });
+    CHECK_THROWS(client.reconnect_with_retry(), SCOUTLB_CANCELLED, "cancelled");
+    canceller.join();
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1800));
+    CHECK_THROWS(client.connect(), SCOUTLB_CANCELLED, "cancelled");
+    client.reset_cancel();
+    CHECK_THROWS(client.connect(), SCOUTLB_ALL_FAILED, "a.example:1");
+}
+
 void test_event_callback_throws() {
     scoutlb::config cfg("{\"servers\": [\"a\"], \"probe\": \"callback\"}");
     int events = 0;
@@ -316,6 +363,8 @@ int main() {
     test_big_lists();
     test_callback_probe();
     test_event_callback_throws();
+    test_transport_up_and_list();
+    test_cancel();
     test_stop_callback();
     test_callbacks_outlive_config_and_moves();
     test_threads();

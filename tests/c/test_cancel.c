@@ -1,0 +1,289 @@
+/* Cancelling from C (behaviour.md, "Cancel"): from another thread, from a signal handler and by a
+ * stop callback during a try; the retrying reconnect; and callback probes that report "transport
+ * up" (a slow own-protocol default keeps its device) and hand back the server list they received
+ * (behaviour.md, "Attempts").
+ * The time bounds are far above the 50 ms promised (the machine is shared): they tell "ended at the
+ * cancel" from "ended at a timeout" (20 s). The bench measures the figures. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scoutlb.h"
+#include "testlib.h"
+
+/* Generous bound on "soon after the cancel", in ms. */
+#define SOON_MS 1500.0
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec t;
+    t.tv_sec = ms / 1000;
+    t.tv_nsec = (long)(ms % 1000) * 1000000L;
+    nanosleep(&t, NULL);
+}
+
+/* A client of `json`, with `probe` as its callback probe when not NULL. */
+static struct scoutlb_client *client_of(const char *json, scoutlb_probe_callback probe, void *user_data) {
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    if (probe != NULL) {
+        CHECK_STATUS(scoutlb_config_set_probe_callback(config, probe, user_data), SCOUTLB_OK);
+    }
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    return client;
+}
+
+/* ---- cancel from another thread ---------------------------------------------------------------- */
+
+struct later {
+    struct scoutlb_client *client;
+    int after_ms;
+    double at;
+};
+
+static void *cancel_later(void *arg) {
+    struct later *l = arg;
+    sleep_ms(l->after_ms);
+    l->at = now_ms();
+    CHECK_STATUS(scoutlb_client_cancel(l->client), SCOUTLB_OK);
+    return NULL;
+}
+
+static void test_cancel_from_a_thread(void) {
+    struct tl_http_server *hung = tl_http_start(TL_SILENT, 200, "");
+    char json[256];
+    struct scoutlb_connected connected;
+    struct later l;
+    pthread_t t;
+    double ended;
+
+    CHECK(hung != NULL);
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"connect_timeout_ms\": 20000, \"attempt_delay_ms\": 0,"
+             " \"answer_delay_ms\": 0}",
+             (unsigned)tl_http_port(hung));
+    l.client = client_of(json, NULL, NULL);
+    l.after_ms = 300;
+    pthread_create(&t, NULL, cancel_later, &l);
+    CHECK_STATUS(scoutlb_client_connect(l.client, &connected), SCOUTLB_CANCELLED);
+    ended = now_ms();
+    pthread_join(t, NULL);
+    CHECK(ended - l.at < SOON_MS);
+    /* Cancelled stays cancelled until reset. */
+    CHECK_STATUS(scoutlb_client_reconnect(l.client, &connected), SCOUTLB_CANCELLED);
+    CHECK_STATUS(scoutlb_client_reset_cancel(l.client), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_cancel(NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_reset_cancel(NULL), SCOUTLB_NULL_ARGUMENT);
+    scoutlb_client_free(l.client);
+    tl_http_stop(hung);
+}
+
+/* ---- cancel from a signal handler, in a backoff wait ------------------------------------------- */
+
+static struct scoutlb_client *signal_client;
+static volatile sig_atomic_t signalled;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    signalled = 1;
+    scoutlb_client_cancel(signal_client); /* async-signal-safe: stores a flag */
+}
+
+static void test_cancel_from_a_signal_handler(void) {
+    char json[256];
+    struct scoutlb_connected connected;
+    struct sigaction sa;
+    struct itimerval timer;
+    double start;
+    int reconnect;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"probe\": \"tcp\", \"retry\": {\"base_ms\": 20000, \"cap_ms\": 20000}}",
+             (unsigned)tl_refused_port());
+    for (reconnect = 0; reconnect < 2; reconnect++) {
+        signal_client = client_of(json, NULL, NULL);
+        signalled = 0;
+        memset(&timer, 0, sizeof timer);
+        timer.it_value.tv_usec = 300000;
+        start = now_ms();
+        CHECK(setitimer(ITIMER_REAL, &timer, NULL) == 0);
+        if (reconnect) {
+            CHECK_STATUS(scoutlb_client_reconnect_with_retry(signal_client, &connected), SCOUTLB_CANCELLED);
+        } else {
+            CHECK_STATUS(scoutlb_client_connect_with_retry(signal_client, &connected), SCOUTLB_CANCELLED);
+        }
+        CHECK(signalled == 1);
+        CHECK(now_ms() - start < 300.0 + SOON_MS);
+        scoutlb_client_free(signal_client);
+    }
+    signal(SIGALRM, SIG_DFL);
+}
+
+/* ---- the stop callback during a try; the retrying reconnect ------------------------------------- */
+
+static uint32_t stop_after_300ms(void *user_data, const struct scoutlb_stop_params *params) {
+    int *calls = user_data;
+    (*calls)++;
+    return params->elapsed_ms >= 300;
+}
+
+static void test_stop_during_a_try_and_reconnect_with_retry(void) {
+    struct tl_http_server *hung = tl_http_start(TL_SILENT, 200, "");
+    struct tl_http_server *live;
+    char json[256], body[128];
+    struct scoutlb_client *client;
+    struct scoutlb_connected connected;
+    int calls = 0;
+    double start;
+
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"connect_timeout_ms\": 20000, \"attempt_delay_ms\": 0,"
+             " \"answer_delay_ms\": 0}",
+             (unsigned)tl_http_port(hung));
+    client = client_of(json, NULL, NULL);
+    start = now_ms();
+    CHECK_STATUS(scoutlb_client_reconnect_with_retry_until(client, stop_after_300ms, &calls, &connected),
+                 SCOUTLB_CANCELLED);
+    CHECK(now_ms() - start < 300.0 + SOON_MS);
+    CHECK(calls >= 3); /* asked during the try, not only between tries */
+    scoutlb_client_free(client);
+    tl_http_stop(hung);
+
+    live = tl_http_start(TL_SERVE, 200, "");
+    snprintf(body, sizeof body, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u}]}", (unsigned)tl_http_port(live));
+    CHECK(tl_http_set_body(live, body));
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"]}", (unsigned)tl_http_port(live));
+    client = client_of(json, NULL, NULL);
+    CHECK_STATUS(scoutlb_client_reconnect_with_retry(client, &connected), SCOUTLB_OK);
+    CHECK(atoi(strrchr(connected.server, ':') + 1) == tl_http_port(live));
+    CHECK_STATUS(scoutlb_client_reconnect_with_retry_until(client, NULL, NULL, &connected), SCOUTLB_OK);
+    scoutlb_client_free(client);
+    tl_http_stop(live);
+}
+
+/* ---- callback probes: "transport up" and the list they received --------------------------------- */
+
+struct own_protocol {
+    pthread_mutex_t lock;
+    int answer_ms;      /* how long the default takes to answer */
+    int signal_up;      /* whether the callback reports its transport up */
+    int default_calls;  /* calls for slow.example */
+    int next_calls;     /* calls for fast.example */
+};
+
+static uint32_t own_protocol_probe(void *user_data, const struct scoutlb_probe_params *params) {
+    struct own_protocol *p = user_data;
+    if (strcmp(params->host, "slow.example") == 0) {
+        pthread_mutex_lock(&p->lock);
+        p->default_calls++;
+        pthread_mutex_unlock(&p->lock);
+        /* The agent's own connection is made at once; its answer takes answer_ms. */
+        if (p->signal_up) {
+            CHECK_STATUS(scoutlb_probe_transport_up(params->attempt), SCOUTLB_OK);
+        }
+        sleep_ms(p->answer_ms);
+        return SCOUTLB_PROBE_REACHED;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->next_calls++;
+    pthread_mutex_unlock(&p->lock);
+    return SCOUTLB_PROBE_REACHED;
+}
+
+static void test_transport_up_keeps_a_slow_default(void) {
+    static const int answers[] = {300, 600, 900};
+    size_t i;
+    struct own_protocol p;
+    struct scoutlb_client *client;
+    struct scoutlb_connected connected;
+    const char *json = "{\"servers\": [\"slow.example:1\", \"fast.example:1\"], \"probe\": \"callback\"}";
+
+    pthread_mutex_init(&p.lock, NULL);
+    for (i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+        p.answer_ms = answers[i];
+        p.signal_up = 1;
+        p.default_calls = p.next_calls = 0;
+        client = client_of(json, own_protocol_probe, &p);
+        CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+        CHECK(strcmp(connected.server, "slow.example:1") == 0);
+        CHECK(p.default_calls == 1 && p.next_calls == 0); /* the next server got no request */
+        CHECK(connected.failed_attempts == 0);
+        scoutlb_client_free(client);
+    }
+    /* Without the signal the same default runs out of patience at 250 ms and the device moves. */
+    p.answer_ms = 600;
+    p.signal_up = 0;
+    p.default_calls = p.next_calls = 0;
+    client = client_of(json, own_protocol_probe, &p);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    CHECK(strcmp(connected.server, "fast.example:1") == 0 && p.next_calls == 1);
+    scoutlb_client_free(client);
+    CHECK_STATUS(scoutlb_probe_transport_up(NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_probe_server_list(NULL, NULL, 0), SCOUTLB_NULL_ARGUMENT);
+    pthread_mutex_destroy(&p.lock);
+}
+
+static uint32_t list_probe(void *user_data, const struct scoutlb_probe_params *params) {
+    const char *body = user_data;
+    uint32_t status = scoutlb_probe_server_list(params->attempt, (const uint8_t *)body, strlen(body));
+    if (strstr(body, "not json") != NULL) {
+        CHECK(status == SCOUTLB_INVALID_SERVER_LIST);
+    } else {
+        CHECK(status == SCOUTLB_OK);
+    }
+    return SCOUTLB_PROBE_REACHED;
+}
+
+static void test_a_callback_hands_back_its_list(void) {
+    const char *good = "{\"servers\": [{\"host\": \"a.example\", \"port\": 1}, {\"host\": \"b.example\", \"port\": 2}]}";
+    const char *bad = "not json";
+    const char *json = "{\"servers\": [\"a.example:1\"], \"probe\": \"callback\"}";
+    struct scoutlb_client *client;
+    struct scoutlb_connected connected;
+    char list[256];
+    size_t len = 0;
+
+    client = client_of(json, list_probe, (void *)good);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_server_list(client, list, sizeof list, &len), SCOUTLB_OK);
+    CHECK(strcmp(list, "a.example:1\nb.example:2\n") == 0);
+    scoutlb_client_free(client);
+
+    /* A body that is no list fails the attempt as a bad response; the cached list is kept. */
+    client = client_of(json, list_probe, (void *)bad);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
+    {
+        char *message = tl_last_error();
+        CHECK(tl_contains(message, "bad response"));
+        free(message);
+    }
+    CHECK_STATUS(scoutlb_client_server_list(client, list, sizeof list, &len), SCOUTLB_OK);
+    CHECK(strcmp(list, "") == 0);
+    scoutlb_client_free(client);
+}
+
+int main(void) {
+    test_cancel_from_a_thread();
+    test_cancel_from_a_signal_handler();
+    test_stop_during_a_try_and_reconnect_with_retry();
+    test_transport_up_keeps_a_slow_default();
+    test_a_callback_hands_back_its_list();
+    return tl_finish();
+}
