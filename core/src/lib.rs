@@ -33,7 +33,9 @@ mod tls_failure;
 pub use attempt::{Attempt, FailReason};
 pub use balancer::ManagerLoadBalancer;
 pub use client::{Client, ClientBuilder, Connected};
-pub use config::{Config, ConfigBuilder, FIRST_CONTACT_HOST, KEYS, OrderMode, ProbeKind, RetryPolicy, Scheme};
+pub use config::{
+    Config, ConfigBuilder, FIRST_CONTACT_HOST, KEYS, OrderMode, ProbeKind, RETRY_KEYS, RetryPolicy, Scheme,
+};
 pub use dns::{DnsFailure, DnsFailureKind, resolve_balancer};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventSink, Severity};
