@@ -129,6 +129,71 @@ typedef uint32_t scoutlb_status;
 #endif // __cplusplus
 
 /**
+ * Why an attempt failed, as a number (behaviour.md, "All fail"). Numbers are never reused.
+ */
+enum scoutlb_attempt_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * A reason this version of the C ABI has no number for yet; the message says what happened.
+     */
+    SCOUTLB_ATTEMPT_OTHER = 0,
+    /**
+     * The connection was refused.
+     */
+    SCOUTLB_ATTEMPT_REFUSED = 1,
+    /**
+     * No answer within the attempt's time limit.
+     */
+    SCOUTLB_ATTEMPT_TIMED_OUT = 2,
+    /**
+     * The host name did not resolve (no such name, server failure, timed out, no records).
+     */
+    SCOUTLB_ATTEMPT_DNS = 3,
+    /**
+     * The TLS handshake or the certificate check failed.
+     */
+    SCOUTLB_ATTEMPT_TLS = 4,
+    /**
+     * The server answered with an HTTP status other than 200.
+     */
+    SCOUTLB_ATTEMPT_HTTP_STATUS = 5,
+    /**
+     * The server's answer was not a valid server list.
+     */
+    SCOUTLB_ATTEMPT_INVALID_LIST = 6,
+    /**
+     * Another network or operating-system error.
+     */
+    SCOUTLB_ATTEMPT_IO = 7,
+    /**
+     * The probe callback said no.
+     */
+    SCOUTLB_ATTEMPT_CALLBACK = 8,
+    /**
+     * The agent reported the failure (`scoutlb_client_report_failure`).
+     */
+    SCOUTLB_ATTEMPT_REPORTED = 9,
+    /**
+     * The call's `deadline_ms` passed before this candidate was tried or answered.
+     */
+    SCOUTLB_ATTEMPT_DEADLINE = 10,
+    /**
+     * Still running when another server won, after its patience had run out.
+     */
+    SCOUTLB_ATTEMPT_OUT_OF_PATIENCE = 11,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum scoutlb_attempt_kind scoutlb_attempt_kind;
+#else
+typedef uint32_t scoutlb_attempt_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * What kind of event a `scoutlb_event` reports. Numbers are never reused.
  */
 enum scoutlb_event_kind
@@ -277,6 +342,29 @@ struct scoutlb_config;
 struct scoutlb_probe_attempt;
 
 /**
+ * One attempt of the last failed call, written into a caller-owned struct by
+ * `scoutlb_last_error_attempt`.
+ *
+ * The caller owns it; the library keeps no pointer to it. `kind_name` points to static text
+ * (never free it). Plain data: copy or share it freely between threads.
+ */
+struct scoutlb_attempt {
+    /**
+     * The server tried, as `host:port` (`[v6]:port`).
+     */
+    char server[SCOUTLB_SERVER_TEXT_SIZE];
+    /**
+     * Why it failed: a `scoutlb_attempt_kind` number; later versions may add numbers.
+     */
+    uint32_t kind;
+    /**
+     * The kind as a short stable name, the same as Python's `Attempt.kind` and the `scoutlb`
+     * command's JSON: `"refused"`, `"timed_out"`, ... (`"other"` for `SCOUTLB_ATTEMPT_OTHER`).
+     */
+    const char *kind_name;
+};
+
+/**
  * The outcome of a successful connect, written into a caller-owned struct.
  *
  * The caller owns it (on its stack or heap) and the library keeps no pointer to it; it is written
@@ -298,7 +386,8 @@ struct scoutlb_connected {
     /**
      * Whether the new state reached the state file (also true when nothing had to be saved or
      * there is no state file). When false, the connection stands, and why the save failed was
-     * reported as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event; the next connect saves again.
+     * reported as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event and is kept for
+     * `scoutlb_last_save_error`; the next connect saves again.
      * (Added in 0.1 in what was padding: size and offsets of the other fields are unchanged.)
      */
     bool saved;
@@ -433,6 +522,50 @@ extern "C" {
  * Thread safety: may be called from any thread.
  */
 const char *scoutlb_version(void);
+
+/**
+ * How many attempts the last failed call on this thread made: for `SCOUTLB_ALL_FAILED`, every
+ * server tried (in the order of the candidates), each with why it failed; 0 after any other
+ * result.
+ *
+ * Read them with `scoutlb_last_error_attempt` and `scoutlb_last_error_attempt_message`, like
+ * `scoutlb_last_error_message` (which names the same attempts in one text). Reading never changes
+ * them; the next call on this thread that returns a status replaces them.
+ *
+ * Thread safety: may be called from any thread; each thread has its own attempts.
+ *
+ * # Safety
+ * `count_out` is NULL or a valid pointer.
+ */
+scoutlb_status scoutlb_last_error_attempt_count(size_t *count_out);
+
+/**
+ * Attempt number `index` (from 0) of the last failed call on this thread: its server and kind.
+ *
+ * `SCOUTLB_INVALID_ARGUMENT` when `index` is not below `scoutlb_last_error_attempt_count`.
+ * `*attempt_out` is written only on success. Does not change the last error or its attempts.
+ *
+ * Thread safety: may be called from any thread; each thread has its own attempts.
+ *
+ * # Safety
+ * `attempt_out` is NULL or a valid pointer.
+ */
+scoutlb_status scoutlb_last_error_attempt(size_t index, struct scoutlb_attempt *attempt_out);
+
+/**
+ * Why attempt number `index` of the last failed call on this thread failed, in words (such as
+ * `"connection refused"` or `"timed out after 300 ms"`).
+ *
+ * Text out as everywhere: `*out_len` receives the size including the NUL, also on
+ * `SCOUTLB_BUFFER_TOO_SMALL` (call again with that size). `SCOUTLB_INVALID_ARGUMENT` when
+ * `index` is out of range. Does not change the last error or its attempts.
+ *
+ * Thread safety: may be called from any thread; each thread has its own attempts.
+ *
+ * # Safety
+ * `buf` points to `len` writable bytes (or is NULL with `len` 0); `out_len` is NULL or valid.
+ */
+scoutlb_status scoutlb_last_error_attempt_message(size_t index, char *buf, size_t len, size_t *out_len);
 
 /**
  * Create a client from a config: open and load its state file, build its probe.
@@ -837,6 +970,92 @@ scoutlb_status scoutlb_config_set_probe_callback(struct scoutlb_config *config,
 scoutlb_status scoutlb_config_set_random_seed(struct scoutlb_config *config, uint64_t seed);
 
 /**
+ * Start a configuration with every key at its default (behaviour.md, "Configuration keys"), to
+ * fill in with the typed setters (`scoutlb_config_set_string`, `scoutlb_config_add_string`,
+ * `scoutlb_config_set_u64`, `scoutlb_config_set_double`).
+ *
+ * The same handle as `scoutlb_config_new` makes from JSON text (whose configs the setters change
+ * as well): free it with `scoutlb_config_free`.
+ *
+ * Thread safety: may be called from any thread.
+ *
+ * # Safety
+ * `config_out` is NULL or a valid pointer.
+ */
+scoutlb_status scoutlb_config_new_default(struct scoutlb_config **config_out);
+
+/**
+ * Set a text key (`state_file`, `probe`, `manager_load_balancer`, `device_id`, ...), or with a
+ * NULL `value` put it back to its default.
+ *
+ * `key` is a configuration key (behaviour.md, "Configuration keys"); a key inside `retry` is
+ * written `retry.base_ms`. The value is checked at once: an unknown key or a wrong value fails
+ * with `SCOUTLB_CONFIG` and a message naming the key, and leaves the config unchanged. The list
+ * keys (`servers`, `nameservers`, `search_domains`) take their entries from
+ * `scoutlb_config_add_string`. The rules between keys are checked by `scoutlb_client_new`.
+ *
+ * Thread safety: not while the config is used from another thread.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `key` is NULL or NUL-terminated; `value` is NULL or
+ * NUL-terminated.
+ */
+scoutlb_status scoutlb_config_set_string(struct scoutlb_config *config, const char *key, const char *value);
+
+/**
+ * Append one entry to a list key: `servers` (an address), `nameservers` (an IP with an optional
+ * port) or `search_domains` (a domain).
+ *
+ * The entry is checked at once (`SCOUTLB_CONFIG` naming the key; the list is left as it was).
+ * Entries keep the order of the calls; `scoutlb_config_reset` empties the list.
+ *
+ * Thread safety: not while the config is used from another thread.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `key` and `value` are NULL or NUL-terminated.
+ */
+scoutlb_status scoutlb_config_add_string(struct scoutlb_config *config, const char *key, const char *value);
+
+/**
+ * Set a whole-number key: a duration in milliseconds (`connect_timeout_ms`, `attempt_delay_ms`,
+ * `retry.base_ms`, ...), `default_port` or `retry.max_tries`.
+ *
+ * Checked at once like `scoutlb_config_set_string` (a port above 65535, a duration above a day:
+ * `SCOUTLB_CONFIG` naming the key, the config unchanged).
+ *
+ * Thread safety: not while the config is used from another thread.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `key` is NULL or NUL-terminated.
+ */
+scoutlb_status scoutlb_config_set_u64(struct scoutlb_config *config, const char *key, uint64_t value);
+
+/**
+ * Set a number key that may have a fraction: `retry.factor`.
+ *
+ * Checked at once like `scoutlb_config_set_string`; NaN and infinities are refused
+ * (`SCOUTLB_CONFIG` naming the key, the config unchanged).
+ *
+ * Thread safety: not while the config is used from another thread.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `key` is NULL or NUL-terminated.
+ */
+scoutlb_status scoutlb_config_set_double(struct scoutlb_config *config, const char *key, double value);
+
+/**
+ * Put a key back to its default (a list key becomes empty; `retry` resets all of its keys).
+ *
+ * An unknown key fails with `SCOUTLB_CONFIG` naming it.
+ *
+ * Thread safety: not while the config is used from another thread.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `key` is NULL or NUL-terminated.
+ */
+scoutlb_status scoutlb_config_reset(struct scoutlb_config *config, const char *key);
+
+/**
  * Tell the attempt race that this attempt's transport is up (the agent's own connection is made;
  * with TLS, the handshake is done), so it is granted `answer_delay_ms` instead of `attempt_delay_ms`
  * and a working but slow default keeps its devices (behaviour.md, "Attempts"). May be called more
@@ -868,6 +1087,22 @@ scoutlb_status scoutlb_probe_transport_up(struct scoutlb_probe_attempt *attempt)
 scoutlb_status scoutlb_probe_server_list(struct scoutlb_probe_attempt *attempt,
                                          const uint8_t *body,
                                          size_t len);
+
+/**
+ * Why the last connect call on this thread could not save the state file (behaviour.md, "State
+ * file"): set when that call returned `SCOUTLB_OK` with `saved` false, empty text otherwise.
+ *
+ * The connect calls are `scoutlb_client_connect`, `_reconnect`, `_connect_with_retry` and
+ * `_connect_with_retry_until`; other calls leave the text alone, and reading it never changes
+ * it. The same reason came as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event. `*out_len` receives
+ * the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL` (call again with that size).
+ *
+ * Thread safety: may be called from any thread; each thread has its own text.
+ *
+ * # Safety
+ * `buf` points to `len` writable bytes (or is NULL with `len` 0); `out_len` is NULL or valid.
+ */
+scoutlb_status scoutlb_last_save_error(char *buf, size_t len, size_t *out_len);
 
 /**
  * Parse a server address and write its canonical text, as the library compares and prints it.

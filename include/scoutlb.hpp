@@ -4,7 +4,10 @@
  * - RAII handles: scoutlb::config and scoutlb::client own their C handle, are movable and not
  *   copyable, and free it in their destructor.
  * - Errors: every failed call throws scoutlb::error, carrying the status code and the library's
- *   message (for SCOUTLB_ALL_FAILED: every server tried and why it failed).
+ *   message (for SCOUTLB_ALL_FAILED: every server tried and why it failed, also one by one in
+ *   error::attempts()).
+ * - Configuration: JSON text (scoutlb::config(json)), or key by key with typed setters
+ *   (scoutlb::config() then set/add/reset), the keys of docs/behaviour.md, "Configuration keys".
  * - Callbacks are any callable (lambdas, std::function). Exceptions never cross into the library:
  *     probe: an exception counts as "not reached", its what() becomes the failure reason;
  *     stop:  an exception cancels the retrying connect and is rethrown from connect_with_retry;
@@ -21,6 +24,17 @@
 #ifndef SCOUTLB_HPP
 #define SCOUTLB_HPP
 
+/* Below C++17 one clear message, and nothing else of the header is compiled (no errors about
+ * std::string_view and std::optional after it). MSVC keeps __cplusplus at 199711L unless
+ * /Zc:__cplusplus is given: its _MSVC_LANG tells the truth. */
+#if !defined(__cplusplus)
+#error "scoutlb.hpp is the C++17 API of scoutlb; C programs include scoutlb.h"
+#elif defined(_MSVC_LANG) && _MSVC_LANG > __cplusplus && _MSVC_LANG < 201703L
+#error "scoutlb.hpp needs C++17 or newer (/std:c++17); older C++ can use the C API of scoutlb.h"
+#elif !(defined(_MSVC_LANG) && _MSVC_LANG > __cplusplus) && __cplusplus < 201703L
+#error "scoutlb.hpp needs C++17 or newer (-std=c++17); older C++ can use the C API of scoutlb.h"
+#else
+
 #include <scoutlb.h>
 
 #include <chrono>
@@ -33,6 +47,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -54,12 +69,30 @@ inline std::string_view status_name(status code) noexcept { return scoutlb_statu
 /** The version of the library loaded at run time, such as "0.1.0" (compare with SCOUTLB_VERSION). */
 inline std::string_view version() noexcept { return scoutlb_version(); }
 
-/** A failed scoutlb call: the status code and the library's message. */
+/** One attempt of a connect where every server failed (error::attempts()). */
+struct attempt {
+    /** The server tried, as host:port ([v6]:port). */
+    std::string server;
+    /** Why it failed: a scoutlb_attempt_kind number (SCOUTLB_ATTEMPT_REFUSED, ...); later versions add numbers. */
+    std::uint32_t kind = SCOUTLB_ATTEMPT_OTHER;
+    /** The kind as a short stable name: "refused", "timed_out", ... (as Python's Attempt.kind). */
+    std::string kind_name;
+    /** Why it failed, in words, such as "connection refused". */
+    std::string message;
+};
+
+/** A failed scoutlb call: the status code, the library's message, and for SCOUTLB_ALL_FAILED the attempts. */
 class error : public std::runtime_error {
   public:
     /** An error with this status code and message. */
     error(status code, const std::string &message)
         : std::runtime_error(message.empty() ? std::string(scoutlb_status_name(code)) : message), code_(code) {}
+
+    /** An error with this status code, message and attempts. */
+    error(status code, const std::string &message, std::vector<attempt> attempts)
+        : error(code, message) {
+        attempts_ = std::make_shared<const std::vector<attempt>>(std::move(attempts));
+    }
 
     /** The status code, such as SCOUTLB_ALL_FAILED. */
     status code() const noexcept { return code_; }
@@ -67,8 +100,17 @@ class error : public std::runtime_error {
     /** The name of the status code, such as "SCOUTLB_ALL_FAILED". */
     std::string_view name() const noexcept { return scoutlb_status_name(code_); }
 
+    /** For SCOUTLB_ALL_FAILED: every server tried, in the order of the candidates, and why it
+     * failed; empty for other errors. */
+    const std::vector<attempt> &attempts() const noexcept {
+        static const std::vector<attempt> none;
+        return attempts_ ? *attempts_ : none;
+    }
+
   private:
     status code_;
+    // Shared, so that copying an exception (as the standard requires) cannot throw.
+    std::shared_ptr<const std::vector<attempt>> attempts_;
 };
 
 /** The outcome of a successful connect. */
@@ -79,8 +121,15 @@ struct connected {
     std::string reached;
     /** Whether the address came from the ManagerLoadBalancer entry. */
     bool via_balancer = false;
-    /** How many attempts failed before this success. */
+    /** How many attempts did not win (each was reported as an event): those that failed, and
+     * those still running after their patience ran out. */
     std::uint32_t failed_attempts = 0;
+    /** Whether the new state reached the state file (also true when nothing had to be saved or
+     * there is no state file). When false, the connection stands, a state_file_problem event
+     * said why, and the next connect saves again (docs/behaviour.md, "State file"). */
+    bool saved = true;
+    /** Why the save failed, when saved is false; otherwise empty. */
+    std::optional<std::string> save_error;
 };
 
 /** One event, lent to the event callback: the views are valid only until the callback returns. */
@@ -153,12 +202,16 @@ using stop_function = std::function<bool(std::chrono::milliseconds elapsed)>;
 
 namespace detail {
 
-/** This thread's last error message of the library. */
-inline std::string last_error_message() {
+
+/** Call a C function writing text into (buf, len, &out_len), growing the buffer until it fits;
+ * an empty string when it fails otherwise (for the readers of the last error, which must not throw
+ * scoutlb::error themselves). */
+template <typename Call>
+std::string read_detail(Call &&call) {
     std::string text(256, '\0');
     std::size_t len = 0;
     for (int round = 0; round < 4; ++round) {
-        status rc = scoutlb_last_error_message(&text[0], text.size(), &len);
+        status rc = call(&text[0], text.size(), &len);
         if (rc == SCOUTLB_OK) {
             text.resize(len > 0 ? len - 1 : 0);
             return text;
@@ -171,8 +224,36 @@ inline std::string last_error_message() {
     return std::string();
 }
 
-/** Throw scoutlb::error for a failed status, with this thread's message. */
+/** This thread's last error message of the library. */
+inline std::string last_error_message() { return read_detail(scoutlb_last_error_message); }
+
+/** The attempts of this thread's last failed call (SCOUTLB_ALL_FAILED). */
+inline std::vector<attempt> last_error_attempts() {
+    std::size_t count = 0;
+    std::vector<attempt> attempts;
+    if (scoutlb_last_error_attempt_count(&count) != SCOUTLB_OK) {
+        return attempts;
+    }
+    attempts.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        scoutlb_attempt a{};
+        if (scoutlb_last_error_attempt(i, &a) != SCOUTLB_OK) {
+            break;
+        }
+        std::string message = read_detail([i](char *buf, std::size_t len, std::size_t *out_len) {
+            return scoutlb_last_error_attempt_message(i, buf, len, out_len);
+        });
+        attempts.push_back(attempt{a.server, a.kind, a.kind_name, std::move(message)});
+    }
+    return attempts;
+}
+
+/** Throw scoutlb::error for a failed status, with this thread's message (and attempts). */
 inline void check(status rc) {
+    if (rc == SCOUTLB_ALL_FAILED) {
+        std::string message = last_error_message();
+        throw error(rc, message, last_error_attempts());
+    }
     if (rc != SCOUTLB_OK) {
         throw error(rc, last_error_message());
     }
@@ -278,9 +359,13 @@ struct client_deleter {
     void operator()(scoutlb_client *c) const noexcept { scoutlb_client_free(c); }
 };
 
-/** Convert the C connect result. */
+/** Convert the C connect result (read right after the call: the save error is this thread's). */
 inline connected to_connected(const scoutlb_connected &c) {
-    return connected{c.server, c.reached, c.via_balancer, c.failed_attempts};
+    connected result{c.server, c.reached, c.via_balancer, c.failed_attempts, c.saved, std::nullopt};
+    if (!c.saved) {
+        result.save_error = read_detail(scoutlb_last_save_error);
+    }
+    return result;
 }
 
 }  // namespace detail
@@ -297,14 +382,76 @@ inline std::string parse_server(const std::string &address, std::uint16_t defaul
 
 class client;
 
-/** A client configuration: the JSON configuration keys (docs/behaviour.md) plus the callbacks. Movable, not copyable. */
+/** A client configuration: the configuration keys (docs/behaviour.md) plus the callbacks. Movable, not copyable. */
 class config {
   public:
+    /** Every key at its default, to fill in with set(), add() and reset(). */
+    config() {
+        scoutlb_config *raw = nullptr;
+        detail::check(scoutlb_config_new_default(&raw));
+        handle_.reset(raw);
+    }
+
     /** Parse a JSON configuration; throws scoutlb::error (SCOUTLB_CONFIG names the bad key). */
     explicit config(const std::string &json) {
         scoutlb_config *raw = nullptr;
         detail::check(scoutlb_config_new(detail::c_text(json, "the configuration"), &raw));
         handle_.reset(raw);
+    }
+
+    /** Set a text key ("state_file", "probe", ...); a key inside retry is written "retry.base_ms".
+     * Checked at once: SCOUTLB_CONFIG names the key and the config stays as it was. The rules
+     * between keys are checked when a client is made. */
+    config &set(const std::string &key, const std::string &value) {
+        detail::check(scoutlb_config_set_string(handle_.get(), detail::c_text(key, "the key"),
+                                                detail::c_text(value, "the value")));
+        return *this;
+    }
+
+    /** Set a text key from C text; nullptr puts the key back to its default. */
+    config &set(const std::string &key, const char *value) {
+        if (value == nullptr) {
+            return reset(key);
+        }
+        return set(key, std::string(value));
+    }
+
+    /** Set a whole-number key (durations in ms, "default_port", "retry.max_tries"); a negative
+     * number is refused by the library like any wrong value. */
+    template <typename Integer,
+              std::enable_if_t<std::is_integral_v<Integer> && !std::is_same_v<Integer, bool>, int> = 0>
+    config &set(const std::string &key, Integer value) {
+        const char *k = detail::c_text(key, "the key");
+        if constexpr (std::is_signed_v<Integer>) {
+            if (value < 0) {
+                detail::check(scoutlb_config_set_double(handle_.get(), k, static_cast<double>(value)));
+                return *this;
+            }
+        }
+        detail::check(scoutlb_config_set_u64(handle_.get(), k, static_cast<std::uint64_t>(value)));
+        return *this;
+    }
+
+    /** Set a number key that may have a fraction ("retry.factor"). */
+    config &set(const std::string &key, double value) {
+        detail::check(scoutlb_config_set_double(handle_.get(), detail::c_text(key, "the key"), value));
+        return *this;
+    }
+
+    /** No key takes a boolean (this overload keeps true from becoming the number 1). */
+    config &set(const std::string &key, bool value) = delete;
+
+    /** Append one entry to a list key ("servers", "nameservers", "search_domains"). */
+    config &add(const std::string &key, const std::string &value) {
+        detail::check(scoutlb_config_add_string(handle_.get(), detail::c_text(key, "the key"),
+                                                detail::c_text(value, "the value")));
+        return *this;
+    }
+
+    /** Put a key back to its default (a list key becomes empty). */
+    config &reset(const std::string &key) {
+        detail::check(scoutlb_config_reset(handle_.get(), detail::c_text(key, "the key")));
+        return *this;
     }
 
     /** Deliver events from `min` up to `callback` (an empty function removes it). */
@@ -510,4 +657,5 @@ class client {
 
 }  // namespace scoutlb
 
+#endif /* C++17 or newer */
 #endif /* SCOUTLB_HPP */

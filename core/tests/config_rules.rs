@@ -184,3 +184,23 @@ fn a_retry_factor_reads_as_the_nearest_double_and_survives_writing_back() {
         "{again}"
     );
 }
+
+#[test]
+fn parse_keys_checks_each_key_but_leaves_the_rules_between_keys_to_validate() {
+    let map = |json: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json).unwrap();
+    // Spread without a device id, a cap below the base: each key is fine on its own.
+    let lenient = map(r#"{"failover_order": "spread", "retry": {"base_ms": 100, "cap_ms": 10}}"#);
+    let config = Config::parse_keys(&lenient).unwrap();
+    assert!(config.validate().is_err());
+    assert!(Config::from_map(&lenient).is_err());
+    // A wrong key or value is refused by both, naming the key.
+    for json in [
+        r#"{"conect_timeout_ms": 1}"#,
+        r#"{"servers": ["a:99999"]}"#,
+        r#"{"retry": {"bogus": 1}}"#,
+    ] {
+        let err = Config::parse_keys(&map(json)).unwrap_err();
+        assert!(matches!(err, scoutlb::Error::Config { .. }), "{json}: {err}");
+    }
+    assert_eq!(scoutlb::RETRY_KEYS, ["base_ms", "factor", "cap_ms", "max_tries"]);
+}

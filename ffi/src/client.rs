@@ -53,7 +53,8 @@ pub struct scoutlb_connected {
     pub via_balancer: bool,
     /// Whether the new state reached the state file (also true when nothing had to be saved or
     /// there is no state file). When false, the connection stands, and why the save failed was
-    /// reported as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event; the next connect saves again.
+    /// reported as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event and is kept for
+    /// `scoutlb_last_save_error`; the next connect saves again.
     /// (Added in 0.1 in what was padding: size and offsets of the other fields are unchanged.)
     pub saved: bool,
     /// How many attempts did not win (each was reported as an event): those that failed, and
@@ -724,6 +725,9 @@ unsafe fn connect_call(
         // SAFETY: forwarded from the caller.
         let client = unsafe { self::client(client) }?;
         let out = arg_out(connected_out, "connected_out")?;
-        write_connected(connect(client)?, out)
+        crate::save_error::remember(None);
+        let connected = connect(client)?;
+        crate::save_error::remember(connected.save_error.as_deref());
+        write_connected(connected, out)
     })
 }

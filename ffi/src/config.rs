@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_void};
 
 use scoutlb_core::Config;
+use serde_json::{Map, Value};
 
 use crate::args::{arg_out, arg_str};
 use crate::event::{UserData, scoutlb_event_callback, scoutlb_severity};
@@ -23,6 +24,10 @@ pub struct scoutlb_config {
 
 /// What a `scoutlb_config` handle points to.
 pub(crate) struct ConfigHandle {
+    /// The keys as given (JSON text or the typed setters of `config_builder`), re-parsed whole
+    /// on every change so that the order of the setter calls does not matter.
+    pub settings: Map<String, Value>,
+    /// `settings` parsed by the core; the rules between keys are checked at `scoutlb_client_new`.
     pub config: Config,
     pub events: Option<(
         unsafe extern "C" fn(*mut c_void, *const crate::event::scoutlb_event),
@@ -34,6 +39,19 @@ pub(crate) struct ConfigHandle {
         UserData,
     )>,
     pub seed: Option<u64>,
+}
+
+impl ConfigHandle {
+    /// A handle for parsed settings, without callbacks.
+    pub fn new(settings: Map<String, Value>, config: Config) -> Self {
+        ConfigHandle {
+            settings,
+            config,
+            events: None,
+            probe: None,
+            seed: None,
+        }
+    }
 }
 
 // SAFETY: every `scoutlb_config` pointer handed to C comes from `handle::into_raw` of a `ConfigHandle`.
@@ -61,12 +79,13 @@ pub unsafe extern "C" fn scoutlb_config_new(
         // SAFETY: the caller passes a NUL-terminated string or NULL.
         let json = unsafe { arg_str(json, "json") }?;
         let out = arg_out(config_out, "config_out")?;
-        let handle = handle::into_raw(ConfigHandle {
-            config: Config::from_json(json)?,
-            events: None,
-            probe: None,
-            seed: None,
-        });
+        let config = Config::from_json(json)?;
+        // The core accepted the text, so it is a JSON object; the typed setters change it later.
+        let settings = match serde_json::from_str(json) {
+            Ok(Value::Object(settings)) => settings,
+            _ => Map::new(),
+        };
+        let handle = handle::into_raw(ConfigHandle::new(settings, config));
         // SAFETY: `out` was checked not NULL; the caller guarantees it is valid.
         unsafe { out.write(handle) };
         Ok(())

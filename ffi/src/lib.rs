@@ -7,17 +7,21 @@
 //! crate by cbindgen (`ffi/gen-header.sh`).
 
 mod args;
+mod attempts;
 mod client;
 mod config;
+mod config_builder;
 mod event;
 mod handle;
 mod probe;
+mod save_error;
 mod server;
 mod status;
 mod stop;
 
 use std::ffi::c_char;
 
+pub use attempts::{scoutlb_attempt, scoutlb_attempt_kind};
 pub use client::{scoutlb_client, scoutlb_connected};
 pub use config::scoutlb_config;
 pub use event::{scoutlb_event, scoutlb_event_callback, scoutlb_event_kind, scoutlb_severity};

@@ -76,6 +76,8 @@ impl scoutlb_status {
 pub(crate) struct Failure {
     pub status: scoutlb_status,
     pub message: String,
+    /// For `SCOUTLB_ALL_FAILED`: every attempt, kept for `scoutlb_last_error_attempt`.
+    pub attempts: Vec<scoutlb_core::Attempt>,
 }
 
 impl Failure {
@@ -84,6 +86,7 @@ impl Failure {
         Failure {
             status,
             message: message.into(),
+            attempts: Vec::new(),
         }
     }
 }
@@ -103,7 +106,10 @@ impl From<Error> for Failure {
             ErrorKind::Cancelled => SCOUTLB_CANCELLED,
             _ => SCOUTLB_OTHER,
         };
-        Failure::new(status, e.to_string())
+        Failure {
+            attempts: e.attempts().to_vec(),
+            ..Failure::new(status, e.to_string())
+        }
     }
 }
 
@@ -150,15 +156,17 @@ pub(crate) fn catch(name: &str, body: impl FnOnce() -> Result<(), Failure>) -> R
 }
 
 /// Run the body of exported function `name`: catch panics, map failures to a status code and
-/// keep the message as this thread's last error (cleared on success).
+/// keep the message and the attempts as this thread's last error (cleared on success).
 pub(crate) fn boundary(name: &str, body: impl FnOnce() -> Result<(), Failure>) -> scoutlb_status {
     match catch(name, body) {
         Ok(()) => {
             set_last_error("");
+            crate::attempts::remember(Vec::new());
             SCOUTLB_OK
         }
         Err(failure) => {
             set_last_error(&failure.message);
+            crate::attempts::remember(failure.attempts);
             failure.status
         }
     }

@@ -2,7 +2,9 @@
  *
  * One input holds three texts separated by NUL bytes: a configuration, a server-list body and a
  * server name; its first byte picks the size of the caller's out buffers (zero, tiny, or roomy).
- * Every text-taking function gets them: scoutlb_config_new, scoutlb_server_parse, and on a live
+ * Every text-taking function gets them: scoutlb_config_new, the typed setters of a default config
+ * (scoutlb_config_set_string / _add_string / _set_u64 / _set_double / _reset, the name as key and
+ * the body as value), scoutlb_server_parse, and on a live
  * agent-driven client (a fixed configuration with a state file in a RAM folder, since a fuzzed
  * configuration could name any file) scoutlb_client_update_server_list, _report_success and
  * _report_failure; then every function that writes text out, into buffers of exactly the picked
@@ -141,6 +143,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK((rc == SCOUTLB_OK) == (config != NULL), "config_new: status %u with config %p", rc, (void *)config);
     scoutlb_config_free(config);
 
+    /* The typed setters: the name as the key, the body as the value (the config is never used for
+     * a client either). A refused call leaves a message like every other. */
+    config = NULL;
+    CHECK(scoutlb_config_new_default(&config) == SCOUTLB_OK, "config_new_default");
+    check_status(scoutlb_config_set_string(config, name, body), "scoutlb_config_set_string");
+    check_status(scoutlb_config_add_string(config, name, body), "scoutlb_config_add_string");
+    check_status(scoutlb_config_set_u64(config, name, (uint64_t)default_port * (data[0] & 0x0f)),
+                 "scoutlb_config_set_u64");
+    check_status(scoutlb_config_set_double(config, name, (double)data[1] / 16.0), "scoutlb_config_set_double");
+    check_status(scoutlb_config_set_string(config, name, NULL), "scoutlb_config_set_string(NULL)");
+    check_status(scoutlb_config_reset(config, name), "scoutlb_config_reset");
+    scoutlb_config_free(config);
+
     /* Server name: canonical text, which parses to itself. */
     char *buf = len ? malloc(len) : NULL;
     size_t out_len = 0;
@@ -182,6 +197,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_text_out(rc, buf, len, m1, "scoutlb_last_error_message");
     scoutlb_last_error_message(buf, len, &m2);
     CHECK(m1 == m2, "message size %zu then %zu", m1, m2);
+    /* The attempts of the last error (none after these calls) and the last save error. */
+    size_t count = 99;
+    struct scoutlb_attempt attempt;
+    CHECK(scoutlb_last_error_attempt_count(&count) == SCOUTLB_OK && count == 0, "attempt count %zu", count);
+    CHECK(scoutlb_last_error_attempt(0, &attempt) == SCOUTLB_INVALID_ARGUMENT, "attempt 0 of none");
+    rc = scoutlb_last_error_attempt_message(0, buf, len, &m1);
+    CHECK(rc == SCOUTLB_INVALID_ARGUMENT, "attempt message of none: %u", rc);
+    rc = scoutlb_last_save_error(buf, len, &m1);
+    check_text_out(rc, buf, len, m1, "scoutlb_last_save_error");
     free(buf);
 
     free(config_text);

@@ -170,6 +170,17 @@ impl Config {
 
     /// Build from an already parsed JSON object.
     pub fn from_map(obj: &Map<String, Value>) -> Result<Self> {
+        let c = Self::parse_keys(obj)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Parse each key of a JSON object (unknown keys and wrong values are errors naming the key),
+    /// without the rules that span several keys: call [`Config::validate`] before use.
+    ///
+    /// For bindings that set keys one at a time (the C setters), so that the order of the calls
+    /// does not matter.
+    pub fn parse_keys(obj: &Map<String, Value>) -> Result<Self> {
         let mut c = Config::default();
         for key in obj.keys() {
             if !KEYS.contains(&key.as_str()) {
@@ -261,7 +272,6 @@ impl Config {
         if let Some(v) = get("device_id") {
             c.device_id = Some(as_str(v, "device_id")?.to_string());
         }
-        c.validate()?;
         Ok(c)
     }
 
@@ -313,7 +323,8 @@ pub const KEYS: &[&str] = &[
     "device_id",
 ];
 
-const RETRY_KEYS: &[&str] = &["base_ms", "factor", "cap_ms", "max_tries"];
+/// The keys inside `retry` (behaviour.md, "Configuration keys"), written `retry.base_ms` in errors.
+pub const RETRY_KEYS: &[&str] = &["base_ms", "factor", "cap_ms", "max_tries"];
 
 fn type_name(v: &Value) -> &'static str {
     match v {

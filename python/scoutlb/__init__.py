@@ -6,9 +6,9 @@ worked), then the next servers of the list, optionally after a preferred Manager
 address evaluated afresh on every restart.
 
     import scoutlb
-    client = scoutlb.Client(servers=["10.0.0.11", "10.0.0.12"], state_file="/var/lib/agent/scoutlb.json")
-    connected = client.connect()
-    print("talking to", connected.server)
+    with scoutlb.Client(servers=["10.0.0.11", "10.0.0.12"], state_file="/var/lib/agent/scoutlb.json") as client:
+        connected = client.connect()
+        print("talking to", connected.server)
 
 Logs go to the `logging` logger ``scoutlb`` (attempts and list updates at DEBUG, successes at INFO,
 failed attempts and state-file problems at WARNING). Every blocking call releases the GIL.
@@ -24,6 +24,7 @@ from scoutlb._native import (
     Attempt,
     Client,
     ConfigError,
+    ConfigTypeError,
     Connected,
     DnsError,
     Error,
@@ -38,7 +39,7 @@ from scoutlb._native import (
     __version__,
     failover_order,
 )
-from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig
+from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig, Servers, Strings
 
 # A library adds no handler of its own but keeps Python's last-resort handler from printing its warnings.
 _logging.getLogger("scoutlb").addHandler(_logging.NullHandler())
@@ -51,6 +52,7 @@ __all__ = [
     "Attempt",
     "Client",
     "ConfigError",
+    "ConfigTypeError",
     "Connected",
     "DnsError",
     "Error",
@@ -62,8 +64,10 @@ __all__ = [
     "RetryConfig",
     "Server",
     "ServerListError",
+    "Servers",
     "StateFileError",
     "StateFormatError",
+    "Strings",
     "UnknownServerError",
     "UnsupportedError",
     "__version__",

@@ -1,13 +1,15 @@
 """Type stubs of the native module `scoutlb._native` (re-exported by `scoutlb`)."""
 
 from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import Any, Literal, final
 
-from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig
+from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig, Servers, Strings
 
 __all__ = [
     "Error",
     "ConfigError",
+    "ConfigTypeError",
     "InvalidServerError",
     "ServerListError",
     "StateFileError",
@@ -46,6 +48,9 @@ class ConfigError(Error):
     key: str | None
     """The configuration key at fault (`retry.base_ms` inside `retry`), or None."""
 
+class ConfigTypeError(ConfigError, TypeError):
+    """A configuration value of the wrong Python type, such as a single str for a list key (`servers="10.0.0.1"`): both a ConfigError and a TypeError."""
+
 class InvalidServerError(ConfigError):
     """A server address could not be parsed."""
 
@@ -62,7 +67,9 @@ class DnsError(Error):
     """A DNS lookup failed."""
 
 class AllServersFailedError(Error):
-    """No candidate server could be reached; `attempts` lists every attempt and why it failed."""
+    """No candidate server could be reached; `attempts` lists every attempt and why it failed.
+
+    Picklable with its attempts (it crosses `multiprocessing` and `concurrent.futures` intact)."""
 
     attempts: list[Attempt]
     """Every attempt, in the order of the candidates."""
@@ -105,7 +112,10 @@ class Server:
 
 @final
 class Attempt:
-    """One failed attempt: the server, the kind of failure and its message."""
+    """One failed attempt: the server, the kind of failure and its message. Picklable."""
+
+    def __new__(cls, server: Server | str, kind: str, message: str) -> Attempt:
+        """An attempt as the library reports them (for tests of agents, and for pickling)."""
 
     @property
     def server(self) -> Server:
@@ -115,7 +125,9 @@ class Attempt:
     def kind(self) -> str:
         """Why it failed, as a short stable name: `refused`, `timed_out`, `dns`, `tls`, `http_status`,
         `invalid_list`, `io`, `callback`, `reported`, `deadline`, or `out_of_patience` (not a failure:
-        still running when a later server won, after its patience had run out)."""
+        still running when a later server won, after its patience had run out). A probe callable
+        that raises `ConnectionRefusedError` gives `refused`, `TimeoutError` (`socket.timeout`)
+        `timed_out`, another `OSError` `io`, anything else `callback` (behaviour.md, "Probes")."""
 
     @property
     def message(self) -> str:
@@ -123,6 +135,7 @@ class Attempt:
 
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
+    def __getnewargs__(self) -> tuple[Server, str, str]: ...
 
 @final
 class Connected:
@@ -204,16 +217,21 @@ class Client:
     patience (`attempt_delay_ms` while connecting, `answer_delay_ms` once connected), and the most
     preferred server that answers wins, so a slow but working default keeps the device. A probe
     callable cannot tell when its transport is up: it counts as connecting while it runs.
+
+    `close()` (or a `with` block) ends the client: later calls raise `scoutlb.Error`, and no
+    callback of it runs after `close()` returned. At interpreter exit scoutlb waits for probe
+    callables still running on abandoned attempts (each up to its `timeout_seconds` plus 1 s),
+    so the interpreter never finalizes under them.
     """
 
     def __new__(
         cls,
         *,
-        servers: Sequence[str | Server] = ...,
+        servers: Servers = ...,
         manager_load_balancer: str | None = None,
         state_file: FilePath | None = None,
         default_port: int = 22123,
-        probe: Literal["http", "tcp", "callback", "none"] | ProbeCallback = "http",
+        probe: Literal["http", "tcp", "none"] | ProbeCallback = "http",
         scheme: Literal["http", "https"] = "http",
         ca_file: FilePath | None = None,
         connect_timeout_ms: int = 3000,
@@ -221,8 +239,8 @@ class Client:
         answer_delay_ms: int = 1000,
         deadline_ms: int = 30000,
         dns_timeout_ms: int = 2000,
-        nameservers: Sequence[str] = ...,
-        search_domains: Sequence[str] = ...,
+        nameservers: Strings = ...,
+        search_domains: Strings = ...,
         retry: RetryConfig | None = None,
         failover_order: Literal["list", "spread"] = "list",
         device_id: str | None = None,
@@ -230,9 +248,11 @@ class Client:
     ) -> Client:
         """Create a client from keyword arguments named like the configuration keys (behaviour.md).
 
-        `probe` is a probe name or a callable `probe(server, timeout_seconds) -> bool`;
-        `retry` is a dict with any of `base_ms`, `factor`, `cap_ms`, `max_tries`.
-        An unknown key or a wrong type raises `ConfigError` naming the key.
+        `probe` is a probe name or a callable `probe(server, timeout_seconds) -> bool` (the
+        callable itself, not "callback", which is the JSON spelling); `retry` is a dict with any
+        of `base_ms`, `factor`, `cap_ms`, `max_tries`. An unknown key or a wrong type raises
+        `ConfigError` naming the key; a single `str` for a list key (`servers="10.0.0.1"`)
+        raises `ConfigTypeError`, a `ConfigError` that is also a `TypeError`.
         """
 
     @staticmethod
@@ -293,9 +313,27 @@ class Client:
     def seeds(self) -> list[Server]:
         """The seed servers: the configured ones, or `ScoutSrv` when none is configured."""
 
+    def close(self) -> None:
+        """Close the client: every later call raises `scoutlb.Error`, and once `close()` returns no
+        callback of this client runs any more (it waits, Ctrl-C aside, for probe callables still
+        running on abandoned attempts). Closing again does nothing."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+
+    def __enter__(self) -> Client: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        """Close the client at the end of a `with` block; exceptions go on."""
+
 def failover_order(
-    servers: Sequence[Server | str] | None,
-    seeds: Sequence[Server | str],
+    servers: Servers | None,
+    seeds: Servers,
     default: Server | str | None = None,
     device_id: str | None = None,
 ) -> list[Server]:

@@ -1,4 +1,4 @@
-"""Type names of the scoutlb API that exist only for annotations (callbacks, the retry dict)."""
+"""Type names of the scoutlb API that exist only for annotations (callbacks, the retry dict, lists)."""
 
 from __future__ import annotations
 
@@ -30,3 +30,15 @@ EventCallback = Callable[["Event"], object]
 
 FilePath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 """A file path: text, UTF-8 bytes or a path-like object."""
+
+Servers = Union[list[str], list["Server"], list[Union[str, "Server"]], tuple[Union[str, "Server"], ...]]
+"""Servers given as a list or tuple of addresses (`"host:port"`) or `Server` objects.
+
+Not `Sequence`: a single `str` is a sequence too, and `servers="10.0.0.1"` is refused
+(`ConfigTypeError`, a `TypeError`).
+Any other sequence of the same items also works at run time. A list literal that mixes `str` and
+`Server` needs its type named (`servers: list[str | Server] = [...]`) or a tuple: mypy joins
+it to `list[object]` against this union of list types."""
+
+Strings = Union[list[str], tuple[str, ...]]
+"""A list or tuple of strings (`nameservers`, `search_domains`); a single `str` is refused."""

@@ -2,12 +2,15 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
 use crate::errors;
+use crate::gate::{Gate, INTERPRETER};
+use crate::probe_error;
 use crate::types::{Event, Server, type_name};
 
 thread_local! {
@@ -21,7 +24,7 @@ pub fn in_events_callback(id: u64) -> bool {
 }
 
 /// The text of a Python exception: `TypeName: message`.
-fn describe(py: Python<'_>, err: &PyErr) -> String {
+pub(crate) fn describe(py: Python<'_>, err: &PyErr) -> String {
     let name = err
         .get_type(py)
         .name()
@@ -54,10 +57,26 @@ fn keep_interrupt(py: Python<'_>, err: &PyErr) -> bool {
 pub struct PyProbe {
     /// The agent's callable.
     pub callable: Py<PyAny>,
+    /// The client's gate, closed by `Client.close()`.
+    pub gate: Arc<Gate>,
 }
 
+/// Why a probe call did not enter Python: the interpreter exits.
+const SHUTTING_DOWN: &str = "the Python interpreter is shutting down";
+/// Why a probe call did not enter Python: `Client.close()` was called.
+const CLOSED: &str = "the client was closed before this attempt ran";
+
 impl PyProbe {
-    fn call(&self, server: &scoutlb::Server, timeout: Duration) -> Result<(), String> {
+    fn call(&self, server: &scoutlb::Server, timeout: Duration) -> Result<(), scoutlb::FailReason> {
+        use scoutlb::FailReason::Callback;
+        // Behaviour.md, "Probes": not once the interpreter exits or the client was closed.
+        let Some(_interpreter) = INTERPRETER.enter(timeout) else {
+            return Err(Callback(SHUTTING_DOWN.into()));
+        };
+        let Some(_client) = self.gate.enter(timeout) else {
+            return Err(Callback(CLOSED.into()));
+        };
+        let started = Instant::now();
         let answer = Python::try_attach(|py| {
             let result = self
                 .callable
@@ -66,16 +85,19 @@ impl PyProbe {
             match result {
                 Ok(value) => match value.cast::<PyBool>() {
                     Ok(b) if b.is_true() => Ok(()),
-                    Ok(_) => Err("the probe callback returned False".to_string()),
-                    Err(_) => Err(format!("the probe callback returned {}, not a bool", type_name(&value))),
+                    Ok(_) => Err(Callback("the probe callback returned False".to_string())),
+                    Err(_) => Err(Callback(format!(
+                        "the probe callback returned {}, not a bool",
+                        type_name(&value)
+                    ))),
                 },
                 Err(e) => {
                     keep_interrupt(py, &e);
-                    Err(describe(py, &e))
+                    Err(probe_error::fail_reason(py, &e, started.elapsed()))
                 }
             }
         });
-        answer.unwrap_or_else(|| Err("the Python interpreter is shutting down".into()))
+        answer.unwrap_or_else(|| Err(Callback(SHUTTING_DOWN.into())))
     }
 }
 
@@ -83,7 +105,7 @@ impl scoutlb::Probe for PyProbe {
     fn probe(&self, server: &scoutlb::Server, timeout: Duration) -> Result<scoutlb::Reached, scoutlb::FailReason> {
         match catch_unwind(AssertUnwindSafe(|| self.call(server, timeout))) {
             Ok(Ok(())) => Ok(scoutlb::Reached::default()),
-            Ok(Err(message)) => Err(scoutlb::FailReason::Callback(message)),
+            Ok(Err(reason)) => Err(reason),
             Err(payload) => Err(scoutlb::FailReason::Callback(errors::caught(payload.as_ref()))),
         }
     }
@@ -95,11 +117,20 @@ pub struct PyEvents {
     pub callable: Py<PyAny>,
     /// The id of the client it belongs to, to refuse calls back into that client.
     pub client_id: u64,
+    /// The client's gate, closed by `Client.close()`.
+    pub gate: Arc<Gate>,
 }
 
 impl scoutlb::EventSink for PyEvents {
     fn event(&self, event: &scoutlb::Event) {
         let event = Event::from(event);
+        // Not once the interpreter exits or the client was closed (the gate module).
+        let Some(_interpreter) = INTERPRETER.enter(Duration::ZERO) else {
+            return;
+        };
+        let Some(_client) = self.gate.enter(Duration::ZERO) else {
+            return;
+        };
         // Nothing may unwind into the core; a failing callback is logged, never raised into the call.
         let _ = catch_unwind(AssertUnwindSafe(|| {
             Python::try_attach(|py| {
@@ -151,6 +182,10 @@ impl log::Log for LogBridge {
             log::Level::Debug => 10,
             log::Level::Trace => 5,
         };
+        // Not once the interpreter exits (the gate module): such a record is dropped.
+        let Some(_interpreter) = INTERPRETER.enter(Duration::ZERO) else {
+            return;
+        };
         let _ = catch_unwind(AssertUnwindSafe(|| {
             Python::try_attach(|py| {
                 let logged = (|| -> PyResult<()> {
@@ -158,7 +193,22 @@ impl log::Log for LogBridge {
                         .import("logging")?
                         .call_method1("getLogger", (record.target().replace("::", "."),))?;
                     if logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
-                        logger.call_method1("log", (level, record.args().to_string()))?;
+                        // The record names the Rust source that logged it (behaviour.md, "Surfaces"),
+                        // not the Python caller that `logging` would find on the stack.
+                        let record = logger.call_method1(
+                            "makeRecord",
+                            (
+                                logger.getattr("name")?,
+                                level,
+                                record.file().unwrap_or("scoutlb"),
+                                record.line().unwrap_or(0),
+                                record.args().to_string(),
+                                pyo3::types::PyTuple::empty(py),
+                                py.None(),
+                                record.module_path().unwrap_or("scoutlb"),
+                            ),
+                        )?;
+                        logger.call_method1("handle", (record,))?;
                     }
                     Ok(())
                 })();

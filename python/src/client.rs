@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::callbacks::{PyEvents, PyProbe, in_events_callback};
 use crate::convert;
 use crate::errors::{self, ServerListError, config_key_error};
+use crate::gate::{self, Gate, Waited};
 use crate::types::{self, Connected, Server, type_name};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -24,6 +25,8 @@ pub struct Client {
     id: u64,
     probe: Option<Arc<PyProbe>>,
     events: Option<Arc<PyEvents>>,
+    /// Open until `close()`; the callbacks pass it.
+    gate: Arc<Gate>,
 }
 
 /// A callable argument (`probe`, `events`), or a `ConfigError` naming it.
@@ -48,11 +51,18 @@ impl Client {
         events: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let probe = probe.map(|callable| Arc::new(PyProbe { callable }));
+        let gate = Arc::new(Gate::new());
+        let probe = probe.map(|callable| {
+            Arc::new(PyProbe {
+                callable,
+                gate: gate.clone(),
+            })
+        });
         let events = events.map(|callable| {
             Arc::new(PyEvents {
                 callable,
                 client_id: id,
+                gate: gate.clone(),
             })
         });
         let mut builder = scoutlb::Client::builder(config);
@@ -69,6 +79,7 @@ impl Client {
             id,
             probe,
             events,
+            gate,
         })
     }
 
@@ -85,8 +96,12 @@ impl Client {
         })
     }
 
-    /// Refuse a call from this client's own events callback, which would deadlock the core.
+    /// Refuse a call from this client's own events callback, which would deadlock the core, and
+    /// any call after `close()`.
     fn check_reentry(&self) -> PyResult<()> {
+        if !self.gate.is_open() {
+            return Err(errors::Error::new_err("the client is closed"));
+        }
         if in_events_callback(self.id) {
             return Err(errors::Error::new_err(
                 "the events callback must not call back into its own client (it runs while the client is busy)",
@@ -202,6 +217,20 @@ impl Client {
                             map.insert(key, Value::String("callback".into()));
                         }
                         "events" => events = callable("events", Some(&v))?,
+                        // A str is a Sequence too: "10.0.0.1" would be ten one-letter servers.
+                        "servers" | "nameservers" | "search_domains"
+                            if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() =>
+                        {
+                            return Err(errors::config_type_error(
+                                py,
+                                &key,
+                                format!(
+                                    "expected a list of strings, got a single {} (write {key}=[{}])",
+                                    type_name(&v),
+                                    v.repr()?
+                                ),
+                            ));
+                        }
                         _ => {
                             let value = convert::to_json(&key, &v)?;
                             map.insert(key, value);
@@ -320,9 +349,53 @@ impl Client {
         types::servers(self.inner.seeds().to_vec())
     }
 
+    /// Close the client: every later call raises `scoutlb.Error`, and once `close()` returns no
+    /// callback of this client runs any more (it waits, Ctrl-C aside, for probe callables still
+    /// running on abandoned attempts). Closing again does nothing.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        errors::guard(|| {
+            if in_events_callback(self.id) {
+                return Err(errors::Error::new_err(
+                    "the events callback must not close its own client (it runs while the client is busy)",
+                ));
+            }
+            self.gate.close();
+            match gate::wait_released(py, &self.gate, false)? {
+                Waited::OwnThread => Err(errors::Error::new_err(
+                    "a probe callable closed its own client: it is closed, but close() cannot wait for itself",
+                )),
+                Waited::Empty | Waited::Overdue(_) => Ok(()),
+            }
+        })
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        !self.gate.is_open()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Close the client at the end of a `with` block; exceptions go on.
+    #[pyo3(signature = (exc_type = None, exc_value = None, traceback = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc_value: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let _ = (exc_type, exc_value, traceback);
+        self.close(py)
+    }
+
     fn __repr__(&self) -> String {
         let seeds: Vec<String> = self.inner.seeds().iter().map(ToString::to_string).collect();
-        format!("<scoutlb.Client seeds=[{}]>", seeds.join(", "))
+        let closed = if self.gate.is_open() { "" } else { " closed" };
+        format!("<scoutlb.Client seeds=[{}]{closed}>", seeds.join(", "))
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

@@ -4,9 +4,10 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use crate::types::Attempt;
 
@@ -66,11 +67,48 @@ create_exception!(
     "The call is not possible with this client's configuration (such as connect() with probe=\"none\")."
 );
 
+/// `ConfigTypeError`, made at import: a `ConfigError` and a `TypeError` at once (pyo3's
+/// exception classes have one base).
+static CONFIG_TYPE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn config_type_error_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    CONFIG_TYPE_ERROR
+        .get_or_try_init(py, || {
+            let namespace = PyDict::new(py);
+            namespace.set_item("__module__", "scoutlb")?;
+            namespace.set_item(
+                "__doc__",
+                "A configuration value of the wrong Python type, such as a single str for a list key \
+                 (`servers=\"10.0.0.1\"`): both a ConfigError and a TypeError.",
+            )?;
+            let bases = PyTuple::new(py, [py.get_type::<ConfigError>(), py.get_type::<PyTypeError>()])?;
+            let class = py
+                .get_type::<PyType>()
+                .call1(("ConfigTypeError", bases, namespace))?
+                .cast_into::<PyType>()?;
+            Ok(class.unbind())
+        })
+        .map(|class| class.bind(py))
+}
+
+/// A `ConfigTypeError` for `key` in the wording of the core's configuration errors.
+pub fn config_type_error(py: Python<'_>, key: &str, message: impl std::fmt::Display) -> PyErr {
+    match config_type_error_class(py) {
+        Ok(class) => with_key(
+            py,
+            PyErr::from_type(class.clone(), format!("configuration key `{key}`: {message}")),
+            Some(key),
+        ),
+        Err(e) => e,
+    }
+}
+
 /// Add every exception class to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("Error", py.get_type::<Error>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("ConfigTypeError", config_type_error_class(py)?)?;
     m.add("InvalidServerError", py.get_type::<InvalidServerError>())?;
     m.add("ServerListError", py.get_type::<ServerListError>())?;
     m.add("StateFileError", py.get_type::<StateFileError>())?;

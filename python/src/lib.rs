@@ -8,6 +8,8 @@ mod callbacks;
 mod client;
 mod convert;
 mod errors;
+mod gate;
+mod probe_error;
 mod types;
 
 use pyo3::prelude::*;
@@ -17,6 +19,9 @@ use pyo3::types::PyTuple;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     callbacks::install_log_bridge();
+    // Before the interpreter finalizes, no callback may still be inside Python (the gate module).
+    let at_exit = wrap_pyfunction!(gate::at_exit, m)?;
+    m.py().import("atexit")?.call_method1("register", (at_exit,))?;
     errors::register(m)?;
     m.add_class::<types::Server>()?;
     m.add_class::<types::Attempt>()?;

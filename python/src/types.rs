@@ -110,7 +110,7 @@ pub fn servers(list: Vec<scoutlb::Server>) -> Vec<Server> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attempt {
     server: Server,
-    kind: &'static str,
+    kind: String,
     message: String,
 }
 
@@ -118,7 +118,7 @@ impl From<scoutlb::Attempt> for Attempt {
     fn from(a: scoutlb::Attempt) -> Self {
         Attempt {
             server: Server(a.server),
-            kind: a.reason.kind(),
+            kind: a.reason.kind().to_string(),
             message: a.reason.to_string(),
         }
     }
@@ -126,6 +126,22 @@ impl From<scoutlb::Attempt> for Attempt {
 
 #[pymethods]
 impl Attempt {
+    /// An attempt as the library reports them (for tests of agents, and for pickling).
+    #[new]
+    fn new(server: &Bound<'_, PyAny>, kind: String, message: String) -> PyResult<Self> {
+        errors::guard(|| {
+            Ok(Attempt {
+                server: Server(Server::from_arg(server, scoutlb::DEFAULT_PORT)?),
+                kind,
+                message,
+            })
+        })
+    }
+
+    fn __getnewargs__(&self) -> (Server, String, String) {
+        (self.server.clone(), self.kind.clone(), self.message.clone())
+    }
+
     /// The server tried.
     #[getter]
     fn server(&self) -> Server {
@@ -134,8 +150,8 @@ impl Attempt {
 
     /// Why it failed, as a short stable name: `refused`, `timed_out`, `dns`, `callback`, ...
     #[getter]
-    fn kind(&self) -> &'static str {
-        self.kind
+    fn kind(&self) -> &str {
+        &self.kind
     }
 
     /// Why it failed, in words.

@@ -15,8 +15,10 @@ from scoutlb import Client, Server
 
 
 def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
+    # A list literal mixing str and Server needs its type named (mypy joins it to list[object]).
+    mixed: list[str | Server] = ["10.0.0.11", Server("10.0.0.12", 9000), "[fd00::1]:7"]
     client = Client(
-        servers=["10.0.0.11", Server("10.0.0.12", 9000), "[fd00::1]:7"],
+        servers=mixed,
         manager_load_balancer=None,
         state_file=tmp_path / "state.json",
         default_port=22123,
@@ -53,8 +55,40 @@ def test_defaults_and_first_contact_host() -> None:
 
 
 def test_any_sequence_of_servers() -> None:
-    assert Client(servers=collections.UserList(["a:1"]), probe="none").seeds == [Server("a", 1)]
+    # The types name list and tuple (a str is a Sequence too); any other sequence works at run time.
+    assert Client(servers=collections.UserList(["a:1"]), probe="none").seeds == [Server("a", 1)]  # type: ignore[arg-type]
     assert Client(servers=("a:1", "b:2"), probe="none").seeds == [Server("a", 1), Server("b", 2)]
+    names: list[str] = ["a:1"]
+    objects: list[Server] = [Server("b", 2)]
+    assert Client(servers=names, probe="none").seeds == [Server("a", 1)]
+    assert Client(servers=objects, probe="none").seeds == [Server("b", 2)]
+
+
+@pytest.mark.parametrize("key", ["servers", "nameservers", "search_domains"])
+def test_a_single_string_is_not_a_list(key: str) -> None:
+    # "10.0.0.1" is a Sequence of ten one-letter strings; mypy refuses it (the type: ignore below
+    # would be unused otherwise, an error under --strict), and so does the call.
+    text: dict[str, Any] = {key: "10.0.0.1"}
+    with pytest.raises(TypeError, match=rf"`{key}`: expected a list of strings, got a single str \(write {key}=\['10.0.0.1'\]\)") as info:
+        Client(probe="none", **text)
+    assert isinstance(info.value, scoutlb.ConfigTypeError) and isinstance(info.value, scoutlb.ConfigError)
+    assert info.value.key == key
+    data: dict[str, Any] = {key: b"10.0.0.1"}
+    with pytest.raises(TypeError, match=f"`{key}`"):
+        Client(probe="none", **data)
+    with pytest.raises(TypeError, match="`servers`"):
+        Client(servers="10.0.0.1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="`nameservers`"):
+        Client(nameservers="127.0.0.1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        scoutlb.failover_order("10.0.0.1", ["a"])  # type: ignore[arg-type]
+
+
+def test_probe_callback_is_the_callable_itself() -> None:
+    # "callback" is the JSON spelling; as a keyword the callable is given instead, and the types say so.
+    with pytest.raises(scoutlb.ConfigError, match="`probe`"):
+        Client(servers=["a:1"], probe="callback")  # type: ignore[arg-type]
+    assert Client(servers=["a:1"], probe=lambda server, timeout: True).connect().server == Server("a", 1)
 
 
 def test_default_port_applies_to_servers() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -143,13 +145,52 @@ def test_callback_probe(scout_server: ScoutServer) -> None:
     connected = client.connect()
     assert connected.server == good
     assert [(a.kind, a.message) for a in connected.failed] == [
-        ("callback", "probe callback said no: ConnectionError: nobody home"),
+        ("io", "ConnectionError: nobody home"),  # an OSError: behaviour.md, "Probes"
         ("callback", "probe callback said no: the probe callback returned int, not a bool"),
         ("callback", "probe callback said no: the probe callback returned False"),
     ]
     assert [s.port for s, _, _ in seen] == [1, 3, 4, 2]
     assert all(t == pytest.approx(1.5) for _, t, _ in seen)
     assert all(name != threading.current_thread().name for _, _, name in seen)
+
+
+def test_socket_errors_of_a_probe_are_their_kind() -> None:
+    # A probe that lets its socket's errors through fails like the built-in probes would.
+    def probe(server: Server, timeout: float) -> bool:
+        if server.port == 1:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        if server.port == 2:
+            raise TimeoutError("timed out")
+        if server.port == 3:
+            raise socket.timeout("timed out (socket.timeout)")
+        if server.port == 4:
+            raise OSError(errno.EHOSTUNREACH, "No route to host")
+        if server.port == 5:
+            raise OSError("no errno")
+        return server.port == 6
+
+    client = Client(servers=[f"127.0.0.1:{p}" for p in range(1, 7)], probe=probe, attempt_delay_ms=0)
+    connected = client.connect()
+    assert connected.server.port == 6
+    assert [a.kind for a in connected.failed] == ["refused", "timed_out", "timed_out", "io", "io"]
+    assert connected.failed[0].message == "connection refused"
+    assert connected.failed[1].message.startswith("timed out after ")
+    assert connected.failed[3].message == "OSError: [Errno 113] No route to host"
+    assert connected.failed[4].message == "OSError: no errno"
+
+
+def test_log_records_name_the_library_not_the_caller(
+    scout_server: ScoutServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="scoutlb")
+    Client(servers=[scout_server.address]).connect()
+    records = [r for r in caplog.records if r.name == "scoutlb"]
+    assert records
+    for r in records:
+        # The Rust source that logged it: file, line and module, as a C library's logs would name theirs.
+        assert r.pathname.endswith(".rs") and r.lineno > 0, (r.pathname, r.lineno)
+        assert r.funcName.startswith("scoutlb::"), r.funcName
+        assert r.pathname != __file__ and r.funcName != "test_log_records_name_the_library_not_the_caller"
 
 
 def test_callback_probe_from_json() -> None:

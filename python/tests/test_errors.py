@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from scoutlb import Client, Server
 
 def test_hierarchy() -> None:
     for name in [
-        "ConfigError", "InvalidServerError", "ServerListError", "StateFileError", "StateFormatError",
+        "ConfigError", "ConfigTypeError", "InvalidServerError", "ServerListError", "StateFileError", "StateFormatError",
         "DnsError", "AllServersFailedError", "UnknownServerError", "UnsupportedError",
     ]:  # fmt: skip
         cls = getattr(scoutlb, name)
@@ -24,7 +26,28 @@ def test_hierarchy() -> None:
         assert cls.__module__ == "scoutlb", name
     assert issubclass(scoutlb.Error, Exception)
     assert issubclass(scoutlb.InvalidServerError, scoutlb.ConfigError)
+    assert issubclass(scoutlb.ConfigTypeError, scoutlb.ConfigError) and issubclass(scoutlb.ConfigTypeError, TypeError)
     assert issubclass(scoutlb.StateFormatError, scoutlb.StateFileError)
+
+
+def test_all_servers_failed_error_pickles_with_its_attempts(refused_address: str) -> None:
+    client = Client(servers=[refused_address], connect_timeout_ms=500)
+    with pytest.raises(scoutlb.AllServersFailedError) as info:
+        client.connect()
+    error = info.value
+    # What multiprocessing and concurrent.futures do with an exception of a worker.
+    copy = pickle.loads(ForkingPickler.dumps(error))
+    assert type(copy) is scoutlb.AllServersFailedError
+    assert str(copy) == str(error)
+    assert copy.attempts == error.attempts and len(copy.attempts) == 1
+    assert copy.attempts[0].kind == "refused" and copy.attempts[0].server == Server.parse(refused_address)
+    attempt = scoutlb.Attempt("a:1", "refused", "connection refused")
+    assert pickle.loads(pickle.dumps(attempt)) == attempt
+    assert repr(attempt) == 'Attempt(server=Server("a", 1), kind="refused", message="connection refused")'
+    with pytest.raises(scoutlb.ConfigError) as bad:
+        Client(probe="udp")  # type: ignore[arg-type]
+    config = pickle.loads(pickle.dumps(bad.value))
+    assert type(config) is scoutlb.ConfigError and config.key == "probe"
 
 
 def test_panic_surfaces_as_scoutlb_error(caplog: pytest.LogCaptureFixture) -> None:

@@ -3,6 +3,7 @@
  * Usage: test_api VECTORS_JSON   (tests/vectors/failover_order.json) */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +281,31 @@ static void test_null_arguments(void) {
     CHECK_STATUS(scoutlb_server_parse("a", 1, buf, sizeof buf, NULL), SCOUTLB_NULL_ARGUMENT);
     CHECK_STATUS(scoutlb_last_error_message(buf, sizeof buf, NULL), SCOUTLB_NULL_ARGUMENT);
     CHECK_STATUS(scoutlb_last_error_message(NULL, 4, &len), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_last_error_attempt_count(NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_last_error_attempt(0, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_last_error_attempt_message(0, buf, sizeof buf, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_last_save_error(buf, sizeof buf, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_last_save_error(NULL, 4, &len), SCOUTLB_NULL_ARGUMENT);
+
+    /* The typed setters check the config, then the key, then the value. */
+    CHECK_STATUS(scoutlb_config_new_default(NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`config_out`");
+    CHECK_STATUS(scoutlb_config_set_string(NULL, "probe", "tcp"), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`config`");
+    CHECK_STATUS(scoutlb_config_add_string(NULL, "servers", "a"), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_set_u64(NULL, "deadline_ms", 1), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_set_double(NULL, "retry.factor", 2.0), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_reset(NULL, "servers"), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, NULL, "tcp"), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`key`");
+    CHECK_STATUS(scoutlb_config_add_string(config, NULL, "a"), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_ERROR_HAS("`value`");
+    CHECK_STATUS(scoutlb_config_set_u64(config, NULL, 1), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_set_double(config, NULL, 1.0), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_config_reset(config, NULL), SCOUTLB_NULL_ARGUMENT);
+    scoutlb_config_free(config);
     scoutlb_client_free(client);
 }
 
@@ -295,6 +321,14 @@ static void test_invalid_utf8(void) {
     CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"\xff\xfe\"]}", &config), SCOUTLB_INVALID_UTF8);
     CHECK_ERROR_HAS("not valid UTF-8 (at byte 14)");
     CHECK(config == NULL);
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "st\xff" "ate_file", "x"), SCOUTLB_INVALID_UTF8);
+    CHECK_ERROR_HAS("`key`");
+    CHECK_STATUS(scoutlb_config_set_string(config, "state_file", "x\xff"), SCOUTLB_INVALID_UTF8);
+    CHECK_ERROR_HAS("`value`");
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", "\xc3\x28"), SCOUTLB_INVALID_UTF8);
+    scoutlb_config_free(config);
+    config = NULL;
     CHECK_STATUS(scoutlb_client_report_success(client, "a\xc3\x28"), SCOUTLB_INVALID_UTF8);
     CHECK_STATUS(scoutlb_client_report_failure(client, "\xe2\x82", "x"), SCOUTLB_INVALID_UTF8);
     CHECK_STATUS(scoutlb_client_report_failure(client, "a", "bad \xc0\xaf reason"), SCOUTLB_INVALID_UTF8);
@@ -558,6 +592,150 @@ static void test_state_file(void) {
     }
 }
 
+/* ---- the typed setters of scoutlb_config ----------------------------------------------------- */
+
+/** A client from `config` (freed here); NULL (and a failed check) when it fails. */
+static struct scoutlb_client *client_of(struct scoutlb_config *config) {
+    struct scoutlb_client *client = NULL;
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    return client;
+}
+
+/** Check that `call` fails with SCOUTLB_CONFIG and a message naming `key` in backquotes. */
+#define CHECK_CONFIG_ERROR(call, key) check_config_error((call), (key), __FILE__, __LINE__, #call)
+static void check_config_error(uint32_t status, const char *key, const char *file, int line, const char *what) {
+    char quoted[128];
+    tl_check_status(status, SCOUTLB_CONFIG, file, line, what);
+    snprintf(quoted, sizeof quoted, "`%s`", key);
+    check_error_has(quoted, file, line);
+}
+
+static void test_typed_config(void) {
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client;
+    struct tl_http_server *silent = tl_http_start(TL_SILENT, 200, "");
+    struct scoutlb_connected connected;
+    char want[128];
+
+    /* Every key at its default: the one seed is ScoutSrv. */
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    client = client_of(config);
+    CHECK_TEXT(scoutlb_client_seeds, client, "scoutsrv:22123\n");
+    scoutlb_client_free(client);
+
+    /* List entries in call order; the order of the calls does not matter (default_port set last). */
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", "A.example"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", "b.example:1"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", "[FD00::1]"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_u64(config, "default_port", 2000), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "probe", "none"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "nameservers", "127.0.0.1:5353"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "search_domains", "Corp.Example"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_u64(config, "retry.base_ms", 10), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_u64(config, "retry.cap_ms", 10), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_double(config, "retry.factor", 1.5), SCOUTLB_OK);
+    client = client_of(config);
+    CHECK_TEXT(scoutlb_client_seeds, client, "a.example:2000\nb.example:1\n[fd00::1]:2000\n");
+    {
+        uint64_t wait = 777;
+        CHECK_STATUS(scoutlb_client_backoff_ms(client, 5, &wait), SCOUTLB_OK);
+        CHECK(wait <= 10); /* cap_ms 10 */
+    }
+    scoutlb_client_free(client);
+
+    /* A refused value names the key and changes nothing: the list keeps its entries. */
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", "a"), SCOUTLB_OK);
+    CHECK_CONFIG_ERROR(scoutlb_config_add_string(config, "servers", "a:99999"), "servers");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_string(config, "servers", "b"), "servers");
+    CHECK_ERROR_HAS("scoutlb_config_add_string");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "servers", 5), "servers");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "conect_timeout_ms", 5), "conect_timeout_ms");
+    CHECK_ERROR_HAS("unknown key");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_string(config, "default_port", "22123"), "default_port");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "default_port", 70000), "default_port");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "answer_delay_ms", 86400001), "answer_delay_ms");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_string(config, "probe", "udp"), "probe");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_string(config, "state_file", ""), "state_file");
+    CHECK_CONFIG_ERROR(scoutlb_config_add_string(config, "state_file", "/tmp/x"), "state_file");
+    CHECK_ERROR_HAS("not a list");
+    CHECK_CONFIG_ERROR(scoutlb_config_add_string(config, "nameservers", "not-an-ip"), "nameservers");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_double(config, "connect_timeout_ms", 1.5), "connect_timeout_ms");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_double(config, "retry.factor", NAN), "retry.factor");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "retry.bogus", 1), "retry.bogus");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "servers.port", 1), "servers.port");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "retry", 1), "retry");
+    CHECK_CONFIG_ERROR(scoutlb_config_reset(config, "bogus"), "bogus");
+    CHECK_CONFIG_ERROR(scoutlb_config_reset(config, "retry.bogus"), "retry.bogus");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_string(config, "bogus", NULL), "bogus");
+    CHECK_STATUS(scoutlb_config_set_string(config, "probe", "none"), SCOUTLB_OK);
+    {
+        /* A call that succeeded clears the message. */
+        char *message = tl_last_error();
+        CHECK(message != NULL && message[0] == '\0');
+        free(message);
+    }
+    client = client_of(config);
+    CHECK_TEXT(scoutlb_client_seeds, client, "a:22123\n");
+    scoutlb_client_free(client);
+
+    /* The rules between keys are checked when the client is created. */
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "failover_order", "spread"), SCOUTLB_OK);
+    client = NULL;
+    CHECK_CONFIG_ERROR(scoutlb_client_new(config, &client), "device_id");
+    CHECK(client == NULL);
+    CHECK_STATUS(scoutlb_config_set_u64(config, "retry.base_ms", 100), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_u64(config, "retry.cap_ms", 10), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "device_id", "dev-1"), SCOUTLB_OK);
+    CHECK_CONFIG_ERROR(scoutlb_client_new(config, &client), "retry.cap_ms");
+    CHECK_STATUS(scoutlb_config_reset(config, "retry.cap_ms"), SCOUTLB_OK); /* back to 60000 */
+    CHECK_STATUS(scoutlb_config_set_string(config, "probe", "none"), SCOUTLB_OK);
+    client = client_of(config);
+    CHECK(client != NULL);
+    scoutlb_client_free(client);
+
+    /* The setters change a config made from JSON text; a NULL text and reset put defaults back. */
+    CHECK_STATUS(scoutlb_config_new("{\"servers\": [\"a\", \"b\"], \"state_file\": \"/nonexistent/x/state.json\","
+                                    " \"retry\": {\"base_ms\": 5, \"cap_ms\": 5}, \"probe\": \"none\"}",
+                                    &config),
+                 SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_reset(config, "servers"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", "c"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "state_file", NULL), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_reset(config, "retry"), SCOUTLB_OK);
+    client = client_of(config);
+    CHECK_TEXT(scoutlb_client_seeds, client, "c:22123\n");
+    {
+        uint64_t wait = 0;
+        int i, above_5 = 0;
+        for (i = 0; i < 20; i++) {
+            CHECK_STATUS(scoutlb_client_backoff_ms(client, 3, &wait), SCOUTLB_OK);
+            above_5 += wait > 5;
+        }
+        CHECK(above_5 > 0); /* base 1000 ms again: the 4th wait is uniform in [0, 8000] */
+    }
+    scoutlb_client_free(client);
+
+    /* The keys take effect: connect_timeout_ms set as a number bounds an attempt on a silent server. */
+    if (silent == NULL) {
+        CHECK(!"start a silent server");
+        return;
+    }
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(silent));
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", want), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_u64(config, "connect_timeout_ms", 300), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "probe", "http"), SCOUTLB_OK);
+    client = client_of(config);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK_ERROR_HAS("timed out after 300 ms");
+    scoutlb_client_free(client);
+    tl_http_stop(silent);
+}
+
 /* ---- connecting to loopback HTTP servers ----------------------------------------------------- */
 
 /* A save that fails during a connect: the connection stands, `saved` is false, an event says why. */
@@ -587,6 +765,26 @@ static void test_failed_save(void) {
     CHECK(!connected.saved);
     CHECK(recorded(&r, SCOUTLB_EVENT_STATE_FILE_PROBLEM) == 1);
     CHECK(tl_contains(r.log, "state.json"));
+    /* The reason is readable after the call, as Python's save_error; other calls leave it. */
+    {
+        char reason[1024];
+        size_t len = 0;
+        uint64_t wait = 0;
+        CHECK_STATUS(scoutlb_last_save_error(NULL, 0, &len), SCOUTLB_BUFFER_TOO_SMALL);
+        CHECK(len > 1 && len <= sizeof reason);
+        CHECK_STATUS(scoutlb_last_save_error(reason, sizeof reason, &len), SCOUTLB_OK);
+        CHECK(tl_contains(reason, "state.json") && tl_contains(r.log, reason));
+        CHECK_STATUS(scoutlb_client_backoff_ms(client, 0, &wait), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_last_save_error(reason, sizeof reason, &len), SCOUTLB_OK);
+        CHECK(tl_contains(reason, "state.json"));
+        /* A connect that saves (the folder is back) empties it. */
+        snprintf(cmd, sizeof cmd, "mkdir '%s/state'", dir);
+        CHECK(system(cmd) == 0);
+        CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+        CHECK(connected.saved);
+        CHECK_STATUS(scoutlb_last_save_error(reason, sizeof reason, &len), SCOUTLB_OK);
+        CHECK(strcmp(reason, "") == 0 && len == 1);
+    }
     scoutlb_client_free(client);
     pthread_mutex_destroy(&r.lock);
     tl_http_stop(live);
@@ -605,6 +803,7 @@ static void test_connect_http(void) {
     struct recorder r;
     char json[1024], body[512], want[128], buf[1024];
     size_t len;
+    uint64_t wait_ms;
 
     if (b == NULL || c == NULL || silent == NULL || broken == NULL || refused == 0) {
         CHECK(!"start the loopback servers");
@@ -668,6 +867,39 @@ static void test_connect_http(void) {
     CHECK_ERROR_HAS(want);
     snprintf(want, sizeof want, "127.0.0.1:%u: connection refused", refused2);
     CHECK_ERROR_HAS(want);
+    /* ... and each attempt can be read on its own: server, kind, message. */
+    {
+        struct scoutlb_attempt attempt;
+        size_t count = 99;
+        CHECK_STATUS(scoutlb_last_error_attempt_count(&count), SCOUTLB_OK);
+        CHECK(count == 2);
+        memset(&attempt, 0, sizeof attempt);
+        CHECK_STATUS(scoutlb_last_error_attempt(1, &attempt), SCOUTLB_OK);
+        snprintf(want, sizeof want, "127.0.0.1:%u", refused2);
+        CHECK(strcmp(attempt.server, want) == 0);
+        CHECK(attempt.kind == SCOUTLB_ATTEMPT_REFUSED && strcmp(attempt.kind_name, "refused") == 0);
+        CHECK_STATUS(scoutlb_last_error_attempt(0, &attempt), SCOUTLB_OK);
+        snprintf(want, sizeof want, "127.0.0.1:%u", refused);
+        CHECK(strcmp(attempt.server, want) == 0);
+        len = 0;
+        CHECK_STATUS(scoutlb_last_error_attempt_message(0, buf, 4, &len), SCOUTLB_BUFFER_TOO_SMALL);
+        CHECK(len == sizeof "connection refused");
+        CHECK_STATUS(scoutlb_last_error_attempt_message(0, buf, len, &len), SCOUTLB_OK);
+        CHECK(strcmp(buf, "connection refused") == 0);
+        memset(&attempt, 0x5a, sizeof attempt);
+        CHECK_STATUS(scoutlb_last_error_attempt(2, &attempt), SCOUTLB_INVALID_ARGUMENT);
+        CHECK((unsigned char)attempt.server[0] == 0x5a); /* written only on success */
+        CHECK_STATUS(scoutlb_last_error_attempt_message(2, buf, sizeof buf, &len), SCOUTLB_INVALID_ARGUMENT);
+        /* Reading them changed neither the attempts nor the message. */
+        CHECK_STATUS(scoutlb_last_error_attempt_count(&count), SCOUTLB_OK);
+        CHECK(count == 2);
+        CHECK_ERROR_HAS("(2 tried)");
+        /* The next call that succeeds clears them. */
+        CHECK_STATUS(scoutlb_client_backoff_ms(client, 0, &wait_ms), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_last_error_attempt_count(&count), SCOUTLB_OK);
+        CHECK(count == 0);
+        CHECK_STATUS(scoutlb_last_error_attempt(0, &attempt), SCOUTLB_INVALID_ARGUMENT);
+    }
     scoutlb_client_free(client);
 
     /* Retrying gives up after max_tries, one attempt per try. */
@@ -690,6 +922,20 @@ static void test_connect_http(void) {
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
     CHECK_ERROR_HAS("timed out after 300 ms");
     CHECK_ERROR_HAS("HTTP status 500");
+    {
+        struct scoutlb_attempt attempt;
+        size_t count = 0;
+        CHECK_STATUS(scoutlb_last_error_attempt_count(&count), SCOUTLB_OK);
+        CHECK(count == 2);
+        CHECK_STATUS(scoutlb_last_error_attempt(0, &attempt), SCOUTLB_OK);
+        CHECK(attempt.kind == SCOUTLB_ATTEMPT_TIMED_OUT && strcmp(attempt.kind_name, "timed_out") == 0);
+        CHECK_STATUS(scoutlb_last_error_attempt_message(0, buf, sizeof buf, &len), SCOUTLB_OK);
+        CHECK(strcmp(buf, "timed out after 300 ms") == 0);
+        CHECK_STATUS(scoutlb_last_error_attempt(1, &attempt), SCOUTLB_OK);
+        CHECK(attempt.kind == SCOUTLB_ATTEMPT_HTTP_STATUS && strcmp(attempt.kind_name, "http_status") == 0);
+        snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(broken));
+        CHECK(strcmp(attempt.server, want) == 0);
+    }
     scoutlb_client_free(client);
 
     /* The ManagerLoadBalancer's address is tried first. */
@@ -1271,6 +1517,94 @@ static void test_config_vectors(const char *dir) {
     tl_json_free(doc);
 }
 
+/**
+ * Set `key` to `value` with the typed setters, as a C agent without JSON would: text with
+ * set_string, null with set_string(NULL), a whole number with set_u64, another number with
+ * set_double, a list with add_string per entry, an object key by key (`retry.base_ms`).
+ * Returns the status of the first call that failed; *skipped is set when a value has no setter
+ * (booleans, lists of non-strings).
+ */
+static uint32_t set_typed(struct scoutlb_config *config, const char *key, const struct tl_json *value,
+                          int *skipped) {
+    uint32_t rc = SCOUTLB_OK;
+    size_t i;
+    char inner[128];
+    switch (value->type) {
+    case TL_JSON_STRING:
+        return scoutlb_config_set_string(config, key, value->string);
+    case TL_JSON_NULL:
+        return scoutlb_config_set_string(config, key, NULL);
+    case TL_JSON_NUMBER:
+        if (value->number >= 0 && value->number < 1e19 && (double)(uint64_t)value->number == value->number) {
+            return scoutlb_config_set_u64(config, key, (uint64_t)value->number);
+        }
+        return scoutlb_config_set_double(config, key, value->number);
+    case TL_JSON_ARRAY:
+        rc = scoutlb_config_reset(config, key);
+        for (i = 0; rc == SCOUTLB_OK && i < value->count; i++) {
+            if (value->items[i]->type != TL_JSON_STRING) {
+                *skipped = 1;
+                return SCOUTLB_OK;
+            }
+            rc = scoutlb_config_add_string(config, key, value->items[i]->string);
+        }
+        return rc;
+    case TL_JSON_OBJECT:
+        for (i = 0; rc == SCOUTLB_OK && i < value->count; i++) {
+            snprintf(inner, sizeof inner, "%s.%s", key, value->keys[i]);
+            rc = set_typed(config, inner, value->items[i], skipped);
+        }
+        return rc;
+    default:
+        *skipped = 1;
+        return SCOUTLB_OK;
+    }
+}
+
+/* The configuration error vectors again, each key set by a typed setter instead of JSON text:
+ * the same keys are refused and named (at the setter, or for the rules between keys at
+ * scoutlb_client_new), the same configurations accepted. */
+static void test_config_vectors_typed(const char *dir) {
+    struct tl_json *doc = vector_file(dir, "config_errors.json");
+    const struct tl_json *cases = tl_json_get(doc, "cases");
+    size_t i, j, run = 0;
+    for (i = 0; cases != NULL && i < cases->count; i++) {
+        const struct tl_json *c = cases->items[i], *object = tl_json_get(c, "config");
+        const char *key = string_of(c, "key");
+        struct scoutlb_config *config = NULL;
+        struct scoutlb_client *client = NULL;
+        uint32_t rc = SCOUTLB_OK;
+        int skipped = 0;
+        char quoted[128];
+        if (object == NULL || object->type != TL_JSON_OBJECT) {
+            continue; /* raw text: only scoutlb_config_new reads text */
+        }
+        CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+        for (j = 0; rc == SCOUTLB_OK && j < object->count; j++) {
+            rc = set_typed(config, object->keys[j], object->items[j], &skipped);
+        }
+        if (!skipped) {
+            run++;
+            if (rc == SCOUTLB_OK) {
+                rc = scoutlb_client_new(config, &client);
+            }
+            if (key == NULL) {
+                CHECK_STATUS(rc, SCOUTLB_OK);
+            } else {
+                CHECK_STATUS(rc, SCOUTLB_CONFIG);
+                snprintf(quoted, sizeof quoted, "`%s`", key);
+                CHECK_ERROR_HAS(quoted);
+                CHECK(client == NULL);
+            }
+        }
+        scoutlb_client_free(client);
+        scoutlb_config_free(config);
+    }
+    printf("config error vectors through the typed setters: %zu cases run\n", run);
+    CHECK(run >= 25);
+    tl_json_free(doc);
+}
+
 static void test_vectors(const char *path) {
     char *text = tl_read_file(path);
     struct tl_json *doc = text ? tl_json_parse(text) : NULL;
@@ -1303,6 +1637,7 @@ int main(int argc, char **argv) {
     test_agent_driven();
     test_state_file();
     test_failed_save();
+    test_typed_config();
     test_callback_probe();
     test_connect_http();
     test_connect_with_retry_until();
@@ -1322,6 +1657,7 @@ int main(int argc, char **argv) {
         test_address_vectors(dir);
         test_list_vectors(dir);
         test_config_vectors(dir);
+        test_config_vectors_typed(dir);
     }
     return tl_finish();
 }

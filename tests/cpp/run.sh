@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The C++ API suite (include/scoutlb.hpp): tests/cpp/test_hpp.cpp built by g++ and clang++
-# (-std=c++17 -Wall -Wextra -Wpedantic -Werror), under ASan+UBSan and Valgrind; the example agent
-# (examples/cpp) built with pkg-config and with CMake (find_package(scoutlb)) against an installed
-# prefix and run through a failover; the CMake package's version check.
+# (-std=c++17 -Wall -Wextra -Wpedantic -Werror), under ASan+UBSan and Valgrind; the one #error
+# below C++17 and from C; the example agent (examples/cpp) built with pkg-config and with CMake
+# (find_package(scoutlb)) against an installed prefix and run through a failover; the CMake
+# package's version check.
 # Usage: tests/cpp/run.sh        (run by tests/c/run.sh; needs g++, clang++, valgrind, cmake)
 # Ends with "C++ suite: N passed, N failed"; exits non-zero when a check failed.
 set -uo pipefail
@@ -77,12 +78,35 @@ for cxx in g++ clang++; do
     fi
 done
 
-step "Valgrind (the debug cdylib)"
+# Below C++17 (and from C) the header stops at one clear #error, not at errors about string_view.
+step "scoutlb.hpp below C++17 and from C: one clear #error"
+printf '#include <scoutlb.hpp>\nint main() { return 0; }\n' >"$tmp/old_standard.cpp"
+for cxx in g++ clang++; do
+    for std in c++11 c++14; do
+        if ! $cxx -std=$std -Iinclude -fsyntax-only "$tmp/old_standard.cpp" >"$tmp/old.log" 2>&1 &&
+            grep -q 'scoutlb.hpp needs C++17 or newer' "$tmp/old.log" &&
+            [ "$(grep -c ' error: ' "$tmp/old.log")" = 1 ] && ! grep -q string_view "$tmp/old.log"; then
+            ok "$cxx -std=$std: one #error naming C++17"
+        else
+            cat "$tmp/old.log"
+            bad "$cxx -std=$std: not one clear #error"
+        fi
+    done
+done
+if ! gcc -x c -std=c99 -Iinclude -fsyntax-only "$tmp/old_standard.cpp" >"$tmp/old.log" 2>&1 &&
+    grep -q 'C programs include scoutlb.h' "$tmp/old.log" && [ "$(grep -c ' error: ' "$tmp/old.log")" = 1 ]; then
+    ok "gcc -x c: one #error pointing to scoutlb.h"
+else
+    cat "$tmp/old.log"
+    bad "gcc -x c: not one clear #error"
+fi
+
+step "Valgrind (the debug cdylib, default leak settings, ffi/scoutlb.supp)"
 ln -sf "$lib_so" "$build/lib/libscoutlb.so.0"
 ln -sf libscoutlb.so.0 "$build/lib/libscoutlb.so"
 if g++ "${STRICT[@]}" -g -Iinclude tests/cpp/test_hpp.cpp -L"$build/lib" -lscoutlb -lpthread -o "$build/test_hpp_shared"; then
     LD_LIBRARY_PATH=$build/lib run_t "test_hpp under valgrind" valgrind -q --error-exitcode=1 --leak-check=full \
-        --errors-for-leak-kinds=definite --show-possibly-lost=no "$build/test_hpp_shared"
+        --suppressions="$root/ffi/scoutlb.supp" "$build/test_hpp_shared"
 else
     bad "g++ builds test_hpp against the shared library"
 fi

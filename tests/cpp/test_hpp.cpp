@@ -5,7 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -20,6 +23,7 @@ static_assert(std::is_nothrow_move_assignable_v<scoutlb::client>, "a client move
 static_assert(!std::is_copy_constructible_v<scoutlb::config>, "a config is not copyable");
 static_assert(std::is_nothrow_move_constructible_v<scoutlb::config>, "a config moves");
 static_assert(std::is_base_of_v<std::runtime_error, scoutlb::error>, "errors are std::exceptions");
+static_assert(std::is_nothrow_copy_constructible_v<scoutlb::error>, "an exception copies without throwing");
 
 namespace {
 
@@ -354,6 +358,94 @@ void test_threads() {
     CHECK(r.has("attempt_succeeded"));
 }
 
+void test_typed_config() {
+    // Every key at its default: the one seed is ScoutSrv.
+    scoutlb::config defaults;
+    defaults.set("probe", "none");
+    CHECK((scoutlb::client(defaults).seeds() == std::vector<std::string>{"scoutsrv:22123"}));
+
+    // Key by key, no JSON; the order does not matter (default_port after the servers).
+    scoutlb::config cfg;
+    cfg.add("servers", "A.example").add("servers", "b.example:1");
+    cfg.set("default_port", 2000).set("probe", std::string("none")).set("attempt_delay_ms", 0u);
+    cfg.set("retry.base_ms", std::uint64_t{10}).set("retry.cap_ms", 10).set("retry.factor", 1.5);
+    cfg.set("state_file", nullptr).set("device_id", "dev-1").set("failover_order", "spread");
+    cfg.add("search_domains", "corp.example").reset("search_domains");
+    scoutlb::client client(cfg);
+    CHECK((client.seeds() == std::vector<std::string>{"a.example:2000", "b.example:1"}));
+    CHECK(client.backoff(8) <= std::chrono::milliseconds(10));
+
+    // Wrong values name the key and change nothing.
+    CHECK_THROWS(cfg.set("servers", "c"), SCOUTLB_CONFIG, "`servers`");
+    CHECK_THROWS(cfg.add("servers", "c:99999"), SCOUTLB_CONFIG, "`servers`");
+    CHECK_THROWS(cfg.set("conect_timeout_ms", 5), SCOUTLB_CONFIG, "`conect_timeout_ms`");
+    CHECK_THROWS(cfg.set("connect_timeout_ms", -1), SCOUTLB_CONFIG, "`connect_timeout_ms`");
+    CHECK_THROWS(cfg.set("connect_timeout_ms", 1.5), SCOUTLB_CONFIG, "`connect_timeout_ms`");
+    CHECK_THROWS(cfg.set("retry.factor", std::nan("")), SCOUTLB_CONFIG, "`retry.factor`");
+    CHECK_THROWS(cfg.set("retry.bogus", 1), SCOUTLB_CONFIG, "`retry.bogus`");
+    CHECK_THROWS(cfg.add("state_file", "/tmp/x"), SCOUTLB_CONFIG, "`state_file`");
+    CHECK_THROWS(cfg.reset("bogus"), SCOUTLB_CONFIG, "`bogus`");
+    CHECK_THROWS(cfg.set(std::string("pro\0be", 6), "tcp"), SCOUTLB_INVALID_ARGUMENT, "the key");
+    CHECK((scoutlb::client(cfg).seeds() == std::vector<std::string>{"a.example:2000", "b.example:1"}));
+
+    // The rules between keys come when the client is made.
+    cfg.reset("device_id");
+    CHECK_THROWS(scoutlb::client{cfg}, SCOUTLB_CONFIG, "`device_id`");
+}
+
+void test_all_failed_attempts() {
+    scoutlb::config cfg;
+    cfg.add("servers", "a.example").add("servers", "b.example:7").set("probe", "callback").set("attempt_delay_ms", 0);
+    cfg.probe([](const scoutlb::probe_request &req) {
+        req.set_reason(std::string(req.host()) + " is down");
+        return false;
+    });
+    scoutlb::client client(cfg);
+    try {
+        client.connect();
+        CHECK(false);
+    } catch (const scoutlb::error &e) {
+        CHECK(e.code() == SCOUTLB_ALL_FAILED);
+        scoutlb::error copy = e;  // what the standard library does when it keeps an exception
+        const auto &attempts = copy.attempts();
+        CHECK(attempts.size() == 2);
+        if (attempts.size() == 2) {
+            CHECK(attempts[0].server == "a.example:22123" && attempts[1].server == "b.example:7");
+            CHECK(attempts[0].kind == SCOUTLB_ATTEMPT_CALLBACK && attempts[0].kind_name == "callback");
+            CHECK(attempts[1].message.find("b.example is down") != std::string::npos);
+        }
+    }
+    CHECK_THROWS(client.report_success("a b"), SCOUTLB_INVALID_SERVER, "");
+    try {
+        client.report_success("a b");
+    } catch (const scoutlb::error &e) {
+        CHECK(e.attempts().empty());  // only SCOUTLB_ALL_FAILED has attempts
+    }
+}
+
+void test_failed_save() {
+    char dir[] = "/tmp/scoutlb-cpp-XXXXXX";
+    if (mkdtemp(dir) == nullptr) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    std::filesystem::path folder = std::filesystem::path(dir) / "state";
+    std::filesystem::create_directory(folder);
+    scoutlb::config cfg;
+    cfg.add("servers", "a").set("probe", "callback").set("state_file", (folder / "state.json").string());
+    cfg.probe([](const scoutlb::probe_request &) { return true; });
+    scoutlb::client client(cfg);
+    std::filesystem::remove_all(folder);  // the folder goes away after the client was made
+    scoutlb::connected c = client.connect();
+    CHECK(c.server == "a:22123" && !c.saved);
+    CHECK(c.save_error.has_value() && c.save_error->find("state.json") != std::string::npos);
+    std::filesystem::create_directory(folder);
+    c = client.connect();
+    CHECK(c.saved && !c.save_error.has_value());
+    CHECK(std::filesystem::exists(folder / "state.json"));
+    std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 
 int main() {
@@ -368,6 +460,9 @@ int main() {
     test_stop_callback();
     test_callbacks_outlive_config_and_moves();
     test_threads();
+    test_typed_config();
+    test_all_failed_attempts();
+    test_failed_save();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
