@@ -2,9 +2,14 @@
 
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, final
+from typing import Any, Literal, Protocol, final
 
 from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig, Servers, Strings
+
+class _Stop(Protocol):
+    """What `stop=` takes: anything with `is_set()`, such as a `threading.Event`."""
+
+    def is_set(self) -> bool: ...
 
 __all__ = [
     "Error",
@@ -18,11 +23,13 @@ __all__ = [
     "AllServersFailedError",
     "UnknownServerError",
     "UnsupportedError",
+    "CancelledError",
     "Server",
     "Attempt",
     "Connected",
     "Event",
     "Client",
+    "ProbeAttempt",
     "failover_order",
     "DEFAULT_PORT",
     "MAX_ENTRIES",
@@ -79,6 +86,22 @@ class UnknownServerError(Error):
 
 class UnsupportedError(Error):
     """The call is not possible with this client's configuration (such as connect() with probe="none")."""
+
+class CancelledError(Error):
+    """The call was cancelled: `Client.cancel()`, or the stop of a retrying call (behaviour.md, "Cancel")."""
+
+@final
+class ProbeAttempt:
+    """The running attempt a probe callable gets as its third argument; meaningful only during the call."""
+
+    def transport_up(self) -> None:
+        """Tell the race that the agent's own connection is up: the attempt gets `answer_delay_ms`."""
+
+    def server_list(self, body: bytes | str) -> None:
+        """Hand in the server list (wire-format JSON) this server sent; cached when it wins.
+
+        A body that is no list raises `ServerListError`, and the attempt fails as a bad response.
+        """
 
 @final
 class Server:
@@ -216,7 +239,8 @@ class Client:
     Attempts race: candidates start in order, the next one when the running ones ran out of
     patience (`attempt_delay_ms` while connecting, `answer_delay_ms` once connected), and the most
     preferred server that answers wins, so a slow but working default keeps the device. A probe
-    callable cannot tell when its transport is up: it counts as connecting while it runs.
+    callable that takes a third parameter gets the `ProbeAttempt` and may report its transport up
+    (`attempt.transport_up()`); without it, it counts as connecting while it runs.
 
     `close()` (or a `with` block) ends the client: later calls raise `scoutlb.Error`, and no
     callback of it runs after `close()` returned. At interpreter exit scoutlb waits for probe
@@ -269,8 +293,28 @@ class Client:
     def reconnect(self) -> Connected:
         """After a lost connection: run the failover order from the default server (no balancer)."""
 
-    def connect_with_retry(self) -> Connected:
-        """Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`."""
+    def connect_with_retry(self, *, stop: _Stop | None = None) -> Connected:
+        """Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`.
+
+        Ends with `CancelledError` within 50 ms once `stop` (a `threading.Event`) is set or
+        `cancel()` is called. In asyncio, set the event when the task is cancelled::
+
+            stop = threading.Event()
+            try:
+                connected = await asyncio.to_thread(client.connect_with_retry, stop=stop)
+            except asyncio.CancelledError:
+                stop.set()
+                raise
+        """
+
+    def reconnect_with_retry(self, *, stop: _Stop | None = None) -> Connected:
+        """Reconnect, retrying like `connect_with_retry`: every try runs the failover order from the default server."""
+
+    def cancel(self) -> None:
+        """Cancel every running and later call of this client (`CancelledError` within 50 ms) until `reset_cancel()`."""
+
+    def reset_cancel(self) -> None:
+        """Let calls run again after `cancel()`."""
 
     def candidates(self) -> list[Server]:
         """The candidates of a start-up, in order: the balancer's addresses, then the failover order."""

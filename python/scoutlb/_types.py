@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Callable, TypedDict, Union
 
 if TYPE_CHECKING:
-    from scoutlb._native import Event, Server
+    from scoutlb._native import Event, ProbeAttempt, Server
 
 
 class RetryConfig(TypedDict, total=False):
@@ -22,8 +22,11 @@ class RetryConfig(TypedDict, total=False):
     """Most tries in all; 0 = no limit (default 0)."""
 
 
-ProbeCallback = Callable[["Server", float], bool]
-"""A callback probe: `probe(server, timeout_seconds) -> bool`; raising counts as a failed attempt."""
+ProbeCallback = Union[Callable[["Server", float], bool], Callable[["Server", float, "ProbeAttempt"], bool]]
+"""A callback probe: `probe(server, timeout_seconds) -> bool`; raising counts as a failed attempt.
+
+With a third parameter it also gets the `ProbeAttempt`, to report its transport up and hand back
+the server list it received (behaviour.md, "Attempts")."""
 
 EventCallback = Callable[["Event"], object]
 """An events callback: `events(event)`; its return value is ignored."""

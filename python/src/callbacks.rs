@@ -1,6 +1,7 @@
 //! Python callables as the core's probe and event sink, and the bridge of `log` records to `logging`.
 
 use std::cell::Cell;
+use std::sync::Mutex;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,10 +54,13 @@ fn keep_interrupt(py: Python<'_>, err: &PyErr) -> bool {
     true
 }
 
-/// A callback probe: `callable(server, timeout_seconds) -> bool`, run on the core's attempt threads.
+/// A callback probe: `callable(server, timeout_seconds) -> bool`, or with a third argument, the
+/// [`ProbeAttempt`], `callable(server, timeout_seconds, attempt) -> bool`; run on the core's attempt threads.
 pub struct PyProbe {
     /// The agent's callable.
     pub callable: Py<PyAny>,
+    /// Whether it takes the attempt as a third argument.
+    pub with_attempt: bool,
     /// The client's gate, closed by `Client.close()`.
     pub gate: Arc<Gate>,
 }
@@ -66,9 +70,22 @@ const SHUTTING_DOWN: &str = "the Python interpreter is shutting down";
 /// Why a probe call did not enter Python: `Client.close()` was called.
 const CLOSED: &str = "the client was closed before this attempt ran";
 
+/// Whether `callable` takes three positional arguments (server, timeout, attempt).
+pub fn takes_attempt(py: Python<'_>, callable: &Py<PyAny>) -> bool {
+    py.import("inspect")
+        .and_then(|inspect| inspect.call_method1("signature", (callable.bind(py),)))
+        .and_then(|signature| signature.call_method1("bind", (py.None(), py.None(), py.None())))
+        .is_ok()
+}
+
 impl PyProbe {
-    fn call(&self, server: &scoutlb::Server, timeout: Duration) -> Result<(), scoutlb::FailReason> {
-        use scoutlb::FailReason::Callback;
+    fn call(
+        &self,
+        server: &scoutlb::Server,
+        timeout: Duration,
+        up: &scoutlb::TransportUp,
+    ) -> Result<scoutlb::Reached, scoutlb::FailReason> {
+        use scoutlb::FailReason::{Callback, InvalidList};
         // Behaviour.md, "Probes": not once the interpreter exits or the client was closed.
         let Some(_interpreter) = INTERPRETER.enter(timeout) else {
             return Err(Callback(SHUTTING_DOWN.into()));
@@ -78,13 +95,25 @@ impl PyProbe {
         };
         let started = Instant::now();
         let answer = Python::try_attach(|py| {
-            let result = self
-                .callable
-                .bind(py)
-                .call1((Server(server.clone()), timeout.as_secs_f64()));
+            let server = Server(server.clone());
+            let (result, attempt) = if self.with_attempt {
+                let attempt = Py::new(py, ProbeAttempt::new(up.clone())).map_err(|e| Callback(describe(py, &e)))?;
+                let result = self
+                    .callable
+                    .bind(py)
+                    .call1((server, timeout.as_secs_f64(), attempt.clone_ref(py)));
+                (result, Some(attempt))
+            } else {
+                (self.callable.bind(py).call1((server, timeout.as_secs_f64())), None)
+            };
+            let list = attempt.and_then(|a| a.get().take_list());
             match result {
                 Ok(value) => match value.cast::<PyBool>() {
-                    Ok(b) if b.is_true() => Ok(()),
+                    Ok(b) if b.is_true() => match list {
+                        None => Ok(scoutlb::Reached::default()),
+                        Some(Ok(list)) => Ok(scoutlb::Reached { list: Some(list) }),
+                        Some(Err(why)) => Err(InvalidList(why)),
+                    },
                     Ok(_) => Err(Callback("the probe callback returned False".to_string())),
                     Err(_) => Err(Callback(format!(
                         "the probe callback returned {}, not a bool",
@@ -103,11 +132,70 @@ impl PyProbe {
 
 impl scoutlb::Probe for PyProbe {
     fn probe(&self, server: &scoutlb::Server, timeout: Duration) -> Result<scoutlb::Reached, scoutlb::FailReason> {
-        match catch_unwind(AssertUnwindSafe(|| self.call(server, timeout))) {
-            Ok(Ok(())) => Ok(scoutlb::Reached::default()),
-            Ok(Err(reason)) => Err(reason),
+        self.probe_signalling(server, timeout, &scoutlb::TransportUp::ignored())
+    }
+
+    fn probe_signalling(
+        &self,
+        server: &scoutlb::Server,
+        timeout: Duration,
+        up: &scoutlb::TransportUp,
+    ) -> Result<scoutlb::Reached, scoutlb::FailReason> {
+        match catch_unwind(AssertUnwindSafe(|| self.call(server, timeout, up))) {
+            Ok(outcome) => outcome,
             Err(payload) => Err(scoutlb::FailReason::Callback(errors::caught(payload.as_ref()))),
         }
+    }
+}
+
+/// One running attempt of a probe callable that takes it as its third argument: what the callable
+/// tells the attempt race while it runs (behaviour.md, "Attempts"). Meaningful only during the call.
+#[pyclass(module = "scoutlb", name = "ProbeAttempt", frozen)]
+pub struct ProbeAttempt {
+    up: scoutlb::TransportUp,
+    list: Mutex<Option<Result<scoutlb::ServerList, String>>>,
+}
+
+impl ProbeAttempt {
+    fn new(up: scoutlb::TransportUp) -> Self {
+        ProbeAttempt {
+            up,
+            list: Mutex::new(None),
+        }
+    }
+
+    fn take_list(&self) -> Option<Result<scoutlb::ServerList, String>> {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+#[pymethods]
+impl ProbeAttempt {
+    /// Tell the race that the agent's own connection is up: the attempt gets `answer_delay_ms`.
+    fn transport_up(&self) {
+        self.up.signal();
+    }
+
+    /// Hand in the server list (wire-format JSON, `bytes` or `str`) this server sent; cached when
+    /// it wins. A body that is no list raises `ServerListError`, and the attempt fails as a bad response.
+    fn server_list(&self, body: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes: Vec<u8> = if let Ok(text) = body.extract::<String>() {
+            text.into_bytes()
+        } else if let Ok(bytes) = body.extract::<Vec<u8>>() {
+            bytes
+        } else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "server_list takes bytes or str, not {}",
+                type_name(body)
+            )));
+        };
+        let parsed = scoutlb::ServerList::from_json(&bytes);
+        let result = match &parsed {
+            Ok(_) => Ok(()),
+            Err(e) => Err(errors::to_py(body.py(), e.clone().into())),
+        };
+        *self.list.lock().unwrap_or_else(|p| p.into_inner()) = Some(parsed.map_err(|e| e.0));
+        result
     }
 }
 

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use serde_json::{Map, Value};
 
-use crate::callbacks::{PyEvents, PyProbe, in_events_callback};
+use crate::callbacks::{PyEvents, PyProbe, in_events_callback, takes_attempt};
 use crate::convert;
 use crate::errors::{self, ServerListError, config_key_error};
 use crate::gate::{self, Gate, Waited};
@@ -54,6 +54,7 @@ impl Client {
         let gate = Arc::new(Gate::new());
         let probe = probe.map(|callable| {
             Arc::new(PyProbe {
+                with_attempt: takes_attempt(py, &callable),
                 callable,
                 gate: gate.clone(),
             })
@@ -112,19 +113,32 @@ impl Client {
 
     /// The core's retrying connect, stopped by Ctrl-C (KeyboardInterrupt) or any signal handler
     /// that raises: the handlers run between tries and every 100 ms of a wait.
-    fn retry_loop(&self, py: Python<'_>) -> PyResult<Connected> {
+    fn retry_loop(&self, py: Python<'_>, reconnect: bool, stop: Option<&Bound<'_, PyAny>>) -> PyResult<Connected> {
         self.check_reentry()?;
+        let stop: Option<Py<PyAny>> = stop.map(|s| s.clone().unbind());
         let raised: Mutex<Option<PyErr>> = Mutex::new(None);
-        let stop = || {
-            Python::attach(|py| match py.check_signals() {
-                Ok(()) => false,
-                Err(e) => {
-                    *raised.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                    true
+        let check = || {
+            Python::attach(|py| {
+                let asked = match &stop {
+                    None => Ok(false),
+                    Some(event) => event.bind(py).call_method0("is_set").and_then(|v| v.is_truthy()),
+                };
+                match asked.and_then(|stopped| py.check_signals().map(|()| stopped)) {
+                    Ok(stopped) => stopped,
+                    Err(e) => {
+                        *raised.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        true
+                    }
                 }
             })
         };
-        let result = py.detach(|| self.inner.connect_with_retry_until(&stop));
+        let result = py.detach(|| {
+            if reconnect {
+                self.inner.reconnect_with_retry_until(&check)
+            } else {
+                self.inner.connect_with_retry_until(&check)
+            }
+        });
         if let Some(e) = raised.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Err(e);
         }
@@ -273,9 +287,28 @@ impl Client {
         self.run(py, |c| c.reconnect()).map(Connected::from)
     }
 
-    /// Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`.
-    fn connect_with_retry(&self, py: Python<'_>) -> PyResult<Connected> {
-        errors::guard(|| self.retry_loop(py))
+    /// Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`;
+    /// ends with `CancelledError` within 50 ms once `stop` (a `threading.Event`) is set.
+    #[pyo3(signature = (*, stop = None))]
+    fn connect_with_retry(&self, py: Python<'_>, stop: Option<&Bound<'_, PyAny>>) -> PyResult<Connected> {
+        errors::guard(|| self.retry_loop(py, false, stop))
+    }
+
+    /// Reconnect, retrying like `connect_with_retry`: every try runs the failover order from the default server.
+    #[pyo3(signature = (*, stop = None))]
+    fn reconnect_with_retry(&self, py: Python<'_>, stop: Option<&Bound<'_, PyAny>>) -> PyResult<Connected> {
+        errors::guard(|| self.retry_loop(py, true, stop))
+    }
+
+    /// Cancel every running and later call of this client (`CancelledError` within 50 ms) until
+    /// `reset_cancel()`; safe from any thread and from a signal handler (behaviour.md, "Cancel").
+    fn cancel(&self) {
+        self.inner.canceller().cancel();
+    }
+
+    /// Let calls run again after `cancel()`.
+    fn reset_cancel(&self) {
+        self.inner.canceller().reset();
     }
 
     /// The candidates of a start-up, in order: the balancer's addresses, then the failover order.

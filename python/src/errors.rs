@@ -103,6 +103,13 @@ pub fn config_type_error(py: Python<'_>, key: &str, message: impl std::fmt::Disp
     }
 }
 
+create_exception!(
+    scoutlb,
+    CancelledError,
+    Error,
+    "The call was cancelled (Client.cancel(), or the stop of a retrying call); behaviour.md, \"Cancel\"."
+);
+
 /// Add every exception class to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -117,6 +124,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AllServersFailedError", py.get_type::<AllServersFailedError>())?;
     m.add("UnknownServerError", py.get_type::<UnknownServerError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
+    m.add("CancelledError", py.get_type::<CancelledError>())?;
     Ok(())
 }
 
@@ -148,6 +156,7 @@ pub fn to_py(py: Python<'_>, e: scoutlb::Error) -> PyErr {
         }
         ErrorKind::UnknownServer => UnknownServerError::new_err(message),
         ErrorKind::Unsupported => UnsupportedError::new_err(message),
+        ErrorKind::Cancelled => CancelledError::new_err(message),
         _ => Error::new_err(message),
     }
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,3 +86,108 @@ def test_config_error_vector(case: dict[str, Any]) -> None:
         assert case["error_contains"] in str(raised.value)
     else:
         Client.from_json(text)
+
+
+STARTUP = cases("startup.json")
+# The events a start-up vector pins (its `about` says why these).
+PINNED_EVENTS = {
+    "default_changed",
+    "server_list_updated",
+    "server_list_rejected",
+    "state_file_problem",
+    "balancer_resolved",
+    "balancer_failed",
+}
+
+
+def state_summary(path: Path) -> dict[str, Any] | None:
+    """The state file's `default_server` and `servers` as texts, or None when it is missing."""
+    if not path.exists():
+        return None
+    doc = json.loads(path.read_text())
+
+    def text(v: dict[str, Any]) -> str:
+        return f"{v['host']}:{v['port']}"
+
+    return {
+        "default_server": None if doc["default_server"] is None else text(doc["default_server"]),
+        "servers": None if doc["servers"] is None else [text(v) for v in doc["servers"]],
+    }
+
+
+@pytest.mark.parametrize("case", STARTUP, ids=[c["name"][:60] for c in STARTUP])
+def test_startup_vector(case: dict[str, Any], tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    path = state_dir / "scoutlb.json"
+    if case["state"] is not None:
+        path.write_text(json.dumps(case["state"]))
+    answers: dict[str, Any] = {}
+    events: list[scoutlb.Event] = []
+
+    def probe(server: Server, timeout: float, attempt: scoutlb.ProbeAttempt) -> bool:
+        answer = answers.get(str(server))
+        if answer == "ok":
+            return True
+        if isinstance(answer, dict):
+            attempt.server_list(json.dumps(answer["list"]))
+            return True
+        raise RuntimeError(answer or "not in the answers")
+
+    config = dict(case["config"], attempt_delay_ms=0, answer_delay_ms=0, state_file=str(path))
+    client = Client.from_json(json.dumps(config | {"probe": "callback"}), probe=probe, events=events.append)
+    for i, step in enumerate(case["steps"]):
+        at = f"step {i} ({step['call']})"
+        expect = step["expect"]
+        answers.clear()
+        answers.update(step.get("answers", {}))
+        events.clear()
+        connected: scoutlb.Connected | None = None
+        error: scoutlb.Error | None = None
+        try:
+            call = step["call"]
+            if call == "connect":
+                connected = client.connect()
+            elif call == "reconnect":
+                connected = client.reconnect()
+            elif call == "report_success":
+                client.report_success(step["server"])
+            elif call == "update_server_list":
+                client.update_server_list(json.dumps(step["body"]).encode(), step["from"])
+            elif call == "break_state_dir":
+                state_dir.rename(tmp_path / "state.aside")
+                state_dir.write_text("not a folder")
+            elif call == "repair_state_dir":
+                state_dir.unlink()
+                (tmp_path / "state.aside").rename(state_dir)
+            else:
+                raise AssertionError(f"unknown call {call}")
+        except scoutlb.Error as e:
+            error = e
+        result = (
+            "connected"
+            if connected is not None
+            else "all_failed"
+            if isinstance(error, scoutlb.AllServersFailedError)
+            else "error"
+            if error is not None
+            else "ok"
+        )
+        assert result == expect["result"], f"{at}: {error}"
+        if "tried" in expect:
+            assert [str(e.server) for e in events if e.kind == "attempt_started"] == expect["tried"], at
+        if "events" in expect:
+            got = [e.kind if e.server is None else f"{e.kind} {e.server}" for e in events if e.kind in PINNED_EVENTS]
+            assert got == expect["events"], at
+        if connected is not None:
+            if "server" in expect:
+                assert str(connected.server) == expect["server"], at
+            if "via_balancer" in expect:
+                assert connected.via_balancer == expect["via_balancer"], at
+            if "saved" in expect:
+                assert connected.saved == expect["saved"], f"{at}: {connected.save_error}"
+        if "failed" in expect:
+            assert isinstance(error, scoutlb.AllServersFailedError), at
+            assert [[str(a.server), a.kind] for a in error.attempts] == expect["failed"], at
+        if "state_file" in expect:
+            assert state_summary(path) == expect["state_file"], at
