@@ -97,6 +97,12 @@ for cc in gcc clang; do
     else
         bad "$cc compiles test_cancel.c"
     fi
+    if $cc "${STRICT[@]}" -g "${INC[@]}" tests/c/test_startup.c tests/c/testlib.c "${STATIC_LIBS[@]}" \
+        -o "$build/test_startup_$cc"; then
+        run_c "test_startup ($cc)" "$build/test_startup_$cc" "$root/tests/vectors"
+    else
+        bad "$cc compiles test_startup.c"
+    fi
 done
 
 step "the header as C++17 (g++ and clang++ -std=c++17 -Wall -Wextra -Wpedantic -Werror)"
@@ -141,6 +147,13 @@ for cc in gcc clang; do
     else
         bad "$cc builds the sanitizer test_cancel"
     fi
+    if $cc "${STRICT[@]}" "${SAN[@]}" "${INC[@]}" tests/c/test_startup.c tests/c/testlib.c "${STATIC_LIBS[@]}" \
+        -o "$build/test_startup_asan_$cc"; then
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run_c "test_startup under ASan+UBSan ($cc)" "$build/test_startup_asan_$cc" "$root/tests/vectors"
+    else
+        bad "$cc builds the sanitizer test_startup"
+    fi
 done
 
 # Default leak settings ("possibly lost" is an error too) with the suppression file that ships
@@ -161,6 +174,13 @@ if gcc "${STRICT[@]}" -g "${INC[@]}" tests/c/test_cancel.c tests/c/testlib.c -L"
         --suppressions="$root/ffi/scoutlb.supp" "$build/test_cancel_shared"
 else
     bad "gcc builds test_cancel against the shared library"
+fi
+if gcc "${STRICT[@]}" -g "${INC[@]}" tests/c/test_startup.c tests/c/testlib.c -L"$build/lib" -lscoutlb -lpthread \
+    -o "$build/test_startup_shared"; then
+    LD_LIBRARY_PATH=$build/lib run_c "test_startup under valgrind" valgrind -q --error-exitcode=1 --leak-check=full \
+        --suppressions="$root/ffi/scoutlb.supp" "$build/test_startup_shared" "$root/tests/vectors"
+else
+    bad "gcc builds test_startup against the shared library"
 fi
 # The suppression hides the standard library's block and nothing else: a program's own "possibly
 # lost" block is still reported, alone.
