@@ -81,7 +81,12 @@ fn main() {
         (
             "DNS (balancer lookup, silent name server)",
             latencies(
-                &|| Client::builder(Config::from_json(&dns).unwrap()).probe(hang).build().unwrap(),
+                &|| {
+                    Client::builder(Config::from_json(&dns).unwrap())
+                        .probe(hang)
+                        .build()
+                        .unwrap()
+                },
                 |c| cancelled(c.connect()),
             ),
         ),
@@ -90,8 +95,10 @@ fn main() {
             latencies(
                 &|| {
                     Client::builder(
-                        Config::from_json(r#"{"servers": ["10.0.0.1:1"], "probe": "callback", "connect_timeout_ms": 20000}"#)
-                            .unwrap(),
+                        Config::from_json(
+                            r#"{"servers": ["10.0.0.1:1"], "probe": "callback", "connect_timeout_ms": 20000}"#,
+                        )
+                        .unwrap(),
                     )
                     .probe(hang)
                     .build()
@@ -130,7 +137,11 @@ fn main() {
                 // another writer takes it.
                 &|| {
                     held.unlock().unwrap();
-                    let c = client(&format!(r#"{{"servers": ["{}"], "state_file": "{}"}}"#, live.server(), state.display()));
+                    let c = client(&format!(
+                        r#"{{"servers": ["{}"], "state_file": "{}"}}"#,
+                        live.server(),
+                        state.display()
+                    ));
                     held.lock().unwrap();
                     c
                 },
@@ -186,5 +197,8 @@ fn main() {
     let calls = overruns.len();
     let (p50, max) = median_max(overruns);
     println!("{:<46} {:>10} {:>10}", "calls", "p50 ms", "max ms");
-    println!("{:<46} {p50:>10.1} {max:>10.1}", format!("{calls} connects past their deadline"));
+    println!(
+        "{:<46} {p50:>10.1} {max:>10.1}",
+        format!("{calls} connects past their deadline")
+    );
 }

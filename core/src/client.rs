@@ -305,12 +305,20 @@ impl Client {
     /// Write the newest state; a failed or deferred save is reported and made again at the next chance.
     fn save(&self, until: Instant, stop: &dyn Fn() -> bool) -> Result<()> {
         let Some(file) = &self.state_file else { return Ok(()) };
-        let wait = || until.saturating_duration_since(Instant::now()).min(STATE_LOCK_WAIT);
-        let (version, result) = match lock_within(&self.save_lock, wait(), stop) {
-            None => (0, Err(file.locked_error(wait()))),
+        // Another call of this client that is saving writes the newest state, so this one waits
+        // for it until its own deadline; another process's lock is waited for at most STATE_LOCK_WAIT.
+        let left = || until.saturating_duration_since(Instant::now());
+        let (version, result) = match lock_within(&self.save_lock, left(), stop) {
+            None => (0, Err(file.locked_error(left()))),
             Some(_serialised) => {
-                let (state, version) = lock(&self.device).to_save();
-                (version, file.save_within(&state, wait(), stop))
+                let device = lock(&self.device);
+                if !device.is_behind() {
+                    // A save made while this call waited wrote this call's state too.
+                    return Ok(());
+                }
+                let (state, version) = device.to_save();
+                drop(device);
+                (version, file.save_within(&state, left().min(STATE_LOCK_WAIT), stop))
             }
         };
         let outcome = result.as_ref().map(|_| ()).map_err(Error::to_string);

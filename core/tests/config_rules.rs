@@ -204,3 +204,32 @@ fn parse_keys_checks_each_key_but_leaves_the_rules_between_keys_to_validate() {
     }
     assert_eq!(scoutlb::RETRY_KEYS, ["base_ms", "factor", "cap_ms", "max_tries"]);
 }
+
+#[test]
+fn the_builder_refuses_what_the_json_refuses() {
+    use scoutlb::Config;
+    let named = |built: scoutlb::Result<Config>| match built {
+        Err(scoutlb::Error::Config { key, .. }) => key,
+        other => panic!("expected a configuration error, got {other:?}"),
+    };
+    assert_eq!(named(Config::builder().state_file("").build()), "state_file");
+    assert_eq!(named(Config::from_json(r#"{"state_file": ""}"#)), "state_file");
+    assert_eq!(named(Config::builder().ca_file("").build()), "ca_file");
+    assert_eq!(named(Config::builder().default_port(0).build()), "default_port");
+    assert_eq!(named(Config::from_json(r#"{"default_port": 0}"#)), "default_port");
+    assert_eq!(
+        named(Config::builder().search_domain("bad domain!").build()),
+        "search_domains"
+    );
+    assert_eq!(
+        named(Config::from_json(r#"{"search_domains": ["bad domain!"]}"#)),
+        "search_domains"
+    );
+    assert!(
+        Config::builder()
+            .search_domain("Corp.Example")
+            .state_file("/tmp/x.json")
+            .build()
+            .is_ok()
+    );
+}

@@ -275,8 +275,32 @@ impl Config {
         Ok(c)
     }
 
-    /// Check the rules that span several keys.
+    /// Check every value, and the rules that span several keys.
+    ///
+    /// The builder's values pass the same checks as the JSON keys of the same names: an empty
+    /// `state_file` or `ca_file`, `default_port` 0 and a search domain that is no host name are
+    /// refused whichever way they came.
     pub fn validate(&self) -> Result<()> {
+        for (key, path) in [("state_file", &self.state_file), ("ca_file", &self.ca_file)] {
+            if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(Error::config(key, "expected a path, got an empty string"));
+            }
+        }
+        if self.default_port == 0 {
+            return Err(Error::config("default_port", "expected a port 1-65535, got 0"));
+        }
+        for domain in &self.search_domains {
+            match Server::new(domain, 1) {
+                Ok(d) if d.host() == domain => {}
+                Ok(_) => {
+                    return Err(Error::config(
+                        "search_domains",
+                        format!("`{domain}` is not in canonical form"),
+                    ));
+                }
+                Err(e) => return Err(Error::config("search_domains", e.to_string())),
+            }
+        }
         if self.failover_order == OrderMode::Spread && self.device_id.as_deref().is_none_or(str::is_empty) {
             return Err(Error::config(
                 "device_id",

@@ -1,9 +1,9 @@
 //! Python callables as the core's probe and event sink, and the bridge of `log` records to `logging`.
 
 use std::cell::Cell;
-use std::sync::Mutex;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
