@@ -233,3 +233,37 @@ fn the_builder_refuses_what_the_json_refuses() {
             .is_ok()
     );
 }
+
+/// The one table of keys (`scoutlb::KEY_TABLE`) is what behaviour.md documents and what
+/// `Config::default` holds: each default written there parses to the default configuration.
+#[test]
+fn the_key_table_is_the_documented_one_and_its_defaults_are_the_defaults() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/behaviour.md")).unwrap();
+    let section = doc.split("## Configuration keys").nth(1).unwrap();
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let unquote = |c: &str| c.trim_matches(|ch| ch == '|' || ch == ' ' || ch == '`').to_string();
+            (unquote(cells[0]), unquote(cells[1]))
+        })
+        .collect();
+    let table: Vec<(String, String)> = scoutlb::KEY_TABLE
+        .iter()
+        .map(|k| (k.name.to_string(), k.default.to_string()))
+        .collect();
+    assert_eq!(
+        rows, table,
+        "behaviour.md's table of keys and scoutlb::KEY_TABLE differ"
+    );
+    assert_eq!(
+        scoutlb::KEYS,
+        scoutlb::KEY_TABLE.iter().map(|k| k.name).collect::<Vec<_>>().as_slice()
+    );
+    for key in scoutlb::KEY_TABLE {
+        let text = format!(r#"{{"{}": {}}}"#, key.name, key.default);
+        assert_eq!(Config::from_json(&text).unwrap(), Config::default(), "{text}");
+        assert!(!key.meaning.is_empty());
+    }
+}

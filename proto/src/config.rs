@@ -190,87 +190,16 @@ impl Config {
                 ));
             }
         }
-        let get = |k: &str| obj.get(k).filter(|v| !v.is_null());
-        if let Some(v) = get("default_port") {
-            c.default_port = as_port(v, "default_port")?;
-        }
-        if let Some(v) = get("servers") {
-            c.servers = string_list(v, "servers")?
-                .iter()
-                .map(|s| Server::parse(s, c.default_port).map_err(|e| Error::config("servers", e.to_string())))
-                .collect::<Result<_>>()?;
-        }
-        if let Some(v) = get("manager_load_balancer") {
-            c.manager_load_balancer = Some(ManagerLoadBalancer::parse(
-                as_str(v, "manager_load_balancer")?,
-                c.default_port,
-            )?);
-        }
-        if let Some(v) = get("state_file") {
-            c.state_file = Some(non_empty_path(v, "state_file")?);
-        }
-        if let Some(v) = get("probe") {
-            c.probe = match as_str(v, "probe")? {
-                "http" => ProbeKind::Http,
-                "tcp" => ProbeKind::Tcp,
-                "callback" => ProbeKind::Callback,
-                "none" => ProbeKind::None,
-                other => return Err(one_of("probe", other, "\"http\", \"tcp\", \"callback\" or \"none\"")),
-            };
-        }
-        if let Some(v) = get("scheme") {
-            c.scheme = match as_str(v, "scheme")? {
-                "http" => Scheme::Http,
-                "https" => Scheme::Https,
-                other => return Err(one_of("scheme", other, "\"http\" or \"https\"")),
-            };
-        }
-        if let Some(v) = get("ca_file") {
-            c.ca_file = Some(non_empty_path(v, "ca_file")?);
-        }
-        if let Some(v) = get("connect_timeout_ms") {
-            c.connect_timeout = as_millis(v, "connect_timeout_ms")?;
-        }
-        if let Some(v) = get("attempt_delay_ms") {
-            c.attempt_delay = as_millis(v, "attempt_delay_ms")?;
-        }
-        if let Some(v) = get("answer_delay_ms") {
-            c.answer_delay = as_millis(v, "answer_delay_ms")?;
-        }
-        if let Some(v) = get("deadline_ms") {
-            c.deadline = as_millis(v, "deadline_ms")?;
-        }
-        if let Some(v) = get("dns_timeout_ms") {
-            c.dns_timeout = as_millis(v, "dns_timeout_ms")?;
-        }
-        if let Some(v) = get("nameservers") {
-            c.nameservers = string_list(v, "nameservers")?
-                .iter()
-                .map(|s| parse_nameserver(s))
-                .collect::<Result<_>>()?;
-        }
-        if let Some(v) = get("search_domains") {
-            c.search_domains = string_list(v, "search_domains")?
-                .iter()
-                .map(|s| {
-                    Server::new(s, 1)
-                        .map(|d| d.host().to_string())
-                        .map_err(|e| Error::config("search_domains", e.to_string()))
-                })
-                .collect::<Result<_>>()?;
-        }
-        if let Some(v) = get("retry") {
-            c.retry = parse_retry(v)?;
-        }
-        if let Some(v) = get("failover_order") {
-            c.failover_order = match as_str(v, "failover_order")? {
-                "list" => OrderMode::List,
-                "spread" => OrderMode::Spread,
-                other => return Err(one_of("failover_order", other, "\"list\" or \"spread\"")),
-            };
-        }
-        if let Some(v) = get("device_id") {
-            c.device_id = Some(as_str(v, "device_id")?.to_string());
+        // `default_port` first: the addresses of the other keys take it.
+        let order = std::iter::once("default_port").chain(KEYS.iter().copied().filter(|k| *k != "default_port"));
+        for name in order {
+            if let Some(v) = obj.get(name).filter(|v| !v.is_null()) {
+                let key = KEY_TABLE
+                    .iter()
+                    .find(|k| k.name == name)
+                    .expect("KEYS are the names of KEY_TABLE");
+                (key.apply)(&mut c, v)?;
+            }
         }
         Ok(c)
     }
@@ -326,26 +255,219 @@ impl Config {
     }
 }
 
-/// Every configuration key (behaviour.md, "Configuration keys").
-pub const KEYS: &[&str] = &[
-    "servers",
-    "manager_load_balancer",
-    "state_file",
-    "default_port",
-    "probe",
-    "scheme",
-    "ca_file",
-    "connect_timeout_ms",
-    "attempt_delay_ms",
-    "answer_delay_ms",
-    "deadline_ms",
-    "dns_timeout_ms",
-    "nameservers",
-    "search_domains",
-    "retry",
-    "failover_order",
-    "device_id",
+/// One configuration key (behaviour.md, "Configuration keys"): the one place that writes its
+/// name, its default, what it means and how its JSON value is read. [`KEYS`], the JSON reader, the
+/// C setters, the Python keywords and the man page all follow this table; a test holds
+/// behaviour.md's table and [`Config::default`] to it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Key {
+    /// The key as written in the configuration.
+    pub name: &'static str,
+    /// Its default, as JSON text.
+    pub default: &'static str,
+    /// What it means, in a line.
+    pub meaning: &'static str,
+    apply: fn(&mut Config, &Value) -> Result<()>,
+}
+
+/// Every configuration key with its default, its meaning and its reader, in the documented order.
+pub const KEY_TABLE: &[Key] = &[
+    Key {
+        name: "servers",
+        default: "[]",
+        meaning: "seed servers: \"host\", \"host:port\", \"[v6]:port\"; [] = ScoutSrv",
+        apply: |c, v| {
+            c.servers = string_list(v, "servers")?
+                .iter()
+                .map(|s| Server::parse(s, c.default_port).map_err(|e| Error::config("servers", e.to_string())))
+                .collect::<Result<_>>()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "manager_load_balancer",
+        default: "null",
+        meaning: "\"10.0.0.5\", \"lb.corp\", \"lb.corp:8443\", \"srv:_scout._tcp.corp\"",
+        apply: |c, v| {
+            let entry = as_str(v, "manager_load_balancer")?;
+            c.manager_load_balancer = Some(ManagerLoadBalancer::parse(entry, c.default_port)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "state_file",
+        default: "null",
+        meaning: "path of the state file; null = memory only",
+        apply: |c, v| {
+            c.state_file = Some(non_empty_path(v, "state_file")?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "default_port",
+        default: "22123",
+        meaning: "port of an address that names none",
+        apply: |c, v| {
+            c.default_port = as_port(v, "default_port")?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "probe",
+        default: "\"http\"",
+        meaning: "\"http\", \"tcp\", \"callback\" or \"none\"",
+        apply: |c, v| {
+            c.probe = match as_str(v, "probe")? {
+                "http" => ProbeKind::Http,
+                "tcp" => ProbeKind::Tcp,
+                "callback" => ProbeKind::Callback,
+                "none" => ProbeKind::None,
+                other => return Err(one_of("probe", other, "\"http\", \"tcp\", \"callback\" or \"none\"")),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "scheme",
+        default: "\"http\"",
+        meaning: "\"http\" or \"https\" (http probe)",
+        apply: |c, v| {
+            c.scheme = match as_str(v, "scheme")? {
+                "http" => Scheme::Http,
+                "https" => Scheme::Https,
+                other => return Err(one_of("scheme", other, "\"http\" or \"https\"")),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "ca_file",
+        default: "null",
+        meaning: "PEM bundle for https; null = the system's roots",
+        apply: |c, v| {
+            c.ca_file = Some(non_empty_path(v, "ca_file")?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "connect_timeout_ms",
+        default: "3000",
+        meaning: "limit of one attempt (at least 1)",
+        apply: |c, v| {
+            c.connect_timeout = as_millis(v, "connect_timeout_ms")?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "attempt_delay_ms",
+        default: "250",
+        meaning: "patience of a connecting attempt; 0 = until it ends",
+        apply: |c, v| {
+            c.attempt_delay = as_millis(v, "attempt_delay_ms")?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "answer_delay_ms",
+        default: "1000",
+        meaning: "patience of an attempt whose transport is up; 0 = until it ends",
+        apply: |c, v| {
+            c.answer_delay = as_millis(v, "answer_delay_ms")?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "deadline_ms",
+        default: "30000",
+        meaning: "limit of one connect call (at least 1)",
+        apply: |c, v| {
+            c.deadline = as_millis(v, "deadline_ms")?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "dns_timeout_ms",
+        default: "2000",
+        meaning: "limit of one DNS lookup (at least 1)",
+        apply: |c, v| {
+            c.dns_timeout = as_millis(v, "dns_timeout_ms")?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "nameservers",
+        default: "[]",
+        meaning: "DNS servers (IP with optional port) replacing /etc/resolv.conf",
+        apply: |c, v| {
+            c.nameservers = string_list(v, "nameservers")?
+                .iter()
+                .map(|s| parse_nameserver(s))
+                .collect::<Result<_>>()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "search_domains",
+        default: "[]",
+        meaning: "search domains replacing the system's",
+        apply: |c, v| {
+            c.search_domains = string_list(v, "search_domains")?
+                .iter()
+                .map(|s| {
+                    Server::new(s, 1)
+                        .map(|d| d.host().to_string())
+                        .map_err(|e| Error::config("search_domains", e.to_string()))
+                })
+                .collect::<Result<_>>()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "retry",
+        default: "{\"base_ms\": 1000, \"factor\": 2.0, \"cap_ms\": 60000, \"max_tries\": 0}",
+        meaning: "backoff of connect_with_retry; max_tries 0 = no limit; factor >= 1; cap_ms >= base_ms",
+        apply: |c, v| {
+            c.retry = parse_retry(v)?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "failover_order",
+        default: "\"list\"",
+        meaning: "\"list\" or \"spread\"",
+        apply: |c, v| {
+            c.failover_order = match as_str(v, "failover_order")? {
+                "list" => OrderMode::List,
+                "spread" => OrderMode::Spread,
+                other => return Err(one_of("failover_order", other, "\"list\" or \"spread\"")),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "device_id",
+        default: "null",
+        meaning: "stable id of the device; required by \"spread\"",
+        apply: |c, v| {
+            c.device_id = Some(as_str(v, "device_id")?.to_string());
+            Ok(())
+        },
+    },
 ];
+
+/// Every configuration key's name, in the order of [`KEY_TABLE`].
+pub const KEYS: &[&str] = &key_names();
+
+const fn key_names() -> [&'static str; KEY_TABLE.len()] {
+    let mut names = [""; KEY_TABLE.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = KEY_TABLE[i].name;
+        i += 1;
+    }
+    names
+}
 
 /// The keys inside `retry` (behaviour.md, "Configuration keys"), written `retry.base_ms` in errors.
 pub const RETRY_KEYS: &[&str] = &["base_ms", "factor", "cap_ms", "max_tries"];

@@ -28,7 +28,8 @@ pub mod tls_failure;
 pub use attempt::{Attempt, FailReason, describe_failures};
 pub use balancer::{Evaluation, ManagerLoadBalancer};
 pub use config::{
-    Config, ConfigBuilder, FIRST_CONTACT_HOST, KEYS, OrderMode, ProbeKind, RETRY_KEYS, RetryPolicy, Scheme,
+    Config, ConfigBuilder, FIRST_CONTACT_HOST, KEY_TABLE, KEYS, Key, OrderMode, ProbeKind, RETRY_KEYS, RetryPolicy,
+    Scheme,
 };
 pub use connect::{Connect, Outcome, Step};
 pub use connected::Connected;
