@@ -534,15 +534,7 @@ class client {
 
     /** Connect with retries until `stop` returns true (then SCOUTLB_CANCELLED) or throws (rethrown). */
     connected connect_with_retry(const stop_function &stop) const {
-        detail::stop_state state{&stop, nullptr};
-        scoutlb_connected c{};
-        status rc = scoutlb_client_connect_with_retry_until(handle_.get(), stop ? detail::stop_trampoline : nullptr,
-                                                            &state, &c);
-        if (state.thrown) {
-            std::rethrow_exception(state.thrown);
-        }
-        detail::check(rc);
-        return detail::to_connected(c);
+        return call_retry(scoutlb_client_connect_with_retry_until, stop);
     }
 
     /** Reconnect, retrying with backoff: every try runs the failover order from the default server. */
@@ -550,15 +542,7 @@ class client {
 
     /** Reconnect with retries until `stop` returns true (then SCOUTLB_CANCELLED) or throws (rethrown). */
     connected reconnect_with_retry(const stop_function &stop) const {
-        detail::stop_state state{&stop, nullptr};
-        scoutlb_connected c{};
-        status rc = scoutlb_client_reconnect_with_retry_until(handle_.get(), stop ? detail::stop_trampoline : nullptr,
-                                                              &state, &c);
-        if (state.thrown) {
-            std::rethrow_exception(state.thrown);
-        }
-        detail::check(rc);
-        return detail::to_connected(c);
+        return call_retry(scoutlb_client_reconnect_with_retry_until, stop);
     }
 
     /** Cancel every running and later call of this client (SCOUTLB_CANCELLED within 50 ms) until
@@ -634,6 +618,20 @@ class client {
     connected call_connect(connect_call call) const {
         scoutlb_connected c{};
         detail::check(call(handle_.get(), &c));
+        return detail::to_connected(c);
+    }
+
+    using retry_call = status (*)(const scoutlb_client *, scoutlb_stop_callback, void *, scoutlb_connected *);
+
+    /** A retrying call cancelled by `stop`; an exception `stop` threw comes back out. */
+    connected call_retry(retry_call call, const stop_function &stop) const {
+        detail::stop_state state{&stop, nullptr};
+        scoutlb_connected c{};
+        status rc = call(handle_.get(), stop ? detail::stop_trampoline : nullptr, &state, &c);
+        if (state.thrown) {
+            std::rethrow_exception(state.thrown);
+        }
+        detail::check(rc);
         return detail::to_connected(c);
     }
 

@@ -256,15 +256,35 @@ pub unsafe extern "C" fn scoutlb_client_connect_with_retry_until(
 ) -> scoutlb_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        connect_call(
+        retry_until(
             "scoutlb_client_connect_with_retry_until",
             client,
+            stop,
+            user_data,
             connected_out,
-            |c: &Client| {
-                let stop = StopCallback::new(stop, user_data);
-                c.connect_with_retry_until(&|| stop.stop())
-            },
+            Client::connect_with_retry_until,
         )
+    }
+}
+
+/// Shared body of the retrying calls that a stop callback can cancel.
+///
+/// # Safety
+/// As each of those functions.
+unsafe fn retry_until(
+    name: &'static str,
+    client: *const scoutlb_client,
+    stop: scoutlb_stop_callback,
+    user_data: *mut c_void,
+    connected_out: *mut scoutlb_connected,
+    call: fn(&Client, &dyn Fn() -> bool) -> scoutlb_core::Result<scoutlb_core::Connected>,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        connect_call(name, client, connected_out, |c: &Client| {
+            let stop = StopCallback::new(stop, user_data);
+            call(c, &|| stop.stop())
+        })
     }
 }
 
@@ -311,14 +331,13 @@ pub unsafe extern "C" fn scoutlb_client_reconnect_with_retry_until(
 ) -> scoutlb_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        connect_call(
+        retry_until(
             "scoutlb_client_reconnect_with_retry_until",
             client,
+            stop,
+            user_data,
             connected_out,
-            |c: &Client| {
-                let stop = StopCallback::new(stop, user_data);
-                c.reconnect_with_retry_until(&|| stop.stop())
-            },
+            Client::reconnect_with_retry_until,
         )
     }
 }
