@@ -11,7 +11,7 @@ use crate::dns::DnsFailure;
 #[non_exhaustive]
 pub enum Error {
     /// A server address could not be parsed.
-    #[error("invalid server address `{input}`: {reason}")]
+    #[error("invalid server address `{}`: {reason}", crate::printable(.input))]
     InvalidServer {
         /// The text as given.
         input: String,
@@ -30,7 +30,7 @@ pub enum Error {
     #[error("configuration is not valid JSON: {0}")]
     ConfigJson(String),
     /// A server list was refused; the cached list is kept.
-    #[error("server list refused: {0}")]
+    #[error("server list refused: {}", crate::printable(.0))]
     InvalidServerList(String),
     /// The state file or its folder could not be read or written.
     #[error("state file {path}: cannot {action}: {source}")]

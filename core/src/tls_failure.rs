@@ -97,7 +97,8 @@ impl From<&rustls::Error> for TlsFailure {
 
 impl fmt::Display for TlsFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.detail)
+        // The detail may quote a certificate's names: server-supplied text (behaviour.md, Surfaces).
+        f.write_str(&crate::printable(&self.detail))
     }
 }
 

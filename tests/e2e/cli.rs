@@ -374,3 +374,45 @@ fn a_save_that_fails_during_connect_is_reported_without_verbose() {
     );
     assert!(!state.exists(), "nothing was saved, nothing torn");
 }
+
+/// Characters a hostile server's text must never bring to the terminal as they are.
+fn raw_control(text: &str) -> Option<char> {
+    text.chars()
+        .find(|&c| (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+}
+
+#[test]
+fn server_supplied_text_is_escaped_in_every_output() {
+    // One server whose id carries ESC sequences, CR/LF, BEL, a C1 CSI and a bidi override.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let evil = "x\u{1b}[2J\r\ndefault server: 6.6.6.6:1\u{7}\u{9b}31m\u{202e}kcah";
+    let body = json!({"servers": [{"host": "127.0.0.1", "port": addr.port(), "id": evil}], "self": evil}).to_string();
+    let _server = TestServer::on(listener, Behaviour::Fixed(200, body));
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": [addr.to_string()]}));
+    let config = device.config.to_str().unwrap();
+    let mut runs = vec![("connect", scoutlb(&["--config", config, "connect"]))];
+    for command in ["servers", "status", "candidates", "lost"] {
+        runs.push((command, scoutlb(&["--config", config, "-v", command])));
+    }
+    for (command, run) in runs {
+        assert_eq!(run.code, 0, "{command}: {run:?}");
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert_eq!(raw_control(text), None, "{command} {stream}: {text:?}");
+            assert!(
+                !text.lines().any(|l| l.starts_with("default server: 6.6.6.6")),
+                "{command} {stream} has a forged line: {text}"
+            );
+        }
+        assert!(
+            run.stdout.contains("\\u{1b}[2J"),
+            "{command}: the id is shown escaped: {run:?}"
+        );
+    }
+    // JSON: the same value, with nothing raw on the terminal.
+    let run = scoutlb(&["--config", config, "--json", "-v", "servers"]);
+    assert_eq!(raw_control(&run.stdout), None, "{run:?}");
+    assert_eq!(raw_control(&run.stderr), None, "{run:?}");
+    assert_eq!(run.ok_json()["servers"][0]["id"], evil);
+}
