@@ -38,7 +38,7 @@ pub use config::{Config, ConfigBuilder, FIRST_CONTACT_HOST, KEYS, OrderMode, Pro
 pub use dns::{DnsFailure, DnsFailureKind, resolve_balancer};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventSink, Severity};
-pub use order::{Ranking, failover_order, spread_weight};
+pub use order::{Ranking, SEEDS_AFTER, failover_order, spread_weight};
 pub use printable::{is_unprintable, printable};
 pub use probe::{HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
 pub use server::{DEFAULT_PORT, MAX_HOST_LEN, Server};

@@ -1,6 +1,6 @@
-//! The conformance cases of `tests/vectors/`: the failover order (through the pure function and
-//! the agent-driven client API), server addresses, server lists and configuration errors. The
-//! attempt race has its own runner (`race.rs`).
+//! The conformance cases of `tests/vectors/`: the failover order and the seeds' bound in it
+//! (through the pure function and the agent-driven client API), server addresses, server lists
+//! and configuration errors. The attempt race has its own runner (`race.rs`).
 
 use scoutlb::{Client, Config, DEFAULT_PORT, Error, ProbeKind, Ranking, Server, ServerList, failover_order};
 use serde_json::Value;
@@ -20,23 +20,51 @@ fn cases() -> Vec<Value> {
     vector_cases("failover_order.json")
 }
 
-#[test]
-fn vectors_pure_function() {
-    let cases = cases();
-    assert!(cases.len() >= 12);
+/// The one seed of a device that configures none (behaviour.md, Words).
+fn first_contact() -> Server {
+    "scoutsrv:22123".parse().unwrap()
+}
+
+fn run_pure_function(cases: Vec<Value>) {
     for case in cases {
         let list = servers(&case["list"]);
-        let seeds = servers(&case["seeds"]).unwrap();
+        let mut seeds = servers(&case["seeds"]).unwrap();
         let default = case["default"].as_str().map(|s| s.parse::<Server>().unwrap());
         let expected = servers(&case["expected"]).unwrap();
+        if seeds.is_empty() && expected.contains(&first_contact()) {
+            seeds.push(first_contact());
+        }
         let got = failover_order(list.as_deref(), &seeds, default.as_ref(), Ranking::List);
         assert_eq!(got, expected, "case {}", case["name"]);
     }
 }
 
 #[test]
+fn vectors_pure_function() {
+    let cases = cases();
+    assert!(cases.len() >= 12);
+    run_pure_function(cases);
+}
+
+#[test]
+fn seed_reach_vectors_pure_function() {
+    let cases = vector_cases("seed_reach.json");
+    assert!(cases.len() >= 10);
+    run_pure_function(cases);
+}
+
+#[test]
+fn seed_reach_vectors_through_the_client() {
+    run_through_the_client(vector_cases("seed_reach.json"));
+}
+
+#[test]
 fn vectors_through_the_client() {
-    for case in cases() {
+    run_through_the_client(cases());
+}
+
+fn run_through_the_client(cases: Vec<Value>) {
+    for case in cases {
         let mut config = Config::default();
         config.servers = servers(&case["seeds"]).unwrap();
         config.probe = ProbeKind::None;
@@ -51,10 +79,10 @@ fn vectors_through_the_client() {
         }
         let expected = servers(&case["expected"]).unwrap();
         let name = case["name"].as_str().unwrap();
-        if case["seeds"].as_array().unwrap().is_empty() {
+        if case["seeds"].as_array().unwrap().is_empty() && !expected.contains(&first_contact()) {
             // No seeds configured means the one seed `ScoutSrv` (behaviour.md, Words), named last.
             let mut with_first_contact = expected.clone();
-            with_first_contact.push("scoutsrv:22123".parse().unwrap());
+            with_first_contact.push(first_contact());
             assert_eq!(client.candidates(), with_first_contact, "case {name}");
         } else {
             assert_eq!(client.candidates(), expected, "case {name}");

@@ -1271,6 +1271,21 @@ static void test_config_vectors(const char *dir) {
     tl_json_free(doc);
 }
 
+/* behaviour.md, "Failover order": the seeds come after at most 8 others, however long the list. */
+static void test_seed_reach_vectors(const char *dir) {
+    struct tl_json *doc = vector_file(dir, "seed_reach.json");
+    const struct tl_json *cases = tl_json_get(doc, "cases");
+    size_t i;
+    if (cases != NULL) {
+        CHECK(cases->count >= 10);
+        for (i = 0; i < cases->count; i++) {
+            run_vector(cases->items[i]);
+        }
+        printf("seed reach vectors: %zu cases run\n", cases->count);
+    }
+    tl_json_free(doc);
+}
+
 static void test_vectors(const char *path) {
     char *text = tl_read_file(path);
     struct tl_json *doc = text ? tl_json_parse(text) : NULL;
@@ -1322,6 +1337,7 @@ int main(int argc, char **argv) {
         test_address_vectors(dir);
         test_list_vectors(dir);
         test_config_vectors(dir);
+        test_seed_reach_vectors(dir);
     }
     return tl_finish();
 }

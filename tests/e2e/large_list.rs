@@ -116,7 +116,7 @@ fn list_json() -> Value {
 }
 
 #[test]
-fn the_order_names_every_entry_then_the_seed() {
+fn the_order_names_every_entry_and_the_seed_after_the_first_8() {
     let dir = tempfile::tempdir().unwrap();
     let device = big_list::write(dir.path());
     assert_eq!(failover_order().len(), ENTRIES + 1);
