@@ -43,15 +43,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The state file was written by a newer scoutlb and is left untouched.
+    /// The state file has a `format` this scoutlb does not know (a newer one's), and is left untouched.
     #[error(
-        "state file {path} has format {found}, newer than format {known} that this scoutlb knows; it is left untouched (upgrade scoutlb or remove the file)"
+        "state file {path} has format {found}, not format {known} that this scoutlb knows (a newer scoutlb may have written it); it is left untouched (upgrade scoutlb or remove the file)"
     )]
     StateFormat {
         /// The state file.
         path: PathBuf,
-        /// The format found in the file.
-        found: u64,
+        /// The `format` value found in the file, as (shortened, printable) JSON text.
+        found: String,
         /// The newest format this version knows.
         known: u64,
     },

@@ -1,6 +1,6 @@
 //! The conformance cases of `tests/vectors/`: the failover order and the seeds' bound in it
-//! (through the pure function and the agent-driven client API), server addresses, server lists
-//! and configuration errors. The attempt race has its own runner (`race.rs`).
+//! (through the pure function and the agent-driven client API), server addresses, server lists,
+//! configuration errors and state files. The attempt race has its own runner (`race.rs`).
 
 use scoutlb::{Client, Config, DEFAULT_PORT, Error, ProbeKind, Ranking, Server, ServerList, failover_order};
 use serde_json::Value;
@@ -182,6 +182,55 @@ fn config_error_vectors() {
                 assert!(e.to_string().contains(want), "{text}: {e} lacks {want:?}");
             }
             (got, _, _) => panic!("{text}: unexpected {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn state_file_vectors() {
+    let cases = vector_cases("state_file.json");
+    assert!(cases.len() >= 25);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let text = case["text"].as_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, text).unwrap();
+        let mut config = Config::default();
+        config.servers = vec!["seed.test:1".parse().unwrap()];
+        config.probe = ProbeKind::None;
+        config.state_file = Some(path.clone());
+        let made = Client::new(config);
+        let aside: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("state.json.corrupt-"))
+            .collect();
+        match (case["outcome"].as_str().unwrap(), made) {
+            ("loaded", Ok(client)) => {
+                let want = case["default_server"].as_str().map(|s| s.parse::<Server>().unwrap());
+                assert_eq!(client.default_server(), want, "{name}");
+                let list = servers(&case["servers"]).unwrap_or_default();
+                assert_eq!(client.server_list(), list, "{name}");
+                assert!(aside.is_empty(), "{name}");
+            }
+            ("moved_aside", Ok(client)) => {
+                assert_eq!(
+                    client.candidates(),
+                    vec!["seed.test:1".parse::<Server>().unwrap()],
+                    "{name}"
+                );
+                assert!(!path.exists(), "{name}");
+                assert_eq!(aside.len(), 1, "{name}");
+                assert_eq!(std::fs::read(&aside[0]).unwrap(), text.as_bytes(), "{name}");
+            }
+            ("refused", Err(e @ Error::StateFormat { .. })) => {
+                let want = case["error_contains"].as_str().unwrap();
+                assert!(e.to_string().contains(want), "{name}: {e} lacks {want:?}");
+                assert_eq!(std::fs::read(&path).unwrap(), text.as_bytes(), "{name}: touched");
+                assert!(aside.is_empty(), "{name}");
+            }
+            (outcome, got) => panic!("{name}: expected {outcome}, got {got:?}"),
         }
     }
 }

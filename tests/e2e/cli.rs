@@ -416,3 +416,16 @@ fn server_supplied_text_is_escaped_in_every_output() {
     assert_eq!(raw_control(&run.stderr), None, "{run:?}");
     assert_eq!(run.ok_json()["servers"][0]["id"], evil);
 }
+
+#[test]
+fn a_missing_state_folder_is_an_error_that_names_it_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("typo").join("dir");
+    let config = dir.path().join("c.json");
+    std::fs::write(&config, json!({"state_file": folder.join("state.json")}).to_string()).unwrap();
+    let run = scoutlb(&["--config", config.to_str().unwrap(), "status"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains(&folder.display().to_string()), "{run:?}");
+    assert!(run.stderr.contains("does not exist"), "{run:?}");
+    assert!(!dir.path().join("typo").exists(), "no folder is created");
+}
