@@ -36,6 +36,9 @@ pub struct Connected {
     pub saved: bool,
     /// Why the save failed, when `saved` is false (also reported as a `StateFileProblem` event).
     pub save_error: Option<String>,
+    /// Why the state file was not used when this client was created (it could not be parsed and
+    /// was moved aside), as [`Client::state_dropped`] says; `None` when it was used or absent.
+    pub state_dropped: Option<String>,
 }
 
 /// A device's connection chooser; cheap to share between threads (`Send + Sync`).
@@ -46,6 +49,8 @@ pub struct Client {
     sink: Option<Arc<dyn EventSink>>,
     state_file: Option<StateFile>,
     state: Mutex<State>,
+    /// Why the state file was dropped at creation (behaviour.md, "State file"), if it was.
+    state_dropped: Option<String>,
     /// Whether the last save failed: the state is saved again at the next chance, changed or not.
     unsaved: AtomicBool,
     /// The balancer entry, evaluated at most once per client (once per restart); shared with the
@@ -130,21 +135,21 @@ impl ClientBuilder {
             config.servers.clone()
         };
         let sink = self.sink;
-        let (state_file, state) = match &config.state_file {
-            None => (None, State::default()),
+        let (state_file, state, state_dropped) = match &config.state_file {
+            None => (None, State::default(), None),
             Some(path) => {
                 let file = StateFile::open(path)?;
                 let loaded = file.load()?;
-                if let Some(message) = loaded.warning {
-                    emit(
-                        sink.as_deref(),
-                        Event::StateFileProblem {
-                            path: path.clone(),
-                            message,
-                        },
-                    );
-                }
-                (Some(file), loaded.state)
+                let dropped = loaded.warning.map(|message| {
+                    let event = Event::StateFileProblem {
+                        path: path.clone(),
+                        message,
+                    };
+                    let text = event.to_string();
+                    emit(sink.as_deref(), event);
+                    text
+                });
+                (Some(file), loaded.state, dropped)
             }
         };
         let rng = match self.seed {
@@ -158,6 +163,7 @@ impl ClientBuilder {
             sink,
             state_file,
             state: Mutex::new(state),
+            state_dropped,
             unsaved: AtomicBool::new(false),
             balancer: Arc::new(Mutex::new(None)),
             rng: Mutex::new(rng),
@@ -217,6 +223,12 @@ impl Client {
     /// The default server: the last one connected to successfully.
     pub fn default_server(&self) -> Option<Server> {
         lock(&self.state).default_server.clone()
+    }
+
+    /// Why the state file was not used when this client was created: it could not be parsed and
+    /// was moved aside (also a `StateFileProblem` event); `None` when it was used or absent.
+    pub fn state_dropped(&self) -> Option<&str> {
+        self.state_dropped.as_deref()
     }
 
     /// A copy of the whole remembered state.
@@ -473,6 +485,7 @@ impl Client {
             failed: won.failed,
             saved: result.is_ok(),
             save_error: result.err().map(|e| e.to_string()),
+            state_dropped: self.state_dropped.clone(),
         })
     }
 

@@ -116,7 +116,33 @@ fn a_corrupt_file_is_moved_aside_with_a_warning() {
         assert!(!path.exists());
         let events = events.events();
         assert!(matches!(&events[0], Event::StateFileProblem { message, .. } if message.contains("moved aside")));
+        // Reported without an event sink too (behaviour.md, "State file").
+        let dropped = c.state_dropped().expect("the dropped file is named");
+        assert!(
+            dropped.contains(&path.display().to_string()) && dropped.contains("moved aside"),
+            "{dropped}"
+        );
     }
+}
+
+#[test]
+fn a_dropped_state_file_is_named_in_every_connect_result() {
+    let live = scoutlb_testkit::TestServer::live("a");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, b"not json").unwrap();
+    let mut cfg = Config::from_json(&format!(r#"{{"servers": ["{}"]}}"#, live.server())).unwrap();
+    cfg.state_file = Some(path.clone());
+    let client = Client::new(cfg.clone()).unwrap();
+    let c = client.connect().unwrap();
+    assert!(
+        c.state_dropped.as_deref().is_some_and(|m| m.contains("moved aside")),
+        "{c:?}"
+    );
+    assert_eq!(c.state_dropped.as_deref(), client.state_dropped());
+    // The next restart uses the file it saved: nothing dropped.
+    let c = Client::new(cfg).unwrap().connect().unwrap();
+    assert_eq!(c.state_dropped, None);
 }
 
 #[test]
@@ -128,6 +154,7 @@ fn a_corrupt_file_with_any_legal_name_is_moved_aside_and_saves_work() {
         let path = dir.path().join(&name);
         std::fs::write(&path, b"corrupt").unwrap();
         let c = Client::new(config(&path)).unwrap_or_else(|e| panic!("name of {len} bytes: {e}"));
+        assert!(c.state_dropped().is_some(), "{len}");
         assert!(!path.exists(), "{len}: moved aside");
         let aside: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

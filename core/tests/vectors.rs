@@ -212,6 +212,7 @@ fn state_file_vectors() {
                 assert_eq!(client.default_server(), want, "{name}");
                 let list = servers(&case["servers"]).unwrap_or_default();
                 assert_eq!(client.server_list(), list, "{name}");
+                assert_eq!(client.state_dropped(), None, "{name}");
                 assert!(aside.is_empty(), "{name}");
             }
             ("moved_aside", Ok(client)) => {
@@ -220,6 +221,7 @@ fn state_file_vectors() {
                     vec!["seed.test:1".parse::<Server>().unwrap()],
                     "{name}"
                 );
+                assert!(client.state_dropped().is_some(), "{name}");
                 assert!(!path.exists(), "{name}");
                 assert_eq!(aside.len(), 1, "{name}");
                 assert_eq!(std::fs::read(&aside[0]).unwrap(), text.as_bytes(), "{name}");

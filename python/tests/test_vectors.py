@@ -110,10 +110,12 @@ def test_state_file_vector(case: dict[str, Any], tmp_path: Path) -> None:
         want = case["default_server"]
         assert client.default_server == (Server.parse(want) if want is not None else None)
         assert [str(s) for s in client.server_list] == [str(Server.parse(s)) for s in case["servers"] or []]
+        assert client.state_dropped is None
         assert aside() == []
     else:
         assert case["outcome"] == "moved_aside"
         assert client.candidates() == [Server.parse("seed.test:1")]
+        assert client.state_dropped is not None and "moved aside" in client.state_dropped
         assert not path.exists()
         moved = aside()
         assert len(moved) == 1 and moved[0].read_bytes() == text.encode()

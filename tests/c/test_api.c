@@ -600,6 +600,7 @@ static void test_failed_save(void) {
     memset(&connected, 0xff, sizeof connected);
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
     CHECK(!connected.saved);
+    CHECK(!connected.state_dropped);
     CHECK(recorded(&r, SCOUTLB_EVENT_STATE_FILE_PROBLEM) == 1);
     CHECK(tl_contains(r.log, "state.json"));
     scoutlb_client_free(client);

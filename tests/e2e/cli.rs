@@ -418,6 +418,29 @@ fn server_supplied_text_is_escaped_in_every_output() {
 }
 
 #[test]
+fn a_dropped_state_file_is_reported_without_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": ["127.0.0.1:1"], "probe": "none"}));
+    std::fs::write(&device.state, "{\"format\": 1, \"default_server\": {\"host\": ").unwrap();
+    let run = device.run(&["status"]);
+    let doc = run.ok_json();
+    assert!(doc["state_dropped"].as_str().unwrap().contains("moved aside"), "{doc}");
+    let warning: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("one JSON warning on stderr");
+    assert_eq!(warning["warning"], "state_file_dropped", "{run:?}");
+
+    std::fs::write(&device.state, "garbage").unwrap();
+    let run = scoutlb(&["--config", device.config.to_str().unwrap(), "servers"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("scoutlb: warning: state file"), "{run:?}");
+    assert!(run.stderr.contains("moved aside"), "{run:?}");
+
+    // A state file that was used: no warning, and the field is null.
+    let run = device.run(&["status"]);
+    assert!(run.stderr.is_empty(), "{run:?}");
+    assert!(run.ok_json()["state_dropped"].is_null());
+}
+
+#[test]
 fn a_missing_state_folder_is_an_error_that_names_it_and_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("typo").join("dir");

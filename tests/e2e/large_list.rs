@@ -83,7 +83,7 @@ fn order_json(command: &str) -> Value {
             v
         })
         .collect();
-    json!({"command": command, "candidates": candidates, "default_server": server_json(Some(DEFAULT_INDEX))})
+    json!({"command": command, "candidates": candidates, "default_server": server_json(Some(DEFAULT_INDEX)), "state_dropped": null})
 }
 
 /// The same order as text, under `heading`.
@@ -142,6 +142,7 @@ fn servers_and_status_list_every_entry() {
         "servers": list_json(),
         "servers_from": server_json(Some(0)),
         "default_server": server_json(Some(DEFAULT_INDEX)),
+        "state_dropped": null,
     });
     assert_same_json("servers", &got, &want);
 
@@ -163,6 +164,7 @@ fn servers_and_status_list_every_entry() {
         "manager_load_balancer": null,
         "failover_order": "list",
         "device_id": null,
+        "state_dropped": null,
     });
     assert_same_json("status", &got, &want);
 }

@@ -273,6 +273,7 @@ impl Printer {
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
                 ("servers", known.list(&state)),
                 ("state_file", state_file(client).into()),
+                ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
         let mut out = stdout();
@@ -308,6 +309,7 @@ impl Printer {
                 ("command", json!(command).into()),
                 ("candidates", Field::Servers(items)),
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
+                ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
         let mut out = stdout();
@@ -338,6 +340,7 @@ impl Printer {
                 ("servers", known.list(&state)),
                 ("servers_from", known.opt_doc(state.servers_from.as_ref())),
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
+                ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
         let mut out = stdout();
@@ -369,6 +372,7 @@ impl Printer {
                 ("manager_load_balancer", json!(balancer).into()),
                 ("failover_order", json!(order).into()),
                 ("device_id", json!(config.device_id).into()),
+                ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
         let mut out = stdout();
@@ -478,6 +482,19 @@ pub fn warn_unsaved(c: &Connected, json: bool) {
         );
     } else {
         tell!("scoutlb: warning: connected, but the state file was not saved: {why}");
+    }
+}
+
+/// Warn on stderr, `-v` or not, that the state file could not be used and was moved aside.
+pub fn warn_dropped(client: &Client, json: bool) {
+    let Some(why) = client.state_dropped() else { return };
+    if json {
+        eprintln!(
+            "{}",
+            json_text(&json!({"warning": "state_file_dropped", "message": why}))
+        );
+    } else {
+        tell!("scoutlb: warning: {why}");
     }
 }
 
