@@ -134,6 +134,7 @@ fn check_not_special(path: &Path) -> io::Result<()> {
     }
 }
 
+/// The error for a symbolic link where the state or lock file should be.
 fn link_error() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -141,6 +142,7 @@ fn link_error() -> io::Error {
     )
 }
 
+/// Refuse a file type other than a regular file, naming what it is.
 fn check_kind(kind: fs::FileType) -> io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let what = if kind.is_file() {
