@@ -38,6 +38,13 @@ lists = [l for l in literals("core/tests/server_list_rules.rs") + literals("core
 lists += [json.dumps({"servers": [{"host": s.rsplit(":", 1)[0], "port": int(s.rsplit(":", 1)[1]), "id": f"srv-{i}"}
                                   for i, s in enumerate(c["list"])], "self": "srv-0", "generation": n}).encode()
           for n, c in enumerate(vectors) if c["list"]]
+# Hostile ids and hosts: control characters and bidi controls (behaviour.md, "Surfaces").
+lists += [json.dumps({"servers": [{"host": "a", "port": 1, "id": "x\u001b[2J\r\ndefault server: evil\u0007\u009b\u202e"}],
+                      "self": "x\u001b[2J\r\ndefault server: evil\u0007\u009b\u202e"}).encode(),
+          b'{"servers": [{"host": "a\\u001b]0;title\\u0007", "port": 1}]}']
+seed_reach = json.loads((root / "tests/vectors/seed_reach.json").read_text())["cases"]
+lists += [json.dumps({"servers": [{"host": s.rsplit(":", 1)[0], "port": int(s.rsplit(":", 1)[1])} for s in c["list"]]}).encode()
+          for c in seed_reach]
 write("server_list", lists)
 write("client_update", [bytes([choice]) + l for l in lists for choice in (0x00, 0x12, 0x33)])
 
@@ -56,6 +63,7 @@ for c in vectors:
         states.append(json.dumps({"format": 1, "default_server": entry(c["default"]),
                                   "servers": [entry(s) for s in c["list"]], "servers_from": entry(c["list"][0]),
                                   "updated_at": "2026-11-25T12:00:00.000Z"}, indent=2).encode() + b"\n")
+states += [c["text"].encode() for c in json.loads((root / "tests/vectors/state_file.json").read_text())["cases"]]
 write("state_file", states)
 
 server_rs = (root / "core/src/server.rs").read_text()

@@ -392,6 +392,13 @@ struct scoutlb_connected {
      */
     bool saved;
     /**
+     * Whether the state file could not be used when the client was created (it could not be
+     * parsed and was moved aside: the client started from its seeds), as reported then by a
+     * `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event (behaviour.md, "State file"). (Added in 0.1 in
+     * what was padding, like `saved`.)
+     */
+    bool state_dropped;
+    /**
      * How many attempts did not win (each was reported as an event): those that failed, and
      * those still running after their patience ran out.
      */

@@ -37,6 +37,8 @@ pub struct Client {
     save_lock: Mutex<()>,
     rng: Mutex<fastrand::Rng>,
     canceller: Canceller,
+    /// Why the state file was dropped at creation (behaviour.md, "State file"), if it was.
+    state_dropped: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -110,21 +112,21 @@ impl ClientBuilder {
             (None, _) => None,
         };
         let sink = self.sink;
-        let (state_file, state) = match &config.state_file {
-            None => (None, State::default()),
+        let (state_file, state, state_dropped) = match &config.state_file {
+            None => (None, State::default(), None),
             Some(path) => {
                 let file = StateFile::open(path)?;
                 let loaded = file.load()?;
-                if let Some(message) = loaded.warning {
-                    emit(
-                        sink.as_deref(),
-                        Event::StateFileProblem {
-                            path: path.clone(),
-                            message,
-                        },
-                    );
-                }
-                (Some(file), loaded.state)
+                let dropped = loaded.warning.map(|message| {
+                    let event = Event::StateFileProblem {
+                        path: path.clone(),
+                        message,
+                    };
+                    let text = event.to_string();
+                    emit(sink.as_deref(), event);
+                    text
+                });
+                (Some(file), loaded.state, dropped)
             }
         };
         let rng = match self.seed {
@@ -142,6 +144,7 @@ impl ClientBuilder {
             save_lock: Mutex::new(()),
             rng: Mutex::new(rng),
             canceller: Canceller::new(),
+            state_dropped,
         })
     }
 }
@@ -220,6 +223,12 @@ impl Client {
     /// The default server: the last one connected to successfully.
     pub fn default_server(&self) -> Option<Server> {
         lock(&self.device).state().default_server.clone()
+    }
+
+    /// Why the state file was not used when this client was created: it could not be parsed and
+    /// was moved aside (also a `StateFileProblem` event); `None` when it was used or absent.
+    pub fn state_dropped(&self) -> Option<&str> {
+        self.state_dropped.as_deref()
     }
 
     /// A copy of the whole remembered state.
@@ -407,6 +416,7 @@ impl Client {
         let finished = lock(&self.device).finish(&connect);
         let save_error = self.apply(finished.effects, until, &stopped);
         let mut connected = finished.result?;
+        connected.state_dropped = self.state_dropped.clone();
         if let Some(e) = save_error {
             // The connection works; the state-file problem was reported as an event, and is named
             // in the result, but does not undo it.

@@ -34,8 +34,9 @@ pub use scoutlb_proto::{
     AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, Device, DnsFailure,
     DnsFailureKind, Effect, Error, ErrorKind, Evaluation, Event, EventSink, FIRST_CONTACT_HOST, FailReason, Finished,
     KEY_TABLE, KEYS, Key, ListError, MAX_BODY_BYTES, MAX_ENTRIES, MAX_HOST_LEN, ManagerLoadBalancer, OrderMode,
-    Outcome, Parsed, ProbeKind, RETRY_KEYS, Ranking, Result, RetryPolicy, STATE_FORMAT, Scheme, Server, ServerEntry,
-    ServerList, Severity, State, Step, TlsFailure, TlsFailureKind, balancer, failover_order, race, spread_weight,
+    Outcome, Parsed, ProbeKind, RETRY_KEYS, Ranking, Result, RetryPolicy, SEEDS_AFTER, STATE_FORMAT, Scheme, Server,
+    ServerEntry, ServerList, Severity, State, Step, TlsFailure, TlsFailureKind, balancer, failover_order,
+    is_unprintable, printable, race, spread_weight,
 };
 pub use state::{Loaded, MAX_STATE_BYTES, STATE_LOCK_WAIT, StateFile};
 

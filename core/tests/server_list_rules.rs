@@ -104,3 +104,18 @@ fn a_rejected_list_never_replaces_the_cached_one() {
     let kinds = events.lock().unwrap().clone();
     assert_eq!(kinds.iter().filter(|k| **k == "server_list_rejected").count(), 3);
 }
+
+#[test]
+fn server_text_in_messages_is_escaped_and_raw_in_typed_fields() {
+    // A refused host is quoted in the message: escaped (behaviour.md, "Surfaces").
+    let body = br#"{"servers": [{"host": "a\u001b[2J\r\nb\u202e", "port": 1}]}"#;
+    let err = ServerList::from_json(body).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("a\\u{1b}[2J\\u{d}\\u{a}b\\u{202e}"), "{text}");
+    assert!(!text.chars().any(scoutlb::is_unprintable), "{text:?}");
+    // An accepted id keeps its raw value in the typed field.
+    let list = ServerList::from_json(br#"{"servers": [{"host": "a", "port": 1, "id": "x\u001by"}]}"#).unwrap();
+    assert_eq!(list.entries()[0].id.as_deref(), Some("x\u{1b}y"));
+    let reason = scoutlb::FailReason::InvalidList("bad \u{7} bell".into());
+    assert_eq!(reason.to_string(), "bad response: bad \\u{7} bell");
+}

@@ -116,7 +116,190 @@ fn a_corrupt_file_is_moved_aside_with_a_warning() {
         assert!(!path.exists());
         let events = events.events();
         assert!(matches!(&events[0], Event::StateFileProblem { message, .. } if message.contains("moved aside")));
+        // Reported without an event sink too (behaviour.md, "State file").
+        let dropped = c.state_dropped().expect("the dropped file is named");
+        assert!(
+            dropped.contains(&path.display().to_string()) && dropped.contains("moved aside"),
+            "{dropped}"
+        );
     }
+}
+
+#[test]
+fn a_dropped_state_file_is_named_in_every_connect_result() {
+    let live = scoutlb_testkit::TestServer::live("a");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, b"not json").unwrap();
+    let mut cfg = Config::from_json(&format!(r#"{{"servers": ["{}"]}}"#, live.server())).unwrap();
+    cfg.state_file = Some(path.clone());
+    let client = Client::new(cfg.clone()).unwrap();
+    let c = client.connect().unwrap();
+    assert!(
+        c.state_dropped.as_deref().is_some_and(|m| m.contains("moved aside")),
+        "{c:?}"
+    );
+    assert_eq!(c.state_dropped.as_deref(), client.state_dropped());
+    // The next restart uses the file it saved: nothing dropped.
+    let c = Client::new(cfg).unwrap().connect().unwrap();
+    assert_eq!(c.state_dropped, None);
+}
+
+#[test]
+fn a_corrupt_file_with_any_legal_name_is_moved_aside_and_saves_work() {
+    for len in [200, 233, 234, 240, 245, 250, 251, 255] {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("{}.json", "s".repeat(len - 5));
+        assert_eq!(name.len(), len);
+        let path = dir.path().join(&name);
+        std::fs::write(&path, b"corrupt").unwrap();
+        let c = Client::new(config(&path)).unwrap_or_else(|e| panic!("name of {len} bytes: {e}"));
+        assert!(c.state_dropped().is_some(), "{len}");
+        assert!(!path.exists(), "{len}: moved aside");
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{len}: {aside:?}");
+        assert_eq!(std::fs::read(dir.path().join(&aside[0])).unwrap(), b"corrupt", "{len}");
+        c.report_success(&s("a:1")).unwrap();
+        assert_eq!(
+            Client::new(config(&path)).unwrap().default_server(),
+            Some(s("a:1")),
+            "{len}"
+        );
+        // A second corrupt file of the same name keeps the first.
+        std::fs::write(&path, b"again").unwrap();
+        Client::new(config(&path)).unwrap();
+        let count = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".corrupt-"))
+            .count();
+        assert_eq!(count, 2, "{len}");
+    }
+}
+
+#[test]
+fn a_missing_folder_is_an_error_that_names_it_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("no").join("such");
+    let err = Client::new(config(&folder.join("state.json"))).unwrap_err();
+    assert!(matches!(err, Error::StateFile { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&folder.display().to_string()) && text.contains("does not exist"),
+        "{text}"
+    );
+    assert!(!dir.path().join("no").exists(), "no folder is created");
+}
+
+#[test]
+fn planted_links_at_temporary_names_are_never_followed() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let folder = dir.path().join("state");
+    std::fs::create_dir(&folder).unwrap();
+    // Links under every name an earlier scheme would have predicted for this process.
+    for n in 0..2000 {
+        symlink(
+            &victim,
+            folder.join(format!(".state.json.tmp-{}-{n}", std::process::id())),
+        )
+        .unwrap();
+    }
+    let path = folder.join("state.json");
+    let c = Client::new(config(&path)).unwrap();
+    c.report_success(&s("a:1")).unwrap();
+    c.report_success(&s("b:1")).unwrap();
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"precious",
+        "the victim was written through a link"
+    );
+    assert_eq!(Client::new(config(&path)).unwrap().default_server(), Some(s("b:1")));
+
+    // A link in place of the lock file: refused, and nothing created or locked through it.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let missing = dir.path().join("created-through-the-link");
+    symlink(&missing, other.join("state.json.lock")).unwrap();
+    let err = Client::new(config(&other.join("state.json"))).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(!missing.exists(), "a file was created through the link");
+}
+
+#[test]
+fn a_folder_others_could_plant_files_in_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("shared");
+    std::fs::create_dir(&folder).unwrap();
+    let path = folder.join("state.json");
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = Client::new(config(&path)).unwrap_err();
+    assert!(matches!(err, Error::StateFile { .. }), "{err}");
+    assert!(err.to_string().contains("sticky bit"), "{err}");
+    // World-writable with the sticky bit (like /tmp): others cannot replace this user's files.
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    Client::new(config(&path)).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A folder that belongs to another user (not root): refused. Only root can give it away.
+    let chown = Command::new("chown").arg("54321").arg(&folder).status();
+    if !chown.is_ok_and(|s| s.success()) {
+        scoutlb_testkit::skip("cannot chown a folder to another user (needs root)");
+        return;
+    }
+    let err = Client::new(config(&path)).unwrap_err();
+    assert!(err.to_string().contains("54321"), "{err}");
+}
+
+/// Create a client on another thread: `Err` when it did not return within 10 s (it blocked).
+fn create_within(path: &Path) -> Result<scoutlb::Result<Client>, ()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cfg = config(path);
+    std::thread::spawn(move || {
+        let _ = tx.send(Client::new(cfg));
+    });
+    rx.recv_timeout(Duration::from_secs(10)).map_err(|_| ())
+}
+
+#[test]
+fn a_fifo_socket_link_or_folder_in_place_of_the_state_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.json");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let socket = dir.path().join("socket.json");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let target = dir.path().join("target.json");
+    std::fs::write(&target, br#"{"format": 1}"#).unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let folder = dir.path().join("folder.json");
+    std::fs::create_dir(&folder).unwrap();
+    for (path, what) in [
+        (&fifo, "a FIFO"),
+        (&socket, "a socket"),
+        (&link, "symbolic link"),
+        (&folder, "a folder"),
+        (&PathBuf::from("/dev/null"), "a device"),
+    ] {
+        let made = create_within(path).unwrap_or_else(|()| panic!("creating a client on {what} blocked"));
+        let err = made.expect_err(what);
+        assert!(matches!(err, Error::StateFile { .. }), "{what}: {err}");
+        assert!(err.to_string().contains(what), "{what}: {err}");
+    }
+    assert!(
+        fifo.exists() && socket.exists() && link.exists(),
+        "nothing was moved aside"
+    );
+    // A FIFO in place of the lock file is refused at once too.
+    let lock_fifo = dir.path().join("x.json.lock");
+    assert!(Command::new("mkfifo").arg(&lock_fifo).status().unwrap().success());
+    let made = create_within(&dir.path().join("x.json")).expect("creating a client blocked on a FIFO lock file");
+    assert!(made.is_err());
 }
 
 #[test]
@@ -146,7 +329,10 @@ fn a_newer_format_is_refused_and_left_untouched() {
     let newer = br#"{"format": 2, "something": "new"}"#;
     std::fs::write(&path, newer).unwrap();
     let err = Client::new(config(&path)).unwrap_err();
-    assert!(matches!(err, Error::StateFormat { found: 2, known: 1, .. }), "{err}");
+    assert!(
+        matches!(&err, Error::StateFormat { found, known: 1, .. } if found == "2"),
+        "{err}"
+    );
     assert!(err.to_string().contains("newer"));
     assert_eq!(std::fs::read(&path).unwrap(), newer);
 }

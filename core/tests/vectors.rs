@@ -1,6 +1,6 @@
-//! The conformance cases of `tests/vectors/`: the failover order (through the pure function and
-//! the agent-driven client API), server addresses, server lists and configuration errors. The
-//! attempt race has its own runner (`race.rs`).
+//! The conformance cases of `tests/vectors/`: the failover order and the seeds' bound in it
+//! (through the pure function and the agent-driven client API), server addresses, server lists,
+//! configuration errors and state files. The attempt race has its own runner (`race.rs`).
 
 use scoutlb::{Client, Config, DEFAULT_PORT, Error, ProbeKind, Ranking, Server, ServerList, failover_order};
 use serde_json::Value;
@@ -20,23 +20,51 @@ fn cases() -> Vec<Value> {
     vector_cases("failover_order.json")
 }
 
-#[test]
-fn vectors_pure_function() {
-    let cases = cases();
-    assert!(cases.len() >= 12);
+/// The one seed of a device that configures none (behaviour.md, Words).
+fn first_contact() -> Server {
+    "scoutsrv:22123".parse().unwrap()
+}
+
+fn run_pure_function(cases: Vec<Value>) {
     for case in cases {
         let list = servers(&case["list"]);
-        let seeds = servers(&case["seeds"]).unwrap();
+        let mut seeds = servers(&case["seeds"]).unwrap();
         let default = case["default"].as_str().map(|s| s.parse::<Server>().unwrap());
         let expected = servers(&case["expected"]).unwrap();
+        if seeds.is_empty() && expected.contains(&first_contact()) {
+            seeds.push(first_contact());
+        }
         let got = failover_order(list.as_deref(), &seeds, default.as_ref(), Ranking::List);
         assert_eq!(got, expected, "case {}", case["name"]);
     }
 }
 
 #[test]
+fn vectors_pure_function() {
+    let cases = cases();
+    assert!(cases.len() >= 12);
+    run_pure_function(cases);
+}
+
+#[test]
+fn seed_reach_vectors_pure_function() {
+    let cases = vector_cases("seed_reach.json");
+    assert!(cases.len() >= 10);
+    run_pure_function(cases);
+}
+
+#[test]
+fn seed_reach_vectors_through_the_client() {
+    run_through_the_client(vector_cases("seed_reach.json"));
+}
+
+#[test]
 fn vectors_through_the_client() {
-    for case in cases() {
+    run_through_the_client(cases());
+}
+
+fn run_through_the_client(cases: Vec<Value>) {
+    for case in cases {
         let mut config = Config::default();
         config.servers = servers(&case["seeds"]).unwrap();
         config.probe = ProbeKind::None;
@@ -51,10 +79,10 @@ fn vectors_through_the_client() {
         }
         let expected = servers(&case["expected"]).unwrap();
         let name = case["name"].as_str().unwrap();
-        if case["seeds"].as_array().unwrap().is_empty() {
+        if case["seeds"].as_array().unwrap().is_empty() && !expected.contains(&first_contact()) {
             // No seeds configured means the one seed `ScoutSrv` (behaviour.md, Words), named last.
             let mut with_first_contact = expected.clone();
-            with_first_contact.push("scoutsrv:22123".parse().unwrap());
+            with_first_contact.push(first_contact());
             assert_eq!(client.candidates(), with_first_contact, "case {name}");
         } else {
             assert_eq!(client.candidates(), expected, "case {name}");
@@ -156,6 +184,57 @@ fn config_error_vectors() {
                 assert!(e.to_string().contains(want), "{text}: {e} lacks {want:?}");
             }
             (got, _, _) => panic!("{text}: unexpected {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn state_file_vectors() {
+    let cases = vector_cases("state_file.json");
+    assert!(cases.len() >= 25);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let text = case["text"].as_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, text).unwrap();
+        let mut config = Config::default();
+        config.servers = vec!["seed.test:1".parse().unwrap()];
+        config.probe = ProbeKind::None;
+        config.state_file = Some(path.clone());
+        let made = Client::new(config);
+        let aside: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("state.json.corrupt-"))
+            .collect();
+        match (case["outcome"].as_str().unwrap(), made) {
+            ("loaded", Ok(client)) => {
+                let want = case["default_server"].as_str().map(|s| s.parse::<Server>().unwrap());
+                assert_eq!(client.default_server(), want, "{name}");
+                let list = servers(&case["servers"]).unwrap_or_default();
+                assert_eq!(client.server_list(), list, "{name}");
+                assert_eq!(client.state_dropped(), None, "{name}");
+                assert!(aside.is_empty(), "{name}");
+            }
+            ("moved_aside", Ok(client)) => {
+                assert_eq!(
+                    client.candidates(),
+                    vec!["seed.test:1".parse::<Server>().unwrap()],
+                    "{name}"
+                );
+                assert!(client.state_dropped().is_some(), "{name}");
+                assert!(!path.exists(), "{name}");
+                assert_eq!(aside.len(), 1, "{name}");
+                assert_eq!(std::fs::read(&aside[0]).unwrap(), text.as_bytes(), "{name}");
+            }
+            ("refused", Err(e @ Error::StateFormat { .. })) => {
+                let want = case["error_contains"].as_str().unwrap();
+                assert!(e.to_string().contains(want), "{name}: {e} lacks {want:?}");
+                assert_eq!(std::fs::read(&path).unwrap(), text.as_bytes(), "{name}: touched");
+                assert!(aside.is_empty(), "{name}");
+            }
+            (outcome, got) => panic!("{name}: expected {outcome}, got {got:?}"),
         }
     }
 }

@@ -57,15 +57,21 @@ pub struct scoutlb_connected {
     /// `scoutlb_last_save_error`; the next connect saves again.
     /// (Added in 0.1 in what was padding: size and offsets of the other fields are unchanged.)
     pub saved: bool,
+    /// Whether the state file could not be used when the client was created (it could not be
+    /// parsed and was moved aside: the client started from its seeds), as reported then by a
+    /// `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event (behaviour.md, "State file"). (Added in 0.1 in
+    /// what was padding, like `saved`.)
+    pub state_dropped: bool,
     /// How many attempts did not win (each was reported as an event): those that failed, and
     /// those still running after their patience ran out.
     pub failed_attempts: u32,
 }
 
-// `saved` sits in the padding after `via_balancer`: a caller built against the header without it
-// allocates the same size and finds `failed_attempts` at the same offset.
+// `saved` and `state_dropped` sit in the padding after `via_balancer`: a caller built against the
+// header without them allocates the same size and finds `failed_attempts` at the same offset.
 const _: () = {
     assert!(std::mem::offset_of!(scoutlb_connected, saved) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 1);
+    assert!(std::mem::offset_of!(scoutlb_connected, state_dropped) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 2);
     assert!(std::mem::offset_of!(scoutlb_connected, failed_attempts) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 4);
     assert!(std::mem::size_of::<scoutlb_connected>() == 2 * SCOUTLB_SERVER_TEXT_SIZE + 8);
 };
@@ -162,6 +168,7 @@ fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(),
         reached: [0; SCOUTLB_SERVER_TEXT_SIZE],
         via_balancer: result.via_balancer,
         saved: result.saved,
+        state_dropped: result.state_dropped.is_some(),
         failed_attempts: u32::try_from(result.failed.len()).unwrap_or(u32::MAX),
     };
     copy_into_array(&result.server.to_string(), &mut connected.server)?;

@@ -23,6 +23,8 @@ fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
         let dir = scoutlb_fuzz::scratch_dir("client");
+        // scoutlb creates no folder (behaviour.md, "State file").
+        std::fs::create_dir_all(&dir).unwrap();
         let state_path = dir.join("state.json");
         let config = serde_json::json!({
             "servers": ["10.0.0.1", "10.0.0.2:8443", "[fd00::3]"],

@@ -55,7 +55,7 @@ impl fmt::Display for FailReason {
             FailReason::Dns(m) => write!(f, "DNS lookup failed: {m}"),
             FailReason::Tls(m) => write!(f, "TLS failed: {m}"),
             FailReason::HttpStatus(s) => write!(f, "HTTP status {s}"),
-            FailReason::InvalidList(m) => write!(f, "bad response: {m}"),
+            FailReason::InvalidList(m) => write!(f, "bad response: {}", crate::printable(m)),
             FailReason::Io { message, .. } => f.write_str(message),
             FailReason::Callback(m) => write!(f, "probe callback said no: {m}"),
             FailReason::Reported(m) => write!(f, "reported by the agent: {m}"),

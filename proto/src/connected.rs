@@ -22,6 +22,9 @@ pub struct Connected {
     pub saved: bool,
     /// Why the save failed, when `saved` is false (also reported as a `StateFileProblem` event).
     pub save_error: Option<String>,
+    /// Why the state file was not used when the client was created (it could not be parsed and
+    /// was moved aside); `None` when it was used or absent (behaviour.md, "State file").
+    pub state_dropped: Option<String>,
 }
 
 impl Connected {
@@ -40,6 +43,7 @@ impl Connected {
             failed,
             saved: save_error.is_none(),
             save_error,
+            state_dropped: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::server_list::ListError;
 #[non_exhaustive]
 pub enum Error {
     /// A server address could not be parsed.
-    #[error("invalid server address `{input}`: {reason}")]
+    #[error("invalid server address `{}`: {reason}", crate::printable(.input))]
     InvalidServer {
         /// The text as given.
         input: String,
@@ -32,7 +32,7 @@ pub enum Error {
     #[error("configuration is not valid JSON: {0}")]
     ConfigJson(String),
     /// A server list was refused; the cached list is kept.
-    #[error("server list refused: {0}")]
+    #[error("server list refused: {}", crate::printable(.0))]
     InvalidServerList(String),
     /// The state file or its folder could not be read or written.
     #[error("state file {path}: cannot {action}: {source}")]
@@ -45,15 +45,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The state file was written by a newer scoutlb and is left untouched.
+    /// The state file has a `format` this scoutlb does not know (a newer one's), and is left untouched.
     #[error(
-        "state file {path} has format {found}, newer than format {known} that this scoutlb knows; it is left untouched (upgrade scoutlb or remove the file)"
+        "state file {path} has format {found}, not format {known} that this scoutlb knows (a newer scoutlb may have written it); it is left untouched (upgrade scoutlb or remove the file)"
     )]
     StateFormat {
         /// The state file.
         path: PathBuf,
-        /// The format found in the file.
-        found: u64,
+        /// The `format` value found in the file, as (shortened, printable) JSON text.
+        found: String,
         /// The newest format this version knows.
         known: u64,
     },

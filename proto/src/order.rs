@@ -2,7 +2,8 @@
 //!
 //! `list` mode: starting at the default server's place in the list and wrapping around.
 //! `spread` mode: the default server first, then the list ranked by rendezvous hashing
-//! (highest random weight) on the device id.
+//! (highest random weight) on the device id. In both, the seeds come after at most
+//! [`SEEDS_AFTER`] other servers, however long the list.
 //!
 //! The spread weight of a server for a device is `xxh3_64(device_id ++ [0u8] ++ server)`, where
 //! `server` is the server's canonical text (`host:port`, `[v6]:port`, host names lower case) and
@@ -44,7 +45,12 @@ impl<'a> Ranking<'a> {
     }
 }
 
-/// The ordered candidates: default, then the list (see module docs), then unnamed seeds; no repeats.
+/// At most this many servers of the failover order come before the seeds (behaviour.md,
+/// "Failover order"), so that a long dead cached list cannot starve them.
+pub const SEEDS_AFTER: usize = 8;
+
+/// The ordered candidates: default, then the list (see module docs), then unnamed seeds, the
+/// seeds moved up to follow the first [`SEEDS_AFTER`] servers when more come before them; no repeats.
 pub fn failover_order<'s>(
     list: Option<&'s [Server]>,
     seeds: &'s [Server],
@@ -74,5 +80,17 @@ pub fn failover_order<'s>(
         }
     }
     seeds.iter().for_each(&mut push);
+    // Seeds not among the first SEEDS_AFTER move up to follow them, in seed order.
+    let head = out.len().min(SEEDS_AFTER);
+    let late: HashSet<&Server> = seeds.iter().filter(|s| !out[..head].contains(s)).collect();
+    if late.is_empty() {
+        return out; // always so for a list of at most SEEDS_AFTER servers
+    }
+    let mut rest: Vec<Server> = out.split_off(head);
+    let moved: Vec<Server> = seeds.iter().filter(|s| late.contains(s)).cloned().collect();
+    let mut moved_seen: HashSet<&Server> = HashSet::with_capacity(moved.len());
+    out.extend(moved.iter().filter(|s| moved_seen.insert(s)).cloned());
+    rest.retain(|s| !late.contains(s));
+    out.extend(rest);
     out
 }

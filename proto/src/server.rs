@@ -12,7 +12,7 @@ pub const MAX_HOST_LEN: usize = 253;
 
 /// A server address that was refused: the text as given and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid server address `{input}`: {reason}")]
+#[error("invalid server address `{}`: {reason}", crate::printable(.input))]
 pub struct AddressError {
     /// The text as given.
     pub input: String,

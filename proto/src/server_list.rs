@@ -23,7 +23,7 @@ pub struct ServerEntry {
 
 /// Why a server list was refused (behaviour.md, "Wire format"); the cached list is kept.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("server list refused: {0}")]
+#[error("server list refused: {}", crate::printable(.0))]
 pub struct ListError(pub String);
 
 /// A validated, de-duplicated server list as received from a server.

@@ -42,12 +42,14 @@ impl State {
         let obj = v
             .as_object()
             .ok_or_else(|| Parsed::Corrupt("not a JSON object".into()))?;
-        let format = obj
-            .get("format")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Parsed::Corrupt("no numeric `format` field".into()))?;
-        if format > FORMAT {
-            return Err(Parsed::Newer(format));
+        match obj.get("format") {
+            None | Some(Value::Null) => return Err(Parsed::Corrupt("no `format` field".into())),
+            // Only the integers this version wrote are known; anything else (2, 2.0, 1e400, "2")
+            // may be a newer scoutlb's and is left alone.
+            Some(v) if v.as_u64().is_none_or(|f| !(1..=FORMAT).contains(&f)) => {
+                return Err(Parsed::Newer(format_text(v)));
+            }
+            Some(_) => {}
         }
         let server = |key: &str| -> std::result::Result<Option<Server>, Parsed> {
             match obj.get(key) {
@@ -83,6 +85,15 @@ impl State {
 pub enum Parsed {
     /// It cannot be parsed: move it aside and start from the seeds.
     Corrupt(String),
-    /// It has a newer `format`: refuse it and leave it untouched.
-    Newer(u64),
+    /// Its `format` is not a known integer (a newer scoutlb's, as JSON text): refuse it and leave
+    /// it untouched.
+    Newer(String),
+}
+
+/// A `format` value as short printable JSON text, for the error message.
+fn format_text(v: &Value) -> String {
+    let text = v.to_string();
+    let short: String = text.chars().take(40).collect();
+    let short = if short.len() < text.len() { short + "..." } else { short };
+    crate::printable::printable(&short).into_owned()
 }

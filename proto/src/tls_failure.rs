@@ -59,7 +59,8 @@ impl TlsFailure {
 
 impl fmt::Display for TlsFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.detail)
+        // The detail may quote a certificate's names: server-supplied text (behaviour.md, Surfaces).
+        f.write_str(&crate::printable(&self.detail))
     }
 }
 

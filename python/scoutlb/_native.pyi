@@ -191,6 +191,11 @@ class Connected:
     def save_error(self) -> str | None:
         """Why the save failed, when `saved` is False; otherwise None."""
 
+    @property
+    def state_dropped(self) -> str | None:
+        """Why the state file was not used when the client was created (it could not be parsed
+        and was moved aside; the client started from its seeds), or None."""
+
 @final
 class Event:
     """Something that happened inside a client, passed to the `events` callback."""
@@ -352,6 +357,11 @@ class Client:
     @property
     def default_server(self) -> Server | None:
         """The default server: the last one connected to successfully, or None."""
+
+    @property
+    def state_dropped(self) -> str | None:
+        """Why the state file was not used when this client was created (it could not be parsed
+        and was moved aside; the client started from its seeds), or None."""
 
     @property
     def seeds(self) -> list[Server]:

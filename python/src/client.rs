@@ -376,6 +376,13 @@ impl Client {
         self.run(py, |c| Ok(c.default_server())).map(|s| s.map(Server))
     }
 
+    /// Why the state file was not used when the client was created (it could not be parsed and
+    /// was moved aside), or None (behaviour.md, "State file").
+    #[getter]
+    fn state_dropped(&self) -> Option<String> {
+        self.inner.state_dropped().map(str::to_owned)
+    }
+
     /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.
     #[getter]
     fn seeds(&self) -> Vec<Server> {

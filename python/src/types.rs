@@ -184,6 +184,7 @@ pub struct Connected {
     failed: Vec<Attempt>,
     saved: bool,
     save_error: Option<String>,
+    state_dropped: Option<String>,
 }
 
 impl From<scoutlb::Connected> for Connected {
@@ -195,6 +196,7 @@ impl From<scoutlb::Connected> for Connected {
             failed: c.failed.into_iter().map(Attempt::from).collect(),
             saved: c.saved,
             save_error: c.save_error,
+            state_dropped: c.state_dropped,
         }
     }
 }
@@ -235,6 +237,12 @@ impl Connected {
     #[getter]
     fn save_error(&self) -> Option<String> {
         self.save_error.clone()
+    }
+
+    /// Why the state file was not used when the client was created (moved aside), or None.
+    #[getter]
+    fn state_dropped(&self) -> Option<String> {
+        self.state_dropped.clone()
     }
 
     fn __repr__(&self) -> String {

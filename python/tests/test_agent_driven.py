@@ -38,6 +38,24 @@ def test_failover_vector(case: dict[str, Any]) -> None:
 
 def test_vectors_are_present() -> None:
     assert len(VECTORS) >= 10
+    assert len(SEED_REACH) >= 10
+
+
+SEED_REACH = json.loads((REPO_ROOT / "tests" / "vectors" / "seed_reach.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", SEED_REACH, ids=[c["name"] for c in SEED_REACH])
+def test_seed_reach_vector(case: dict[str, Any]) -> None:
+    """However long the list, the seeds come after at most 8 others (behaviour.md, "Failover order")."""
+    expected = [Server.parse(s) for s in case["expected"]]
+    client = Client(servers=case["seeds"], probe="none")
+    client.update_server_list(case["list"])
+    if case["default"] is not None:
+        client.report_success(case["default"])
+    assert client.candidates() == expected
+    assert client.connection_lost() == expected
+    seeds = case["seeds"] or ["ScoutSrv"]
+    assert scoutlb.failover_order(case["list"], seeds, case["default"]) == expected
 
 
 def test_spread_order_is_a_permutation() -> None:

@@ -105,10 +105,19 @@ def test_retry_dict_sets_backoff() -> None:
 
 def test_path_like_state_file(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "state.json"
+    (tmp_path / "sub").mkdir()
     client = Client(servers=["a:1"], probe="none", state_file=path)
     client.report_success("a:1")
     assert json.loads(path.read_text())["default_server"] == {"host": "a", "port": 1}
     Client(servers=["a:1"], probe="none", state_file=os.fsencode(tmp_path / "bytes.json"))
+
+
+def test_a_missing_state_folder_is_an_error_naming_it(tmp_path: Path) -> None:
+    folder = tmp_path / "no" / "such"
+    with pytest.raises(scoutlb.StateFileError) as raised:
+        Client(servers=["a:1"], probe="none", state_file=folder / "state.json")
+    assert str(folder) in str(raised.value) and "does not exist" in str(raised.value)
+    assert not (tmp_path / "no").exists()
 
 
 def test_from_json_text_and_bytes(tmp_path: Path) -> None:

@@ -250,6 +250,15 @@ def test_default_server_survives_a_restart(
     assert second.candidates()[0] == scout_server.server
 
 
+def test_a_dropped_state_file_is_named_in_the_result(tmp_path: Path, scout_server: ScoutServer) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("not json")
+    connected = Client(servers=[scout_server.address], state_file=state).connect()
+    assert connected.state_dropped is not None and "moved aside" in connected.state_dropped
+    again = Client(servers=[scout_server.address], state_file=state).connect()
+    assert again.state_dropped is None
+
+
 def test_a_failed_save_is_reported(tmp_path: Path, scout_server: ScoutServer, recorder: Recorder) -> None:
     folder = tmp_path / "state"
     folder.mkdir()

@@ -1,4 +1,4 @@
-"""The shared conformance cases of tests/vectors/: server addresses, server lists and configuration errors."""
+"""The shared conformance cases of tests/vectors/: server addresses, server lists, configuration errors and state files."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ def cases(name: str) -> list[dict[str, Any]]:
 ADDRESSES = cases("server_address.json")
 LISTS = cases("server_list.json")
 CONFIGS = cases("config_errors.json")
+STATE_FILES = cases("state_file.json")
 
 
 def test_every_file_has_its_cases() -> None:
-    assert len(ADDRESSES) >= 20 and len(LISTS) >= 20 and len(CONFIGS) >= 30
+    assert len(ADDRESSES) >= 20 and len(LISTS) >= 20 and len(CONFIGS) >= 30 and len(STATE_FILES) >= 25
 
 
 @pytest.mark.parametrize("case", ADDRESSES, ids=[repr(c["input"])[:40] for c in ADDRESSES])
@@ -191,3 +192,33 @@ def test_startup_vector(case: dict[str, Any], tmp_path: Path) -> None:
             assert [[str(a.server), a.kind] for a in error.attempts] == expect["failed"], at
         if "state_file" in expect:
             assert state_summary(path) == expect["state_file"], at
+@pytest.mark.parametrize("case", STATE_FILES, ids=[c["name"] for c in STATE_FILES])
+def test_state_file_vector(case: dict[str, Any], tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    text: str = case["text"]
+    path.write_bytes(text.encode())
+
+    def aside() -> list[Path]:
+        return [p for p in tmp_path.iterdir() if p.name.startswith("state.json.corrupt-")]
+
+    if case["outcome"] == "refused":
+        with pytest.raises(scoutlb.StateFormatError) as raised:
+            Client(servers=["seed.test:1"], probe="none", state_file=str(path))
+        assert case["error_contains"] in str(raised.value)
+        assert path.read_bytes() == text.encode()
+        assert aside() == []
+        return
+    client = Client(servers=["seed.test:1"], probe="none", state_file=str(path))
+    if case["outcome"] == "loaded":
+        want = case["default_server"]
+        assert client.default_server == (Server.parse(want) if want is not None else None)
+        assert [str(s) for s in client.server_list] == [str(Server.parse(s)) for s in case["servers"] or []]
+        assert client.state_dropped is None
+        assert aside() == []
+    else:
+        assert case["outcome"] == "moved_aside"
+        assert client.candidates() == [Server.parse("seed.test:1")]
+        assert client.state_dropped is not None and "moved aside" in client.state_dropped
+        assert not path.exists()
+        moved = aside()
+        assert len(moved) == 1 and moved[0].read_bytes() == text.encode()

@@ -4,10 +4,12 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -580,9 +582,20 @@ static void test_state_file(void) {
     CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
     client = NULL;
     CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_STATE_FILE);
-    CHECK_ERROR_HAS("file/state.json: cannot create its folder");
+    CHECK_ERROR_HAS("file/state.json: cannot use its folder");
     CHECK(client == NULL);
     scoutlb_config_free(config);
+
+    /* A missing folder is an error that names it, and is not created (behaviour.md, "State file"). */
+    snprintf(json, sizeof json, "{\"probe\": \"none\", \"state_file\": \"%s/no/such/state.json\"}", dir);
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    client = NULL;
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_STATE_FILE);
+    CHECK_ERROR_HAS("/no/such does not exist");
+    CHECK(client == NULL);
+    scoutlb_config_free(config);
+    snprintf(json, sizeof json, "%s/no", dir);
+    CHECK(access(json, F_OK) != 0);
 
     /* Clean up the folder: the state file, its lock, and the corrupt copy. */
     {
@@ -754,6 +767,8 @@ static void test_failed_save(void) {
     }
     snprintf(json, sizeof json, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u}]}", tl_http_port(live));
     CHECK(tl_http_set_body(live, json));
+    snprintf(json, sizeof json, "%s/state", dir);
+    CHECK(mkdir(json, 0700) == 0);
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"state_file\": \"%s/state/state.json\"}",
              tl_http_port(live), dir);
     recorder_init(&r);
@@ -763,6 +778,7 @@ static void test_failed_save(void) {
     memset(&connected, 0xff, sizeof connected);
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
     CHECK(!connected.saved);
+    CHECK(!connected.state_dropped);
     CHECK(recorded(&r, SCOUTLB_EVENT_STATE_FILE_PROBLEM) == 1);
     CHECK(tl_contains(r.log, "state.json"));
     /* The reason is readable after the call, as Python's save_error; other calls leave it. */
@@ -1602,6 +1618,138 @@ static void test_config_vectors_typed(const char *dir) {
     }
     printf("config error vectors through the typed setters: %zu cases run\n", run);
     CHECK(run >= 25);
+/** Write `text` as the whole file `path`; 0 on failure. */
+static int write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    int ok = f != NULL && fputs(text, f) >= 0;
+    if (f != NULL) {
+        ok &= fclose(f) == 0;
+    }
+    return ok;
+}
+
+/** How many files in `dir` start with `prefix`; the last one's path in `found`. */
+static int count_prefixed(const char *dir, const char *prefix, char *found, size_t size) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(found, size, "%s/%s", dir, e->d_name);
+            n++;
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
+/** Whether the file `path` holds exactly `text`. */
+static int file_is(const char *path, const char *text) {
+    char *got = tl_read_file(path);
+    int same = got != NULL && strcmp(got, text) == 0;
+    free(got);
+    return same;
+}
+
+/** The canonical texts of a JSON array of addresses, one a line, as the list functions write them. */
+static void lines_of(const struct tl_json *list, char *out, size_t size) {
+    char one[SCOUTLB_SERVER_TEXT_SIZE], line[SCOUTLB_SERVER_TEXT_SIZE + 1];
+    size_t i;
+    out[0] = '\0';
+    for (i = 0; list != NULL && list->type == TL_JSON_ARRAY && i < list->count; i++) {
+        canonical(list->items[i]->string, one, sizeof one);
+        snprintf(line, sizeof line, "%s\n", one);
+        append(out, size, line);
+    }
+}
+
+/* behaviour.md, "State file": loaded, moved aside or refused (and left untouched). */
+static void run_state_file_vector(const struct tl_json *c) {
+    const char *name = string_of(c, "name"), *text = string_of(c, "text"), *outcome = string_of(c, "outcome");
+    char dir[] = "/tmp/scoutlb-c-XXXXXX";
+    char path[256], json[512], aside[512], want[2048], cmd[300];
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    scoutlb_status status;
+    int ok = 1;
+
+    if (name == NULL || text == NULL || outcome == NULL || mkdtemp(dir) == NULL) {
+        CHECK(!"state-file case has name, text and outcome; mkdtemp");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    ok &= write_file(path, text);
+    snprintf(json, sizeof json, "{\"servers\": [\"seed.test:1\"], \"probe\": \"none\", \"state_file\": \"%s\"}",
+             path);
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    status = scoutlb_client_new(config, &client);
+    if (strcmp(outcome, "refused") == 0) {
+        char *message = tl_last_error();
+        ok &= status == SCOUTLB_STATE_FORMAT && client == NULL && file_is(path, text) &&
+              tl_contains(message, string_of(c, "error_contains")) &&
+              count_prefixed(dir, "state.json.corrupt-", aside, sizeof aside) == 0;
+        free(message);
+    } else if (strcmp(outcome, "loaded") == 0) {
+        const char *dflt = string_of(c, "default_server");
+        char one[SCOUTLB_SERVER_TEXT_SIZE] = "";
+        ok &= status == SCOUTLB_OK;
+        if (dflt != NULL) {
+            canonical(dflt, one, sizeof one);
+        }
+        if (client != NULL) {
+            char *got = text_of(scoutlb_client_default_server, client), *list;
+            ok &= got != NULL && strcmp(got, one) == 0;
+            free(got);
+            lines_of(tl_json_get(c, "servers"), want, sizeof want);
+            list = text_of(scoutlb_client_server_list, client);
+            ok &= list != NULL && strcmp(list, want) == 0;
+            free(list);
+        }
+        ok &= count_prefixed(dir, "state.json.corrupt-", aside, sizeof aside) == 0;
+    } else {
+        char *order = client != NULL ? text_of(scoutlb_client_candidates, client) : NULL;
+        ok &= status == SCOUTLB_OK && order != NULL && strcmp(order, "seed.test:1\n") == 0 && access(path, F_OK) != 0 &&
+              count_prefixed(dir, "state.json.corrupt-", aside, sizeof aside) == 1 && file_is(aside, text);
+        free(order);
+    }
+    if (!ok) {
+        fprintf(stderr, "FAIL state-file vector \"%s\" (%s): status %u\n", name, outcome, (unsigned)status);
+    }
+    tl_check(ok, __FILE__, __LINE__, name);
+    scoutlb_client_free(client);
+    scoutlb_config_free(config);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+static void test_state_file_vectors(const char *dir) {
+    struct tl_json *doc = vector_file(dir, "state_file.json");
+    const struct tl_json *cases = tl_json_get(doc, "cases");
+    size_t i;
+    if (cases != NULL) {
+        CHECK(cases->count >= 25);
+        for (i = 0; i < cases->count; i++) {
+            run_state_file_vector(cases->items[i]);
+        }
+        printf("state file vectors: %zu cases run\n", cases->count);
+    }
+    tl_json_free(doc);
+}
+
+/* behaviour.md, "Failover order": the seeds come after at most 8 others, however long the list. */
+static void test_seed_reach_vectors(const char *dir) {
+    struct tl_json *doc = vector_file(dir, "seed_reach.json");
+    const struct tl_json *cases = tl_json_get(doc, "cases");
+    size_t i;
+    if (cases != NULL) {
+        CHECK(cases->count >= 10);
+        for (i = 0; i < cases->count; i++) {
+            run_vector(cases->items[i]);
+        }
+        printf("seed reach vectors: %zu cases run\n", cases->count);
+    }
     tl_json_free(doc);
 }
 
@@ -1658,6 +1806,8 @@ int main(int argc, char **argv) {
         test_list_vectors(dir);
         test_config_vectors(dir);
         test_config_vectors_typed(dir);
+        test_seed_reach_vectors(dir);
+        test_state_file_vectors(dir);
     }
     return tl_finish();
 }

@@ -374,3 +374,81 @@ fn a_save_that_fails_during_connect_is_reported_without_verbose() {
     );
     assert!(!state.exists(), "nothing was saved, nothing torn");
 }
+
+/// Characters a hostile server's text must never bring to the terminal as they are.
+fn raw_control(text: &str) -> Option<char> {
+    text.chars()
+        .find(|&c| (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+}
+
+#[test]
+fn server_supplied_text_is_escaped_in_every_output() {
+    // One server whose id carries ESC sequences, CR/LF, BEL, a C1 CSI and a bidi override.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let evil = "x\u{1b}[2J\r\ndefault server: 6.6.6.6:1\u{7}\u{9b}31m\u{202e}kcah";
+    let body = json!({"servers": [{"host": "127.0.0.1", "port": addr.port(), "id": evil}], "self": evil}).to_string();
+    let _server = TestServer::on(listener, Behaviour::Fixed(200, body));
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": [addr.to_string()]}));
+    let config = device.config.to_str().unwrap();
+    let mut runs = vec![("connect", scoutlb(&["--config", config, "connect"]))];
+    for command in ["servers", "status", "candidates", "lost"] {
+        runs.push((command, scoutlb(&["--config", config, "-v", command])));
+    }
+    for (command, run) in runs {
+        assert_eq!(run.code, 0, "{command}: {run:?}");
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert_eq!(raw_control(text), None, "{command} {stream}: {text:?}");
+            assert!(
+                !text.lines().any(|l| l.starts_with("default server: 6.6.6.6")),
+                "{command} {stream} has a forged line: {text}"
+            );
+        }
+        assert!(
+            run.stdout.contains("\\u{1b}[2J"),
+            "{command}: the id is shown escaped: {run:?}"
+        );
+    }
+    // JSON: the same value, with nothing raw on the terminal.
+    let run = scoutlb(&["--config", config, "--json", "-v", "servers"]);
+    assert_eq!(raw_control(&run.stdout), None, "{run:?}");
+    assert_eq!(raw_control(&run.stderr), None, "{run:?}");
+    assert_eq!(run.ok_json()["servers"][0]["id"], evil);
+}
+
+#[test]
+fn a_dropped_state_file_is_reported_without_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": ["127.0.0.1:1"], "probe": "none"}));
+    std::fs::write(&device.state, "{\"format\": 1, \"default_server\": {\"host\": ").unwrap();
+    let run = device.run(&["status"]);
+    let doc = run.ok_json();
+    assert!(doc["state_dropped"].as_str().unwrap().contains("moved aside"), "{doc}");
+    let warning: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("one JSON warning on stderr");
+    assert_eq!(warning["warning"], "state_file_dropped", "{run:?}");
+
+    std::fs::write(&device.state, "garbage").unwrap();
+    let run = scoutlb(&["--config", device.config.to_str().unwrap(), "servers"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("scoutlb: warning: state file"), "{run:?}");
+    assert!(run.stderr.contains("moved aside"), "{run:?}");
+
+    // A state file that was used: no warning, and the field is null.
+    let run = device.run(&["status"]);
+    assert!(run.stderr.is_empty(), "{run:?}");
+    assert!(run.ok_json()["state_dropped"].is_null());
+}
+
+#[test]
+fn a_missing_state_folder_is_an_error_that_names_it_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("typo").join("dir");
+    let config = dir.path().join("c.json");
+    std::fs::write(&config, json!({"state_file": folder.join("state.json")}).to_string()).unwrap();
+    let run = scoutlb(&["--config", config.to_str().unwrap(), "status"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains(&folder.display().to_string()), "{run:?}");
+    assert!(run.stderr.contains("does not exist"), "{run:?}");
+    assert!(!dir.path().join("typo").exists(), "no folder is created");
+}

@@ -92,6 +92,7 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
         builder = builder.events(move |event: &scoutlb::Event| output::print_event(event, json));
     }
     let client = builder.build()?;
+    output::warn_dropped(&client, args.json);
     match command {
         Command::Connect => {
             let connected = client.connect()?;

@@ -2,6 +2,10 @@
 //!
 //! Every command looks servers up in the cached list (up to 4,096 entries) once per printed
 //! server, so the list is indexed once per run ([`Known`]) and stdout is written through one buffer.
+//!
+//! Servers supply text (entry ids, and what error messages quote): every line of text passes
+//! through [`scoutlb::printable`] and JSON is written by [`Safe`], so that no control character or
+//! bidi control reaches the terminal (behaviour.md, "Surfaces").
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, StdoutLock, Write};
@@ -12,6 +16,49 @@ use serde_json::{Value, json};
 use scoutlb::{Client, Connected, Error, ErrorKind, Event, OrderMode, Server, State};
 
 use crate::Failure;
+
+/// Write one line of text with every unprintable character escaped (a server's id cannot
+/// forge a line, clear the screen or reorder what is shown).
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        writeln!($out, "{}", scoutlb::printable(&format!($($arg)*)))
+    };
+}
+
+/// The same on stderr.
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        eprintln!("{}", scoutlb::printable(&format!($($arg)*)))
+    };
+}
+
+/// serde_json's compact output, with the characters it leaves raw that [`scoutlb::is_unprintable`]
+/// names (DEL, C1 controls, bidi controls, line separators) written as `\uXXXX` escapes too:
+/// the same JSON value, safe on a terminal.
+pub struct Safe;
+
+impl serde_json::ser::Formatter for Safe {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if scoutlb::is_unprintable(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                // Every such character is in the Basic Multilingual Plane: one \uXXXX.
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// `value` as one line of safe JSON.
+fn json_text(value: &impl Serialize) -> String {
+    let mut bytes = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut bytes, Safe);
+    value.serialize(&mut ser).expect("a JSON value always serialises");
+    String::from_utf8(bytes).expect("serde_json writes UTF-8")
+}
 
 /// Prints results on stdout and errors on stderr, as text or JSON.
 pub struct Printer {
@@ -193,7 +240,8 @@ impl Printer {
     /// Print a JSON document on stdout.
     pub fn emit(&self, doc: &impl Serialize) -> io::Result<()> {
         let mut out = stdout();
-        serde_json::to_writer(&mut out, doc)?;
+        doc.serialize(&mut serde_json::Serializer::with_formatter(&mut out, Safe))
+            .map_err(io::Error::from)?;
         writeln!(out)?;
         out.flush()
     }
@@ -225,20 +273,21 @@ impl Printer {
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
                 ("servers", known.list(&state)),
                 ("state_file", state_file(client).into()),
+                ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
         let mut out = stdout();
-        writeln!(out, "connected to {}", known.named(&c.server))?;
+        say!(out, "connected to {}", known.named(&c.server))?;
         if c.via_balancer {
-            writeln!(out, "  through the ManagerLoadBalancer entry ({})", c.reached)?;
+            say!(out, "  through the ManagerLoadBalancer entry ({})", c.reached)?;
         } else if c.reached != c.server {
-            writeln!(out, "  reached at {}", c.reached)?;
+            say!(out, "  reached at {}", c.reached)?;
         }
         for a in &c.failed {
-            writeln!(out, "  not reachable first: {}: {}", known.named(&a.server), a.reason)?;
+            say!(out, "  not reachable first: {}: {}", known.named(&a.server), a.reason)?;
         }
         if let Some(d) = &state.default_server {
-            writeln!(out, "default server: {}", known.named(d))?;
+            say!(out, "default server: {}", known.named(d))?;
         }
         list_text(&mut out, &state, &known)?;
         out.flush()
@@ -260,13 +309,14 @@ impl Printer {
                 ("command", json!(command).into()),
                 ("candidates", Field::Servers(items)),
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
+                ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
         let mut out = stdout();
         if command == "lost" {
-            writeln!(out, "connection lost; try these servers in this order:")?;
+            say!(out, "connection lost; try these servers in this order:")?;
         } else {
-            writeln!(out, "start-up order:")?;
+            say!(out, "start-up order:")?;
         }
         for (i, s) in order.iter().enumerate() {
             let why = match source(client, &state, &known, balancer, s) {
@@ -275,7 +325,7 @@ impl Printer {
                 "seed" => "  (seed server)",
                 _ => "",
             };
-            writeln!(out, "  {}. {}{why}", i + 1, known.named(s))?;
+            say!(out, "  {}. {}{why}", i + 1, known.named(s))?;
         }
         out.flush()
     }
@@ -290,6 +340,7 @@ impl Printer {
                 ("servers", known.list(&state)),
                 ("servers_from", known.opt_doc(state.servers_from.as_ref())),
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
+                ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
         let mut out = stdout();
@@ -321,23 +372,24 @@ impl Printer {
                 ("manager_load_balancer", json!(balancer).into()),
                 ("failover_order", json!(order).into()),
                 ("device_id", json!(config.device_id).into()),
+                ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
         let mut out = stdout();
         match &state.default_server {
-            Some(d) => writeln!(out, "default server:      {}", known.named(d))?,
-            None => writeln!(out, "default server:      none yet (never connected)")?,
+            Some(d) => say!(out, "default server:      {}", known.named(d))?,
+            None => say!(out, "default server:      none yet (never connected)")?,
         }
         match &config.state_file {
-            Some(p) => writeln!(out, "state file:          {}", p.display())?,
-            None => writeln!(out, "state file:          none (kept in memory only)")?,
+            Some(p) => say!(out, "state file:          {}", p.display())?,
+            None => say!(out, "state file:          none (kept in memory only)")?,
         }
         let seeds: Vec<String> = client.seeds().iter().map(ToString::to_string).collect();
-        writeln!(out, "seed servers:        {}", seeds.join(", "))?;
-        writeln!(out, "ManagerLoadBalancer: {}", balancer.as_deref().unwrap_or("not set"))?;
+        say!(out, "seed servers:        {}", seeds.join(", "))?;
+        say!(out, "ManagerLoadBalancer: {}", balancer.as_deref().unwrap_or("not set"))?;
         match &config.device_id {
-            Some(id) => writeln!(out, "failover order:      {order} (device id {id})")?,
-            None => writeln!(out, "failover order:      {order}")?,
+            Some(id) => say!(out, "failover order:      {order} (device id {id})")?,
+            None => say!(out, "failover order:      {order}")?,
         }
         list_text(&mut out, &state, &known)?;
         out.flush()
@@ -363,17 +415,17 @@ impl Printer {
                 .collect();
             eprintln!(
                 "{}",
-                json!({"error": kind, "message": message, "exit_code": code, "attempts": attempts})
+                json_text(&json!({"error": kind, "message": message, "exit_code": code, "attempts": attempts}))
             );
         } else if attempts.is_empty() {
-            eprintln!("scoutlb: error: {message}");
+            tell!("scoutlb: error: {message}");
             if matches!(failure, Failure::Usage(_)) {
                 eprintln!("Run `scoutlb --help` for the usage.");
             }
         } else {
-            eprintln!("scoutlb: error: no server could be reached ({} tried):", attempts.len());
+            tell!("scoutlb: error: no server could be reached ({} tried):", attempts.len());
             for a in &attempts {
-                eprintln!("  {}: {}", a.server, a.reason);
+                tell!("  {}: {}", a.server, a.reason);
             }
         }
     }
@@ -382,7 +434,7 @@ impl Printer {
 /// The cached list as text, `*` marking the default server.
 fn list_text(out: &mut Out, state: &State, known: &Known) -> io::Result<()> {
     let Some(list) = &state.list else {
-        return writeln!(out, "no server list cached yet");
+        return say!(out, "no server list cached yet");
     };
     let from = state
         .servers_from
@@ -390,7 +442,7 @@ fn list_text(out: &mut Out, state: &State, known: &Known) -> io::Result<()> {
         .map(|s| format!(" from {}", known.named(s)))
         .unwrap_or_default();
     let n = list.entries().len();
-    writeln!(out, "server list{from}, {n} server{}:", if n == 1 { "" } else { "s" })?;
+    say!(out, "server list{from}, {n} server{}:", if n == 1 { "" } else { "s" })?;
     for e in list.entries() {
         let mark = if state.default_server.as_ref() == Some(&e.server) {
             "*"
@@ -398,8 +450,8 @@ fn list_text(out: &mut Out, state: &State, known: &Known) -> io::Result<()> {
             " "
         };
         match &e.id {
-            Some(id) => writeln!(out, "  {mark} {}  {id}", e.server)?,
-            None => writeln!(out, "  {mark} {}", e.server)?,
+            Some(id) => say!(out, "  {mark} {}  {id}", e.server)?,
+            None => say!(out, "  {mark} {}", e.server)?,
         }
     }
     Ok(())
@@ -424,9 +476,25 @@ pub fn warn_unsaved(c: &Connected, json: bool) {
     }
     let why = c.save_error.as_deref().unwrap_or("the save failed");
     if json {
-        eprintln!("{}", json!({"warning": "state_file_not_saved", "message": why}));
+        eprintln!(
+            "{}",
+            json_text(&json!({"warning": "state_file_not_saved", "message": why}))
+        );
     } else {
-        eprintln!("scoutlb: warning: connected, but the state file was not saved: {why}");
+        tell!("scoutlb: warning: connected, but the state file was not saved: {why}");
+    }
+}
+
+/// Warn on stderr, `-v` or not, that the state file could not be used and was moved aside.
+pub fn warn_dropped(client: &Client, json: bool) {
+    let Some(why) = client.state_dropped() else { return };
+    if json {
+        eprintln!(
+            "{}",
+            json_text(&json!({"warning": "state_file_dropped", "message": why}))
+        );
+    } else {
+        tell!("scoutlb: warning: {why}");
     }
 }
 
@@ -435,14 +503,14 @@ pub fn print_event(event: &Event, json: bool) {
     if json {
         eprintln!(
             "{}",
-            json!({
+            json_text(&json!({
                 "event": event.kind(),
                 "severity": format!("{:?}", event.severity()).to_lowercase(),
                 "server": event.server().map(ToString::to_string),
                 "message": event.to_string(),
-            })
+            }))
         );
     } else {
-        eprintln!("scoutlb: {event}");
+        tell!("scoutlb: {event}");
     }
 }

@@ -35,7 +35,8 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("scoutlb-fleet: {e}");
+            // The reason may quote a server's text (behaviour.md, "Surfaces").
+            eprintln!("scoutlb-fleet: {}", scoutlb::printable(&e));
             ExitCode::from(2)
         }
     }

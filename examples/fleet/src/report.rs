@@ -68,9 +68,9 @@ impl Report {
         self.targets.push(Check { what: what.into(), ok });
     }
 
-    /// Adds a remark.
+    /// Adds a remark, made printable: it may quote a server's text (behaviour.md, "Surfaces").
     pub fn note(&mut self, text: impl Into<String>) {
-        self.notes.push(text.into());
+        self.notes.push(scoutlb::printable(&text.into()).into_owned());
     }
 
     /// Appends another report's rows and checks, their names prefixed.
@@ -183,6 +183,16 @@ mod tests {
         assert_eq!(show(1.25, Unit::Ms), "1.2 ms");
         assert_eq!(show(f64::INFINITY, Unit::Ratio), "∞ (all on one)");
         assert_eq!(show(f64::NAN, Unit::Ratio), "-");
+    }
+
+    #[test]
+    fn notes_are_stored_printable() {
+        let mut r = Report::default();
+        r.note("first failure: bad id \u{1b}[2J\r\nverdict: PASS\u{202e}");
+        assert_eq!(
+            r.notes,
+            ["first failure: bad id \\u{1b}[2J\\u{d}\\u{a}verdict: PASS\\u{202e}"]
+        );
     }
 
     #[test]

@@ -35,13 +35,11 @@ pub fn id(i: usize) -> Option<String> {
 }
 
 /// The failover order from the default server (behaviour.md, "Failover order"): the default and the entries after it,
-/// then the entries before it, then the seed; as list indexes, `None` for the seed.
+/// then the entries before it, with the seed moved up to follow the first 8; as list indexes, `None` for the seed.
 pub fn failover_order() -> Vec<Option<usize>> {
-    (DEFAULT_INDEX..ENTRIES)
-        .chain(0..DEFAULT_INDEX)
-        .map(Some)
-        .chain([None])
-        .collect()
+    let mut order: Vec<Option<usize>> = (DEFAULT_INDEX..ENTRIES).chain(0..DEFAULT_INDEX).map(Some).collect();
+    order.insert(8, None);
+    order
 }
 
 /// A configuration and its state file in a folder.

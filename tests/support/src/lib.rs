@@ -19,7 +19,7 @@ pub mod syscall_order;
 
 pub use haproxy::HaProxy;
 pub use http::{Behaviour, Recorder, TestPki, TestServer, http_request, indexed_list_body, list_body};
-pub use ports::{free_port, refused, unreachable};
+pub use ports::{free_port, refused, unreachable, unreachable_many};
 
 pub use postgres::PostgresServer;
 pub use power_cut::PowerCutFs;

@@ -20,6 +20,23 @@ pub fn free_port() -> u16 {
 /// A loopback port whose SYNs are dropped: a listener with `listen(0)` whose one backlog slot is
 /// taken by a connection never accepted. Keep the guard alive while the port is used.
 pub fn unreachable() -> (Server, Unreachable) {
+    let (server, guard) = unchecked_unreachable();
+    let probe = TcpStream::connect_timeout(&guard.addr, Duration::from_millis(200));
+    assert!(probe.is_err(), "the full backlog did not drop a SYN");
+    (server, guard)
+}
+
+/// `n` ports as [`unreachable()`] gives one, checked once (a check costs 200 ms): a long dead list.
+pub fn unreachable_many(n: usize) -> Vec<(Server, Unreachable)> {
+    let ports: Vec<(Server, Unreachable)> = (0..n).map(|_| unchecked_unreachable()).collect();
+    if let Some((_, guard)) = ports.last() {
+        let probe = TcpStream::connect_timeout(&guard.addr, Duration::from_millis(200));
+        assert!(probe.is_err(), "the full backlog did not drop a SYN");
+    }
+    ports
+}
+
+fn unchecked_unreachable() -> (Server, Unreachable) {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
@@ -27,11 +44,10 @@ pub fn unreachable() -> (Server, Unreachable) {
     let addr = socket.local_addr().unwrap().as_socket().unwrap();
     // With a backlog of 0 the kernel queues one connection; every later SYN is dropped.
     let filler = TcpStream::connect(addr).unwrap();
-    let probe = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
-    assert!(probe.is_err(), "the full backlog did not drop a SYN");
     (
         Server::from(addr),
         Unreachable {
+            addr,
             _socket: socket,
             _filler: filler,
         },
@@ -40,6 +56,7 @@ pub fn unreachable() -> (Server, Unreachable) {
 
 /// Keeps an [`unreachable()`] port unreachable.
 pub struct Unreachable {
+    addr: SocketAddr,
     _socket: socket2::Socket,
     _filler: TcpStream,
 }

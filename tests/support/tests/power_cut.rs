@@ -111,6 +111,8 @@ fn power_cuts_around_saves_leave_the_old_or_the_new_state_file() {
     let Some(fs) = mounted() else { return };
     let mut rng = Rng::new();
     let path = fs.path().join("agent").join("state.json");
+    // The agent's folder exists (scoutlb creates none: behaviour.md, "State file").
+    std::fs::create_dir(path.parent().unwrap()).unwrap();
     StateFile::open(&path).unwrap().save(&state(0)).unwrap();
     let (mut old, mut new, mut during) = (0, 0, 0);
     let mut last = 0;
