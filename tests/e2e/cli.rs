@@ -374,3 +374,19 @@ fn a_save_that_fails_during_connect_is_reported_without_verbose() {
     );
     assert!(!state.exists(), "nothing was saved, nothing torn");
 }
+
+#[test]
+fn an_unresolvable_name_exits_four_with_the_http_probe_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": ["scoutlb-test.invalid"]}));
+    let run = device.run(&["connect"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    let err: serde_json::Value = serde_json::from_str(&run.stderr).unwrap();
+    assert_eq!(err["attempts"][0]["reason"], "dns", "{err}");
+    let message = err["attempts"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("DNS lookup failed: "), "{message}");
+    assert!(
+        !message.contains("io:"),
+        "the message leaks ureq's variant name: {message}"
+    );
+}
