@@ -5,22 +5,31 @@
 //! `--verbose` events to stderr, and the exit code says what kind of failure happened.
 
 mod args;
+
+mod config;
 mod output;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use scoutlb::{Client, Config, Error, ErrorKind, ProbeKind};
+use scoutlb::{Client, Error, ErrorKind, ProbeKind};
 
-use args::{Args, Command, EXIT_ALL_FAILED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
+use args::{Args, Command, EXIT_ALL_FAILED, EXIT_CANCELLED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
 use output::Printer;
 
-/// Why a run failed: a message of our own, the library's error, or stdout could not be written.
+/// Why a run failed: the configuration, the library's error, or stdout could not be written.
 enum Failure {
-    Usage(String),
+    /// The configuration could not be read or is wrong; the key, when one is to blame.
+    Config {
+        message: String,
+        key: Option<String>,
+    },
     Library(Error),
     Output(std::io::Error),
+    /// Anything else, in words.
+    Other(String),
 }
 
 impl From<Error> for Failure {
@@ -85,7 +94,7 @@ fn version(printer: &Printer) -> std::io::Result<()> {
 
 /// Run a command: every one needs a client.
 fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> {
-    let config = load_config(args.config.as_deref())?;
+    let config = config::load(args)?;
     let mut builder = Client::builder(config);
     if args.verbose {
         let json = args.json;
@@ -93,8 +102,12 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
     }
     let client = builder.build()?;
     match command {
-        Command::Connect => {
-            let connected = client.connect()?;
+        Command::Connect { retry } => {
+            let connected = if retry {
+                client.connect_with_retry_until(&stop_on_signal()?)?
+            } else {
+                client.connect()?
+            };
             printer.connected("connect", &client, &connected)?;
             output::warn_unsaved(&connected, args.json);
         }
@@ -117,26 +130,29 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
     Ok(())
 }
 
-/// Read the configuration file, or take every default when none is given.
-fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
-    let Some(path) = path else {
-        return Ok(Config::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("cannot read the configuration {}: {e}", path.display())))?;
-    Config::from_json(&text).map_err(|e| Failure::Usage(format!("configuration {}: {e}", path.display())))
+/// A stop condition for `connect --retry` that turns true at the first SIGTERM or SIGINT; a
+/// second signal exits at once. A try in progress ends first (within `deadline_ms`).
+fn stop_on_signal() -> Result<impl Fn() -> bool, Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, i32::from(EXIT_CANCELLED), Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .map_err(|e| Failure::Other(format!("cannot catch SIGTERM and SIGINT: {e}")))?;
+    }
+    Ok(move || stop.load(Ordering::SeqCst))
 }
 
 /// The documented exit code of a failure.
 fn exit_code(failure: &Failure) -> u8 {
     match failure {
-        Failure::Usage(_) => EXIT_USAGE,
-        Failure::Output(_) => EXIT_OTHER,
+        Failure::Config { .. } => EXIT_USAGE,
+        Failure::Output(_) | Failure::Other(_) => EXIT_OTHER,
         Failure::Library(e) if e.is_all_dns() => EXIT_DNS,
         Failure::Library(e) => match e.kind() {
             ErrorKind::AllFailed => EXIT_ALL_FAILED,
             ErrorKind::Config | ErrorKind::InvalidServer | ErrorKind::Unsupported => EXIT_USAGE,
             ErrorKind::StateFile | ErrorKind::StateFormat => EXIT_STATE_FILE,
+            ErrorKind::Cancelled => EXIT_CANCELLED,
             _ => EXIT_OTHER,
         },
     }

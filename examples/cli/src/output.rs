@@ -270,12 +270,13 @@ impl Printer {
         }
         for (i, s) in order.iter().enumerate() {
             let why = match source(client, &state, &known, balancer, s) {
-                "balancer" => "  (ManagerLoadBalancer)",
-                "default" => "  (default server)",
-                "seed" => "  (seed server)",
-                _ => "",
+                "balancer" => "ManagerLoadBalancer",
+                "default" => "default server",
+                "list" => "server list",
+                "seed" => "seed server",
+                _ => "other",
             };
-            writeln!(out, "  {}. {}{why}", i + 1, known.named(s))?;
+            writeln!(out, "  {}. {}  ({why})", i + 1, known.named(s))?;
         }
         out.flush()
     }
@@ -336,8 +337,8 @@ impl Printer {
         writeln!(out, "seed servers:        {}", seeds.join(", "))?;
         writeln!(out, "ManagerLoadBalancer: {}", balancer.as_deref().unwrap_or("not set"))?;
         match &config.device_id {
-            Some(id) => writeln!(out, "failover order:      {order} (device id {id})")?,
-            None => writeln!(out, "failover order:      {order}")?,
+            Some(id) => writeln!(out, "failover_order:      \"{order}\" (device id {id})")?,
+            None => writeln!(out, "failover_order:      \"{order}\"")?,
         }
         list_text(&mut out, &state, &known)?;
         out.flush()
@@ -346,9 +347,15 @@ impl Printer {
     /// Report a failure on stderr.
     pub fn error(&self, failure: &Failure, code: u8) {
         let (kind, message, attempts) = match failure {
-            Failure::Usage(m) => ("usage", m.clone(), Vec::new()),
+            Failure::Config { message, .. } => ("config", message.clone(), Vec::new()),
             Failure::Output(e) => ("output", format!("cannot write the output: {e}"), Vec::new()),
+            Failure::Other(m) => ("other", m.clone(), Vec::new()),
             Failure::Library(e) => (error_kind(e), e.to_string(), e.attempts().to_vec()),
+        };
+        let key = match failure {
+            Failure::Config { key, .. } => key.clone(),
+            Failure::Library(Error::Config { key, .. }) => Some(key.clone()),
+            _ => None,
         };
         if self.json {
             let attempts: Vec<Value> = attempts
@@ -361,14 +368,15 @@ impl Printer {
                     })
                 })
                 .collect();
-            eprintln!(
-                "{}",
-                json!({"error": kind, "message": message, "exit_code": code, "attempts": attempts})
-            );
+            let mut doc = json!({"error": kind, "message": message, "exit_code": code, "attempts": attempts});
+            if kind == "config" {
+                doc["key"] = json!(key);
+            }
+            eprintln!("{doc}");
         } else if attempts.is_empty() {
             eprintln!("scoutlb: error: {message}");
-            if matches!(failure, Failure::Usage(_)) {
-                eprintln!("Run `scoutlb --help` for the usage.");
+            if kind == "config" {
+                eprintln!("The configuration keys: `man scoutlb`, section CONFIGURATION.");
             }
         } else {
             eprintln!("scoutlb: error: no server could be reached ({} tried):", attempts.len());
@@ -413,6 +421,7 @@ fn error_kind(e: &Error) -> &'static str {
         ErrorKind::Unsupported => "unsupported",
         ErrorKind::StateFile | ErrorKind::StateFormat => "state_file",
         ErrorKind::Dns => "dns",
+        ErrorKind::Cancelled => "cancelled",
         _ => "other",
     }
 }
@@ -430,12 +439,13 @@ pub fn warn_unsaved(c: &Connected, json: bool) {
     }
 }
 
-/// Print one event on stderr (`--verbose`).
+/// Print one event on stderr (`--verbose`); in JSON with its time (RFC 3339, UTC, milliseconds).
 pub fn print_event(event: &Event, json: bool) {
     if json {
         eprintln!(
             "{}",
             json!({
+                "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
                 "event": event.kind(),
                 "severity": format!("{:?}", event.severity()).to_lowercase(),
                 "server": event.server().map(ToString::to_string),
