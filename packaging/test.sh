@@ -148,13 +148,30 @@ else
     bad "cmake builds examples/cpp against the installed package"
 fi
 
+# Whether the installed man page's CONFIGURATION section has a heading for each key of $1.
+man_lists_keys() {
+    local page key
+    page=$(MANWIDTH=100 man /usr/share/man/man1/scoutlb.1.gz 2>/dev/null | sed -n '/^CONFIGURATION/,/^ENVIRONMENT/p')
+    [ -n "$1" ] && [ -n "$page" ] || return 1
+    for key in $1; do
+        grep -qE "^ +$key( |\$)" <<<"$page" || { echo "the man page lacks the key $key"; return 1; }
+    done
+}
 if [[ " ${built[*]} " == *" scoutlb "* ]]; then
     step "the scoutlb CLI package"
     check "scoutlb connect reaches the packaged server" \
         bash -c "scoutlb --config '$tmp/agent.json' connect | grep -q '127.0.0.1:$port'"
     check "man page" test -s /usr/share/man/man1/scoutlb.1.gz
+    keys=$(sed -n '/^pub const KEYS/,/^];/p' core/src/config.rs | sed -n 's/^ *"\([a-z_]*\)",$/\1/p')
+    check "the man page lists every configuration key of scoutlb::KEYS ($(wc -w <<<"$keys"))" man_lists_keys "$keys"
     check "bash completion registers for scoutlb" bash -c \
         '. /usr/share/bash-completion/completions/scoutlb && complete -p scoutlb >/dev/null'
+    check "zsh completion in zsh's vendor folder" test -s /usr/share/zsh/vendor-completions/_scoutlb
+    check "fish completion in fish's vendor folder" test -s /usr/share/fish/vendor_completions.d/scoutlb.fish
+    if command -v fish >/dev/null 2>&1; then
+        check "fish completes 'scoutlb c' from the installed file" bash -c \
+            "fish --no-config -c 'source /usr/share/fish/vendor_completions.d/scoutlb.fish; complete -C\"scoutlb c\"' | grep -q '^connect'"
+    fi
 fi
 
 kill "$server_pid" 2>/dev/null
