@@ -362,9 +362,14 @@ impl Client {
         let result = file.save(state);
         self.unsaved.store(result.is_err(), Ordering::SeqCst);
         result.inspect_err(|e| {
+            // The event names the file itself; the error's own text would name it twice.
+            let why = match e {
+                Error::StateFile { action, source, .. } => format!("cannot {action}: {source}"),
+                other => other.to_string(),
+            };
             self.emit(Event::StateFileProblem {
                 path: file.path().to_path_buf(),
-                message: format!("{e}; the state is kept in memory and saved again at the next chance"),
+                message: format!("{why}; the state is kept in memory and saved again at the next chance"),
             });
         })
     }
