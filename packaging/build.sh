@@ -29,7 +29,7 @@ cargo build --profile dist -p scoutlb-ffi -p scoutlb-cli -p scout-server --quiet
 stage=$target/dist/deb-stage
 rm -rf "$stage"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-DESTDIR=$stage ffi/install.sh /usr --libdir "lib/$multiarch" >/dev/null
+DESTDIR=$stage ffi/install.sh /usr --libdir "lib/$multiarch" --no-build >/dev/null
 mv "$stage/usr/lib/$multiarch" "$stage/lib" # a path without the tuple for Cargo.toml; cargo-deb adds it back
 
 # The CLI's man page and completions, generated from its argument parser and the keys' table.

@@ -73,7 +73,7 @@ step "the size targets (ffi/size.sh on the same build)"
 check "ffi/size.sh" bash ffi/size.sh --no-build
 
 step "split debug info (ffi/install.sh --debug-symbols, same build)"
-if ffi/install.sh "$tmp/dbg" --debug-symbols >/dev/null; then
+if ffi/install.sh "$tmp/dbg" --debug-symbols --no-build >/dev/null; then
     lib=$(echo "$tmp"/dbg/lib/libscoutlb.so.*.*.*)
     id=$(readelf -n "$lib" | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p')
     dbg=$tmp/dbg/lib/debug/.build-id/${id:0:2}/${id:2}.debug
@@ -135,6 +135,13 @@ if cc -std=c99 -Wall -Wextra -Wpedantic -Werror examples/c/agent.c $(pkg-config 
         bash -c "'$tmp/agent_c' '$tmp/agent.json' 2>/dev/null | grep -q 'connected to 127.0.0.1:$port'"
 else
     bad "cc examples/c/agent.c with pkg-config"
+fi
+if cc -std=c99 -Wall -Wextra -Wpedantic -Werror examples/c/agent.c $(pkg-config --cflags --libs scoutlb-static) \
+    -o "$tmp/agent_c_static" && ! readelf -d "$tmp/agent_c_static" | grep -q 'NEEDED.*libscoutlb'; then
+    check "the C agent linked with pkg-config scoutlb-static (libscoutlb.a) connects to the packaged server" \
+        bash -c "'$tmp/agent_c_static' '$tmp/agent.json' 2>/dev/null | grep -q 'connected to 127.0.0.1:$port'"
+else
+    bad "cc examples/c/agent.c \$(pkg-config --cflags --libs scoutlb-static) links libscoutlb.a"
 fi
 cp -r examples/cpp "$tmp/cpp"
 if cmake -S "$tmp/cpp" -B "$tmp/cpp/build" >"$tmp/cmake.log" 2>&1 && cmake --build "$tmp/cpp/build" >>"$tmp/cmake.log" 2>&1; then
