@@ -2,8 +2,9 @@
 # Install the scoutlb C/C++ library like a C library (a stand-in for cargo-c's `cargo cinstall`):
 #   PREFIX/LIBDIR/libscoutlb.so.<version>, its SONAME link libscoutlb.so.<abi> and libscoutlb.so,
 #   PREFIX/LIBDIR/libscoutlb.a, PREFIX/include/scoutlb.h and scoutlb.hpp,
-#   PREFIX/LIBDIR/pkgconfig/scoutlb.pc, PREFIX/LIBDIR/cmake/scoutlb/scoutlbConfig{,Version}.cmake
-# Usage: ffi/install.sh PREFIX [--debug] [--debug-symbols] [--libdir DIR]
+#   PREFIX/LIBDIR/pkgconfig/scoutlb.pc and scoutlb-static.pc (links libscoutlb.a),
+#   PREFIX/LIBDIR/cmake/scoutlb/scoutlbConfig{,Version}.cmake
+# Usage: ffi/install.sh PREFIX [--debug] [--debug-symbols] [--libdir DIR] [--no-build]
 #   (default)        the `dist` profile (LTO, one codegen unit), stripped: the debug info is split off
 #                    into target/dist/ship/libscoutlb.so.<version>.debug, linked by .gnu_debuglink
 #   --debug-symbols  also install that debug info as PREFIX/lib/debug/.build-id/NN/REST.debug, where
@@ -11,20 +12,26 @@
 #                    PREFIX/lib/debug)
 #   --debug          the dev profile instead: unoptimised, with debug info, not stripped
 #   --libdir DIR     the library folder relative to PREFIX (default: lib; Debian: lib/x86_64-linux-gnu)
+#   --no-build       install what an earlier build left in TARGET/dist (TARGET/debug with --debug),
+#                    without running cargo: `cargo build -p scoutlb-ffi --profile dist` (or without
+#                    --profile for --debug) first; TARGET is $CARGO_TARGET_DIR, else target/ of the checkout
 #   DESTDIR=STAGE    install under STAGE/PREFIX, with PREFIX in the pkg-config file (for packaging)
 # Then: cc agent.c $(PKG_CONFIG_PATH=PREFIX/lib/pkgconfig pkg-config --cflags --libs scoutlb)
+#   (static: pkg-config --cflags --libs scoutlb-static)
 #   or, in CMake: find_package(scoutlb 0.1 REQUIRED) with CMAKE_PREFIX_PATH=PREFIX.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-usage="usage: ffi/install.sh PREFIX [--debug] [--debug-symbols] [--libdir DIR]"
+usage="usage: ffi/install.sh PREFIX [--debug] [--debug-symbols] [--libdir DIR] [--no-build]"
 prefix=${1:?$usage}
 shift
 profile=dist
 debug_symbols=0
 libdir=lib
+build=1
 while [ $# -gt 0 ]; do
     case $1 in
     --debug) profile=debug ;;
+    --no-build) build=0 ;;
     --debug-symbols) debug_symbols=1 ;;
     --libdir)
         libdir=${2:?$usage}
@@ -49,15 +56,29 @@ if [ $profile = debug ] && [ $debug_symbols = 1 ]; then
 fi
 dest=${DESTDIR:-}
 
-if [ $profile = dist ]; then
-    cargo build --manifest-path "$root/Cargo.toml" -p scoutlb-ffi --profile dist --quiet
+if [ $build = 1 ]; then
+    if [ $profile = dist ]; then
+        cargo build --manifest-path "$root/Cargo.toml" -p scoutlb-ffi --profile dist --quiet
+    else
+        cargo build --manifest-path "$root/Cargo.toml" -p scoutlb-ffi --quiet
+    fi
+    metadata=$(cargo metadata --manifest-path "$root/Cargo.toml" --no-deps --format-version 1)
+    target=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' <<<"$metadata")
+    version=$(python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "scoutlb-ffi"))' <<<"$metadata")
 else
-    cargo build --manifest-path "$root/Cargo.toml" -p scoutlb-ffi --quiet
+    # No cargo: the workspace's version (scoutlb-ffi inherits it) and the target folder as cargo names it.
+    target=${CARGO_TARGET_DIR:-$root/target}
+    case $target in /*) ;; *) target=$root/$target ;; esac
+    version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$root/Cargo.toml")
 fi
-metadata=$(cargo metadata --manifest-path "$root/Cargo.toml" --no-deps --format-version 1)
-target=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' <<<"$metadata")
-version=$(python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "scoutlb-ffi"))' <<<"$metadata")
 built=$target/$profile
+for f in "$built/libscoutlb.so" "$built/libscoutlb.a"; do
+    if [ ! -f "$f" ]; then
+        flag=$([ $profile = dist ] && echo " --profile dist")
+        echo "install.sh: $f is missing: build it first (cargo build -p scoutlb-ffi$flag), or leave out --no-build" >&2
+        exit 1
+    fi
+done
 # The SONAME (set by ffi/build.rs) names the link the loader looks for.
 soname=$(readelf -d "$built/libscoutlb.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 if [ -z "$soname" ]; then
@@ -91,8 +112,10 @@ ln -sfn "libscoutlb.so.$version" "$lib/$soname"
 ln -sfn "$soname" "$lib/libscoutlb.so"
 install -m 0644 "$a" "$lib/libscoutlb.a"
 install -m 0644 "$root/include/scoutlb.h" "$root/include/scoutlb.hpp" "$inc/"
-sed -e "s|@PREFIX@|$prefix|" -e "s|@LIBDIR@|$libdir|" -e "s|@VERSION@|$version|" \
-    "$root/ffi/scoutlb.pc.in" >"$lib/pkgconfig/scoutlb.pc"
+for pc in scoutlb scoutlb-static; do
+    sed -e "s|@PREFIX@|$prefix|" -e "s|@LIBDIR@|$libdir|" -e "s|@VERSION@|$version|" \
+        "$root/ffi/$pc.pc.in" >"$lib/pkgconfig/$pc.pc"
+done
 IFS=. read -r major minor _ <<<"${version%%[-+]*}"
 include_from_libdir=$(python3 -c 'import os,sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' \
     "$prefix/include" "$prefix/$libdir")

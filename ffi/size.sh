@@ -15,7 +15,7 @@ target=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,s
 tmp=$(mktemp -d /tmp/scoutlb-size.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-ffi/install.sh "$tmp/prefix" --debug-symbols >/dev/null
+ffi/install.sh "$tmp/prefix" --debug-symbols $([ "${1:-}" = "--no-build" ] && echo --no-build) >/dev/null
 # The CLI as the Debian package ships it (cargo-deb runs strip --strip-unneeded).
 strip --strip-unneeded --remove-section=.comment -o "$tmp/scoutlb" "$target/dist/scoutlb"
 

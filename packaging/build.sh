@@ -2,7 +2,7 @@
 # Build the Debian packages of scoutlb with cargo-deb, from one `dist` build of the workspace:
 #   libscoutlb0      the shared library (SONAME libscoutlb.so.0)
 #   libscoutlb-dev   scoutlb.h, scoutlb.hpp, libscoutlb.a, the libscoutlb.so link, pkg-config, CMake
-#   scoutlb          the CLI with its man page and bash completion
+#   scoutlb          the CLI with its man page (configuration keys included) and bash, zsh and fish completions
 #   scout-server     the reference server with its systemd unit and system user
 # Usage: packaging/build.sh [OUTDIR]     (default: target/debian; prints the .deb paths at the end)
 # Needs cargo-deb and dpkg-dev, which tests/install-deps.sh installs.
@@ -29,10 +29,10 @@ cargo build --profile dist -p scoutlb-ffi -p scoutlb-cli -p scout-server --quiet
 stage=$target/dist/deb-stage
 rm -rf "$stage"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-DESTDIR=$stage ffi/install.sh /usr --libdir "lib/$multiarch" >/dev/null
+DESTDIR=$stage ffi/install.sh /usr --libdir "lib/$multiarch" --no-build >/dev/null
 mv "$stage/usr/lib/$multiarch" "$stage/lib" # a path without the tuple for Cargo.toml; cargo-deb adds it back
 
-# The CLI's man page and bash completion, generated from its argument parser.
+# The CLI's man page and completions, generated from its argument parser and the keys' table.
 bash examples/cli/gen-assets.sh "$stage/cli"
 gzip -9n "$stage/cli/scoutlb.1"
 

@@ -73,7 +73,7 @@ step "the size targets (ffi/size.sh on the same build)"
 check "ffi/size.sh" bash ffi/size.sh --no-build
 
 step "split debug info (ffi/install.sh --debug-symbols, same build)"
-if ffi/install.sh "$tmp/dbg" --debug-symbols >/dev/null; then
+if ffi/install.sh "$tmp/dbg" --debug-symbols --no-build >/dev/null; then
     lib=$(echo "$tmp"/dbg/lib/libscoutlb.so.*.*.*)
     id=$(readelf -n "$lib" | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p')
     dbg=$tmp/dbg/lib/debug/.build-id/${id:0:2}/${id:2}.debug
@@ -136,6 +136,13 @@ if cc -std=c99 -Wall -Wextra -Wpedantic -Werror examples/c/agent.c $(pkg-config 
 else
     bad "cc examples/c/agent.c with pkg-config"
 fi
+if cc -std=c99 -Wall -Wextra -Wpedantic -Werror examples/c/agent.c $(pkg-config --cflags --libs scoutlb-static) \
+    -o "$tmp/agent_c_static" && ! readelf -d "$tmp/agent_c_static" | grep -q 'NEEDED.*libscoutlb'; then
+    check "the C agent linked with pkg-config scoutlb-static (libscoutlb.a) connects to the packaged server" \
+        bash -c "'$tmp/agent_c_static' '$tmp/agent.json' 2>/dev/null | grep -q 'connected to 127.0.0.1:$port'"
+else
+    bad "cc examples/c/agent.c \$(pkg-config --cflags --libs scoutlb-static) links libscoutlb.a"
+fi
 cp -r examples/cpp "$tmp/cpp"
 if cmake -S "$tmp/cpp" -B "$tmp/cpp/build" >"$tmp/cmake.log" 2>&1 && cmake --build "$tmp/cpp/build" >>"$tmp/cmake.log" 2>&1; then
     ok "cmake: find_package(scoutlb 0.1) from /usr/lib/$multiarch/cmake builds the C++ agent (shared and static)"
@@ -148,13 +155,30 @@ else
     bad "cmake builds examples/cpp against the installed package"
 fi
 
+# Whether the installed man page's CONFIGURATION section has a heading for each key of $1.
+man_lists_keys() {
+    local page key
+    page=$(MANWIDTH=100 man /usr/share/man/man1/scoutlb.1.gz 2>/dev/null | sed -n '/^CONFIGURATION/,/^ENVIRONMENT/p')
+    [ -n "$1" ] && [ -n "$page" ] || return 1
+    for key in $1; do
+        grep -qE "^ +$key( |\$)" <<<"$page" || { echo "the man page lacks the key $key"; return 1; }
+    done
+}
 if [[ " ${built[*]} " == *" scoutlb "* ]]; then
     step "the scoutlb CLI package"
     check "scoutlb connect reaches the packaged server" \
         bash -c "scoutlb --config '$tmp/agent.json' connect | grep -q '127.0.0.1:$port'"
     check "man page" test -s /usr/share/man/man1/scoutlb.1.gz
+    keys=$(sed -n '/^pub const KEYS/,/^];/p' core/src/config.rs | sed -n 's/^ *"\([a-z_]*\)",$/\1/p')
+    check "the man page lists every configuration key of scoutlb::KEYS ($(wc -w <<<"$keys"))" man_lists_keys "$keys"
     check "bash completion registers for scoutlb" bash -c \
         '. /usr/share/bash-completion/completions/scoutlb && complete -p scoutlb >/dev/null'
+    check "zsh completion in zsh's vendor folder" test -s /usr/share/zsh/vendor-completions/_scoutlb
+    check "fish completion in fish's vendor folder" test -s /usr/share/fish/vendor_completions.d/scoutlb.fish
+    if command -v fish >/dev/null 2>&1; then
+        check "fish completes 'scoutlb c' from the installed file" bash -c \
+            "fish --no-config -c 'source /usr/share/fish/vendor_completions.d/scoutlb.fish; complete -C\"scoutlb c\"' | grep -q '^connect'"
+    fi
 fi
 
 kill "$server_pid" 2>/dev/null

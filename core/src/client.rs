@@ -330,7 +330,11 @@ impl Client {
                 (version, file.save_within(&state, left().min(STATE_LOCK_WAIT), stop))
             }
         };
-        let outcome = result.as_ref().map(|_| ()).map_err(Error::to_string);
+        // The event names the file itself; the error's own text would name it twice.
+        let outcome = result.as_ref().map(|_| ()).map_err(|e| match e {
+            Error::StateFile { action, source, .. } => format!("cannot {action}: {source}"),
+            other => other.to_string(),
+        });
         let effects = lock(&self.device).saved(version, outcome);
         for effect in effects {
             if let Effect::Emit(event) = effect {

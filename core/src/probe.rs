@@ -144,7 +144,13 @@ impl HttpProbe {
             Some(path) => ureq::tls::RootCerts::new_with_certs(&load_ca_file(path)?),
             None => ureq::tls::RootCerts::PlatformVerifier,
         };
-        builder = builder.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(roots)
+            // ring, as the rest of the crate; set here, never as the process's default (the host
+            // program may use rustls with a provider of its own).
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .build();
+        builder = builder.tls_config(tls);
         // The connector chain signals "transport up" once TCP (and TLS) is established.
         let connector = ureq::unversioned::transport::DefaultConnector::new().chain(SignalUp);
         let agent = match crate::dns::configured_resolver(config) {

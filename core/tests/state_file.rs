@@ -528,3 +528,29 @@ fn a_save_that_fails_during_connect_is_reported_in_the_result_and_as_an_event() 
     let saved = StateFile::open(&path).unwrap().load().unwrap().state;
     assert_eq!(saved.default_server, Some(live.server()));
 }
+
+#[test]
+fn a_failed_save_event_names_the_state_file_once() {
+    let live = scoutlb_testkit::TestServer::live("a");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("state");
+    std::fs::create_dir(&folder).unwrap();
+    let path = folder.join("state.json");
+    let mut cfg = Config::from_json(&format!(r#"{{"servers": ["{}"]}}"#, live.server())).unwrap();
+    cfg.state_file = Some(path.clone());
+    let rec = Recorder::default();
+    let client = Client::builder(cfg).events(rec.sink()).build().unwrap();
+    std::fs::remove_dir_all(&folder).unwrap();
+    assert!(!client.connect().unwrap().saved);
+    let text = rec
+        .events()
+        .iter()
+        .find(|e| matches!(e, Event::StateFileProblem { .. }))
+        .map(ToString::to_string)
+        .expect("a state_file_problem event");
+    assert!(
+        text.starts_with(&format!("state file {}: cannot ", path.display())),
+        "{text}"
+    );
+    assert_eq!(text.matches("state file").count(), 1, "the prefix is repeated: {text}");
+}

@@ -159,10 +159,11 @@ done
 # Default leak settings ("possibly lost" is an error too) with the suppression file that ships
 # (ffi/scoutlb.supp: the standard library's handle of the main thread, nothing else).
 step "Valgrind (the debug cdylib, default leak settings, ffi/scoutlb.supp)"
-ln -sf "$lib_so" "$build/lib/libscoutlb.so.0"
-ln -sf libscoutlb.so.0 "$build/lib/libscoutlb.so"
-if gcc "${STRICT[@]}" -g "${INC[@]}" "${DEFS[@]}" tests/c/test_api.c tests/c/testlib.c -L"$build/lib" -lscoutlb \
-    -lpthread -o "$build/test_api_shared"; then
+# Linked as users link: the debug build just made, installed under $build (ffi/install.sh
+# --no-build: with the SONAME link libscoutlb.so.0 that target/debug has not), found by pkg-config.
+if ffi/install.sh "$build" --debug --no-build >/dev/null &&
+    gcc "${STRICT[@]}" -g "${INC[@]}" "${DEFS[@]}" tests/c/test_api.c tests/c/testlib.c \
+        $(PKG_CONFIG_PATH=$build/lib/pkgconfig pkg-config --libs scoutlb) -lpthread -o "$build/test_api_shared"; then
     LD_LIBRARY_PATH=$build/lib run_c "test_api under valgrind" valgrind -q --error-exitcode=1 --leak-check=full \
         --suppressions="$root/ffi/scoutlb.supp" "$build/test_api_shared" "$vectors"
 else
@@ -229,9 +230,37 @@ if ffi/install.sh "$prefix" --debug; then
     else
         bad "gcc builds agent_check.c"
     fi
+    # Static: scoutlb-static.pc names libscoutlb.a itself (pkg-config --static would still find the .so).
+    if cc "${STRICT[@]}" examples/c/agent.c $(pkg-config --cflags --libs scoutlb-static) -o "$build/agent_static" &&
+        ! grep -q 'NEEDED.*libscoutlb' <<<"$(readelf -d "$build/agent_static")"; then
+        ok "cc agent.c \$(pkg-config --cflags --libs scoutlb-static) links libscoutlb.a (no NEEDED libscoutlb)"
+    else
+        bad "cc agent.c \$(pkg-config --cflags --libs scoutlb-static) still needs libscoutlb.so"
+    fi
     unset PKG_CONFIG_PATH
 else
     bad "ffi/install.sh"
+fi
+
+step "ffi/install.sh --no-build installs what was built, without cargo"
+# A cargo that fails on every call stands first on PATH: --no-build must not call it.
+mkdir -p "$tmp/nocargo"
+printf '#!/bin/sh\necho "cargo was called: $*" >&2\nexit 1\n' >"$tmp/nocargo/cargo"
+chmod +x "$tmp/nocargo/cargo"
+if PATH=$tmp/nocargo:$PATH ffi/install.sh "$tmp/prebuilt" --debug --no-build >"$tmp/nobuild.log" 2>&1 &&
+    cmp -s "$lib_so" "$tmp/prebuilt/lib/libscoutlb.so.$version" && [ -L "$tmp/prebuilt/lib/libscoutlb.so.0" ] &&
+    [ -f "$tmp/prebuilt/lib/pkgconfig/scoutlb.pc" ]; then
+    ok "install.sh --debug --no-build copies target/debug's files (no cargo run)"
+else
+    cat "$tmp/nobuild.log"
+    bad "install.sh --debug --no-build"
+fi
+if ! CARGO_TARGET_DIR=$tmp/empty-target ffi/install.sh "$tmp/none" --no-build >"$tmp/nobuild.log" 2>&1 &&
+    grep -q "libscoutlb.so is missing: build it first (cargo build -p scoutlb-ffi --profile dist)" "$tmp/nobuild.log"; then
+    ok "install.sh --no-build without a build says which cargo command makes it"
+else
+    cat "$tmp/nobuild.log"
+    bad "install.sh --no-build without a build"
 fi
 
 # ---- C++ -----------------------------------------------------------------------------------------

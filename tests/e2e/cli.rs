@@ -375,6 +375,257 @@ fn a_save_that_fails_during_connect_is_reported_without_verbose() {
     assert!(!state.exists(), "nothing was saved, nothing torn");
 }
 
+/// Runs `scoutlb ARGS` with `stdin` as its input and `env` set (SCOUTLB_CONFIG and such).
+fn scoutlb_with(args: &[&str], stdin: &str, env: &[(&str, &std::ffi::OsStr)]) -> scoutlb_testkit::cli::Run {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(scoutlb_testkit::cli::scoutlb_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn scoutlb");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    scoutlb_testkit::cli::finish(child)
+}
+
+#[test]
+fn the_configuration_comes_from_stdin_the_environment_and_set() {
+    let (_servers, addrs) = trio();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let config = json!({"servers": [addrs[1]], "state_file": state}).to_string();
+
+    // `-c -` reads stdin.
+    let run = scoutlb_with(&["-c", "-", "--json", "connect"], &config, &[]);
+    assert_eq!(run.ok_json()["server"]["address"], addrs[1].as_str(), "{run:?}");
+
+    // SCOUTLB_CONFIG names the file when --config is not given; --config wins over it.
+    let file = dir.path().join("device.json");
+    std::fs::write(&file, &config).unwrap();
+    let status = scoutlb_with(&["--json", "status"], "", &[("SCOUTLB_CONFIG", file.as_os_str())]).ok_json();
+    assert_eq!(status["state_file"], state.to_str().unwrap(), "{status}");
+    assert_eq!(status["default_server"]["address"], addrs[1].as_str());
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, json!({"servers": [addrs[2]]}).to_string()).unwrap();
+    let status = scoutlb_with(
+        &["--config", other.to_str().unwrap(), "--json", "status"],
+        "",
+        &[("SCOUTLB_CONFIG", file.as_os_str())],
+    )
+    .ok_json();
+    assert!(status["state_file"].is_null(), "{status}");
+
+    // A wrong SCOUTLB_CONFIG is an error, never the defaults.
+    let missing = dir.path().join("missing.json");
+    for value in [missing.as_os_str(), std::ffi::OsStr::new("")] {
+        let run = scoutlb_with(&["--json", "status"], "", &[("SCOUTLB_CONFIG", value)]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stdout.is_empty(), "{run:?}");
+        let err: serde_json::Value = serde_json::from_str(&run.stderr).unwrap();
+        assert_eq!(err["error"], "config", "{err}");
+        assert!(err["message"].as_str().unwrap().contains("SCOUTLB_CONFIG"), "{err}");
+    }
+
+    // --set overrides a key for this run, as JSON of the same key; `retry.x` one field of retry.
+    let run = scoutlb_with(
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--set",
+            "state_file=null",
+            "--set",
+            &format!(r#"servers=["{}"]"#, addrs[0]),
+            "--set",
+            "retry.base_ms=10",
+            "--json",
+            "connect",
+        ],
+        "",
+        &[],
+    );
+    assert_eq!(run.ok_json()["server"]["address"], addrs[0].as_str(), "{run:?}");
+    assert!(run.json()["state_file"].is_null(), "{run:?}");
+    // Text that is not JSON is a string: a path here.
+    let elsewhere = dir.path().join("elsewhere.json");
+    let st = scoutlb_with(
+        &[
+            "-c",
+            "-",
+            "--set",
+            &format!("state_file={}", elsewhere.display()),
+            "--json",
+            "status",
+        ],
+        &config,
+        &[],
+    )
+    .ok_json();
+    assert_eq!(st["state_file"], elsewhere.to_str().unwrap());
+    // A wrong override is a configuration error that names the key.
+    let run = scoutlb_with(
+        &["-c", "-", "--set", "connect_timeout_ms=soon", "--json", "status"],
+        &config,
+        &[],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let err: serde_json::Value = serde_json::from_str(&run.stderr).unwrap();
+    assert_eq!(err["key"], "connect_timeout_ms", "{err}");
+}
+
+#[test]
+fn a_configuration_error_is_config_with_its_key_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"conect_timeout_ms": 5}"#).unwrap();
+    let run = scoutlb(&["--config", bad.to_str().unwrap(), "--json", "status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let err: serde_json::Value = serde_json::from_str(&run.stderr).unwrap();
+    assert_eq!(err["error"], "config", "{err}");
+    assert_eq!(err["key"], "conect_timeout_ms", "{err}");
+    std::fs::write(&bad, "not JSON").unwrap();
+    let run = scoutlb(&["--config", bad.to_str().unwrap(), "--json", "status"]);
+    let err: serde_json::Value = serde_json::from_str(&run.stderr).unwrap();
+    assert_eq!(
+        (err["error"].as_str(), err["exit_code"].as_u64()),
+        (Some("config"), Some(2)),
+        "{err}"
+    );
+    assert!(err["key"].is_null(), "{err}");
+}
+
+#[test]
+fn candidates_label_every_entry_and_status_names_the_failover_order_key() {
+    let (_servers, addrs) = trio();
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": [addrs[1]]}));
+    device.run(&["connect"]).ok_json();
+    device.configure(json!({"servers": [addrs[1]], "manager_load_balancer": "127.0.0.1:9"}));
+    let config = device.config.to_str().unwrap();
+    let text = scoutlb(&["--config", config, "candidates"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let lines: Vec<&str> = text.stdout.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "  1. 127.0.0.1:9  (ManagerLoadBalancer)".to_owned(),
+            format!("  2. {} (s1)  (default server)", addrs[1]),
+            format!("  3. {} (s2)  (server list)", addrs[2]),
+            format!("  4. {} (s0)  (server list)", addrs[0]),
+        ],
+        "{text:?}"
+    );
+    let status = scoutlb(&["--config", config, "status"]);
+    assert!(status.stdout.contains("failover_order:      \"list\"\n"), "{status:?}");
+    assert!(!status.stdout.contains("failover order"), "{status:?}");
+}
+
+#[test]
+fn verbose_json_events_carry_their_time() {
+    let (_servers, addrs) = trio();
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": [addrs[0]]}));
+    let run = device.run(&["-v", "connect"]);
+    run.ok_json();
+    let events: Vec<serde_json::Value> = run.stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!events.is_empty(), "{run:?}");
+    for e in &events {
+        // RFC 3339 in UTC with milliseconds: 2026-12-02T05:10:00.123Z
+        let time = e["time"].as_str().unwrap_or_else(|| panic!("no time: {e}"));
+        assert!(
+            time.len() == 24 && time.ends_with('Z') && &time[10..11] == "T" && &time[19..20] == ".",
+            "{time}"
+        );
+    }
+}
+
+#[test]
+fn an_unresolvable_name_exits_four_with_the_http_probe_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": ["scoutlb-test.invalid"]}));
+    let run = device.run(&["connect"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    let err: serde_json::Value = serde_json::from_str(&run.stderr).unwrap();
+    assert_eq!(err["attempts"][0]["reason"], "dns", "{err}");
+    let message = err["attempts"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("DNS lookup failed: "), "{message}");
+    assert!(
+        !message.contains("io:"),
+        "the message leaks ureq's variant name: {message}"
+    );
+}
+
+#[test]
+fn connect_retry_waits_until_a_server_answers() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(
+        dir.path(),
+        "d",
+        json!({"servers": [addr], "retry": {"base_ms": 100, "cap_ms": 200}}),
+    );
+    let child = device.spawn(&["connect", "--retry"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _server = TestServer::on(
+        TcpListener::bind(&addr).unwrap(),
+        Behaviour::Fixed(200, indexed_list_body(std::slice::from_ref(&addr), 0)),
+    );
+    let run = scoutlb_testkit::cli::finish(child);
+    assert_eq!(run.ok_json()["server"]["address"], addr.as_str(), "{run:?}");
+
+    // With retry.max_tries, it gives up: exit 1 as a plain connect.
+    let fresh = Device::new(
+        dir.path(),
+        "e",
+        json!({"servers": [format!("127.0.0.1:{}", free_port())], "retry": {"base_ms": 1, "cap_ms": 1, "max_tries": 3}}),
+    );
+    let run = fresh.run(&["-v", "connect", "--retry"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let tries = run.stderr.lines().filter(|l| l.contains("\"attempt_failed\"")).count();
+    assert_eq!(tries, 3, "{run:?}");
+}
+
+#[test]
+fn connect_retry_stops_on_sigterm_and_sigint_with_exit_six() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(
+        dir.path(),
+        "d",
+        json!({"servers": [format!("127.0.0.1:{}", free_port())], "retry": {"base_ms": 60000, "cap_ms": 60000}}),
+    );
+    for signal in ["TERM", "INT"] {
+        let mut child = device.spawn(&["-v", "connect", "--retry"]);
+        // The first attempt's event: the handler is in place by then.
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        assert!(line.contains("\"event\""), "{line}");
+        let sent = std::time::Instant::now();
+        let kill = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        assert_eq!(out.status.code(), Some(6), "SIG{signal}: {rest}");
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(5),
+            "SIG{signal} took {:?}",
+            sent.elapsed()
+        );
+        let last: serde_json::Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
+        assert_eq!(last["error"], "cancelled", "{rest}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
 /// Characters a hostile server's text must never bring to the terminal as they are.
 fn raw_control(text: &str) -> Option<char> {
     text.chars()

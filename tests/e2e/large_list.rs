@@ -91,11 +91,11 @@ fn order_text(heading: &str) -> String {
     let mut text = format!("{heading}\n");
     for (n, i) in failover_order().into_iter().enumerate() {
         let why = match source(i) {
-            "default" => "  (default server)",
-            "seed" => "  (seed server)",
-            _ => "",
+            "default" => "default server",
+            "seed" => "seed server",
+            _ => "server list",
         };
-        text += &format!("  {}. {}{why}\n", n + 1, named(i));
+        text += &format!("  {}. {}  ({why})\n", n + 1, named(i));
     }
     text
 }
@@ -149,7 +149,7 @@ fn servers_and_status_list_every_entry() {
     let state = device.state.display();
     let head = format!(
         "default server:      {}\nstate file:          {state}\nseed servers:        {SEED}\n\
-         ManagerLoadBalancer: not set\nfailover order:      list\n",
+         ManagerLoadBalancer: not set\nfailover_order:      \"list\"\n",
         named(Some(DEFAULT_INDEX))
     );
     assert_same_text("status", &scoutlb(&device, &["status"]), &(head + &list_text()));

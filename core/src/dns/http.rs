@@ -52,7 +52,12 @@ impl Resolver for SystemResolver {
                 ureq::Error::HostNotFound => DnsFailureKind::NoRecords,
                 _ => DnsFailureKind::Other,
             };
-            carried(DnsFailure::new(kind, e.to_string()))
+            // The OS error in its own words: ureq's text of its `Io` variant starts with "io: ".
+            let detail = match e {
+                ureq::Error::Io(io) => io.to_string(),
+                other => other.to_string(),
+            };
+            carried(DnsFailure::new(kind, detail))
         })
     }
 }

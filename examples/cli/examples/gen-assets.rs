@@ -28,8 +28,11 @@ Results go to stdout, as text or, with --json, as one JSON document. Errors go t
 --json they are one JSON object {\"error\", \"message\", \"exit_code\", \"attempts\"} and nothing is \
 printed on stdout. Options may be given before or after the command.";
 
+/// The behaviour contract, whose "Configuration keys" table gives each key's default and meaning.
+const BEHAVIOUR: &str = include_str!("../../../docs/behaviour.md");
+
 /// The man page's EXAMPLES: a command line and what it does.
-const EXAMPLES: [(&str, &str); 4] = [
+const EXAMPLES: [(&str, &str); 6] = [
     (
         "scoutlb --config /etc/scout/device.json connect",
         "Start-up: the ManagerLoadBalancer entry first, then the failover order.",
@@ -46,7 +49,66 @@ const EXAMPLES: [(&str, &str); 4] = [
         "scoutlb --config /etc/scout/device.json candidates",
         "The order in which connect would try the servers, and why each is there.",
     ),
+    (
+        "scoutlb --config /etc/scout/device.json connect --retry",
+        "Start-up, again and again with backoff and full jitter until a server answers.",
+    ),
+    (
+        "SCOUTLB_CONFIG=/etc/scout/device.json scoutlb --set connect_timeout_ms=500 status",
+        "The configuration file from the environment, one key changed for this run.",
+    ),
 ];
+
+/// One row of the configuration keys: the key, its default, its meaning (Markdown code marks removed).
+struct Key {
+    name: String,
+    default: String,
+    meaning: String,
+}
+
+/// The rows of behaviour.md's "Configuration keys" table, checked against `scoutlb::KEYS`: the
+/// same keys in the same order, or an error that says what differs.
+fn config_keys() -> io::Result<Vec<Key>> {
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, format!("docs/behaviour.md: {why}"));
+    let section = BEHAVIOUR
+        .split("\n## Configuration keys\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .ok_or_else(|| invalid("no section \"Configuration keys\"".into()))?;
+    // Without Markdown's code marks, and in ASCII where groff would need an escape.
+    let unmark = |cell: &str| {
+        cell.trim()
+            .replace('`', "")
+            .replace('≥', ">=")
+            .replace('≤', "<=")
+            .replace('—', "-")
+    };
+    let keys: Vec<Key> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim().trim_matches('|').split(" | ").collect();
+            match cells[..] {
+                [name, default, meaning] => Ok(Key {
+                    name: unmark(name),
+                    default: unmark(default),
+                    meaning: unmark(meaning),
+                }),
+                _ => Err(invalid(format!(
+                    "a row of the keys' table is not | key | default | meaning |: {l}"
+                ))),
+            }
+        })
+        .collect::<io::Result<_>>()?;
+    let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    if names != scoutlb::KEYS {
+        return Err(invalid(format!(
+            "the table of configuration keys lists {names:?}, but scoutlb::KEYS (core/src/config.rs) is {:?}",
+            scoutlb::KEYS
+        )));
+    }
+    Ok(keys)
+}
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
@@ -118,10 +180,55 @@ fn man_page(w: &mut dyn Write) -> io::Result<()> {
         for line in about.lines() {
             roff.text([roman(line)]);
         }
+        // A command's own options (the global ones are under OPTIONS).
+        for arg in sub
+            .get_arguments()
+            .filter(|a| !a.is_global_set() && a.get_long().is_some())
+        {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            roff.control("RS", []);
+            roff.control("TP", []);
+            roff.text([bold(format!("--{}", arg.get_long().unwrap_or_default()))]);
+            roff.text([roman(help.replace('\n', " "))]);
+            roff.control("RE", []);
+        }
     }
     roff.control("TP", []);
     roff.text([bold("help")]);
     roff.text([roman("Print the help, or the help of the given command")]);
+
+    roff.control("SH", ["CONFIGURATION"]);
+    roff.text([roman(
+        "The configuration is one JSON object; every key may be left out and then has its default. \
+         An unknown key or a wrong type is an error that names the key (exit status 2). Durations are \
+         whole milliseconds up to one day. The keys are the same in every scoutlb surface (the Rust \
+         crate, the C library, the Python wheel); the full contract is docs/behaviour.md in the source.",
+    )]);
+    for key in config_keys()? {
+        roff.control("TP", []);
+        roff.text([bold(key.name)]);
+        roff.text([roman(format!(
+            "{} (default: {})",
+            capitalised(&key.meaning),
+            key.default
+        ))]);
+    }
+
+    roff.control("SH", ["ENVIRONMENT"]);
+    roff.control("TP", []);
+    roff.text([bold(args::CONFIG_ENV)]);
+    roff.text([roman(
+        "The configuration file when --config is not given. Set but empty, or naming a file that \
+         cannot be read, it is an error (exit status 2), never the defaults.",
+    )]);
+
+    roff.control("SH", ["SIGNALS"]);
+    roff.text([roman(format!(
+        "connect --retry stops at SIGTERM or SIGINT with exit status {}: a try in progress ends \
+         first (within deadline_ms), a second signal exits at once. The other commands keep the \
+         default action of these signals.",
+        args::EXIT_CANCELLED
+    ))]);
 
     roff.control("SH", ["EXIT STATUS"]);
     for (code, meaning) in args::EXIT_CODES {

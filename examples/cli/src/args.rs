@@ -19,9 +19,14 @@ pub const EXIT_STATE_FILE: u8 = 3;
 pub const EXIT_DNS: u8 = 4;
 /// Exit code: any other error.
 pub const EXIT_OTHER: u8 = 5;
+/// Exit code: `connect --retry` was stopped by SIGTERM or SIGINT.
+pub const EXIT_CANCELLED: u8 = 6;
+
+/// The environment variable naming the configuration file when `--config` is not given.
+pub const CONFIG_ENV: &str = "SCOUTLB_CONFIG";
 
 /// Every exit code and what it means, for `--help` and the man page.
-pub const EXIT_CODES: [(u8, &str); 6] = [
+pub const EXIT_CODES: [(u8, &str); 7] = [
     (0, "success"),
     (
         EXIT_ALL_FAILED,
@@ -34,6 +39,10 @@ pub const EXIT_CODES: [(u8, &str); 6] = [
         "no server could be reached and every attempt failed on DNS (or the balancer name did not resolve)",
     ),
     (EXIT_OTHER, "any other error"),
+    (
+        EXIT_CANCELLED,
+        "stopped by SIGTERM or SIGINT while connect --retry waited for a server",
+    ),
 ];
 
 /// The first line of `--help`: the name, then what the program is for.
@@ -56,7 +65,8 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Configuration as JSON (behaviour.md, "Configuration keys"); without it every key has its default
+    /// Configuration as JSON (behaviour.md, "Configuration keys"); `-` reads it from stdin.
+    /// Without it, the file named by $SCOUTLB_CONFIG; without both, every key has its default
     /// (seed server `ScoutSrv`, no state file)
     #[arg(
         verbatim_doc_comment,
@@ -68,6 +78,17 @@ pub struct Args {
         value_parser = non_empty_path
     )]
     pub config: Option<PathBuf>,
+
+    /// Override one configuration key for this run: VALUE is JSON (text that is not JSON is
+    /// taken as a string); `retry.base_ms=500` sets one field of `retry`; may be repeated
+    #[arg(
+        verbatim_doc_comment,
+        long = "set",
+        value_name = "KEY=VALUE",
+        global = true,
+        value_parser = key_value
+    )]
+    pub set: Vec<(String, String)>,
 
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
@@ -92,13 +113,24 @@ pub enum Command {
     /// Start-up: try the ManagerLoadBalancer, then the failover order; the server
     /// that answers becomes the default and its server list is cached
     #[command(verbatim_doc_comment)]
-    Connect,
+    Connect {
+        /// When every server fails, wait (exponential backoff with full jitter, the `retry`
+        /// key) and start again, until one answers, `retry.max_tries` is reached, or SIGTERM/SIGINT
+        #[arg(long, verbatim_doc_comment)]
+        retry: bool,
+    },
     /// Print the start-up order of candidates, without trying them
     Candidates,
     /// The connection was lost: rerun the failover order from the default server
     /// and reconnect (with "probe": "none", print that order instead)
     #[command(verbatim_doc_comment)]
-    Lost,
+    Lost {
+        /// When every server fails, wait (exponential backoff with full jitter, the `retry`
+        /// key) and run the failover order again, until one answers, `retry.max_tries` is
+        /// reached, or SIGTERM/SIGINT
+        #[arg(long, verbatim_doc_comment)]
+        retry: bool,
+    },
     /// Print the cached server list (* marks the default server)
     Servers,
     /// Print the default server, the cached list and the state file's path
@@ -122,7 +154,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    match Args::try_parse_from(args) {
+    let argv: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    match Args::try_parse_from(&argv).map(|mut args| {
+        args.set = every_set(&argv);
+        args
+    }) {
         Ok(args) if args.command.is_none() && !args.version => {
             let error = Args::command().error(ErrorKind::MissingSubcommand, "no command given");
             Parsed::Usage(usage_message(&error))
@@ -151,6 +187,30 @@ pub fn exit_codes_text() -> String {
         let _ = writeln!(text, "  {code}  {meaning}");
     }
     text
+}
+
+/// Every `--set` of a command line that clap accepted, in order. clap keeps only the values given
+/// after the command when a global option is given both before and after it; every `--set` counts.
+fn every_set(argv: &[std::ffi::OsString]) -> Vec<(String, String)> {
+    let mut set = Vec::new();
+    let mut words = argv.iter().skip(1).map(|w| w.to_str().unwrap_or_default());
+    while let Some(word) = words.next() {
+        let value = match word {
+            "--" => break,
+            "--set" => words.next(),
+            _ => word.strip_prefix("--set="),
+        };
+        set.extend(value.and_then(|v| key_value(v).ok()));
+    }
+    set
+}
+
+/// `KEY=VALUE` of `--set`: a non-empty key, then `=`, then the value (which may be empty).
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE, such as connect_timeout_ms=500")),
+    }
 }
 
 /// Refuse `--config=` with nothing after it.
@@ -188,17 +248,40 @@ mod tests {
     #[test]
     fn options_go_before_or_after_the_command() {
         let a = run(&["--config", "c.json", "connect", "--json"]);
-        assert_eq!(a.command, Some(Command::Connect));
+        assert_eq!(a.command, Some(Command::Connect { retry: false }));
         assert_eq!(a.config, Some(PathBuf::from("c.json")));
         assert!(a.json && !a.verbose);
         let b = run(&["lost", "-v", "--config=d.json"]);
-        assert_eq!(b.command, Some(Command::Lost));
+        assert_eq!(b.command, Some(Command::Lost { retry: false }));
         assert_eq!(b.config, Some(PathBuf::from("d.json")));
         assert!(b.verbose && !b.json);
         let c = run(&["-c", "e.json", "--json", "-v", "candidates"]);
         assert_eq!(c.command, Some(Command::Candidates));
         assert_eq!(c.config, Some(PathBuf::from("e.json")));
         assert!(c.json && c.verbose);
+    }
+
+    #[test]
+    fn set_takes_key_value_pairs_and_connect_takes_retry() {
+        let a = run(&[
+            "--set",
+            "connect_timeout_ms=500",
+            "connect",
+            "--retry",
+            "--set=state_file=",
+        ]);
+        assert_eq!(a.command, Some(Command::Connect { retry: true }));
+        assert_eq!(
+            a.set,
+            [
+                ("connect_timeout_ms".to_owned(), "500".to_owned()),
+                ("state_file".to_owned(), String::new())
+            ]
+        );
+        assert_eq!(run(&["-c", "-", "status"]).config, Some(PathBuf::from("-")));
+        assert!(usage(&["--set", "novalue", "status"]).contains("is not KEY=VALUE"));
+        assert!(usage(&["--set", "=1", "status"]).contains("is not KEY=VALUE"));
+        assert!(usage(&["status", "--retry"]).contains("'--retry'"));
     }
 
     #[test]
@@ -226,6 +309,8 @@ mod tests {
             "servers",
             "status",
             "--config <FILE>",
+            "--set <KEY=VALUE>",
+            "SCOUTLB_CONFIG",
             "--json",
             "--verbose",
             "--version",

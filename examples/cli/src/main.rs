@@ -5,22 +5,29 @@
 //! `--verbose` events to stderr, and the exit code says what kind of failure happened.
 
 mod args;
+mod config;
 mod output;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use scoutlb::{Client, Config, Error, ErrorKind, ProbeKind};
+use scoutlb::{Client, Error, ErrorKind, ProbeKind};
 
-use args::{Args, Command, EXIT_ALL_FAILED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
+use args::{Args, Command, EXIT_ALL_FAILED, EXIT_CANCELLED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
 use output::Printer;
 
-/// Why a run failed: a message of our own, the library's error, or stdout could not be written.
+/// Why a run failed: the configuration, the library's error, or stdout could not be written.
 enum Failure {
-    Usage(String),
+    /// The configuration could not be read or is wrong; the key, when one is to blame.
+    Config {
+        message: String,
+        key: Option<String>,
+    },
     Library(Error),
     Output(std::io::Error),
+    /// Anything else, in words.
+    Other(String),
 }
 
 impl From<Error> for Failure {
@@ -85,7 +92,7 @@ fn version(printer: &Printer) -> std::io::Result<()> {
 
 /// Run a command: every one needs a client.
 fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> {
-    let config = load_config(args.config.as_deref())?;
+    let config = config::load(args)?;
     let mut builder = Client::builder(config);
     if args.verbose {
         let json = args.json;
@@ -94,8 +101,12 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
     let client = builder.build()?;
     output::warn_dropped(&client, args.json);
     match command {
-        Command::Connect => {
-            let connected = client.connect()?;
+        Command::Connect { retry } => {
+            let connected = if retry {
+                client.connect_with_retry_until(&stop_on_signal()?)?
+            } else {
+                client.connect()?
+            };
             printer.connected("connect", &client, &connected)?;
             output::warn_unsaved(&connected, args.json);
         }
@@ -103,11 +114,15 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
             let balancer = client.balancer_addresses();
             printer.order("candidates", &client, &client.candidates(), &balancer)?;
         }
-        Command::Lost => {
+        Command::Lost { retry } => {
             if client.config().probe == ProbeKind::None {
                 printer.order("lost", &client, &client.connection_lost(), &[])?;
             } else {
-                let connected = client.reconnect()?;
+                let connected = if retry {
+                    client.reconnect_with_retry_until(&stop_on_signal()?)?
+                } else {
+                    client.reconnect()?
+                };
                 printer.connected("lost", &client, &connected)?;
                 output::warn_unsaved(&connected, args.json);
             }
@@ -118,26 +133,47 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
     Ok(())
 }
 
-/// Read the configuration file, or take every default when none is given.
-fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
-    let Some(path) = path else {
-        return Ok(Config::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("cannot read the configuration {}: {e}", path.display())))?;
-    Config::from_json(&text).map_err(|e| Failure::Usage(format!("configuration {}: {e}", path.display())))
+/// Set by the first SIGTERM or SIGINT while `connect --retry` runs.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The handler of SIGTERM and SIGINT during `connect --retry`: the first asks the retry to stop,
+/// a second exits at once.
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    if STOP.swap(true, Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe and takes a plain integer.
+        unsafe { libc::_exit(i32::from(EXIT_CANCELLED)) }
+    }
+}
+
+/// A stop condition for `connect --retry` that turns true at the first SIGTERM or SIGINT; a
+/// second signal exits at once. A try in progress ends too, within 50 ms (behaviour.md, "Cancel").
+///
+/// A plain `sigaction` handler on an atomic: signal-hook would cost the CLI ~30 KB of its 3 MiB.
+fn stop_on_signal() -> Result<impl Fn() -> bool, Failure> {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: an all-zero sigaction (no flags, empty mask) is a valid value to fill in.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: the action is initialised; the handler only touches an atomic and calls _exit.
+        if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(Failure::Other(format!("cannot catch SIGTERM and SIGINT: {e}")));
+        }
+    }
+    Ok(|| STOP.load(Ordering::SeqCst))
 }
 
 /// The documented exit code of a failure.
 fn exit_code(failure: &Failure) -> u8 {
     match failure {
-        Failure::Usage(_) => EXIT_USAGE,
-        Failure::Output(_) => EXIT_OTHER,
+        Failure::Config { .. } => EXIT_USAGE,
+        Failure::Output(_) | Failure::Other(_) => EXIT_OTHER,
         Failure::Library(e) if e.is_all_dns() => EXIT_DNS,
         Failure::Library(e) => match e.kind() {
             ErrorKind::AllFailed => EXIT_ALL_FAILED,
             ErrorKind::Config | ErrorKind::InvalidServer | ErrorKind::Unsupported => EXIT_USAGE,
             ErrorKind::StateFile | ErrorKind::StateFormat => EXIT_STATE_FILE,
+            ErrorKind::Cancelled => EXIT_CANCELLED,
             _ => EXIT_OTHER,
         },
     }

@@ -320,12 +320,13 @@ impl Printer {
         }
         for (i, s) in order.iter().enumerate() {
             let why = match source(client, &state, &known, balancer, s) {
-                "balancer" => "  (ManagerLoadBalancer)",
-                "default" => "  (default server)",
-                "seed" => "  (seed server)",
-                _ => "",
+                "balancer" => "ManagerLoadBalancer",
+                "default" => "default server",
+                "list" => "server list",
+                "seed" => "seed server",
+                _ => "other",
             };
-            say!(out, "  {}. {}{why}", i + 1, known.named(s))?;
+            say!(out, "  {}. {}  ({why})", i + 1, known.named(s))?;
         }
         out.flush()
     }
@@ -388,8 +389,8 @@ impl Printer {
         say!(out, "seed servers:        {}", seeds.join(", "))?;
         say!(out, "ManagerLoadBalancer: {}", balancer.as_deref().unwrap_or("not set"))?;
         match &config.device_id {
-            Some(id) => say!(out, "failover order:      {order} (device id {id})")?,
-            None => say!(out, "failover order:      {order}")?,
+            Some(id) => say!(out, "failover_order:      \"{order}\" (device id {id})")?,
+            None => say!(out, "failover_order:      \"{order}\"")?,
         }
         list_text(&mut out, &state, &known)?;
         out.flush()
@@ -398,9 +399,15 @@ impl Printer {
     /// Report a failure on stderr.
     pub fn error(&self, failure: &Failure, code: u8) {
         let (kind, message, attempts) = match failure {
-            Failure::Usage(m) => ("usage", m.clone(), Vec::new()),
+            Failure::Config { message, .. } => ("config", message.clone(), Vec::new()),
             Failure::Output(e) => ("output", format!("cannot write the output: {e}"), Vec::new()),
+            Failure::Other(m) => ("other", m.clone(), Vec::new()),
             Failure::Library(e) => (error_kind(e), e.to_string(), e.attempts().to_vec()),
+        };
+        let key = match failure {
+            Failure::Config { key, .. } => key.clone(),
+            Failure::Library(Error::Config { key, .. }) => Some(key.clone()),
+            _ => None,
         };
         if self.json {
             let attempts: Vec<Value> = attempts
@@ -413,14 +420,15 @@ impl Printer {
                     })
                 })
                 .collect();
-            eprintln!(
-                "{}",
-                json_text(&json!({"error": kind, "message": message, "exit_code": code, "attempts": attempts}))
-            );
+            let mut doc = json!({"error": kind, "message": message, "exit_code": code, "attempts": attempts});
+            if kind == "config" {
+                doc["key"] = json!(key);
+            }
+            eprintln!("{}", json_text(&doc));
         } else if attempts.is_empty() {
             tell!("scoutlb: error: {message}");
-            if matches!(failure, Failure::Usage(_)) {
-                eprintln!("Run `scoutlb --help` for the usage.");
+            if kind == "config" {
+                eprintln!("The configuration keys: `man scoutlb`, section CONFIGURATION.");
             }
         } else {
             tell!("scoutlb: error: no server could be reached ({} tried):", attempts.len());
@@ -465,6 +473,7 @@ fn error_kind(e: &Error) -> &'static str {
         ErrorKind::Unsupported => "unsupported",
         ErrorKind::StateFile | ErrorKind::StateFormat => "state_file",
         ErrorKind::Dns => "dns",
+        ErrorKind::Cancelled => "cancelled",
         _ => "other",
     }
 }
@@ -498,12 +507,13 @@ pub fn warn_dropped(client: &Client, json: bool) {
     }
 }
 
-/// Print one event on stderr (`--verbose`).
+/// Print one event on stderr (`--verbose`); in JSON with its time (RFC 3339, UTC, milliseconds).
 pub fn print_event(event: &Event, json: bool) {
     if json {
         eprintln!(
             "{}",
             json_text(&json!({
+                "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
                 "event": event.kind(),
                 "severity": format!("{:?}", event.severity()).to_lowercase(),
                 "server": event.server().map(ToString::to_string),

@@ -42,14 +42,14 @@ else
 fi
 page=$(MANWIDTH=100 groff -man -Tutf8 -P-cbou "$out/scoutlb.1" 2>/dev/null)
 missing=()
-for section in NAME SYNOPSIS DESCRIPTION OPTIONS COMMANDS "EXIT STATUS" EXAMPLES VERSION; do
+for section in NAME SYNOPSIS DESCRIPTION OPTIONS COMMANDS CONFIGURATION ENVIRONMENT SIGNALS "EXIT STATUS" EXAMPLES VERSION; do
     grep -q "^$section\$" <<<"$page" || missing+=("section $section")
 done
-for word in connect candidates lost servers status "--config <FILE>" --json --verbose --version --help \
-    "scoutlb [OPTIONS] <COMMAND>"; do
+for word in connect candidates lost servers status "--config <FILE>" "--set <KEY=VALUE>" --retry SCOUTLB_CONFIG \
+    --json --verbose --version --help "scoutlb [OPTIONS] <COMMAND>"; do
     grep -qF -- "$word" <<<"$page" || missing+=("$word")
 done
-for code in 0 1 2 3 4 5; do
+for code in 0 1 2 3 4 5 6; do
     grep -qE "^ +$code +[A-Z]" <<<"$page" || missing+=("exit code $code")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
@@ -57,6 +57,19 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 else
     bad "man page lacks: ${missing[*]}"
     echo "$page"
+fi
+# The CONFIGURATION section lists every key of scoutlb::KEYS (core/src/config.rs), each as a
+# heading of its own with its default.
+keys=$(sed -n '/^pub const KEYS/,/^];/p' "$repo/core/src/config.rs" | sed -n 's/^ *"\([a-z_]*\)",$/\1/p')
+config=$(sed -n '/^CONFIGURATION$/,/^ENVIRONMENT$/p' <<<"$page")
+missing=()
+for key in $keys; do
+    grep -qx " *$key" <<<"$config" || grep -qE "^ +$key +[A-Z\"]" <<<"$config" || missing+=("$key")
+done
+if [[ -n $keys && ${#missing[@]} -eq 0 && $(tr -s ' \n' '  ' <<<"$config" | grep -o "(default: " | wc -l) -eq $(wc -w <<<"$keys") ]]; then
+    ok "man page: CONFIGURATION lists the $(wc -w <<<"$keys") keys of scoutlb::KEYS, each with its default"
+else
+    bad "man page: CONFIGURATION lacks keys: ${missing[*]:-?} (keys: $(tr '\n' ' ' <<<"$keys"))"
 fi
 if grep -qF "SCOUTLB(1)" <<<"$page" && grep -qF "scoutlb $(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)" <<<"$page"; then
     ok "man page: title and version"

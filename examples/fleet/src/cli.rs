@@ -54,6 +54,13 @@ pub struct Common {
     /// Seed of the arrival times (the same seed gives the same arrivals).
     #[arg(long, default_value_t = 1, global = true)]
     pub seed: u64,
+    /// The devices' configuration (JSON, the library's keys: timeouts, delays, probe "http" or
+    /// "tcp", retry, ...); the tool sets servers, state_file and device_id itself.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print the figures, checks and verdict as one JSON document on stdout (progress goes to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 /// The scenarios.
@@ -73,6 +80,9 @@ pub enum Scenario {
         /// The devices' `failover_order`.
         #[arg(long, value_enum, default_value_t = OrderChoice::Both)]
         order: OrderChoice,
+        /// The server that goes down: A, B, C, ... (in `list` order its devices go to the next one).
+        #[arg(long, default_value = "A", value_parser = server_letter)]
+        victim: usize,
     },
     /// Every server down for a while, every device retrying; with full jitter and without.
     Outage {
@@ -149,4 +159,12 @@ pub enum JitterChoice {
     Off,
     /// One run of each, compared.
     Both,
+}
+
+/// A server's letter (A, B, ...; case does not matter) as its index.
+fn server_letter(text: &str) -> Result<usize, String> {
+    match text.as_bytes() {
+        [c] if c.is_ascii_alphabetic() => Ok(usize::from(c.to_ascii_uppercase() - b'A')),
+        _ => Err(format!("`{text}` is not a server letter (A, B, C, ...)")),
+    }
 }

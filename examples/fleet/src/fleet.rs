@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use scoutlb::{Client, Config, Server, ServerList, State};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 /// Stack of a device's thread: a connect call needs little (the probes run on the core's own threads).
 const DEVICE_STACK: usize = 256 * 1024;
@@ -19,12 +19,14 @@ const NOWHERE: usize = usize::MAX;
 /// What every device is configured with besides its seeds and state file.
 #[derive(Clone, Debug)]
 pub struct DeviceSetup {
+    /// The admin's keys (`--config`), under the tool's own.
+    pub base: Arc<Map<String, Value>>,
     /// `"https"` with this `ca_file`, or plain HTTP.
     pub ca_file: Option<std::path::PathBuf>,
-    /// `failover_order = "spread"` (with the device's id) instead of `"list"`.
-    pub spread: bool,
-    /// The retry policy: base, factor, cap.
-    pub retry: Backoff,
+    /// `failover_order = "spread"` (with the device's id) or `"list"`; `None`: as `base` says.
+    pub spread: Option<bool>,
+    /// The retry policy: base, factor, cap; `None`: as `base` says.
+    pub retry: Option<Backoff>,
 }
 
 /// Exponential backoff settings (the `retry` key).
@@ -313,25 +315,35 @@ impl Gate {
     }
 }
 
-/// The configuration of device `index`, as JSON with the keys every surface takes.
+/// The keys the tool sets on every device itself, which `--config` may not set.
+pub const TOOL_KEYS: &[&str] = &["servers", "state_file", "device_id", "manager_load_balancer"];
+
+/// The configuration of device `index`: the admin's keys, then the tool's, as JSON with the keys
+/// every surface takes.
 fn device_config(index: usize, addresses: &[String], state: &Path, setup: &DeviceSetup) -> Result<Config, String> {
-    let mut doc = json!({
-        "servers": addresses,
-        "state_file": state,
-        "device_id": format!("device-{index:05}"),
-        "failover_order": if setup.spread { "spread" } else { "list" },
-        "retry": {
-            "base_ms": setup.retry.base.as_millis() as u64,
-            "factor": setup.retry.factor,
-            "cap_ms": setup.retry.cap.as_millis() as u64,
-            "max_tries": 0,
-        },
-    });
-    if let Some(ca) = &setup.ca_file {
-        doc["scheme"] = json!("https");
-        doc["ca_file"] = json!(ca);
+    let mut doc = (*setup.base).clone();
+    doc.insert("servers".into(), json!(addresses));
+    doc.insert("state_file".into(), json!(state));
+    doc.insert("device_id".into(), json!(format!("device-{index:05}")));
+    if let Some(spread) = setup.spread {
+        doc.insert("failover_order".into(), json!(if spread { "spread" } else { "list" }));
     }
-    Config::from_json(&doc.to_string()).map_err(|e| format!("device configuration: {e}"))
+    if let Some(retry) = setup.retry {
+        doc.insert(
+            "retry".into(),
+            json!({
+                "base_ms": retry.base.as_millis() as u64,
+                "factor": retry.factor,
+                "cap_ms": retry.cap.as_millis() as u64,
+                "max_tries": 0,
+            }),
+        );
+    }
+    if let Some(ca) = &setup.ca_file {
+        doc.insert("scheme".into(), json!("https"));
+        doc.insert("ca_file".into(), json!(ca));
+    }
+    Config::from_map(&doc).map_err(|e| format!("device configuration: {e}"))
 }
 
 /// One device's action, on its own thread.

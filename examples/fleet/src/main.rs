@@ -25,7 +25,7 @@ use clap::Parser;
 use crate::cli::{Cli, JitterChoice, OrderChoice, Scenario, SignalChoice};
 use crate::cluster::{Database, ServerSpec};
 use crate::fleet::Backoff;
-use crate::report::{Report, Unit};
+use crate::report::{Report, Unit, say};
 use crate::scenario::server_down::Fault;
 use crate::scenario::{Context, Run};
 
@@ -48,19 +48,39 @@ fn run(cli: Cli) -> Result<bool, String> {
     if common.devices == 0 {
         return Err("--devices must be at least 1".into());
     }
+    if let Scenario::ServerDown { victim, .. } = cli.scenario
+        && victim >= usize::from(common.servers)
+    {
+        return Err(format!(
+            "--victim {} names no server: there are {} (A to {}); give --servers {} or more, or another --victim",
+            cluster::name(victim),
+            common.servers,
+            cluster::name(usize::from(common.servers) - 1),
+            victim + 1
+        ));
+    }
+    let device_keys = device_keys(common.config.as_deref())?;
     let bin = cluster::find_scout_server(common.scout_server.as_deref())?;
     let fds = limits::raise_descriptor_limit().map_err(|e| format!("cannot raise the open-file limit: {e}"))?;
     let needed = limits::descriptors_needed(common.devices);
-    println!(
-        "open files: soft limit {} (raised from {}); {} devices need up to {needed} when all are in flight at once ({} per device)",
-        fds.now,
-        fds.before,
-        common.devices,
-        limits::DESCRIPTORS_PER_DEVICE
+    let raised = if fds.now > fds.before {
+        format!("raised from {}", fds.before)
+    } else {
+        "already the hard limit".to_owned()
+    };
+    say(
+        common.json,
+        format_args!(
+            "open files: soft limit {} ({raised}); {} devices need up to {needed} when all are in flight at once ({} per device)",
+            fds.now,
+            common.devices,
+            limits::DESCRIPTORS_PER_DEVICE
+        ),
     );
     if fds.now < needed {
-        println!(
-            "note: the limit is below that; in a storm where every device is in flight at once, connections may fail with \"Too many open files\" (raise the hard limit: ulimit -Hn, /etc/security/limits.conf)"
+        say(
+            common.json,
+            "note: the limit is below that; in a storm where every device is in flight at once, connections may fail with \"Too many open files\" (raise the hard limit: ulimit -Hn, /etc/security/limits.conf)",
         );
     }
     std::fs::create_dir_all(&common.png_dir).map_err(|e| format!("{}: {e}", common.png_dir.display()))?;
@@ -95,7 +115,7 @@ fn run(cli: Cli) -> Result<bool, String> {
         Scenario::ServerDown { .. } => common.devices.div_ceil(usize::from(common.servers)),
     };
     limits::check_at_once(at_once, cli.scenario.name())?;
-    let mut ctx = Context::new(common.clone(), db, spec);
+    let mut ctx = Context::new(common.clone(), db, spec, device_keys);
     let title = format!(
         "{}: {} devices, {} servers, {}, {}, window {}",
         cli.scenario.name(),
@@ -105,21 +125,26 @@ fn run(cli: Cli) -> Result<bool, String> {
         ctx.transport(),
         humantime::format_duration(common.window)
     );
-    println!("{title}");
+    say(common.json, &title);
     let mut reports = Vec::new();
     let mut chart = Vec::new();
     for r in 0..common.repeat {
         if common.repeat > 1 {
-            println!("run {} of {}...", r + 1, common.repeat);
+            say(common.json, format_args!("run {} of {}...", r + 1, common.repeat));
         }
         let run = run_once(&mut ctx, &cli.scenario, common.seed + u64::from(r))?;
         reports.push(run.report);
         chart = run.chart;
     }
-    let pass = report::print(&title, &reports);
     let png = common.png_dir.join(format!("fleet-{}.png", cli.scenario.name()));
     chart::write_png(&png, &title, &chart)?;
-    println!("picture: {}", png.display());
+    let pass = if common.json {
+        report::print_json(cli.scenario.name(), &title, &reports, &png)
+    } else {
+        let pass = report::print(&title, &reports);
+        println!("picture: {}", png.display());
+        pass
+    };
     Ok(pass)
 }
 
@@ -127,7 +152,7 @@ fn run(cli: Cli) -> Result<bool, String> {
 fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, String> {
     match *scenario {
         Scenario::BootStorm { defaults } => scenario::boot_storm::run(ctx, defaults, seed),
-        Scenario::ServerDown { signal, order } => {
+        Scenario::ServerDown { signal, order, victim } => {
             let faults: &[Fault] = match signal {
                 SignalChoice::Kill => &[Fault::Kill],
                 SignalChoice::Stop => &[Fault::Stop],
@@ -144,7 +169,7 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
             };
             for &fault in faults {
                 for &spread in orders {
-                    let run = scenario::server_down::run(ctx, fault, spread, seed)?;
+                    let run = scenario::server_down::run(ctx, fault, spread, victim, seed)?;
                     let prefix = format!(
                         "{}, {}: ",
                         if fault == Fault::Kill { "SIGKILL" } else { "SIGSTOP" },
@@ -167,10 +192,13 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
                 factor: 2.0,
                 cap: retry_cap,
             };
-            println!(
-                "retry: base {}, factor 2, cap {}; \"with jitter\" is the core's connect_with_retry (full jitter), \"herd\" is this tool's loop with the same backoff and no jitter",
-                humantime::format_duration(retry_base),
-                humantime::format_duration(retry_cap)
+            say(
+                ctx.common.json,
+                format_args!(
+                    "retry: base {}, factor 2, cap {}; \"with jitter\" is the core's connect_with_retry (full jitter), \"herd\" is this tool's loop with the same backoff and no jitter",
+                    humantime::format_duration(retry_base),
+                    humantime::format_duration(retry_cap)
+                ),
             );
             let kinds: &[bool] = match jitter {
                 JitterChoice::On => &[true],
@@ -206,4 +234,39 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
         }
         Scenario::RollingRestart { pause } => scenario::rolling_restart::run(ctx, pause, seed),
     }
+}
+
+/// The devices' keys of `--config`: a JSON object of the library's keys, checked now, without the
+/// keys the tool sets itself and with a probe the tool can run (`http` or `tcp`).
+fn device_keys(path: Option<&std::path::Path>) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let Some(path) = path else {
+        return Ok(serde_json::Map::new());
+    };
+    let named = |why: String| format!("--config {}: {why}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| named(format!("cannot read it: {e}")))?;
+    let keys = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(keys)) => keys,
+        _ => {
+            return Err(named(
+                scoutlb::Config::from_json(&text)
+                    .err()
+                    .map_or_else(|| "not a JSON object".to_owned(), |e| e.to_string()),
+            ));
+        }
+    };
+    scoutlb::Config::from_map(&keys).map_err(|e| named(e.to_string()))?;
+    if let Some(key) = fleet::TOOL_KEYS.iter().find(|k| keys.contains_key(**k)) {
+        return Err(named(format!(
+            "`{key}` is set by the tool for every device (the keys it sets: {}); leave it out",
+            fleet::TOOL_KEYS.join(", ")
+        )));
+    }
+    if let Some(probe) = keys.get("probe").and_then(|p| p.as_str())
+        && !matches!(probe, "http" | "tcp")
+    {
+        return Err(named(format!(
+            "`\"probe\": \"{probe}\"` cannot run in the tool: the devices probe with \"http\" or \"tcp\""
+        )));
+    }
+    Ok(keys)
 }

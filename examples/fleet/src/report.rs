@@ -104,6 +104,89 @@ pub fn show(value: f64, unit: Unit) -> String {
     }
 }
 
+/// Prints a line of progress: on stdout, or on stderr when stdout carries the `--json` document.
+pub fn say(json: bool, text: impl std::fmt::Display) {
+    if json {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// The unit's name in the JSON document.
+fn unit_name(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Count => "count",
+        Unit::Ms => "ms",
+        Unit::Ratio => "ratio",
+        Unit::Mib => "MiB",
+    }
+}
+
+/// Whether check `j` of `checks` holds in every run.
+fn held(runs: &[Report], checks: fn(&Report) -> &Vec<Check>, j: usize) -> bool {
+    runs.iter().all(|r| checks(r).get(j).is_some_and(|c| c.ok))
+}
+
+/// Prints the figures (median and each run's value; `null` for none or infinity), the checks and
+/// the verdict as one JSON document on stdout (`--json`); true on PASS.
+pub fn print_json(scenario: &str, title: &str, runs: &[Report], picture: &std::path::Path) -> bool {
+    use serde_json::json;
+    let number = |v: f64| {
+        if v.is_finite() {
+            json!(v)
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    let first = runs.first();
+    let figures: Vec<_> = first
+        .map_or(&[][..], |f| &f.rows[..])
+        .iter()
+        .enumerate()
+        .map(|(j, row)| {
+            let values: Vec<f64> = runs.iter().filter_map(|r| r.rows.get(j)).map(|r| r.value).collect();
+            json!({
+                "name": row.name,
+                "unit": unit_name(row.unit),
+                "median": number(median(&values)),
+                "runs": values.iter().map(|&v| number(v)).collect::<Vec<_>>(),
+                "all_on_one": row.unit == Unit::Ratio && values.iter().any(|v| v.is_infinite()),
+            })
+        })
+        .collect();
+    let checks = |list: fn(&Report) -> &Vec<Check>, word: &str| -> Vec<serde_json::Value> {
+        first
+            .map_or(&[][..], |f| &list(f)[..])
+            .iter()
+            .enumerate()
+            .map(|(j, c)| json!({"what": c.what, word: held(runs, list, j)}))
+            .collect()
+    };
+    let invariants = checks(|r| &r.invariants, "holds");
+    let pass = first.is_some() && invariants.iter().all(|c| c["holds"] == true);
+    let notes: Vec<_> = runs
+        .iter()
+        .enumerate()
+        .flat_map(|(r, run)| run.notes.iter().map(move |n| json!({"run": r + 1, "note": n})))
+        .collect();
+    println!(
+        "{}",
+        json!({
+            "scenario": scenario,
+            "title": title,
+            "runs": runs.len(),
+            "figures": figures,
+            "targets": checks(|r| &r.targets, "met"),
+            "invariants": invariants,
+            "notes": notes,
+            "verdict": if pass { "PASS" } else { "FAIL" },
+            "picture": picture.display().to_string(),
+        })
+    );
+    pass
+}
+
 /// Prints the table (medians when there are several runs), the checks, and the verdict line; true on PASS.
 pub fn print(title: &str, runs: &[Report]) -> bool {
     println!();

@@ -42,16 +42,25 @@ impl Sampler {
         Sampler { stop, handle }
     }
 
-    /// Stops sampling; one series per server.
-    pub fn finish(self, k: usize) -> Vec<Series> {
+    /// Stops sampling; one series per server, then the devices of the fleet's `total` connected
+    /// to none ([`crate::chart::OFFLINE`]).
+    pub fn finish(self, k: usize, total: usize) -> Vec<Series> {
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.handle.join().unwrap_or_default();
-        (0..k)
+        let mut series: Vec<Series> = (0..k)
             .map(|i| Series {
                 name: format!("server {}", cluster::name(i)),
                 points: samples.iter().map(|(t, v)| (*t, v[i] as f64)).collect(),
             })
-            .collect()
+            .collect();
+        series.push(Series {
+            name: crate::chart::OFFLINE.to_owned(),
+            points: samples
+                .iter()
+                .map(|(t, v)| (*t, (total as i64 - v.iter().sum::<i64>()).max(0) as f64))
+                .collect(),
+        });
+        series
     }
 }
 

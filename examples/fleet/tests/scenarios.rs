@@ -124,3 +124,109 @@ fn rolling_restart_has_no_failures() {
         "every device was on a stopped server once"
     );
 }
+
+/// Runs the tool with `args` (after the common ones) and 300 devices; its exit code, stdout, stderr.
+fn fleet_raw(args: &[&str], png_dir: &std::path::Path) -> Option<(Option<i32>, String, String)> {
+    let bin = scout_server()?;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let out = Command::new(FLEET)
+        .args(["--devices", "300", "--window", "1s", "--png-dir"])
+        .arg(png_dir)
+        .arg("--scout-server")
+        .arg(&bin)
+        .args(args)
+        .output()
+        .expect("run scoutlb-fleet");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    println!("{stdout}\n{stderr}");
+    Some((out.status.code(), stdout, stderr))
+}
+
+#[test]
+fn server_down_kills_the_victim_it_is_given_and_reports_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--json",
+        "server-down",
+        "--victim",
+        "B",
+        "--signal",
+        "kill",
+        "--order",
+        "list",
+    ];
+    let Some((code, stdout, stderr)) = fleet_raw(&args, dir.path()) else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document on stdout");
+    assert_eq!(doc["verdict"], "PASS", "{doc}");
+    assert_eq!(doc["scenario"], "server-down");
+    let figure = |name: &str| {
+        doc["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no figure {name:?}: {doc}"))["median"]
+            .as_f64()
+            .unwrap()
+    };
+    let of_b = figure("SIGKILL, list: devices of the dead server B");
+    assert!(of_b > 0.0, "{doc}");
+    // In list order the devices of B go to the next server, C; none to A.
+    assert_eq!(figure("SIGKILL, list: moved to C"), of_b, "{doc}");
+    assert_eq!(figure("SIGKILL, list: moved to A"), 0.0, "{doc}");
+    assert!(doc["invariants"].as_array().unwrap().iter().all(|c| c["holds"] == true));
+    assert!(
+        stderr.contains("open files: soft limit"),
+        "progress goes to stderr: {stderr}"
+    );
+    // "soft limit N (raised from M)" only when M differs from N.
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("open files: soft limit "))
+        .unwrap();
+    let now = line["open files: soft limit ".len()..].split(' ').next().unwrap();
+    assert!(!line.contains(&format!("(raised from {now})")), "{line}");
+    let png = std::path::Path::new(doc["picture"].as_str().unwrap());
+    assert!(std::fs::read(png).unwrap().starts_with(b"\x89PNG"), "{}", png.display());
+}
+
+#[test]
+fn devices_take_the_config_file_and_a_fleet_that_cannot_boot_says_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    // The devices speak HTTPS to plain-HTTP servers (the file's scheme and connect_timeout_ms):
+    // every device fails, so there is no steady fleet.
+    let config = dir.path().join("devices.json");
+    std::fs::write(&config, r#"{"scheme": "https", "connect_timeout_ms": 2000}"#).unwrap();
+    let args = ["--config", config.to_str().unwrap(), "server-down"];
+    let Some((code, _, stderr)) = fleet_raw(&args, dir.path()) else {
+        return;
+    };
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("devices connected while the fleet booted"), "{stderr}");
+    // A TLS hello to a plain-HTTP server waits for an answer until the file's connect_timeout_ms.
+    assert!(
+        stderr.contains("timed out after 2000 ms") || stderr.contains("TLS"),
+        "the devices did not use the file's keys: {stderr}"
+    );
+    for remedy in ["widen --window (now 1s)", "--scout-server target/release/scout-server"] {
+        assert!(stderr.contains(remedy), "no remedy {remedy:?}: {stderr}");
+    }
+
+    // What cannot be made is refused before any server starts, with the reason.
+    std::fs::write(&config, r#"{"servers": ["10.0.0.1"]}"#).unwrap();
+    let (code, _, stderr) = fleet_raw(&args, dir.path()).unwrap();
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("`servers` is set by the tool"), "{stderr}");
+    let (code, _, stderr) = fleet_raw(&["server-down", "--victim", "D"], dir.path()).unwrap();
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--victim D names no server: there are 3 (A to C)"),
+        "{stderr}"
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Context, Run, boot, default_backoff, outcome_rows, panels, prepare, process_rows, sample, traffic_rows};
+use super::{Axis, Context, Run, boot, outcome_rows, panels, prepare, process_rows, sample, traffic_rows};
 use crate::cli::Defaults;
 use crate::report::{Report, Unit};
 use crate::stats::ms;
@@ -13,7 +13,7 @@ pub fn run(ctx: &mut Context, defaults: Defaults, seed: u64) -> Result<Run, Stri
     let t0 = Instant::now();
     let cluster = ctx.cluster(t0)?;
     let k = cluster.len();
-    let setup = ctx.setup(false, default_backoff());
+    let setup = ctx.setup(None, None);
     let default_of = move |i: usize| match defaults {
         Defaults::One => 0,
         Defaults::Spread => i % k,
@@ -22,7 +22,7 @@ pub fn run(ctx: &mut Context, defaults: Defaults, seed: u64) -> Result<Run, Stri
     let sampler = sample(&fleet, t0);
     let (start, outcomes) = boot(ctx, &cluster, &mut fleet, seed);
     std::thread::sleep(Duration::from_millis(500));
-    let devices = sampler.finish(k);
+    let devices = sampler.finish(k, fleet.len());
 
     let mut report = Report::default();
     let last = outcomes
@@ -48,8 +48,13 @@ pub fn run(ctx: &mut Context, defaults: Defaults, seed: u64) -> Result<Run, Stri
         humantime::format_duration(ctx.common.window)
     );
     let marks = vec![(start.duration_since(t0).as_secs_f64(), "window starts".to_owned())];
+    let axis = Axis {
+        origin: start.duration_since(t0).as_secs_f64(),
+        from: -0.5,
+        x_desc: "seconds since the window started".into(),
+    };
     Ok(Run {
         report,
-        chart: vec![panels(&label, devices, requests, marks)],
+        chart: vec![panels(&label, &axis, devices, requests, marks)],
     })
 }

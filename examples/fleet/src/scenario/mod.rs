@@ -5,10 +5,11 @@ pub mod outage;
 pub mod rolling_restart;
 pub mod server_down;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scoutlb::{Client, Config, ServerList};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::chart::Panel;
 use crate::cli::Common;
@@ -30,6 +31,8 @@ pub struct Context {
     pub db: Database,
     /// How servers are started.
     pub spec: ServerSpec,
+    /// The devices' configuration keys from `--config` (empty without it).
+    pub device_keys: Arc<Map<String, Value>>,
     clusters: u32,
 }
 
@@ -43,11 +46,12 @@ pub struct Run {
 
 impl Context {
     /// A context for the runs of one invocation.
-    pub fn new(common: Common, db: Database, spec: ServerSpec) -> Context {
+    pub fn new(common: Common, db: Database, spec: ServerSpec, device_keys: Map<String, Value>) -> Context {
         Context {
             common,
             db,
             spec,
+            device_keys: Arc::new(device_keys),
             clusters: 0,
         }
     }
@@ -59,9 +63,11 @@ impl Context {
         Cluster::start(&self.spec, &db, t0)
     }
 
-    /// The device settings of this invocation with the given order and backoff.
-    pub fn setup(&self, spread: bool, retry: Backoff) -> DeviceSetup {
+    /// The device settings of this invocation (`--config`, `--tls`) with the given order and
+    /// backoff (`None`: as `--config` says, else the library's defaults).
+    pub fn setup(&self, spread: Option<bool>, retry: Option<Backoff>) -> DeviceSetup {
         DeviceSetup {
+            base: Arc::clone(&self.device_keys),
             ca_file: self.spec.tls.as_ref().map(|t| t.cert.clone()),
             spread,
             retry,
@@ -81,15 +87,6 @@ impl Context {
     /// The transport, as the tables name it.
     pub fn transport(&self) -> &'static str {
         if self.spec.tls.is_some() { "HTTPS" } else { "HTTP" }
-    }
-}
-
-/// The backoff of every scenario but `outage`: the core's defaults.
-pub fn default_backoff() -> Backoff {
-    Backoff {
-        base: Duration::from_secs(1),
-        factor: 2.0,
-        cap: Duration::from_secs(60),
     }
 }
 
@@ -172,11 +169,26 @@ pub fn steady(
             .find_map(|o| o.result.as_ref().err())
             .map_or("it did not finish in time".to_owned(), |e| e.clone());
         return Err(format!(
-            "only {connected} of {} devices connected while the fleet booted, so there is no steady fleet to test; the first failure: {why}",
-            fleet.len()
+            "only {connected} of {} devices connected while the fleet booted, so there is no steady fleet to test; the first failure: {why}\n{}",
+            fleet.len(),
+            boot_remedy(ctx)
         ));
     }
     Ok((fleet, sampler))
+}
+
+/// What to change when the fleet could not boot: a wider window, more time per device, a faster server.
+pub fn boot_remedy(ctx: &Context) -> String {
+    let bin = ctx.spec.bin.display().to_string();
+    let debug = if bin.contains("/debug/") {
+        " (a debug build: several times slower under load)"
+    } else {
+        ""
+    };
+    format!(
+        "remedy: widen --window (now {}) so that fewer devices boot at once, or run fewer --devices; give each device more time (--config FILE with a larger connect_timeout_ms or deadline_ms); or use the release server: cargo build --release -p scout-server and --scout-server target/release/scout-server (this run used {bin}{debug}, by default the scout-server beside this tool)",
+        humantime::format_duration(ctx.common.window)
+    )
 }
 
 /// Latency percentiles, failures and migrations of a set of outcomes, as rows named after `what`.
@@ -250,21 +262,48 @@ pub fn process_rows(report: &mut Report, fleet: &Fleet) {
     report.invariant("every device thread started", fleet.spawn_failures == 0);
 }
 
-/// The two panels of a run: devices per server and requests per 100 ms.
-pub fn panels(label: &str, devices: Vec<Series>, requests: Vec<Series>, marks: Vec<(f64, String)>) -> (Panel, Panel) {
+/// Where the x axis of a run's pictures starts: `origin` (seconds since the start), named by
+/// `x_desc`, shown from `from` seconds (negative: before it).
+pub struct Axis {
+    /// The moment counted as 0.
+    pub origin: f64,
+    /// The first second shown, relative to `origin`.
+    pub from: f64,
+    /// What the seconds count from, such as "seconds since B was killed".
+    pub x_desc: String,
+}
+
+/// The two panels of a run: devices per server (and offline) and requests per 100 ms.
+pub fn panels(
+    label: &str,
+    axis: &Axis,
+    devices: Vec<Series>,
+    requests: Vec<Series>,
+    marks: Vec<(f64, String)>,
+) -> (Panel, Panel) {
+    let panel = |title: String, y_desc: &str, series: Vec<Series>, marks: Vec<(f64, String)>| Panel {
+        title,
+        y_desc: y_desc.into(),
+        origin: axis.origin,
+        from: axis.from,
+        x_desc: axis.x_desc.clone(),
+        series,
+        marks,
+    };
     (
-        Panel {
-            title: format!("{label}: devices per server"),
-            y_desc: "devices connected".into(),
-            series: devices,
-            marks: marks.clone(),
-        },
-        Panel {
-            title: format!("{label}: requests per 100 ms"),
-            y_desc: "requests (connections) per 100 ms".into(),
-            series: requests,
+        // The run's label once, over the left panel: a long caption is cut at the panel's edge.
+        panel(
+            label.to_owned(),
+            "devices per server, and offline",
+            devices,
+            marks.clone(),
+        ),
+        panel(
+            "requests per 100 ms".to_owned(),
+            "requests (connections) per 100 ms",
+            requests,
             marks,
-        },
+        ),
     )
 }
 

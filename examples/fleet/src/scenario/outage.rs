@@ -30,7 +30,7 @@ pub fn run(
     let t0 = Instant::now();
     let cluster = ctx.cluster(t0)?;
     let k = cluster.len();
-    let setup = ctx.setup(false, backoff);
+    let setup = ctx.setup(None, Some(backoff));
     let (mut fleet, sampler) = steady(ctx, &cluster, &setup, seed, t0)?;
     std::thread::sleep(Duration::from_millis(1000));
 
@@ -69,7 +69,7 @@ pub fn run(
     let cluster = shared.into_inner().unwrap_or_else(|p| p.into_inner());
     let down_at = noticed;
     std::thread::sleep(Duration::from_millis(1000));
-    let devices = sampler.finish(k);
+    let devices = sampler.finish(k, fleet.len());
 
     let mut report = Report::default();
     let connected: Vec<_> = outcomes.iter().filter(|o| o.result.is_ok()).collect();
@@ -124,6 +124,11 @@ pub fn run(
             "last server back".to_owned(),
         ),
     ];
+    let axis = super::Axis {
+        origin: down_at.duration_since(t0).as_secs_f64(),
+        from: -1.0,
+        x_desc: "seconds since every server went down".into(),
+    };
     let requests = vec![Series {
         name: "all servers".into(),
         points: timeline::buckets_to_points(&total),
@@ -131,7 +136,7 @@ pub fn run(
     Ok((
         Run {
             report,
-            chart: vec![panels(label, devices, requests, marks)],
+            chart: vec![panels(label, &axis, devices, requests, marks)],
         },
         Measured {
             peak_after_return: peak_after,

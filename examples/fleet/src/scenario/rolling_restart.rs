@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Context, Run, default_backoff, panels, process_rows, steady, together};
+use super::{Context, Run, panels, process_rows, steady, together};
 use crate::cluster;
 use crate::fleet::Action;
 use crate::report::{Report, Unit};
@@ -20,7 +20,7 @@ pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String>
     if k < 2 {
         return Err("rolling-restart needs at least 2 servers (--servers)".into());
     }
-    let setup = ctx.setup(false, default_backoff());
+    let setup = ctx.setup(None, None);
     let (mut fleet, sampler) = steady(ctx, &cluster, &setup, seed, t0)?;
     std::thread::sleep(Duration::from_millis(1000));
 
@@ -53,7 +53,7 @@ pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String>
     }
     let took = began.elapsed();
     std::thread::sleep(Duration::from_millis(500));
-    let devices = sampler.finish(k);
+    let devices = sampler.finish(k, fleet.len());
     report.row("devices that moved (their server stopped)", moved as f64, Unit::Count);
     report.row("failures", failures as f64, Unit::Count);
     report.row(
@@ -78,6 +78,11 @@ pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String>
         report,
         chart: vec![panels(
             "rolling restart (SIGTERM, start again)",
+            &super::Axis {
+                origin: began.duration_since(t0).as_secs_f64(),
+                from: -1.0,
+                x_desc: "seconds since the first server stopped".into(),
+            },
             devices,
             requests,
             marks,

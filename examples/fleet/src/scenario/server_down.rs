@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Context, Run, default_backoff, outcome_rows, panels, process_rows, steady, together};
+use super::{Context, Run, outcome_rows, panels, process_rows, steady, together};
 use crate::cluster;
 use crate::fleet::Action;
 use crate::report::{Report, Unit};
@@ -21,26 +21,23 @@ pub enum Fault {
 /// Longest wait for the devices of the dead server.
 const RECONNECT_LIMIT: Duration = Duration::from_secs(60);
 
-/// The server that goes down: the first, so that `list` mode sends its devices to the second.
-const VICTIM: usize = 0;
-
-/// One steady fleet on a fresh cluster, one server down, its devices back.
-pub fn run(ctx: &mut Context, fault: Fault, spread: bool, seed: u64) -> Result<Run, String> {
+/// One steady fleet on a fresh cluster, server `victim` down, its devices back.
+pub fn run(ctx: &mut Context, fault: Fault, spread: bool, victim: usize, seed: u64) -> Result<Run, String> {
     let t0 = Instant::now();
     let mut cluster = ctx.cluster(t0)?;
     let k = cluster.len();
     if k < 2 {
         return Err("server-down needs at least 2 servers (--servers)".into());
     }
-    let setup = ctx.setup(spread, default_backoff());
+    let setup = ctx.setup(Some(spread), None);
     let (mut fleet, sampler) = steady(ctx, &cluster, &setup, seed, t0)?;
     std::thread::sleep(Duration::from_millis(1000));
 
     // Every device of the server notices at once, right after the signal (a reset reaches them
     // together): the worst case.
-    let who = together(fleet.on_server(VICTIM));
+    let who = together(fleet.on_server(victim));
     let mut up = vec![true; k];
-    up[VICTIM] = false;
+    up[victim] = false;
     let cpu_before = crate::limits::cpu_time();
     let mut down_at = Instant::now();
     let mut signalled = Ok(());
@@ -48,20 +45,20 @@ pub fn run(ctx: &mut Context, fault: Fault, spread: bool, seed: u64) -> Result<R
         down_at = Instant::now();
         signalled = match fault {
             Fault::Kill => {
-                cluster.kill(VICTIM);
+                cluster.kill(victim);
                 Ok(())
             }
-            Fault::Stop => cluster.stop(VICTIM),
+            Fault::Stop => cluster.stop(victim),
         };
     });
     signalled?;
     let cpu = crate::limits::cpu_time().saturating_sub(cpu_before);
     std::thread::sleep(Duration::from_millis(1000));
-    let devices = sampler.finish(k);
+    let devices = sampler.finish(k, fleet.len());
 
     let mut report = Report::default();
     report.row(
-        format!("devices of the dead server {}", cluster::name(VICTIM)),
+        format!("devices of the dead server {}", cluster::name(victim)),
         who.len() as f64,
         Unit::Count,
     );
@@ -80,10 +77,10 @@ pub fn run(ctx: &mut Context, fault: Fault, spread: bool, seed: u64) -> Result<R
             moved[i] += 1;
         }
     }
-    for (i, n) in moved.iter().enumerate().filter(|&(i, _)| i != VICTIM) {
+    for (i, n) in moved.iter().enumerate().filter(|&(i, _)| i != victim) {
         report.row(format!("moved to {}", cluster::name(i)), *n as f64, Unit::Count);
     }
-    let survivors: Vec<usize> = (0..k).filter(|&i| i != VICTIM).map(|i| moved[i]).collect();
+    let survivors: Vec<usize> = (0..k).filter(|&i| i != victim).map(|i| moved[i]).collect();
     let (largest, smallest) = (
         survivors.iter().copied().max().unwrap_or(0),
         survivors.iter().copied().min().unwrap_or(0),
@@ -94,7 +91,7 @@ pub fn run(ctx: &mut Context, fault: Fault, spread: bool, seed: u64) -> Result<R
         largest as f64 / smallest as f64
     };
     report.row("largest/smallest share of the survivors", ratio, Unit::Ratio);
-    let after = cluster::name(VICTIM);
+    let after = cluster::name(victim);
     let requests_after: u64 = (0..k)
         .map(|i| {
             cluster
@@ -128,13 +125,22 @@ pub fn run(ctx: &mut Context, fault: Fault, spread: bool, seed: u64) -> Result<R
         Fault::Kill => "SIGKILL",
         Fault::Stop => "SIGSTOP",
     };
+    // The answer first: how many devices came back, and how fast.
     let label = format!(
-        "{how} to {after}, failover_order \"{}\"",
-        if spread { "spread" } else { "list" }
+        "{how} to {after}, failover_order \"{}\": {} of {} back within {}",
+        if spread { "spread" } else { "list" },
+        who.len() - failures,
+        who.len(),
+        crate::report::show(all_back, Unit::Ms)
     );
     let marks = vec![(down_at.duration_since(t0).as_secs_f64(), format!("{how} to {after}"))];
+    let axis = super::Axis {
+        origin: down_at.duration_since(t0).as_secs_f64(),
+        from: -1.0,
+        x_desc: format!("seconds since {how} to {after}"),
+    };
     Ok(Run {
         report,
-        chart: vec![panels(&label, devices, requests, marks)],
+        chart: vec![panels(&label, &axis, devices, requests, marks)],
     })
 }

@@ -1,0 +1,53 @@
+//! The README's "Three servers on one SQLite file" runs as written (on free ports and a temp
+//! folder) and prints the list in the order the README shows.
+
+use std::process::Command;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_scout-server");
+
+/// The README's shell block under `heading`.
+fn shell_block(readme: &str, heading: &str) -> String {
+    let section = readme.split(heading).nth(1).expect("the section");
+    let start = section.find("```sh\n").expect("a sh block") + "```sh\n".len();
+    section[start..].split("\n```").next().unwrap().to_owned()
+}
+
+#[test]
+fn the_three_server_example_prints_the_list_in_the_order_shown() {
+    let readme = include_str!("../README.md");
+    let block = shell_block(readme, "## Three servers on one SQLite file");
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| scoutlb_testkit::free_port()).collect();
+    let mut script = String::from("set -e\n");
+    for line in block.lines() {
+        if line.starts_with("cargo build") || line.starts_with("kill ") {
+            continue;
+        }
+        let mut line = line
+            .replace("target/debug/scout-server", BIN)
+            .replace("/tmp/", &format!("{}/", dir.path().display()));
+        for (i, port) in ports.iter().enumerate() {
+            line = line.replace(&(22123 + i).to_string(), &port.to_string());
+        }
+        script.push_str(&line);
+        script.push('\n');
+    }
+    script.push_str("kill $(jobs -p)\nwait\n");
+    let out = Command::new("timeout")
+        .args(["60", "bash", "-c", &script])
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let list: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}\n{script}", String::from_utf8_lossy(&out.stderr)));
+    let shown: Vec<String> = ports.iter().map(|p| format!("127.0.0.1-{p}")).collect();
+    // The README's comment shows the ids in port order; the run gives the same.
+    for (i, id) in ["127.0.0.1-22123", "127.0.0.1-22124", "127.0.0.1-22125"]
+        .iter()
+        .enumerate()
+    {
+        assert!(readme.contains(&format!("\"id\":\"{id}\"")), "the README shows {id}");
+        assert_eq!(scoutlb_testkit::listed_ids(&list)[i], shown[i], "{list}");
+    }
+}
