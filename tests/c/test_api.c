@@ -1618,6 +1618,9 @@ static void test_config_vectors_typed(const char *dir) {
     }
     printf("config error vectors through the typed setters: %zu cases run\n", run);
     CHECK(run >= 25);
+    tl_json_free(doc);
+}
+
 /** Write `text` as the whole file `path`; 0 on failure. */
 static int write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
