@@ -260,8 +260,9 @@ impl Client {
         if balancer.is_empty() {
             return order;
         }
-        // The balancer has a handful of addresses: a linear check against them is cheapest.
-        let rest: Vec<Server> = order.into_iter().filter(|s| !balancer.contains(s)).collect();
+        // Hashed: an SRV balancer may have thousands of addresses, the seeds many more.
+        let named: std::collections::HashSet<&Server> = balancer.iter().collect();
+        let rest: Vec<Server> = order.into_iter().filter(|s| !named.contains(s)).collect();
         [balancer, rest].concat()
     }
 
