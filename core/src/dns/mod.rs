@@ -27,6 +27,7 @@ mod failure;
 mod http;
 mod resolver;
 pub(crate) mod srv;
+mod tcp_answer;
 
 pub use failure::{DnsFailure, DnsFailureKind};
 pub(crate) use http::{ConfiguredResolver, SystemResolver};
