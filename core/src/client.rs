@@ -1,6 +1,6 @@
 //! The client handle: state, failover order, connecting and the agent-driven calls.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ pub struct Client {
     state: Mutex<State>,
     /// Whether the last save failed: the state is saved again at the next chance, changed or not.
     unsaved: AtomicBool,
+    /// Numbers the snapshots to save, in the order the state changed (under the state lock).
+    snapshots: AtomicU64,
     /// The balancer entry, evaluated at most once per client (once per restart); shared with the
     /// lookup thread of a connect, which stores its answer even after the race was decided.
     balancer: Arc<Mutex<Option<balancer::Evaluation>>>,
@@ -159,10 +161,21 @@ impl ClientBuilder {
             state_file,
             state: Mutex::new(state),
             unsaved: AtomicBool::new(false),
+            snapshots: AtomicU64::new(0),
             balancer: Arc::new(Mutex::new(None)),
             rng: Mutex::new(rng),
         })
     }
+}
+
+/// What a change made under the state lock leaves to do once the lock is released: no lock is
+/// held while the events callback runs or the state file is written (behaviour.md, Surfaces), so
+/// a callback that waits for another thread's call, or a fork in the middle of a save, never
+/// finds the client locked.
+#[derive(Default)]
+struct Unlocked {
+    events: Vec<Event>,
+    save: Option<(State, u64)>,
 }
 
 /// Lock a mutex; a panic elsewhere never poisons the client for good.
@@ -245,12 +258,17 @@ impl Client {
         let Some(entry) = &self.config.manager_load_balancer else {
             return Vec::new();
         };
-        let mut cached = lock(&self.balancer);
-        let evaluation = cached.get_or_insert_with(|| {
-            let seed = lock(&self.rng).u64(..);
-            balancer::evaluate(entry, &self.config, seed, &mut |e| self.emit(e))
-        });
-        evaluation.servers.clone()
+        let mut events = Vec::new();
+        let servers = {
+            let mut cached = lock(&self.balancer);
+            let evaluation = cached.get_or_insert_with(|| {
+                let seed = lock(&self.rng).u64(..);
+                balancer::evaluate(entry, &self.config, seed, &mut |e| events.push(e))
+            });
+            evaluation.servers.clone()
+        };
+        events.into_iter().for_each(|e| self.emit(e));
+        servers
     }
 
     /// The candidates of a start-up: the balancer's addresses, then the failover order.
@@ -269,16 +287,21 @@ impl Client {
     /// Report that the agent reached `server`: it becomes the default and is persisted if it changed.
     pub fn report_success(&self, server: &Server) -> Result<()> {
         self.emit(Event::AttemptSucceeded { server: server.clone() });
-        let mut state = lock(&self.state);
-        if state.default_server.as_ref() == Some(server) {
-            return if self.unsaved() { self.persist(&state) } else { Ok(()) };
+        let mut after = Unlocked::default();
+        {
+            let mut state = lock(&self.state);
+            if state.default_server.as_ref() != Some(server) {
+                let old = state.default_server.replace(server.clone());
+                after.events.push(Event::DefaultChanged {
+                    old,
+                    new: server.clone(),
+                });
+                after.save = Some(self.snapshot(&state));
+            } else if self.unsaved() {
+                after.save = Some(self.snapshot(&state));
+            }
         }
-        let old = state.default_server.replace(server.clone());
-        self.emit(Event::DefaultChanged {
-            old,
-            new: server.clone(),
-        });
-        self.persist(&state)
+        self.finish_unlocked(after)
     }
 
     /// Report that the agent could not reach `server`, with its own reason.
@@ -296,8 +319,9 @@ impl Client {
 
     /// Hand in a server list received by the agent's own protocol from `from` (None = the default server).
     pub fn update_server_list(&self, list: ServerList, from: Option<&Server>) -> Result<()> {
-        let mut state = lock(&self.state);
-        self.accept_list(&mut state, list, from.cloned())
+        let mut after = Unlocked::default();
+        self.accept_list(&mut lock(&self.state), list, from.cloned(), &mut after);
+        self.finish_unlocked(after)
     }
 
     /// Hand in a server list as wire-format JSON; a refused list keeps the cached one.
@@ -324,8 +348,8 @@ impl Client {
         }
     }
 
-    /// Cache `list` and honour its `self`; persist when anything changed.
-    fn accept_list(&self, state: &mut State, list: ServerList, from: Option<Server>) -> Result<()> {
+    /// Cache `list` and honour its `self`; ask for a save when anything changed.
+    fn accept_list(&self, state: &mut State, list: ServerList, from: Option<Server>, after: &mut Unlocked) {
         let from = from.or_else(|| state.default_server.clone());
         let mut changed = false;
         if let Some(real) = list.self_server()
@@ -334,12 +358,12 @@ impl Client {
             && state.default_server.as_ref() != Some(real)
         {
             let old = state.default_server.replace(real.clone());
-            self.emit(Event::DefaultChanged { old, new: real.clone() });
+            after.events.push(Event::DefaultChanged { old, new: real.clone() });
             changed = true;
         }
         let same_list = state.list.as_ref().map(|l| l.entries()) == Some(list.entries());
         if !same_list || state.servers_from != from {
-            self.emit(Event::ServerListUpdated {
+            after.events.push(Event::ServerListUpdated {
                 from: from.clone(),
                 servers: list.servers(),
             });
@@ -348,9 +372,7 @@ impl Client {
             changed = true;
         }
         if changed || self.unsaved() {
-            self.persist(state)
-        } else {
-            Ok(())
+            after.save = Some(self.snapshot(state));
         }
     }
 
@@ -358,9 +380,23 @@ impl Client {
         self.unsaved.load(Ordering::SeqCst)
     }
 
-    fn persist(&self, state: &State) -> Result<()> {
+    /// A copy of `state` to save, numbered in the order of the changes (call under the state lock).
+    fn snapshot(&self, state: &State) -> (State, u64) {
+        (state.clone(), self.snapshots.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// With no client lock held: hand the events to the sink, then save the snapshot.
+    fn finish_unlocked(&self, after: Unlocked) -> Result<()> {
+        after.events.into_iter().for_each(|e| self.emit(e));
+        match after.save {
+            Some((state, number)) => self.persist(&state, number),
+            None => Ok(()),
+        }
+    }
+
+    fn persist(&self, state: &State, number: u64) -> Result<()> {
         let Some(file) = &self.state_file else { return Ok(()) };
-        let result = file.save(state);
+        let result = file.save_numbered(state, number);
         self.unsaved.store(result.is_err(), Ordering::SeqCst);
         result.inspect_err(|e| {
             self.emit(Event::StateFileProblem {
@@ -451,24 +487,29 @@ impl Client {
     fn finish(&self, outcome: std::result::Result<Won, Vec<Attempt>>, balancer: &[Server]) -> Result<Connected> {
         let won = outcome.map_err(Error::AllFailed)?;
         let via_balancer = balancer.contains(&won.server);
-        let mut state = lock(&self.state);
-        let old = state.default_server.clone();
-        if old.as_ref() != Some(&won.server) {
-            state.default_server = Some(won.server.clone());
-            self.emit(Event::DefaultChanged {
-                old: old.clone(),
-                new: won.server.clone(),
-            });
-        }
-        let result = match won.reached.list {
-            Some(list) => self.accept_list(&mut state, list, Some(won.server.clone())),
-            None if old.as_ref() != Some(&won.server) || self.unsaved() => self.persist(&state),
-            None => Ok(()),
+        let mut after = Unlocked::default();
+        let server = {
+            let mut state = lock(&self.state);
+            let old = state.default_server.clone();
+            if old.as_ref() != Some(&won.server) {
+                state.default_server = Some(won.server.clone());
+                after.events.push(Event::DefaultChanged {
+                    old: old.clone(),
+                    new: won.server.clone(),
+                });
+            }
+            match won.reached.list {
+                Some(list) => self.accept_list(&mut state, list, Some(won.server.clone()), &mut after),
+                None if old.as_ref() != Some(&won.server) || self.unsaved() => after.save = Some(self.snapshot(&state)),
+                None => {}
+            }
+            state.default_server.clone().unwrap_or_else(|| won.server.clone())
         };
+        let result = self.finish_unlocked(after);
         // The connection works; a state-file problem was reported as an event, and is named in
         // the result, but does not undo it.
         Ok(Connected {
-            server: state.default_server.clone().unwrap_or_else(|| won.server.clone()),
+            server,
             reached: won.server,
             via_balancer,
             failed: won.failed,

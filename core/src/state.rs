@@ -5,11 +5,18 @@
 //! renamed over the state file, and the folder is fsynced. Writers (and the reader that may move
 //! a corrupt file aside) hold an exclusive advisory lock on `<name>.lock` beside the file, so two
 //! processes sharing a state file never interleave.
+//!
+//! The lock is fork-safe (behaviour.md, "State file"): it is a POSIX record lock (`fcntl`
+//! `F_SETLKW`) on a lock file opened afresh (close-on-exec) for each save, which a child made by
+//! `fork` does not inherit, and the threads of one process take turns through [`Claim`], an atomic
+//! word holding the process id of its holder rather than a mutex, so a child forked while another
+//! thread was saving finds the claim held by a process that is not itself and takes it over.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -116,6 +123,56 @@ pub struct StateFile {
     path: PathBuf,
     dir: PathBuf,
     lock_path: PathBuf,
+    /// The number of the newest snapshot written by [`StateFile::save_numbered`].
+    written: AtomicU64,
+}
+
+/// The process id of the process whose thread holds the state-file lock, or 0.
+///
+/// Record locks belong to a process, not a thread, and closing any descriptor of the lock file
+/// drops them: the threads of a process must take turns before they lock. A mutex would stay
+/// locked for ever in a child forked while another thread held it; this word names the holder's
+/// process instead, and a process that finds another process named knows the holder is a thread
+/// that was not copied by fork.
+static CLAIM: AtomicU32 = AtomicU32::new(0);
+
+/// This process's turn at the state-file lock, released when dropped.
+struct Claim;
+
+impl Claim {
+    /// Wait for the other threads of this process to finish their turn.
+    fn take() -> Claim {
+        let me = std::process::id();
+        let mut wait = Duration::from_micros(50);
+        loop {
+            let holder = match CLAIM.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Claim,
+                Err(holder) => holder,
+            };
+            // Held by the process this one was forked from: that thread does not exist here.
+            if holder != me
+                && CLAIM
+                    .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return Claim;
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        CLAIM.store(0, Ordering::Release);
+    }
+}
+
+/// The exclusive lock on the lock file: the file (closed last) and this process's turn.
+struct Locked {
+    _file: File,
+    _claim: Claim,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -145,6 +202,7 @@ impl StateFile {
             path: path.to_path_buf(),
             lock_path: dir.join(lock_name),
             dir,
+            written: AtomicU64::new(0),
         };
         // Prove now that the folder takes new files, rather than losing the state later.
         let probe = sf.tmp_path();
@@ -177,16 +235,22 @@ impl StateFile {
         self.dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()))
     }
 
-    /// Take the exclusive advisory lock; it is released when the returned file is dropped.
-    fn lock(&self) -> Result<File> {
+    /// Take the exclusive advisory lock (see the module docs); released when the result is dropped.
+    fn lock(&self) -> Result<Locked> {
+        let claim = Claim::take();
+        // std opens with O_CLOEXEC: a program the agent executes never holds the lock file.
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&self.lock_path)
             .map_err(|e| self.err("open the lock file", e))?;
-        f.lock().map_err(|e| self.err("lock", e))?;
-        Ok(f)
+        rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| self.err("lock", e.into()))?;
+        Ok(Locked {
+            _file: f,
+            _claim: claim,
+        })
     }
 
     /// Read the state; a missing file is an empty state, a corrupt one is moved aside with a warning.
@@ -262,9 +326,28 @@ impl StateFile {
         }
     }
 
+    /// Save snapshot number `number` of a client's state unless a newer one was written already.
+    ///
+    /// A client numbers its snapshots in the order its state changed and saves them without
+    /// holding its own lock, so two of its threads may save out of order: the older one is skipped.
+    pub fn save_numbered(&self, state: &State, number: u64) -> Result<()> {
+        let _lock = self.lock()?;
+        if number <= self.written.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.write(state)?;
+        self.written.store(number, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// Replace the state atomically: temp file, fsync, rename, fsync of the folder.
     pub fn save(&self, state: &State) -> Result<()> {
         let _lock = self.lock()?;
+        self.write(state)
+    }
+
+    /// The write of [`StateFile::save`], under the lock.
+    fn write(&self, state: &State) -> Result<()> {
         let tmp = self.tmp_path();
         let text = serde_json::to_vec_pretty(&state.to_json()).expect("a JSON value always serialises");
         let write = || -> io::Result<()> {
