@@ -464,7 +464,9 @@ struct scoutlb_event {
  *
  * Called on the thread that made the client call that caused the event (several threads at once
  * when the client is shared), never after that call returned. It must not call into the same
- * client (the client is locked) and must not unwind (C++ exceptions, longjmp) through the library.
+ * client on its own thread, and must not unwind (C++ exceptions, longjmp) through the library. It
+ * may wait for another thread that calls the same client: no client lock is held while it runs
+ * (behaviour.md, Surfaces).
  */
 typedef void (*scoutlb_event_callback)(void *user_data, const struct scoutlb_event *event);
 

@@ -11,14 +11,14 @@
 //!
 //! Run: `cargo bench -p scoutlb --bench cancel` (about a minute). Prints medians and maxima.
 
-use std::fs::File;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use scoutlb::{Client, Config, Error, Server};
 use scoutlb_testkit::ports::silent_nameserver;
-use scoutlb_testkit::{Behaviour, TestServer};
+use scoutlb_testkit::{Behaviour, LockHolder, TestServer};
 
 const RUNS: usize = 15;
 
@@ -69,7 +69,9 @@ fn main() {
     let live = TestServer::live("a");
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let held = File::create(dir.path().join("state.json.lock")).unwrap();
+    let lock = dir.path().join("state.json.lock");
+    // Another process's lock (a writer stopped mid-save), taken after each client is made.
+    let holder: RefCell<Option<LockHolder>> = RefCell::new(None);
 
     println!("cancel latency: time from the cancel to the call's return ({RUNS} runs each)");
     println!("{:<46} {:>10} {:>10}", "phase", "p50 ms", "max ms");
@@ -136,19 +138,19 @@ fn main() {
                 // The client is made while the lock is free (creating one waits for it too), then
                 // another writer takes it.
                 &|| {
-                    held.unlock().unwrap();
+                    holder.borrow_mut().take();
                     let c = client(&format!(
                         r#"{{"servers": ["{}"], "state_file": "{}"}}"#,
                         live.server(),
                         state.display()
                     ));
-                    held.lock().unwrap();
+                    *holder.borrow_mut() = Some(LockHolder::hold(&lock));
                     c
                 },
                 // The connection stands; the save is deferred at the cancel.
                 |c| c.connect().is_ok_and(|c| !c.saved),
             );
-            held.unlock().unwrap();
+            holder.borrow_mut().take();
             v
         }),
     ];
@@ -172,7 +174,7 @@ fn main() {
         )
         .unwrap(),
     );
-    held.lock().unwrap();
+    let held = LockHolder::hold(&lock);
     let resolver = {
         let c = Arc::clone(&shared);
         thread::spawn(move || c.candidates())
@@ -192,7 +194,7 @@ fn main() {
         })
         .collect();
     let overruns: Vec<Duration> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
-    held.unlock().unwrap();
+    drop(held);
     let _ = resolver.join();
     let calls = overruns.len();
     let (p50, max) = median_max(overruns);

@@ -7,7 +7,7 @@
 //! file's lock at most [`STATE_LOCK_WAIT`] (behaviour.md, "State file").
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,6 @@ pub struct Client {
     /// The device's state and rules; locked only for short pure steps, never across I/O. Shared
     /// with the lookup thread of a start-up, which keeps its answer for this restart.
     device: Arc<Mutex<Device>>,
-    /// Serialises this client's writes of the state file.
-    save_lock: Mutex<()>,
     rng: Mutex<fastrand::Rng>,
     canceller: Canceller,
     /// Why the state file was dropped at creation (behaviour.md, "State file"), if it was.
@@ -141,7 +139,6 @@ impl ClientBuilder {
             sink,
             state_file,
             device: Arc::new(Mutex::new(device)),
-            save_lock: Mutex::new(()),
             rng: Mutex::new(rng),
             canceller: Canceller::new(),
             state_dropped,
@@ -152,22 +149,6 @@ impl ClientBuilder {
 /// Lock a mutex; a panic elsewhere never poisons the client for good.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Lock a mutex within `wait`, unless `stop` says to stop first.
-fn lock_within<'a, T>(m: &'a Mutex<T>, wait: Duration, stop: &dyn Fn() -> bool) -> Option<MutexGuard<'a, T>> {
-    let until = Instant::now() + wait;
-    loop {
-        match m.try_lock() {
-            Ok(guard) => return Some(guard),
-            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => {}
-        }
-        if stop() || Instant::now() >= until {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
 }
 
 impl Client {
@@ -314,22 +295,23 @@ impl Client {
     /// Write the newest state; a failed or deferred save is reported and made again at the next chance.
     fn save(&self, until: Instant, stop: &dyn Fn() -> bool) -> Result<()> {
         let Some(file) = &self.state_file else { return Ok(()) };
-        // Another call of this client that is saving writes the newest state, so this one waits
-        // for it until its own deadline; another process's lock is waited for at most STATE_LOCK_WAIT.
-        let left = || until.saturating_duration_since(Instant::now());
-        let (version, result) = match lock_within(&self.save_lock, left(), stop) {
-            None => (0, Err(file.locked_error(left()))),
-            Some(_serialised) => {
-                let device = lock(&self.device);
-                if !device.is_behind() {
-                    // A save made while this call waited wrote this call's state too.
-                    return Ok(());
-                }
-                let (state, version) = device.to_save();
-                drop(device);
-                (version, file.save_within(&state, left().min(STATE_LOCK_WAIT), stop))
-            }
+        // Another call that is saving writes the newest state, so this one waits for it until its
+        // own deadline; another process's lock is waited for at most STATE_LOCK_WAIT.
+        let left = until.saturating_duration_since(Instant::now());
+        let mut version = 0;
+        let mut snapshot = || {
+            let device = lock(&self.device);
+            // A save made while this call waited wrote this call's state too.
+            device.is_behind().then(|| {
+                let (state, v) = device.to_save();
+                version = v;
+                state
+            })
         };
+        let result = file.save_snapshot(&mut snapshot, left, left.min(STATE_LOCK_WAIT), stop);
+        if let Ok(false) = result {
+            return Ok(());
+        }
         // The event names the file itself; the error's own text would name it twice.
         let outcome = result.as_ref().map(|_| ()).map_err(|e| match e {
             Error::StateFile { action, source, .. } => format!("cannot {action}: {source}"),
@@ -341,7 +323,7 @@ impl Client {
                 self.emit(event);
             }
         }
-        result
+        result.map(|_| ())
     }
 
     /// Report that the agent reached `server`: it becomes the default and is persisted if it changed.

@@ -13,14 +13,16 @@
 //! without blocking, so a link, FIFO, socket or device planted in their place is refused at once.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, TryLockError};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
 use crate::{Error, Result};
 use crate::{Parsed, STATE_FORMAT as FORMAT, State};
@@ -179,6 +181,54 @@ pub struct StateFile {
     lock_path: PathBuf,
 }
 
+/// The process id of the process whose thread holds the state-file lock, or 0 (behaviour.md,
+/// "State file": fork).
+///
+/// Record locks belong to a process, not a thread, and closing any descriptor of the lock file
+/// drops them, so the threads of a process take turns before they lock. A mutex would stay locked
+/// for ever in a child forked while another thread held it; this word names the holder's process
+/// instead, and a process that finds another process named knows that the holder is a thread
+/// that fork did not copy.
+static CLAIM: AtomicU32 = AtomicU32::new(0);
+
+/// This process's turn at the state-file lock, released when dropped.
+struct Claim;
+
+impl Claim {
+    /// Wait until `until` for the other threads of this process to finish their turn.
+    fn take_within(until: Instant, stop: &dyn Fn() -> bool) -> Option<Claim> {
+        let me = std::process::id();
+        loop {
+            match CLAIM.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Some(Claim),
+                // Held by the process this one was forked from: that thread does not exist here.
+                Err(holder)
+                    if holder != me
+                        && CLAIM
+                            .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok() =>
+                {
+                    return Some(Claim);
+                }
+                Err(_) if stop() || Instant::now() >= until => return None,
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        CLAIM.store(0, Ordering::Release);
+    }
+}
+
+/// The exclusive lock on the lock file: the file (its record lock) and this process's turn.
+struct Locked {
+    _file: File,
+    _claim: Claim,
+}
+
 /// The longest the state file's lock is waited for when another process holds it; a save that
 /// cannot get it is deferred (behaviour.md, "State file").
 pub const STATE_LOCK_WAIT: Duration = Duration::from_secs(1);
@@ -245,28 +295,45 @@ impl StateFile {
             .tempfile_in(&self.dir)
     }
 
-    /// Take the exclusive advisory lock within [`STATE_LOCK_WAIT`]; it is released when the returned file is dropped.
-    fn lock(&self) -> Result<File> {
-        self.lock_within(STATE_LOCK_WAIT, &|| false)
+    /// Take the exclusive lock within [`STATE_LOCK_WAIT`]; it is released when the result is dropped.
+    fn lock(&self) -> Result<Locked> {
+        self.lock_within(STATE_LOCK_WAIT, STATE_LOCK_WAIT, &|| false)
     }
 
-    /// Take the exclusive advisory lock, waiting at most `wait` and not after `stop` says to stop.
-    fn lock_within(&self, wait: Duration, stop: &dyn Fn() -> bool) -> Result<File> {
+    /// Take the exclusive lock: this process's turn within `claim_wait` (another thread of this
+    /// process may be saving), then the record lock within `lock_wait` (another process may hold
+    /// it); not after `stop` says to stop.
+    fn lock_within(&self, claim_wait: Duration, lock_wait: Duration, stop: &dyn Fn() -> bool) -> Result<Locked> {
+        let cancelled = || {
+            self.err(
+                "lock",
+                io::Error::new(io::ErrorKind::Interrupted, "cancelled while waiting for the lock"),
+            )
+        };
+        let claim = Claim::take_within(Instant::now() + claim_wait, stop).ok_or_else(|| {
+            if stop() {
+                cancelled()
+            } else {
+                self.locked_error(claim_wait)
+            }
+        })?;
         let f = open_regular(&self.lock_path, OFlags::WRONLY | OFlags::CREATE)
             .map_err(|e| self.err("open the lock file", e))?;
-        let until = Instant::now() + wait;
+        let until = Instant::now() + lock_wait;
         loop {
-            match f.try_lock() {
-                Ok(()) => return Ok(f),
-                Err(TryLockError::Error(e)) => return Err(self.err("lock", e)),
-                Err(TryLockError::WouldBlock) if stop() => {
-                    return Err(self.err(
-                        "lock",
-                        io::Error::new(io::ErrorKind::Interrupted, "cancelled while waiting for the lock"),
-                    ));
+            match rustix::fs::fcntl_lock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {
+                    return Ok(Locked {
+                        _file: f,
+                        _claim: claim,
+                    });
                 }
-                Err(TryLockError::WouldBlock) if Instant::now() >= until => return Err(self.locked_error(wait)),
-                Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(2)),
+                Err(e) if e != Errno::WOULDBLOCK && e != Errno::AGAIN && e != Errno::ACCESS => {
+                    return Err(self.err("lock", e.into()));
+                }
+                Err(_) if stop() => return Err(cancelled()),
+                Err(_) if Instant::now() >= until => return Err(self.locked_error(lock_wait)),
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
             }
         }
     }
@@ -360,7 +427,29 @@ impl StateFile {
 
     /// [`StateFile::save`] that waits for the lock at most `wait`, and not after `stop` says to stop.
     pub fn save_within(&self, state: &State, wait: Duration, stop: &dyn Fn() -> bool) -> Result<()> {
-        let _lock = self.lock_within(wait, stop)?;
+        let _lock = self.lock_within(wait, wait, stop)?;
+        self.write(state)
+    }
+
+    /// Save what `snapshot` gives, asked under the lock (None: nothing left to write, another
+    /// save covered it); returns whether anything was written. This process's turn is waited for
+    /// at most `claim_wait`, another process's lock at most `lock_wait`.
+    pub fn save_snapshot(
+        &self,
+        snapshot: &mut dyn FnMut() -> Option<State>,
+        claim_wait: Duration,
+        lock_wait: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<bool> {
+        let _lock = self.lock_within(claim_wait, lock_wait, stop)?;
+        match snapshot() {
+            None => Ok(false),
+            Some(state) => self.write(&state).map(|()| true),
+        }
+    }
+
+    /// Replace the state atomically (under the lock): temp file, fsync, rename, fsync of the folder.
+    fn write(&self, state: &State) -> Result<()> {
         let text =
             serde_json::to_vec_pretty(&state.to_json(SystemTime::now())).expect("a JSON value always serialises");
         // A temporary file that fails on the way is removed when dropped.

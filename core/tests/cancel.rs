@@ -5,7 +5,6 @@
 //! The bounds asserted here are far above the 50 ms the contract promises (the machine is shared):
 //! they tell "ends at the cancel" from "ends at its timeout". `benches/cancel.rs` measures the figures.
 
-use std::fs::File;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -190,8 +189,7 @@ fn a_held_state_lock_defers_the_save_not_the_connect() {
     .build()
     .unwrap();
     // Another writer holds the lock (a process stopped mid-save, say).
-    let held = File::create(dir.path().join("state.json.lock")).unwrap();
-    held.lock().unwrap();
+    let mut held = scoutlb_testkit::LockHolder::hold(&dir.path().join("state.json.lock"));
     let start = Instant::now();
     let connected = client.connect().unwrap();
     let took = start.elapsed();
@@ -208,7 +206,7 @@ fn a_held_state_lock_defers_the_save_not_the_connect() {
     assert!(rec.kinds().iter().any(|(k, _)| *k == "state_file_problem"));
     assert!(!path.exists(), "nothing was written");
     // The lock is released: the save is made at the next chance, though nothing changed.
-    held.unlock().unwrap();
+    held.release();
     client.report_success(&live.server()).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains(&live.server().port().to_string()), "{text}");

@@ -279,3 +279,24 @@ fn works_when_called_from_inside_a_tokio_runtime() {
     });
     assert_eq!(got.len(), 4);
 }
+
+#[test]
+fn a_thousand_srv_records_from_dnsmasq_are_read_although_its_tcp_answer_is_malformed() {
+    // 1,000 records do not fit a UDP answer, so the lookup goes on over TCP; dnsmasq's TCP answer
+    // then holds compression pointers past 16 KiB in its additional section, which hickory cannot
+    // decode. The answer section is sound: it is used (behaviour.md, Start-up), not a "timeout".
+    let hosts: String = (0..1000)
+        .map(|i| format!("127.1.{}.{} s{i}.{ZONE}\n", i / 250, i % 250 + 1))
+        .collect();
+    let records: Vec<String> = (0..1000)
+        .map(|i| format!("--srv-host=_big._tcp.{ZONE},s{i}.{ZONE},{},1,1", 7000 + i))
+        .collect();
+    let Some(dns) = Dnsmasq::start(&hosts, &records) else {
+        return;
+    };
+    let got = resolve(&config(&dns, &format!("srv:_big._tcp.{ZONE}"))).unwrap();
+    assert_eq!(got.len(), 1000, "{:?}", &got[..got.len().min(5)]);
+    let mut ports: Vec<u16> = got.iter().map(Server::port).collect();
+    ports.sort_unstable();
+    assert_eq!(ports, (7000..8000).collect::<Vec<u16>>());
+}

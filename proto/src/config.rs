@@ -245,6 +245,17 @@ impl Config {
         if self.dns_timeout.is_zero() {
             return Err(Error::config("dns_timeout_ms", "must be at least 1"));
         }
+        // behaviour.md, Configuration keys: a search domain is a DNS name, never an address.
+        if let Some(ip) = self
+            .search_domains
+            .iter()
+            .find(|d| d.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok())
+        {
+            return Err(Error::config(
+                "search_domains",
+                format!("`{ip}` is an IP address, not a DNS domain"),
+            ));
+        }
         if !(self.retry.factor.is_finite() && self.retry.factor >= 1.0) {
             return Err(Error::config("retry.factor", "must be a number of at least 1.0"));
         }

@@ -239,7 +239,9 @@ class Client:
     Every blocking call releases the GIL. Callbacks run with the GIL taken again: the probe
     callback on the client's attempt threads (several may run at once when attempts are
     staggered), the events callback on the thread that made the call. The events callback must
-    not call its own client (that raises `scoutlb.Error`).
+    not call its own client (that raises `scoutlb.Error`); it may wait for another thread that
+    calls the client, as no client lock is held while it runs (behaviour.md, Surfaces). A child
+    forked while another thread saves can use the client at once (behaviour.md, State file).
 
     Attempts race: candidates start in order, the next one when the running ones ran out of
     patience (`attempt_delay_ms` while connecting, `answer_delay_ms` once connected), and the most

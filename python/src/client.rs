@@ -222,6 +222,7 @@ impl Client {
             let mut map = Map::new();
             let mut probe = None;
             let mut events = None;
+            let mut paths = Vec::new();
             if let Some(config) = config {
                 for (k, v) in config.iter() {
                     let key: String = k.extract()?;
@@ -245,6 +246,13 @@ impl Client {
                                 ),
                             ));
                         }
+                        k if convert::PATH_KEYS.contains(&k)
+                            && let Some(path) = convert::os_path(&v)? =>
+                        {
+                            // The JSON map checks the path as text (not empty); the OS gets its bytes.
+                            map.insert(key.clone(), Value::String(path.to_string_lossy().into_owned()));
+                            paths.push((key, path));
+                        }
                         _ => {
                             let value = convert::to_json(&key, &v)?;
                             map.insert(key, value);
@@ -252,7 +260,13 @@ impl Client {
                     }
                 }
             }
-            let config = scoutlb::Config::from_map(&map).map_err(|e| errors::to_py(py, e))?;
+            let mut config = scoutlb::Config::from_map(&map).map_err(|e| errors::to_py(py, e))?;
+            for (key, path) in paths {
+                match key.as_str() {
+                    "state_file" => config.state_file = Some(path),
+                    _ => config.ca_file = Some(path),
+                }
+            }
             Client::create(py, config, probe, events)
         })
     }

@@ -7,6 +7,20 @@ use serde_json::{Map, Number, Value};
 use crate::errors::config_key_error;
 use crate::types::{Server, type_name};
 
+/// The configuration keys that hold a file path.
+pub const PATH_KEYS: [&str; 2] = ["state_file", "ca_file"];
+
+/// A path argument (str, bytes or `os.PathLike`) as the OS sees it, any bytes but NUL allowed
+/// (behaviour.md, "Configuration keys"); None for any other type, which `to_json` then refuses.
+pub fn os_path(obj: &Bound<'_, PyAny>) -> PyResult<Option<std::path::PathBuf>> {
+    use std::os::unix::ffi::OsStringExt;
+    if !(obj.cast::<PyString>().is_ok() || obj.cast::<PyBytes>().is_ok() || obj.hasattr("__fspath__")?) {
+        return Ok(None);
+    }
+    let bytes: Vec<u8> = obj.py().import("os")?.call_method1("fsencode", (obj,))?.extract()?;
+    Ok(Some(std::ffi::OsString::from_vec(bytes).into()))
+}
+
 /// Convert one configuration value; `key` names it in errors (`retry.base_ms` inside `retry`).
 pub fn to_json(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     let py = obj.py();

@@ -2,7 +2,7 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyBool, PyString};
 
 use crate::errors;
 
@@ -17,7 +17,21 @@ const _: () = assert!(
     "update the default port in the signatures"
 );
 
-fn port_of(py: Python<'_>, port: i64) -> PyResult<u16> {
+/// A port argument: a Python int; a bool is refused with TypeError (behaviour.md, "Words").
+pub struct PortArg(i64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for PortArg {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.is_instance_of::<PyBool>() {
+            return Err(PyTypeError::new_err("a port is an int, not a bool"));
+        }
+        obj.extract::<i64>().map(PortArg)
+    }
+}
+
+fn port_of(py: Python<'_>, PortArg(port): PortArg) -> PyResult<u16> {
     u16::try_from(port)
         .ok()
         .filter(|p| *p != 0)
@@ -28,8 +42,8 @@ fn port_of(py: Python<'_>, port: i64) -> PyResult<u16> {
 impl Server {
     /// Build a server from a host (name or IP literal, without brackets) and a port.
     #[new]
-    #[pyo3(signature = (host, port = 22123))]
-    fn new(py: Python<'_>, host: &str, port: i64) -> PyResult<Self> {
+    #[pyo3(signature = (host, port = PortArg(22123)), text_signature = "(host, port=22123)")]
+    fn new(py: Python<'_>, host: &str, port: PortArg) -> PyResult<Self> {
         errors::guard(|| {
             let port = port_of(py, port)?;
             scoutlb::Server::new(host, port)
@@ -40,8 +54,8 @@ impl Server {
 
     /// Parse `host`, `host:port`, `[v6]:port` or a bare IP literal; `default_port` fills in.
     #[staticmethod]
-    #[pyo3(signature = (text, default_port = 22123))]
-    fn parse(py: Python<'_>, text: &str, default_port: i64) -> PyResult<Self> {
+    #[pyo3(signature = (text, default_port = PortArg(22123)), text_signature = "(text, default_port=22123)")]
+    fn parse(py: Python<'_>, text: &str, default_port: PortArg) -> PyResult<Self> {
         errors::guard(|| {
             let port = port_of(py, default_port)?;
             scoutlb::Server::parse(text, port)

@@ -69,5 +69,10 @@ def test_bad_constructor_arguments() -> None:
         Server.parse(123)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         Server("a", "1")  # type: ignore[arg-type]
+    # A bool is an int to Python, but not a port (behaviour.md, Words).
+    with pytest.raises(TypeError, match="bool"):
+        Server("a", True)
+    with pytest.raises(TypeError, match="bool"):
+        Server.parse("a", default_port=False)
     with pytest.raises((UnicodeEncodeError, scoutlb.Error)):
         Server.parse("a\udcff")

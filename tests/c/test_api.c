@@ -2,15 +2,21 @@
  * failover vectors, and connects against loopback HTTP servers started here.
  * Usage: test_api VECTORS_JSON   (tests/vectors/failover_order.json) */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE 1 /* flock(2) */
 
 #include <math.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "scoutlb.h"
@@ -1774,6 +1780,131 @@ static void test_vectors(const char *path) {
     free(text);
 }
 
+/* ---- fork in the middle of a save (behaviour.md, State file) ---------------------------------- */
+
+struct fork_saver {
+    struct scoutlb_client *client;
+    const char *server;
+    volatile int done;
+};
+
+static void *fork_save_thread(void *arg) {
+    struct fork_saver *s = arg;
+    (void)scoutlb_client_report_success(s->client, s->server);
+    __atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/** Read one byte from `fd` within `ms` milliseconds; 0 when none came. */
+static char read_byte_within(int fd, int ms) {
+    struct pollfd p = {fd, POLLIN, 0};
+    char c = 0;
+    if (poll(&p, 1, ms) == 1 && read(fd, &c, 1) == 1) {
+        return c;
+    }
+    return 0;
+}
+
+/** Whether the saver finished within `ms` milliseconds. */
+static int saver_done_within(struct fork_saver *s, int ms) {
+    for (int waited = 0; waited < ms; waited += 10) {
+        if (__atomic_load_n(&s->done, __ATOMIC_SEQ_CST)) {
+            return 1;
+        }
+        usleep(10000);
+    }
+    return __atomic_load_n(&s->done, __ATOMIC_SEQ_CST);
+}
+
+static void test_fork_mid_save(void) {
+    char dir[] = "/tmp/scoutlb-c-fork-XXXXXX";
+    char json[512], path[256], lock_path[300];
+    int ready[2], release[2], report[2], stop[2];
+    pid_t holder, child;
+    pthread_t saver_thread, again_thread;
+    struct fork_saver saver, again;
+    struct scoutlb_client *client;
+
+    if (mkdtemp(dir) == NULL || pipe(ready) != 0 || pipe(release) != 0 || pipe(report) != 0 || pipe(stop) != 0) {
+        CHECK(!"mkdtemp and pipes");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    snprintf(json, sizeof json, "{\"servers\": [\"a:1\", \"b:2\"], \"probe\": \"none\", \"state_file\": \"%s\"}", path);
+    client = client_from(json);
+
+    /* Another process holds the lock file (both kinds of lock), so the next save waits inside. */
+    holder = fork();
+    if (holder == 0) {
+        int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        struct flock whole = {0};
+        char c;
+        whole.l_type = F_WRLCK;
+        whole.l_whence = SEEK_SET;
+        if (fd < 0 || flock(fd, LOCK_EX) != 0 || fcntl(fd, F_SETLKW, &whole) != 0) {
+            _exit(1);
+        }
+        if (write(ready[1], "L", 1) != 1) {
+            _exit(1);
+        }
+        if (read(release[0], &c, 1) < 0) { /* one byte: the forked child shares the pipe, no EOF comes */
+            _exit(1);
+        }
+        _exit(0);
+    }
+    CHECK(read_byte_within(ready[0], 10000) == 'L');
+    saver.client = client;
+    saver.server = "a:1";
+    saver.done = 0;
+    CHECK(pthread_create(&saver_thread, NULL, fork_save_thread, &saver) == 0);
+    usleep(300000); /* the saver now waits for the lock, inside its save */
+    CHECK(!saver.done);
+
+    child = fork();
+    if (child == 0) {
+        char buf[64], c;
+        size_t n = 0;
+        alarm(20); /* a deadlocked child ends; the parent's checks then fail */
+        if (scoutlb_client_default_server(client, buf, sizeof buf, &n) != SCOUTLB_OK || write(report[1], "R", 1) != 1) {
+            _exit(1);
+        }
+        if (scoutlb_client_report_success(client, "b:2") != SCOUTLB_OK || write(report[1], "S", 1) != 1) {
+            _exit(1);
+        }
+        if (read(stop[0], &c, 1) < 0) {
+            _exit(1);
+        }
+        _exit(0);
+    }
+    /* The child's first call answers while the parent's save still waits. */
+    CHECK(read_byte_within(report[0], 10000) == 'R');
+    CHECK(write(release[1], "G", 1) == 1); /* the holder lets go */
+    CHECK(saver_done_within(&saver, 10000));
+    CHECK(read_byte_within(report[0], 10000) == 'S');
+    /* With the child forked mid-save alive, the parent saves again at once. */
+    again.client = client;
+    again.server = "a:1";
+    again.done = 0;
+    CHECK(pthread_create(&again_thread, NULL, fork_save_thread, &again) == 0);
+    CHECK(saver_done_within(&again, 10000));
+    kill(child, SIGKILL); /* frees the parent if the child held its lock */
+    close(stop[1]);
+    waitpid(child, NULL, 0);
+    waitpid(holder, NULL, 0);
+    pthread_join(saver_thread, NULL);
+    pthread_join(again_thread, NULL);
+    CHECK_TEXT(scoutlb_client_default_server, client, "a:1");
+    scoutlb_client_free(client);
+    close(ready[0]);
+    close(ready[1]);
+    close(release[0]);
+    close(release[1]);
+    close(report[0]);
+    close(report[1]);
+    close(stop[0]);
+}
+
 int main(int argc, char **argv) {
 #ifdef EXPECT_ASAN
     CHECK(TL_ASAN == 1); /* built with -fsanitize=address: prove it is really compiled in */
@@ -1789,6 +1920,7 @@ int main(int argc, char **argv) {
     test_state_file();
     test_failed_save();
     test_typed_config();
+    test_fork_mid_save();
     test_callback_probe();
     test_connect_http();
     test_connect_with_retry_until();

@@ -703,3 +703,38 @@ fn a_missing_state_folder_is_an_error_that_names_it_and_is_not_created() {
     assert!(run.stderr.contains("does not exist"), "{run:?}");
     assert!(!dir.path().join("typo").exists(), "no folder is created");
 }
+
+#[test]
+fn candidates_of_a_hundred_thousand_seeds_come_in_failover_order() {
+    // behaviour.md, Failover order: with no cached list the seeds are L; the default's place
+    // starts the order and it wraps around. The CLI names each candidate's source in linear time
+    // (the time itself is a benchmark figure, `cargo bench -p scoutlb-cli --bench commands`).
+    const SEEDS: usize = 100_000;
+    const DEFAULT: usize = 60_000;
+    let seed = |i: usize| format!("10.{}.{}.{}:{}", i >> 16, (i >> 8) & 255, i & 255, 1000 + i % 50_000);
+    let seeds: Vec<String> = (0..SEEDS).map(seed).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": seeds, "probe": "none"}));
+    let (host, port) = seed(DEFAULT)
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_owned(), p.parse::<u16>().unwrap()))
+        .unwrap();
+    std::fs::write(
+        &device.state,
+        json!({"format": 1, "default_server": {"host": host, "port": port}, "servers": null,
+               "servers_from": null, "updated_at": "2026-01-01T00:00:00.000Z"})
+        .to_string(),
+    )
+    .unwrap();
+    let cand = device.run(&["candidates"]).ok_json();
+    let want: Vec<String> = (DEFAULT..SEEDS).chain(0..DEFAULT).map(seed).collect();
+    assert_eq!(addresses(&cand["candidates"]), want);
+    let sources: Vec<&str> = cand["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources[0], "default");
+    assert!(sources[1..].iter().all(|s| *s == "seed"), "{:?}", &sources[..5]);
+}

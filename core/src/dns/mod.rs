@@ -25,6 +25,7 @@
 
 mod http;
 mod resolver;
+mod tcp_answer;
 
 pub use crate::{DnsFailure, DnsFailureKind};
 pub(crate) use http::{ConfiguredResolver, SystemResolver};

@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
-    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts,
     ServerOrderingStrategy,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
+use super::tcp_answer;
 use crate::Config;
 use crate::{DnsFailure, DnsFailureKind};
 use scoutlb_proto::srv::SrvRecord;
@@ -51,6 +52,8 @@ impl DnsSettings {
 /// A stub resolver with its own runtime; must not be created or dropped inside a tokio runtime.
 pub(crate) struct Resolver {
     inner: TokioResolver,
+    /// The name servers' TCP addresses, for the second look of [`tcp_answer`].
+    tcp_servers: Vec<SocketAddr>,
     timeout: Duration,
     // Dropped last: the resolver's background tasks live on it.
     runtime: tokio::runtime::Runtime,
@@ -118,6 +121,15 @@ impl Resolver {
         };
         opts.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
         opts.preserve_intermediates = true;
+        let tcp_servers = name_servers
+            .iter()
+            .flat_map(|ns| {
+                ns.connections
+                    .iter()
+                    .filter(|c| matches!(c.protocol, ProtocolConfig::Tcp))
+                    .map(|c| SocketAddr::new(ns.ip, c.port))
+            })
+            .collect();
         let config = ResolverConfig::from_parts(domain, search, name_servers);
         let inner = {
             let _guard = runtime.enter();
@@ -128,6 +140,7 @@ impl Resolver {
         };
         Ok(Resolver {
             inner,
+            tcp_servers,
             timeout: settings.timeout,
             runtime,
         })
@@ -161,10 +174,13 @@ impl Resolver {
     }
 
     /// The SRV records of `name`, in the server's order.
+    ///
+    /// When hickory has no answer after half the DNS timeout, the name servers are also asked over
+    /// TCP and read leniently ([`tcp_answer`]), so that an answer hickory cannot decode is used,
+    /// or its failure named, instead of a timeout.
     pub fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, DnsFailure> {
-        let lookup = self.block_on(self.inner.lookup(name, RecordType::SRV))?;
-        let records: Vec<SrvRecord> = lookup
-            .answers()
+        let answers = self.runtime.block_on(self.srv_answers(name))?;
+        let records: Vec<SrvRecord> = answers
             .iter()
             .filter_map(|r| match &r.data {
                 RData::SRV(srv) => Some(SrvRecord {
@@ -180,6 +196,65 @@ impl Resolver {
             return Err(DnsFailure::new(DnsFailureKind::NoRecords, "no SRV record"));
         }
         Ok(records)
+    }
+}
+
+impl Resolver {
+    /// The SRV answer records of `name`: hickory's, or the lenient TCP read's if it comes first.
+    async fn srv_answers(&self, name: &str) -> Result<Vec<Record>, DnsFailure> {
+        use std::task::Poll;
+        let mut hickory = std::pin::pin!(self.inner.lookup(name, RecordType::SRV));
+        let mut second = std::pin::pin!(async {
+            tokio::time::sleep(self.timeout / 2).await;
+            self.srv_over_tcp(name).await
+        });
+        let mut second_failed: Option<Option<DnsFailure>> = None;
+        let race = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = hickory.as_mut().poll(cx) {
+                return Poll::Ready(
+                    result
+                        .map(|l| l.answers().to_vec())
+                        .map_err(|e| describe(&e, self.timeout)),
+                );
+            }
+            if second_failed.is_none()
+                && let Poll::Ready(result) = second.as_mut().poll(cx)
+            {
+                match result {
+                    Ok(records) => return Poll::Ready(Ok(records)),
+                    // Unreached over TCP too: the timeout stays the failure to name.
+                    Err(failure) => second_failed = Some(failure),
+                }
+            }
+            Poll::Pending
+        });
+        let outcome = tokio::time::timeout(self.timeout, race).await;
+        // A timeout names what the second look found, when it found a failure.
+        outcome.unwrap_or_else(|_| Err(second_failed.flatten().unwrap_or_else(|| timed_out(self.timeout))))
+    }
+
+    /// Ask each name server over TCP in turn; the first that gives an answer section wins.
+    ///
+    /// Fails with the failure an answer named, or None when no server answered over TCP.
+    async fn srv_over_tcp(&self, name: &str) -> Result<Vec<Record>, Option<DnsFailure>> {
+        let fqdn = Name::from_ascii(name).map_err(|_| None)?;
+        let mut named = None;
+        for server in &self.tcp_servers {
+            match tcp_answer::ask(*server, &fqdn, RecordType::SRV).await {
+                Ok(answers) if !answers.records.is_empty() => {
+                    if let Some(why) = &answers.unreadable {
+                        log::warn!(target: "scoutlb",
+                            "name server {server}: the answer to {name} SRV cannot be decoded after its answer section ({why}); \
+                             using its {} answer records", answers.records.len());
+                    }
+                    return Ok(answers.records);
+                }
+                Ok(_) => named = Some(DnsFailure::new(DnsFailureKind::NoRecords, "no SRV record")),
+                Err(tcp_answer::Failed::Answer(failure)) => named = Some(failure),
+                Err(tcp_answer::Failed::Unreachable) => {}
+            }
+        }
+        Err(named)
     }
 }
 

@@ -7,7 +7,7 @@
 //! through [`scoutlb::printable`] and JSON is written by [`Safe`], so that no control character or
 //! bidi control reaches the terminal (behaviour.md, "Surfaces").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, StdoutLock, Write};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -221,18 +221,38 @@ fn state_file(client: &Client) -> Value {
         .map_or(Value::Null, |p| Value::String(p.display().to_string()))
 }
 
-/// Where a candidate comes from, for the reader of `candidates` and `lost`.
-fn source(client: &Client, state: &State, known: &Known, balancer: &[Server], server: &Server) -> &'static str {
-    if balancer.contains(server) {
-        "balancer"
-    } else if state.default_server.as_ref() == Some(server) {
-        "default"
-    } else if known.listed(server) {
-        "list"
-    } else if client.seeds().contains(server) {
-        "seed"
-    } else {
-        "other"
+/// Where each candidate comes from, for the reader of `candidates` and `lost`; hashed, so that a
+/// long seed or balancer list costs linear time.
+struct Sources<'a> {
+    balancer: HashSet<&'a Server>,
+    default: Option<&'a Server>,
+    known: &'a Known<'a>,
+    seeds: HashSet<&'a Server>,
+}
+
+impl<'a> Sources<'a> {
+    fn new(client: &'a Client, state: &'a State, known: &'a Known<'a>, balancer: &'a [Server]) -> Self {
+        Sources {
+            balancer: balancer.iter().collect(),
+            default: state.default_server.as_ref(),
+            known,
+            seeds: client.seeds().iter().collect(),
+        }
+    }
+
+    /// `balancer`, `default`, `list`, `seed` or `other`, in that precedence.
+    fn of(&self, server: &Server) -> &'static str {
+        if self.balancer.contains(server) {
+            "balancer"
+        } else if self.default == Some(server) {
+            "default"
+        } else if self.known.listed(server) {
+            "list"
+        } else if self.seeds.contains(server) {
+            "seed"
+        } else {
+            "other"
+        }
     }
 }
 
@@ -297,11 +317,12 @@ impl Printer {
     pub fn order(&self, command: &str, client: &Client, order: &[Server], balancer: &[Server]) -> io::Result<()> {
         let state = client.state();
         let known = Known::new(&state);
+        let sources = Sources::new(client, &state, &known, balancer);
         if self.json {
             let items = order
                 .iter()
                 .map(|s| ServerDoc {
-                    source: Some(source(client, &state, &known, balancer, s)),
+                    source: Some(sources.of(s)),
                     ..known.doc(s)
                 })
                 .collect();
@@ -319,7 +340,7 @@ impl Printer {
             say!(out, "start-up order:")?;
         }
         for (i, s) in order.iter().enumerate() {
-            let why = match source(client, &state, &known, balancer, s) {
+            let why = match sources.of(s) {
                 "balancer" => "ManagerLoadBalancer",
                 "default" => "default server",
                 "list" => "server list",

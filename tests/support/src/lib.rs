@@ -11,6 +11,7 @@ pub mod cli;
 pub mod dns;
 mod haproxy;
 mod http;
+mod lock_holder;
 pub mod ports;
 mod postgres;
 pub mod power_cut;
@@ -19,6 +20,7 @@ pub mod syscall_order;
 
 pub use haproxy::HaProxy;
 pub use http::{Behaviour, Recorder, TestPki, TestServer, http_request, indexed_list_body, list_body};
+pub use lock_holder::LockHolder;
 pub use ports::{free_port, refused, unreachable, unreachable_many};
 
 pub use postgres::PostgresServer;
