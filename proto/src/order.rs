@@ -57,7 +57,8 @@ pub fn failover_order<'s>(
     default: Option<&'s Server>,
     ranking: Ranking<'_>,
 ) -> Vec<Server> {
-    let list = list.filter(|l| !l.is_empty()).unwrap_or(seeds);
+    let cached = list.filter(|l| !l.is_empty());
+    let list = cached.unwrap_or(seeds);
     let mut out: Vec<Server> = Vec::with_capacity(list.len() + seeds.len() + 1);
     let mut seen: HashSet<&Server> = HashSet::with_capacity(out.capacity());
     let mut push = |s: &'s Server| {
@@ -80,6 +81,9 @@ pub fn failover_order<'s>(
         }
     }
     seeds.iter().for_each(&mut push);
+    if cached.is_none() {
+        return out; // the seeds are the list: every one has its place in it already
+    }
     // Seeds not among the first SEEDS_AFTER move up to follow them, in seed order.
     let head = out.len().min(SEEDS_AFTER);
     let late: HashSet<&Server> = seeds.iter().filter(|s| !out[..head].contains(s)).collect();

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -279,11 +282,69 @@ static void test_a_callback_hands_back_its_list(void) {
     scoutlb_client_free(client);
 }
 
+/* ---- a lock held by another process defers the save, not the connect ---------------------------- */
+
+static uint32_t always_reached(void *user_data, const struct scoutlb_probe_params *params) {
+    (void)user_data;
+    (void)params;
+    return SCOUTLB_PROBE_REACHED;
+}
+
+static void test_a_held_lock_defers_the_save(void) {
+    char dir[] = "/tmp/scoutlb-lock.XXXXXX", path[128], lock[160], json[256];
+    int ready[2];
+    pid_t child;
+    struct scoutlb_client *client;
+    struct scoutlb_connected connected;
+    double start, took;
+    char byte = 0;
+
+    CHECK(mkdtemp(dir) != NULL && pipe(ready) == 0);
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    snprintf(json, sizeof json, "{\"servers\": [\"a.example:1\"], \"probe\": \"callback\", \"state_file\": \"%s\"}", path);
+    client = client_of(json, always_reached, NULL);
+    child = fork();
+    if (child == 0) {
+        /* Another writer, stopped in the middle of a save: it holds the record lock. */
+        int fd = open(lock, O_WRONLY | O_CREAT, 0600);
+        struct flock fl;
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fd < 0 || fcntl(fd, F_SETLKW, &fl) != 0 || write(ready[1], "x", 1) != 1) {
+            _exit(1);
+        }
+        pause();
+        _exit(0);
+    }
+    CHECK(child > 0 && read(ready[0], &byte, 1) == 1);
+    start = now_ms();
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    took = now_ms() - start;
+    CHECK(strcmp(connected.server, "a.example:1") == 0);
+    CHECK(!connected.saved);
+    CHECK(took < 3000.0); /* the lock is waited for 1 s, never for the other process */
+    CHECK(access(path, F_OK) != 0);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    /* The lock is free: the save is made at the next chance. */
+    CHECK_STATUS(scoutlb_client_report_success(client, "a.example:1"), SCOUTLB_OK);
+    CHECK(access(path, F_OK) == 0);
+    scoutlb_client_free(client);
+    unlink(path);
+    unlink(lock);
+    rmdir(dir);
+    close(ready[0]);
+    close(ready[1]);
+}
+
 int main(void) {
     test_cancel_from_a_thread();
     test_cancel_from_a_signal_handler();
     test_stop_during_a_try_and_reconnect_with_retry();
     test_transport_up_keeps_a_slow_default();
     test_a_callback_hands_back_its_list();
+    test_a_held_lock_defers_the_save();
     return tl_finish();
 }
