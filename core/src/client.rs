@@ -6,8 +6,8 @@
 //! do: the device is locked only to start and to finish a call, and a save waits for the state
 //! file's lock at most [`STATE_LOCK_WAIT`] (behaviour.md, "State file").
 
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use scoutlb_proto::{Call, Device, Effect};
 use crate::attempt::{self, Context, LookupJob};
 use crate::cancel::{Canceller, SLICE, sleep_until};
 use crate::emit::emit;
+use crate::fork_lock::{ForkGuard, ForkLock};
 use crate::lookup;
 use crate::probe::{HttpProbe, Probe, TcpProbe};
 use crate::state::{STATE_LOCK_WAIT, StateFile};
@@ -32,8 +33,8 @@ pub struct Client {
     state_file: Option<StateFile>,
     /// The device's state and rules; locked only for short pure steps, never across I/O. Shared
     /// with the lookup thread of a start-up, which keeps its answer for this restart.
-    device: Arc<Mutex<Device>>,
-    rng: Mutex<fastrand::Rng>,
+    device: Arc<ForkLock<Device>>,
+    rng: ForkLock<fastrand::Rng>,
     canceller: Canceller,
     /// Why the state file was dropped at creation (behaviour.md, "State file"), if it was.
     state_dropped: Option<String>,
@@ -138,17 +139,18 @@ impl ClientBuilder {
             probe,
             sink,
             state_file,
-            device: Arc::new(Mutex::new(device)),
-            rng: Mutex::new(rng),
+            device: Arc::new(ForkLock::new(device)),
+            rng: ForkLock::new(rng),
             canceller: Canceller::new(),
             state_dropped,
         })
     }
 }
 
-/// Lock a mutex; a panic elsewhere never poisons the client for good.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// Lock a part of the client; a panic elsewhere never poisons it, and a child made by `fork`
+/// while another thread held it takes it over (see [`crate::fork_lock`]).
+fn lock<T>(m: &ForkLock<T>) -> ForkGuard<'_, T> {
+    m.lock()
 }
 
 impl Client {

@@ -21,6 +21,7 @@ mod cancel;
 mod client;
 mod dns;
 mod emit;
+mod fork_lock;
 mod lookup;
 mod probe;
 mod state;

@@ -27,25 +27,22 @@ sys.stdin.read()
 def test_a_lock_held_by_another_process_defers_the_save_not_the_connect(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     client = Client(servers=["a.example:1"], probe=lambda server, timeout: True, state_file=path)
-    holder = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", HOLD, str(tmp_path / "state.json.lock")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
+    ) as holder:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         start = time.monotonic()
         connected = client.connect()
         took = time.monotonic() - start
-        assert str(connected.server) == "a.example:1"
-        assert not connected.saved
-        assert connected.save_error is not None and "held by another writer" in connected.save_error
-        assert took < 3.0, f"the connect waited {took:.1f} s (the lock wait is 1 s)"
-        assert not path.exists()
-    finally:
         holder.kill()
-        holder.wait()
+    assert str(connected.server) == "a.example:1"
+    assert not connected.saved
+    assert connected.save_error is not None and "held by another writer" in connected.save_error
+    assert took < 3.0, f"the connect waited {took:.1f} s (the lock wait is 1 s)"
+    assert not path.exists()
     # The lock is free again: the save is made at the next chance, though nothing changed.
     client.report_success("a.example:1")
     assert json.loads(path.read_text())["default_server"] == {"host": "a.example", "port": 1}
