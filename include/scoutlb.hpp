@@ -130,6 +130,9 @@ struct connected {
     bool saved = true;
     /** Why the save failed, when saved is false; otherwise empty. */
     std::optional<std::string> save_error;
+    /** Whether the state file was not used when the client was created (it could not be parsed
+     * and was moved aside; a state_file_problem event said why): docs/behaviour.md, "State file". */
+    bool state_dropped = false;
 };
 
 /** One event, lent to the event callback: the views are valid only until the callback returns. */
@@ -361,7 +364,7 @@ struct client_deleter {
 
 /** Convert the C connect result (read right after the call: the save error is this thread's). */
 inline connected to_connected(const scoutlb_connected &c) {
-    connected result{c.server, c.reached, c.via_balancer, c.failed_attempts, c.saved, std::nullopt};
+    connected result{c.server, c.reached, c.via_balancer, c.failed_attempts, c.saved, std::nullopt, c.state_dropped};
     if (!c.saved) {
         result.save_error = read_detail(scoutlb_last_save_error);
     }

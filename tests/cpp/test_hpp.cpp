@@ -229,6 +229,7 @@ void test_transport_up_and_list() {
     scoutlb::client client(cfg);
     scoutlb::connected c = client.connect();
     CHECK(c.server == "slow.example:1" && next_calls == 0);
+    CHECK(!c.state_dropped);
     CHECK(client.server_list() == std::vector<std::string>({"slow.example:1", "c.example:22123"}));
 
     scoutlb::config bad("{\"servers\": [\"a.example:1\"], \"probe\": \"callback\"}");
@@ -238,6 +239,22 @@ void test_transport_up_and_list() {
     });
     scoutlb::client refused(bad);
     CHECK_THROWS(refused.connect(), SCOUTLB_ALL_FAILED, "not valid JSON");
+}
+
+// A state file that cannot be parsed is moved aside and said in every connect (behaviour.md, "State file").
+void test_state_dropped() {
+    char dir[] = "/tmp/scoutlb-hpp.XXXXXX";
+    CHECK(mkdtemp(dir) != nullptr);
+    std::string path = std::string(dir) + "/state.json";
+    std::FILE *f = std::fopen(path.c_str(), "w");
+    CHECK(f != nullptr && std::fputs("not json", f) >= 0 && std::fclose(f) == 0);
+    scoutlb::config cfg("{\"servers\": [\"a.example:1\"], \"probe\": \"callback\", \"state_file\": \"" + path + "\"}");
+    cfg.probe([](const scoutlb::probe_request &) { return true; });
+    scoutlb::client client(cfg);
+    scoutlb::connected c = client.connect();
+    CHECK(c.state_dropped && c.saved);
+    std::string cleanup = std::string("rm -rf ") + dir;
+    CHECK(std::system(cleanup.c_str()) == 0);
 }
 
 // cancel() from another thread ends a retrying reconnect within its backoff wait.
@@ -456,6 +473,7 @@ int main() {
     test_callback_probe();
     test_event_callback_throws();
     test_transport_up_and_list();
+    test_state_dropped();
     test_cancel();
     test_stop_callback();
     test_callbacks_outlive_config_and_moves();
