@@ -12,6 +12,7 @@
 //! random names, and the state and lock files are opened without following a symbolic link and
 //! without blocking, so a link, FIFO, socket or device planted in their place is refused at once.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -19,11 +20,13 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::fork_lock::ForkLock;
 use crate::{Error, Result};
 use crate::{Parsed, STATE_FORMAT as FORMAT, State};
 
@@ -179,36 +182,49 @@ pub struct StateFile {
     path: PathBuf,
     dir: PathBuf,
     lock_path: PathBuf,
+    /// The turn of this process's threads at this lock file (shared by every client of it).
+    claim: Arc<AtomicU32>,
 }
 
-/// The process id of the process whose thread holds the state-file lock, or 0 (behaviour.md,
-/// "State file": fork).
+/// For each lock file of this process: the process id of the process whose thread holds its
+/// record lock, or 0 (behaviour.md, "State file": fork).
 ///
 /// Record locks belong to a process, not a thread, and closing any descriptor of the lock file
-/// drops them, so the threads of a process take turns before they lock. A mutex would stay locked
-/// for ever in a child forked while another thread held it; this word names the holder's process
-/// instead, and a process that finds another process named knows that the holder is a thread
-/// that fork did not copy.
-static CLAIM: AtomicU32 = AtomicU32::new(0);
+/// drops them, so the threads of a process take turns at each lock file before they lock it. A
+/// mutex would stay locked for ever in a child forked while another thread held it; this word
+/// names the holder's process instead, and a process that finds another process named knows that
+/// the holder is a thread that fork did not copy. One word per lock file, so the clients of
+/// different state files (a fleet in one process) never wait for each other.
+fn claim_word(lock_path: &Path) -> Arc<AtomicU32> {
+    static WORDS: OnceLock<ForkLock<HashMap<PathBuf, Arc<AtomicU32>>>> = OnceLock::new();
+    let key = lock_path
+        .parent()
+        .and_then(|d| d.canonicalize().ok())
+        .zip(lock_path.file_name())
+        .map(|(d, n)| d.join(n))
+        .unwrap_or_else(|| lock_path.to_path_buf());
+    let words = WORDS.get_or_init(|| ForkLock::new(HashMap::new()));
+    Arc::clone(words.lock().entry(key).or_default())
+}
 
 /// This process's turn at the state-file lock, released when dropped.
-struct Claim;
+struct Claim(Arc<AtomicU32>);
 
 impl Claim {
     /// Wait until `until` for the other threads of this process to finish their turn.
-    fn take_within(until: Instant, stop: &dyn Fn() -> bool) -> Option<Claim> {
+    fn take_within(word: &Arc<AtomicU32>, until: Instant, stop: &dyn Fn() -> bool) -> Option<Claim> {
         let me = std::process::id();
         loop {
-            match CLAIM.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return Some(Claim),
+            match word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Some(Claim(Arc::clone(word))),
                 // Held by the process this one was forked from: that thread does not exist here.
                 Err(holder)
                     if holder != me
-                        && CLAIM
+                        && word
                             .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
                             .is_ok() =>
                 {
-                    return Some(Claim);
+                    return Some(Claim(Arc::clone(word)));
                 }
                 Err(_) if stop() || Instant::now() >= until => return None,
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
@@ -219,7 +235,7 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        CLAIM.store(0, Ordering::Release);
+        self.0.store(0, Ordering::Release);
     }
 }
 
@@ -257,6 +273,7 @@ impl StateFile {
         check_not_special(path).map_err(|e| err("use the path", e))?;
         let sf = StateFile {
             path: path.to_path_buf(),
+            claim: claim_word(&dir.join(related_name(name, "", ".lock", 0))),
             lock_path: dir.join(related_name(name, "", ".lock", 0)),
             dir,
         };
@@ -310,7 +327,7 @@ impl StateFile {
                 io::Error::new(io::ErrorKind::Interrupted, "cancelled while waiting for the lock"),
             )
         };
-        let claim = Claim::take_within(Instant::now() + claim_wait, stop).ok_or_else(|| {
+        let claim = Claim::take_within(&self.claim, Instant::now() + claim_wait, stop).ok_or_else(|| {
             if stop() {
                 cancelled()
             } else {
