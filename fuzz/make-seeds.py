@@ -66,7 +66,7 @@ for c in vectors:
 states += [c["text"].encode() for c in json.loads((root / "tests/vectors/state_file.json").read_text())["cases"]]
 write("state_file", states)
 
-server_rs = (root / "core/src/server.rs").read_text()
+server_rs = (root / "proto/src/server.rs").read_text()
 addresses = [a.encode() for a in re.findall(r'"([^"\n]*)"\.parse::<Server>\(\)', server_rs)]
 addresses += [a.encode() for a in re.findall(r'^\s*"([^"\n]*)",$', server_rs, re.M)]
 addresses += [s.encode() for c in vectors for s in c["seeds"] + (c["list"] or [])]

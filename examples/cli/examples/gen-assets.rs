@@ -103,7 +103,7 @@ fn config_keys() -> io::Result<Vec<Key>> {
     let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
     if names != scoutlb::KEYS {
         return Err(invalid(format!(
-            "the table of configuration keys lists {names:?}, but scoutlb::KEYS (core/src/config.rs) is {:?}",
+            "the table of configuration keys lists {names:?}, but scoutlb::KEYS (proto/src/config.rs) is {:?}",
             scoutlb::KEYS
         )));
     }

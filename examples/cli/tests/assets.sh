@@ -58,9 +58,9 @@ else
     bad "man page lacks: ${missing[*]}"
     echo "$page"
 fi
-# The CONFIGURATION section lists every key of scoutlb::KEYS (core/src/config.rs), each as a
+# The CONFIGURATION section lists every key of scoutlb::KEY_TABLE (proto/src/config.rs), each as a
 # heading of its own with its default.
-keys=$(sed -n '/^pub const KEYS/,/^];/p' "$repo/core/src/config.rs" | sed -n 's/^ *"\([a-z_]*\)",$/\1/p')
+keys=$(sed -n 's/^ *name: "\([a-z_]*\)",$/\1/p' "$repo/proto/src/config.rs")
 config=$(sed -n '/^CONFIGURATION$/,/^ENVIRONMENT$/p' <<<"$page")
 missing=()
 for key in $keys; do
