@@ -112,6 +112,9 @@ ln -sfn "libscoutlb.so.$version" "$lib/$soname"
 ln -sfn "$soname" "$lib/libscoutlb.so"
 install -m 0644 "$a" "$lib/libscoutlb.a"
 install -m 0644 "$root/include/scoutlb.h" "$root/include/scoutlb.hpp" "$inc/"
+# The Valgrind suppression of the standard library's per-thread handle (README, "C").
+install -d "$dest$prefix/share/scoutlb"
+install -m 0644 "$root/ffi/scoutlb.supp" "$dest$prefix/share/scoutlb/"
 for pc in scoutlb scoutlb-static; do
     sed -e "s|@PREFIX@|$prefix|" -e "s|@LIBDIR@|$libdir|" -e "s|@VERSION@|$version|" \
         "$root/ffi/$pc.pc.in" >"$lib/pkgconfig/$pc.pc"

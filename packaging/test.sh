@@ -102,6 +102,7 @@ done
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 check "ldconfig knows libscoutlb.so.0" bash -c "ldconfig -p | grep -q 'libscoutlb.so.0 .*/lib/$multiarch/libscoutlb.so.0'"
 check "pkg-config finds scoutlb without PKG_CONFIG_PATH" test -n "$(pkg-config --modversion scoutlb)"
+check "libscoutlb-dev ships the Valgrind suppression" grep -qx /usr/share/scoutlb/scoutlb.supp "$tmp/files"
 check "the system user scout-server and its data folder" bash -c \
     'getent passwd scout-server >/dev/null && [ "$(stat -c %U /var/lib/scout-server)" = scout-server ]'
 if command -v systemd-analyze >/dev/null 2>&1; then

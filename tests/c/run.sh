@@ -202,8 +202,9 @@ if ffi/install.sh "$prefix" --debug; then
     ok "ffi/install.sh"
     soname=$(readelf -d "$prefix/lib/libscoutlb.so.$version" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
     if [ "$soname" = "libscoutlb.so.0" ] && [ -L "$prefix/lib/libscoutlb.so.0" ] && [ -L "$prefix/lib/libscoutlb.so" ] &&
-        [ -f "$prefix/lib/libscoutlb.a" ] && [ -f "$prefix/include/scoutlb.h" ]; then
-        ok "installed libscoutlb.so.$version with SONAME $soname, its links, libscoutlb.a and scoutlb.h"
+        [ -f "$prefix/lib/libscoutlb.a" ] && [ -f "$prefix/include/scoutlb.h" ] &&
+        [ -f "$prefix/share/scoutlb/scoutlb.supp" ]; then
+        ok "installed libscoutlb.so.$version with SONAME $soname, its links, libscoutlb.a, scoutlb.h and scoutlb.supp"
     else
         bad "install layout or SONAME ($soname)"
     fi
