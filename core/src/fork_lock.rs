@@ -11,7 +11,7 @@ use std::cell::UnsafeCell;
 use std::hint;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A mutual-exclusion lock around a `T` that survives `fork`; see the module docs.
 pub(crate) struct ForkLock<T> {
@@ -25,6 +25,14 @@ pub(crate) struct ForkLock<T> {
 unsafe impl<T: Send> Sync for ForkLock<T> {}
 // SAFETY: as above; owning the lock owns the value.
 unsafe impl<T: Send> Send for ForkLock<T> {}
+
+impl<T> std::fmt::Debug for ForkLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForkLock")
+            .field("holder", &self.holder.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
 
 /// The held lock; released when dropped.
 pub(crate) struct ForkGuard<'a, T> {
@@ -42,30 +50,53 @@ impl<T> ForkLock<T> {
 
     /// Wait for the other threads of this process, then hold the lock.
     pub fn lock(&self) -> ForkGuard<'_, T> {
-        let me = std::process::id();
         let mut tries = 0u32;
         loop {
-            match self
-                .holder
-                .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return ForkGuard { lock: self },
-                // Held by the process this one was forked from: its thread does not exist here.
-                Err(holder)
-                    if holder != me
-                        && self
-                            .holder
-                            .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok() =>
-                {
-                    return ForkGuard { lock: self };
-                }
-                Err(_) if tries < 64 => {
-                    tries += 1;
-                    hint::spin_loop();
-                }
-                Err(_) => std::thread::sleep(Duration::from_micros(50)),
+            if let Some(guard) = self.try_lock() {
+                return guard;
             }
+            if tries < 64 {
+                tries += 1;
+                hint::spin_loop();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+
+    /// Hold the lock, waiting for the other threads of this process until `until` at the latest
+    /// and not after `stop` says to stop; `None` when it was not had.
+    pub fn lock_within(&self, until: Instant, stop: &dyn Fn() -> bool) -> Option<ForkGuard<'_, T>> {
+        loop {
+            if let Some(guard) = self.try_lock() {
+                return Some(guard);
+            }
+            if stop() || Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Hold the lock if it is free, or held by a process this one was forked from.
+    fn try_lock(&self) -> Option<ForkGuard<'_, T>> {
+        let me = std::process::id();
+        match self
+            .holder
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => Some(ForkGuard { lock: self }),
+            // Held by the process this one was forked from: its thread does not exist here.
+            Err(holder)
+                if holder != me
+                    && self
+                        .holder
+                        .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok() =>
+            {
+                Some(ForkGuard { lock: self })
+            }
+            Err(_) => None,
         }
     }
 }
@@ -113,6 +144,18 @@ mod tests {
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(*lock.lock(), 40_000);
+    }
+
+    #[test]
+    fn a_lock_held_by_this_process_is_waited_for_until_the_limit() {
+        let lock = ForkLock::new(());
+        let _held = lock.lock();
+        let soon = std::time::Instant::now() + std::time::Duration::from_millis(20);
+        assert!(lock.lock_within(soon, &|| false).is_none());
+        assert!(
+            lock.lock_within(std::time::Instant::now() + std::time::Duration::from_secs(5), &|| true)
+                .is_none()
+        );
     }
 
     #[test]

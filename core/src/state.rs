@@ -19,14 +19,13 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::fork_lock::ForkLock;
+use crate::fork_lock::{ForkGuard, ForkLock};
 use crate::{Error, Result};
 use crate::{Parsed, STATE_FORMAT as FORMAT, State};
 
@@ -183,22 +182,21 @@ pub struct StateFile {
     dir: PathBuf,
     lock_path: PathBuf,
     /// The turn of this process's threads at this lock file (shared by every client of it).
-    claim: Arc<AtomicU32>,
+    claim: Arc<ForkLock<()>>,
 }
 
-/// For each lock file of this process: the process id of the process whose thread holds its
-/// record lock, or 0 (behaviour.md, "State file": fork).
+/// For each lock file of this process: the turn of this process's threads at its record lock
+/// (behaviour.md, "State file": fork).
 ///
 /// Record locks belong to a process, not a thread, and closing any descriptor of the lock file
-/// drops them, so the threads of a process take turns at each lock file before they lock it. A
-/// mutex would stay locked for ever in a child forked while another thread held it; this word
-/// names the holder's process instead, and a process that finds another process named knows that
-/// the holder is a thread that fork did not copy. One word per lock file, so the clients of
-/// different state files (a fleet in one process) never wait for each other.
-fn claim_word(lock_path: &Path) -> Arc<AtomicU32> {
+/// drops them, so the threads of a process take turns at each lock file before they lock it,
+/// through a [`ForkLock`], which a child forked while another thread held it takes over. One per
+/// lock file, so the clients of different state files (a fleet in one process) never wait for
+/// each other.
+fn claim_word(lock_path: &Path) -> Arc<ForkLock<()>> {
     // A BTreeMap, whose nodes Valgrind sees as reachable (a hash table's pointer points inside
     // its block, which Valgrind reports as "possibly lost" at exit).
-    static WORDS: OnceLock<ForkLock<BTreeMap<PathBuf, Arc<AtomicU32>>>> = OnceLock::new();
+    static WORDS: OnceLock<ForkLock<BTreeMap<PathBuf, Arc<ForkLock<()>>>>> = OnceLock::new();
     let key = lock_path
         .parent()
         .and_then(|d| d.canonicalize().ok())
@@ -206,45 +204,13 @@ fn claim_word(lock_path: &Path) -> Arc<AtomicU32> {
         .map(|(d, n)| d.join(n))
         .unwrap_or_else(|| lock_path.to_path_buf());
     let words = WORDS.get_or_init(|| ForkLock::new(BTreeMap::new()));
-    Arc::clone(words.lock().entry(key).or_default())
-}
-
-/// This process's turn at the state-file lock, released when dropped.
-struct Claim(Arc<AtomicU32>);
-
-impl Claim {
-    /// Wait until `until` for the other threads of this process to finish their turn.
-    fn take_within(word: &Arc<AtomicU32>, until: Instant, stop: &dyn Fn() -> bool) -> Option<Claim> {
-        let me = std::process::id();
-        loop {
-            match word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return Some(Claim(Arc::clone(word))),
-                // Held by the process this one was forked from: that thread does not exist here.
-                Err(holder)
-                    if holder != me
-                        && word
-                            .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok() =>
-                {
-                    return Some(Claim(Arc::clone(word)));
-                }
-                Err(_) if stop() || Instant::now() >= until => return None,
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
-            }
-        }
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.0.store(0, Ordering::Release);
-    }
+    Arc::clone(words.lock().entry(key).or_insert_with(|| Arc::new(ForkLock::new(()))))
 }
 
 /// The exclusive lock on the lock file: the file (its record lock) and this process's turn.
-struct Locked {
+struct Locked<'a> {
     _file: File,
-    _claim: Claim,
+    _claim: ForkGuard<'a, ()>,
 }
 
 /// The longest the state file's lock is waited for when another process holds it; a save that
@@ -315,27 +281,30 @@ impl StateFile {
     }
 
     /// Take the exclusive lock within [`STATE_LOCK_WAIT`]; it is released when the result is dropped.
-    fn lock(&self) -> Result<Locked> {
+    fn lock(&self) -> Result<Locked<'_>> {
         self.lock_within(STATE_LOCK_WAIT, STATE_LOCK_WAIT, &|| false)
     }
 
     /// Take the exclusive lock: this process's turn within `claim_wait` (another thread of this
     /// process may be saving), then the record lock within `lock_wait` (another process may hold
     /// it); not after `stop` says to stop.
-    fn lock_within(&self, claim_wait: Duration, lock_wait: Duration, stop: &dyn Fn() -> bool) -> Result<Locked> {
+    fn lock_within(&self, claim_wait: Duration, lock_wait: Duration, stop: &dyn Fn() -> bool) -> Result<Locked<'_>> {
         let cancelled = || {
             self.err(
                 "lock",
                 io::Error::new(io::ErrorKind::Interrupted, "cancelled while waiting for the lock"),
             )
         };
-        let claim = Claim::take_within(&self.claim, Instant::now() + claim_wait, stop).ok_or_else(|| {
-            if stop() {
-                cancelled()
-            } else {
-                self.locked_error(claim_wait)
-            }
-        })?;
+        let claim = self
+            .claim
+            .lock_within(Instant::now() + claim_wait, stop)
+            .ok_or_else(|| {
+                if stop() {
+                    cancelled()
+                } else {
+                    self.locked_error(claim_wait)
+                }
+            })?;
         let f = open_regular(&self.lock_path, OFlags::WRONLY | OFlags::CREATE)
             .map_err(|e| self.err("open the lock file", e))?;
         let until = Instant::now() + lock_wait;
