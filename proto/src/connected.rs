@@ -28,21 +28,16 @@ pub struct Connected {
 }
 
 impl Connected {
-    /// The outcome of a connect that reached `reached`, now using `server`, saved or not.
-    pub fn new(
-        server: Server,
-        reached: Server,
-        via_balancer: bool,
-        failed: Vec<Attempt>,
-        save_error: Option<String>,
-    ) -> Self {
+    /// The outcome of a connect that reached `reached`, now using `server`; saved until the
+    /// driver says otherwise.
+    pub fn new(server: Server, reached: Server, via_balancer: bool, failed: Vec<Attempt>) -> Self {
         Connected {
             server,
             reached,
             via_balancer,
             failed,
-            saved: save_error.is_none(),
-            save_error,
+            saved: true,
+            save_error: None,
             state_dropped: None,
         }
     }

@@ -196,7 +196,7 @@ impl Device {
                     None => {}
                 }
                 let default = self.state.default_server.clone().unwrap_or_else(|| server.clone());
-                Ok(Connected::new(default, server, via_balancer, failed, None))
+                Ok(Connected::new(default, server, via_balancer, failed))
             }
         };
         let result = match (entry, evaluation) {
