@@ -320,11 +320,7 @@ impl Client {
             other => other.to_string(),
         });
         let effects = lock(&self.device).saved(version, outcome);
-        for effect in effects {
-            if let Effect::Emit(event) = effect {
-                self.emit(event);
-            }
-        }
+        self.apply(effects, until, stop);
         result.map(|_| ())
     }
 
