@@ -18,15 +18,21 @@ VECTORS = json.loads((REPO_ROOT / "tests" / "vectors" / "failover_order.json").r
 FIRST_CONTACT = Server("ScoutSrv")
 
 
-@pytest.mark.parametrize("case", VECTORS, ids=[c["name"] for c in VECTORS])
-def test_failover_vector(case: dict[str, Any]) -> None:
-    """Seeds in the configuration, the list handed in, the default reported: candidates() must match."""
-    expected = [Server.parse(s) for s in case["expected"]]
+def agent_driven_client(case: dict[str, Any]) -> Client:
+    """A client of a failover-order case: its seeds configured, its list handed in, its default reported."""
     client = Client(servers=case["seeds"], probe="none")
     if case["list"] is not None:
         client.update_server_list(case["list"])
     if case["default"] is not None:
         client.report_success(case["default"])
+    return client
+
+
+@pytest.mark.parametrize("case", VECTORS, ids=[c["name"] for c in VECTORS])
+def test_failover_vector(case: dict[str, Any]) -> None:
+    """Seeds in the configuration, the list handed in, the default reported: candidates() must match."""
+    expected = [Server.parse(s) for s in case["expected"]]
+    client = agent_driven_client(case)
     # With no seed configured the client's one seed is ScoutSrv (behaviour.md, "Words"), tried last.
     through_client = expected + ([FIRST_CONTACT] if not case["seeds"] and FIRST_CONTACT not in expected else [])
     assert client.candidates() == through_client
@@ -48,11 +54,7 @@ SEED_REACH = json.loads((REPO_ROOT / "tests" / "vectors" / "seed_reach.json").re
 def test_seed_reach_vector(case: dict[str, Any]) -> None:
     """However long the list, the seeds come after at most 8 others (behaviour.md, "Failover order")."""
     expected = [Server.parse(s) for s in case["expected"]]
-    client = Client(servers=case["seeds"], probe="none")
-    if case["list"] is not None:
-        client.update_server_list(case["list"])
-    if case["default"] is not None:
-        client.report_success(case["default"])
+    client = agent_driven_client(case)
     assert client.candidates() == expected
     assert client.connection_lost() == expected
     seeds = case["seeds"] or ["ScoutSrv"]
