@@ -184,6 +184,10 @@ enum scoutlb_attempt_kind
      * Still running when another server won, after its patience had run out.
      */
     SCOUTLB_ATTEMPT_OUT_OF_PATIENCE = 11,
+    /**
+     * The server's list failed the signed-list checks (behaviour.md, "Signed lists").
+     */
+    SCOUTLB_ATTEMPT_UNTRUSTED_LIST = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -250,6 +254,10 @@ enum scoutlb_event_kind
      * candidate starts beside it. Not a failure.
      */
     SCOUTLB_EVENT_PATIENCE_RAN_OUT = 11,
+    /**
+     * The keys adopted from signed lists changed (a key rotation); the message names them.
+     */
+    SCOUTLB_EVENT_LIST_KEYS_CHANGED = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -398,6 +406,12 @@ struct scoutlb_connected {
      * what was padding, like `saved`.)
      */
     bool state_dropped;
+    /**
+     * Whether a server list was refused in this call (behaviour.md, "Signed lists"): the saved
+     * list was kept; why is kept for `scoutlb_last_list_problem` and came as a
+     * `SCOUTLB_EVENT_SERVER_LIST_REJECTED` event. (Added in 0.1 in what was padding, like `saved`.)
+     */
+    bool list_refused;
     /**
      * How many attempts did not win (each was reported as an event): those that failed, and
      * those still running after their patience ran out.
@@ -1065,6 +1079,37 @@ scoutlb_status scoutlb_config_set_double(struct scoutlb_config *config, const ch
 scoutlb_status scoutlb_config_reset(struct scoutlb_config *config, const char *key);
 
 /**
+ * Why the last connect call on this thread could not save the state file (behaviour.md, "State
+ * file"): set when that call returned `SCOUTLB_OK` with `saved` false, empty text otherwise.
+ *
+ * The connect calls are `scoutlb_client_connect`, `_reconnect`, `_connect_with_retry` and
+ * `_connect_with_retry_until`; other calls leave the text alone, and reading it never changes
+ * it. The same reason came as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event. `*out_len` receives
+ * the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL` (call again with that size).
+ *
+ * Thread safety: may be called from any thread; each thread has its own text.
+ *
+ * # Safety
+ * `buf` points to `len` writable bytes (or is NULL with `len` 0); `out_len` is NULL or valid.
+ */
+scoutlb_status scoutlb_last_save_error(char *buf, size_t len, size_t *out_len);
+
+/**
+ * Why a server list was refused in the last connect call on this thread (behaviour.md, "Signed
+ * lists"): set when that call returned `SCOUTLB_OK` with `list_refused` true, empty text
+ * otherwise.
+ *
+ * Which calls set it, and how the text is copied out, as for `scoutlb_last_save_error`. The
+ * same reason came as a `SCOUTLB_EVENT_SERVER_LIST_REJECTED` event.
+ *
+ * Thread safety: may be called from any thread; each thread has its own text.
+ *
+ * # Safety
+ * `buf` points to `len` writable bytes (or is NULL with `len` 0); `out_len` is NULL or valid.
+ */
+scoutlb_status scoutlb_last_list_problem(char *buf, size_t len, size_t *out_len);
+
+/**
  * Tell the attempt race that this attempt's transport is up (the agent's own connection is made;
  * with TLS, the handshake is done), so it is granted `answer_delay_ms` instead of `attempt_delay_ms`
  * and a working but slow default keeps its devices (behaviour.md, "Attempts"). May be called more
@@ -1096,22 +1141,6 @@ scoutlb_status scoutlb_probe_transport_up(struct scoutlb_probe_attempt *attempt)
 scoutlb_status scoutlb_probe_server_list(struct scoutlb_probe_attempt *attempt,
                                          const uint8_t *body,
                                          size_t len);
-
-/**
- * Why the last connect call on this thread could not save the state file (behaviour.md, "State
- * file"): set when that call returned `SCOUTLB_OK` with `saved` false, empty text otherwise.
- *
- * The connect calls are `scoutlb_client_connect`, `_reconnect`, `_connect_with_retry` and
- * `_connect_with_retry_until`; other calls leave the text alone, and reading it never changes
- * it. The same reason came as a `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event. `*out_len` receives
- * the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL` (call again with that size).
- *
- * Thread safety: may be called from any thread; each thread has its own text.
- *
- * # Safety
- * `buf` points to `len` writable bytes (or is NULL with `len` 0); `out_len` is NULL or valid.
- */
-scoutlb_status scoutlb_last_save_error(char *buf, size_t len, size_t *out_len);
 
 /**
  * Parse a server address and write its canonical text, as the library compares and prints it.

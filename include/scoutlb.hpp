@@ -133,6 +133,9 @@ struct connected {
     /** Whether the state file was not used when the client was created (it could not be parsed
      * and was moved aside; a state_file_problem event said why): docs/behaviour.md, "State file". */
     bool state_dropped = false;
+    /** Why a server list was refused in this call (a list that failed the signed-list checks;
+     * the saved list was kept), otherwise empty: docs/behaviour.md, "Signed lists". */
+    std::optional<std::string> list_problem;
 };
 
 /** One event, lent to the event callback: the views are valid only until the callback returns. */
@@ -362,11 +365,16 @@ struct client_deleter {
     void operator()(scoutlb_client *c) const noexcept { scoutlb_client_free(c); }
 };
 
-/** Convert the C connect result (read right after the call: the save error is this thread's). */
+/** Convert the C connect result (read right after the call: the save error and list problem are
+ * this thread's). */
 inline connected to_connected(const scoutlb_connected &c) {
-    connected result{c.server, c.reached, c.via_balancer, c.failed_attempts, c.saved, std::nullopt, c.state_dropped};
+    connected result{c.server, c.reached, c.via_balancer, c.failed_attempts, c.saved, std::nullopt, c.state_dropped,
+                     std::nullopt};
     if (!c.saved) {
         result.save_error = read_detail(scoutlb_last_save_error);
+    }
+    if (c.list_refused) {
+        result.list_problem = read_detail(scoutlb_last_list_problem);
     }
     return result;
 }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use scoutlb_proto::{Call, Device, Effect};
 
@@ -365,7 +365,7 @@ impl Client {
     }
 
     fn list_received(&self, list: Result<ServerList>, from: Option<&Server>) -> Result<()> {
-        let (result, effects) = lock(&self.device).list_received(list, from);
+        let (result, effects) = lock(&self.device).list_received(list, from, SystemTime::now());
         let saved = self.agent_effects(effects);
         result.and(saved)
     }
@@ -387,7 +387,7 @@ impl Client {
         }
         let started = Instant::now();
         let until = started + self.config.deadline;
-        let mut connect = lock(&self.device).start(kind);
+        let mut connect = lock(&self.device).start(kind, SystemTime::now());
         attempt::run(
             &mut connect,
             Context {

@@ -39,6 +39,7 @@ pub use scoutlb_proto::{
     ServerEntry, ServerList, Severity, State, Step, TlsFailure, TlsFailureKind, balancer, failover_order,
     is_unprintable, printable, race, spread_weight,
 };
+pub use scoutlb_proto::{Proof, PublicKey, Signable, SigningKey, Trust, signed_list};
 pub use state::{Loaded, MAX_STATE_BYTES, STATE_LOCK_WAIT, StateFile};
 
 /// Internals that the fuzz targets (`fuzz/`) drive directly; not part of the API, may change.

@@ -31,6 +31,7 @@ fn defaults_match_the_spec() {
         (Duration::from_secs(1), 2.0, Duration::from_secs(60), 0)
     );
     assert!(c.nameservers.is_empty() && c.search_domains.is_empty() && c.device_id.is_none() && c.ca_file.is_none());
+    assert!(c.list_keys.is_empty());
 }
 
 #[test]
@@ -40,7 +41,7 @@ fn the_spec_example_parses_with_every_key() {
         "connect_timeout_ms": 1, "attempt_delay_ms": 0, "answer_delay_ms": 0, "deadline_ms": 5, "dns_timeout_ms": 7,
         "nameservers": ["127.0.0.1:5353", "::1"], "search_domains": ["corp"],
         "retry": {"base_ms": 10, "factor": 1.5, "cap_ms": 20, "max_tries": 3},
-        "failover_order": "spread", "device_id": "dev-1"}"#;
+        "failover_order": "spread", "device_id": "dev-1", "list_keys": ["vHy8tWNjdfodgkNNRmck2SN39TuYBpXdSdJtDOEiBaU="]}"#;
     let c = Config::from_json(json).unwrap();
     for key in KEYS {
         assert!(json.contains(&format!("\"{key}\"")), "example misses {key}");
@@ -55,6 +56,7 @@ fn the_spec_example_parses_with_every_key() {
     assert_eq!(c.retry.max_tries, 3);
     assert_eq!(c.failover_order, OrderMode::Spread);
     assert_eq!((c.attempt_delay, c.answer_delay), (Duration::ZERO, Duration::ZERO));
+    assert_eq!(c.list_keys.len(), 1);
 }
 
 #[test]

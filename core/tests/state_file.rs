@@ -372,6 +372,7 @@ fn version(n: u64, writer: u64) -> State {
         default_server: Some(list[0].clone()),
         list: Some(ServerList::from_servers(list).unwrap()),
         servers_from: Some(Server::new(&format!("from{n}"), 1).unwrap()),
+        ..State::default()
     }
 }
 

@@ -38,6 +38,8 @@ pub enum scoutlb_attempt_kind {
     SCOUTLB_ATTEMPT_DEADLINE = 10,
     /// Still running when another server won, after its patience had run out.
     SCOUTLB_ATTEMPT_OUT_OF_PATIENCE = 11,
+    /// The server's list failed the signed-list checks (behaviour.md, "Signed lists").
+    SCOUTLB_ATTEMPT_UNTRUSTED_LIST = 12,
 }
 
 use scoutlb_attempt_kind::*;
@@ -55,6 +57,7 @@ const KINDS: &[(scoutlb_attempt_kind, &CStr)] = &[
     (SCOUTLB_ATTEMPT_REPORTED, c"reported"),
     (SCOUTLB_ATTEMPT_DEADLINE, c"deadline"),
     (SCOUTLB_ATTEMPT_OUT_OF_PATIENCE, c"out_of_patience"),
+    (SCOUTLB_ATTEMPT_UNTRUSTED_LIST, c"untrusted_list"),
 ];
 
 /// The number and the static name of the core's kind `name`; unknown kinds are `other`.
@@ -222,6 +225,7 @@ mod tests {
             FailReason::TimedOut(Duration::from_millis(1)),
             FailReason::HttpStatus(500),
             FailReason::InvalidList("x".into()),
+            FailReason::UntrustedList("x".into()),
             FailReason::Io {
                 kind: std::io::ErrorKind::Other,
                 message: "x".into(),

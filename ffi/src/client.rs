@@ -62,16 +62,21 @@ pub struct scoutlb_connected {
     /// `SCOUTLB_EVENT_STATE_FILE_PROBLEM` event (behaviour.md, "State file"). (Added in 0.1 in
     /// what was padding, like `saved`.)
     pub state_dropped: bool,
+    /// Whether a server list was refused in this call (behaviour.md, "Signed lists"): the saved
+    /// list was kept; why is kept for `scoutlb_last_list_problem` and came as a
+    /// `SCOUTLB_EVENT_SERVER_LIST_REJECTED` event. (Added in 0.1 in what was padding, like `saved`.)
+    pub list_refused: bool,
     /// How many attempts did not win (each was reported as an event): those that failed, and
     /// those still running after their patience ran out.
     pub failed_attempts: u32,
 }
 
-// `saved` and `state_dropped` sit in the padding after `via_balancer`: a caller built against the
+// `saved`, `state_dropped` and `list_refused` sit in the padding after `via_balancer`: a caller built against the
 // header without them allocates the same size and finds `failed_attempts` at the same offset.
 const _: () = {
     assert!(std::mem::offset_of!(scoutlb_connected, saved) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 1);
     assert!(std::mem::offset_of!(scoutlb_connected, state_dropped) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 2);
+    assert!(std::mem::offset_of!(scoutlb_connected, list_refused) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 3);
     assert!(std::mem::offset_of!(scoutlb_connected, failed_attempts) == 2 * SCOUTLB_SERVER_TEXT_SIZE + 4);
     assert!(std::mem::size_of::<scoutlb_connected>() == 2 * SCOUTLB_SERVER_TEXT_SIZE + 8);
 };
@@ -169,6 +174,7 @@ fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(),
         via_balancer: result.via_balancer,
         saved: result.saved,
         state_dropped: result.state_dropped.is_some(),
+        list_refused: result.list_problem.is_some(),
         failed_attempts: u32::try_from(result.failed.len()).unwrap_or(u32::MAX),
     };
     copy_into_array(&result.server.to_string(), &mut connected.server)?;
@@ -751,9 +757,9 @@ unsafe fn connect_call(
         // SAFETY: forwarded from the caller.
         let client = unsafe { self::client(client) }?;
         let out = arg_out(connected_out, "connected_out")?;
-        crate::save_error::remember(None);
+        crate::last_connect::remember(None, None);
         let connected = connect(client)?;
-        crate::save_error::remember(connected.save_error.as_deref());
+        crate::last_connect::remember(connected.save_error.as_deref(), connected.list_problem.as_deref());
         write_connected(connected, out)
     })
 }

@@ -34,6 +34,8 @@ pub enum scoutlb_event_kind {
     /// An attempt (or the balancer lookup) ran out of patience: it goes on, and the next
     /// candidate starts beside it. Not a failure.
     SCOUTLB_EVENT_PATIENCE_RAN_OUT = 11,
+    /// The keys adopted from signed lists changed (a key rotation); the message names them.
+    SCOUTLB_EVENT_LIST_KEYS_CHANGED = 12,
 }
 
 /// How much an event matters; also the minimum severity given to `scoutlb_config_set_event_callback`.
@@ -131,6 +133,7 @@ fn kind_of(event: &Event) -> scoutlb_event_kind {
         Event::BalancerFailed { .. } => SCOUTLB_EVENT_BALANCER_FAILED,
         Event::AttemptHeld { .. } => SCOUTLB_EVENT_ATTEMPT_HELD,
         Event::PatienceRanOut { .. } => SCOUTLB_EVENT_PATIENCE_RAN_OUT,
+        Event::ListKeysChanged { .. } => SCOUTLB_EVENT_LIST_KEYS_CHANGED,
         _ => SCOUTLB_EVENT_OTHER,
     }
 }

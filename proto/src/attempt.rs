@@ -25,6 +25,8 @@ pub enum FailReason {
     HttpStatus(u16),
     /// The server's answer was not a valid server list.
     InvalidList(String),
+    /// The server's list was refused by the signed-list checks (behaviour.md, "Signed lists").
+    UntrustedList(String),
     /// Another network or operating-system error.
     Io {
         /// The operating system's kind of error.
@@ -56,6 +58,7 @@ impl fmt::Display for FailReason {
             FailReason::Tls(m) => write!(f, "TLS failed: {m}"),
             FailReason::HttpStatus(s) => write!(f, "HTTP status {s}"),
             FailReason::InvalidList(m) => write!(f, "bad response: {}", crate::printable(m)),
+            FailReason::UntrustedList(m) => write!(f, "server list not trusted: {}", crate::printable(m)),
             FailReason::Io { message, .. } => f.write_str(message),
             FailReason::Callback(m) => write!(f, "probe callback said no: {m}"),
             FailReason::Reported(m) => write!(f, "reported by the agent: {m}"),
@@ -87,6 +90,7 @@ impl FailReason {
             FailReason::Tls(_) => "tls",
             FailReason::HttpStatus(_) => "http_status",
             FailReason::InvalidList(_) => "invalid_list",
+            FailReason::UntrustedList(_) => "untrusted_list",
             FailReason::Io { .. } => "io",
             FailReason::Callback(_) => "callback",
             FailReason::Reported(_) => "reported",

@@ -10,6 +10,7 @@ use crate::balancer::ManagerLoadBalancer;
 use crate::error::{Error, Result};
 use crate::race::Timing;
 use crate::server::{DEFAULT_PORT, Server};
+use crate::signed_list::PublicKey;
 
 /// How a candidate is checked for life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +121,8 @@ pub struct Config {
     pub failover_order: OrderMode,
     /// Stable id of this device, required by [`OrderMode::Spread`]. Defaults to none.
     pub device_id: Option<String>,
+    /// Keys that sign the server list; empty = lists are not signed (behaviour.md, "Signed lists").
+    pub list_keys: Vec<PublicKey>,
 }
 
 /// Host name tried when no seed server is configured, as Scout devices do on first contact.
@@ -145,6 +148,7 @@ impl Default for Config {
             retry: RetryPolicy::default(),
             failover_order: OrderMode::List,
             device_id: None,
+            list_keys: Vec::new(),
         }
     }
 }
@@ -465,6 +469,18 @@ pub const KEY_TABLE: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "list_keys",
+        default: "[]",
+        meaning: "Ed25519 public keys (base64) that sign the server list; [] = lists are not signed",
+        apply: |c, v| {
+            c.list_keys = string_list(v, "list_keys")?
+                .iter()
+                .map(|k| PublicKey::from_base64(k).map_err(|m| Error::config("list_keys", m)))
+                .collect::<Result<_>>()?;
+            Ok(())
+        },
+    },
 ];
 
 /// Every configuration key's name, in the order of [`KEY_TABLE`].
@@ -718,6 +734,14 @@ impl ConfigBuilder {
     /// Set the device id used by spread mode.
     pub fn device_id(mut self, id: &str) -> Self {
         self.config.device_id = Some(id.to_string());
+        self
+    }
+
+    /// Trust a key that signs the server list (standard base64 of its 32 bytes).
+    pub fn list_key(mut self, key: &str) -> Self {
+        if let Some(k) = self.record(PublicKey::from_base64(key).map_err(|m| Error::config("list_keys", m))) {
+            self.config.list_keys.push(k);
+        }
         self
     }
 

@@ -16,6 +16,7 @@ use crate::event::Event;
 use crate::race::{Action, Id, Race, Stage, Timing};
 use crate::server::Server;
 use crate::server_list::ServerList;
+use crate::signed_list::Trust;
 
 /// What the driver must do now.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,11 +83,21 @@ pub struct Connect {
     lists: HashMap<Id, Option<ServerList>>,
     steps: VecDeque<Step>,
     outcome: Option<Outcome>,
+    /// What a list must pass when the fleet signs its lists.
+    trust: Option<Trust>,
+    /// Why the first refused list of this call was refused.
+    list_problem: Option<String>,
 }
 
 impl Connect {
     /// A call over `candidates` in order, after the lookup of `entry` when it is given.
-    pub(crate) fn new(candidates: Vec<Server>, timing: Timing, balancer: Balancer, default_port: u16) -> Self {
+    pub(crate) fn new(
+        candidates: Vec<Server>,
+        timing: Timing,
+        balancer: Balancer,
+        default_port: u16,
+        trust: Option<Trust>,
+    ) -> Self {
         let mut steps = VecDeque::new();
         let (race, lookup) = match &balancer {
             Balancer::Lookup(entry, None) => {
@@ -106,6 +117,8 @@ impl Connect {
             lists: HashMap::new(),
             steps,
             outcome: None,
+            trust,
+            list_problem: None,
         }
     }
 
@@ -122,8 +135,30 @@ impl Connect {
         self.race.transport_up(id, now);
     }
 
-    /// The attempt `id` succeeded at `now`, bringing `list` when its probe fetched one.
+    /// The attempt `id` succeeded at `now`, bringing `list` when its probe fetched one. When the
+    /// fleet signs its lists, a list that fails the checks fails the attempt instead
+    /// (behaviour.md, "Signed lists").
     pub fn succeeded(&mut self, id: Id, list: Option<ServerList>, now: Duration) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let list = match (list, &self.trust) {
+            (Some(list), Some(trust)) => match trust.check(&list) {
+                Ok(verified) => Some(verified),
+                Err(refused) => {
+                    let server = self.server_of(id);
+                    self.steps.push_back(Step::Emit(Event::ServerListRejected {
+                        from: Some(server.clone()),
+                        reason: refused.0.clone(),
+                    }));
+                    self.list_problem
+                        .get_or_insert_with(|| format!("server list from {server} refused: {}", refused.0));
+                    self.failed(id, FailReason::UntrustedList(refused.0), now);
+                    return;
+                }
+            },
+            (list, _) => list,
+        };
         if self.race.succeeded(id, now) {
             self.lists.insert(id, list);
         }
@@ -173,6 +208,11 @@ impl Connect {
             return None;
         }
         self.race.next_wake()
+    }
+
+    /// Why the first server list refused in this call was refused, if one was.
+    pub fn list_problem(&self) -> Option<&str> {
+        self.list_problem.as_deref()
     }
 
     /// Whether the call is decided.

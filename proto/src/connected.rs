@@ -25,6 +25,9 @@ pub struct Connected {
     /// Why the state file was not used when the client was created (it could not be parsed and
     /// was moved aside); `None` when it was used or absent (behaviour.md, "State file").
     pub state_dropped: Option<String>,
+    /// Why a server list that came in this call was refused (the first one), when one was
+    /// (behaviour.md, "Signed lists"); the saved list was kept.
+    pub list_problem: Option<String>,
 }
 
 impl Connected {
@@ -39,6 +42,7 @@ impl Connected {
             saved: true,
             save_error: None,
             state_dropped: None,
+            list_problem: None,
         }
     }
 }

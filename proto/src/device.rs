@@ -13,7 +13,7 @@
 //! its outcome back to [`Device::finish`]. Several calls may run at once on one device: the device
 //! is only needed at their start and at their end.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::balancer::{self, Evaluation};
 use crate::config::{Config, FIRST_CONTACT_HOST};
@@ -24,7 +24,8 @@ use crate::event::Event;
 use crate::order::{Ranking, failover_order};
 use crate::race::Timing;
 use crate::server::Server;
-use crate::server_list::ServerList;
+use crate::server_list::{ListError, ServerList};
+use crate::signed_list::{PublicKey, Trust, adopted_after};
 use crate::state::State;
 
 /// What the driver must do after a call into the [`Device`].
@@ -137,25 +138,49 @@ impl Device {
         balancer.servers.iter().cloned().chain(rest).collect()
     }
 
-    /// Start a connect call: its candidates now, in order.
-    pub fn start(&self, call: Call) -> Connect {
+    /// Start a connect call at `now` (the device's clock, for the expiry of signed lists): its
+    /// candidates now, in order.
+    pub fn start(&self, call: Call, now: SystemTime) -> Connect {
         let timing = Timing::of(&self.config);
         let port = self.config.default_port;
+        let trust = self.trust(now);
         match (call, &self.config.manager_load_balancer, &self.balancer) {
             (Call::Startup, Some(entry), Some(evaluation)) => Connect::new(
                 self.candidates(),
                 timing,
                 Balancer::Known(entry.clone(), evaluation.clone()),
                 port,
+                trust,
             ),
             (Call::Startup, Some(entry), None) => Connect::new(
                 self.failover_order(),
                 timing,
                 Balancer::Lookup(entry.clone(), None),
                 port,
+                trust,
             ),
-            _ => Connect::new(self.failover_order(), timing, Balancer::None, port),
+            _ => Connect::new(self.failover_order(), timing, Balancer::None, port, trust),
         }
+    }
+
+    /// What a list must pass at `now` when the fleet signs its lists (behaviour.md, "Signed
+    /// lists"): the configured and adopted keys and the saved list's version; `None` when it does not.
+    pub fn trust(&self, now: SystemTime) -> Option<Trust> {
+        if self.config.list_keys.is_empty() {
+            return None;
+        }
+        let mut keys = self.config.list_keys.clone();
+        keys.extend(
+            self.state
+                .adopted_keys
+                .iter()
+                .filter(|k| !self.config.list_keys.contains(k)),
+        );
+        Some(Trust {
+            keys,
+            min_version: self.state.list_version.unwrap_or(0),
+            now,
+        })
     }
 
     /// Apply a decided call (behaviour.md, "Start-up", steps 4-5): the winner becomes the
@@ -190,13 +215,23 @@ impl Device {
             Outcome::Won { server, list, failed } => {
                 let via_balancer = from_balancer.contains(&server);
                 let changed = self.make_default(&server, &mut effects);
+                let mut list_problem = connect.list_problem().map(str::to_string);
                 match list {
-                    Some(list) => self.accept_list(list, Some(server.clone()), &mut effects),
+                    Some(list) => {
+                        if let Err(refused) = self.accept_list(list, Some(server.clone()), &mut effects) {
+                            list_problem.get_or_insert(format!("server list from {server} refused: {}", refused.0));
+                            if changed || self.is_behind() {
+                                self.ask_save(&mut effects);
+                            }
+                        }
+                    }
                     None if changed || self.is_behind() => self.ask_save(&mut effects),
                     None => {}
                 }
                 let default = self.state.default_server.clone().unwrap_or_else(|| server.clone());
-                Ok(Connected::new(default, server, via_balancer, failed))
+                let mut connected = Connected::new(default, server, via_balancer, failed);
+                connected.list_problem = list_problem;
+                Ok(connected)
             }
         };
         let result = match (entry, evaluation) {
@@ -225,18 +260,22 @@ impl Device {
         })]
     }
 
-    /// A server list came from `from` (none = the default server), or was refused for `Err`'s reason.
+    /// A server list came from `from` (none = the default server) at `now`, or was refused for
+    /// `Err`'s reason; with signed lists it must pass their checks first.
     pub fn list_received(
         &mut self,
         list: std::result::Result<ServerList, Error>,
         from: Option<&Server>,
+        now: SystemTime,
     ) -> (Result<()>, Vec<Effect>) {
         let mut effects = Vec::new();
+        let list = match (list, self.trust(now)) {
+            (Ok(list), Some(trust)) => trust.check(&list).map_err(Error::from),
+            (list, _) => list,
+        };
+        let list = list.and_then(|list| self.accept_list(list, from.cloned(), &mut effects).map_err(Error::from));
         match list {
-            Ok(list) => {
-                self.accept_list(list, from.cloned(), &mut effects);
-                (Ok(()), effects)
-            }
+            Ok(()) => (Ok(()), effects),
             Err(e) => {
                 effects.push(Effect::Emit(Event::ServerListRejected {
                     from: from.cloned(),
@@ -260,10 +299,34 @@ impl Device {
         true
     }
 
-    /// Cache `list` and honour its `self` (behaviour.md, "Start-up", step 4); save when anything changed.
-    fn accept_list(&mut self, list: ServerList, from: Option<Server>, effects: &mut Vec<Effect>) {
+    /// Cache `list` and honour its `self` (behaviour.md, "Start-up", step 4); save when anything
+    /// changed. With signed lists, a list that was not verified, or is older than the saved one
+    /// by now (another call took a newer one meanwhile), is refused and nothing changes.
+    fn accept_list(
+        &mut self,
+        list: ServerList,
+        from: Option<Server>,
+        effects: &mut Vec<Effect>,
+    ) -> std::result::Result<(), ListError> {
+        let mut adopted = None;
+        if !self.config.list_keys.is_empty() {
+            let proof = list
+                .proof()
+                .ok_or_else(|| ListError("it was not verified, and list_keys is set".into()))?;
+            let saved = self.state.list_version.unwrap_or(0);
+            if proof.version < saved {
+                return Err(ListError(format!(
+                    "version {} is older than the saved list's version {saved}: an old or replayed list",
+                    proof.version
+                )));
+            }
+            adopted = Some((proof.version, adopted_after(proof, &self.config.list_keys)));
+        }
         let from = from.or_else(|| self.state.default_server.clone());
         let mut changed = false;
+        if let Some((version, keys)) = adopted {
+            changed |= self.signed_list_taken(version, keys, effects);
+        }
         if let Some(real) = list.self_server()
             && from.is_some()
             && from == self.state.default_server
@@ -284,6 +347,27 @@ impl Device {
         if changed || self.is_behind() {
             self.ask_save(effects);
         }
+        Ok(())
+    }
+
+    /// Remember the version of a verified list and the keys it makes adopted; whether anything changed.
+    fn signed_list_taken(&mut self, version: u64, keys: Vec<PublicKey>, effects: &mut Vec<Effect>) -> bool {
+        let mut changed = false;
+        if self.state.list_version != Some(version) {
+            self.state.list_version = Some(version);
+            changed = true;
+        }
+        if self.state.adopted_keys != keys {
+            effects.push(Effect::Emit(Event::ListKeysChanged {
+                adopted: keys.iter().map(PublicKey::to_base64).collect(),
+            }));
+            self.state.adopted_keys = keys;
+            changed = true;
+        }
+        if changed {
+            self.version += 1;
+        }
+        changed
     }
 
     fn ask_save(&self, effects: &mut Vec<Effect>) {

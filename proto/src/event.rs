@@ -64,6 +64,11 @@ pub enum Event {
         /// Why it was refused.
         reason: String,
     },
+    /// The keys adopted from signed lists changed (behaviour.md, "Signed lists", key rotation).
+    ListKeysChanged {
+        /// The keys adopted now, in base64.
+        adopted: Vec<String>,
+    },
     /// The default server changed.
     DefaultChanged {
         /// The previous default, if any.
@@ -114,7 +119,9 @@ impl Event {
             | Event::BalancerResolved { .. }
             | Event::AttemptHeld { .. } => Severity::Debug,
             Event::PatienceRanOut { .. } => Severity::Info,
-            Event::AttemptSucceeded { .. } | Event::DefaultChanged { .. } => Severity::Info,
+            Event::AttemptSucceeded { .. } | Event::DefaultChanged { .. } | Event::ListKeysChanged { .. } => {
+                Severity::Info
+            }
             Event::AttemptFailed { .. }
             | Event::ServerListRejected { .. }
             | Event::StateFileProblem { .. }
@@ -133,6 +140,7 @@ impl Event {
             Event::ServerListUpdated { .. } => "server_list_updated",
             Event::ServerListRejected { .. } => "server_list_rejected",
             Event::DefaultChanged { .. } => "default_changed",
+            Event::ListKeysChanged { .. } => "list_keys_changed",
             Event::StateFileProblem { .. } => "state_file_problem",
             Event::BalancerResolved { .. } => "balancer_resolved",
             Event::BalancerFailed { .. } => "balancer_failed",
@@ -206,6 +214,12 @@ impl fmt::Display for Event {
             }
             Event::ServerListRejected { from: None, reason } => {
                 write!(f, "server list refused, cached list kept: {reason}")
+            }
+            Event::ListKeysChanged { adopted } if adopted.is_empty() => {
+                f.write_str("no list-signing key adopted now: only the configured list_keys are trusted")
+            }
+            Event::ListKeysChanged { adopted } => {
+                write!(f, "list-signing keys adopted from the cluster: {}", adopted.join(", "))
             }
             Event::DefaultChanged { old: Some(old), new } => write!(f, "default server is now {new} (was {old})"),
             Event::DefaultChanged { old: None, new } => write!(f, "default server is now {new}"),

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use crate::server::{MAX_HOST_LEN, Server};
+use crate::signed_list::Proof;
 
 /// Largest accepted response body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -32,6 +33,10 @@ pub struct ServerList {
     entries: Vec<ServerEntry>,
     self_id: Option<String>,
     generation: Option<u64>,
+    /// The answer's `signed` field as received, not yet checked (behaviour.md, "Signed lists").
+    signed: Option<Box<Value>>,
+    /// Set by [`crate::signed_list::Trust::check`] only: what the verified payload said.
+    proof: Option<Box<Proof>>,
 }
 
 impl ServerList {
@@ -61,6 +66,8 @@ impl ServerList {
             entries: kept,
             self_id,
             generation,
+            signed: None,
+            proof: None,
         })
     }
 
@@ -86,32 +93,27 @@ impl ServerList {
             )));
         }
         let value: Value = serde_json::from_slice(body).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        let obj = value.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
-        let servers = obj
-            .get("servers")
-            .ok_or_else(|| bad("no `servers` field".into()))?
-            .as_array()
-            .ok_or_else(|| bad("`servers` is not an array".into()))?;
-        if servers.len() > MAX_ENTRIES {
-            return Err(bad(format!(
-                "{} entries, more than the limit of {MAX_ENTRIES}",
-                servers.len()
-            )));
-        }
-        let entries = servers
-            .iter()
-            .enumerate()
-            .map(|(i, v)| parse_entry(v).map_err(|m| bad(format!("entry {i}: {m}"))))
-            .collect::<Result<Vec<_>, ListError>>()?;
-        let self_id = optional_string(obj, "self").map_err(bad)?;
-        let generation = match obj.get("generation") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .ok_or_else(|| bad("`generation` is not a non-negative integer".into()))?,
-            ),
+        let Value::Object(mut obj) = value else {
+            return Err(bad("not a JSON object".into()));
         };
-        Self::new(entries, self_id, generation)
+        let mut list = parse_list_object(&obj)?;
+        list.signed = obj.remove("signed").filter(|v| !v.is_null()).map(Box::new);
+        Ok(list)
+    }
+
+    /// The answer's `signed` field, when it had one (unchecked).
+    pub fn signed(&self) -> Option<&Value> {
+        self.signed.as_deref()
+    }
+
+    /// What the verified payload said, when this list passed [`crate::signed_list::Trust::check`].
+    pub fn proof(&self) -> Option<&Proof> {
+        self.proof.as_deref()
+    }
+
+    pub(crate) fn set_proof(&mut self, proof: Proof) {
+        self.generation = Some(proof.version);
+        self.proof = Some(Box::new(proof));
     }
 
     /// The entries, in list order.
@@ -158,6 +160,36 @@ impl ServerList {
         }
         Value::Object(obj)
     }
+}
+
+/// The list of a JSON object with `servers`, `self` and `generation` (the wire format's rules).
+pub(crate) fn parse_list_object(obj: &Map<String, Value>) -> Result<ServerList, ListError> {
+    let bad = ListError;
+    let servers = obj
+        .get("servers")
+        .ok_or_else(|| bad("no `servers` field".into()))?
+        .as_array()
+        .ok_or_else(|| bad("`servers` is not an array".into()))?;
+    if servers.len() > MAX_ENTRIES {
+        return Err(bad(format!(
+            "{} entries, more than the limit of {MAX_ENTRIES}",
+            servers.len()
+        )));
+    }
+    let entries = servers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| parse_entry(v).map_err(|m| bad(format!("entry {i}: {m}"))))
+        .collect::<Result<Vec<_>, ListError>>()?;
+    let self_id = optional_string(obj, "self").map_err(bad)?;
+    let generation = match obj.get("generation") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| bad("`generation` is not a non-negative integer".into()))?,
+        ),
+    };
+    ServerList::new(entries, self_id, generation)
 }
 
 /// One entry as a JSON object `{"host","port","id"?}`.

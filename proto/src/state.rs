@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::server::Server;
 use crate::server_list::{ServerList, entry_to_json, parse_entry, server_to_json};
+use crate::signed_list::PublicKey;
 
 /// The newest state-file format this version reads and the one it writes.
 pub const FORMAT: u64 = 1;
@@ -22,18 +23,35 @@ pub struct State {
     pub list: Option<ServerList>,
     /// The server that handed out the cached list.
     pub servers_from: Option<Server>,
+    /// The version of the last verified signed list (behaviour.md, "Signed lists").
+    pub list_version: Option<u64>,
+    /// Keys adopted from signed lists for a key rotation.
+    pub adopted_keys: Vec<PublicKey>,
 }
 
 impl State {
     /// The state as the JSON document of the state file, stamped `updated_at`.
     pub fn to_json(&self, updated_at: SystemTime) -> Value {
-        json!({
+        let mut doc = json!({
             "format": FORMAT,
             "default_server": self.default_server.as_ref().map(server_to_json),
             "servers": self.list.as_ref().map(|l| l.entries().iter().map(entry_to_json).collect::<Vec<_>>()),
             "servers_from": self.servers_from.as_ref().map(server_to_json),
             "updated_at": humantime::format_rfc3339_millis(updated_at).to_string(),
-        })
+        });
+        // Only when signing is in use, so the files of unsigned fleets stay as they were.
+        if let Some(version) = self.list_version {
+            doc["list_version"] = version.into();
+        }
+        if !self.adopted_keys.is_empty() {
+            doc["adopted_keys"] = self
+                .adopted_keys
+                .iter()
+                .map(PublicKey::to_base64)
+                .collect::<Vec<_>>()
+                .into();
+        }
+        doc
     }
 
     /// Parse a state document, telling a corrupt one from a newer format.
@@ -72,10 +90,33 @@ impl State {
                 Some(ServerList::new(entries, None, None).map_err(|e| Parsed::Corrupt(e.to_string()))?)
             }
         };
+        let list_version = match obj.get("list_version") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| Parsed::Corrupt("`list_version` is not a non-negative integer".into()))?,
+            ),
+        };
+        let adopted_keys = match obj.get("adopted_keys") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => v
+                .as_array()
+                .ok_or_else(|| Parsed::Corrupt("`adopted_keys` is not an array".into()))?
+                .iter()
+                .map(|k| {
+                    k.as_str()
+                        .ok_or_else(|| "not a string".to_string())
+                        .and_then(PublicKey::from_base64)
+                        .map_err(|m| Parsed::Corrupt(format!("`adopted_keys`: {m}")))
+                })
+                .collect::<std::result::Result<_, _>>()?,
+        };
         Ok(State {
             default_server: server("default_server")?,
             list,
             servers_from: server("servers_from")?,
+            list_version,
+            adopted_keys,
         })
     }
 }

@@ -26,6 +26,7 @@ const FORBIDDEN: &[&str] = &[
     "UNIX_EPOCH.elapsed",
     "fastrand::u64",
     "Rng::new",
+    "SystemRandom",
     "println!",
     "eprintln!",
     "print!",
@@ -36,7 +37,15 @@ const FORBIDDEN: &[&str] = &[
 ];
 
 /// The only crates scoutlb-proto may depend on: each is pure computation.
-const ALLOWED_DEPENDENCIES: &[&str] = &["serde_json", "thiserror", "humantime", "xxhash-rust", "fastrand"];
+const ALLOWED_DEPENDENCIES: &[&str] = &[
+    "serde_json",
+    "thiserror",
+    "humantime",
+    "xxhash-rust",
+    "fastrand",
+    "ring",
+    "base64",
+];
 
 fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
     for entry in fs::read_dir(dir).expect("read proto/src") {

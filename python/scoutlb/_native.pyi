@@ -147,7 +147,8 @@ class Attempt:
     @property
     def kind(self) -> str:
         """Why it failed, as a short stable name: `refused`, `timed_out`, `dns`, `tls`, `http_status`,
-        `invalid_list`, `io`, `callback`, `reported`, `deadline`, or `out_of_patience` (not a failure:
+        `invalid_list`, `untrusted_list` (a list that failed the signed-list checks), `io`,
+        `callback`, `reported`, `deadline`, or `out_of_patience` (not a failure:
         still running when a later server won, after its patience had run out). A probe callable
         that raises `ConnectionRefusedError` gives `refused`, `TimeoutError` (`socket.timeout`)
         `timed_out`, another `OSError` `io`, anything else `callback` (behaviour.md, "Probes")."""
@@ -196,6 +197,11 @@ class Connected:
         """Why the state file was not used when the client was created (it could not be parsed
         and was moved aside; the client started from its seeds), or None."""
 
+    @property
+    def list_problem(self) -> str | None:
+        """Why a server list was refused in this call (behaviour.md, "Signed lists"), or None;
+        the saved list was kept."""
+
 @final
 class Event:
     """Something that happened inside a client, passed to the `events` callback."""
@@ -206,7 +212,8 @@ class Event:
         `attempt_held` (answered, held while a more preferred server is within its patience),
         `patience_ran_out` (the next candidate starts beside a slow one; not a failure),
         `server_list_updated`, `server_list_rejected`, `default_changed`, `state_file_problem`,
-        `balancer_resolved` or `balancer_failed`."""
+        `balancer_resolved`, `balancer_failed` or `list_keys_changed` (keys adopted from signed
+        lists for a key rotation)."""
 
     @property
     def severity(self) -> Literal["debug", "info", "warning"]:
@@ -275,6 +282,7 @@ class Client:
         retry: RetryConfig | None = None,
         failover_order: Literal["list", "spread"] = "list",
         device_id: str | None = None,
+        list_keys: Strings = ...,
         events: EventCallback | None = None,
     ) -> Client:
         """Create a client from keyword arguments named like the configuration keys (behaviour.md).

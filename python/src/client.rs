@@ -185,6 +185,11 @@ impl Client {
     }
 }
 
+/// Whether `key` takes a list of strings (its default is `[]` in the one key table).
+fn is_list_key(key: &str) -> bool {
+    scoutlb::KEY_TABLE.iter().any(|k| k.name == key && k.default == "[]")
+}
+
 /// A server list as the agent handed it in.
 enum ListArg {
     /// Wire-format JSON, parsed by the core.
@@ -233,9 +238,7 @@ impl Client {
                         }
                         "events" => events = callable("events", Some(&v))?,
                         // A str is a Sequence too: "10.0.0.1" would be ten one-letter servers.
-                        "servers" | "nameservers" | "search_domains"
-                            if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() =>
-                        {
+                        k if is_list_key(k) && (v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>()) => {
                             return Err(errors::config_type_error(
                                 py,
                                 &key,

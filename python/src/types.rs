@@ -199,6 +199,7 @@ pub struct Connected {
     saved: bool,
     save_error: Option<String>,
     state_dropped: Option<String>,
+    list_problem: Option<String>,
 }
 
 impl From<scoutlb::Connected> for Connected {
@@ -211,6 +212,7 @@ impl From<scoutlb::Connected> for Connected {
             saved: c.saved,
             save_error: c.save_error,
             state_dropped: c.state_dropped,
+            list_problem: c.list_problem,
         }
     }
 }
@@ -257,6 +259,12 @@ impl Connected {
     #[getter]
     fn state_dropped(&self) -> Option<String> {
         self.state_dropped.clone()
+    }
+
+    /// Why a server list was refused in this call (behaviour.md, "Signed lists"), or None.
+    #[getter]
+    fn list_problem(&self) -> Option<String> {
+        self.list_problem.clone()
     }
 
     fn __repr__(&self) -> String {

@@ -37,6 +37,8 @@ mkdir -p "$build/lib"
 tmp=$(mktemp -d /tmp/scoutlb-c-suite.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 vectors=$root/tests/vectors/failover_order.json
+# The C tests that run a vector file of tests/vectors/ against the real client (argument: that folder).
+VECTOR_TESTS=(test_startup test_signed)
 
 # ---- Rust side -----------------------------------------------------------------------------------
 step "build scoutlb-ffi (debug)"
@@ -97,12 +99,14 @@ for cc in gcc clang; do
     else
         bad "$cc compiles test_cancel.c"
     fi
-    if $cc "${STRICT[@]}" -g "${INC[@]}" tests/c/test_startup.c tests/c/testlib.c "${STATIC_LIBS[@]}" \
-        -o "$build/test_startup_$cc"; then
-        run_c "test_startup ($cc)" "$build/test_startup_$cc" "$root/tests/vectors"
-    else
-        bad "$cc compiles test_startup.c"
-    fi
+    for t in "${VECTOR_TESTS[@]}"; do
+        if $cc "${STRICT[@]}" -g "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c "${STATIC_LIBS[@]}" \
+            -o "$build/${t}_$cc"; then
+            run_c "$t ($cc)" "$build/${t}_$cc" "$root/tests/vectors"
+        else
+            bad "$cc compiles $t.c"
+        fi
+    done
 done
 
 step "the header as C++17 (g++ and clang++ -std=c++17 -Wall -Wextra -Wpedantic -Werror)"
@@ -147,13 +151,15 @@ for cc in gcc clang; do
     else
         bad "$cc builds the sanitizer test_cancel"
     fi
-    if $cc "${STRICT[@]}" "${SAN[@]}" "${INC[@]}" tests/c/test_startup.c tests/c/testlib.c "${STATIC_LIBS[@]}" \
-        -o "$build/test_startup_asan_$cc"; then
-        ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            run_c "test_startup under ASan+UBSan ($cc)" "$build/test_startup_asan_$cc" "$root/tests/vectors"
-    else
-        bad "$cc builds the sanitizer test_startup"
-    fi
+    for t in "${VECTOR_TESTS[@]}"; do
+        if $cc "${STRICT[@]}" "${SAN[@]}" "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c "${STATIC_LIBS[@]}" \
+            -o "$build/${t}_asan_$cc"; then
+            ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+                run_c "$t under ASan+UBSan ($cc)" "$build/${t}_asan_$cc" "$root/tests/vectors"
+        else
+            bad "$cc builds the sanitizer $t"
+        fi
+    done
 done
 
 # Default leak settings ("possibly lost" is an error too) with the suppression file that ships
@@ -176,13 +182,15 @@ if gcc "${STRICT[@]}" -g "${INC[@]}" tests/c/test_cancel.c tests/c/testlib.c -L"
 else
     bad "gcc builds test_cancel against the shared library"
 fi
-if gcc "${STRICT[@]}" -g "${INC[@]}" tests/c/test_startup.c tests/c/testlib.c -L"$build/lib" -lscoutlb -lpthread \
-    -o "$build/test_startup_shared"; then
-    LD_LIBRARY_PATH=$build/lib run_c "test_startup under valgrind" valgrind -q --error-exitcode=1 --leak-check=full \
-        --suppressions="$root/ffi/scoutlb.supp" "$build/test_startup_shared" "$root/tests/vectors"
-else
-    bad "gcc builds test_startup against the shared library"
-fi
+for t in "${VECTOR_TESTS[@]}"; do
+    if gcc "${STRICT[@]}" -g "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c -L"$build/lib" -lscoutlb -lpthread \
+        -o "$build/${t}_shared"; then
+        LD_LIBRARY_PATH=$build/lib run_c "$t under valgrind" valgrind -q --error-exitcode=1 --leak-check=full \
+            --suppressions="$root/ffi/scoutlb.supp" "$build/${t}_shared" "$root/tests/vectors"
+    else
+        bad "gcc builds $t against the shared library"
+    fi
+done
 # The suppression hides the standard library's block and nothing else: a program's own "possibly
 # lost" block is still reported, alone.
 if gcc "${STRICT[@]}" -g "${INC[@]}" tests/c/possibly_lost.c -L"$build/lib" -lscoutlb -o "$build/possibly_lost" &&

@@ -108,7 +108,7 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
                 client.connect()?
             };
             printer.connected("connect", &client, &connected)?;
-            output::warn_unsaved(&connected, args.json);
+            output::warn_connected(&connected, args.json);
         }
         Command::Candidates => {
             let balancer = client.balancer_addresses();
@@ -124,7 +124,7 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
                     client.reconnect()?
                 };
                 printer.connected("lost", &client, &connected)?;
-                output::warn_unsaved(&connected, args.json);
+                output::warn_connected(&connected, args.json);
             }
         }
         Command::Servers => printer.servers(&client)?,

@@ -290,6 +290,7 @@ impl Printer {
                 ("failed", Value::Array(failed).into()),
                 ("saved", json!(c.saved).into()),
                 ("save_error", json!(c.save_error).into()),
+                ("list_problem", json!(c.list_problem).into()),
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
                 ("servers", known.list(&state)),
                 ("state_file", state_file(client).into()),
@@ -499,33 +500,41 @@ fn error_kind(e: &Error) -> &'static str {
     }
 }
 
-/// Warn on stderr, `-v` or not, that a connect stands but its state was not saved.
-pub fn warn_unsaved(c: &Connected, json: bool) {
-    if c.saved {
-        return;
-    }
-    let why = c.save_error.as_deref().unwrap_or("the save failed");
-    if json {
-        eprintln!(
-            "{}",
-            json_text(&json!({"warning": "state_file_not_saved", "message": why}))
+/// Warn on stderr, `-v` or not, what a connect that stands worked around: a state that was not
+/// saved, a server list that was refused.
+pub fn warn_connected(c: &Connected, json: bool) {
+    if !c.saved {
+        let why = c.save_error.as_deref().unwrap_or("the save failed");
+        warn(
+            json,
+            "state_file_not_saved",
+            &format!("connected, but the state file was not saved: {why}"),
+            why,
         );
+    }
+    if let Some(why) = &c.list_problem {
+        warn(
+            json,
+            "server_list_refused",
+            &format!("connected, but {why}; the saved list is kept"),
+            why,
+        );
+    }
+}
+
+/// One warning line on stderr: `text` for people, or JSON with `kind` and `message`.
+fn warn(json: bool, kind: &str, text: &str, message: &str) {
+    if json {
+        eprintln!("{}", json_text(&json!({"warning": kind, "message": message})));
     } else {
-        tell!("scoutlb: warning: connected, but the state file was not saved: {why}");
+        tell!("scoutlb: warning: {text}");
     }
 }
 
 /// Warn on stderr, `-v` or not, that the state file could not be used and was moved aside.
 pub fn warn_dropped(client: &Client, json: bool) {
     let Some(why) = client.state_dropped() else { return };
-    if json {
-        eprintln!(
-            "{}",
-            json_text(&json!({"warning": "state_file_dropped", "message": why}))
-        );
-    } else {
-        tell!("scoutlb: warning: {why}");
-    }
+    warn(json, "state_file_dropped", why, why);
 }
 
 /// Print one event on stderr (`--verbose`); in JSON with its time (RFC 3339, UTC, milliseconds).

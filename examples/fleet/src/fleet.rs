@@ -174,6 +174,7 @@ impl Fleet {
                 default_server: Some(default.clone()),
                 list: Some(list.clone()),
                 servers_from: Some(default),
+                ..State::default()
             };
             // A plain write: the file is new and the run does not survive a crash of this machine.
             std::fs::write(&path, state.to_json(std::time::SystemTime::now()).to_string())

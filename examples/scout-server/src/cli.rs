@@ -8,6 +8,8 @@ scout-server: reference Scout Server; serves the list of live servers sharing on
 
 USAGE:
     scout-server --db <PATH | postgres://URL> [OPTIONS]
+    scout-server keygen <FILE>       write a new list-signing key to FILE, print its public key
+    scout-server public-key <FILE>   print the public key of a list-signing key file
 
 OPTIONS:
     --db <PATH|URL>        SQLite file (created if missing) or postgres://user@host:port/db (required)
@@ -19,6 +21,10 @@ OPTIONS:
     --window-ms <MS>       a server whose heartbeat is this old is dead [default: 5000]
     --tls-cert <FILE>      serve HTTPS with this PEM certificate chain (needs --tls-key)
     --tls-key <FILE>       the PEM private key of --tls-cert
+    --list-key <FILE>      sign the server list with this key (repeat: sign with each, for a
+                           rotation); every server of a cluster the same key
+    --next-list-key <KEY>  a public key (base64) that devices adopt for a rotation (repeatable)
+    --list-lifetime <S>    seconds a signed list is taken after it was signed [default: 604800]
     --garbage              test aid: answer /scout/v1/servers with 200 and a body that is not JSON
     -h, --help             print this help
 
@@ -46,6 +52,12 @@ pub struct Options {
     pub garbage: bool,
     /// HTTPS: the PEM certificate chain and private key; `None` serves plain HTTP.
     pub tls: Option<Tls>,
+    /// Key files that sign the list (behaviour.md, "Signed lists"); empty = unsigned.
+    pub list_keys: Vec<PathBuf>,
+    /// Public keys (base64) named as `next_keys` in signed lists.
+    pub next_list_keys: Vec<String>,
+    /// Seconds a signed list is valid.
+    pub list_lifetime_s: u64,
 }
 
 /// The files of `--tls-cert` and `--tls-key`.
@@ -61,13 +73,34 @@ pub struct Tls {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Run the server.
-    Run(Options),
+    Run(Box<Options>),
     /// Print the help text and exit.
     Help,
+    /// Write a new list-signing key to this file and print its public key.
+    Keygen(PathBuf),
+    /// Print the public key of this key file.
+    PublicKey(PathBuf),
 }
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut args = args.into_iter().peekable();
+    if let Some(verb) = args
+        .peek()
+        .filter(|a| matches!(a.as_str(), "keygen" | "public-key"))
+        .cloned()
+    {
+        args.next();
+        let file = match (args.next(), args.next()) {
+            (Some(file), None) if !file.is_empty() && !file.starts_with('-') => PathBuf::from(file),
+            _ => return Err(format!("{verb} takes one argument: the key file")),
+        };
+        return Ok(if verb == "keygen" {
+            Command::Keygen(file)
+        } else {
+            Command::PublicKey(file)
+        });
+    }
     let mut db = None;
     let mut listen = "127.0.0.1:22123".to_owned();
     let mut id = None;
@@ -77,8 +110,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut garbage = false;
     let mut tls_cert = None;
     let mut tls_key = None;
+    let mut list_keys = Vec::new();
+    let mut next_list_keys = Vec::new();
+    let mut list_lifetime_s = crate::signing::DEFAULT_LIFETIME.as_secs();
 
-    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
@@ -100,6 +135,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--window-ms" => window_ms = parse_ms("--window-ms", &value()?)?,
             "--tls-cert" => tls_cert = Some(PathBuf::from(non_empty("--tls-cert", value()?)?)),
             "--tls-key" => tls_key = Some(PathBuf::from(non_empty("--tls-key", value()?)?)),
+            "--list-key" => list_keys.push(PathBuf::from(non_empty("--list-key", value()?)?)),
+            "--next-list-key" => next_list_keys.push(non_empty("--next-list-key", value()?)?),
+            "--list-lifetime" => list_lifetime_s = parse_positive("--list-lifetime", "seconds", &value()?)?,
             "--garbage" if inline.is_none() => garbage = true,
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -124,7 +162,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--listen {listen} needs --advertise HOST:PORT (devices cannot use it)"
         ));
     }
-    Ok(Command::Run(Options {
+    Ok(Command::Run(Box::new(Options {
         db,
         listen,
         id,
@@ -133,7 +171,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         window_ms,
         garbage,
         tls,
-    }))
+        list_keys,
+        next_list_keys,
+        list_lifetime_s,
+    })))
 }
 
 /// Rejects an empty value for `flag`.
@@ -147,9 +188,14 @@ fn non_empty(flag: &str, value: String) -> Result<String, String> {
 
 /// Parses a positive number of milliseconds.
 fn parse_ms(flag: &str, value: &str) -> Result<u64, String> {
+    parse_positive(flag, "milliseconds", value)
+}
+
+/// Parses a positive number of `unit`.
+fn parse_positive(flag: &str, unit: &str, value: &str) -> Result<u64, String> {
     match value.parse::<u64>() {
-        Ok(ms) if ms > 0 => Ok(ms),
-        _ => Err(format!("{flag} wants a positive number of milliseconds, not {value:?}")),
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{flag} wants a positive number of {unit}, not {value:?}")),
     }
 }
 
@@ -179,8 +225,8 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Options, String> {
         match parse(args.iter().map(|s| s.to_string()))? {
-            Command::Run(o) => Ok(o),
-            Command::Help => Err("help".into()),
+            Command::Run(o) => Ok(*o),
+            other => Err(format!("{other:?}")),
         }
     }
 
@@ -249,6 +295,30 @@ mod tests {
                 .contains("--advertise")
         );
         assert_eq!(parse(["--help".to_string()]), Ok(Command::Help));
+        let words = |w: &[&str]| parse(w.iter().map(|s| s.to_string()));
+        assert_eq!(words(&["keygen", "k"]), Ok(Command::Keygen("k".into())));
+        assert_eq!(words(&["public-key", "k"]), Ok(Command::PublicKey("k".into())));
+        assert!(words(&["keygen"]).unwrap_err().contains("one argument"));
+        assert!(words(&["keygen", "a", "b"]).is_err());
+        let o = run(&[
+            "--db",
+            "x",
+            "--list-key",
+            "a",
+            "--list-key=b",
+            "--next-list-key",
+            "K",
+            "--list-lifetime",
+            "60",
+        ])
+        .unwrap();
+        assert_eq!(o.list_keys, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!((o.next_list_keys, o.list_lifetime_s), (vec!["K".to_string()], 60));
+        assert!(
+            run(&["--db", "x", "--list-lifetime", "0"])
+                .unwrap_err()
+                .contains("seconds")
+        );
     }
 
     #[test]

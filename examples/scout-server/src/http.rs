@@ -391,7 +391,7 @@ mod tests {
     }
 
     fn listing() -> Arc<Listing> {
-        let listing = Arc::new(Listing::new("a"));
+        let listing = Arc::new(Listing::new("a", None));
         listing.publish(&Snapshot {
             servers: vec![Member {
                 id: "a".into(),

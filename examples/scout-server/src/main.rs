@@ -25,6 +25,7 @@ mod listing;
 mod logging;
 mod postgres;
 mod refresh;
+mod signing;
 mod sqlite;
 mod tls;
 
@@ -51,11 +52,13 @@ const SETTLE: Duration = Duration::from_millis(250);
 
 fn main() -> ExitCode {
     let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(cli::Command::Run(options)) => options,
+        Ok(cli::Command::Run(options)) => *options,
         Ok(cli::Command::Help) => {
             print!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
+        Ok(cli::Command::Keygen(file)) => return print_key(signing::keygen(&file)),
+        Ok(cli::Command::PublicKey(file)) => return print_key(signing::read_key(&file).map(|k| k.public_key())),
         Err(e) => {
             eprintln!("scout-server: {e}\nTry 'scout-server --help'.");
             return ExitCode::from(2);
@@ -65,6 +68,20 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             note!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Print a public key for `list_keys` on stdout, or the error.
+fn print_key(key: Result<scoutlb::PublicKey, String>) -> ExitCode {
+    match key {
+        Ok(key) => {
+            println!("{}", key.to_base64());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("scout-server: {e}");
             ExitCode::FAILURE
         }
     }
@@ -103,7 +120,22 @@ fn run(options: cli::Options) -> Result<(), String> {
 
     // Requests are answered from here on: `503` until the list is read, after registering.
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let listing = Arc::new(Listing::new(&id));
+    let signer = if options.list_keys.is_empty() {
+        None
+    } else {
+        let next = options
+            .next_list_keys
+            .iter()
+            .map(|k| scoutlb::PublicKey::from_base64(k).map_err(|e| format!("--next-list-key: {e}")))
+            .collect::<Result<_, _>>()?;
+        Some(signing::ListSigner::load(
+            &options.list_keys,
+            next,
+            Duration::from_secs(options.list_lifetime_s),
+        )?)
+    };
+    let signed = signer.is_some();
+    let listing = Arc::new(Listing::new(&id, signer));
     let service = Arc::new(http::Service::new(Arc::clone(&listing), options.garbage));
     listener::start(listener, service, tls)?;
 
@@ -113,8 +145,9 @@ fn run(options: cli::Options) -> Result<(), String> {
         return Ok(());
     };
     note!(
-        "registered as {host}:{port} in {}{}",
+        "registered as {host}:{port} in {}{}{}",
         redact(&options.db),
+        if signed { " (signed lists)" } else { "" },
         if options.garbage {
             " (--garbage: /scout/v1/servers answers garbage)"
         } else {

@@ -16,6 +16,7 @@ pub mod ports;
 mod postgres;
 pub mod power_cut;
 mod scout_server;
+pub mod signed;
 pub mod syscall_order;
 
 pub use haproxy::HaProxy;

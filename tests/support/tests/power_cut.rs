@@ -45,6 +45,7 @@ fn state(n: u64) -> State {
         default_server: Some(Server::new(&format!("default-{n}.corp"), 1).unwrap()),
         list: Some(list.unwrap()),
         servers_from: None,
+        ..State::default()
     }
 }
 
