@@ -4,6 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use scoutlb::{PublicKey, Server, ServerEntry, ServerList, Signable, SigningKey};
 use serde_json::{Value, json};
 
@@ -74,14 +76,19 @@ pub fn forged_body(signed: &str, forged: &ServerList) -> String {
         next_keys: &[],
     }
     .payload();
-    answer["signed"]["payload"] = base64_of(&payload).into();
+    replace_payload(&mut answer, &payload);
     answer.to_string()
 }
 
-fn base64_of(bytes: &[u8]) -> String {
-    // The envelope's own encoder, so the forged body differs from a real one only in its payload.
-    let envelope = scoutlb::signed_list::envelope(bytes, &[]);
-    envelope["payload"].as_str().expect("a payload").to_string()
+/// The signed payload bytes of an answer.
+pub fn decode_payload(answer: &Value) -> Vec<u8> {
+    let text = answer["signed"]["payload"].as_str().expect("a signed answer");
+    BASE64.decode(text).expect("base64")
+}
+
+/// Replace the signed payload of an answer by `payload`, keeping its signatures.
+pub fn replace_payload(answer: &mut Value, payload: &[u8]) {
+    answer["signed"]["payload"] = BASE64.encode(payload).into();
 }
 
 /// The vectors of `tests/vectors/signed_list.json`, as the generator makes them.
