@@ -44,7 +44,7 @@ lists += [json.dumps({"servers": [{"host": "a", "port": 1, "id": "x\u001b[2J\r\n
           b'{"servers": [{"host": "a\\u001b]0;title\\u0007", "port": 1}]}']
 seed_reach = json.loads((root / "tests/vectors/seed_reach.json").read_text())["cases"]
 lists += [json.dumps({"servers": [{"host": s.rsplit(":", 1)[0], "port": int(s.rsplit(":", 1)[1])} for s in c["list"]]}).encode()
-          for c in seed_reach]
+          for c in seed_reach if c["list"]]
 write("server_list", lists)
 write("client_update", [bytes([choice]) + l for l in lists for choice in (0x00, 0x12, 0x33)])
 
@@ -82,6 +82,21 @@ srv_cases = [
 ]
 write("srv_order", [struct.pack("<Q", seed) + b"".join(struct.pack("<HHH", *r) for r in case)
                     for seed, case in enumerate(srv_cases, start=5)])
+
+# The signed-list target: mode byte (bit 0: 0 = a whole answer, 1 = a payload the harness signs;
+# bits 4-7: the saved version), then the bytes: the answers and payloads of the signed-list vectors.
+import base64
+signed = json.loads((root / "tests/vectors/signed_list.json").read_text())
+answers = [step["body"].encode() for c in signed["cases"] for step in c["steps"]]
+answers += [v.encode() for k, v in signed["lying_servers"].items() if k != "about"]
+payloads = []
+for a in answers:
+    try:
+        payloads.append(base64.b64decode(json.loads(a)["signed"]["payload"]))
+    except (ValueError, KeyError, TypeError):
+        pass
+write("signed_list", [bytes([mode]) + a for a in answers for mode in (0x00, 0x50)]
+      + [bytes([mode]) + p for p in payloads for mode in (0x01, 0x51)])
 
 # The C harness: buffer-size byte, port byte, then configuration NUL body NUL server name.
 c_inputs = []

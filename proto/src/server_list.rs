@@ -158,6 +158,9 @@ impl ServerList {
         if let Some(g) = self.generation {
             obj.insert("generation".into(), g.into());
         }
+        if let Some(signed) = &self.signed {
+            obj.insert("signed".into(), (**signed).clone());
+        }
         Value::Object(obj)
     }
 }

@@ -315,6 +315,7 @@ impl Signable<'_> {
             _ => Map::new(),
         };
         obj.remove("generation");
+        obj.remove("signed");
         obj.insert("version".into(), self.version.into());
         obj.insert(
             "expires".into(),

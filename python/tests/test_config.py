@@ -35,13 +35,14 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
         retry={"base_ms": 10, "factor": 1.5, "cap_ms": 100, "max_tries": 2},
         failover_order="list",
         device_id="dev-1",
+        list_keys=["vHy8tWNjdfodgkNNRmck2SN39TuYBpXdSdJtDOEiBaU="],
         events=None,
     )
     assert client.seeds == [Server("10.0.0.11"), Server("10.0.0.12", 9000), Server("fd00::1", 7)]
     assert set(scoutlb.CONFIG_KEYS) == {
         "servers", "manager_load_balancer", "state_file", "default_port", "probe", "scheme", "ca_file",
         "connect_timeout_ms", "attempt_delay_ms", "answer_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
-        "search_domains", "retry", "failover_order", "device_id",
+        "search_domains", "retry", "failover_order", "device_id", "list_keys",
     }  # fmt: skip
 
 

@@ -300,10 +300,10 @@ fn keys_rotate_under_a_running_fleet_without_a_failed_connect() {
         ("K2 alone", vec!["--list-key", &k2]),
     ];
     for (phase, flags) in phases {
-        for i in 0..2 {
-            servers[i].terminate();
+        for (i, running) in servers.iter_mut().enumerate() {
+            running.terminate();
             all_connect(&format!("{phase}, s{i} down"));
-            servers[i] = start(i, &flags);
+            *running = start(i, &flags);
             all_connect(&format!("{phase}, s{i} back"));
         }
         if phase == "K1 naming K2" {
