@@ -108,31 +108,9 @@ impl Trust {
         let signed = list
             .signed()
             .ok_or_else(|| bad("it is not signed (no `signed` field), and list_keys is set".into()))?;
-        let envelope = Envelope::from_json(signed).map_err(bad)?;
-        let message = pae(&envelope.payload);
-        let mut signers = Vec::new();
-        let mut unknown = None;
-        for (key, sig) in &envelope.signatures {
-            if !self.keys.contains(key) {
-                unknown.get_or_insert(*key);
-            } else if key.verifies(&message, sig) {
-                if !signers.contains(key) {
-                    signers.push(*key);
-                }
-            } else {
-                return Err(bad(format!(
-                    "the signature by {key} does not verify: the list was changed or forged"
-                )));
-            }
-        }
-        if signers.is_empty() {
-            return Err(bad(match unknown {
-                Some(key) => format!("signed by an unknown {key}, not by a trusted key"),
-                None => "it carries no signature".into(),
-            }));
-        }
-        let payload: Value = serde_json::from_slice(&envelope.payload)
-            .map_err(|e| bad(format!("the signed payload is not valid JSON: {e}")))?;
+        let (payload, signers) = self.verify(signed)?;
+        let payload: Value =
+            serde_json::from_slice(&payload).map_err(|e| bad(format!("the signed payload is not valid JSON: {e}")))?;
         let obj = payload
             .as_object()
             .ok_or_else(|| bad("the signed payload is not a JSON object".into()))?;
@@ -172,6 +150,36 @@ impl Trust {
             signers,
         });
         Ok(verified)
+    }
+
+    /// Step 1 alone: the payload bytes of an answer's `signed` field and the trusted keys whose
+    /// signatures verified, or why it is refused.
+    pub fn verify(&self, signed: &Value) -> Result<(Vec<u8>, Vec<PublicKey>), ListError> {
+        let bad = |m: String| ListError(m);
+        let envelope = Envelope::from_json(signed).map_err(bad)?;
+        let message = pae(&envelope.payload);
+        let mut signers = Vec::new();
+        let mut unknown = None;
+        for (key, sig) in &envelope.signatures {
+            if !self.keys.contains(key) {
+                unknown.get_or_insert(*key);
+            } else if key.verifies(&message, sig) {
+                if !signers.contains(key) {
+                    signers.push(*key);
+                }
+            } else {
+                return Err(bad(format!(
+                    "the signature by {key} does not verify: the list was changed or forged"
+                )));
+            }
+        }
+        if signers.is_empty() {
+            return Err(bad(match unknown {
+                Some(key) => format!("signed by an unknown {key}, not by a trusted key"),
+                None => "it carries no signature".into(),
+            }));
+        }
+        Ok((envelope.payload, signers))
     }
 }
 
