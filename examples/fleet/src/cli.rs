@@ -39,6 +39,10 @@ pub struct Common {
     /// Run the cluster over HTTPS with a self-signed certificate made at start.
     #[arg(long, global = true)]
     pub tls: bool,
+    /// Sign the server list (behaviour.md, "Signed lists"): a key made at start, every server
+    /// signing with it (`--list-key`), every device trusting it (`list_keys`).
+    #[arg(long, global = true)]
+    pub signed: bool,
     /// The scout-server binary (default: beside this program).
     #[arg(long, value_name = "PATH", global = true)]
     pub scout_server: Option<PathBuf>,

@@ -50,6 +50,8 @@ pub struct ServerSpec {
     pub count: usize,
     /// Certificate and key when the cluster serves HTTPS.
     pub tls: Option<TlsFiles>,
+    /// The list-signing key file and its public key, when the cluster signs its list.
+    pub list_key: Option<(PathBuf, String)>,
 }
 
 /// Finds the scout-server binary: the given path, else beside this program.
@@ -68,6 +70,23 @@ pub fn find_scout_server(given: Option<&Path>) -> Result<PathBuf, String> {
             path.display()
         ))
     }
+}
+
+/// Makes a list-signing key in `dir` with `scout-server keygen`: the file and its public key.
+pub fn list_key(bin: &Path, dir: &Path) -> Result<(PathBuf, String), String> {
+    let file = dir.join("list.key");
+    let out = std::process::Command::new(bin)
+        .arg("keygen")
+        .arg(&file)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "scout-server keygen: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok((file, String::from_utf8_lossy(&out.stdout).trim().to_owned()))
 }
 
 /// What a server is doing now.
@@ -105,6 +124,9 @@ impl Cluster {
                     "--tls-key",
                     tls.key.to_str().ok_or("the key path is not UTF-8")?,
                 ]);
+            }
+            if let Some((file, _)) = &spec.list_key {
+                args.extend(["--list-key", file.to_str().ok_or("the key path is not UTF-8")?]);
             }
             let server = ScoutServerProcess::start(&spec.bin, db, &args, SERVER_DEADLINE);
             proxies.forward(i, server.addr);

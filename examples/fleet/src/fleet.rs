@@ -23,6 +23,8 @@ pub struct DeviceSetup {
     pub base: Arc<Map<String, Value>>,
     /// `"https"` with this `ca_file`, or plain HTTP.
     pub ca_file: Option<std::path::PathBuf>,
+    /// The public key of the cluster's signed lists (`list_keys`), when it signs them.
+    pub list_key: Option<String>,
     /// `failover_order = "spread"` (with the device's id) or `"list"`; `None`: as `base` says.
     pub spread: Option<bool>,
     /// The retry policy: base, factor, cap; `None`: as `base` says.
@@ -343,6 +345,9 @@ fn device_config(index: usize, addresses: &[String], state: &Path, setup: &Devic
     if let Some(ca) = &setup.ca_file {
         doc.insert("scheme".into(), json!("https"));
         doc.insert("ca_file".into(), json!(ca));
+    }
+    if let Some(key) = &setup.list_key {
+        doc.insert("list_keys".into(), json!([key]));
     }
     Config::from_map(&doc).map_err(|e| format!("device configuration: {e}"))
 }

@@ -102,10 +102,16 @@ fn run(cli: Cli) -> Result<bool, String> {
     } else {
         Database::Sqlite(dir.path().to_owned())
     };
+    let list_key = if common.signed {
+        Some(cluster::list_key(&bin, dir.path())?)
+    } else {
+        None
+    };
     let spec = ServerSpec {
         bin,
         count: usize::from(common.servers),
         tls,
+        list_key,
     };
     let at_once = match cli.scenario {
         Scenario::BootStorm { .. } if common.window.is_zero() => common.devices,

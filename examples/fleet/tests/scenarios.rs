@@ -94,6 +94,23 @@ fn boot_storm_has_no_failures_and_no_migrations() {
 }
 
 #[test]
+fn a_signed_fleet_boots_without_failures() {
+    // Every device trusts only the key made at start: had a list not been signed and verified, every
+    // connect would fail as untrusted_list. Patient devices, so that a loaded machine (verifying
+    // costs CPU) starts no second attempt beside a slow first one.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("patient.json");
+    std::fs::write(&config, r#"{"attempt_delay_ms": 2000, "answer_delay_ms": 3000}"#).unwrap();
+    let config = config.to_str().unwrap();
+    let Some(out) = fleet("boot-storm", &["--defaults", "one", "--signed", "--config", config]) else {
+        return;
+    };
+    assert!(out.stdout.contains("HTTP, signed lists"), "{}", out.stdout);
+    assert_eq!(out.figure("failures"), 0.0);
+    assert!(out.figure("requests to A") >= 1000.0);
+}
+
+#[test]
 fn server_down_brings_every_device_back() {
     let Some(out) = fleet("server-down", &[]) else { return };
     for run in ["SIGKILL, list", "SIGKILL, spread", "SIGSTOP, list", "SIGSTOP, spread"] {

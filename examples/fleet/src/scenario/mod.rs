@@ -69,6 +69,7 @@ impl Context {
         DeviceSetup {
             base: Arc::clone(&self.device_keys),
             ca_file: self.spec.tls.as_ref().map(|t| t.cert.clone()),
+            list_key: self.spec.list_key.as_ref().map(|(_, public)| public.clone()),
             spread,
             retry,
         }
@@ -86,7 +87,12 @@ impl Context {
 
     /// The transport, as the tables name it.
     pub fn transport(&self) -> &'static str {
-        if self.spec.tls.is_some() { "HTTPS" } else { "HTTP" }
+        match (self.spec.tls.is_some(), self.spec.list_key.is_some()) {
+            (true, true) => "HTTPS, signed lists",
+            (true, false) => "HTTPS",
+            (false, true) => "HTTP, signed lists",
+            (false, false) => "HTTP",
+        }
     }
 }
 
@@ -96,6 +102,9 @@ pub fn fetch_list(cluster: &Cluster, setup: &DeviceSetup) -> Result<ServerList, 
     if let Some(ca) = &setup.ca_file {
         doc["scheme"] = json!("https");
         doc["ca_file"] = json!(ca);
+    }
+    if let Some(key) = &setup.list_key {
+        doc["list_keys"] = json!([key]);
     }
     let config = Config::from_json(&doc.to_string()).map_err(|e| e.to_string())?;
     let client = Client::new(config).map_err(|e| e.to_string())?;
