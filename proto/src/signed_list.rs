@@ -8,8 +8,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use data_encoding::BASE64;
 use ring::signature::{self, KeyPair as _};
 use serde_json::{Map, Value, json};
 
@@ -37,7 +36,7 @@ impl PublicKey {
     /// The key from standard base64 of its 32 bytes, as configured in `list_keys`.
     pub fn from_base64(text: &str) -> Result<Self, String> {
         let bytes = BASE64
-            .decode(text.trim())
+            .decode(text.trim().as_bytes())
             .map_err(|e| format!("`{}` is not base64: {e}", crate::printable(&short(text))))?;
         let bytes: [u8; 32] = bytes
             .try_into()
@@ -47,7 +46,7 @@ impl PublicKey {
 
     /// The key as standard base64, the form of `list_keys`.
     pub fn to_base64(&self) -> String {
-        BASE64.encode(self.0)
+        BASE64.encode(&self.0)
     }
 
     /// The first 8 bytes of the key's SHA-256, in hex: how messages name a key.
@@ -200,7 +199,7 @@ impl Envelope {
             return Err(format!("`signed.payload` is larger than {MAX_BODY_BYTES} bytes"));
         }
         let payload = BASE64
-            .decode(payload)
+            .decode(payload.as_bytes())
             .map_err(|e| format!("`signed.payload` is not base64: {e}"))?;
         let sigs = obj
             .get("signatures")
@@ -232,7 +231,9 @@ fn signature_of(v: &Value) -> Result<(PublicKey, Vec<u8>), String> {
         .get("sig")
         .and_then(Value::as_str)
         .ok_or("`sig` is missing or not a string")?;
-    let sig = BASE64.decode(sig).map_err(|e| format!("`sig` is not base64: {e}"))?;
+    let sig = BASE64
+        .decode(sig.as_bytes())
+        .map_err(|e| format!("`sig` is not base64: {e}"))?;
     if sig.len() != 64 {
         return Err(format!("an Ed25519 signature has 64 bytes, not {}", sig.len()));
     }

@@ -44,7 +44,7 @@ const ALLOWED_DEPENDENCIES: &[&str] = &[
     "xxhash-rust",
     "fastrand",
     "ring",
-    "base64",
+    "data-encoding",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<(String, String)>) {

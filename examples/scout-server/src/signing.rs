@@ -10,8 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use data_encoding::BASE64;
 use scoutlb::{PublicKey, ServerList, Signable, SigningKey};
 
 /// How long a signed list is taken by devices after it was signed, unless told otherwise.
@@ -57,7 +56,7 @@ impl ListSigner {
 /// The key pair of the key file `path`.
 pub fn read_key(path: &Path) -> Result<SigningKey, String> {
     let text = fs::read_to_string(path).map_err(|e| format!("list key {}: cannot read it: {e}", path.display()))?;
-    let der = BASE64.decode(text.trim()).map_err(|e| {
+    let der = BASE64.decode(text.trim().as_bytes()).map_err(|e| {
         format!(
             "list key {}: not a key file of `scout-server keygen` (base64 of a PKCS#8 key): {e}",
             path.display()

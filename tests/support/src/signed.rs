@@ -4,8 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use data_encoding::BASE64;
 use scoutlb::{PublicKey, Server, ServerEntry, ServerList, Signable, SigningKey};
 use serde_json::{Value, json};
 
@@ -83,7 +82,7 @@ pub fn forged_body(signed: &str, forged: &ServerList) -> String {
 /// The signed payload bytes of an answer.
 pub fn decode_payload(answer: &Value) -> Vec<u8> {
     let text = answer["signed"]["payload"].as_str().expect("a signed answer");
-    BASE64.decode(text).expect("base64")
+    BASE64.decode(text.as_bytes()).expect("base64")
 }
 
 /// Replace the signed payload of an answer by `payload`, keeping its signatures.
