@@ -257,6 +257,26 @@ void test_state_dropped() {
     CHECK(std::system(cleanup.c_str()) == 0);
 }
 
+// With list_keys set, an unsigned list fails its server's attempt; the next server wins and the
+// refusal is in list_problem (behaviour.md, "Signed lists").
+void test_list_problem() {
+    scoutlb::config cfg(
+        "{\"servers\": [\"a.example:1\", \"b.example:1\"], \"probe\": \"callback\", \"attempt_delay_ms\": 0,"
+        " \"answer_delay_ms\": 0, \"list_keys\": [\"vHy8tWNjdfodgkNNRmck2SN39TuYBpXdSdJtDOEiBaU=\"]}");
+    cfg.probe([](const scoutlb::probe_request &req) {
+        if (std::string(req.server()) == "a.example:1") {
+            req.server_list("{\"servers\": [{\"host\": \"evil.example\", \"port\": 1}]}");
+        }
+        return true;
+    });
+    scoutlb::client client(cfg);
+    scoutlb::connected c = client.connect();
+    CHECK(c.server == "b.example:1" && c.failed_attempts == 1);
+    CHECK(c.list_problem.has_value() && c.list_problem->find("not signed") != std::string::npos);
+    CHECK(client.server_list().empty());
+    CHECK(!client.reconnect().list_problem.has_value());
+}
+
 // cancel() from another thread ends a retrying reconnect within its backoff wait.
 void test_cancel() {
     scoutlb::config cfg("{\"servers\": [\"a.example:1\"], \"probe\": \"callback\", \"retry\": {\"base_ms\": 20000, \"cap_ms\": 20000}}");
@@ -474,6 +494,7 @@ int main() {
     test_event_callback_throws();
     test_transport_up_and_list();
     test_state_dropped();
+    test_list_problem();
     test_cancel();
     test_stop_callback();
     test_callbacks_outlive_config_and_moves();
