@@ -164,6 +164,9 @@ check "the lease holds option 222" grep -q 'option scout-servers "' "$work/dhcli
 connect_via dhclient-lease "[\"$work/dhclient.leases\"]" "$net.2:22123"
 check "the refused server named first by the option was tried first" grep -q "$net.9:22123" "$work/dhclient-lease.out"
 check "the OU is reported" grep -q 'destination OU Berlin/Floor 2' "$work/dhclient-lease.out.err"
+ip netns exec "$dev" "$scoutlb" --config "$work/dhclient-lease.json" --json status >"$work/status.out" 2>&1
+check "status shows the lease" grep -q "\"lease\":\"$work/dhclient.leases\"" "$work/status.out"
+check "status shows the OU" grep -q '"ou":"Berlin/Floor 2"' "$work/status.out"
 
 step "the hook script's file (written by dhclient-script through the shipped hook)"
 check "the hook wrote its file" grep -q "$net.2" "$work/hook-dhclient"
