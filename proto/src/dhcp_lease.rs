@@ -189,8 +189,8 @@ pub fn parse_value(raw: &[u8], default_port: u16) -> Result<FirstContact, LeaseE
     let mut contact = FirstContact::default();
     for part in text.split(';') {
         let part = part.trim();
-        let lower = part.get(..3).map(str::to_ascii_lowercase);
-        if matches!(lower.as_deref(), Some("ou=") | Some("ou:")) {
+        // Only `ou=`: `ou:22123` is a server named `ou`.
+        if part.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("ou=")) {
             let ou = part[3..].trim().trim_matches('"').trim();
             if !ou.is_empty() && contact.ou.is_none() {
                 contact.ou = Some(ou.to_string());
@@ -482,6 +482,9 @@ mod tests {
         assert_eq!(c.ou.as_deref(), Some("Sales"));
         let c = parse_value(b"31:30:2e:30:2e:30:2e:31", 22123).unwrap();
         assert_eq!(servers(&c), ["10.0.0.1:22123"]);
+        // A host named `ou` with a port is a server, not the OU (found by the fuzz target).
+        let c = parse_value(b"ou:22123,tl", 22123).unwrap();
+        assert_eq!((servers(&c).len(), c.ou), (2, None));
         let c = parse_value(b"a.corp, bad_host!, a.corp", 22123).unwrap();
         assert_eq!(servers(&c), ["a.corp:22123"]);
         assert_eq!(c.skipped.len(), 1);
