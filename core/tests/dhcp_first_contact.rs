@@ -110,3 +110,12 @@ fn a_later_lease_is_read_when_an_earlier_one_is_corrupt() {
         "{events:?}"
     );
 }
+
+/// A real dhcpcd 9.4.1 lease (the DHCP message from dnsmasq 2.90 with option 222), as the DHCP suite took it.
+#[test]
+fn a_real_dhcpcd_lease_is_read() {
+    let lease = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dhcpcd-9.4.1.lease"));
+    let (c, _) = client(&[lease], &[]);
+    assert_eq!(seeds(&c), ["10.222.15.9:22123", "10.222.15.2:22123", "scoutsrv:22123"]);
+    assert_eq!(c.dhcp_first_contact().unwrap().1.ou.as_deref(), Some("Berlin/Floor 2"));
+}
