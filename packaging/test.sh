@@ -170,6 +170,7 @@ if [[ " ${built[*]} " == *" scoutlb "* ]]; then
     check "scoutlb connect reaches the packaged server" \
         bash -c "scoutlb --config '$tmp/agent.json' connect | grep -q '127.0.0.1:$port'"
     check "man page" test -s /usr/share/man/man1/scoutlb.1.gz
+    check "the DHCP hook is shipped, and parses as sh" sh -n /usr/share/scoutlb/dhcp/scoutlb-dhcp-hook
     keys=$(sed -n 's/^ *name: "\([a-z_]*\)",$/\1/p' proto/src/config.rs)
     check "the man page lists every configuration key of scoutlb::KEYS ($(wc -w <<<"$keys"))" man_lists_keys "$keys"
     check "bash completion registers for scoutlb" bash -c \

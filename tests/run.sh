@@ -44,6 +44,7 @@ suite python bash python/run-tests.sh
 suite demo bash tests/e2e/run.sh
 suite cli-assets bash examples/cli/tests/assets.sh
 suite hostile bash tests/hostile/run.sh
+suite dhcp bash tests/dhcp/run.sh
 suite packaging bash packaging/test.sh
 
 echo

@@ -38,6 +38,8 @@ pub struct Client {
     canceller: Canceller,
     /// Why the state file was dropped at creation (behaviour.md, "State file"), if it was.
     state_dropped: Option<String>,
+    /// DHCP option 222 read at creation and the lease it came from (behaviour.md, "First contact from DHCP").
+    dhcp: Option<(std::path::PathBuf, scoutlb_proto::FirstContact)>,
 }
 
 impl std::fmt::Debug for Client {
@@ -132,8 +134,11 @@ impl ClientBuilder {
             Some(s) => fastrand::Rng::with_seed(s),
             None => fastrand::Rng::new(),
         };
-        let device = Device::new(&config, state)?;
+        let dhcp = crate::dhcp::first_contact(&config, |event| emit(sink.as_deref(), event));
+        let dhcp_servers = dhcp.as_ref().map(|f| f.contact.servers.as_slice()).unwrap_or(&[]);
+        let device = Device::with_first_contact(&config, state, dhcp_servers)?;
         Ok(Client {
+            dhcp: dhcp.map(|f| (f.lease, f.contact)),
             seeds: device.seeds().to_vec(),
             config,
             probe,
@@ -179,7 +184,7 @@ impl Client {
         Ok(Server::parse(text, self.config.default_port)?)
     }
 
-    /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.
+    /// The seed servers: the configured ones, or DHCP option 222's and `ScoutSrv` when none is configured.
     pub fn seeds(&self) -> &[Server] {
         &self.seeds
     }
@@ -206,6 +211,12 @@ impl Client {
     /// The default server: the last one connected to successfully.
     pub fn default_server(&self) -> Option<Server> {
         lock(&self.device).state().default_server.clone()
+    }
+
+    /// DHCP option 222 as read when the client was created (its servers are among the seeds), and
+    /// the lease file it came from; `None` when `dhcp_leases` found none or was not read.
+    pub fn dhcp_first_contact(&self) -> Option<(&std::path::Path, &scoutlb_proto::FirstContact)> {
+        self.dhcp.as_ref().map(|(p, c)| (p.as_path(), c))
     }
 
     /// Why the state file was not used when this client was created: it could not be parsed and

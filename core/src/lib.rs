@@ -19,6 +19,7 @@
 mod attempt;
 mod cancel;
 mod client;
+mod dhcp;
 mod dns;
 mod emit;
 mod fork_lock;
@@ -29,15 +30,16 @@ mod tls;
 
 pub use cancel::Canceller;
 pub use client::{Client, ClientBuilder};
+pub use dhcp::HOOK_FILE as DHCP_HOOK_FILE;
 pub use dns::resolve_balancer;
 pub use probe::{HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
 pub use scoutlb_proto::{
-    AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, Device, DnsFailure,
-    DnsFailureKind, Effect, Error, ErrorKind, Evaluation, Event, EventSink, FIRST_CONTACT_HOST, FailReason, Finished,
-    KEY_TABLE, KEYS, Key, ListError, MAX_BODY_BYTES, MAX_ENTRIES, MAX_HOST_LEN, ManagerLoadBalancer, OrderMode,
-    Outcome, Parsed, ProbeKind, RETRY_KEYS, Ranking, Result, RetryPolicy, SEEDS_AFTER, STATE_FORMAT, Scheme, Server,
-    ServerEntry, ServerList, Severity, State, Step, TlsFailure, TlsFailureKind, balancer, failover_order,
-    is_unprintable, printable, race, spread_weight,
+    AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, DHCP_LEASES_AUTO, Device,
+    DnsFailure, DnsFailureKind, Effect, Error, ErrorKind, Evaluation, Event, EventSink, FIRST_CONTACT_HOST, FailReason,
+    Finished, FirstContact, KEY_TABLE, KEYS, Key, ListError, MAX_BODY_BYTES, MAX_ENTRIES, MAX_HOST_LEN,
+    ManagerLoadBalancer, OrderMode, Outcome, Parsed, ProbeKind, RETRY_KEYS, Ranking, Result, RetryPolicy, SEEDS_AFTER,
+    STATE_FORMAT, Scheme, Server, ServerEntry, ServerList, Severity, State, Step, TlsFailure, TlsFailureKind, balancer,
+    dhcp_lease, failover_order, is_unprintable, printable, race, spread_weight,
 };
 pub use scoutlb_proto::{Proof, PublicKey, Signable, SigningKey, Trust, signed_list};
 pub use state::{Loaded, MAX_STATE_BYTES, STATE_LOCK_WAIT, StateFile};

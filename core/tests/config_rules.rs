@@ -41,8 +41,13 @@ fn the_spec_example_parses_with_every_key() {
         "connect_timeout_ms": 1, "attempt_delay_ms": 0, "answer_delay_ms": 0, "deadline_ms": 5, "dns_timeout_ms": 7,
         "nameservers": ["127.0.0.1:5353", "::1"], "search_domains": ["corp"],
         "retry": {"base_ms": 10, "factor": 1.5, "cap_ms": 20, "max_tries": 3},
-        "failover_order": "spread", "device_id": "dev-1", "list_keys": ["vHy8tWNjdfodgkNNRmck2SN39TuYBpXdSdJtDOEiBaU="]}"#;
+        "failover_order": "spread", "device_id": "dev-1", "list_keys": ["vHy8tWNjdfodgkNNRmck2SN39TuYBpXdSdJtDOEiBaU="],
+        "dhcp_leases": ["auto", "/var/lib/dhcp/x.leases"]}"#;
     let c = Config::from_json(json).unwrap();
+    assert_eq!(
+        c.dhcp_leases,
+        [std::path::PathBuf::from("auto"), "/var/lib/dhcp/x.leases".into()]
+    );
     for key in KEYS {
         assert!(json.contains(&format!("\"{key}\"")), "example misses {key}");
     }

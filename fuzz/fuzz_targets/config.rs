@@ -57,5 +57,6 @@ fn encode(c: &Config) -> Value {
             other => panic!("order mode {other:?} has no JSON name in this encoder"),
         },
         "device_id": c.device_id,
+        "dhcp_leases": c.dhcp_leases.iter().map(|p| p.to_str().expect("JSON paths are UTF-8")).collect::<Vec<_>>(),
     })
 }

@@ -123,7 +123,13 @@ pub struct Config {
     pub device_id: Option<String>,
     /// Keys that sign the server list; empty = lists are not signed (behaviour.md, "Signed lists").
     pub list_keys: Vec<PublicKey>,
+    /// Lease files read for DHCP option 222 when no seed is configured; `auto` = the standard
+    /// locations (behaviour.md, "First contact from DHCP"). Defaults to none: `ScoutSrv` only.
+    pub dhcp_leases: Vec<PathBuf>,
 }
+
+/// The `dhcp_leases` entry that stands for the standard lease locations.
+pub const DHCP_LEASES_AUTO: &str = "auto";
 
 /// Host name tried when no seed server is configured, as Scout devices do on first contact.
 pub const FIRST_CONTACT_HOST: &str = "ScoutSrv";
@@ -149,6 +155,7 @@ impl Default for Config {
             failover_order: OrderMode::List,
             device_id: None,
             list_keys: Vec::new(),
+            dhcp_leases: Vec::new(),
         }
     }
 }
@@ -214,6 +221,12 @@ impl Config {
     /// `state_file` or `ca_file`, `default_port` 0 and a search domain that is no host name are
     /// refused whichever way they came.
     pub fn validate(&self) -> Result<()> {
+        if self.dhcp_leases.iter().any(|p| p.as_os_str().is_empty()) {
+            return Err(Error::config(
+                "dhcp_leases",
+                "expected a path or \"auto\", got an empty string",
+            ));
+        }
         for (key, path) in [("state_file", &self.state_file), ("ca_file", &self.ca_file)] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 return Err(Error::config(key, "expected a path, got an empty string"));
@@ -481,6 +494,24 @@ pub const KEY_TABLE: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "dhcp_leases",
+        default: "[]",
+        meaning: "lease files read for DHCP option 222 before ScoutSrv; \"auto\" = the standard locations",
+        apply: |c, v| {
+            c.dhcp_leases = string_list(v, "dhcp_leases")?
+                .into_iter()
+                .map(|s| match s.as_str() {
+                    "" => Err(Error::config(
+                        "dhcp_leases",
+                        "expected a path or \"auto\", got an empty string",
+                    )),
+                    _ => Ok(PathBuf::from(s)),
+                })
+                .collect::<Result<_>>()?;
+            Ok(())
+        },
+    },
 ];
 
 /// Every configuration key's name, in the order of [`KEY_TABLE`].
@@ -742,6 +773,12 @@ impl ConfigBuilder {
         if let Some(k) = self.record(PublicKey::from_base64(key).map_err(|m| Error::config("list_keys", m))) {
             self.config.list_keys.push(k);
         }
+        self
+    }
+
+    /// Add a lease file read for DHCP option 222 (`"auto"` = the standard locations).
+    pub fn dhcp_lease(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.dhcp_leases.push(path.into());
         self
     }
 

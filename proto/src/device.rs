@@ -76,8 +76,19 @@ pub struct Device {
 impl Device {
     /// A device configured by `config`, starting from `state` (as loaded from the state file).
     pub fn new(config: &Config, state: State) -> Result<Self> {
+        Self::with_first_contact(config, state, &[])
+    }
+
+    /// A device whose first contact, when no seed is configured, is `dhcp` (the servers of DHCP
+    /// option 222) and then `ScoutSrv` (behaviour.md, "First contact from DHCP").
+    pub fn with_first_contact(config: &Config, state: State, dhcp: &[Server]) -> Result<Self> {
         let seeds = if config.servers.is_empty() {
-            vec![Server::new(FIRST_CONTACT_HOST, config.default_port)?]
+            let mut seeds = dhcp.to_vec();
+            let scout_srv = Server::new(FIRST_CONTACT_HOST, config.default_port)?;
+            if !seeds.contains(&scout_srv) {
+                seeds.push(scout_srv);
+            }
+            seeds
         } else {
             config.servers.clone()
         };
@@ -91,7 +102,7 @@ impl Device {
         })
     }
 
-    /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.
+    /// The seed servers: the configured ones, or DHCP option 222's and `ScoutSrv` when none is configured.
     pub fn seeds(&self) -> &[Server] {
         &self.seeds
     }

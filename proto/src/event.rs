@@ -97,6 +97,27 @@ pub enum Event {
         /// Why (NXDOMAIN, SERVFAIL, timed out, ...).
         reason: String,
     },
+    /// DHCP option 222 named first-contact servers (behaviour.md, "First contact from DHCP").
+    DhcpFirstContact {
+        /// The lease (or hook) file it came from.
+        lease: PathBuf,
+        /// The servers it names, tried before `ScoutSrv`.
+        servers: Vec<Server>,
+        /// The destination OU it names, when one.
+        ou: Option<String>,
+    },
+    /// A lease file could not be read, or part of its option 222 was not usable; the others are still read.
+    DhcpLeaseProblem {
+        /// The lease file.
+        lease: PathBuf,
+        /// What is wrong and what was done about it.
+        message: String,
+    },
+    /// No lease carried option 222: first contact goes through `ScoutSrv`.
+    DhcpFallback {
+        /// Why (which leases were read and what they held).
+        reason: String,
+    },
 }
 
 /// How much an event matters, mapped onto `log` levels.
@@ -118,6 +139,7 @@ impl Event {
             | Event::ServerListUpdated { .. }
             | Event::BalancerResolved { .. }
             | Event::AttemptHeld { .. } => Severity::Debug,
+            Event::DhcpFirstContact { .. } | Event::DhcpFallback { .. } => Severity::Info,
             Event::PatienceRanOut { .. } => Severity::Info,
             Event::AttemptSucceeded { .. } | Event::DefaultChanged { .. } | Event::ListKeysChanged { .. } => {
                 Severity::Info
@@ -125,7 +147,8 @@ impl Event {
             Event::AttemptFailed { .. }
             | Event::ServerListRejected { .. }
             | Event::StateFileProblem { .. }
-            | Event::BalancerFailed { .. } => Severity::Warning,
+            | Event::BalancerFailed { .. }
+            | Event::DhcpLeaseProblem { .. } => Severity::Warning,
         }
     }
 
@@ -144,6 +167,9 @@ impl Event {
             Event::StateFileProblem { .. } => "state_file_problem",
             Event::BalancerResolved { .. } => "balancer_resolved",
             Event::BalancerFailed { .. } => "balancer_failed",
+            Event::DhcpFirstContact { .. } => "dhcp_first_contact",
+            Event::DhcpLeaseProblem { .. } => "dhcp_lease_problem",
+            Event::DhcpFallback { .. } => "dhcp_fallback",
         }
     }
 
@@ -233,6 +259,22 @@ impl fmt::Display for Event {
                     "ManagerLoadBalancer {entry} not usable, using the failover order: {reason}"
                 )
             }
+            Event::DhcpFirstContact { lease, servers, ou } => {
+                write!(
+                    f,
+                    "DHCP option 222 in {}: first contact {}",
+                    lease.display(),
+                    join(servers)
+                )?;
+                match ou {
+                    Some(ou) => write!(f, ", destination OU {}", crate::printable(ou)),
+                    None => Ok(()),
+                }
+            }
+            Event::DhcpLeaseProblem { lease, message } => {
+                write!(f, "DHCP lease {}: {}", lease.display(), crate::printable(message))
+            }
+            Event::DhcpFallback { reason } => write!(f, "no DHCP option 222, first contact through ScoutSrv: {reason}"),
         }
     }
 }

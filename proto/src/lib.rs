@@ -14,6 +14,7 @@ pub mod config;
 pub mod connect;
 pub mod connected;
 pub mod device;
+pub mod dhcp_lease;
 pub mod dns_failure;
 pub mod error;
 pub mod event;
@@ -30,12 +31,13 @@ pub mod tls_failure;
 pub use attempt::{Attempt, FailReason, describe_failures};
 pub use balancer::{Evaluation, ManagerLoadBalancer};
 pub use config::{
-    Config, ConfigBuilder, FIRST_CONTACT_HOST, KEY_TABLE, KEYS, Key, OrderMode, ProbeKind, RETRY_KEYS, RetryPolicy,
-    Scheme,
+    Config, ConfigBuilder, DHCP_LEASES_AUTO, FIRST_CONTACT_HOST, KEY_TABLE, KEYS, Key, OrderMode, ProbeKind,
+    RETRY_KEYS, RetryPolicy, Scheme,
 };
 pub use connect::{Connect, Outcome, Step};
 pub use connected::Connected;
 pub use device::{Call, Device, Effect, Finished};
+pub use dhcp_lease::{FirstContact, LeaseError, LeaseFormat, LeaseOption, SCOUT_OPTION};
 pub use dns_failure::{DnsFailure, DnsFailureKind};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventSink, Severity};

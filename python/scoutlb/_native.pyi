@@ -283,6 +283,7 @@ class Client:
         failover_order: Literal["list", "spread"] = "list",
         device_id: str | None = None,
         list_keys: Strings = ...,
+        dhcp_leases: Strings = ...,
         events: EventCallback | None = None,
     ) -> Client:
         """Create a client from keyword arguments named like the configuration keys (behaviour.md).

@@ -42,8 +42,17 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
     assert set(scoutlb.CONFIG_KEYS) == {
         "servers", "manager_load_balancer", "state_file", "default_port", "probe", "scheme", "ca_file",
         "connect_timeout_ms", "attempt_delay_ms", "answer_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
-        "search_domains", "retry", "failover_order", "device_id", "list_keys",
+        "search_domains", "retry", "failover_order", "device_id", "list_keys", "dhcp_leases",
     }  # fmt: skip
+
+
+def test_dhcp_option_222_comes_before_scoutsrv(tmp_path: Any) -> None:
+    # behaviour.md, "First contact from DHCP": a dhclient lease with option 222, then ScoutSrv.
+    lease = tmp_path / "dhclient.leases"
+    lease.write_text('lease {\n  option unknown-222 "10.0.0.5:9000 scout2.corp;ou=Sales";\n}\n')
+    client = Client(probe="none", dhcp_leases=[str(lease)])
+    assert client.seeds == [Server("10.0.0.5", 9000), Server("scout2.corp"), Server("scoutsrv")]
+    assert Client(probe="none", dhcp_leases=[str(tmp_path / "none")]).seeds == [Server("scoutsrv")]
 
 
 def test_defaults_and_first_contact_host() -> None:
@@ -65,7 +74,7 @@ def test_any_sequence_of_servers() -> None:
     assert Client(servers=objects, probe="none").seeds == [Server("b", 2)]
 
 
-@pytest.mark.parametrize("key", ["servers", "nameservers", "search_domains"])
+@pytest.mark.parametrize("key", ["servers", "nameservers", "search_domains", "dhcp_leases"])
 def test_a_single_string_is_not_a_list(key: str) -> None:
     # "10.0.0.1" is a Sequence of ten one-letter strings; mypy refuses it (the type: ignore below
     # would be unused otherwise, an error under --strict), and so does the call.

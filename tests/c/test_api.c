@@ -643,6 +643,23 @@ static void test_typed_config(void) {
     CHECK_TEXT(scoutlb_client_seeds, client, "scoutsrv:22123\n");
     scoutlb_client_free(client);
 
+    /* DHCP option 222 (behaviour.md, "First contact from DHCP"): a dhcp_leases entry through the
+     * typed setter; the option's servers come before ScoutSrv. */
+    {
+        char lease[] = "/tmp/scoutlb-c-lease.XXXXXX";
+        int fd = mkstemp(lease);
+        const char text[] = "lease {\n  option unknown-222 \"10.0.0.5:9000, 10.0.0.6\";\n}\n";
+        CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+        close(fd);
+        CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_add_string(config, "dhcp_leases", lease), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_add_string(config, "dhcp_leases", ""), SCOUTLB_CONFIG);
+        client = client_of(config);
+        CHECK_TEXT(scoutlb_client_seeds, client, "10.0.0.5:9000\n10.0.0.6:22123\nscoutsrv:22123\n");
+        scoutlb_client_free(client);
+        unlink(lease);
+    }
+
     /* List entries in call order; the order of the calls does not matter (default_port set last). */
     CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
     CHECK_STATUS(scoutlb_config_add_string(config, "servers", "A.example"), SCOUTLB_OK);

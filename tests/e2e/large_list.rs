@@ -164,6 +164,7 @@ fn servers_and_status_list_every_entry() {
         "manager_load_balancer": null,
         "failover_order": "list",
         "device_id": null,
+        "dhcp_first_contact": null,
         "state_dropped": null,
     });
     assert_same_json("status", &got, &want);

@@ -395,6 +395,15 @@ impl Printer {
                 ("manager_load_balancer", json!(balancer).into()),
                 ("failover_order", json!(order).into()),
                 ("device_id", json!(config.device_id).into()),
+                (
+                    "dhcp_first_contact",
+                    json!(client.dhcp_first_contact().map(|(lease, c)| json!({
+                        "lease": lease.to_string_lossy(),
+                        "servers": c.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "ou": c.ou,
+                    })))
+                    .into(),
+                ),
                 ("state_dropped", json!(client.state_dropped()).into()),
             ]));
         }
@@ -409,6 +418,10 @@ impl Printer {
         }
         let seeds: Vec<String> = client.seeds().iter().map(ToString::to_string).collect();
         say!(out, "seed servers:        {}", seeds.join(", "))?;
+        if let Some((lease, c)) = client.dhcp_first_contact() {
+            let ou = c.ou.as_deref().map(|ou| format!(", OU {ou}")).unwrap_or_default();
+            say!(out, "DHCP option 222:     from {}{ou}", lease.display())?;
+        }
         say!(out, "ManagerLoadBalancer: {}", balancer.as_deref().unwrap_or("not set"))?;
         match &config.device_id {
             Some(id) => say!(out, "failover_order:      \"{order}\" (device id {id})")?,
