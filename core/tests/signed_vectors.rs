@@ -72,3 +72,41 @@ fn signed_list_vectors() {
         }
     }
 }
+
+/// Loopback servers that lie, through the Rust client: each fails its attempt as `untrusted_list`
+/// and leaves the state file byte for byte; an honest server after a liar wins, with `list_problem`.
+#[test]
+fn lying_servers_on_loopback() {
+    use scoutlb_testkit::{Behaviour, TestServer};
+    let doc: Value = serde_json::from_str(&fs::read_to_string(vector_path()).unwrap()).unwrap();
+    let bodies = &doc["lying_servers"];
+    let serve = |name: &str| TestServer::start(Behaviour::Fixed(200, bodies[name].as_str().unwrap().to_string()));
+    let liars = [serve("rewritten"), serve("rogue"), serve("replayed")];
+    let honest = serve("honest");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scoutlb.json");
+    let saved = json!({"format": 1, "default_server": null, "servers": null, "servers_from": null,
+                       "updated_at": "2026-12-01T00:00:00.000Z", "list_version": 5});
+    fs::write(&path, saved.to_string()).unwrap();
+    let client = |servers: Vec<String>| {
+        let config = json!({"servers": servers, "list_keys": [doc["keys"]["A"]], "state_file": path.to_str().unwrap(),
+                            "attempt_delay_ms": 0, "answer_delay_ms": 0});
+        Client::new(Config::from_json(&config.to_string()).unwrap()).unwrap()
+    };
+    let before = fs::read(&path).unwrap();
+    let e = client(liars.iter().map(|s| s.addr.to_string()).collect())
+        .connect()
+        .unwrap_err();
+    let kinds: Vec<&str> = e.attempts().iter().map(|a| a.reason.kind()).collect();
+    assert_eq!(kinds, ["untrusted_list"; 3], "{e}");
+    assert_eq!(fs::read(&path).unwrap(), before, "the state file changed");
+    let c = client(vec![liars[0].addr.to_string(), honest.addr.to_string()])
+        .connect()
+        .unwrap();
+    assert_eq!(c.reached.to_string(), honest.addr.to_string());
+    assert!(
+        c.list_problem.as_deref().is_some_and(|p| p.contains("does not verify")),
+        "{c:?}"
+    );
+    assert_eq!(summary(&path)["list_version"], 17);
+}

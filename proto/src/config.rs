@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::balancer::ManagerLoadBalancer;
 use crate::error::{Error, Result};
+use crate::list_key::PublicKey;
 use crate::race::Timing;
 use crate::server::{DEFAULT_PORT, Server};
-use crate::signed_list::PublicKey;
 
 /// How a candidate is checked for life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,11 +21,12 @@ use crate::connect::{Balancer, Connect, Outcome};
 use crate::connected::Connected;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::list_key::PublicKey;
 use crate::order::{Ranking, failover_order};
 use crate::race::Timing;
 use crate::server::Server;
 use crate::server_list::{ListError, ServerList};
-use crate::signed_list::{PublicKey, Trust, adopted_after};
+use crate::signed_list::{Trust, adopted_after};
 use crate::state::State;
 
 /// What the driver must do after a call into the [`Device`].

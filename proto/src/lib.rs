@@ -18,6 +18,7 @@ pub mod dhcp_lease;
 pub mod dns_failure;
 pub mod error;
 pub mod event;
+pub mod list_key;
 pub mod order;
 pub mod printable;
 pub mod race;

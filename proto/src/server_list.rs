@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use crate::list_key::Proof;
 use crate::server::{MAX_HOST_LEN, Server};
-use crate::signed_list::Proof;
 
 /// Largest accepted response body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;

@@ -7,9 +7,9 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
+use crate::list_key::PublicKey;
 use crate::server::Server;
 use crate::server_list::{ServerList, entry_to_json, parse_entry, server_to_json};
-use crate::signed_list::PublicKey;
 
 /// The newest state-file format this version reads and the one it writes.
 pub const FORMAT: u64 = 1;
