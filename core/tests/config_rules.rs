@@ -40,7 +40,7 @@ fn the_spec_example_parses_with_every_key() {
         "connect_timeout_ms": 1, "attempt_delay_ms": 0, "answer_delay_ms": 0, "deadline_ms": 5, "dns_timeout_ms": 7,
         "nameservers": ["127.0.0.1:5353", "::1"], "search_domains": ["corp"],
         "retry": {"base_ms": 10, "factor": 1.5, "cap_ms": 20, "max_tries": 3},
-        "failover_order": "spread", "device_id": "dev-1"}"#;
+        "failover_order": "spread", "device_id": "dev-1", "scout_ini": ["/setup/terminal.ini"]}"#;
     let c = Config::from_json(json).unwrap();
     for key in KEYS {
         assert!(json.contains(&format!("\"{key}\"")), "example misses {key}");

@@ -57,5 +57,6 @@ fn encode(c: &Config) -> Value {
             other => panic!("order mode {other:?} has no JSON name in this encoder"),
         },
         "device_id": c.device_id,
+        "scout_ini": c.scout_ini.iter().map(|p| p.to_str().expect("parsed from UTF-8")).collect::<Vec<_>>(),
     })
 }
