@@ -275,6 +275,7 @@ class Client:
         retry: RetryConfig | None = None,
         failover_order: Literal["list", "spread"] = "list",
         device_id: str | None = None,
+        scout_ini: Strings = ...,
         events: EventCallback | None = None,
     ) -> Client:
         """Create a client from keyword arguments named like the configuration keys (behaviour.md).

@@ -233,7 +233,7 @@ impl Client {
                         }
                         "events" => events = callable("events", Some(&v))?,
                         // A str is a Sequence too: "10.0.0.1" would be ten one-letter servers.
-                        "servers" | "nameservers" | "search_domains"
+                        "servers" | "nameservers" | "search_domains" | "scout_ini"
                             if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() =>
                         {
                             return Err(errors::config_type_error(

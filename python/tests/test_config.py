@@ -41,8 +41,24 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
     assert set(scoutlb.CONFIG_KEYS) == {
         "servers", "manager_load_balancer", "state_file", "default_port", "probe", "scheme", "ca_file",
         "connect_timeout_ms", "attempt_delay_ms", "answer_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
-        "search_domains", "retry", "failover_order", "device_id",
+        "search_domains", "retry", "failover_order", "device_id", "scout_ini",
     }  # fmt: skip
+
+
+def test_scout_ini_entries_win_and_a_bad_entry_names_its_place(tmp_path: Path) -> None:
+    # behaviour.md, "Scout INI files".
+    ini = tmp_path / "terminal.ini"
+    ini.write_bytes(b"\xef\xbb\xbf[Scout]\r\nManagerLoadBalancer=127.0.0.1:7\r\nServerList=127.0.0.2, 127.0.0.3:9\r\n")
+    client = Client(servers=["127.0.0.9"], probe="none", scout_ini=[str(ini)])
+    assert client.seeds == [Server("127.0.0.2"), Server("127.0.0.3", 9)]
+    assert client.candidates()[0] == Server("127.0.0.1", 7)
+    ini.write_text("[Security]\nTlsVerifyOption=0\n")
+    with pytest.raises(scoutlb.ConfigError) as e:
+        Client(probe="none", scout_ini=[str(ini)])
+    assert e.value.key == "scout_ini"
+    assert f"{ini} line 2, section [Security], entry TlsVerifyOption" in str(e.value)
+    with pytest.raises(scoutlb.ConfigTypeError):
+        Client(probe="none", scout_ini=str(ini))  # type: ignore[arg-type]
 
 
 def test_defaults_and_first_contact_host() -> None:
