@@ -91,7 +91,8 @@ impl ClientBuilder {
 
     /// Create the client: open and load the state file, build the probe.
     pub fn build(self) -> Result<Client> {
-        let config = self.config;
+        let mut config = self.config;
+        crate::scout_ini::read_into(&mut config)?;
         config.validate()?;
         let probe: Option<Arc<dyn Probe>> = match (self.probe, config.probe) {
             (Some(p), ProbeKind::Callback) => Some(p),

@@ -58,5 +58,6 @@ fn encode(c: &Config) -> Value {
         },
         "device_id": c.device_id,
         "dhcp_leases": c.dhcp_leases.iter().map(|p| p.to_str().expect("JSON paths are UTF-8")).collect::<Vec<_>>(),
+        "scout_ini": c.scout_ini.iter().map(|p| p.to_str().expect("parsed from UTF-8")).collect::<Vec<_>>(),
     })
 }

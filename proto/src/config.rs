@@ -126,6 +126,9 @@ pub struct Config {
     /// Lease files read for DHCP option 222 when no seed is configured; `auto` = the standard
     /// locations (behaviour.md, "First contact from DHCP"). Defaults to none: `ScoutSrv` only.
     pub dhcp_leases: Vec<PathBuf>,
+    /// Scout-style INI files read when the client is created (behaviour.md, "Scout INI files").
+    /// Defaults to none.
+    pub scout_ini: Vec<PathBuf>,
 }
 
 /// The `dhcp_leases` entry that stands for the standard lease locations.
@@ -156,6 +159,7 @@ impl Default for Config {
             device_id: None,
             list_keys: Vec::new(),
             dhcp_leases: Vec::new(),
+            scout_ini: Vec::new(),
         }
     }
 }
@@ -213,6 +217,20 @@ impl Config {
             }
         }
         Ok(c)
+    }
+
+    /// Apply the settings of a Scout INI file over this configuration (behaviour.md, "Scout INI
+    /// files"): each is read like its JSON key, and a refusal names the file, line, section and entry.
+    pub fn apply_scout_ini(&mut self, ini: &crate::ScoutIni) -> Result<()> {
+        for setting in &ini.settings {
+            let key = KEY_TABLE
+                .iter()
+                .find(|k| k.name == setting.key)
+                .expect("scout_ini maps onto names of KEY_TABLE");
+            (key.apply)(self, &setting.value)
+                .map_err(|e| Error::config("scout_ini", format!("{}: {e}", setting.place)))?;
+        }
+        Ok(())
     }
 
     /// Check every value, and the rules that span several keys.
@@ -512,6 +530,22 @@ pub const KEY_TABLE: &[Key] = &[
             Ok(())
         },
     },
+    // behaviour.md, "Scout INI files": the keys of a device set up the Scout way.
+    Key {
+        name: "scout_ini",
+        default: "[]",
+        meaning: "Scout-style INI files read when the client is created; their entries win over these keys",
+        apply: |c, v| {
+            c.scout_ini = string_list(v, "scout_ini")?
+                .into_iter()
+                .map(|s| match s.as_str() {
+                    "" => Err(Error::config("scout_ini", "expected a path, got an empty string")),
+                    _ => Ok(PathBuf::from(s)),
+                })
+                .collect::<Result<_>>()?;
+            Ok(())
+        },
+    },
 ];
 
 /// Every configuration key's name, in the order of [`KEY_TABLE`].
@@ -759,6 +793,12 @@ impl ConfigBuilder {
     /// Set the failover order mode.
     pub fn failover_order(mut self, mode: OrderMode) -> Self {
         self.config.failover_order = mode;
+        self
+    }
+
+    /// Add a Scout-style INI file, read when the client is created.
+    pub fn scout_ini(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.scout_ini.push(path.into());
         self
     }
 

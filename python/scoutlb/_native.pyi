@@ -284,6 +284,7 @@ class Client:
         device_id: str | None = None,
         list_keys: Strings = ...,
         dhcp_leases: Strings = ...,
+        scout_ini: Strings = ...,
         events: EventCallback | None = None,
     ) -> Client:
         """Create a client from keyword arguments named like the configuration keys (behaviour.md).

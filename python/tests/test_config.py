@@ -42,7 +42,7 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
     assert set(scoutlb.CONFIG_KEYS) == {
         "servers", "manager_load_balancer", "state_file", "default_port", "probe", "scheme", "ca_file",
         "connect_timeout_ms", "attempt_delay_ms", "answer_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
-        "search_domains", "retry", "failover_order", "device_id", "list_keys", "dhcp_leases",
+        "search_domains", "retry", "failover_order", "device_id", "list_keys", "dhcp_leases", "scout_ini",
     }  # fmt: skip
 
 
@@ -53,6 +53,22 @@ def test_dhcp_option_222_comes_before_scoutsrv(tmp_path: Any) -> None:
     client = Client(probe="none", dhcp_leases=[str(lease)])
     assert client.seeds == [Server("10.0.0.5", 9000), Server("scout2.corp"), Server("scoutsrv")]
     assert Client(probe="none", dhcp_leases=[str(tmp_path / "none")]).seeds == [Server("scoutsrv")]
+
+
+def test_scout_ini_entries_win_and_a_bad_entry_names_its_place(tmp_path: Path) -> None:
+    # behaviour.md, "Scout INI files".
+    ini = tmp_path / "terminal.ini"
+    ini.write_bytes(b"\xef\xbb\xbf[Scout]\r\nManagerLoadBalancer=127.0.0.1:7\r\nServerList=127.0.0.2, 127.0.0.3:9\r\n")
+    client = Client(servers=["127.0.0.9"], probe="none", scout_ini=[str(ini)])
+    assert client.seeds == [Server("127.0.0.2"), Server("127.0.0.3", 9)]
+    assert client.candidates()[0] == Server("127.0.0.1", 7)
+    ini.write_text("[Security]\nTlsVerifyOption=0\n")
+    with pytest.raises(scoutlb.ConfigError) as e:
+        Client(probe="none", scout_ini=[str(ini)])
+    assert e.value.key == "scout_ini"
+    assert f"{ini} line 2, section [Security], entry TlsVerifyOption" in str(e.value)
+    with pytest.raises(scoutlb.ConfigTypeError):
+        Client(probe="none", scout_ini=str(ini))  # type: ignore[arg-type]
 
 
 def test_defaults_and_first_contact_host() -> None:
@@ -74,7 +90,7 @@ def test_any_sequence_of_servers() -> None:
     assert Client(servers=objects, probe="none").seeds == [Server("b", 2)]
 
 
-@pytest.mark.parametrize("key", ["servers", "nameservers", "search_domains", "dhcp_leases"])
+@pytest.mark.parametrize("key", ["servers", "nameservers", "search_domains", "dhcp_leases", "scout_ini", "list_keys"])
 def test_a_single_string_is_not_a_list(key: str) -> None:
     # "10.0.0.1" is a Sequence of ten one-letter strings; mypy refuses it (the type: ignore below
     # would be unused otherwise, an error under --strict), and so does the call.

@@ -317,6 +317,46 @@ static void test_null_arguments(void) {
     scoutlb_client_free(client);
 }
 
+/* ---- Scout INI files (behaviour.md, "Scout INI files") -------------------------------------- */
+
+static void write_ini(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void test_scout_ini(void) {
+    char path[] = "/tmp/scoutlb-ini-XXXXXX";
+    int fd = mkstemp(path);
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    char buf[256];
+    size_t len = 0;
+
+    CHECK(fd >= 0);
+    close(fd);
+    write_ini(path, "[Scout]\r\nManagerLoadBalancer=127.0.0.1:7\r\nServerList=127.0.0.2\r\n[Other]\r\nX=1\r\n");
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "probe", "none"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", "127.0.0.9"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "scout_ini", path), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_candidates(client, buf, sizeof buf, &len), SCOUTLB_OK);
+    CHECK(strcmp(buf, "127.0.0.1:7\n127.0.0.2:22123\n") == 0);
+    scoutlb_client_free(client);
+    client = NULL;
+
+    write_ini(path, "[Security]\nTlsVerifyOption=2\n");
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("line 2, section [Security], entry TlsVerifyOption");
+    CHECK(client == NULL);
+    scoutlb_config_free(config);
+    unlink(path);
+}
+
 /* ---- invalid UTF-8 and malformed JSON -------------------------------------------------------- */
 
 static void test_invalid_utf8(void) {
@@ -1937,6 +1977,7 @@ int main(int argc, char **argv) {
     test_state_file();
     test_failed_save();
     test_typed_config();
+    test_scout_ini();
     test_fork_mid_save();
     test_callback_probe();
     test_connect_http();

@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <unistd.h>
+
 static_assert(!std::is_copy_constructible_v<scoutlb::client>, "a client is not copyable");
 static_assert(!std::is_copy_assignable_v<scoutlb::client>, "a client is not copyable");
 static_assert(std::is_nothrow_move_constructible_v<scoutlb::client>, "a client moves");
@@ -485,6 +487,27 @@ void test_failed_save() {
 
 }  // namespace
 
+void test_scout_ini() {
+    // behaviour.md, "Scout INI files": the file's entries win over the keys; a bad one names its place.
+    char path[] = "/tmp/scoutlb-ini-cpp-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    const std::string good = "[Scout]\r\nServerList=127.0.0.2, 127.0.0.3:9\r\n";
+    CHECK(write(fd, good.data(), good.size()) == static_cast<ssize_t>(good.size()));
+    close(fd);
+    scoutlb::config cfg;
+    cfg.set("probe", "none").add("servers", "127.0.0.9").add("scout_ini", path);
+    CHECK((scoutlb::client(cfg).seeds() == std::vector<std::string>{"127.0.0.2:22123", "127.0.0.3:9"}));
+    std::FILE *f = std::fopen(path, "wb");
+    CHECK(f != nullptr);
+    if (f != nullptr) {
+        std::fputs("[Scout]\nServerList=127.0.0.1:0\n", f);
+        std::fclose(f);
+    }
+    CHECK_THROWS(scoutlb::client{cfg}, SCOUTLB_CONFIG, "line 2, section [Scout], entry ServerList");
+    unlink(path);
+}
+
 int main() {
     test_free_functions();
     test_config_errors();
@@ -500,6 +523,7 @@ int main() {
     test_callbacks_outlive_config_and_moves();
     test_threads();
     test_typed_config();
+    test_scout_ini();
     test_all_failed_attempts();
     test_failed_save();
     std::printf("%d passed, %d failed\n", passed, failed);

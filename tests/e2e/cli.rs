@@ -738,3 +738,33 @@ fn candidates_of_a_hundred_thousand_seeds_come_in_failover_order() {
     assert_eq!(sources[0], "default");
     assert!(sources[1..].iter().all(|s| *s == "seed"), "{:?}", &sources[..5]);
 }
+
+/// `--ini FILE` (behaviour.md, "Scout INI files"): its entries set the candidates and win over the
+/// configuration; a bad entry exits 2 naming file, line, section and entry.
+#[test]
+fn an_ini_file_sets_the_balancer_and_servers_and_a_bad_one_exits_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let ini = dir.path().join("terminal.ini");
+    std::fs::write(
+        &ini,
+        format!("[Scout]\r\nManagerLoadBalancer={a}\r\nServerList={b}\r\n[Security]\r\nTlsVerifyOption=3\r\n"),
+    )
+    .unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": ["127.0.0.9:1"], "probe": "none"}));
+    let ini_arg = ini.to_str().unwrap();
+    let lost = device.run(&["--ini", ini_arg, "candidates"]).ok_json();
+    assert_eq!(addresses(&lost["candidates"]), [a.clone(), b.clone()], "{lost}");
+
+    std::fs::write(&ini, "[Security]\nTlsVerifyOption=7\n").unwrap();
+    let run = device.run(&["--ini", ini_arg, "candidates"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("{ini_arg} line 2, section [Security], entry TlsVerifyOption")),
+        "{run:?}"
+    );
+}

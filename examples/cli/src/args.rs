@@ -90,6 +90,18 @@ pub struct Args {
     )]
     pub set: Vec<(String, String)>,
 
+    /// Read a Scout-style INI file when the client is created (behaviour.md, "Scout INI files"),
+    /// after any of the `scout_ini` key; its entries win over the configuration; may be repeated
+    #[arg(
+        verbatim_doc_comment,
+        long = "ini",
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath,
+        global = true,
+        value_parser = non_empty_path
+    )]
+    pub ini: Vec<PathBuf>,
+
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,

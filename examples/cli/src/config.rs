@@ -11,8 +11,15 @@ use scoutlb::{Config, Error};
 use crate::Failure;
 use crate::args::{Args, CONFIG_ENV};
 
-/// The configuration of this run.
+/// The configuration of this run, with the `--ini` files after those of `scout_ini`.
 pub fn load(args: &Args) -> Result<Config, Failure> {
+    let mut config = from_file_and_set(args)?;
+    config.scout_ini.extend(args.ini.iter().cloned());
+    Ok(config)
+}
+
+/// The configuration of `--config` (or `$SCOUTLB_CONFIG`) with every `--set` applied.
+fn from_file_and_set(args: &Args) -> Result<Config, Failure> {
     let (text, origin) = match (&args.config, std::env::var_os(CONFIG_ENV)) {
         (Some(path), _) => (read(path, "")?, describe(path, "")),
         (None, Some(path)) if path.is_empty() => {
