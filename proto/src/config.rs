@@ -517,16 +517,7 @@ pub const KEY_TABLE: &[Key] = &[
         default: "[]",
         meaning: "lease files read for DHCP option 222 before ScoutSrv; \"auto\" = the standard locations",
         apply: |c, v| {
-            c.dhcp_leases = string_list(v, "dhcp_leases")?
-                .into_iter()
-                .map(|s| match s.as_str() {
-                    "" => Err(Error::config(
-                        "dhcp_leases",
-                        "expected a path or \"auto\", got an empty string",
-                    )),
-                    _ => Ok(PathBuf::from(s)),
-                })
-                .collect::<Result<_>>()?;
+            c.dhcp_leases = path_list(v, "dhcp_leases", "a path or \"auto\"")?;
             Ok(())
         },
     },
@@ -536,13 +527,7 @@ pub const KEY_TABLE: &[Key] = &[
         default: "[]",
         meaning: "Scout-style INI files read when the client is created; their entries win over these keys",
         apply: |c, v| {
-            c.scout_ini = string_list(v, "scout_ini")?
-                .into_iter()
-                .map(|s| match s.as_str() {
-                    "" => Err(Error::config("scout_ini", "expected a path, got an empty string")),
-                    _ => Ok(PathBuf::from(s)),
-                })
-                .collect::<Result<_>>()?;
+            c.scout_ini = path_list(v, "scout_ini", "a path")?;
             Ok(())
         },
     },
@@ -621,6 +606,17 @@ fn string_list(v: &Value, key: &str) -> Result<Vec<String>> {
             item.as_str()
                 .map(str::to_string)
                 .ok_or_else(|| expected(key, "an array of strings", item))
+        })
+        .collect()
+}
+
+/// A list of paths, none of them empty (`what` says what an entry must be).
+fn path_list(v: &Value, key: &str, what: &str) -> Result<Vec<PathBuf>> {
+    string_list(v, key)?
+        .into_iter()
+        .map(|s| match s.as_str() {
+            "" => Err(Error::config(key, format!("expected {what}, got an empty string"))),
+            _ => Ok(PathBuf::from(s)),
         })
         .collect()
 }

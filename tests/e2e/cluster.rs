@@ -74,13 +74,7 @@ fn failed(result: &Value) -> Vec<String> {
 
 /// The `scout-server` binary, or `None` after reporting the skip.
 fn server_bin() -> Option<PathBuf> {
-    match scoutlb_testkit::built_binary("scout-server") {
-        Ok(bin) => Some(bin),
-        Err(why) => {
-            scoutlb_testkit::skip(&why);
-            None
-        }
-    }
+    scoutlb_testkit::built_binary_or_skip("scout-server")
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -26,13 +26,7 @@ const FLAGS: &[&str] = &["--heartbeat-ms", "200", "--window-ms", "1500"];
 const EXIT_ALL_FAILED: i32 = 1;
 
 fn server_bin() -> Option<PathBuf> {
-    match scoutlb_testkit::built_binary("scout-server") {
-        Ok(bin) => Some(bin),
-        Err(why) => {
-            scoutlb_testkit::skip(&why);
-            None
-        }
-    }
+    scoutlb_testkit::built_binary_or_skip("scout-server")
 }
 
 /// `scout-server keygen FILE`: the public key it prints.

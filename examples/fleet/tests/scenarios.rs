@@ -14,13 +14,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The `scout-server` binary beside the tool in the target folder (built by a workspace `cargo test`).
 fn scout_server() -> Option<PathBuf> {
-    match scoutlb_testkit::built_binary("scout-server") {
-        Ok(path) => Some(path),
-        Err(why) => {
-            scoutlb_testkit::skip(&why);
-            None
-        }
-    }
+    scoutlb_testkit::built_binary_or_skip("scout-server")
 }
 
 /// What one run of the tool printed.

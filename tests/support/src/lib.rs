@@ -53,6 +53,18 @@ pub fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
+/// The workspace's built binary `name` ([`built_binary`]), or `None` after reporting the skip
+/// (a failure under the test command, [`skip`]).
+pub fn built_binary_or_skip(name: &str) -> Option<std::path::PathBuf> {
+    match built_binary(name) {
+        Ok(path) => Some(path),
+        Err(why) => {
+            skip(&why);
+            None
+        }
+    }
+}
+
 /// A binary of the workspace, built beforehand (`cargo build --bins`, as the test command does):
 /// found beside the running test, in the same target folder. Tests never build another crate
 /// themselves.
