@@ -4,13 +4,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scoutlb::{Config, OrderMode, ProbeKind, Scheme};
+use scoutlb::{Config, KEYS, OrderMode, ProbeKind, Scheme};
 use serde_json::{Value, json};
 
 fuzz_target!(|text: &str| {
     let Ok(config) = Config::from_json(text) else { return };
     config.validate().expect("a parsed configuration is valid");
-    let again = encode(&config).to_string();
+    let encoded = encode(&config);
+    // The encoder spells out every key, so a key it forgets cannot hide a difference.
+    for key in KEYS {
+        assert!(encoded.get(key).is_some(), "the encoder misses `{key}`");
+    }
+    let again = encoded.to_string();
     match Config::from_json(&again) {
         Ok(reparsed) => assert_eq!(reparsed, config, "written back as {again}"),
         Err(e) => panic!("written back as {again}, refused: {e}"),
@@ -41,6 +46,7 @@ fn encode(c: &Config) -> Value {
         "ca_file": path(&c.ca_file),
         "connect_timeout_ms": ms(c.connect_timeout),
         "attempt_delay_ms": ms(c.attempt_delay),
+        "answer_delay_ms": ms(c.answer_delay),
         "deadline_ms": ms(c.deadline),
         "dns_timeout_ms": ms(c.dns_timeout),
         "nameservers": c.nameservers.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -59,5 +65,6 @@ fn encode(c: &Config) -> Value {
         "device_id": c.device_id,
         "dhcp_leases": c.dhcp_leases.iter().map(|p| p.to_str().expect("JSON paths are UTF-8")).collect::<Vec<_>>(),
         "scout_ini": c.scout_ini.iter().map(|p| p.to_str().expect("parsed from UTF-8")).collect::<Vec<_>>(),
+        "list_keys": c.list_keys.iter().map(|k| k.to_base64()).collect::<Vec<_>>(),
     })
 }

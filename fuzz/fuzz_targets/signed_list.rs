@@ -18,7 +18,9 @@ fn key() -> &'static SigningKey {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&mode, rest)) = input.split_first() else { return };
+    let Some((&mode, rest)) = input.split_first() else {
+        return;
+    };
     let trust = Trust {
         keys: vec![key().public_key()],
         min_version: u64::from(mode >> 4),
@@ -27,15 +29,22 @@ fuzz_target!(|input: &[u8]| {
     let body = if mode & 1 == 0 {
         rest.to_vec()
     } else {
-        let answer = serde_json::json!({"servers": [{"host": "a.test", "port": 1}], "signed": envelope(rest, &[key()])});
+        let answer =
+            serde_json::json!({"servers": [{"host": "a.test", "port": 1}], "signed": envelope(rest, &[key()])});
         serde_json::to_vec(&answer).expect("a JSON value serialises")
     };
-    let Ok(received) = ServerList::from_json(&body) else { return };
+    let Ok(received) = ServerList::from_json(&body) else {
+        return;
+    };
     let Ok(list) = trust.check(&received) else { return };
     let proof = list.proof().expect("a checked list carries its proof");
     assert!(proof.signers.iter().all(|k| trust.keys.contains(k)) && !proof.signers.is_empty());
     assert!(proof.version >= trust.min_version && proof.expires >= trust.now);
     assert!(!list.entries().is_empty() && list.entries().len() <= MAX_ENTRIES);
     assert_eq!(list.generation(), Some(proof.version));
-    assert_eq!(trust.check(&received).ok().as_ref(), Some(&list), "the check is deterministic");
+    assert_eq!(
+        trust.check(&received).ok().as_ref(),
+        Some(&list),
+        "the check is deterministic"
+    );
 });
