@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::race::{Action, Id, Race, Stage, Timing};
 use crate::server::Server;
 use crate::server_list::ServerList;
-use crate::signed_list::Trust;
+use crate::signed_list::{Trust, list_problem};
 
 /// What the driver must do now.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,7 +139,8 @@ impl Connect {
     /// fleet signs its lists, a list that fails the checks fails the attempt instead
     /// (behaviour.md, "Signed lists").
     pub fn succeeded(&mut self, id: Id, list: Option<ServerList>, now: Duration) {
-        if self.outcome.is_some() {
+        // An attempt the race no longer counts (decided, timed out) brings nothing to check.
+        if self.outcome.is_some() || !self.race.is_running(id) {
             return;
         }
         let list = match (list, &self.trust) {
@@ -151,8 +152,7 @@ impl Connect {
                         from: Some(server.clone()),
                         reason: refused.0.clone(),
                     }));
-                    self.list_problem
-                        .get_or_insert_with(|| format!("server list from {server} refused: {}", refused.0));
+                    self.list_problem.get_or_insert_with(|| list_problem(&server, &refused));
                     self.failed(id, FailReason::UntrustedList(refused.0), now);
                     return;
                 }

@@ -26,7 +26,7 @@ use crate::order::{Ranking, failover_order};
 use crate::race::Timing;
 use crate::server::Server;
 use crate::server_list::{ListError, ServerList};
-use crate::signed_list::{Trust, adopted_after};
+use crate::signed_list::{Trust, adopted_after, list_problem, not_older};
 use crate::state::State;
 
 /// What the driver must do after a call into the [`Device`].
@@ -227,11 +227,11 @@ impl Device {
             Outcome::Won { server, list, failed } => {
                 let via_balancer = from_balancer.contains(&server);
                 let changed = self.make_default(&server, &mut effects);
-                let mut list_problem = connect.list_problem().map(str::to_string);
+                let mut problem = connect.list_problem().map(str::to_string);
                 match list {
                     Some(list) => {
                         if let Err(refused) = self.accept_list(list, Some(server.clone()), &mut effects) {
-                            list_problem.get_or_insert(format!("server list from {server} refused: {}", refused.0));
+                            problem.get_or_insert(list_problem(&server, &refused));
                             if changed || self.is_behind() {
                                 self.ask_save(&mut effects);
                             }
@@ -242,7 +242,7 @@ impl Device {
                 }
                 let default = self.state.default_server.clone().unwrap_or_else(|| server.clone());
                 let mut connected = Connected::new(default, server, via_balancer, failed);
-                connected.list_problem = list_problem;
+                connected.list_problem = problem;
                 Ok(connected)
             }
         };
@@ -325,13 +325,7 @@ impl Device {
             let proof = list
                 .proof()
                 .ok_or_else(|| ListError("it was not verified, and list_keys is set".into()))?;
-            let saved = self.state.list_version.unwrap_or(0);
-            if proof.version < saved {
-                return Err(ListError(format!(
-                    "version {} is older than the saved list's version {saved}: an old or replayed list",
-                    proof.version
-                )));
-            }
+            not_older(proof.version, self.state.list_version.unwrap_or(0))?;
             adopted = Some((proof.version, adopted_after(proof, &self.config.list_keys)));
         }
         let from = from.or_else(|| self.state.default_server.clone());

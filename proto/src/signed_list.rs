@@ -74,12 +74,7 @@ impl Trust {
                 humantime::format_rfc3339_seconds(self.now)
             )));
         }
-        if version < self.min_version {
-            return Err(bad(format!(
-                "version {version} is older than the saved list's version {}: an old or replayed list",
-                self.min_version
-            )));
-        }
+        not_older(version, self.min_version)?;
         verified.set_proof(Proof {
             version,
             expires,
@@ -118,6 +113,21 @@ impl Trust {
         }
         Ok((envelope.payload, signers))
     }
+}
+
+/// Step 3: a list of `version` is refused when the saved list's version is higher.
+pub(crate) fn not_older(version: u64, saved: u64) -> Result<(), ListError> {
+    if version < saved {
+        return Err(ListError(format!(
+            "version {version} is older than the saved list's version {saved}: an old or replayed list"
+        )));
+    }
+    Ok(())
+}
+
+/// What a connect reports when the list `from` sent was refused (`Connected::list_problem`).
+pub(crate) fn list_problem(from: &crate::server::Server, refused: &ListError) -> String {
+    format!("server list from {from} refused: {}", refused.0)
 }
 
 /// The `signed` field: the payload bytes and their signatures.
