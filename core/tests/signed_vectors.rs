@@ -85,9 +85,7 @@ fn lying_servers_on_loopback() {
     let honest = serve("honest");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scoutlb.json");
-    let saved = json!({"format": 1, "default_server": null, "servers": null, "servers_from": null,
-                       "updated_at": "2026-12-01T00:00:00.000Z", "list_version": 5});
-    fs::write(&path, saved.to_string()).unwrap();
+    fs::write(&path, bodies["saved"].to_string()).unwrap();
     let client = |servers: Vec<String>| {
         let config = json!({"servers": servers, "list_keys": [doc["keys"]["A"]], "state_file": path.to_str().unwrap(),
                             "attempt_delay_ms": 0, "answer_delay_ms": 0});

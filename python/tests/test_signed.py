@@ -17,14 +17,7 @@ DOC: dict[str, Any] = json.loads((REPO_ROOT / "tests" / "vectors" / "signed_list
 CASES: list[dict[str, Any]] = DOC["cases"]
 BODIES: dict[str, str] = DOC["lying_servers"]
 KEY_A: str = DOC["keys"]["A"]
-SAVED = {
-    "format": 1,
-    "default_server": None,
-    "servers": None,
-    "servers_from": None,
-    "updated_at": "2026-12-01T00:00:00.000Z",
-    "list_version": 5,
-}
+SAVED: dict[str, Any] = DOC["lying_servers"]["saved"]
 
 
 def summary(path: Path) -> dict[str, Any]:

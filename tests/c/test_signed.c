@@ -114,6 +114,20 @@ static void run_case(const struct tl_json *c) {
     rmdir(dir);
 }
 
+/* A client of the servers on loopback ports `first` and `second`, trusting `keys`, saving to `path`. */
+static struct scoutlb_client *client_of(const struct tl_json *keys, const char *path, uint16_t first, uint16_t second) {
+    struct scoutlb_client *client = NULL;
+    struct scoutlb_config *config;
+    char rest[512];
+    snprintf(rest, sizeof rest,
+             ", \"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"attempt_delay_ms\": 0, \"answer_delay_ms\": 0",
+             first, second);
+    config = config_with(keys, path, rest);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    return client;
+}
+
 /* Lying servers on loopback: the rewritten list fails its attempt and the honest server wins; with
  * only liars, the connect fails as untrusted_list and the state file stays byte for byte. */
 static void lying_servers(const struct tl_json *doc) {
@@ -122,31 +136,24 @@ static void lying_servers(const struct tl_json *doc) {
                *rogue = tl_json_get(bodies, "rogue")->string;
     struct tl_http_server *liar = tl_http_start(TL_SERVE, 200, forged), *other = tl_http_start(TL_SERVE, 200, rogue),
                           *honest = tl_http_start(TL_SERVE, 200, good);
-    struct tl_json *keys = tl_json_parse("[]");
-    char dir[] = "/tmp/scoutlb-signed-net.XXXXXX", path[300], lock[320], rest[512], keys_text[128], problem[1024];
-    const char *saved = "{\"format\": 1, \"default_server\": null, \"servers\": null, \"servers_from\": null, "
-                        "\"updated_at\": \"2026-12-01T00:00:00.000Z\", \"list_version\": 5}";
-    struct scoutlb_config *config;
-    struct scoutlb_client *client = NULL;
+    struct tl_json *keys;
+    char dir[] = "/tmp/scoutlb-signed-net.XXXXXX", path[300], lock[320], keys_text[128], problem[1024];
+    struct scoutlb_client *client;
     struct scoutlb_connected connected;
     struct scoutlb_attempt attempt;
     size_t count = 0, len = 0, i;
-    char *before, *after;
+    char *before, *after, *saved;
     CHECK(liar != NULL && other != NULL && honest != NULL && mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/scoutlb.json", dir);
     snprintf(lock, sizeof lock, "%s.lock", path);
     snprintf(keys_text, sizeof keys_text, "[\"%s\"]", tl_json_get(tl_json_get(doc, "keys"), "A")->string);
-    tl_json_free(keys);
     keys = tl_json_parse(keys_text);
 
     /* Only liars: all fail, nothing is saved. */
+    saved = tl_json_write(tl_json_get(bodies, "saved"));
     write_file(path, saved);
-    snprintf(rest, sizeof rest,
-             ", \"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"attempt_delay_ms\": 0, \"answer_delay_ms\": 0",
-             tl_http_port(liar), tl_http_port(other));
-    config = config_with(keys, path, rest);
-    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
-    scoutlb_config_free(config);
+    free(saved);
+    client = client_of(keys, path, tl_http_port(liar), tl_http_port(other));
     before = tl_read_file(path);
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
     CHECK_STATUS(scoutlb_last_error_attempt_count(&count), SCOUTLB_OK);
@@ -162,12 +169,7 @@ static void lying_servers(const struct tl_json *doc) {
     scoutlb_client_free(client);
 
     /* A liar first, then the honest server: the honest one wins, the refusal is reported. */
-    snprintf(rest, sizeof rest,
-             ", \"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"attempt_delay_ms\": 0, \"answer_delay_ms\": 0",
-             tl_http_port(liar), tl_http_port(honest));
-    config = config_with(keys, path, rest);
-    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
-    scoutlb_config_free(config);
+    client = client_of(keys, path, tl_http_port(liar), tl_http_port(honest));
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
     CHECK(connected.list_refused && connected.failed_attempts == 1);
     CHECK_STATUS(scoutlb_last_list_problem(problem, sizeof problem, &len), SCOUTLB_OK);
@@ -197,8 +199,6 @@ static void lying_servers(const struct tl_json *doc) {
 }
 
 int main(int argc, char **argv) {
-    char file[1024];
-    char *text;
     struct tl_json *doc;
     const struct tl_json *cases;
     size_t i;
@@ -206,10 +206,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s VECTORS_DIR\n", argv[0]);
         return 2;
     }
-    snprintf(file, sizeof file, "%s/signed_list.json", argv[1]);
-    text = tl_read_file(file);
-    doc = text ? tl_json_parse(text) : NULL;
-    free(text);
+    doc = tl_read_vectors(argv[1], "signed_list.json");
     CHECK(doc != NULL);
     if (doc == NULL) {
         return tl_finish();

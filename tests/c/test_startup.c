@@ -266,16 +266,10 @@ static void run_case(const struct tl_json *c) {
 }
 
 int main(int argc, char **argv) {
-    char file[1024];
-    char *text;
-    struct tl_json *doc;
+    struct tl_json *doc = tl_read_vectors(argc > 1 ? argv[1] : "tests/vectors", "startup.json");
     const struct tl_json *cases;
     size_t i;
 
-    snprintf(file, sizeof file, "%s/startup.json", argc > 1 ? argv[1] : "tests/vectors");
-    text = tl_read_file(file);
-    doc = text ? tl_json_parse(text) : NULL;
-    free(text);
     cases = doc ? tl_json_get(doc, "cases") : NULL;
     CHECK(cases != NULL && cases->count >= 10);
     for (i = 0; cases != NULL && i < cases->count; i++) {

@@ -325,6 +325,17 @@ char *tl_read_file(const char *path) {
     return buf;
 }
 
+struct tl_json *tl_read_vectors(const char *dir, const char *name) {
+    char file[1024];
+    char *text;
+    struct tl_json *doc;
+    snprintf(file, sizeof file, "%s/%s", dir, name);
+    text = tl_read_file(file);
+    doc = text ? tl_json_parse(text) : NULL;
+    free(text);
+    return doc;
+}
+
 /* ---- loopback HTTP server -------------------------------------------------------------------- */
 
 struct tl_http_server {

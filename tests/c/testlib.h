@@ -54,6 +54,8 @@ const struct tl_json *tl_json_get(const struct tl_json *object, const char *key)
 char *tl_json_write(const struct tl_json *value);
 /** Read a whole file into a NUL-terminated malloc'd buffer, or NULL. */
 char *tl_read_file(const char *path);
+/** Parse the vector file `dir/name` (tests/vectors/); NULL when it cannot be read or parsed. */
+struct tl_json *tl_read_vectors(const char *dir, const char *name);
 
 /* ---- loopback HTTP server -------------------------------------------------------------------- */
 

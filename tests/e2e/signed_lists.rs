@@ -39,7 +39,7 @@ fn keygen(bin: &Path, file: &Path) -> String {
     public
 }
 
-/// A server of the cluster on `db`, signing with `keys`, with `extra` flags.
+/// A server `id` of the cluster on `db`, started with `extra` flags (such as `--list-key`).
 fn server(bin: &Path, db: &str, id: &str, extra: &[&str]) -> ScoutServerProcess {
     let args = [&["--id", id], FLAGS, extra].concat();
     ScoutServerProcess::start(bin, db, &args, DEADLINE)
