@@ -258,6 +258,11 @@ enum scoutlb_event_kind
      * The keys adopted from signed lists changed (a key rotation); the message names them.
      */
     SCOUTLB_EVENT_LIST_KEYS_CHANGED = 12,
+    /**
+     * This connect call's https attempts check no certificate (`tls_verify` `"none"`): said
+     * before the first attempt of every call (behaviour.md, "TLS").
+     */
+    SCOUTLB_EVENT_TLS_UNVERIFIED = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

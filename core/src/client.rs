@@ -17,6 +17,7 @@ use crate::attempt::{self, Context, LookupJob};
 use crate::cancel::{Canceller, SLICE, sleep_until};
 use crate::emit::emit;
 use crate::fork_lock::{ForkGuard, ForkLock};
+use crate::https::BalancerNames;
 use crate::lookup;
 use crate::probe::{HttpProbe, Probe, TcpProbe};
 use crate::state::{STATE_LOCK_WAIT, StateFile};
@@ -40,6 +41,8 @@ pub struct Client {
     state_dropped: Option<String>,
     /// DHCP option 222 read at creation and the lease it came from (behaviour.md, "First contact from DHCP").
     dhcp: Option<(std::path::PathBuf, scoutlb_proto::FirstContact)>,
+    /// The balancer's addresses, whose certificates the https probe checks against its name (behaviour.md, "TLS").
+    balancer_names: Arc<BalancerNames>,
 }
 
 impl std::fmt::Debug for Client {
@@ -94,6 +97,7 @@ impl ClientBuilder {
         let mut config = self.config;
         crate::scout_ini::read_into(&mut config)?;
         config.validate()?;
+        let balancer_names = Arc::new(BalancerNames::of(config.manager_load_balancer.as_ref()));
         let probe: Option<Arc<dyn Probe>> = match (self.probe, config.probe) {
             (Some(p), ProbeKind::Callback) => Some(p),
             (Some(_), _) => {
@@ -103,7 +107,7 @@ impl ClientBuilder {
                 ));
             }
             // Built-in probes resolve host names through the configured DNS settings, if any.
-            (None, ProbeKind::Http) => Some(Arc::new(HttpProbe::new(&config)?)),
+            (None, ProbeKind::Http) => Some(Arc::new(HttpProbe::with_names(&config, Arc::clone(&balancer_names))?)),
             (None, ProbeKind::Tcp) => Some(crate::probe::with_configured_dns(Arc::new(TcpProbe), &config)),
             (None, ProbeKind::Callback) => {
                 return Err(Error::config(
@@ -140,6 +144,7 @@ impl ClientBuilder {
         let device = Device::with_first_contact(&config, state, dhcp_servers)?;
         Ok(Client {
             dhcp: dhcp.map(|f| (f.lease, f.contact)),
+            balancer_names,
             seeds: device.seeds().to_vec(),
             config,
             probe,
@@ -239,10 +244,12 @@ impl Client {
     /// The balancer lookup of a start-up, to run on its own thread; its answer is kept for this client.
     fn lookup_job(&self, entry: &ManagerLoadBalancer) -> LookupJob {
         let (entry, config, device) = (entry.clone(), self.config.clone(), Arc::clone(&self.device));
+        let names = Arc::clone(&self.balancer_names);
         let seed = lock(&self.rng).u64(..);
         Box::new(move || {
             let mut events = Vec::new();
             let evaluation = lookup::evaluate(&entry, &config, seed, &mut |e| events.push(e));
+            names.resolved(&evaluation.servers);
             let kept = lock(&device).balancer_evaluated(evaluation).clone();
             (kept, events)
         })

@@ -3,19 +3,19 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ureq::unversioned::transport::{ConnectionDetails, Connector, Transport};
 
 use crate::FailReason;
+use crate::Result;
 use crate::Server;
 use crate::dns::ConfiguredLookup;
+use crate::https::{BalancerNames, TlsConnector};
 use crate::tls::tls_failure;
 use crate::{Config, Scheme};
 use crate::{DnsFailure, DnsFailureKind};
-use crate::{Error, Result};
 use crate::{MAX_BODY_BYTES, ServerList};
 use crate::{TlsFailure, TlsFailureKind};
 
@@ -130,9 +130,19 @@ pub struct HttpProbe {
 }
 
 impl HttpProbe {
-    /// Build the probe of a configuration: its scheme, its CA file, redirects off.
+    /// Build the probe of a configuration: its scheme, its roots and `tls_verify` (read now),
+    /// redirects off.
     pub fn new(config: &Config) -> Result<Self> {
-        let mut builder = ureq::Agent::config_builder()
+        Self::with_names(
+            config,
+            Arc::new(BalancerNames::of(config.manager_load_balancer.as_ref())),
+        )
+    }
+
+    /// [`HttpProbe::new`] that checks the certificates of the balancer's addresses, as `names`
+    /// learns them, against the balancer's name (behaviour.md, "TLS").
+    pub(crate) fn with_names(config: &Config, names: Arc<BalancerNames>) -> Result<Self> {
+        let builder = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             // A probe is a one-time check: keep no connection open on the server after it.
@@ -140,19 +150,11 @@ impl HttpProbe {
             .max_idle_connections_per_host(0)
             .timeout_global(Some(config.connect_timeout))
             .user_agent(concat!("scoutlb/", env!("CARGO_PKG_VERSION")));
-        let roots = match &config.ca_file {
-            Some(path) => ureq::tls::RootCerts::new_with_certs(&load_ca_file(path)?),
-            None => ureq::tls::RootCerts::PlatformVerifier,
-        };
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(roots)
-            // ring, as the rest of the crate; set here, never as the process's default (the host
-            // program may use rustls with a provider of its own).
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .build();
-        builder = builder.tls_config(tls);
         // The connector chain signals "transport up" once TCP (and TLS) is established.
-        let connector = ureq::unversioned::transport::DefaultConnector::new().chain(SignalUp);
+        let tls = TlsConnector::new(config, names)?;
+        let connector = ureq::unversioned::transport::TcpConnector::default()
+            .chain(tls)
+            .chain(SignalUp);
         let agent = match crate::dns::configured_resolver(config) {
             Some(resolver) => ureq::Agent::with_parts(builder.build(), connector, resolver),
             None => ureq::Agent::with_parts(builder.build(), connector, crate::dns::SystemResolver::default()),
@@ -167,21 +169,6 @@ impl HttpProbe {
     pub fn url(&self, server: &Server) -> String {
         format!("{}://{server}{SERVERS_PATH}", self.scheme.name())
     }
-}
-
-fn load_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
-    let bad = |m: String| Error::config("ca_file", format!("{}: {m}", path.display()));
-    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| bad(format!("not a PEM file: {e}")))? {
-            certs.push(c);
-        }
-    }
-    if certs.is_empty() {
-        return Err(bad("holds no certificate".into()));
-    }
-    Ok(certs)
 }
 
 thread_local! {

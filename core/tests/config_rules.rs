@@ -32,13 +32,14 @@ fn defaults_match_the_spec() {
     );
     assert!(c.nameservers.is_empty() && c.search_domains.is_empty() && c.device_id.is_none() && c.ca_file.is_none());
     assert!(c.list_keys.is_empty());
+    assert_eq!((c.tls_verify, c.ca_dir), (scoutlb::TlsVerify::Full, None));
 }
 
 #[test]
 fn the_spec_example_parses_with_every_key() {
     let json = r#"{"servers": ["a", "b:1", "[fd00::1]:2"], "manager_load_balancer": "srv:_scout._tcp.corp",
         "state_file": "/tmp/x.json", "default_port": 9000, "probe": "tcp", "scheme": "https", "ca_file": "/ca.pem",
-        "connect_timeout_ms": 1, "attempt_delay_ms": 0, "answer_delay_ms": 0, "deadline_ms": 5, "dns_timeout_ms": 7,
+        "ca_dir": "/setup/cacerts/scoutsrv", "tls_verify": "chain", "connect_timeout_ms": 1, "attempt_delay_ms": 0, "answer_delay_ms": 0, "deadline_ms": 5, "dns_timeout_ms": 7,
         "nameservers": ["127.0.0.1:5353", "::1"], "search_domains": ["corp"],
         "retry": {"base_ms": 10, "factor": 1.5, "cap_ms": 20, "max_tries": 3},
         "failover_order": "spread", "device_id": "dev-1", "list_keys": ["vHy8tWNjdfodgkNNRmck2SN39TuYBpXdSdJtDOEiBaU="],

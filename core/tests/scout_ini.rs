@@ -29,6 +29,7 @@ fn entries_set_their_keys_and_win_over_json() {
     assert_eq!(c.manager_load_balancer.as_ref().unwrap().to_string(), "lb.corp:22125");
     let servers: Vec<String> = c.servers.iter().map(ToString::to_string).collect();
     assert_eq!(servers, ["127.0.0.1:7", "127.0.0.2:22125"]);
+    assert_eq!(c.tls_verify, scoutlb::TlsVerify::Full);
 }
 
 #[test]
@@ -54,13 +55,13 @@ fn a_bad_value_names_file_line_section_and_entry() {
         }
         other => panic!("expected a scout_ini error, got {other:?}"),
     }
-    let f = ini(b"[Security]\nTlsVerifyOption=1\n");
+    let f = ini(b"[Security]\nTlsVerifyOption=2\n");
     let Err(e) = Client::new(config_with(&[&f], "")) else {
-        panic!("level 1 is refused")
+        panic!("level 2 is refused")
     };
     assert!(
         e.to_string()
-            .contains("entry TlsVerifyOption: level 1 is not supported"),
+            .contains("entry TlsVerifyOption: expected 0 (no check), 1 (chain) or 3 (chain and name)"),
         "{e}"
     );
 }

@@ -36,6 +36,9 @@ pub enum scoutlb_event_kind {
     SCOUTLB_EVENT_PATIENCE_RAN_OUT = 11,
     /// The keys adopted from signed lists changed (a key rotation); the message names them.
     SCOUTLB_EVENT_LIST_KEYS_CHANGED = 12,
+    /// This connect call's https attempts check no certificate (`tls_verify` `"none"`): said
+    /// before the first attempt of every call (behaviour.md, "TLS").
+    SCOUTLB_EVENT_TLS_UNVERIFIED = 13,
 }
 
 /// How much an event matters; also the minimum severity given to `scoutlb_config_set_event_callback`.
@@ -134,6 +137,7 @@ fn kind_of(event: &Event) -> scoutlb_event_kind {
         Event::AttemptHeld { .. } => SCOUTLB_EVENT_ATTEMPT_HELD,
         Event::PatienceRanOut { .. } => SCOUTLB_EVENT_PATIENCE_RAN_OUT,
         Event::ListKeysChanged { .. } => SCOUTLB_EVENT_LIST_KEYS_CHANGED,
+        Event::TlsUnverified => SCOUTLB_EVENT_TLS_UNVERIFIED,
         _ => SCOUTLB_EVENT_OTHER,
     }
 }

@@ -44,6 +44,8 @@ fn encode(c: &Config) -> Value {
             other => panic!("scheme {other:?} has no JSON name in this encoder"),
         },
         "ca_file": path(&c.ca_file),
+        "ca_dir": path(&c.ca_dir),
+        "tls_verify": c.tls_verify.name(),
         "connect_timeout_ms": ms(c.connect_timeout),
         "attempt_delay_ms": ms(c.attempt_delay),
         "answer_delay_ms": ms(c.answer_delay),

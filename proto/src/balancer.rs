@@ -50,6 +50,20 @@ impl ManagerLoadBalancer {
     }
 }
 
+impl ManagerLoadBalancer {
+    /// The name the certificates of the entry's addresses must hold at `tls_verify` `"full"`
+    /// (behaviour.md, "TLS"): a host name itself, an SRV name's domain; `None` for an IP literal,
+    /// whose address is its own name.
+    pub fn tls_name(&self) -> Option<&str> {
+        match self {
+            ManagerLoadBalancer::Address(s) if s.ip().is_some() => None,
+            ManagerLoadBalancer::Address(s) => Some(s.host()),
+            // Parsed as `_service._proto.domain`: the domain follows the second label.
+            ManagerLoadBalancer::Srv(name) => name.splitn(3, '.').nth(2),
+        }
+    }
+}
+
 impl fmt::Display for ManagerLoadBalancer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -46,6 +46,39 @@ impl Scheme {
     }
 }
 
+/// What the https probe checks of a server's certificate (behaviour.md, "TLS").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsVerify {
+    /// The chain, the dates and the candidate's name (Scout's TlsVerifyOption 3). The default.
+    Full,
+    /// The chain and the dates, any name (Scout's TlsVerifyOption 1).
+    Chain,
+    /// Nothing (Scout's TlsVerifyOption 0): reported in every connect's events.
+    None,
+}
+
+impl TlsVerify {
+    /// The level as written in the configuration: `full`, `chain` or `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVerify::Full => "full",
+            TlsVerify::Chain => "chain",
+            TlsVerify::None => "none",
+        }
+    }
+
+    /// The level of a Scout `TlsVerifyOption` value: 0, 1 or 3.
+    pub fn from_scout(option: &str) -> Option<Self> {
+        match option {
+            "0" => Some(TlsVerify::None),
+            "1" => Some(TlsVerify::Chain),
+            "3" => Some(TlsVerify::Full),
+            _ => None,
+        }
+    }
+}
+
 /// How the servers after the default are ranked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -99,6 +132,10 @@ pub struct Config {
     pub scheme: Scheme,
     /// PEM bundle of trusted CAs for https. Defaults to none: the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// Folder of trusted CA certificates for https (behaviour.md, "TLS"). Defaults to none.
+    pub ca_dir: Option<PathBuf>,
+    /// What https checks of a certificate. Defaults to [`TlsVerify::Full`].
+    pub tls_verify: TlsVerify,
     /// Time limit of one attempt. Defaults to 3 seconds.
     pub connect_timeout: Duration,
     /// Patience of an attempt still connecting: after it the next candidate starts beside it;
@@ -134,6 +171,12 @@ pub struct Config {
 /// The `dhcp_leases` entry that stands for the standard lease locations.
 pub const DHCP_LEASES_AUTO: &str = "auto";
 
+/// Port of a Scout Server's TLS service (behaviour.md, "TLS").
+pub const SCOUT_TLS_PORT: u16 = 22125;
+
+/// Folder where Scout devices keep the CA certificates of their servers (behaviour.md, "TLS").
+pub const SCOUT_CA_DIR: &str = "/setup/cacerts/scoutsrv";
+
 /// Host name tried when no seed server is configured, as Scout devices do on first contact.
 pub const FIRST_CONTACT_HOST: &str = "ScoutSrv";
 
@@ -147,6 +190,8 @@ impl Default for Config {
             probe: ProbeKind::Http,
             scheme: Scheme::Http,
             ca_file: None,
+            ca_dir: None,
+            tls_verify: TlsVerify::Full,
             connect_timeout: Duration::from_millis(3000),
             attempt_delay: Duration::from_millis(250),
             answer_delay: Duration::from_millis(1000),
@@ -230,6 +275,15 @@ impl Config {
             (key.apply)(self, &setting.value)
                 .map_err(|e| Error::config("scout_ini", format!("{}: {e}", setting.place)))?;
         }
+        // behaviour.md, "Scout INI files": a Scout level that checks takes Scout's folder of roots
+        // when the configuration names none.
+        let checks = ini
+            .settings
+            .iter()
+            .any(|s| s.key == "tls_verify" && s.value != TlsVerify::None.name());
+        if checks && self.scheme == Scheme::Https && self.ca_file.is_none() && self.ca_dir.is_none() {
+            self.ca_dir = Some(PathBuf::from(SCOUT_CA_DIR));
+        }
         Ok(())
     }
 
@@ -245,7 +299,11 @@ impl Config {
                 "expected a path or \"auto\", got an empty string",
             ));
         }
-        for (key, path) in [("state_file", &self.state_file), ("ca_file", &self.ca_file)] {
+        for (key, path) in [
+            ("state_file", &self.state_file),
+            ("ca_file", &self.ca_file),
+            ("ca_dir", &self.ca_dir),
+        ] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 return Err(Error::config(key, "expected a path, got an empty string"));
             }
@@ -393,6 +451,29 @@ pub const KEY_TABLE: &[Key] = &[
         meaning: "PEM bundle for https; null = the system's roots",
         apply: |c, v| {
             c.ca_file = Some(non_empty_path(v, "ca_file")?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "ca_dir",
+        default: "null",
+        meaning: "folder of CA certificates (*.pem, *.crt, *.cer) for https; null = none",
+        apply: |c, v| {
+            c.ca_dir = Some(non_empty_path(v, "ca_dir")?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "tls_verify",
+        default: "\"full\"",
+        meaning: "\"full\", \"chain\" or \"none\": what https checks of a certificate",
+        apply: |c, v| {
+            c.tls_verify = match as_str(v, "tls_verify")? {
+                "full" => TlsVerify::Full,
+                "chain" => TlsVerify::Chain,
+                "none" => TlsVerify::None,
+                other => return Err(one_of("tls_verify", other, "\"full\", \"chain\" or \"none\"")),
+            };
             Ok(())
         },
     },
@@ -735,6 +816,18 @@ impl ConfigBuilder {
     /// Set the CA bundle for https.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.ca_file = Some(path.into());
+        self
+    }
+
+    /// Set the folder of CA certificates for https.
+    pub fn ca_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.ca_dir = Some(path.into());
+        self
+    }
+
+    /// Set what https checks of a certificate.
+    pub fn tls_verify(mut self, level: TlsVerify) -> Self {
+        self.config.tls_verify = level;
         self
     }
 

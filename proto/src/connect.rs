@@ -122,6 +122,11 @@ impl Connect {
         }
     }
 
+    /// Report `event` before anything else of this call.
+    pub(crate) fn emit_first(&mut self, event: Event) {
+        self.steps.push_front(Step::Emit(event));
+    }
+
     fn server_of(&self, id: Id) -> Server {
         match (self.race.candidate(id), &self.lookup) {
             (Some(server), _) => server.clone(),

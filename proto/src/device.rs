@@ -16,7 +16,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::balancer::{self, Evaluation};
-use crate::config::{Config, FIRST_CONTACT_HOST};
+use crate::config::{Config, FIRST_CONTACT_HOST, ProbeKind, Scheme, TlsVerify};
 use crate::connect::{Balancer, Connect, Outcome};
 use crate::connected::Connected;
 use crate::error::{Error, Result};
@@ -156,7 +156,7 @@ impl Device {
         let timing = Timing::of(&self.config);
         let port = self.config.default_port;
         let trust = self.trust(now);
-        match (call, &self.config.manager_load_balancer, &self.balancer) {
+        let mut connect = match (call, &self.config.manager_load_balancer, &self.balancer) {
             (Call::Startup, Some(entry), Some(evaluation)) => Connect::new(
                 self.candidates(),
                 timing,
@@ -172,7 +172,13 @@ impl Device {
                 trust,
             ),
             _ => Connect::new(self.failover_order(), timing, Balancer::None, port, trust),
+        };
+        let c = &self.config;
+        // behaviour.md, "TLS": a call whose https checks nothing says so, every time.
+        if c.probe == ProbeKind::Http && c.scheme == Scheme::Https && c.tls_verify == TlsVerify::None {
+            connect.emit_first(Event::TlsUnverified);
         }
+        connect
     }
 
     /// What a list must pass at `now` when the fleet signs its lists (behaviour.md, "Signed

@@ -118,6 +118,9 @@ pub enum Event {
         /// Why (which leases were read and what they held).
         reason: String,
     },
+    /// This connect call's https attempts check no certificate (`tls_verify` `"none"`,
+    /// behaviour.md, "TLS"): reported before the first attempt of every call.
+    TlsUnverified,
 }
 
 /// How much an event matters, mapped onto `log` levels.
@@ -148,7 +151,8 @@ impl Event {
             | Event::ServerListRejected { .. }
             | Event::StateFileProblem { .. }
             | Event::BalancerFailed { .. }
-            | Event::DhcpLeaseProblem { .. } => Severity::Warning,
+            | Event::DhcpLeaseProblem { .. }
+            | Event::TlsUnverified => Severity::Warning,
         }
     }
 
@@ -170,6 +174,7 @@ impl Event {
             Event::DhcpFirstContact { .. } => "dhcp_first_contact",
             Event::DhcpLeaseProblem { .. } => "dhcp_lease_problem",
             Event::DhcpFallback { .. } => "dhcp_fallback",
+            Event::TlsUnverified => "tls_unverified",
         }
     }
 
@@ -275,6 +280,9 @@ impl fmt::Display for Event {
                 write!(f, "DHCP lease {}: {}", lease.display(), crate::printable(message))
             }
             Event::DhcpFallback { reason } => write!(f, "no DHCP option 222, first contact through ScoutSrv: {reason}"),
+            Event::TlsUnverified => f.write_str(
+                "TLS certificates are not checked (tls_verify \"none\"): anyone on the path can pose as a server",
+            ),
         }
     }
 }

@@ -34,7 +34,7 @@ pub use attempt::{Attempt, FailReason, describe_failures};
 pub use balancer::{Evaluation, ManagerLoadBalancer};
 pub use config::{
     Config, ConfigBuilder, DHCP_LEASES_AUTO, FIRST_CONTACT_HOST, KEY_TABLE, KEYS, Key, OrderMode, ProbeKind,
-    RETRY_KEYS, RetryPolicy, Scheme,
+    RETRY_KEYS, RetryPolicy, SCOUT_CA_DIR, SCOUT_TLS_PORT, Scheme, TlsVerify,
 };
 pub use connect::{Connect, Outcome, Step};
 pub use connected::Connected;

@@ -74,8 +74,7 @@ enum Form {
     Text,
     /// A comma- or space-separated list of addresses.
     List,
-    /// One of Scout's TLS levels: 3 (chain and name) is scoutlb's own check and sets nothing;
-    /// 0 and 1 are refused until scoutlb has them.
+    /// One of Scout's TLS levels, 0, 1 or 3, as the `tls_verify` name it stands for.
     TlsLevel,
 }
 
@@ -83,7 +82,7 @@ enum Form {
 const ENTRIES: &[(&str, &str, &str, Form)] = &[
     ("Scout", "ManagerLoadBalancer", "manager_load_balancer", Form::Text),
     ("Scout", "ServerList", "servers", Form::List),
-    ("Security", "TlsVerifyOption", "", Form::TlsLevel),
+    ("Security", "TlsVerifyOption", "tls_verify", Form::TlsLevel),
 ];
 
 impl ScoutIni {
@@ -147,17 +146,12 @@ impl ScoutIni {
                         .filter(|s| !s.is_empty())
                         .collect::<Vec<_>>(),
                 ),
-                Form::TlsLevel => match value {
-                    "3" => continue,
-                    "0" | "1" => {
-                        return Err(bad(format!(
-                            "level {value} is not supported by this scoutlb: it always checks the chain and the name (level 3)"
-                        )));
-                    }
-                    other => {
+                Form::TlsLevel => match crate::TlsVerify::from_scout(value) {
+                    Some(level) => Value::from(level.name()),
+                    None => {
                         return Err(bad(format!(
                             "expected 0 (no check), 1 (chain) or 3 (chain and name), got \"{}\"",
-                            crate::printable(other)
+                            crate::printable(value)
                         )));
                     }
                 },
@@ -187,13 +181,14 @@ mod tests {
             vec![
                 ("manager_load_balancer", Value::from("lb.corp:22125"), 3),
                 ("servers", serde_json::json!(["10.0.0.1", "10.0.0.2", "[fd00::1]:5"]), 7),
+                ("tls_verify", Value::from("full"), 9),
             ]
         );
         assert_eq!(ini.ignored.len(), 1);
-        for level in ["0", "1"] {
+        for (level, name) in [("0", "none"), ("1", "chain"), ("\"3\"", "full")] {
             let text = format!("[Security]\nTlsVerifyOption={level}\n");
-            let e = ScoutIni::parse("t.ini", text.as_bytes()).unwrap_err();
-            assert!(e.message.contains("not supported"), "{level}: {e}");
+            let ini = ScoutIni::parse("t.ini", text.as_bytes()).unwrap();
+            assert_eq!(ini.settings[0].value, Value::from(name), "{level}");
         }
         assert_eq!(ini.ignored[0].entry, "Foo");
     }

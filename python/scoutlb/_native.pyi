@@ -212,7 +212,7 @@ class Event:
         `attempt_held` (answered, held while a more preferred server is within its patience),
         `patience_ran_out` (the next candidate starts beside a slow one; not a failure),
         `server_list_updated`, `server_list_rejected`, `default_changed`, `state_file_problem`,
-        `balancer_resolved`, `balancer_failed` or `list_keys_changed` (keys adopted from signed
+        `balancer_resolved`, `balancer_failed`, `list_keys_changed` or `tls_unverified` (keys adopted from signed
         lists for a key rotation)."""
 
     @property
@@ -272,6 +272,8 @@ class Client:
         probe: Literal["http", "tcp", "none"] | ProbeCallback = "http",
         scheme: Literal["http", "https"] = "http",
         ca_file: FilePath | None = None,
+        ca_dir: FilePath | None = None,
+        tls_verify: Literal["full", "chain", "none"] = "full",
         connect_timeout_ms: int = 3000,
         attempt_delay_ms: int = 250,
         answer_delay_ms: int = 1000,

@@ -267,6 +267,7 @@ impl Client {
             for (key, path) in paths {
                 match key.as_str() {
                     "state_file" => config.state_file = Some(path),
+                    "ca_dir" => config.ca_dir = Some(path),
                     _ => config.ca_file = Some(path),
                 }
             }

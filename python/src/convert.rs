@@ -8,7 +8,7 @@ use crate::errors::config_key_error;
 use crate::types::{Server, type_name};
 
 /// The configuration keys that hold a file path.
-pub const PATH_KEYS: [&str; 2] = ["state_file", "ca_file"];
+pub const PATH_KEYS: [&str; 3] = ["state_file", "ca_file", "ca_dir"];
 
 /// A path argument (str, bytes or `os.PathLike`) as the OS sees it, any bytes but NUL allowed
 /// (behaviour.md, "Configuration keys"); None for any other type, which `to_json` then refuses.

@@ -25,6 +25,8 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
         probe="tcp",
         scheme="http",
         ca_file=None,
+        ca_dir=None,
+        tls_verify="full",
         connect_timeout_ms=1000,
         attempt_delay_ms=0,
         answer_delay_ms=0,
@@ -41,7 +43,7 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
     assert client.seeds == [Server("10.0.0.11"), Server("10.0.0.12", 9000), Server("fd00::1", 7)]
     assert set(scoutlb.CONFIG_KEYS) == {
         "servers", "manager_load_balancer", "state_file", "default_port", "probe", "scheme", "ca_file",
-        "connect_timeout_ms", "attempt_delay_ms", "answer_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
+        "ca_dir", "tls_verify", "connect_timeout_ms", "attempt_delay_ms", "answer_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
         "search_domains", "retry", "failover_order", "device_id", "list_keys", "dhcp_leases", "scout_ini",
     }  # fmt: skip
 
@@ -62,7 +64,7 @@ def test_scout_ini_entries_win_and_a_bad_entry_names_its_place(tmp_path: Path) -
     client = Client(servers=["127.0.0.9"], probe="none", scout_ini=[str(ini)])
     assert client.seeds == [Server("127.0.0.2"), Server("127.0.0.3", 9)]
     assert client.candidates()[0] == Server("127.0.0.1", 7)
-    ini.write_text("[Security]\nTlsVerifyOption=0\n")
+    ini.write_text("[Security]\nTlsVerifyOption=2\n")
     with pytest.raises(scoutlb.ConfigError) as e:
         Client(probe="none", scout_ini=[str(ini)])
     assert e.value.key == "scout_ini"
@@ -234,6 +236,45 @@ def test_ca_file_missing(tmp_path: Path) -> None:
     with pytest.raises(scoutlb.ConfigError) as info:
         Client(scheme="https", ca_file=tmp_path / "missing.pem")
     assert info.value.key == "ca_file"
+
+
+def test_tls_levels(tmp_path: Path) -> None:
+    # behaviour.md, "TLS": an empty folder of roots is refused while https checks; "none" is
+    # reported before every call; a bad level names the key.
+    with pytest.raises(scoutlb.ConfigError) as info:
+        Client(scheme="https", ca_dir=tmp_path, servers=["127.0.0.1:1"])
+    assert info.value.key == "ca_dir" and "holds no certificate" in str(info.value)
+    with pytest.raises(scoutlb.ConfigError) as info:
+        Client(tls_verify="strict")  # type: ignore[arg-type]
+    assert info.value.key == "tls_verify"
+    kinds: list[str] = []
+    client = Client(
+        scheme="https",
+        tls_verify="none",
+        ca_dir=tmp_path,
+        servers=["127.0.0.1:1"],
+        connect_timeout_ms=500,
+        events=lambda e: kinds.append(e.kind),
+    )
+    for call in (client.connect, client.reconnect):
+        with pytest.raises(scoutlb.AllServersFailedError):
+            call()
+    assert kinds.count("tls_unverified") == 2
+    assert kinds[kinds.index("tls_unverified") + 1] == "attempt_started"
+    # Scout's TlsVerifyOption=0 in the device's own file wins over the keyword.
+    ini = tmp_path / "terminal.ini"
+    ini.write_text("[Security]\nTlsVerifyOption=0\n")
+    kinds.clear()
+    client = Client(
+        scheme="https",
+        tls_verify="full",
+        servers=["127.0.0.1:1"],
+        scout_ini=[str(ini)],
+        events=lambda e: kinds.append(e.kind),
+    )
+    with pytest.raises(scoutlb.AllServersFailedError):
+        client.connect()
+    assert kinds[0] == "tls_unverified"
 
 
 BAD_JSON: list[tuple[Any, str | None]] = [

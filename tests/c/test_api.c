@@ -357,6 +357,63 @@ static void test_scout_ini(void) {
     unlink(path);
 }
 
+/* behaviour.md, "TLS": the levels as keys, Scout's TlsVerifyOption, and the event of "none". */
+static void test_tls_levels(void) {
+    char ini[] = "/tmp/scoutlb-tls-ini-XXXXXX";
+    char dir[] = "/tmp/scoutlb-cacerts-XXXXXX";
+    char server[64];
+    int fd = mkstemp(ini);
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    struct scoutlb_connected connected;
+    struct recorder r;
+
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK(SCOUTLB_EVENT_TLS_UNVERIFIED == 13);
+    CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "tls_verify", "strict"), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("\"full\", \"chain\" or \"none\"");
+    CHECK_STATUS(scoutlb_config_set_string(config, "tls_verify", "chain"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "scheme", "https"), SCOUTLB_OK);
+    snprintf(server, sizeof server, "127.0.0.1:%u", (unsigned)tl_refused_port());
+    CHECK_STATUS(scoutlb_config_add_string(config, "servers", server), SCOUTLB_OK);
+
+    /* A folder of roots without a certificate: the device could reach no server, said at once. */
+    CHECK_STATUS(scoutlb_config_set_string(config, "ca_dir", dir), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("holds no certificate");
+    CHECK(client == NULL);
+
+    /* "none" is reported before every call's first attempt, even when every attempt fails. */
+    recorder_init(&r);
+    CHECK_STATUS(scoutlb_config_set_event_callback(config, SCOUTLB_SEVERITY_DEBUG, on_event, &r), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_string(config, "tls_verify", "none"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK_STATUS(scoutlb_client_reconnect(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK(recorded(&r, SCOUTLB_EVENT_TLS_UNVERIFIED) == 2);
+    CHECK(tl_contains(r.log, "TLS certificates are not checked"));
+    scoutlb_client_free(client);
+    client = NULL;
+
+    /* Scout's TlsVerifyOption=0 in the device's file says "none" too, over the JSON key. */
+    write_ini(ini, "[Security]\nTlsVerifyOption=0\n");
+    CHECK_STATUS(scoutlb_config_set_string(config, "tls_verify", "full"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_reset(config, "ca_dir"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_add_string(config, "scout_ini", ini), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK(recorded(&r, SCOUTLB_EVENT_TLS_UNVERIFIED) == 3);
+    CHECK(r.bad == 0);
+    scoutlb_client_free(client);
+    scoutlb_config_free(config);
+    pthread_mutex_destroy(&r.lock);
+    unlink(ini);
+    rmdir(dir);
+}
+
 /* ---- invalid UTF-8 and malformed JSON -------------------------------------------------------- */
 
 static void test_invalid_utf8(void) {
@@ -1978,6 +2035,7 @@ int main(int argc, char **argv) {
     test_failed_save();
     test_typed_config();
     test_scout_ini();
+    test_tls_levels();
     test_fork_mid_save();
     test_callback_probe();
     test_connect_http();

@@ -768,3 +768,52 @@ fn an_ini_file_sets_the_balancer_and_servers_and_a_bad_one_exits_two() {
         "{run:?}"
     );
 }
+
+#[test]
+fn tls_levels_from_an_ini_file_and_an_unchecked_connect_is_warned_once() {
+    // behaviour.md, "TLS": a certificate for another name, from the configured CA.
+    let pki = scoutlb_testkit::TestPki::for_names(&["scout.example"]);
+    let body = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let server = TestServer::start_tls(Behaviour::Body(body.clone()), Some(pki.server_config.clone()));
+    *body.lock().unwrap() = scoutlb_testkit::list_body(&[(&server.server(), "t")], Some("t"));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let ini = dir.path().join("terminal.ini");
+    let device = Device::new(
+        dir.path(),
+        "d",
+        json!({"servers": [server.server().to_string()], "scheme": "https", "ca_file": ca}),
+    );
+    let ini_arg = ini.to_str().unwrap();
+    let level = |option: &str| {
+        std::fs::write(&ini, format!("[Security]\r\nTlsVerifyOption={option}\r\n")).unwrap();
+        device.run(&["--ini", ini_arg, "connect"])
+    };
+    let run = level("3");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("wrong_name") || run.stderr.contains("not valid for name"),
+        "{run:?}"
+    );
+    let run = level("1");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.is_empty(), "{run:?}");
+    let run = level("0");
+    assert_eq!(run.code, 0, "{run:?}");
+    let warning: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("one JSON warning on stderr");
+    assert_eq!(warning["warning"], "tls_unverified", "{run:?}");
+
+    // Once per run, `-v` or not, however many tries; none from a checking level.
+    let run = device.run(&["--set", r#"tls_verify="none""#, "-v", "connect"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stderr.matches(r#""warning":"tls_unverified""#).count(),
+        1,
+        "{run:?}"
+    );
+    assert_eq!(run.stderr.matches(r#""event":"tls_unverified""#).count(), 1, "{run:?}");
+    let run = device.run(&["--set", r#"tls_verify="chain""#, "-v", "connect"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("not checked"), "{run:?}");
+}

@@ -93,12 +93,19 @@ fn version(printer: &Printer) -> std::io::Result<()> {
 /// Run a command: every one needs a client.
 fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> {
     let config = config::load(args)?;
-    let mut builder = Client::builder(config);
-    if args.verbose {
-        let json = args.json;
-        builder = builder.events(move |event: &scoutlb::Event| output::print_event(event, json));
-    }
-    let client = builder.build()?;
+    let (json, verbose) = (args.json, args.verbose);
+    let warned = AtomicBool::new(false);
+    let client = Client::builder(config)
+        .events(move |event: &scoutlb::Event| {
+            // behaviour.md, "TLS": unchecked certificates are said once per run, `-v` or not.
+            if *event == scoutlb::Event::TlsUnverified && !warned.swap(true, Ordering::Relaxed) {
+                output::warn_event(event, json);
+            }
+            if verbose {
+                output::print_event(event, json);
+            }
+        })
+        .build()?;
     output::warn_dropped(&client, args.json);
     match command {
         Command::Connect { retry } => {

@@ -550,6 +550,12 @@ pub fn warn_dropped(client: &Client, json: bool) {
     warn(json, "state_file_dropped", why, why);
 }
 
+/// Warn on stderr about `event`, named by its kind.
+pub fn warn_event(event: &Event, json: bool) {
+    let text = event.to_string();
+    warn(json, event.kind(), &text, &text);
+}
+
 /// Print one event on stderr (`--verbose`); in JSON with its time (RFC 3339, UTC, milliseconds).
 pub fn print_event(event: &Event, json: bool) {
     if json {

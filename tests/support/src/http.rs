@@ -242,6 +242,12 @@ impl Recorder {
 pub struct TestPki {
     /// The CA certificate, PEM, for a client's `ca_file`.
     pub ca_pem: String,
+    /// The CA certificate, DER (a `*.cer` file of a `ca_dir`).
+    pub ca_der: Vec<u8>,
+    /// The server's certificate, PEM (for a server that reads files, such as `scout-server --tls-cert`).
+    pub cert_pem: String,
+    /// The server's private key, PEM (PKCS#8).
+    pub key_pem: String,
     /// The server side: its certificate signed by the CA, for [`TestServer::start_tls`].
     pub server_config: Arc<rustls::ServerConfig>,
 }
@@ -292,6 +298,9 @@ impl TestPki {
             .unwrap();
         TestPki {
             ca_pem: ca.pem(),
+            ca_der: ca.der().to_vec(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             server_config: Arc::new(server_config),
         }
     }
