@@ -508,6 +508,18 @@ void test_scout_ini() {
     unlink(path);
 }
 
+void test_tls_levels() {
+    // behaviour.md, "TLS": the level is a checked key; "none" is said before every call.
+    scoutlb::config cfg;
+    CHECK_THROWS(cfg.set("tls_verify", "strict"), SCOUTLB_CONFIG, "`tls_verify`");
+    recorder r;
+    cfg.set("scheme", "https").set("tls_verify", "none").set("connect_timeout_ms", 500);
+    cfg.add("servers", "127.0.0.1:1").on_event(scoutlb::severity::debug, r.callback());
+    scoutlb::client client(cfg);
+    CHECK_THROWS(client.connect(), SCOUTLB_ALL_FAILED, "127.0.0.1:1");
+    CHECK(r.has("tls_unverified - TLS certificates are not checked"));
+}
+
 int main() {
     test_free_functions();
     test_config_errors();
@@ -524,6 +536,7 @@ int main() {
     test_threads();
     test_typed_config();
     test_scout_ini();
+    test_tls_levels();
     test_all_failed_attempts();
     test_failed_save();
     std::printf("%d passed, %d failed\n", passed, failed);
