@@ -10,6 +10,11 @@ USAGE:
     scout-server --db <PATH | postgres://URL> [OPTIONS]
     scout-server keygen <FILE>       write a new list-signing key to FILE, print its public key
     scout-server public-key <FILE>   print the public key of a list-signing key file
+    scout-server tls-files <DIR> [NAME...]
+                           make a test CA and a server certificate for the NAMEs (DNS names or IP
+                           addresses) [default: 127.0.0.1 localhost]: DIR/ca.pem (the devices' root,
+                           for ca_file or a ca_dir such as /setup/cacerts/scoutsrv), DIR/server.pem
+                           and DIR/server.key (for --tls-cert and --tls-key); never over a file
 
 OPTIONS:
     --db <PATH|URL>        SQLite file (created if missing) or postgres://user@host:port/db (required)
@@ -80,11 +85,25 @@ pub enum Command {
     Keygen(PathBuf),
     /// Print the public key of this key file.
     PublicKey(PathBuf),
+    /// Write a test CA and a server certificate for these names into this folder.
+    TlsFiles(PathBuf, Vec<String>),
 }
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|a| a == "tls-files") {
+        args.next();
+        let dir = match args.next() {
+            Some(dir) if !dir.is_empty() && !dir.starts_with('-') => PathBuf::from(dir),
+            _ => return Err("tls-files takes a folder, then the names of the server (optional)".into()),
+        };
+        let names: Vec<String> = args.collect();
+        if let Some(bad) = names.iter().find(|n| n.is_empty() || n.starts_with('-')) {
+            return Err(format!("tls-files: {bad:?} is not a DNS name or IP address"));
+        }
+        return Ok(Command::TlsFiles(dir, names));
+    }
     if let Some(verb) = args
         .peek()
         .filter(|a| matches!(a.as_str(), "keygen" | "public-key"))
@@ -300,6 +319,16 @@ mod tests {
         assert_eq!(words(&["public-key", "k"]), Ok(Command::PublicKey("k".into())));
         assert!(words(&["keygen"]).unwrap_err().contains("one argument"));
         assert!(words(&["keygen", "a", "b"]).is_err());
+        assert_eq!(
+            words(&["tls-files", "d", "a.corp", "10.0.0.1"]),
+            Ok(Command::TlsFiles("d".into(), vec!["a.corp".into(), "10.0.0.1".into()]))
+        );
+        assert_eq!(
+            words(&["tls-files", "d"]),
+            Ok(Command::TlsFiles("d".into(), Vec::new()))
+        );
+        assert!(words(&["tls-files"]).is_err());
+        assert!(words(&["tls-files", "d", "--x"]).is_err());
         let o = run(&[
             "--db",
             "x",

@@ -59,6 +59,20 @@ fn main() -> ExitCode {
         }
         Ok(cli::Command::Keygen(file)) => return print_key(signing::keygen(&file)),
         Ok(cli::Command::PublicKey(file)) => return print_key(signing::read_key(&file).map(|k| k.public_key())),
+        Ok(cli::Command::TlsFiles(dir, names)) => {
+            return match tls::make_files(&dir, &names) {
+                Ok(written) => {
+                    for path in written {
+                        println!("{}", path.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("scout-server: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Err(e) => {
             eprintln!("scout-server: {e}\nTry 'scout-server --help'.");
             return ExitCode::from(2);

@@ -130,3 +130,63 @@ fn bad_tls_files_stop_the_server_with_a_message() {
     );
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn tls_files_set_up_a_device_the_scout_way() {
+    // behaviour.md, "TLS": `tls-files` makes the CA a Scout device keeps in its cacerts folder
+    // and the server's pair; TlsVerifyOption=3 checks the chain and the name.
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("tls");
+    std::fs::create_dir(&files).unwrap();
+    let out = Command::new(BIN).arg("tls-files").arg(&files).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3, "{out:?}");
+    let again = Command::new(BIN).arg("tls-files").arg(&files).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    let cacerts = dir.path().join("cacerts");
+    std::fs::create_dir(&cacerts).unwrap();
+    std::fs::copy(files.join("ca.pem"), cacerts.join("scout-ca.pem")).unwrap();
+    let (_server, ready) = start(
+        &dir.path().join("scout.sqlite"),
+        &[
+            "--id",
+            "tls",
+            "--tls-cert",
+            files.join("server.pem").to_str().unwrap(),
+            "--tls-key",
+            files.join("server.key").to_str().unwrap(),
+        ],
+    );
+    let addr = ready.rsplit("https://").next().unwrap().to_owned();
+    let ini = dir.path().join("terminal.ini");
+    std::fs::write(
+        &ini,
+        format!("[Scout]\r\nServerList={addr}\r\n[Security]\r\nTlsVerifyOption=3\r\n"),
+    )
+    .unwrap();
+    let device = client(
+        "127.0.0.9:1",
+        json!({"scheme": "https", "ca_dir": cacerts, "scout_ini": [ini]}),
+    );
+    let connected = device.connect().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(connected.server.to_string(), addr);
+    // A device whose cacerts folder holds another CA reaches nothing.
+    std::fs::remove_file(cacerts.join("scout-ca.pem")).unwrap();
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    assert!(
+        Command::new(BIN)
+            .arg("tls-files")
+            .arg(&other)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::copy(other.join("ca.pem"), cacerts.join("other.crt")).unwrap();
+    let device = client(
+        "127.0.0.9:1",
+        json!({"scheme": "https", "ca_dir": cacerts, "scout_ini": [ini]}),
+    );
+    let err = device.connect().unwrap_err().to_string();
+    assert!(err.contains("TLS"), "{err}");
+}
