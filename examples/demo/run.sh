@@ -84,18 +84,20 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/scoutlb-demo.XXXXXX")
 db=$tmp/scout.sqlite
+server_db=$db
 mkdir -p "$tmp/device"
 config=$tmp/device/config.json
 state=$tmp/device/state.json
 
 declare -A port pid_of
 
-# start_server NAME PORT: starts scout-server `scout-NAME` on 127.0.0.1:PORT (0 = any free port)
-# and waits until it has registered in the database.
+# start_server NAME PORT [ARGS...]: starts scout-server `scout-NAME` on 127.0.0.1:PORT (0 = any
+# free port) on the database $server_db, with ARGS, and waits until it has registered there.
 start_server() {
     local name=$1 want=$2 out=$tmp/server-$1.out line="" i
+    shift 2
     : >"$out"
-    "$server_bin" --db "$db" --listen "127.0.0.1:$want" --id "scout-$name" >"$out" 2>"$tmp/server-$name.log" &
+    "$server_bin" --db "$server_db" --listen "127.0.0.1:$want" --id "scout-$name" "$@" >"$out" 2>"$tmp/server-$name.log" &
     pid_of[$name]=$!
     pids+=("$!")
     for ((i = 0; i < 100; i++)); do
@@ -104,7 +106,7 @@ start_server() {
         kill -0 "${pid_of[$name]}" 2>/dev/null || break
         sleep 0.1
     done
-    [[ "$line" == *"listening on http://"* ]] || fail "server $name did not start: $(cat "$tmp/server-$name.log")"
+    [[ "$line" == *"listening on http"*"://"* ]] || fail "server $name did not start: $(cat "$tmp/server-$name.log")"
     port[$name]=${line##*:}
 }
 
@@ -217,6 +219,50 @@ device connect
 expect_connected a
 grep -q "not reachable first: 127.0.0.1:${port[c]}" <<<"$said" || fail "the device did not try the balancer first"
 
+title "a device set up the Scout way: TLS on port 22125"
+say "A Scout device keeps its settings in INI files and the CA of its servers in \
+/setup/cacerts/scoutsrv. Scout Servers serve TLS on port 22125. A second cluster, on a database of \
+its own, gets a test CA and a certificate for 127.0.0.1 (scout-server tls-files):"
+mkdir -p "$tmp/tls" "$tmp/scout-device/cacerts"
+"$server_bin" tls-files "$tmp/tls" 127.0.0.1 localhost | sed "s|^$tmp/|    |"
+cp "$tmp/tls/ca.pem" "$tmp/scout-device/cacerts/scout-ca.pem"
+tls_port=22125
+if (exec 3<>"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null; then
+    say "(Port 22125 is taken on this machine: the demo's TLS server takes a free port instead.)"
+    tls_port=0
+fi
+server_db=$tmp/scout-tls.sqlite
+start_server d "$tls_port" --tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key"
+echo "    server d: https://127.0.0.1:${port[d]}  (id scout-d)"
+ini=$tmp/scout-device/terminal.ini
+printf '[Scout]\r\nServerList=127.0.0.1:%s\r\n[Security]\r\nTlsVerifyOption=3\r\n' "${port[d]}" >"$ini"
+config=$tmp/scout-device/config.json
+cat >"$config" <<EOF
+{
+  "scheme": "https",
+  "ca_dir": "$tmp/scout-device/cacerts",
+  "state_file": "$tmp/scout-device/state.json",
+  "connect_timeout_ms": 2000
+}
+EOF
+say "The device's terminal.ini names the server and sets TlsVerifyOption=3 (check the chain and \
+the name); its JSON only says https and where the cacerts folder is:"
+sed 's/^/    /' "$ini"
+device --ini "$ini" connect
+expect_connected d
+say "A device whose cacerts folder holds another CA does not trust the server, and says why:"
+mkdir "$tmp/other-ca"
+"$server_bin" tls-files "$tmp/other-ca" >/dev/null
+cp "$tmp/other-ca/ca.pem" "$tmp/scout-device/cacerts/scout-ca.pem"
+echo "\$ scoutlb --ini $ini connect"
+if said=$("$scoutlb_bin" --config "$config" --ini "$ini" connect 2>&1); then
+    echo "$said" | sed 's/^/    /'
+    fail "the device trusted a server signed by another CA"
+fi
+echo "$said" | sed 's/^/    /'
+grep -q "TLS" <<<"$said" || fail "the refusal did not name TLS"
+
 title "done"
-say "The device followed the servers through every change, with no manual step. The servers are \
-stopped and the temporary files removed."
+say "The device followed the servers through every change, with no manual step, and the Scout-way \
+device reached its TLS server only with the right CA. The servers are stopped and the temporary \
+files removed."

@@ -105,7 +105,7 @@ echo
 echo "--- demo: full run"
 run_demo full
 wait_exit "$demo_pid" 120
-if [[ $demo_status -eq 0 ]] && grep -q "=== Step 8: done ===" "$demo_out" && ! grep -q "DEMO FAILED" "$demo_out"; then
+if [[ $demo_status -eq 0 ]] && grep -q "=== Step 9: done ===" "$demo_out" && ! grep -q "DEMO FAILED" "$demo_out"; then
     ok "demo (full): exits 0 after every step"
 else
     bad "demo (full): exit status $demo_status"
