@@ -866,6 +866,39 @@ scoutlb_status scoutlb_client_default_server(const struct scoutlb_client *client
                                              size_t *out_len);
 
 /**
+ * The destination OU that DHCP option 222 named when the client was created (behaviour.md,
+ * "First contact from DHCP"), or empty text when it named none or no lease carried the option.
+ *
+ * `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * As `scoutlb_client_candidates`.
+ */
+scoutlb_status scoutlb_client_dhcp_ou(const struct scoutlb_client *client,
+                                      char *buf,
+                                      size_t len,
+                                      size_t *out_len);
+
+/**
+ * The lease file whose DHCP option 222 gave first-contact servers when the client was created
+ * (behaviour.md, "First contact from DHCP"), or empty text when none did. A name that is not
+ * UTF-8 is written with U+FFFD in place of its bad bytes.
+ *
+ * `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * As `scoutlb_client_candidates`.
+ */
+scoutlb_status scoutlb_client_dhcp_lease(const struct scoutlb_client *client,
+                                         char *buf,
+                                         size_t len,
+                                         size_t *out_len);
+
+/**
  * The whole remembered state as the JSON document of the state file (behaviour.md, "State file").
  *
  * `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.

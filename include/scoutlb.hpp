@@ -589,13 +589,13 @@ class client {
     std::vector<std::string> balancer_addresses() const { return list(scoutlb_client_balancer_addresses); }
 
     /** The default server, when there is one. */
-    std::optional<std::string> default_server() const {
-        std::string text = read(scoutlb_client_default_server);
-        if (text.empty()) {
-            return std::nullopt;
-        }
-        return text;
-    }
+    std::optional<std::string> default_server() const { return optional(read(scoutlb_client_default_server)); }
+
+    /** The destination OU of DHCP option 222, when it named one (behaviour.md, "First contact from DHCP"). */
+    std::optional<std::string> dhcp_ou() const { return optional(read(scoutlb_client_dhcp_ou)); }
+
+    /** The lease file whose DHCP option 222 gave first-contact servers, when one did. */
+    std::optional<std::string> dhcp_lease() const { return optional(read(scoutlb_client_dhcp_lease)); }
 
     /** The remembered state as the JSON document of the state file. */
     std::string state_json() const { return read(scoutlb_client_state_json); }
@@ -652,6 +652,14 @@ class client {
     }
 
     std::vector<std::string> list(text_call call) const { return detail::split_lines(read(call)); }
+
+    /** Empty text, the C ABI's "none", as no value. */
+    static std::optional<std::string> optional(std::string text) {
+        if (text.empty()) {
+            return std::nullopt;
+        }
+        return text;
+    }
 
     void update(std::string_view body, const char *from) const {
         detail::check(scoutlb_client_update_server_list(

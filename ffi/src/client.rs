@@ -633,6 +633,63 @@ pub unsafe extern "C" fn scoutlb_client_default_server(
     })
 }
 
+/// The destination OU that DHCP option 222 named when the client was created (behaviour.md,
+/// "First contact from DHCP"), or empty text when it named none or no lease carried the option.
+///
+/// `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_dhcp_ou(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    boundary("scoutlb_client_dhcp_ou", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        // SAFETY: forwarded from the caller.
+        let out = unsafe { TextOut::new(buf, len, out_len) }?;
+        let ou = client.dhcp_first_contact().and_then(|(_, c)| c.ou.clone());
+        // SAFETY: forwarded from the caller.
+        unsafe { out.write(ou.as_deref().unwrap_or_default()) }
+    })
+}
+
+/// The lease file whose DHCP option 222 gave first-contact servers when the client was created
+/// (behaviour.md, "First contact from DHCP"), or empty text when none did. A name that is not
+/// UTF-8 is written with U+FFFD in place of its bad bytes.
+///
+/// `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// As `scoutlb_client_candidates`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_dhcp_lease(
+    client: *const scoutlb_client,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> scoutlb_status {
+    boundary("scoutlb_client_dhcp_lease", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { self::client(client) }?;
+        // SAFETY: forwarded from the caller.
+        let out = unsafe { TextOut::new(buf, len, out_len) }?;
+        let lease = client
+            .dhcp_first_contact()
+            .map(|(p, _)| p.to_string_lossy().into_owned());
+        // SAFETY: forwarded from the caller.
+        unsafe { out.write(lease.as_deref().unwrap_or_default()) }
+    })
+}
+
 /// The whole remembered state as the JSON document of the state file (behaviour.md, "State file").
 ///
 /// `*out_len` receives the size including the NUL, also on `SCOUTLB_BUFFER_TOO_SMALL`.

@@ -1,6 +1,7 @@
 """Type stubs of the native module `scoutlb._native` (re-exported by `scoutlb`)."""
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, final
 
@@ -376,6 +377,15 @@ class Client:
     def state_dropped(self) -> str | None:
         """Why the state file was not used when this client was created (it could not be parsed
         and was moved aside; the client started from its seeds), or None."""
+
+    @property
+    def dhcp_ou(self) -> str | None:
+        """The destination OU that DHCP option 222 named when the client was created, or None
+        (behaviour.md, "First contact from DHCP")."""
+
+    @property
+    def dhcp_lease(self) -> Path | None:
+        """The lease file whose DHCP option 222 gave first-contact servers, or None."""
 
     @property
     def seeds(self) -> list[Server]:

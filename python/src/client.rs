@@ -401,6 +401,19 @@ impl Client {
         self.inner.state_dropped().map(str::to_owned)
     }
 
+    /// The destination OU that DHCP option 222 named when the client was created, or None
+    /// (behaviour.md, "First contact from DHCP").
+    #[getter]
+    fn dhcp_ou(&self) -> Option<String> {
+        self.inner.dhcp_first_contact().and_then(|(_, c)| c.ou.clone())
+    }
+
+    /// The lease file whose DHCP option 222 gave first-contact servers, as a `pathlib.Path`, or None.
+    #[getter]
+    fn dhcp_lease(&self) -> Option<std::path::PathBuf> {
+        self.inner.dhcp_first_contact().map(|(p, _)| p.to_path_buf())
+    }
+
     /// The seed servers: the configured ones, or `ScoutSrv` when none is configured.
     #[getter]
     fn seeds(&self) -> Vec<Server> {

@@ -54,7 +54,10 @@ def test_dhcp_option_222_comes_before_scoutsrv(tmp_path: Any) -> None:
     lease.write_text('lease {\n  option unknown-222 "10.0.0.5:9000 scout2.corp;ou=Sales";\n}\n')
     client = Client(probe="none", dhcp_leases=[str(lease)])
     assert client.seeds == [Server("10.0.0.5", 9000), Server("scout2.corp"), Server("scoutsrv")]
-    assert Client(probe="none", dhcp_leases=[str(tmp_path / "none")]).seeds == [Server("scoutsrv")]
+    assert (client.dhcp_ou, client.dhcp_lease) == ("Sales", lease)
+    without = Client(probe="none", dhcp_leases=[str(tmp_path / "none")])
+    assert without.seeds == [Server("scoutsrv")]
+    assert (without.dhcp_ou, without.dhcp_lease) == (None, None)
 
 
 def test_scout_ini_entries_win_and_a_bad_entry_names_its_place(tmp_path: Path) -> None:

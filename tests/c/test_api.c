@@ -745,7 +745,7 @@ static void test_typed_config(void) {
     {
         char lease[] = "/tmp/scoutlb-c-lease.XXXXXX";
         int fd = mkstemp(lease);
-        const char text[] = "lease {\n  option unknown-222 \"10.0.0.5:9000, 10.0.0.6\";\n}\n";
+        const char text[] = "lease {\n  option unknown-222 \"10.0.0.5:9000, 10.0.0.6; ou=Berlin/Floor 2\";\n}\n";
         CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
         close(fd);
         CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
@@ -753,8 +753,17 @@ static void test_typed_config(void) {
         CHECK_STATUS(scoutlb_config_add_string(config, "dhcp_leases", ""), SCOUTLB_CONFIG);
         client = client_of(config);
         CHECK_TEXT(scoutlb_client_seeds, client, "10.0.0.5:9000\n10.0.0.6:22123\nscoutsrv:22123\n");
+        CHECK_TEXT(scoutlb_client_dhcp_ou, client, "Berlin/Floor 2");
+        CHECK_TEXT(scoutlb_client_dhcp_lease, client, lease);
         scoutlb_client_free(client);
         unlink(lease);
+        /* No lease with the option: both are empty text. */
+        CHECK_STATUS(scoutlb_config_new_default(&config), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_add_string(config, "dhcp_leases", lease), SCOUTLB_OK);
+        client = client_of(config);
+        CHECK_TEXT(scoutlb_client_dhcp_ou, client, "");
+        CHECK_TEXT(scoutlb_client_dhcp_lease, client, "");
+        scoutlb_client_free(client);
     }
 
     /* List entries in call order; the order of the calls does not matter (default_port set last). */

@@ -520,6 +520,24 @@ void test_tls_levels() {
     CHECK(r.has("tls_unverified - TLS certificates are not checked"));
 }
 
+void test_dhcp_first_contact() {
+    // behaviour.md, "First contact from DHCP": the OU and the lease of option 222, typed.
+    char lease[] = "/tmp/scoutlb-cpp-lease-XXXXXX";
+    int fd = mkstemp(lease);
+    CHECK(fd >= 0);
+    const std::string text = "lease {\n  option unknown-222 \"10.0.0.5; ou=Sales\";\n}\n";
+    CHECK(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    close(fd);
+    scoutlb::config cfg;
+    cfg.set("probe", "none").add("dhcp_leases", lease);
+    scoutlb::client client(cfg);
+    CHECK(client.dhcp_ou() == std::optional<std::string>("Sales"));
+    CHECK(client.dhcp_lease() == std::optional<std::string>(lease));
+    unlink(lease);
+    scoutlb::client none(cfg);
+    CHECK(!none.dhcp_ou() && !none.dhcp_lease());
+}
+
 int main() {
     test_free_functions();
     test_config_errors();
@@ -537,6 +555,7 @@ int main() {
     test_typed_config();
     test_scout_ini();
     test_tls_levels();
+    test_dhcp_first_contact();
     test_all_failed_attempts();
     test_failed_save();
     std::printf("%d passed, %d failed\n", passed, failed);
