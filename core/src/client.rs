@@ -472,12 +472,22 @@ impl Client {
         loop {
             tries = tries.saturating_add(1);
             match self.call(kind, stop) {
-                Err(e @ Error::AllFailed(_)) => {
+                Err(e @ (Error::AllFailed(_) | Error::DeviceRefused { .. })) => {
                     if self.config.retry.max_tries != 0 && tries >= self.config.retry.max_tries {
                         return Err(e);
                     }
-                    let wait = self.backoff(tries - 1);
-                    log::info!(target: "scoutlb", "all servers failed (try {tries}); retrying in {} ms", wait.as_millis());
+                    // behaviour.md, "Servers that steer devices": a refused device does not hurry.
+                    let wait = match e {
+                        Error::DeviceRefused { .. } => {
+                            let unit = lock(&self.rng).f64();
+                            lock(&self.device).refusal_wait(unit)
+                        }
+                        _ => self.backoff(tries - 1),
+                    };
+                    log::info!(target: "scoutlb", "{} (try {tries}); retrying in {} ms", match e {
+                        Error::DeviceRefused { .. } => "the device was refused",
+                        _ => "all servers failed",
+                    }, wait.as_millis());
                     if !sleep_until(Instant::now() + wait, &stopped) {
                         return Err(Error::Cancelled);
                     }

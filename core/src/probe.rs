@@ -18,6 +18,7 @@ use crate::{Config, Scheme};
 use crate::{DnsFailure, DnsFailureKind};
 use crate::{MAX_BODY_BYTES, ServerList};
 use crate::{TlsFailure, TlsFailureKind};
+use scoutlb_proto::steer::{DEVICE_ID_HEADER, MAX_REFUSAL_BYTES, drain_time, refusal_reason};
 
 /// Path of the server list on a Scout Server.
 pub const SERVERS_PATH: &str = "/scout/v1/servers";
@@ -127,6 +128,8 @@ pub fn tcp_connect(server: &Server, timeout: Duration) -> std::result::Result<Tc
 pub struct HttpProbe {
     agent: ureq::Agent,
     scheme: Scheme,
+    /// Sent as [`DEVICE_ID_HEADER`] so that a server can steer this device.
+    device_id: Option<String>,
 }
 
 impl HttpProbe {
@@ -162,6 +165,7 @@ impl HttpProbe {
         Ok(HttpProbe {
             agent,
             scheme: config.scheme,
+            device_id: config.device_id.clone(),
         })
     }
 
@@ -221,17 +225,33 @@ impl Probe for HttpProbe {
     ) -> std::result::Result<Reached, FailReason> {
         let _signal = SignalGuard::set(up);
         let url = self.url(server);
-        let mut response = self
-            .agent
-            .get(&url)
+        let mut request = self.agent.get(&url);
+        if let Some(id) = &self.device_id {
+            request = request.header(DEVICE_ID_HEADER, id);
+        }
+        let mut response = request
             .config()
             .timeout_global(Some(timeout))
             .build()
             .call()
             .map_err(|e| fail_from_ureq(e, timeout))?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(FailReason::HttpStatus(status));
+        // behaviour.md, "Servers that steer devices".
+        match response.status().as_u16() {
+            200 => {}
+            503 => {
+                let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok());
+                return Err(FailReason::Draining(drain_time(retry_after)));
+            }
+            403 => {
+                let body = response
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_REFUSAL_BYTES as u64 + 1)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                return Err(refusal_reason(&body).map_or(FailReason::HttpStatus(403), FailReason::DeviceRefused));
+            }
+            status => return Err(FailReason::HttpStatus(status)),
         }
         let body = response
             .body_mut()

@@ -27,6 +27,12 @@ pub enum FailReason {
     InvalidList(String),
     /// The server's list was refused by the signed-list checks (behaviour.md, "Signed lists").
     UntrustedList(String),
+    /// The server drains: use another server for now, and try it again after this long
+    /// (behaviour.md, "Servers that steer devices").
+    Draining(Duration),
+    /// The server refuses this device, with its reason; the call ends (behaviour.md, "Servers
+    /// that steer devices").
+    DeviceRefused(String),
     /// Another network or operating-system error.
     Io {
         /// The operating system's kind of error.
@@ -59,6 +65,12 @@ impl fmt::Display for FailReason {
             FailReason::HttpStatus(s) => write!(f, "HTTP status {s}"),
             FailReason::InvalidList(m) => write!(f, "bad response: {}", crate::printable(m)),
             FailReason::UntrustedList(m) => write!(f, "server list not trusted: {}", crate::printable(m)),
+            FailReason::Draining(d) => write!(
+                f,
+                "the server drains: another server for now, this one again in {} s",
+                d.as_secs()
+            ),
+            FailReason::DeviceRefused(m) => write!(f, "the server refuses this device: {}", crate::printable(m)),
             FailReason::Io { message, .. } => f.write_str(message),
             FailReason::Callback(m) => write!(f, "probe callback said no: {m}"),
             FailReason::Reported(m) => write!(f, "reported by the agent: {m}"),
@@ -91,6 +103,8 @@ impl FailReason {
             FailReason::HttpStatus(_) => "http_status",
             FailReason::InvalidList(_) => "invalid_list",
             FailReason::UntrustedList(_) => "untrusted_list",
+            FailReason::Draining(_) => "draining",
+            FailReason::DeviceRefused(_) => "device_refused",
             FailReason::Io { .. } => "io",
             FailReason::Callback(_) => "callback",
             FailReason::Reported(_) => "reported",

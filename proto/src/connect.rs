@@ -8,7 +8,7 @@
 //! [`Connect::outcome`] to [`crate::Device::finish`], which applies the start-up rules.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::attempt::{Attempt, FailReason};
 use crate::balancer::{Evaluation, ManagerLoadBalancer};
@@ -56,6 +56,13 @@ pub enum Outcome {
     },
     /// Every candidate failed, or the deadline passed.
     AllFailed(Vec<Attempt>),
+    /// `server` refused this device (behaviour.md, "Servers that steer devices").
+    DeviceRefused {
+        /// The server that refused.
+        server: Server,
+        /// Its reason.
+        reason: String,
+    },
     /// The agent cancelled the call.
     Cancelled,
 }
@@ -87,6 +94,11 @@ pub struct Connect {
     trust: Option<Trust>,
     /// Why the first refused list of this call was refused.
     list_problem: Option<String>,
+    /// When the call started, on the device's clock.
+    pub(crate) started: SystemTime,
+    /// The servers that answered "drain" in this call, with the time since the start until
+    /// which they asked to be left alone.
+    pub(crate) drains: Vec<(Server, Duration)>,
 }
 
 impl Connect {
@@ -97,6 +109,7 @@ impl Connect {
         balancer: Balancer,
         default_port: u16,
         trust: Option<Trust>,
+        started: SystemTime,
     ) -> Self {
         let mut steps = VecDeque::new();
         let (race, lookup) = match &balancer {
@@ -119,6 +132,8 @@ impl Connect {
             outcome: None,
             trust,
             list_problem: None,
+            started,
+            drains: Vec::new(),
         }
     }
 
@@ -169,9 +184,29 @@ impl Connect {
         }
     }
 
-    /// The attempt `id` failed at `now`.
+    /// The attempt `id` failed at `now`. A refusal of the device decides the call at once
+    /// (behaviour.md, "Servers that steer devices").
     pub fn failed(&mut self, id: Id, reason: FailReason, now: Duration) {
+        if let FailReason::DeviceRefused(why) = &reason
+            && self.outcome.is_none()
+            && self.race.is_running(id)
+        {
+            let server = self.server_of(id);
+            self.steps.push_back(Step::Emit(Event::DeviceRefused {
+                server: server.clone(),
+                reason: why.clone(),
+            }));
+            self.outcome = Some(Outcome::DeviceRefused {
+                server,
+                reason: why.clone(),
+            });
+            self.steps.push_back(Step::Decided);
+            return;
+        }
         if self.race.failed(id, now) {
+            if let FailReason::Draining(retry_after) = reason {
+                self.drains.push((self.server_of(id), now + retry_after));
+            }
             self.steps.push_back(Step::Emit(Event::AttemptFailed {
                 server: self.server_of(id),
                 reason: reason.clone(),

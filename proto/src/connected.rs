@@ -7,8 +7,9 @@ use crate::server::Server;
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Connected {
-    /// The server now in use and persisted as the default (the real server behind a balancer
-    /// when the server named itself with `self`).
+    /// The server now in use, persisted as the default (the real server behind a balancer when
+    /// the server named itself with `self`) unless the default drains (behaviour.md, "Servers
+    /// that steer devices").
     pub server: Server,
     /// The address that answered the probe.
     pub reached: Server,

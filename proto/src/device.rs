@@ -72,6 +72,9 @@ pub struct Device {
     saved_version: u64,
     /// The ManagerLoadBalancer's evaluation for this restart, once made.
     balancer: Option<Evaluation>,
+    /// Servers that answered "drain", and until when they asked to be left alone (behaviour.md,
+    /// "Servers that steer devices"); in memory only.
+    draining: Vec<(Server, SystemTime)>,
 }
 
 impl Device {
@@ -100,6 +103,7 @@ impl Device {
             version: 0,
             saved_version: 0,
             balancer: None,
+            draining: Vec::new(),
         })
     }
 
@@ -156,29 +160,41 @@ impl Device {
         let timing = Timing::of(&self.config);
         let port = self.config.default_port;
         let trust = self.trust(now);
-        let mut connect = match (call, &self.config.manager_load_balancer, &self.balancer) {
-            (Call::Startup, Some(entry), Some(evaluation)) => Connect::new(
-                self.candidates(),
-                timing,
-                Balancer::Known(entry.clone(), evaluation.clone()),
-                port,
-                trust,
-            ),
-            (Call::Startup, Some(entry), None) => Connect::new(
-                self.failover_order(),
-                timing,
-                Balancer::Lookup(entry.clone(), None),
-                port,
-                trust,
-            ),
-            _ => Connect::new(self.failover_order(), timing, Balancer::None, port, trust),
+        let (candidates, balancer) = match (call, &self.config.manager_load_balancer, &self.balancer) {
+            (Call::Startup, Some(entry), Some(evaluation)) => {
+                (self.candidates(), Balancer::Known(entry.clone(), evaluation.clone()))
+            }
+            (Call::Startup, Some(entry), None) => (self.failover_order(), Balancer::Lookup(entry.clone(), None)),
+            _ => (self.failover_order(), Balancer::None),
         };
+        let candidates = self.draining_last(candidates, now);
+        let mut connect = Connect::new(candidates, timing, balancer, port, trust, now);
         let c = &self.config;
         // behaviour.md, "TLS": a call whose https checks nothing says so, every time.
         if c.probe == ProbeKind::Http && c.scheme == Scheme::Https && c.tls_verify == TlsVerify::None {
             connect.emit_first(Event::TlsUnverified);
         }
         connect
+    }
+
+    /// `servers` with those still draining at `now` moved after every other, each group in its order.
+    fn draining_last(&self, servers: Vec<Server>, now: SystemTime) -> Vec<Server> {
+        let (later, first): (Vec<Server>, Vec<Server>) = servers.into_iter().partition(|s| self.drains_at(s, now));
+        first.into_iter().chain(later).collect()
+    }
+
+    /// Whether `server` asked at `now` to be left alone (it answered "drain" and its
+    /// `Retry-After` has not passed).
+    pub fn drains_at(&self, server: &Server, now: SystemTime) -> bool {
+        self.draining.iter().any(|(s, until)| s == server && *until > now)
+    }
+
+    /// The wait before the next try of a retrying call after a refusal of the device, for a
+    /// uniform draw `unit` in [0, 1): uniform in [`retry.cap` / 2, `retry.cap`] (behaviour.md,
+    /// "Servers that steer devices").
+    pub fn refusal_wait(&self, unit: f64) -> Duration {
+        let cap = self.config.retry.cap.as_secs_f64();
+        Duration::from_secs_f64(cap / 2.0 + cap / 2.0 * unit.clamp(0.0, 1.0))
     }
 
     /// What a list must pass at `now` when the fleet signs its lists (behaviour.md, "Signed
@@ -227,12 +243,31 @@ impl Device {
             }
         };
         let from_balancer = evaluation.as_ref().map(|e| e.servers.as_slice()).unwrap_or(&[]);
+        // behaviour.md, "Servers that steer devices": drains are kept until their Retry-After.
+        let started = connect.started;
+        self.draining.retain(|(_, until)| *until > started);
+        for (server, after) in &connect.drains {
+            self.draining.retain(|(s, _)| s != server);
+            self.draining.push((server.clone(), started + *after));
+        }
         let result = match outcome {
             Outcome::Cancelled => Err(Error::Cancelled),
             Outcome::AllFailed(attempts) => Err(Error::AllFailed(attempts)),
+            Outcome::DeviceRefused { server, reason } => Err(Error::DeviceRefused { server, reason }),
             Outcome::Won { server, list, failed } => {
                 let via_balancer = from_balancer.contains(&server);
-                let changed = self.make_default(&server, &mut effects);
+                // A draining default stays the default: the winner serves this connection only.
+                let default_drains = self
+                    .state
+                    .default_server
+                    .as_ref()
+                    .is_some_and(|d| *d != server && self.drains_at(d, started));
+                let in_use = list
+                    .as_ref()
+                    .and_then(|l| l.self_server())
+                    .cloned()
+                    .unwrap_or_else(|| server.clone());
+                let changed = !default_drains && self.make_default(&server, &mut effects);
                 let mut problem = connect.list_problem().map(str::to_string);
                 match list {
                     Some(list) => {
@@ -246,8 +281,11 @@ impl Device {
                     None if changed || self.is_behind() => self.ask_save(&mut effects),
                     None => {}
                 }
-                let default = self.state.default_server.clone().unwrap_or_else(|| server.clone());
-                let mut connected = Connected::new(default, server, via_balancer, failed);
+                let in_use = match default_drains {
+                    true => in_use,
+                    false => self.state.default_server.clone().unwrap_or_else(|| server.clone()),
+                };
+                let mut connected = Connected::new(in_use, server, via_balancer, failed);
                 connected.list_problem = problem;
                 Ok(connected)
             }

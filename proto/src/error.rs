@@ -75,6 +75,15 @@ pub enum Error {
     /// The agent cancelled a retrying connect.
     #[error("connect cancelled by the agent")]
     Cancelled,
+    /// A server refused this device (behaviour.md, "Servers that steer devices"): the cluster
+    /// shares one database, so no other server was tried.
+    #[error("server {server} refuses this device: {}", crate::printable(.reason))]
+    DeviceRefused {
+        /// The server that refused.
+        server: crate::server::Server,
+        /// Its reason, as it sent it.
+        reason: String,
+    },
     /// The call is not possible with this client's configuration.
     #[error("{0}")]
     Unsupported(String),
@@ -103,6 +112,8 @@ pub enum ErrorKind {
     UnknownServer,
     /// The agent cancelled a retrying connect.
     Cancelled,
+    /// A server refused this device.
+    DeviceRefused,
     /// The call is not possible with this client's configuration.
     Unsupported,
 }
@@ -146,6 +157,7 @@ impl Error {
             Error::AllFailed(_) => ErrorKind::AllFailed,
             Error::UnknownServer(_) => ErrorKind::UnknownServer,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::DeviceRefused { .. } => ErrorKind::DeviceRefused,
             Error::Unsupported(_) => ErrorKind::Unsupported,
         }
     }

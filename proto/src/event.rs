@@ -118,6 +118,13 @@ pub enum Event {
         /// Why (which leases were read and what they held).
         reason: String,
     },
+    /// A server refused this device; the call ended without trying another server.
+    DeviceRefused {
+        /// The server that refused.
+        server: Server,
+        /// Its reason.
+        reason: String,
+    },
     /// This connect call's https attempts check no certificate (`tls_verify` `"none"`,
     /// behaviour.md, "TLS"): reported before the first attempt of every call.
     TlsUnverified,
@@ -152,7 +159,8 @@ impl Event {
             | Event::StateFileProblem { .. }
             | Event::BalancerFailed { .. }
             | Event::DhcpLeaseProblem { .. }
-            | Event::TlsUnverified => Severity::Warning,
+            | Event::TlsUnverified
+            | Event::DeviceRefused { .. } => Severity::Warning,
         }
     }
 
@@ -175,6 +183,7 @@ impl Event {
             Event::DhcpLeaseProblem { .. } => "dhcp_lease_problem",
             Event::DhcpFallback { .. } => "dhcp_fallback",
             Event::TlsUnverified => "tls_unverified",
+            Event::DeviceRefused { .. } => "device_refused",
         }
     }
 
@@ -185,7 +194,8 @@ impl Event {
             | Event::AttemptFailed { server, .. }
             | Event::AttemptSucceeded { server }
             | Event::AttemptHeld { server, .. }
-            | Event::PatienceRanOut { server, .. } => Some(server),
+            | Event::PatienceRanOut { server, .. }
+            | Event::DeviceRefused { server, .. } => Some(server),
             Event::DefaultChanged { new, .. } => Some(new),
             Event::ServerListUpdated { from, .. } | Event::ServerListRejected { from, .. } => from.as_ref(),
             _ => None,
@@ -280,6 +290,13 @@ impl fmt::Display for Event {
                 write!(f, "DHCP lease {}: {}", lease.display(), crate::printable(message))
             }
             Event::DhcpFallback { reason } => write!(f, "no DHCP option 222, first contact through ScoutSrv: {reason}"),
+            Event::DeviceRefused { server, reason } => {
+                write!(
+                    f,
+                    "{server} refuses this device: {}; no other server is tried",
+                    crate::printable(reason)
+                )
+            }
             Event::TlsUnverified => f.write_str(
                 "TLS certificates are not checked (tls_verify \"none\"): anyone on the path can pose as a server",
             ),

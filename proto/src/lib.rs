@@ -28,6 +28,7 @@ pub mod server_list;
 pub mod signed_list;
 pub mod srv;
 pub mod state;
+pub mod steer;
 pub mod tls_failure;
 
 pub use attempt::{Attempt, FailReason, describe_failures};
@@ -50,4 +51,5 @@ pub use server::{AddressError, DEFAULT_PORT, MAX_HOST_LEN, Server};
 pub use server_list::{ListError, MAX_BODY_BYTES, MAX_ENTRIES, ServerEntry, ServerList};
 pub use signed_list::{Proof, PublicKey, Signable, SigningKey, Trust};
 pub use state::{FORMAT as STATE_FORMAT, Parsed, State};
+pub use steer::{DEVICE_ID_HEADER, drain_time, refusal_reason};
 pub use tls_failure::{TlsFailure, TlsFailureKind};

@@ -29,6 +29,58 @@ pub enum Behaviour {
     Slow(Duration, Arc<Mutex<String>>),
     /// Answer with this status and this body.
     Fixed(u16, String),
+    /// Answer with the current [`Answer`] (changed by the test between requests), recording each
+    /// request's head.
+    Steer(Arc<Mutex<Answer>>, Arc<Mutex<Vec<String>>>),
+}
+
+/// What a [`Behaviour::Steer`] server answers now.
+#[derive(Clone, Debug, Default)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// Extra header lines, such as `Retry-After: 2`.
+    pub headers: Vec<String>,
+    /// The body.
+    pub body: String,
+}
+
+/// A server whose answer the test changes, and the request heads it saw.
+pub struct SteerServer {
+    /// The server.
+    pub server: TestServer,
+    answer: Arc<Mutex<Answer>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl SteerServer {
+    /// A live server whose list names only itself (id `id`), answering 200 until told otherwise.
+    pub fn live(id: &str) -> Self {
+        let answer = Arc::new(Mutex::new(Answer::default()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let server = TestServer::start(Behaviour::Steer(Arc::clone(&answer), Arc::clone(&requests)));
+        let steer = SteerServer {
+            answer,
+            requests,
+            server,
+        };
+        steer.answer(200, &[], &list_body(&[(&steer.server.server(), id)], Some(id)));
+        steer
+    }
+
+    /// Answer from now on with `status`, `headers` and `body`.
+    pub fn answer(&self, status: u16, headers: &[&str], body: &str) {
+        *self.answer.lock().unwrap() = Answer {
+            status,
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            body: body.to_string(),
+        };
+    }
+
+    /// The heads of the requests so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
 }
 
 /// A server on 127.0.0.1 running one behaviour until dropped.
@@ -164,15 +216,17 @@ fn serve(conn: TcpStream, behaviour: Behaviour, stop: Arc<AtomicBool>, tls: Opti
             Ok(n) => req.extend_from_slice(&buf[..n]),
         }
     }
-    let respond = |stream: &mut Box<dyn Stream>, status: u16, body: &[u8]| {
+    let respond_with = |stream: &mut Box<dyn Stream>, status: u16, headers: &[String], body: &[u8]| {
+        let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
         let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
             body.len()
         );
         let _ = stream.write_all(head.as_bytes());
         let _ = stream.write_all(body);
         let _ = stream.flush();
     };
+    let respond = |stream: &mut Box<dyn Stream>, status: u16, body: &[u8]| respond_with(stream, status, &[], body);
     match behaviour {
         Behaviour::Slow(delay, b) => {
             // The request was read; the answer comes late.
@@ -202,6 +256,12 @@ fn serve(conn: TcpStream, behaviour: Behaviour, stop: Arc<AtomicBool>, tls: Opti
                 }
                 thread::sleep(Duration::from_millis(300));
             }
+        }
+        Behaviour::Steer(answer, requests) => {
+            let head = String::from_utf8_lossy(&req).into_owned();
+            requests.lock().unwrap().push(head);
+            let a = answer.lock().unwrap().clone();
+            respond_with(&mut stream, a.status, &a.headers, a.body.as_bytes())
         }
         Behaviour::Silent => unreachable!(),
     }

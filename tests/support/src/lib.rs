@@ -20,7 +20,9 @@ pub mod signed;
 pub mod syscall_order;
 
 pub use haproxy::HaProxy;
-pub use http::{Behaviour, Recorder, TestPki, TestServer, http_request, indexed_list_body, list_body};
+pub use http::{
+    Answer, Behaviour, Recorder, SteerServer, TestPki, TestServer, http_request, indexed_list_body, list_body,
+};
 pub use lock_holder::LockHolder;
 pub use ports::{free_port, refused, unreachable, unreachable_many};
 

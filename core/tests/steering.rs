@@ -1,0 +1,142 @@
+//! behaviour.md, "Servers that steer devices": the device id header, drain with Retry-After, and
+//! the refusal of a device, against loopback servers.
+
+use std::time::{Duration, Instant};
+
+use scoutlb::{Client, Config, Error, FailReason, Server};
+use scoutlb_testkit::{Recorder, SteerServer, TestServer};
+
+fn client(servers: &[&Server], extra: &str) -> (Client, Recorder) {
+    let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
+    let config = Config::from_json(&format!(
+        r#"{{"servers": [{}], "attempt_delay_ms": 0, "connect_timeout_ms": 2000{extra}}}"#,
+        list.join(",")
+    ))
+    .unwrap();
+    let events = Recorder::default();
+    let client = Client::builder(config).events(events.sink()).build().unwrap();
+    (client, events)
+}
+
+#[test]
+fn the_device_id_is_sent_only_when_configured() {
+    let a = SteerServer::live("a");
+    client(&[&a.server.server()], r#", "device_id": "dev-7""#)
+        .0
+        .connect()
+        .unwrap();
+    client(&[&a.server.server()], "").0.connect().unwrap();
+    let heads = a.requests();
+    assert_eq!(heads.len(), 2);
+    // HTTP header names are case-insensitive (ureq writes them in lower case).
+    let header = format!("{}: dev-7\r\n", scoutlb::DEVICE_ID_HEADER).to_ascii_lowercase();
+    assert!(heads[0].to_ascii_lowercase().contains(&header), "{}", heads[0]);
+    assert!(
+        !heads[1].to_ascii_lowercase().contains("scout-device-id"),
+        "{}",
+        heads[1]
+    );
+}
+
+#[test]
+fn a_draining_default_stays_the_default_and_is_tried_last_until_retry_after() {
+    let (a, b) = (SteerServer::live("a"), SteerServer::live("b"));
+    let (sa, sb) = (a.server.server(), b.server.server());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let extra = format!(r#", "state_file": "{}""#, state.display());
+    let (c, _) = client(&[&sa, &sb], &extra);
+    assert_eq!(c.connect().unwrap().server, sa);
+
+    a.answer(503, &["Retry-After: 1"], "{}");
+    let connected = c.reconnect().unwrap();
+    assert_eq!(
+        (connected.server.clone(), connected.reached.clone()),
+        (sb.clone(), sb.clone())
+    );
+    assert_eq!(connected.failed[0].reason, FailReason::Draining(Duration::from_secs(1)));
+    assert_eq!(connected.failed[0].reason.kind(), "draining");
+    assert_eq!(c.default_server(), Some(sa.clone()), "the draining default stays");
+    // Within its Retry-After the drained server comes last: B answers, A is not asked.
+    let asked = a.requests().len();
+    assert_eq!(c.reconnect().unwrap().server, sb);
+    assert_eq!(a.requests().len(), asked);
+    // A restarted device does not remember the drain (memory only) and asks A first again.
+    let (restarted, _) = client(&[&sa, &sb], &extra);
+    assert_eq!(restarted.default_server(), Some(sa.clone()));
+    assert_eq!(restarted.connect().unwrap().server, sb);
+    assert_eq!(a.requests().len(), asked + 1);
+
+    // After the Retry-After, back to its own server.
+    a.answer(200, &[], &scoutlb_testkit::list_body(&[(&sa, "a")], Some("a")));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(c.reconnect().unwrap().server, sa);
+}
+
+#[test]
+fn a_drain_without_a_usable_retry_after_lasts_30_seconds() {
+    let (a, b) = (SteerServer::live("a"), TestServer::live("b"));
+    for header in [&[][..], &["Retry-After: Wed, 21 Oct 2026 07:28:00 GMT"][..]] {
+        a.answer(503, header, "");
+        let (c, _) = client(&[&a.server.server(), &b.server()], "");
+        let connected = c.connect().unwrap();
+        assert_eq!(
+            connected.failed[0].reason,
+            FailReason::Draining(scoutlb::steer::DRAIN_DEFAULT)
+        );
+    }
+}
+
+#[test]
+fn a_refused_device_tries_no_other_server_and_changes_nothing() {
+    let (a, b) = (SteerServer::live("a"), TestServer::live("b"));
+    let (sa, sb) = (a.server.server(), b.server());
+    let (c, events) = client(&[&sa, &sb], r#", "device_id": "dev-9""#);
+    a.answer(403, &[], r#"{"refused": "device dev-9 is not known\u001b[31m"}"#);
+    let err = c.connect().unwrap_err();
+    match &err {
+        Error::DeviceRefused { server, reason } => {
+            assert_eq!(server, &sa);
+            assert_eq!(reason, "device dev-9 is not known\u{1b}[31m");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(err.kind(), scoutlb::ErrorKind::DeviceRefused);
+    assert!(
+        err.to_string().contains("refuses this device") && !err.to_string().contains('\u{1b}'),
+        "{err}"
+    );
+    assert_eq!(b.hits.load(std::sync::atomic::Ordering::SeqCst), 0, "no failover to B");
+    assert!(
+        events
+            .kinds()
+            .iter()
+            .any(|(k, s)| *k == "device_refused" && s.as_ref() == Some(&sa))
+    );
+    assert_eq!(c.default_server(), None);
+    assert!(c.server_list().is_empty());
+
+    // A 403 without the refusal body is an ordinary failure: the next server is tried.
+    a.answer(403, &[], "forbidden");
+    let connected = c.connect().unwrap();
+    assert_eq!(connected.server, sb);
+    assert_eq!(connected.failed[0].reason, FailReason::HttpStatus(403));
+}
+
+#[test]
+fn a_retrying_call_waits_at_least_half_the_cap_after_a_refusal() {
+    let a = SteerServer::live("a");
+    a.answer(403, &[], r#"{"refused": "no"}"#);
+    let retry = r#", "retry": {"base_ms": 1, "cap_ms": 300, "max_tries": 3}"#;
+    let (c, _) = client(&[&a.server.server()], retry);
+    let started = Instant::now();
+    let err = c.connect_with_retry().unwrap_err();
+    assert!(matches!(err, Error::DeviceRefused { .. }), "{err:?}");
+    assert_eq!(a.requests().len(), 3, "max_tries counts refusals");
+    // Two waits of at least cap / 2 each (a plain failure would wait about 1-2 ms).
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}
