@@ -119,6 +119,11 @@ enum scoutlb_status
      * The caller's stop callback ended a retrying connect (`scoutlb_client_connect_with_retry_until`).
      */
     SCOUTLB_CANCELLED = 16,
+    /**
+     * A server refused this device (behaviour.md, "Servers that steer devices"); no other server
+     * was tried. `scoutlb_last_error_attempt` 0 names the server and its reason.
+     */
+    SCOUTLB_DEVICE_REFUSED = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -188,6 +193,14 @@ enum scoutlb_attempt_kind
      * The server's list failed the signed-list checks (behaviour.md, "Signed lists").
      */
     SCOUTLB_ATTEMPT_UNTRUSTED_LIST = 12,
+    /**
+     * The server drains: another server for now (behaviour.md, "Servers that steer devices").
+     */
+    SCOUTLB_ATTEMPT_DRAINING = 13,
+    /**
+     * The server refuses this device; the message is its reason.
+     */
+    SCOUTLB_ATTEMPT_DEVICE_REFUSED = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -263,6 +276,10 @@ enum scoutlb_event_kind
      * before the first attempt of every call (behaviour.md, "TLS").
      */
     SCOUTLB_EVENT_TLS_UNVERIFIED = 13,
+    /**
+     * A server refused this device; the call ended without trying another server.
+     */
+    SCOUTLB_EVENT_DEVICE_REFUSED = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -40,6 +40,10 @@ pub enum scoutlb_attempt_kind {
     SCOUTLB_ATTEMPT_OUT_OF_PATIENCE = 11,
     /// The server's list failed the signed-list checks (behaviour.md, "Signed lists").
     SCOUTLB_ATTEMPT_UNTRUSTED_LIST = 12,
+    /// The server drains: another server for now (behaviour.md, "Servers that steer devices").
+    SCOUTLB_ATTEMPT_DRAINING = 13,
+    /// The server refuses this device; the message is its reason.
+    SCOUTLB_ATTEMPT_DEVICE_REFUSED = 14,
 }
 
 use scoutlb_attempt_kind::*;
@@ -58,6 +62,8 @@ const KINDS: &[(scoutlb_attempt_kind, &CStr)] = &[
     (SCOUTLB_ATTEMPT_DEADLINE, c"deadline"),
     (SCOUTLB_ATTEMPT_OUT_OF_PATIENCE, c"out_of_patience"),
     (SCOUTLB_ATTEMPT_UNTRUSTED_LIST, c"untrusted_list"),
+    (SCOUTLB_ATTEMPT_DRAINING, c"draining"),
+    (SCOUTLB_ATTEMPT_DEVICE_REFUSED, c"device_refused"),
 ];
 
 /// The number and the static name of the core's kind `name`; unknown kinds are `other`.

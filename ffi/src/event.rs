@@ -39,6 +39,8 @@ pub enum scoutlb_event_kind {
     /// This connect call's https attempts check no certificate (`tls_verify` `"none"`): said
     /// before the first attempt of every call (behaviour.md, "TLS").
     SCOUTLB_EVENT_TLS_UNVERIFIED = 13,
+    /// A server refused this device; the call ended without trying another server.
+    SCOUTLB_EVENT_DEVICE_REFUSED = 14,
 }
 
 /// How much an event matters; also the minimum severity given to `scoutlb_config_set_event_callback`.
@@ -138,6 +140,7 @@ fn kind_of(event: &Event) -> scoutlb_event_kind {
         Event::PatienceRanOut { .. } => SCOUTLB_EVENT_PATIENCE_RAN_OUT,
         Event::ListKeysChanged { .. } => SCOUTLB_EVENT_LIST_KEYS_CHANGED,
         Event::TlsUnverified => SCOUTLB_EVENT_TLS_UNVERIFIED,
+        Event::DeviceRefused { .. } => SCOUTLB_EVENT_DEVICE_REFUSED,
         _ => SCOUTLB_EVENT_OTHER,
     }
 }

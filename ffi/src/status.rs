@@ -48,6 +48,9 @@ pub enum scoutlb_status {
     SCOUTLB_OTHER = 15,
     /// The caller's stop callback ended a retrying connect (`scoutlb_client_connect_with_retry_until`).
     SCOUTLB_CANCELLED = 16,
+    /// A server refused this device (behaviour.md, "Servers that steer devices"); no other server
+    /// was tried. `scoutlb_last_error_attempt` 0 names the server and its reason.
+    SCOUTLB_DEVICE_REFUSED = 17,
 }
 
 use scoutlb_status::*;
@@ -104,10 +107,19 @@ impl From<Error> for Failure {
             ErrorKind::UnknownServer => SCOUTLB_UNKNOWN_SERVER,
             ErrorKind::Unsupported => SCOUTLB_UNSUPPORTED,
             ErrorKind::Cancelled => SCOUTLB_CANCELLED,
+            ErrorKind::DeviceRefused => SCOUTLB_DEVICE_REFUSED,
             _ => SCOUTLB_OTHER,
         };
+        let attempts = match &e {
+            // The refusal as the one attempt, so C reads its server and reason like any other.
+            Error::DeviceRefused { server, reason } => vec![scoutlb_core::Attempt {
+                server: server.clone(),
+                reason: scoutlb_core::FailReason::DeviceRefused(reason.clone()),
+            }],
+            _ => e.attempts().to_vec(),
+        };
         Failure {
-            attempts: e.attempts().to_vec(),
+            attempts,
             ..Failure::new(status, e.to_string())
         }
     }

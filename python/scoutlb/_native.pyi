@@ -25,6 +25,7 @@ __all__ = [
     "UnknownServerError",
     "UnsupportedError",
     "CancelledError",
+    "DeviceRefusedError",
     "Server",
     "Attempt",
     "Connected",
@@ -34,6 +35,7 @@ __all__ = [
     "failover_order",
     "DEFAULT_PORT",
     "MAX_ENTRIES",
+    "DEVICE_ID_HEADER",
     "CONFIG_KEYS",
     "__version__",
 ]
@@ -44,6 +46,8 @@ DEFAULT_PORT: int
 """The port of a Scout Server when an address names none (22123)."""
 MAX_ENTRIES: int
 """The largest accepted number of entries of a server list (4096)."""
+DEVICE_ID_HEADER: str
+"""The request header that names the device (`device_id`) to its server: "Scout-Device-Id"."""
 CONFIG_KEYS: tuple[str, ...]
 """Every configuration key (behaviour.md, "Configuration keys"), in order."""
 
@@ -90,6 +94,14 @@ class UnsupportedError(Error):
 
 class CancelledError(Error):
     """The call was cancelled: `Client.cancel()`, or the stop of a retrying call (behaviour.md, "Cancel")."""
+
+class DeviceRefusedError(Error):
+    """A server refused this device (behaviour.md, "Servers that steer devices"); no other server was tried."""
+
+    server: Server
+    """The server that refused."""
+    reason: str
+    """Its reason, as it sent it."""
 
 @final
 class ProbeAttempt:

@@ -67,6 +67,13 @@ create_exception!(
     "The call is not possible with this client's configuration (such as connect() with probe=\"none\")."
 );
 
+create_exception!(
+    scoutlb,
+    DeviceRefusedError,
+    Error,
+    "A server refused this device (behaviour.md, \"Servers that steer devices\"); no other server was tried. `server` and `reason` say who and why."
+);
+
 /// `ConfigTypeError`, made at import: a `ConfigError` and a `TypeError` at once (pyo3's
 /// exception classes have one base).
 static CONFIG_TYPE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -125,6 +132,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UnknownServerError", py.get_type::<UnknownServerError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;
+    m.add("DeviceRefusedError", py.get_type::<DeviceRefusedError>())?;
     Ok(())
 }
 
@@ -157,6 +165,20 @@ pub fn to_py(py: Python<'_>, e: scoutlb::Error) -> PyErr {
         ErrorKind::UnknownServer => UnknownServerError::new_err(message),
         ErrorKind::Unsupported => UnsupportedError::new_err(message),
         ErrorKind::Cancelled => CancelledError::new_err(message),
+        ErrorKind::DeviceRefused => {
+            let err = DeviceRefusedError::new_err(message);
+            let set = match &e {
+                scoutlb::Error::DeviceRefused { server, reason } => err
+                    .value(py)
+                    .setattr("server", crate::types::Server(server.clone()))
+                    .and_then(|()| err.value(py).setattr("reason", reason)),
+                _ => Ok(()),
+            };
+            match set {
+                Ok(()) => err,
+                Err(other) => other,
+            }
+        }
         _ => Error::new_err(message),
     }
 }

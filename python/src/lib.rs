@@ -34,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_panic_for_test", wrap_pyfunction!(client::_panic_for_test, m)?)?;
     m.add("DEFAULT_PORT", scoutlb::DEFAULT_PORT)?;
     m.add("MAX_ENTRIES", scoutlb::MAX_ENTRIES)?;
+    m.add("DEVICE_ID_HEADER", scoutlb::DEVICE_ID_HEADER)?;
     m.add("CONFIG_KEYS", PyTuple::new(m.py(), scoutlb::KEYS)?)?;
     m.add("__version__", scoutlb::VERSION)?;
     Ok(())

@@ -30,12 +30,15 @@ class ScoutServer:
         self.self_id: Optional[str] = "self"
         self.status = 200
         self.raw: Optional[bytes] = None
+        self.headers: dict[str, str] = {}
+        self.device_ids: list[Optional[str]] = []
         self.hits = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the name http.server asks for
                 outer.hits += 1
+                outer.device_ids.append(self.headers.get(scoutlb.DEVICE_ID_HEADER))
                 if self.path == SERVERS_PATH:
                     body = outer.body()
                     status = outer.status
@@ -47,6 +50,8 @@ class ScoutServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Connection", "close")
+                for name, value in outer.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -91,14 +91,14 @@ def test_all_fail_names_every_attempt(refused_address: str, silent_address: str)
 
 def test_bad_answers_are_failed_attempts(make_scout_server: Callable[[], ScoutServer]) -> None:
     status, garbage, empty = make_scout_server(), make_scout_server(), make_scout_server()
-    status.status = 503
+    status.status = 500
     garbage.raw = b"<html>not json</html>"
     empty.raw = b'{"servers": []}'
     client = Client(servers=[status.address, garbage.address, empty.address], attempt_delay_ms=0)
     with pytest.raises(scoutlb.AllServersFailedError) as info:
         client.connect()
     assert [a.kind for a in info.value.attempts] == ["http_status", "invalid_list", "invalid_list"]
-    assert "503" in info.value.attempts[0].message
+    assert "500" in info.value.attempts[0].message
 
 
 def test_reconnect_moves_to_the_next_server(make_scout_server: Callable[[], ScoutServer]) -> None:

@@ -157,13 +157,13 @@ static void test_version(void) {
 
 static void test_status_names(void) {
     uint32_t code;
-    for (code = SCOUTLB_OK; code <= SCOUTLB_CANCELLED; code++) {
+    for (code = SCOUTLB_OK; code <= SCOUTLB_DEVICE_REFUSED; code++) {
         CHECK(strncmp(scoutlb_status_name(code), "SCOUTLB_", 8) == 0);
         CHECK(strcmp(scoutlb_status_name(code), "SCOUTLB_UNKNOWN_STATUS") != 0);
     }
     CHECK(strcmp(scoutlb_status_name(SCOUTLB_ALL_FAILED), "SCOUTLB_ALL_FAILED") == 0);
     CHECK(strcmp(scoutlb_status_name(SCOUTLB_CANCELLED), "SCOUTLB_CANCELLED") == 0);
-    CHECK(strcmp(scoutlb_status_name(SCOUTLB_CANCELLED + 1), "SCOUTLB_UNKNOWN_STATUS") == 0);
+    CHECK(strcmp(scoutlb_status_name(SCOUTLB_DEVICE_REFUSED + 1), "SCOUTLB_UNKNOWN_STATUS") == 0);
     CHECK(strcmp(scoutlb_status_name(0xffffffffu), "SCOUTLB_UNKNOWN_STATUS") == 0);
     /* The numbers are part of the ABI and never reused. */
     CHECK(SCOUTLB_OK == 0 && SCOUTLB_PANIC == 1 && SCOUTLB_NULL_ARGUMENT == 2 && SCOUTLB_INVALID_UTF8 == 3);
@@ -412,6 +412,59 @@ static void test_tls_levels(void) {
     pthread_mutex_destroy(&r.lock);
     unlink(ini);
     rmdir(dir);
+}
+
+/* behaviour.md, "Servers that steer devices": a refusal ends the call with its own code and the
+ * refusing attempt; a drain is an attempt kind of its own. */
+static void test_steering(void) {
+    struct tl_http_server *refusing = tl_http_start(TL_SERVE, 403, "{\"refused\": \"device dev-5 is not known\"}");
+    struct tl_http_server *draining = tl_http_start(TL_SERVE, 503, "");
+    struct tl_http_server *other = tl_http_start(TL_SERVE, 200, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": 1}]}");
+    struct scoutlb_client *client = NULL;
+    struct scoutlb_connected connected;
+    struct scoutlb_attempt attempt;
+    struct recorder r;
+    char json[512];
+    char buf[256];
+    size_t count = 0;
+
+    CHECK(refusing != NULL && draining != NULL && other != NULL);
+    if (refusing == NULL || draining == NULL || other == NULL) {
+        return;
+    }
+    CHECK(SCOUTLB_DEVICE_REFUSED == 17 && SCOUTLB_EVENT_DEVICE_REFUSED == 14);
+    CHECK(strcmp(scoutlb_status_name(SCOUTLB_DEVICE_REFUSED), "SCOUTLB_DEVICE_REFUSED") == 0);
+    recorder_init(&r);
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"device_id\": \"dev-5\", \"attempt_delay_ms\": 0}",
+             tl_http_port(refusing), tl_http_port(other));
+    client = client_with_events(json, &r);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_DEVICE_REFUSED);
+    CHECK_ERROR_HAS("refuses this device: device dev-5 is not known");
+    CHECK(tl_http_requests(other) == 0); /* no failover */
+    CHECK(recorded(&r, SCOUTLB_EVENT_DEVICE_REFUSED) == 1);
+    CHECK_STATUS(scoutlb_last_error_attempt_count(&count), SCOUTLB_OK);
+    CHECK(count == 1);
+    CHECK_STATUS(scoutlb_last_error_attempt(0, &attempt), SCOUTLB_OK);
+    CHECK(attempt.kind == SCOUTLB_ATTEMPT_DEVICE_REFUSED && strcmp(attempt.kind_name, "device_refused") == 0);
+    CHECK_STATUS(scoutlb_last_error_attempt_message(0, buf, sizeof buf, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_last_error_attempt_message(0, buf, sizeof buf, &count), SCOUTLB_OK);
+    CHECK(tl_contains(buf, "device dev-5 is not known"));
+    CHECK(r.bad == 0);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+
+    /* Every server drains: all fail, each attempt `draining`. */
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"attempt_delay_ms\": 0}", tl_http_port(draining));
+    client = client_from(json);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK_STATUS(scoutlb_last_error_attempt(0, &attempt), SCOUTLB_OK);
+    CHECK(attempt.kind == SCOUTLB_ATTEMPT_DRAINING && strcmp(attempt.kind_name, "draining") == 0);
+    CHECK_ERROR_HAS("the server drains");
+    scoutlb_client_free(client);
+    tl_http_stop(refusing);
+    tl_http_stop(draining);
+    tl_http_stop(other);
 }
 
 /* ---- invalid UTF-8 and malformed JSON -------------------------------------------------------- */
@@ -2045,6 +2098,7 @@ int main(int argc, char **argv) {
     test_typed_config();
     test_scout_ini();
     test_tls_levels();
+    test_steering();
     test_fork_mid_save();
     test_callback_probe();
     test_connect_http();

@@ -817,3 +817,28 @@ fn tls_levels_from_an_ini_file_and_an_unchecked_connect_is_warned_once() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(!run.stderr.contains("not checked"), "{run:?}");
 }
+
+#[test]
+fn a_refused_device_exits_seven_and_tries_no_other_server() {
+    // behaviour.md, "Servers that steer devices".
+    let refusing = TestServer::start(Behaviour::Fixed(403, r#"{"refused": "device d is not known"}"#.into()));
+    let (servers, addrs) = trio();
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(
+        dir.path(),
+        "d",
+        json!({"servers": [refusing.server().to_string(), addrs[0]], "device_id": "d", "attempt_delay_ms": 0}),
+    );
+    let run = device.run(&["connect"]);
+    assert_eq!(run.code, 7, "{run:?}");
+    let error: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("one JSON error on stderr");
+    assert_eq!(error["error"], "device_refused", "{run:?}");
+    assert!(run.stderr.contains("device d is not known"), "{run:?}");
+    assert_eq!(
+        servers[0].hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no failover"
+    );
+    let help = scoutlb(&["--help"]);
+    assert!(help.stdout.contains("a server refused this device"), "{help:?}");
+}

@@ -21,12 +21,14 @@ pub const EXIT_DNS: u8 = 4;
 pub const EXIT_OTHER: u8 = 5;
 /// Exit code: `connect --retry` was stopped by SIGTERM or SIGINT.
 pub const EXIT_CANCELLED: u8 = 6;
+/// Exit code: a server refused this device (behaviour.md, "Servers that steer devices").
+pub const EXIT_REFUSED: u8 = 7;
 
 /// The environment variable naming the configuration file when `--config` is not given.
 pub const CONFIG_ENV: &str = "SCOUTLB_CONFIG";
 
 /// Every exit code and what it means, for `--help` and the man page.
-pub const EXIT_CODES: [(u8, &str); 7] = [
+pub const EXIT_CODES: [(u8, &str); 8] = [
     (0, "success"),
     (
         EXIT_ALL_FAILED,
@@ -42,6 +44,10 @@ pub const EXIT_CODES: [(u8, &str); 7] = [
     (
         EXIT_CANCELLED,
         "stopped by SIGTERM or SIGINT while connect --retry waited for a server",
+    ),
+    (
+        EXIT_REFUSED,
+        "a server refused this device (its reason on stderr); no other server was tried",
     ),
 ];
 

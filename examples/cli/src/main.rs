@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use scoutlb::{Client, Error, ErrorKind, ProbeKind};
 
-use args::{Args, Command, EXIT_ALL_FAILED, EXIT_CANCELLED, EXIT_DNS, EXIT_OTHER, EXIT_STATE_FILE, EXIT_USAGE, Parsed};
+use args::{
+    Args, Command, EXIT_ALL_FAILED, EXIT_CANCELLED, EXIT_DNS, EXIT_OTHER, EXIT_REFUSED, EXIT_STATE_FILE, EXIT_USAGE,
+    Parsed,
+};
 use output::Printer;
 
 /// Why a run failed: the configuration, the library's error, or stdout could not be written.
@@ -178,6 +181,7 @@ fn exit_code(failure: &Failure) -> u8 {
         Failure::Library(e) if e.is_all_dns() => EXIT_DNS,
         Failure::Library(e) => match e.kind() {
             ErrorKind::AllFailed => EXIT_ALL_FAILED,
+            ErrorKind::DeviceRefused => EXIT_REFUSED,
             ErrorKind::Config | ErrorKind::InvalidServer | ErrorKind::Unsupported => EXIT_USAGE,
             ErrorKind::StateFile | ErrorKind::StateFormat => EXIT_STATE_FILE,
             ErrorKind::Cancelled => EXIT_CANCELLED,

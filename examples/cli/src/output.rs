@@ -509,6 +509,7 @@ fn error_kind(e: &Error) -> &'static str {
         ErrorKind::StateFile | ErrorKind::StateFormat => "state_file",
         ErrorKind::Dns => "dns",
         ErrorKind::Cancelled => "cancelled",
+        ErrorKind::DeviceRefused => "device_refused",
         _ => "other",
     }
 }

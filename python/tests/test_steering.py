@@ -1,0 +1,55 @@
+"""behaviour.md, "Servers that steer devices": the device id header, drain and refusal."""
+
+import json
+import pickle
+import time
+from collections.abc import Callable
+
+import pytest
+
+import scoutlb
+from conftest import ScoutServer
+
+
+def test_the_device_id_goes_with_every_request(scout_server: ScoutServer) -> None:
+    scoutlb.Client(servers=[scout_server.address], device_id="dev-3").connect()
+    scoutlb.Client(servers=[scout_server.address]).connect()
+    assert scout_server.device_ids == ["dev-3", None]
+    assert scoutlb.DEVICE_ID_HEADER == "Scout-Device-Id"
+
+
+def test_a_draining_default_stays_the_default(make_scout_server: Callable[[], ScoutServer]) -> None:
+    a, b = make_scout_server(), make_scout_server()
+    client = scoutlb.Client(servers=[a.address, b.address], attempt_delay_ms=0)
+    assert client.connect().server == a.server
+    a.status, a.headers = 503, {"Retry-After": "1"}
+    connected = client.reconnect()
+    assert connected.server == b.server
+    assert [(x.server, x.kind) for x in connected.failed] == [(a.server, "draining")]
+    assert client.default_server == a.server
+    hits = a.hits
+    assert client.reconnect().server == b.server
+    assert a.hits == hits, "a draining server is tried last until its Retry-After"
+    a.status, a.headers = 200, {}
+    time.sleep(1.1)
+    assert client.reconnect().server == a.server
+
+
+def test_a_refused_device_raises_with_who_and_why(make_scout_server: Callable[[], ScoutServer]) -> None:
+    a, b = make_scout_server(), make_scout_server()
+    a.status, a.raw = 403, json.dumps({"refused": "device dev-4 is not known"}).encode()
+    kinds: list[str] = []
+    client = scoutlb.Client(
+        servers=[a.address, b.address], device_id="dev-4", events=lambda e: kinds.append(e.kind)
+    )
+    with pytest.raises(scoutlb.DeviceRefusedError) as info:
+        client.connect()
+    assert (info.value.server, info.value.reason) == (a.server, "device dev-4 is not known")
+    assert isinstance(info.value, scoutlb.Error)
+    assert b.hits == 0 and "device_refused" in kinds
+    assert client.default_server is None
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (copy.server, copy.reason) == (a.server, "device dev-4 is not known")
+    # A 403 without the refusal body is an ordinary failed attempt.
+    a.raw = b"forbidden"
+    assert client.connect().server == b.server
