@@ -99,6 +99,8 @@ pub struct Connect {
     /// The servers that answered "drain" in this call, with the time since the start until
     /// which they asked to be left alone.
     pub(crate) drains: Vec<(Server, Duration)>,
+    /// The relocation target this start-up tries before the default, when one is pending.
+    pub(crate) relocation: Option<Server>,
 }
 
 impl Connect {
@@ -134,6 +136,7 @@ impl Connect {
             list_problem: None,
             started,
             drains: Vec::new(),
+            relocation: None,
         }
     }
 

@@ -28,6 +28,7 @@ use crate::server::Server;
 use crate::server_list::{ListError, ServerList};
 use crate::signed_list::{Trust, adopted_after, list_problem, not_older};
 use crate::state::State;
+use crate::steer::{self, Relocation};
 
 /// What the driver must do after a call into the [`Device`].
 #[derive(Clone, Debug, PartialEq)]
@@ -167,8 +168,20 @@ impl Device {
             (Call::Startup, Some(entry), None) => (self.failover_order(), Balancer::Lookup(entry.clone(), None)),
             _ => (self.failover_order(), Balancer::None),
         };
-        let candidates = self.draining_last(candidates, now);
+        let mut candidates = self.draining_last(candidates, now);
+        // behaviour.md, "Servers that steer devices": a pending relocation is tried before the
+        // default, after the balancer's addresses.
+        let relocation = self.state.relocation.clone().filter(|_| call == Call::Startup);
+        if let Some(to) = &relocation {
+            let after = match &balancer {
+                Balancer::Known(_, evaluation) => evaluation.servers.iter().filter(|s| *s != to).count(),
+                _ => 0,
+            };
+            candidates.retain(|s| s != to);
+            candidates.insert(after.min(candidates.len()), to.clone());
+        }
         let mut connect = Connect::new(candidates, timing, balancer, port, trust, now);
+        connect.relocation = relocation;
         let c = &self.config;
         // behaviour.md, "TLS": a call whose https checks nothing says so, every time.
         if c.probe == ProbeKind::Http && c.scheme == Scheme::Https && c.tls_verify == TlsVerify::None {
@@ -250,6 +263,12 @@ impl Device {
             self.draining.retain(|(s, _)| s != server);
             self.draining.push((server.clone(), started + *after));
         }
+        if let Some(to) = &connect.relocation
+            && outcome != Outcome::Cancelled
+        {
+            self.relocation_tried(to, &outcome, &mut effects);
+        }
+        let mut relocation = None;
         let result = match outcome {
             Outcome::Cancelled => Err(Error::Cancelled),
             Outcome::AllFailed(attempts) => Err(Error::AllFailed(attempts)),
@@ -270,14 +289,15 @@ impl Device {
                 let changed = !default_drains && self.make_default(&server, &mut effects);
                 let mut problem = connect.list_problem().map(str::to_string);
                 match list {
-                    Some(list) => {
-                        if let Err(refused) = self.accept_list(list, Some(server.clone()), &mut effects) {
+                    Some(list) => match self.accept_list(list, Some(server.clone()), &mut effects) {
+                        Ok(asked) => relocation = asked,
+                        Err(refused) => {
                             problem.get_or_insert(list_problem(&server, &refused));
                             if changed || self.is_behind() {
                                 self.ask_save(&mut effects);
                             }
                         }
-                    }
+                    },
                     None if changed || self.is_behind() => self.ask_save(&mut effects),
                     None => {}
                 }
@@ -285,11 +305,17 @@ impl Device {
                     true => in_use,
                     false => self.state.default_server.clone().unwrap_or_else(|| server.clone()),
                 };
-                let mut connected = Connected::new(in_use, server, via_balancer, failed);
+                let mut connected = Connected::new(in_use, server.clone(), via_balancer, failed);
                 connected.list_problem = problem;
                 Ok(connected)
             }
         };
+        // After the connection is settled: an offline relocation changes the default, not the
+        // server this connection uses.
+        if let (Some(asked), Ok(c)) = (relocation, &result) {
+            let from = c.reached.clone();
+            self.relocate(asked, Some(from), &mut effects);
+        }
         let result = match (entry, evaluation) {
             (Some(entry), Some(evaluation)) => {
                 balancer::settle(entry, &evaluation, result, &mut |e| effects.push(Effect::Emit(e)))
@@ -331,7 +357,12 @@ impl Device {
         };
         let list = list.and_then(|list| self.accept_list(list, from.cloned(), &mut effects).map_err(Error::from));
         match list {
-            Ok(()) => (Ok(()), effects),
+            Ok(relocation) => {
+                if let Some(asked) = relocation {
+                    self.relocate(asked, from.cloned(), &mut effects);
+                }
+                (Ok(()), effects)
+            }
             Err(e) => {
                 effects.push(Effect::Emit(Event::ServerListRejected {
                     from: from.cloned(),
@@ -339,6 +370,57 @@ impl Device {
                 }));
                 (Err(e), effects)
             }
+        }
+    }
+
+    /// Follow a relocation a server asked for (behaviour.md, "Servers that steer devices"):
+    /// offline, the target is the default now; online, it is saved for the next start-up.
+    fn relocate(&mut self, asked: Relocation, from: Option<Server>, effects: &mut Vec<Effect>) {
+        if asked.offline {
+            self.make_default(&asked.to, effects);
+            if self.state.relocation.take().is_some() {
+                self.version += 1;
+            }
+            effects.push(Effect::Emit(Event::Relocated { to: asked.to }));
+        } else if self.state.relocation.as_ref() != Some(&asked.to)
+            && self.state.default_server.as_ref() != Some(&asked.to)
+        {
+            self.state.relocation = Some(asked.to.clone());
+            self.version += 1;
+            effects.push(Effect::Emit(Event::RelocationPending { from, to: asked.to }));
+        }
+        if self.is_behind() {
+            self.ask_save(effects);
+        }
+    }
+
+    /// A start-up that tried the pending relocation to `to` ended with `outcome`: the relocation
+    /// is done or dropped, and reported either way.
+    fn relocation_tried(&mut self, to: &Server, outcome: &Outcome, effects: &mut Vec<Effect>) {
+        let event = match outcome {
+            Outcome::Won { server, .. } if server == to => Event::Relocated { to: to.clone() },
+            _ => {
+                let attempts = match outcome {
+                    Outcome::Won { failed, .. } | Outcome::AllFailed(failed) => failed.as_slice(),
+                    _ => &[],
+                };
+                let reason = match (attempts.iter().find(|a| &a.server == to), outcome) {
+                    (Some(a), _) => a.reason.to_string(),
+                    (None, Outcome::Won { server, .. }) => format!("{server} won the race first"),
+                    (None, _) => "the start-up ended before it was tried".to_string(),
+                };
+                Event::RelocationFailed {
+                    to: Some(to.clone()),
+                    reason,
+                }
+            }
+        };
+        if self.state.relocation.take().is_some() {
+            self.version += 1;
+        }
+        effects.push(Effect::Emit(event));
+        if self.is_behind() {
+            self.ask_save(effects);
         }
     }
 
@@ -363,7 +445,7 @@ impl Device {
         list: ServerList,
         from: Option<Server>,
         effects: &mut Vec<Effect>,
-    ) -> std::result::Result<(), ListError> {
+    ) -> std::result::Result<Option<Relocation>, ListError> {
         let mut adopted = None;
         if !self.config.list_keys.is_empty() {
             let proof = list
@@ -373,6 +455,17 @@ impl Device {
             adopted = Some((proof.version, adopted_after(proof, &self.config.list_keys)));
         }
         let from = from.or_else(|| self.state.default_server.clone());
+        let relocation = match list
+            .relocate()
+            .map(|v| steer::relocation(v, &list, self.config.default_port))
+        {
+            Some(Ok(asked)) => Some(asked),
+            Some(Err(reason)) => {
+                effects.push(Effect::Emit(Event::RelocationFailed { to: None, reason }));
+                None
+            }
+            None => None,
+        };
         let mut changed = false;
         if let Some((version, keys)) = adopted {
             changed |= self.signed_list_taken(version, keys, effects);
@@ -397,7 +490,7 @@ impl Device {
         if changed || self.is_behind() {
             self.ask_save(effects);
         }
-        Ok(())
+        Ok(relocation)
     }
 
     /// Remember the version of a verified list and the keys it makes adopted; whether anything changed.

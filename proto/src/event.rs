@@ -125,6 +125,25 @@ pub enum Event {
         /// Its reason.
         reason: String,
     },
+    /// A server asked this device to move to `to` at its next start-up; saved until then.
+    RelocationPending {
+        /// The server that asked.
+        from: Option<Server>,
+        /// Where the device belongs.
+        to: Server,
+    },
+    /// The device moved where a server relocated it: `to` is its default server now.
+    Relocated {
+        /// The server it belongs on.
+        to: Server,
+    },
+    /// A relocation was not followed (its target is not in the list, or did not win the race).
+    RelocationFailed {
+        /// The target, when one was named.
+        to: Option<Server>,
+        /// Why.
+        reason: String,
+    },
     /// This connect call's https attempts check no certificate (`tls_verify` `"none"`,
     /// behaviour.md, "TLS"): reported before the first attempt of every call.
     TlsUnverified,
@@ -160,7 +179,9 @@ impl Event {
             | Event::BalancerFailed { .. }
             | Event::DhcpLeaseProblem { .. }
             | Event::TlsUnverified
-            | Event::DeviceRefused { .. } => Severity::Warning,
+            | Event::DeviceRefused { .. }
+            | Event::RelocationFailed { .. } => Severity::Warning,
+            Event::RelocationPending { .. } | Event::Relocated { .. } => Severity::Info,
         }
     }
 
@@ -184,6 +205,9 @@ impl Event {
             Event::DhcpFallback { .. } => "dhcp_fallback",
             Event::TlsUnverified => "tls_unverified",
             Event::DeviceRefused { .. } => "device_refused",
+            Event::RelocationPending { .. } => "relocation_pending",
+            Event::Relocated { .. } => "relocated",
+            Event::RelocationFailed { .. } => "relocation_failed",
         }
     }
 
@@ -195,7 +219,10 @@ impl Event {
             | Event::AttemptSucceeded { server }
             | Event::AttemptHeld { server, .. }
             | Event::PatienceRanOut { server, .. }
-            | Event::DeviceRefused { server, .. } => Some(server),
+            | Event::DeviceRefused { server, .. }
+            | Event::RelocationPending { to: server, .. }
+            | Event::Relocated { to: server } => Some(server),
+            Event::RelocationFailed { to, .. } => to.as_ref(),
             Event::DefaultChanged { new, .. } => Some(new),
             Event::ServerListUpdated { from, .. } | Event::ServerListRejected { from, .. } => from.as_ref(),
             _ => None,
@@ -290,6 +317,18 @@ impl fmt::Display for Event {
                 write!(f, "DHCP lease {}: {}", lease.display(), crate::printable(message))
             }
             Event::DhcpFallback { reason } => write!(f, "no DHCP option 222, first contact through ScoutSrv: {reason}"),
+            Event::RelocationPending { from: Some(from), to } => {
+                write!(
+                    f,
+                    "{from} relocates this device to {to}: tried first at the next start-up"
+                )
+            }
+            Event::RelocationPending { from: None, to } => {
+                write!(f, "this device is relocated to {to}: tried first at the next start-up")
+            }
+            Event::Relocated { to } => write!(f, "relocated: {to} is the default server now"),
+            Event::RelocationFailed { to: Some(to), reason } => write!(f, "relocation to {to} not made: {reason}"),
+            Event::RelocationFailed { to: None, reason } => write!(f, "relocation not followed: {reason}"),
             Event::DeviceRefused { server, reason } => {
                 write!(
                     f,

@@ -37,6 +37,9 @@ pub struct ServerList {
     signed: Option<Box<Value>>,
     /// Set by [`crate::signed_list::Trust::check`] only: what the verified payload said.
     proof: Option<Box<Proof>>,
+    /// The answer's `relocate` field as received (behaviour.md, "Servers that steer devices");
+    /// never cached.
+    relocate: Option<Box<Value>>,
 }
 
 impl ServerList {
@@ -68,6 +71,7 @@ impl ServerList {
             generation,
             signed: None,
             proof: None,
+            relocate: None,
         })
     }
 
@@ -98,7 +102,19 @@ impl ServerList {
         };
         let mut list = parse_list_object(&obj)?;
         list.signed = obj.remove("signed").filter(|v| !v.is_null()).map(Box::new);
+        list.relocate = obj.remove("relocate").filter(|v| !v.is_null()).map(Box::new);
         Ok(list)
+    }
+
+    /// The answer's `relocate` field, when it had one (unchecked).
+    pub fn relocate(&self) -> Option<&Value> {
+        self.relocate.as_deref()
+    }
+
+    /// This list with the `relocate` field of `answer` (a checked list keeps its answer's).
+    pub(crate) fn with_relocate_of(mut self, answer: &ServerList) -> Self {
+        self.relocate = answer.relocate.clone();
+        self
     }
 
     /// The answer's `signed` field, when it had one (unchecked).

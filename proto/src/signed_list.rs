@@ -81,7 +81,7 @@ impl Trust {
             next_keys,
             signers,
         });
-        Ok(verified)
+        Ok(verified.with_relocate_of(list))
     }
 
     /// Step 1 alone: the payload bytes of an answer's `signed` field and the trusted keys whose

@@ -27,6 +27,8 @@ pub struct State {
     pub list_version: Option<u64>,
     /// Keys adopted from signed lists for a key rotation.
     pub adopted_keys: Vec<PublicKey>,
+    /// An online relocation waiting for the next start-up (behaviour.md, "Servers that steer devices").
+    pub relocation: Option<Server>,
 }
 
 impl State {
@@ -42,6 +44,9 @@ impl State {
         // Only when signing is in use, so the files of unsigned fleets stay as they were.
         if let Some(version) = self.list_version {
             doc["list_version"] = version.into();
+        }
+        if let Some(to) = &self.relocation {
+            doc["relocation"] = server_to_json(to);
         }
         if !self.adopted_keys.is_empty() {
             doc["adopted_keys"] = self
@@ -117,6 +122,7 @@ impl State {
             servers_from: server("servers_from")?,
             list_version,
             adopted_keys,
+            relocation: server("relocation")?,
         })
     }
 }

@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
+use crate::server::Server;
+use crate::server_list::ServerList;
+
 /// Request header that names the device to its server, sent when `device_id` is set.
 pub const DEVICE_ID_HEADER: &str = "Scout-Device-Id";
 
@@ -36,6 +41,46 @@ pub fn refusal_reason(body: &[u8]) -> Option<String> {
     }
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value.get("refused")?.as_str().map(str::to_string)
+}
+
+/// Where a relocation sends the device, and when it moves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relocation {
+    /// The server the device belongs on: an entry of the answer's list.
+    pub to: Server,
+    /// `offline`: the target is the default at once; otherwise it is tried at the next start-up.
+    pub offline: bool,
+}
+
+/// The relocation an answer's `relocate` field asks for, checked against the answer's `list`
+/// (behaviour.md, "Servers that steer devices"): `to` names an entry by id or address, `mode` is
+/// `online` (the default) or `offline`; the error says why it is not followed.
+pub fn relocation(value: &Value, list: &ServerList, default_port: u16) -> Result<Relocation, String> {
+    let obj = value.as_object().ok_or("`relocate` is not a JSON object")?;
+    let to = obj
+        .get("to")
+        .and_then(Value::as_str)
+        .ok_or("`relocate` has no `to` (a string)")?;
+    let offline = match obj.get("mode").map(|m| m.as_str()) {
+        None | Some(Some("online")) => false,
+        Some(Some("offline")) => true,
+        Some(_) => return Err("`relocate.mode` is neither \"online\" nor \"offline\"".into()),
+    };
+    let by_address = Server::parse(to, default_port).ok();
+    let target = list
+        .entries()
+        .iter()
+        .find(|e| e.id.as_deref() == Some(to) || Some(&e.server) == by_address.as_ref())
+        .ok_or_else(|| {
+            format!(
+                "the target `{}` is not an entry of the server list: a device moves only to a server its cluster lists",
+                crate::printable(to)
+            )
+        })?;
+    Ok(Relocation {
+        to: target.server.clone(),
+        offline,
+    })
 }
 
 #[cfg(test)]
@@ -77,5 +122,35 @@ mod tests {
         }
         let big = format!(r#"{{"refused": "{}"}}"#, "x".repeat(MAX_REFUSAL_BYTES));
         assert_eq!(refusal_reason(big.as_bytes()), None);
+    }
+
+    #[test]
+    fn a_relocation_names_an_entry_of_the_same_list() {
+        let list = ServerList::from_json(
+            br#"{"servers": [{"host": "10.0.0.1", "port": 22123, "id": "a"}, {"host": "10.0.0.2", "port": 22123, "id": "b"}]}"#,
+        )
+        .unwrap();
+        let b = Server::new("10.0.0.2", 22123).unwrap();
+        let go = |v: Value| relocation(&v, &list, 22123);
+        assert_eq!(
+            go(serde_json::json!({"to": "b"})),
+            Ok(Relocation {
+                to: b.clone(),
+                offline: false
+            })
+        );
+        assert_eq!(
+            go(serde_json::json!({"to": "10.0.0.2", "mode": "offline"})),
+            Ok(Relocation { to: b, offline: true })
+        );
+        for (bad, words) in [
+            (serde_json::json!({"to": "10.0.0.9"}), "not an entry"),
+            (serde_json::json!({"to": "b", "mode": "later"}), "neither"),
+            (serde_json::json!({"mode": "online"}), "no `to`"),
+            (serde_json::json!("b"), "not a JSON object"),
+        ] {
+            let e = go(bad.clone()).unwrap_err();
+            assert!(e.contains(words), "{bad}: {e}");
+        }
     }
 }

@@ -5,15 +5,24 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use scoutlb_proto::{Call, Config, Connect, Device, Error, FailReason, Server, Step};
+use scoutlb_proto::{Call, Config, Connect, Device, Effect, Error, Event, FailReason, Server, ServerList, Step};
 use serde_json::{Value, json};
 
-/// Run one call to its decision, answering each attempt as `answers` says; the servers tried.
-fn run(connect: &mut Connect, answers: &Value, at: &str) -> Vec<String> {
+/// Run one call to its decision, answering each attempt as `answers` says; the servers tried,
+/// and the events of the call.
+fn run(connect: &mut Connect, answers: &Value, at: &str) -> (Vec<String>, Vec<Event>) {
     let mut tried = Vec::new();
+    let mut events = Vec::new();
     let now = Duration::ZERO;
     while let Some(step) = connect.poll(now) {
-        let Step::Start { id, server, .. } = step else { continue };
+        let (id, server) = match step {
+            Step::Start { id, server, .. } => (id, server),
+            Step::Emit(event) => {
+                events.push(event);
+                continue;
+            }
+            _ => continue,
+        };
         let name = server.to_string();
         let answer = answers
             .get(&name)
@@ -21,6 +30,10 @@ fn run(connect: &mut Connect, answers: &Value, at: &str) -> Vec<String> {
         tried.push(name);
         match answer {
             Value::String(s) if s == "ok" => connect.succeeded(id, None, now),
+            Value::Object(o) if o.contains_key("ok") => {
+                let list = ServerList::from_json(o["ok"].as_str().unwrap().as_bytes()).unwrap();
+                connect.succeeded(id, Some(list), now);
+            }
             Value::String(s) if s == "down" => connect.failed(id, FailReason::Refused, now),
             Value::Object(o) if o.contains_key("drain") => {
                 let secs = o["drain"].as_u64().unwrap();
@@ -34,7 +47,7 @@ fn run(connect: &mut Connect, answers: &Value, at: &str) -> Vec<String> {
         }
     }
     assert!(connect.is_decided(), "{at}: the call did not decide");
-    tried
+    (tried, events)
 }
 
 fn text(server: Option<&Server>) -> Value {
@@ -68,8 +81,20 @@ fn the_pure_device_steers_as_the_vectors_say() {
                 other => panic!("{at}: unknown call {other}"),
             };
             let mut connect = device.start(call, now);
-            let tried = run(&mut connect, &step["answers"], &at);
+            let (tried, mut events) = run(&mut connect, &step["answers"], &at);
             let finished = device.finish(&connect);
+            events.extend(finished.effects.iter().filter_map(|e| match e {
+                Effect::Emit(event) => Some(event.clone()),
+                _ => None,
+            }));
+            if let Some(want) = expect.get("events") {
+                let got: Vec<&str> = events
+                    .iter()
+                    .map(Event::kind)
+                    .filter(|k| k.starts_with("relocat"))
+                    .collect();
+                assert_eq!(json!(got), *want, "{at}: events");
+            }
             assert_eq!(json!(tried), expect["tried"], "{at}: tried");
             let failed = match &finished.result {
                 Ok(c) => c.failed.clone(),
