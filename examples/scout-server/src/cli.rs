@@ -467,6 +467,12 @@ mod tests {
     }
 
     #[test]
+    fn the_help_states_the_retry_after_limits() {
+        let line = format!("1 to {MAX_RETRY_AFTER} [default: {DEFAULT_RETRY_AFTER}]");
+        assert!(USAGE.contains(&line), "{line}");
+    }
+
+    #[test]
     fn steering_flags() {
         let o = run(&["--db", "x"]).unwrap();
         assert_eq!((o.retry_after_s, o.drain_on_stop_s), (30, 0));

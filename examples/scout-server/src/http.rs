@@ -53,8 +53,8 @@ pub enum Route {
     Status,
     /// Admin: a known path with the wrong method; the method it takes.
     WrongMethod(&'static str),
-    /// Admin: a query that cannot be used; why.
-    BadQuery(&'static str),
+    /// Admin: a drain's query that cannot be used.
+    BadQuery,
     /// Anything else.
     NotFound,
 }
@@ -75,8 +75,8 @@ pub fn admin_route(method: &str, target: &str) -> Route {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     match (method, path) {
         ("POST", ADMIN_DRAIN_PATH) => match retry_after(query) {
-            Ok(seconds) => Route::Drain(seconds),
-            Err(why) => Route::BadQuery(why),
+            Some(seconds) => Route::Drain(seconds),
+            None => Route::BadQuery,
         },
         ("POST", ADMIN_UNDRAIN_PATH) => Route::Undrain,
         ("GET", ADMIN_STATUS_PATH) => Route::Status,
@@ -86,20 +86,20 @@ pub fn admin_route(method: &str, target: &str) -> Route {
     }
 }
 
-/// The `retry_after` of a drain's query string (`retry_after=SECONDS`, nothing else taken).
-fn retry_after(query: &str) -> Result<Option<u64>, &'static str> {
-    const WANTED: &str = "the query takes retry_after=SECONDS, a whole number from 1 to 3600";
+/// The `retry_after` of a drain's query string (`retry_after=SECONDS`, nothing else taken);
+/// `None` when the query cannot be used.
+fn retry_after(query: &str) -> Option<Option<u64>> {
     let mut seconds = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("retry_after", value)) => match value.parse::<u64>() {
-                Ok(n) if (1..=MAX_RETRY_AFTER).contains(&n) => seconds = Some(n),
-                _ => return Err(WANTED),
-            },
-            _ => return Err(WANTED),
-        }
+        let value = pair.strip_prefix("retry_after=")?;
+        seconds = Some(
+            value
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_RETRY_AFTER).contains(n))?,
+        );
     }
-    Ok(seconds)
+    Some(seconds)
 }
 
 /// A complete answer but for the `Connection` header: status, content type and body.
@@ -308,7 +308,10 @@ impl Service {
             (Face::Admin, Route::WrongMethod(method)) => {
                 Reply::error(405, &format!("this path takes {method}")).write_to(out, connection);
             }
-            (Face::Admin, Route::BadQuery(why)) => Reply::error(400, why).write_to(out, connection),
+            (Face::Admin, Route::BadQuery) => {
+                let why = format!("the query takes retry_after=SECONDS, a whole number from 1 to {MAX_RETRY_AFTER}");
+                Reply::error(400, &why).write_to(out, connection);
+            }
             _ => self.not_found.write_to(out, connection),
         }
     }
@@ -487,7 +490,7 @@ mod tests {
             "retry_after",
         ] {
             let target = format!("/scout/v1/admin/drain?{bad}");
-            assert!(matches!(admin_route("POST", &target), Route::BadQuery(_)), "{bad}");
+            assert_eq!(admin_route("POST", &target), Route::BadQuery, "{bad}");
         }
         assert_eq!(admin_route("POST", "/scout/v1/admin/undrain"), Route::Undrain);
         assert_eq!(admin_route("GET", "/scout/v1/admin/status"), Route::Status);

@@ -16,15 +16,14 @@ use serde_json::json;
 
 use crate::http::Reply;
 
-/// The request header a device names itself in; scoutlb does not export its name yet
-/// (behaviour.md names it `scoutlb::DEVICE_ID_HEADER`), so this is the one place it is spelt.
-pub const DEVICE_ID_HEADER: &str = "Scout-Device-Id";
+pub use scoutlb::DEVICE_ID_HEADER;
 
-/// `Retry-After` of a drain when none is given (`--retry-after`), in seconds.
-pub const DEFAULT_RETRY_AFTER: u64 = 30;
+/// `Retry-After` of a drain when none is given (`--retry-after`), in seconds: the drain a device
+/// assumes when a `503` names no time.
+pub const DEFAULT_RETRY_AFTER: u64 = scoutlb::steer::DRAIN_DEFAULT.as_secs();
 
-/// Longest `Retry-After` taken, in seconds: devices take no longer one (behaviour.md).
-pub const MAX_RETRY_AFTER: u64 = 3600;
+/// Longest `Retry-After` taken, in seconds: devices take no longer one.
+pub const MAX_RETRY_AFTER: u64 = scoutlb::steer::DRAIN_MAX.as_secs();
 
 /// How a request for the list is answered.
 pub enum Verdict {
@@ -84,7 +83,7 @@ impl Steering {
         }
         if let Some(known) = &self.known {
             let reason = match device {
-                None => Some("the device sent no Scout-Device-Id".to_owned()),
+                None => Some(format!("the device sent no {DEVICE_ID_HEADER}")),
                 Some(id) if !known.contains(id) => Some(format!("device {id} is not known to this cluster")),
                 Some(_) => None,
             };

@@ -354,3 +354,59 @@ fn bad_steering_options_are_clear_errors() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("cannot connect"), "{stderr}");
 }
+
+/// A `scoutlb` device with `device_id` (none: no id) whose seeds are `servers`, in that order.
+fn device(servers: &[&Server], device_id: Option<&str>) -> scoutlb::Client {
+    let mut config = serde_json::json!({
+        "servers": servers.iter().map(|s| s.address()).collect::<Vec<_>>(),
+        "attempt_delay_ms": 0,
+        "connect_timeout_ms": 3000,
+        "deadline_ms": 5000,
+    });
+    if let Some(id) = device_id {
+        config["device_id"] = id.into();
+    }
+    scoutlb::Client::new(scoutlb::Config::from_json(&config.to_string()).unwrap()).unwrap()
+}
+
+#[test]
+fn a_scoutlb_device_goes_to_a_peer_of_a_draining_server_and_a_refused_one_stops() {
+    let (dir, db) = sqlite_db();
+    let file = dir.path().join("known-devices");
+    std::fs::write(&file, "dev-1\n").unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let known = ["--known-devices", file.to_str().unwrap()];
+    let a = Server::launch(&db, &[&["--id", "a", "--admin", &admin][..], &known].concat());
+    let b = Server::launch(&db, &[&["--id", "b"][..], &known].concat());
+    let sa: scoutlb::Server = a.address().parse().unwrap();
+    let sb: scoutlb::Server = b.address().parse().unwrap();
+
+    let dev1 = device(&[&a, &b], Some("dev-1"));
+    assert_eq!(dev1.connect().unwrap().server, sa);
+
+    let (code, _, stderr) = scout_server(&["drain", &admin, "--retry-after", "120"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let connected = dev1.reconnect().unwrap();
+    assert_eq!(connected.server, sb);
+    assert_eq!(connected.failed[0].server, sa);
+    assert_eq!(
+        connected.failed[0].reason,
+        scoutlb::FailReason::Draining(Duration::from_secs(120))
+    );
+    // The draining server is still the device's default and in the list it took from b.
+    assert_eq!(dev1.default_server(), Some(sa.clone()));
+    assert!(dev1.server_list().contains(&sa), "{:?}", dev1.server_list());
+
+    // Refused by every server: the call ends at the first, with its reason.
+    for (id, reason) in [
+        (Some("dev-2"), "device dev-2 is not known to this cluster"),
+        (None, "the device sent no Scout-Device-Id"),
+    ] {
+        match device(&[&b, &a], id).connect() {
+            Err(scoutlb::Error::DeviceRefused { server, reason: got }) => {
+                assert_eq!((server, got.as_str()), (sb.clone(), reason));
+            }
+            other => panic!("{id:?}: expected a refusal, got {other:?}"),
+        }
+    }
+}
