@@ -357,6 +357,11 @@ fn bad_steering_options_are_clear_errors() {
 
 /// A `scoutlb` device with `device_id` (none: no id) whose seeds are `servers`, in that order.
 fn device(servers: &[&Server], device_id: Option<&str>) -> scoutlb::Client {
+    device_with(servers, device_id, None)
+}
+
+/// A device as [`device`] makes, with its state in `state_file` when given.
+fn device_with(servers: &[&Server], device_id: Option<&str>, state_file: Option<&std::path::Path>) -> scoutlb::Client {
     let mut config = serde_json::json!({
         "servers": servers.iter().map(|s| s.address()).collect::<Vec<_>>(),
         "attempt_delay_ms": 0,
@@ -365,6 +370,9 @@ fn device(servers: &[&Server], device_id: Option<&str>) -> scoutlb::Client {
     });
     if let Some(id) = device_id {
         config["device_id"] = id.into();
+    }
+    if let Some(path) = state_file {
+        config["state_file"] = path.to_str().unwrap().into();
     }
     scoutlb::Client::new(scoutlb::Config::from_json(&config.to_string()).unwrap()).unwrap()
 }
@@ -409,4 +417,38 @@ fn a_scoutlb_device_goes_to_a_peer_of_a_draining_server_and_a_refused_one_stops(
             other => panic!("{id:?}: expected a refusal, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn a_rolling_restart_brings_each_device_back_to_its_own_server() {
+    let (dir, db) = sqlite_db();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut a = Server::launch(&db, &["--id", "a", "--admin", &admin]);
+    let b = Server::launch(&db, &["--id", "b"]);
+    let sa: scoutlb::Server = a.address().parse().unwrap();
+    let state = dir.path().join("device-state.json");
+    // A device at its start-up: a new client on the same state file.
+    let at_start = |a: &Server, b: &Server| device_with(&[a, b], Some("dev-1"), Some(&state));
+    assert_eq!(at_start(&a, &b).connect().unwrap().server, sa);
+
+    // The README's recipe: drain, wait, stop, start.
+    let (code, _, stderr) = scout_server(&["drain", &admin, "--retry-after", "60"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let meanwhile = at_start(&a, &b).connect().unwrap();
+    assert_eq!(meanwhile.server.to_string(), b.address(), "sent to b while a drains");
+    let status = a.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(b.listed_ids(), ["b"]);
+    a.restart();
+    assert_eq!(b.listed_ids(), ["b", "a"]);
+    let (_, stdout, _) = scout_server(&["status", &admin]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["draining"],
+        false
+    );
+
+    // At its next start-up the device is back on a: a stayed its default all along.
+    let back = at_start(&a, &b).connect().unwrap();
+    assert_eq!(back.server, sa, "{back:?}");
+    assert!(back.failed.is_empty(), "{back:?}");
 }
