@@ -108,11 +108,10 @@ fn the_admin_endpoint_drains_and_undrains() {
     let peer = Server::launch(&db, &["--id", "peer"]);
     let server = Server::launch(&db, &["--id", "drained", "--admin", &admin]);
     let admin_addr: SocketAddr = admin.parse().unwrap();
-    assert!(
-        server.log().contains(&format!("admin endpoint on http://{admin}/")),
-        "{}",
-        server.log()
-    );
+    // The log is read by a thread of its own: it may come a little after the ready line.
+    wait_until("the log names the admin endpoint", || {
+        server.log().contains(&format!("admin endpoint on http://{admin}/"))
+    });
 
     let status = request(admin_addr, "GET", "/scout/v1/admin/status", &[]);
     assert_eq!(status.status, 200, "{status:?}");
@@ -227,6 +226,9 @@ fn sigterm_with_drain_on_stop_drains_then_leaves_the_list() {
         "{:?}",
         signalled.elapsed()
     );
+    wait_until("the whole log is read", || {
+        leaves.log().contains("deregistered; stopped")
+    });
     let log = leaves.log();
     assert!(log.contains("stopping: draining for 2 s"), "{log}");
     assert!(log.contains("deregistered; stopped"), "{log}");
@@ -251,6 +253,9 @@ fn a_second_signal_ends_the_drain_and_stops_at_once() {
     let second = Instant::now();
     wait_until("the server stops", || !leaves.is_running());
     assert!(second.elapsed() < Duration::from_secs(5), "{:?}", second.elapsed());
+    wait_until("the whole log is read", || {
+        leaves.log().contains("deregistered; stopped")
+    });
     let log = leaves.log();
     assert!(log.contains("second signal: ending the drain"), "{log}");
     assert!(log.contains("deregistered; stopped"), "{log}");
@@ -265,11 +270,10 @@ fn known_devices_are_served_others_refused_and_the_file_is_read_again() {
     let admin = format!("127.0.0.1:{}", free_port());
     let file_arg = file.to_str().unwrap();
     let server = Server::launch(&db, &["--id", "picky", "--known-devices", file_arg, "--admin", &admin]);
-    assert!(
-        server.log().contains("serving only the 2 devices named in"),
-        "{}",
-        server.log()
-    );
+    // The log is read by a thread of its own: it may come a little after the ready line.
+    wait_until("the log names the file", || {
+        server.log().contains("serving only the 2 devices named in")
+    });
 
     let allowed = servers_as(&server, Some("dev-1"));
     assert_eq!(allowed.status, 200, "{allowed:?}");
