@@ -1,6 +1,9 @@
 //! Command-line options, parsed with the standard library.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+
+use crate::steer::{DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER};
 
 /// Text printed by `--help`.
 pub const USAGE: &str = "\
@@ -15,6 +18,12 @@ USAGE:
                            addresses) [default: 127.0.0.1 localhost]: DIR/ca.pem (the devices' root,
                            for ca_file or a ca_dir such as /setup/cacerts/scoutsrv), DIR/server.pem
                            and DIR/server.key (for --tls-cert and --tls-key); never over a file
+    scout-server drain <ADMIN ADDR:PORT> [--retry-after <S>]
+                           make the server whose --admin is ADDR:PORT drain; prints its status
+    scout-server undrain <ADMIN ADDR:PORT>
+                           end its drain (not one started by a stop signal); prints its status
+    scout-server status <ADMIN ADDR:PORT>
+                           print its status (JSON)
 
 OPTIONS:
     --db <PATH|URL>        SQLite file (created if missing) or postgres://user@host:port/db (required)
@@ -30,12 +39,26 @@ OPTIONS:
                            rotation); every server of a cluster the same key
     --next-list-key <KEY>  a public key (base64) that devices adopt for a rotation (repeatable)
     --list-lifetime <S>    seconds a signed list is taken after it was signed [default: 604800]
+    --retry-after <S>      Retry-After of a drain, seconds, 1 to 3600 [default: 30]
+    --drain-on-stop <S>    on SIGTERM or SIGINT drain for S seconds, then stop (a second signal
+                           stops at once) [default: 0: stop at once]
+    --known-devices <FILE> serve only the devices this file names (one id a line, # comments);
+                           others get 403; read again when it changes and on SIGHUP
+    --admin <ADDR:PORT>    admin endpoint (drain, undrain, status) on this loopback address
     --garbage              test aid: answer /scout/v1/servers with 200 and a body that is not JSON
     -h, --help             print this help
 
 ENDPOINTS (HTTP, or HTTPS with --tls-cert):
     GET /scout/v1/servers  200 {\"generation\":N,\"self\":ID,\"servers\":[{\"host\",\"id\",\"port\"}...]}
-    GET /scout/v1/health   200 ok
+                           503 {\"draining\":true,...} + Retry-After while draining;
+                           403 {\"refused\":REASON} to a device --known-devices does not name
+    GET /scout/v1/health   200 ok; 503 draining + Retry-After while draining
+
+ADMIN ENDPOINT (HTTP, on --admin only):
+    POST /scout/v1/admin/drain[?retry_after=S]   start draining (or change S); 200 status
+    POST /scout/v1/admin/undrain                 stop draining; 200 status (409 while stopping)
+    GET  /scout/v1/admin/status                  200 {\"draining\",\"retry_after\",
+                           \"known_devices\",\"served\",\"refused\",\"drained\",...}
 ";
 
 /// Everything the server is told on its command line.
@@ -63,6 +86,14 @@ pub struct Options {
     pub next_list_keys: Vec<String>,
     /// Seconds a signed list is valid.
     pub list_lifetime_s: u64,
+    /// `Retry-After` of a drain that names no time, in seconds.
+    pub retry_after_s: u64,
+    /// Seconds to drain after a stop signal before stopping; 0 stops at once.
+    pub drain_on_stop_s: u64,
+    /// The file of the devices served; `None` serves every device.
+    pub known_devices: Option<PathBuf>,
+    /// Loopback address of the admin endpoint; `None` has none.
+    pub admin: Option<SocketAddr>,
 }
 
 /// The files of `--tls-cert` and `--tls-key`.
@@ -87,6 +118,19 @@ pub enum Command {
     PublicKey(PathBuf),
     /// Write a test CA and a server certificate for these names into this folder.
     TlsFiles(PathBuf, Vec<String>),
+    /// Call the admin endpoint at this address.
+    Admin(String, AdminCall),
+}
+
+/// What `scout-server drain`, `undrain` and `status` ask the admin endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminCall {
+    /// Start draining, with this `Retry-After` (the server's default when `None`).
+    Drain(Option<u64>),
+    /// End the drain.
+    Undrain,
+    /// Read the status.
+    Status,
 }
 
 /// Parses the arguments after the program name.
@@ -103,6 +147,29 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             return Err(format!("tls-files: {bad:?} is not a DNS name or IP address"));
         }
         return Ok(Command::TlsFiles(dir, names));
+    }
+    if let Some(verb) = args
+        .peek()
+        .filter(|a| matches!(a.as_str(), "drain" | "undrain" | "status"))
+        .cloned()
+    {
+        args.next();
+        let addr = match args.next() {
+            Some(addr) if !addr.is_empty() && !addr.starts_with('-') => addr,
+            _ => return Err(format!("{verb} takes the address of the server's --admin endpoint")),
+        };
+        let rest: Vec<String> = args.collect();
+        let call = match (verb.as_str(), rest.as_slice()) {
+            ("drain", []) => AdminCall::Drain(None),
+            ("drain", [flag, value]) if flag == "--retry-after" => AdminCall::Drain(Some(parse_retry_after(value)?)),
+            ("drain", [flag]) if flag.starts_with("--retry-after=") => {
+                AdminCall::Drain(Some(parse_retry_after(&flag["--retry-after=".len()..])?))
+            }
+            ("undrain", []) => AdminCall::Undrain,
+            ("status", []) => AdminCall::Status,
+            _ => return Err(format!("{verb}: unexpected arguments {rest:?}")),
+        };
+        return Ok(Command::Admin(addr, call));
     }
     if let Some(verb) = args
         .peek()
@@ -132,6 +199,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut list_keys = Vec::new();
     let mut next_list_keys = Vec::new();
     let mut list_lifetime_s = crate::signing::DEFAULT_LIFETIME.as_secs();
+    let mut retry_after_s = DEFAULT_RETRY_AFTER;
+    let mut drain_on_stop_s = 0;
+    let mut known_devices = None;
+    let mut admin = None;
 
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -157,6 +228,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--list-key" => list_keys.push(PathBuf::from(non_empty("--list-key", value()?)?)),
             "--next-list-key" => next_list_keys.push(non_empty("--next-list-key", value()?)?),
             "--list-lifetime" => list_lifetime_s = parse_positive("--list-lifetime", "seconds", &value()?)?,
+            "--retry-after" => retry_after_s = parse_retry_after(&value()?)?,
+            "--drain-on-stop" => {
+                let v = value()?;
+                drain_on_stop_s = v
+                    .parse()
+                    .map_err(|_| format!("--drain-on-stop wants a whole number of seconds, not {v:?}"))?;
+            }
+            "--known-devices" => known_devices = Some(PathBuf::from(non_empty("--known-devices", value()?)?)),
+            "--admin" => admin = Some(parse_admin(&value()?)?),
             "--garbage" if inline.is_none() => garbage = true,
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -193,7 +273,43 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         list_keys,
         next_list_keys,
         list_lifetime_s,
+        retry_after_s,
+        drain_on_stop_s,
+        known_devices,
+        admin,
     })))
+}
+
+/// Parses a `Retry-After` in seconds: 1 to [`MAX_RETRY_AFTER`].
+fn parse_retry_after(value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(n) if (1..=MAX_RETRY_AFTER).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--retry-after wants a whole number of seconds from 1 to {MAX_RETRY_AFTER} \
+             (devices take no longer one), not {value:?}"
+        )),
+    }
+}
+
+/// Parses the address of `--admin`: a loopback IP address (or `localhost`) and a port.
+fn parse_admin(value: &str) -> Result<SocketAddr, String> {
+    let addr = match value.strip_prefix("localhost:") {
+        Some(port) => port
+            .parse()
+            .ok()
+            .map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
+        None => value.parse::<SocketAddr>().ok(),
+    };
+    match addr {
+        Some(addr) if addr.ip().is_loopback() => Ok(addr),
+        Some(_) => Err(format!(
+            "--admin {value} is not a loopback address: the admin endpoint lets anyone who reaches \
+             it drain this server, so it listens on 127.0.0.1 or [::1] only"
+        )),
+        None => Err(format!(
+            "--admin wants a loopback address and port such as 127.0.0.1:22200, not {value:?}"
+        )),
+    }
 }
 
 /// Rejects an empty value for `flag`.
@@ -348,6 +464,68 @@ mod tests {
                 .unwrap_err()
                 .contains("seconds")
         );
+    }
+
+    #[test]
+    fn the_help_states_the_retry_after_limits() {
+        let line = format!("1 to {MAX_RETRY_AFTER} [default: {DEFAULT_RETRY_AFTER}]");
+        assert!(USAGE.contains(&line), "{line}");
+    }
+
+    #[test]
+    fn steering_flags() {
+        let o = run(&["--db", "x"]).unwrap();
+        assert_eq!((o.retry_after_s, o.drain_on_stop_s), (30, 0));
+        assert_eq!((o.known_devices, o.admin), (None, None));
+        let o = run(&[
+            "--db",
+            "x",
+            "--retry-after",
+            "5",
+            "--drain-on-stop=20",
+            "--known-devices",
+            "k.txt",
+            "--admin",
+            "[::1]:9",
+        ])
+        .unwrap();
+        assert_eq!((o.retry_after_s, o.drain_on_stop_s), (5, 20));
+        assert_eq!(o.known_devices, Some(PathBuf::from("k.txt")));
+        assert_eq!(o.admin, Some("[::1]:9".parse().unwrap()));
+        let admin = |a: &str| run(&["--db", "x", "--admin", a]).map(|o| o.admin.unwrap());
+        assert_eq!(admin("localhost:7"), Ok("127.0.0.1:7".parse().unwrap()));
+        assert_eq!(admin("127.0.0.2:7"), Ok("127.0.0.2:7".parse().unwrap()));
+        assert!(admin("0.0.0.0:7").unwrap_err().contains("not a loopback address"));
+        assert!(admin("10.1.2.3:7").unwrap_err().contains("not a loopback address"));
+        assert!(admin("scout.corp:7").unwrap_err().contains("such as 127.0.0.1"));
+        for bad in ["0", "3601", "x"] {
+            assert!(
+                run(&["--db", "x", "--retry-after", bad])
+                    .unwrap_err()
+                    .contains("1 to 3600")
+            );
+        }
+        assert!(run(&["--db", "x", "--drain-on-stop", "-1"]).is_err());
+        let words = |w: &[&str]| parse(w.iter().map(|s| s.to_string()));
+        assert_eq!(
+            words(&["drain", "127.0.0.1:9"]),
+            Ok(Command::Admin("127.0.0.1:9".into(), AdminCall::Drain(None)))
+        );
+        assert_eq!(
+            words(&["drain", "127.0.0.1:9", "--retry-after", "60"]),
+            Ok(Command::Admin("127.0.0.1:9".into(), AdminCall::Drain(Some(60))))
+        );
+        assert_eq!(
+            words(&["undrain", "h:9"]),
+            Ok(Command::Admin("h:9".into(), AdminCall::Undrain))
+        );
+        assert_eq!(
+            words(&["status", "h:9"]),
+            Ok(Command::Admin("h:9".into(), AdminCall::Status))
+        );
+        assert!(words(&["drain"]).unwrap_err().contains("--admin"));
+        assert!(words(&["undrain", "h:9", "x"]).is_err());
+        assert!(words(&["drain", "h:9", "--retry-after", "0"]).is_err());
     }
 
     #[test]

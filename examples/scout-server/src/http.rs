@@ -1,9 +1,10 @@
-//! The HTTP side: `/scout/v1/servers`, `/scout/v1/health`, 404 for anything else, answered on one
-//! connection (plain TCP or TLS) with keep-alive and pipelining, from replies made in advance.
+//! The HTTP side: `/scout/v1/servers`, `/scout/v1/health`, 404 for anything else (and, on the
+//! admin listener of `--admin`, `/scout/v1/admin/...` only), answered on one connection (plain
+//! TCP or TLS) with keep-alive and pipelining, from replies made in advance.
 //!
 //! HTTP/1.1 requests are parsed with `httparse`; a request body (never needed here) is read and
 //! dropped. Nothing here touches the database: `/scout/v1/servers` is whatever the [`Listing`]
-//! holds at the time.
+//! holds at the time, unless the [`Steering`] drains or refuses the device.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -11,12 +12,22 @@ use std::sync::Arc;
 use scoutlb::SERVERS_PATH;
 
 use crate::listing::Listing;
+use crate::steer::{DEVICE_ID_HEADER, MAX_RETRY_AFTER, Steering, Verdict};
 
 /// Body served by `--garbage` instead of the list: `200`, `application/json`, not JSON at all.
 pub const GARBAGE: &str = "<html>this is not the JSON you are looking for {\"servers\": [";
 
 /// Path of the health check.
 pub const HEALTH_PATH: &str = "/scout/v1/health";
+
+/// Path that starts a drain (`POST`, optional `?retry_after=SECONDS`), on the admin listener.
+pub const ADMIN_DRAIN_PATH: &str = "/scout/v1/admin/drain";
+
+/// Path that ends a drain (`POST`), on the admin listener.
+pub const ADMIN_UNDRAIN_PATH: &str = "/scout/v1/admin/undrain";
+
+/// Path of the status (`GET`), on the admin listener.
+pub const ADMIN_STATUS_PATH: &str = "/scout/v1/admin/status";
 
 /// Largest request head (request line and headers) accepted, in bytes.
 const MAX_HEAD: usize = 8 * 1024;
@@ -34,11 +45,21 @@ pub enum Route {
     Servers,
     /// `GET /scout/v1/health`.
     Health,
+    /// Admin: `POST /scout/v1/admin/drain`, with the `retry_after` of its query if any.
+    Drain(Option<u64>),
+    /// Admin: `POST /scout/v1/admin/undrain`.
+    Undrain,
+    /// Admin: `GET /scout/v1/admin/status`.
+    Status,
+    /// Admin: a known path with the wrong method; the method it takes.
+    WrongMethod(&'static str),
+    /// Admin: a drain's query that cannot be used.
+    BadQuery,
     /// Anything else.
     NotFound,
 }
 
-/// Maps a method and a request target (query string ignored) to a route.
+/// Maps a method and a request target (query string ignored) to a route of the devices' listener.
 pub fn route(method: &str, target: &str) -> Route {
     let path = target.split(['?', '#']).next().unwrap_or("");
     match (method, path) {
@@ -46,6 +67,39 @@ pub fn route(method: &str, target: &str) -> Route {
         ("GET", HEALTH_PATH) => Route::Health,
         _ => Route::NotFound,
     }
+}
+
+/// Maps a method and a request target to a route of the admin listener.
+pub fn admin_route(method: &str, target: &str) -> Route {
+    let target = target.split('#').next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    match (method, path) {
+        ("POST", ADMIN_DRAIN_PATH) => match retry_after(query) {
+            Some(seconds) => Route::Drain(seconds),
+            None => Route::BadQuery,
+        },
+        ("POST", ADMIN_UNDRAIN_PATH) => Route::Undrain,
+        ("GET", ADMIN_STATUS_PATH) => Route::Status,
+        (_, ADMIN_DRAIN_PATH | ADMIN_UNDRAIN_PATH) => Route::WrongMethod("POST"),
+        (_, ADMIN_STATUS_PATH) => Route::WrongMethod("GET"),
+        _ => Route::NotFound,
+    }
+}
+
+/// The `retry_after` of a drain's query string (`retry_after=SECONDS`, nothing else taken);
+/// `None` when the query cannot be used.
+fn retry_after(query: &str) -> Option<Option<u64>> {
+    let mut seconds = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let value = pair.strip_prefix("retry_after=")?;
+        seconds = Some(
+            value
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_RETRY_AFTER).contains(n))?,
+        );
+    }
+    Some(seconds)
 }
 
 /// A complete answer but for the `Connection` header: status, content type and body.
@@ -57,15 +111,23 @@ pub struct Reply {
     pub content_type: &'static str,
     /// The body, already serialised.
     pub body: Vec<u8>,
+    /// Seconds sent in `Retry-After`, if any.
+    pub retry_after: Option<u64>,
 }
 
 impl Reply {
     /// A `200 application/json` reply.
     pub fn json(body: Vec<u8>) -> Self {
+        Self::json_with(200, body)
+    }
+
+    /// An `application/json` reply with this status.
+    pub fn json_with(status: u16, body: Vec<u8>) -> Self {
         Reply {
-            status: 200,
+            status,
             content_type: "application/json",
             body,
+            retry_after: None,
         }
     }
 
@@ -75,7 +137,21 @@ impl Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: body.as_bytes().to_vec(),
+            retry_after: None,
         }
+    }
+
+    /// This reply with `Retry-After: seconds`.
+    pub fn retry_after(self, seconds: u64) -> Self {
+        Reply {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+
+    /// An admin error: `{"error": why}` with this status.
+    fn error(status: u16, why: &str) -> Self {
+        Self::json_with(status, serde_json::json!({ "error": why }).to_string().into_bytes())
     }
 
     /// Appends the whole response (head and body) to `out`.
@@ -88,12 +164,16 @@ impl Reply {
         // Writing into a Vec cannot fail.
         let _ = write!(
             out,
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{connection}\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
             self.status,
             reason(self.status),
             self.content_type,
             self.body.len()
         );
+        if let Some(seconds) = self.retry_after {
+            let _ = write!(out, "Retry-After: {seconds}\r\n");
+        }
+        let _ = write!(out, "{connection}\r\n");
         out.extend_from_slice(&self.body);
     }
 }
@@ -103,7 +183,10 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
         413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
@@ -136,22 +219,100 @@ pub enum End {
     },
 }
 
-/// Answers requests from the current list (or garbage, with `--garbage`).
+/// Which listener a [`Service`] answers.
+enum Face {
+    /// The devices': the current list (or garbage, with `--garbage`) and the health check.
+    Devices {
+        listing: Arc<Listing>,
+        garbage: Option<Reply>,
+        health: Reply,
+    },
+    /// The admin endpoint of `--admin`.
+    Admin,
+}
+
+/// Answers requests: the devices' (the list, as steered) or the admin endpoint's.
 pub struct Service {
-    listing: Arc<Listing>,
-    garbage: Option<Reply>,
-    health: Reply,
+    face: Face,
+    steering: Arc<Steering>,
     not_found: Reply,
 }
 
 impl Service {
-    /// Makes a service that serves `listing`, or garbage instead when `garbage` is set.
-    pub fn new(listing: Arc<Listing>, garbage: bool) -> Self {
+    /// Makes a service that serves `listing`, or garbage instead when `garbage` is set, to the
+    /// devices `steering` lets through.
+    pub fn new(listing: Arc<Listing>, garbage: bool, steering: Arc<Steering>) -> Self {
         Service {
-            listing,
-            garbage: garbage.then(|| Reply::json(GARBAGE.as_bytes().to_vec())),
-            health: Reply::text(200, "ok"),
+            face: Face::Devices {
+                listing,
+                garbage: garbage.then(|| Reply::json(GARBAGE.as_bytes().to_vec())),
+                health: Reply::text(200, "ok"),
+            },
+            steering,
             not_found: Reply::text(404, "not found"),
+        }
+    }
+
+    /// Makes the admin endpoint's service, which drains and undrains through `steering`.
+    pub fn admin(steering: Arc<Steering>) -> Self {
+        Service {
+            face: Face::Admin,
+            steering,
+            not_found: Reply::text(404, "not found"),
+        }
+    }
+
+    /// The route of a request on this service's listener.
+    fn route(&self, method: &str, target: &str) -> Route {
+        match self.face {
+            Face::Devices { .. } => route(method, target),
+            Face::Admin => admin_route(method, target),
+        }
+    }
+
+    /// Appends the answer to one request to `out`.
+    fn respond(&self, route: Route, device: Option<&str>, out: &mut Vec<u8>, connection: Connection) {
+        match (&self.face, route) {
+            (Face::Devices { health, .. }, Route::Health) => match self.steering.health() {
+                Some(draining) => draining.write_to(out, connection),
+                None => health.write_to(out, connection),
+            },
+            (Face::Devices { listing, garbage, .. }, Route::Servers) => match self.steering.admit(device) {
+                Verdict::Steer(reply) => reply.write_to(out, connection),
+                Verdict::Serve => match garbage {
+                    Some(garbage) => garbage.write_to(out, connection),
+                    None => listing.current().reply.write_to(out, connection),
+                },
+            },
+            (Face::Admin, Route::Drain(seconds)) => {
+                let was = self.steering.draining();
+                self.steering.drain(seconds);
+                let status = self.steering.status();
+                note!(
+                    "admin: {} (Retry-After: {})",
+                    if was { "drain time changed" } else { "draining" },
+                    status["retry_after"]
+                );
+                Reply::json(status.to_string().into_bytes()).write_to(out, connection);
+            }
+            (Face::Admin, Route::Undrain) => match self.steering.undrain() {
+                Ok(()) => {
+                    note!("admin: not draining");
+                    Reply::json(self.steering.status().to_string().into_bytes()).write_to(out, connection);
+                }
+                Err(why) => Reply::error(409, &why).write_to(out, connection),
+            },
+            (Face::Admin, Route::Status) => {
+                Reply::json(self.steering.status().to_string().into_bytes()).write_to(out, connection);
+            }
+            (Face::Admin, Route::WrongMethod(method)) => {
+                Reply::error(405, &format!("this path takes {method}")).write_to(out, connection);
+            }
+            (Face::Admin, Route::BadQuery) => {
+                let why = format!("the query takes retry_after=SECONDS, a whole number from 1 to {MAX_RETRY_AFTER}");
+                Reply::error(400, &why).write_to(out, connection);
+            }
+            _ => self.not_found.write_to(out, connection),
         }
     }
 
@@ -173,29 +334,18 @@ impl Service {
                 if to_drop > 0 || used == filled {
                     break;
                 }
-                match parse(&input[used..filled]) {
+                match parse(&input[used..filled], |m, t| self.route(m, t)) {
                     Parsed::Partial => break,
                     Parsed::Request {
                         len,
                         route,
                         connection,
                         body,
+                        device,
                     } => {
                         used += len;
                         to_drop = body;
-                        let current;
-                        let reply = match route {
-                            Route::Health => &self.health,
-                            Route::NotFound => &self.not_found,
-                            Route::Servers => match &self.garbage {
-                                Some(garbage) => garbage,
-                                None => {
-                                    current = self.listing.current();
-                                    &current.reply
-                                }
-                            },
-                        };
-                        reply.write_to(&mut out, connection);
+                        self.respond(route, device.as_deref(), &mut out, connection);
                         if connection == Connection::Close {
                             end = Some(End::ByServer {
                                 unread: used < filled || to_drop > 0,
@@ -248,13 +398,15 @@ enum Parsed {
         route: Route,
         connection: Connection,
         body: u64,
+        /// The device id the request names ([`DEVICE_ID_HEADER`]), if not empty.
+        device: Option<String>,
     },
     /// A request this server does not take; answer and close.
     Refused(Reply),
 }
 
-/// Parses the request at the start of `input`.
-fn parse(input: &[u8]) -> Parsed {
+/// Parses the request at the start of `input`, routed by `router` (method, target).
+fn parse(input: &[u8], router: impl Fn(&str, &str) -> Route) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(input) {
@@ -271,9 +423,13 @@ fn parse(input: &[u8]) -> Parsed {
     let mut body = 0;
     let mut close = false;
     let mut keep_alive = false;
+    let mut device = None;
     for header in request.headers.iter() {
         let value = String::from_utf8_lossy(header.value);
-        if header.name.eq_ignore_ascii_case("content-length") {
+        if header.name.eq_ignore_ascii_case(DEVICE_ID_HEADER) {
+            let id = value.trim();
+            device = (!id.is_empty()).then(|| id.to_owned());
+        } else if header.name.eq_ignore_ascii_case("content-length") {
             match value.trim().parse::<u64>() {
                 Ok(n) if n <= MAX_BODY => body = n,
                 Ok(_) => return Parsed::Refused(Reply::text(413, "request body too large")),
@@ -296,9 +452,10 @@ fn parse(input: &[u8]) -> Parsed {
     };
     Parsed::Request {
         len,
-        route: route(method, target),
+        route: router(method, target),
         connection,
         body,
+        device,
     }
 }
 
@@ -319,13 +476,53 @@ mod tests {
     }
 
     #[test]
+    fn admin_routes() {
+        assert_eq!(admin_route("POST", "/scout/v1/admin/drain"), Route::Drain(None));
+        assert_eq!(
+            admin_route("POST", "/scout/v1/admin/drain?retry_after=90"),
+            Route::Drain(Some(90))
+        );
+        for bad in [
+            "retry_after=0",
+            "retry_after=3601",
+            "retry_after=x",
+            "retry=5",
+            "retry_after",
+        ] {
+            let target = format!("/scout/v1/admin/drain?{bad}");
+            assert_eq!(admin_route("POST", &target), Route::BadQuery, "{bad}");
+        }
+        assert_eq!(admin_route("POST", "/scout/v1/admin/undrain"), Route::Undrain);
+        assert_eq!(admin_route("GET", "/scout/v1/admin/status"), Route::Status);
+        assert_eq!(admin_route("GET", "/scout/v1/admin/drain"), Route::WrongMethod("POST"));
+        assert_eq!(admin_route("POST", "/scout/v1/admin/status"), Route::WrongMethod("GET"));
+        // Each listener has its own paths.
+        assert_eq!(admin_route("GET", "/scout/v1/servers"), Route::NotFound);
+        assert_eq!(route("POST", "/scout/v1/admin/drain"), Route::NotFound);
+    }
+
+    #[test]
+    fn the_device_id_header() {
+        let device = |request: &str| match parse(request.as_bytes(), route) {
+            Parsed::Request { device, .. } => device,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(device("GET / HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(
+            device("GET / HTTP/1.1\r\nscout-device-id:  dev-1 \r\n\r\n").as_deref(),
+            Some("dev-1")
+        );
+        assert_eq!(device("GET / HTTP/1.1\r\nScout-Device-Id: \r\n\r\n"), None);
+    }
+
+    #[test]
     fn garbage_is_not_json() {
         assert!(serde_json::from_str::<serde_json::Value>(GARBAGE).is_err());
     }
 
     #[test]
     fn connection_rules() {
-        let connection = |request: &str| match parse(request.as_bytes()) {
+        let connection = |request: &str| match parse(request.as_bytes(), route) {
             Parsed::Request { connection, .. } => connection,
             other => panic!("{other:?}"),
         };
@@ -339,12 +536,12 @@ mod tests {
             connection("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
             Connection::KeepAlive10
         );
-        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n", route), Parsed::Partial);
     }
 
     #[test]
     fn refusals() {
-        let status = |request: &str| match parse(request.as_bytes()) {
+        let status = |request: &str| match parse(request.as_bytes(), route) {
             Parsed::Refused(reply) => reply.status,
             other => panic!("{other:?}"),
         };
@@ -390,6 +587,59 @@ mod tests {
         (end, String::from_utf8(script.output).unwrap())
     }
 
+    fn steering() -> Arc<Steering> {
+        Arc::new(Steering::new("a", 30, None))
+    }
+
+    #[test]
+    fn a_drain_answers_503_with_retry_after() {
+        let steering = steering();
+        let service = Service::new(listing(), false, Arc::clone(&steering));
+        let admin = Service::admin(Arc::clone(&steering));
+        let (_, output) = serve(&admin, "POST /scout/v1/admin/drain?retry_after=12 HTTP/1.1\r\n\r\n");
+        assert!(output.starts_with("HTTP/1.1 200 OK\r\n"), "{output}");
+        assert!(output.contains(r#""draining":true"#), "{output}");
+        let (_, output) = serve(
+            &service,
+            "GET /scout/v1/servers HTTP/1.1\r\n\r\nGET /scout/v1/health HTTP/1.1\r\n\r\n",
+        );
+        let (servers, health) = output.split_at(output.rfind("HTTP/1.1 ").unwrap());
+        assert!(servers.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{output}");
+        assert!(servers.contains("\r\nRetry-After: 12\r\n"), "{output}");
+        assert!(
+            servers.ends_with(r#"{"draining":true,"retry_after":12,"self":"a"}"#),
+            "{output}"
+        );
+        assert!(
+            health.starts_with("HTTP/1.1 503 ") && health.contains("Retry-After: 12\r\n"),
+            "{output}"
+        );
+        assert!(health.ends_with("\r\n\r\ndraining"), "{output}");
+        let (_, output) = serve(&admin, "POST /scout/v1/admin/undrain HTTP/1.1\r\n\r\n");
+        assert!(output.contains(r#""draining":false"#), "{output}");
+        let (_, output) = serve(&service, "GET /scout/v1/servers HTTP/1.1\r\n\r\n");
+        assert!(
+            output.starts_with("HTTP/1.1 200 OK\r\n") && !output.contains("Retry-After"),
+            "{output}"
+        );
+        // The admin paths are not served to devices, nor the devices' to the admin.
+        assert!(
+            serve(&service, "POST /scout/v1/admin/drain HTTP/1.1\r\n\r\n")
+                .1
+                .starts_with("HTTP/1.1 404 ")
+        );
+        assert!(
+            serve(&admin, "GET /scout/v1/servers HTTP/1.1\r\n\r\n")
+                .1
+                .starts_with("HTTP/1.1 404 ")
+        );
+        let (_, output) = serve(&admin, "GET /scout/v1/admin/drain HTTP/1.1\r\n\r\n");
+        assert!(
+            output.starts_with("HTTP/1.1 405 ") && output.ends_with(r#"{"error":"this path takes POST"}"#),
+            "{output}"
+        );
+    }
+
     fn listing() -> Arc<Listing> {
         let listing = Arc::new(Listing::new("a", None));
         listing.publish(&Snapshot {
@@ -407,7 +657,7 @@ mod tests {
 
     #[test]
     fn pipelined_requests_with_a_body_in_between() {
-        let service = Service::new(listing(), false);
+        let service = Service::new(listing(), false, steering());
         let (end, output) = serve(
             &service,
             "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello\
@@ -425,7 +675,7 @@ mod tests {
 
     #[test]
     fn keep_alive_until_the_client_closes() {
-        let service = Service::new(listing(), true);
+        let service = Service::new(listing(), true, steering());
         let (end, output) = serve(&service, "GET /scout/v1/servers HTTP/1.1\r\n\r\n");
         assert_eq!(end, End::ByClient);
         assert!(output.ends_with(GARBAGE), "{output}");
@@ -440,7 +690,7 @@ mod tests {
 
     #[test]
     fn an_endless_head_is_refused() {
-        let service = Service::new(listing(), false);
+        let service = Service::new(listing(), false, steering());
         let (end, output) = serve(&service, &format!("GET /{} HTTP/1.1\r\n", "x".repeat(MAX_HEAD)));
         assert_eq!(end, End::ByServer { unread: true });
         assert!(output.starts_with("HTTP/1.1 431 "), "{output}");

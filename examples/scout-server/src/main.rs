@@ -1,7 +1,8 @@
 //! Reference Scout Server: several processes share one SQL database (a SQLite file or
 //! PostgreSQL); each registers itself, heartbeats, and serves the list of live servers
 //! (`GET /scout/v1/servers`, behaviour.md, "Wire format") over HTTP or HTTPS, from memory, on many
-//! connections at once. See the README next to this crate.
+//! connections at once. It can drain and refuse devices (behaviour.md, "Servers that steer
+//! devices"), driven by signals and a loopback admin endpoint. See the README next to this crate.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,13 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 /// Writes one log line to stderr (see [`logging::write`]).
 macro_rules! note {
     ($($arg:tt)*) => { $crate::logging::write(format_args!($($arg)*)) };
 }
 
+mod admin;
 mod cli;
 mod db;
 mod http;
@@ -27,11 +30,13 @@ mod postgres;
 mod refresh;
 mod signing;
 mod sqlite;
+mod steer;
 mod tls;
 
 use db::{Beat, Database, Member};
 use listing::Listing;
 use refresh::Refresher;
+use steer::{KnownDevices, Steering};
 
 /// Longest wait before a failed database operation is tried again.
 const RETRY: Duration = Duration::from_millis(250);
@@ -50,6 +55,9 @@ const TICK: Duration = Duration::from_millis(50);
 /// requests meanwhile.
 const SETTLE: Duration = Duration::from_millis(250);
 
+/// How often the `--known-devices` file is looked at for a change.
+const KNOWN_POLL: Duration = Duration::from_secs(1);
+
 fn main() -> ExitCode {
     let options = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Run(options)) => *options,
@@ -59,6 +67,18 @@ fn main() -> ExitCode {
         }
         Ok(cli::Command::Keygen(file)) => return print_key(signing::keygen(&file)),
         Ok(cli::Command::PublicKey(file)) => return print_key(signing::read_key(&file).map(|k| k.public_key())),
+        Ok(cli::Command::Admin(addr, call)) => {
+            return match admin::call(&addr, call) {
+                Ok(status) => {
+                    println!("{status}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("scout-server: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Ok(cli::Command::TlsFiles(dir, names)) => {
             return match tls::make_files(&dir, &names) {
                 Ok(written) => {
@@ -101,15 +121,13 @@ fn print_key(key: Result<scoutlb::PublicKey, String>) -> ExitCode {
     }
 }
 
-/// Runs the server until SIGTERM or SIGINT.
+/// Runs the server until SIGTERM or SIGINT (and the drain of `--drain-on-stop` after it).
 fn run(options: cli::Options) -> Result<(), String> {
+    // Taken now, handled once the server has a name (a signal meanwhile waits).
+    let signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| format!("cannot install a signal handler: {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [SIGTERM, SIGINT] {
-        // A second signal while stopping exits at once; the first one asks for a clean stop.
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
-            .map_err(|e| format!("cannot install a signal handler: {e}"))?;
-    }
+    let hurry = Arc::new(AtomicBool::new(false));
 
     let tls = match &options.tls {
         Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
@@ -149,8 +167,40 @@ fn run(options: cli::Options) -> Result<(), String> {
         )?)
     };
     let signed = signer.is_some();
+    let known = options.known_devices.as_deref().map(KnownDevices::load).transpose()?;
+    let steering = Arc::new(Steering::new(&id, options.retry_after_s, known));
+    let admin = match options.admin {
+        Some(addr) => {
+            let admin = listener::bind(&addr.to_string()).map_err(|e| format!("--admin: {e}"))?;
+            let bound = admin
+                .local_addr()
+                .map_err(|e| format!("the admin listener has no address: {e}"))?;
+            listener::start(admin, Arc::new(http::Service::admin(Arc::clone(&steering))), None)?;
+            Some(bound)
+        }
+        None => None,
+    };
+    handle_signals(signals, &steering, &stop, &hurry, options.drain_on_stop_s)?;
+    if steering.known().is_some() {
+        let watched = Arc::clone(&steering);
+        thread::Builder::new()
+            .name("known-devices".into())
+            .spawn(move || {
+                loop {
+                    thread::sleep(KNOWN_POLL);
+                    if let Some(known) = watched.known() {
+                        known.reload_if_changed();
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the thread that reads --known-devices: {e}"))?;
+    }
     let listing = Arc::new(Listing::new(&id, signer));
-    let service = Arc::new(http::Service::new(Arc::clone(&listing), options.garbage));
+    let service = Arc::new(http::Service::new(
+        Arc::clone(&listing),
+        options.garbage,
+        Arc::clone(&steering),
+    ));
     listener::start(listener, service, tls)?;
 
     let mut db = Database::new(&options.db);
@@ -168,6 +218,16 @@ fn run(options: cli::Options) -> Result<(), String> {
             ""
         }
     );
+    if let Some(known) = steering.known() {
+        note!(
+            "serving only the {} devices named in {} (others get 403)",
+            known.len(),
+            known.path().display()
+        );
+    }
+    if let Some(admin) = admin {
+        note!("admin endpoint on http://{admin}/scout/v1/admin/");
+    }
 
     // The list is read once now, then kept up to date by a thread of its own.
     let mut refresher = Refresher::new(Database::new(&options.db), window_ms, Arc::clone(&listing));
@@ -191,7 +251,23 @@ fn run(options: cli::Options) -> Result<(), String> {
         let _ = writeln!(stdout, "scout-server {id} listening on {scheme}://{bound}").and_then(|()| stdout.flush());
     }
 
-    heartbeat_until_stopped(&mut db, &me, window_ms, heartbeat, retry, &stop);
+    heartbeat_while(&mut db, &me, window_ms, heartbeat, retry, || {
+        !stop.load(Ordering::SeqCst)
+    });
+
+    if options.drain_on_stop_s > 0 && !hurry.load(Ordering::SeqCst) {
+        // Still listed and heartbeating: devices keep this server in their lists and come back
+        // to it once it runs again (behaviour.md, "Servers that steer devices").
+        let end = Instant::now() + Duration::from_secs(options.drain_on_stop_s);
+        note!(
+            "stopping: draining for {} s (503, Retry-After: {}), then leaving the list; a second signal stops at once",
+            options.drain_on_stop_s,
+            steering.status()["retry_after"]
+        );
+        heartbeat_while(&mut db, &me, window_ms, heartbeat, retry, || {
+            !hurry.load(Ordering::SeqCst) && Instant::now() < end
+        });
+    }
 
     deregister(&mut db, &me.id, retry);
     if listing.has_peers() {
@@ -217,18 +293,54 @@ fn register(db: &mut Database, id: &str, host: &str, port: u16, retry: Duration,
     None
 }
 
-/// Heartbeats every `period` (retrying sooner after a failure) until a stop is asked for.
-fn heartbeat_until_stopped(
+/// Starts the thread that takes the signals: SIGTERM and SIGINT stop the server (after the drain
+/// of `drain_on_stop_s` seconds, which a second signal cuts short; one more exits at once, with
+/// 130), SIGHUP reads `--known-devices` again.
+fn handle_signals(
+    mut signals: Signals,
+    steering: &Arc<Steering>,
+    stop: &Arc<AtomicBool>,
+    hurry: &Arc<AtomicBool>,
+    drain_on_stop_s: u64,
+) -> Result<(), String> {
+    let (steering, stop, hurry) = (Arc::clone(steering), Arc::clone(stop), Arc::clone(hurry));
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    match steering.known() {
+                        Some(known) => known.reload("SIGHUP"),
+                        None => note!("SIGHUP: nothing to read again (no --known-devices)"),
+                    }
+                } else if !stop.swap(true, Ordering::SeqCst) {
+                    if drain_on_stop_s > 0 {
+                        steering.drain_for_stop();
+                    }
+                } else if steering.stopping() && !hurry.swap(true, Ordering::SeqCst) {
+                    note!("second signal: ending the drain, stopping now");
+                } else {
+                    note!("signal while stopping: exiting at once");
+                    std::process::exit(130);
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the thread that takes signals: {e}"))
+}
+
+/// Heartbeats every `period` (retrying sooner after a failure) while `go_on` says so.
+fn heartbeat_while(
     db: &mut Database,
     me: &Member,
     window_ms: i64,
     period: Duration,
     retry: Duration,
-    stop: &AtomicBool,
+    go_on: impl Fn() -> bool,
 ) {
     let mut failures = Failures::default();
     let mut next = Instant::now() + period;
-    while !stop.load(Ordering::SeqCst) {
+    while go_on() {
         let now = Instant::now();
         if now < next {
             thread::sleep((next - now).min(TICK));

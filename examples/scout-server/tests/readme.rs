@@ -52,3 +52,47 @@ fn the_three_server_example_prints_the_list_in_the_order_shown() {
         assert_eq!(scoutlb_testkit::listed_ids(&list)[i], shown[i], "{list}");
     }
 }
+
+/// The `--flags` of `text`, in order of first appearance.
+fn flags_in(text: &str) -> Vec<String> {
+    let mut flags: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+        let named = word
+            .strip_prefix("--")
+            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_lowercase()));
+        if named && !flags.iter().any(|f| f == word) {
+            flags.push(word.to_owned());
+        }
+    }
+    flags
+}
+
+#[test]
+fn the_flags_table_names_the_flags_of_the_help() {
+    let readme = include_str!("../README.md");
+    let table = readme.split("## Flags").nth(1).expect("the Flags section");
+    let table: String = table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        // The first cell of each row: the flag itself.
+        .filter_map(|l| l.split('|').nth(1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let options = help.split("OPTIONS:").nth(1).expect("an OPTIONS section");
+    let options = options.split("\n\n").next().unwrap();
+    // The flags an option line starts with (`-h, --help`; the text after them may name others).
+    let help_flags: Vec<String> = options
+        .lines()
+        .flat_map(|l| {
+            l.split_whitespace()
+                .take_while(|w| w.starts_with('-'))
+                .flat_map(flags_in)
+        })
+        .collect();
+    let table_flags = flags_in(&table);
+    assert!(help_flags.contains(&"--known-devices".to_string()), "{help_flags:?}");
+    assert_eq!(table_flags, help_flags, "README table vs --help");
+}

@@ -224,6 +224,10 @@ fn help_and_bad_arguments() {
         "--tls-cert",
         "--tls-key",
         "--garbage",
+        "--retry-after",
+        "--drain-on-stop",
+        "--known-devices",
+        "--admin",
     ] {
         assert!(text.contains(flag), "help lacks {flag}");
     }
