@@ -38,9 +38,10 @@ pub use scoutlb_proto::{
     AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, DHCP_LEASES_AUTO, Device,
     DnsFailure, DnsFailureKind, Effect, Error, ErrorKind, Evaluation, Event, EventSink, FIRST_CONTACT_HOST, FailReason,
     Finished, FirstContact, IniError, KEY_TABLE, KEYS, Key, ListError, MAX_BODY_BYTES, MAX_ENTRIES, MAX_HOST_LEN,
-    ManagerLoadBalancer, OrderMode, Outcome, Parsed, ProbeKind, RETRY_KEYS, Ranking, Result, RetryPolicy, SEEDS_AFTER,
-    STATE_FORMAT, Scheme, ScoutIni, Server, ServerEntry, ServerList, Setting, Severity, State, Step, TlsFailure,
-    TlsFailureKind, balancer, dhcp_lease, failover_order, is_unprintable, printable, race, spread_weight,
+    ManagerLoadBalancer, OrderMode, Outcome, Parsed, ProbeKind, RETRY_KEYS, Ranking, Result, RetryPolicy, RetryProfile,
+    SEEDS_AFTER, STATE_FORMAT, Scheme, ScoutIni, Server, ServerEntry, ServerList, Setting, Severity, State, Step,
+    TlsFailure, TlsFailureKind, balancer, dhcp_lease, failover_order, is_unprintable, printable, race, retry,
+    spread_weight,
 };
 pub use scoutlb_proto::{Proof, PublicKey, Signable, SigningKey, Trust, signed_list};
 pub use state::{Loaded, MAX_STATE_BYTES, STATE_LOCK_WAIT, StateFile};

@@ -22,6 +22,7 @@ pub mod list_key;
 pub mod order;
 pub mod printable;
 pub mod race;
+pub mod retry;
 pub mod scout_ini;
 pub mod server;
 pub mod server_list;
@@ -34,7 +35,7 @@ pub use attempt::{Attempt, FailReason, describe_failures};
 pub use balancer::{Evaluation, ManagerLoadBalancer};
 pub use config::{
     Config, ConfigBuilder, DHCP_LEASES_AUTO, FIRST_CONTACT_HOST, KEY_TABLE, KEYS, Key, OrderMode, ProbeKind,
-    RETRY_KEYS, RetryPolicy, Scheme,
+    RETRY_KEYS, RetryPolicy, RetryProfile, Scheme,
 };
 pub use connect::{Connect, Outcome, Step};
 pub use connected::Connected;
