@@ -98,6 +98,17 @@ for a in answers:
 write("signed_list", [bytes([mode]) + a for a in answers for mode in (0x00, 0x50)]
       + [bytes([mode]) + p for p in payloads for mode in (0x01, 0x51)])
 
+# Scout INI files (behaviour.md, "Scout INI files"): each known section and its forms, the
+# handshake retry entries among them.
+write("scout_ini", [
+    b"# x\n[X]\nName=\xff\njunk\n[Scout\nServerList=\n",
+    b"[scout]\nserverlist = 10.0.0.1, 10.0.0.2 [fd00::1]:5\n[Scout]\nManagerLoadBalancer=\"srv:_scout._tcp.corp\"\n",
+    b"[Security]\nTlsVerifyOption=2\n[ScoutHandshake]\nMaxRetries=8\nRetryTimer=5\n",
+    b"\xef\xbb\xbf; terminal.ini\r\n[Scout]\r\nManagerLoadBalancer=lb.corp:22125\r\n[Security]\r\nTlsVerifyOption=3\r\n",
+    b"[ScoutHandshake]\r\nMaxRetries=8\r\nRetryTimer=5\r\nPermanentRetriesAfterDays=3\r\n",
+    b"[scouthandshake]\nmaxretries = \"0\"\nRetryTimer=86401\nPermanentRetriesAfterDays=-1\n",
+])
+
 # The C harness: buffer-size byte, port byte, then configuration NUL body NUL server name.
 c_inputs = []
 for i, (config, body, name) in enumerate(zip(configs, lists * 2, addresses)):

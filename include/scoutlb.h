@@ -669,10 +669,12 @@ scoutlb_status scoutlb_client_reconnect(const struct scoutlb_client *client,
                                         struct scoutlb_connected *connected_out);
 
 /**
- * Connect, retrying with exponential backoff and full jitter (the `retry` keys) after all failed.
+ * Connect, retrying on the schedule of the retry profile (the `retry` keys; behaviour.md, "All
+ * fail") after all failed.
  *
- * Blocks until success, or until `retry.max_tries` tries failed (`SCOUTLB_ALL_FAILED` naming the
- * attempts of the last try); with `max_tries` 0 it only returns on success or another error.
+ * Blocks until success, or until the profile's limit of tries failed (`retry.max_tries`, or
+ * `retry.max_retries` + 1 with `"handshake"`: `SCOUTLB_ALL_FAILED` naming the attempts of the last
+ * try); without a limit it only returns on success or another error.
  *
  * Thread safety: may be called from several threads at once.
  *
@@ -704,7 +706,7 @@ scoutlb_status scoutlb_client_connect_with_retry_until(const struct scoutlb_clie
                                                        struct scoutlb_connected *connected_out);
 
 /**
- * Reconnect, retrying with exponential backoff and full jitter (the `retry` keys) after all failed:
+ * Reconnect, retrying on the schedule of the retry profile (the `retry` keys) after all failed:
  * every try runs the failover order from the default server (no balancer), as
  * `scoutlb_client_reconnect` does (behaviour.md, "All fail").
  *
@@ -757,8 +759,10 @@ scoutlb_status scoutlb_client_cancel(const struct scoutlb_client *client);
 scoutlb_status scoutlb_client_reset_cancel(const struct scoutlb_client *client);
 
 /**
- * The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms:
- * uniform in `[0, min(cap, base * factor^retry_index)]`.
+ * The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms,
+ * with a fresh draw: `"backoff"` uniform in `[0, min(cap, base * factor^retry_index)]`,
+ * `"handshake"` `timer * 2^min(retry_index, max_retries - 1)` (at most a day) ± 10 %
+ * (behaviour.md, "All fail").
  *
  * Thread safety: may be called from several threads at once.
  *
@@ -1063,7 +1067,7 @@ scoutlb_status scoutlb_config_set_random_seed(struct scoutlb_config *config, uin
 scoutlb_status scoutlb_config_new_default(struct scoutlb_config **config_out);
 
 /**
- * Set a text key (`state_file`, `probe`, `manager_load_balancer`, `device_id`, ...), or with a
+ * Set a text key (`state_file`, `probe`, `manager_load_balancer`, `device_id`, `retry.profile`, ...), or with a
  * NULL `value` put it back to its default.
  *
  * `key` is a configuration key (behaviour.md, "Configuration keys"); a key inside `retry` is
@@ -1078,7 +1082,9 @@ scoutlb_status scoutlb_config_new_default(struct scoutlb_config **config_out);
  * `config` is NULL or a live config; `key` is NULL or NUL-terminated; `value` is NULL or
  * NUL-terminated.
  */
-scoutlb_status scoutlb_config_set_string(struct scoutlb_config *config, const char *key, const char *value);
+scoutlb_status scoutlb_config_set_string(struct scoutlb_config *config,
+                                         const char *key,
+                                         const char *value);
 
 /**
  * Append one entry to a list key: `servers` (an address), `nameservers` (an IP with an optional
@@ -1096,7 +1102,8 @@ scoutlb_status scoutlb_config_add_string(struct scoutlb_config *config, const ch
 
 /**
  * Set a whole-number key: a duration in milliseconds (`connect_timeout_ms`, `attempt_delay_ms`,
- * `retry.base_ms`, ...), `default_port` or `retry.max_tries`.
+ * `retry.base_ms`, `retry.timer_ms`, ...), `default_port`, or a count (`retry.max_tries`,
+ * `retry.max_retries`, `retry.permanent_after_days`; behaviour.md, "All fail").
  *
  * Checked at once like `scoutlb_config_set_string` (a port above 65535, a duration above a day:
  * `SCOUTLB_CONFIG` naming the key, the config unchanged).

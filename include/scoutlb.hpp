@@ -540,7 +540,7 @@ class client {
     /** After a lost connection: the failover order from the default server. */
     connected reconnect() const { return call_connect(scoutlb_client_reconnect); }
 
-    /** Connect, retrying with backoff (the `retry` keys) after every server failed. */
+    /** Connect, retrying on the retry profile's schedule (the `retry` keys; behaviour.md, "All fail") after every server failed. */
     connected connect_with_retry() const { return call_connect(scoutlb_client_connect_with_retry); }
 
     /** Connect with retries until `stop` returns true (then SCOUTLB_CANCELLED) or throws (rethrown). */
@@ -548,7 +548,7 @@ class client {
         return call_retry(scoutlb_client_connect_with_retry_until, stop);
     }
 
-    /** Reconnect, retrying with backoff: every try runs the failover order from the default server. */
+    /** Reconnect, retrying on the retry profile's schedule: every try runs the failover order from the default server. */
     connected reconnect_with_retry() const { return call_connect(scoutlb_client_reconnect_with_retry); }
 
     /** Reconnect with retries until `stop` returns true (then SCOUTLB_CANCELLED) or throws (rethrown). */

@@ -443,7 +443,8 @@ impl Client {
         self.call(Call::Reconnect, &|| false)
     }
 
-    /// Connect, retrying with exponential backoff and full jitter until success or `max_tries`.
+    /// Connect, retrying on the schedule of the retry profile until success or its limit
+    /// (behaviour.md, "All fail").
     pub fn connect_with_retry(&self) -> Result<Connected> {
         self.connect_with_retry_until(&|| false)
     }
@@ -455,7 +456,7 @@ impl Client {
         self.with_retry(Call::Startup, stop)
     }
 
-    /// Reconnect, retrying with exponential backoff and full jitter until success or `max_tries`;
+    /// Reconnect, retrying on the schedule of the retry profile until success or its limit;
     /// every try runs the failover order from the default server (no balancer).
     pub fn reconnect_with_retry(&self) -> Result<Connected> {
         self.reconnect_with_retry_until(&|| false)
@@ -473,7 +474,10 @@ impl Client {
             tries = tries.saturating_add(1);
             match self.call(kind, stop) {
                 Err(e @ (Error::AllFailed(_) | Error::DeviceRefused { .. })) => {
-                    if self.config.retry.max_tries != 0 && tries >= self.config.retry.max_tries {
+                    let (again, effects) = lock(&self.device).try_failed(tries, SystemTime::now());
+                    // A failed save is reported by `apply` and made again at the next chance.
+                    let _ = self.apply(effects, Instant::now() + self.config.deadline, stop);
+                    if !again {
                         return Err(e);
                     }
                     // behaviour.md, "Servers that steer devices": a refused device does not hurry.
@@ -497,7 +501,8 @@ impl Client {
         }
     }
 
-    /// The wait before retry number `n + 1`: uniform in `[0, min(cap, base * factor^n)]`.
+    /// The wait before retry number `n + 1`, on the retry profile's schedule with a fresh draw
+    /// (behaviour.md, "All fail").
     pub fn backoff(&self, n: u32) -> Duration {
         let unit = lock(&self.rng).f64();
         lock(&self.device).backoff(n, unit)

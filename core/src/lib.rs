@@ -40,9 +40,9 @@ pub use scoutlb_proto::{
     DHCP_LEASES_AUTO, Device, DnsFailure, DnsFailureKind, Effect, Error, ErrorKind, Evaluation, Event, EventSink,
     FIRST_CONTACT_HOST, FailReason, Finished, FirstContact, IniError, KEY_TABLE, KEYS, Key, ListError, MAX_BODY_BYTES,
     MAX_ENTRIES, MAX_HOST_LEN, ManagerLoadBalancer, OrderMode, Outcome, Parsed, ProbeKind, RETRY_KEYS, Ranking, Result,
-    RetryPolicy, SCOUT_CA_DIR, SCOUT_TLS_PORT, SEEDS_AFTER, STATE_FORMAT, Scheme, ScoutIni, Server, ServerEntry,
-    ServerList, Setting, Severity, State, Step, TlsFailure, TlsFailureKind, TlsVerify, balancer, dhcp_lease,
-    failover_order, is_unprintable, printable, race, spread_weight, steer,
+    RetryPolicy, RetryProfile, SCOUT_CA_DIR, SCOUT_TLS_PORT, SEEDS_AFTER, STATE_FORMAT, Scheme, ScoutIni, Server,
+    ServerEntry, ServerList, Setting, Severity, State, Step, TlsFailure, TlsFailureKind, TlsVerify, balancer,
+    dhcp_lease, failover_order, is_unprintable, printable, race, retry, spread_weight, steer,
 };
 pub use scoutlb_proto::{Proof, PublicKey, Signable, SigningKey, Trust, signed_list};
 pub use state::{Loaded, MAX_STATE_BYTES, STATE_LOCK_WAIT, StateFile};

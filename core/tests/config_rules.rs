@@ -210,7 +210,19 @@ fn parse_keys_checks_each_key_but_leaves_the_rules_between_keys_to_validate() {
         let err = Config::parse_keys(&map(json)).unwrap_err();
         assert!(matches!(err, scoutlb::Error::Config { .. }), "{json}: {err}");
     }
-    assert_eq!(scoutlb::RETRY_KEYS, ["base_ms", "factor", "cap_ms", "max_tries"]);
+    assert_eq!(
+        scoutlb::RETRY_KEYS,
+        [
+            "profile",
+            "base_ms",
+            "factor",
+            "cap_ms",
+            "max_tries",
+            "timer_ms",
+            "max_retries",
+            "permanent_after_days"
+        ]
+    );
 }
 
 #[test]
@@ -273,5 +285,36 @@ fn the_key_table_is_the_documented_one_and_its_defaults_are_the_defaults() {
         let text = format!(r#"{{"{}": {}}}"#, key.name, key.default);
         assert_eq!(Config::from_json(&text).unwrap(), Config::default(), "{text}");
         assert!(!key.meaning.is_empty());
+    }
+}
+
+/// The handshake retry profile's fields (behaviour.md, "All fail") are read like the others, and an
+/// old `retry` object means what it meant: the backoff profile, its fields as given.
+#[test]
+fn the_retry_profile_fields_are_read_and_old_retry_objects_keep_their_meaning() {
+    use scoutlb::RetryProfile;
+    let c = Config::from_json(
+        r#"{"retry": {"profile": "handshake", "timer_ms": 7000, "max_retries": 3, "permanent_after_days": 2}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.retry.profile, RetryProfile::Handshake);
+    assert_eq!(c.retry.timer, Duration::from_secs(7));
+    assert_eq!((c.retry.max_retries, c.retry.permanent_after_days), (3, 2));
+    let old = Config::from_json(r#"{"retry": {"base_ms": 10, "factor": 3.0, "cap_ms": 100, "max_tries": 4}}"#).unwrap();
+    assert_eq!(old.retry.profile, RetryProfile::Backoff);
+    assert_eq!((old.retry.base, old.retry.max_tries), (Duration::from_millis(10), 4));
+    let mut handshake = old.retry.clone();
+    handshake.profile = RetryProfile::Handshake;
+    let built = Config::builder().retry(handshake).build().unwrap();
+    assert_eq!(built.retry.profile, RetryProfile::Handshake);
+    match Config::from_json(r#"{"retry": {"profile": "scout"}}"#) {
+        Err(scoutlb::Error::Config { key, message }) => {
+            assert_eq!(key, "retry.profile");
+            assert!(
+                message.contains(r#"expected "backoff" or "handshake", got "scout""#),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
     }
 }

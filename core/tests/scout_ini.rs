@@ -82,3 +82,31 @@ fn an_empty_path_is_refused_by_the_key() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn handshake_entries_select_the_handshake_profile_and_keep_the_other_retry_fields() {
+    let f = ini(b"[ScoutHandshake]\nMaxRetries=3\nRetryTimer=7\nPermanentRetriesAfterDays=2\n");
+    let config = config_with(&[&f], r#", "retry": {"base_ms": 20, "max_tries": 4, "max_retries": 9}"#);
+    let client = Client::new(config).unwrap();
+    let r = &client.config().retry;
+    assert_eq!(r.profile, scoutlb::RetryProfile::Handshake);
+    assert_eq!(
+        (r.max_retries, r.timer, r.permanent_after_days),
+        (3, std::time::Duration::from_secs(7), 2)
+    );
+    assert_eq!((r.base, r.max_tries), (std::time::Duration::from_millis(20), 4));
+    // A timer longer than a day is refused by the key, naming the INI entry.
+    let f = ini(b"[ScoutHandshake]\nRetryTimer=86401\n");
+    match Client::new(config_with(&[&f], "")) {
+        Err(Error::Config { key, message }) => {
+            assert_eq!(key, "scout_ini");
+            let want = format!(
+                "{} line 2, section [ScoutHandshake], entry RetryTimer: ",
+                f.path().display()
+            );
+            assert!(message.starts_with(&want), "{message}");
+            assert!(message.contains("more than a day"), "{message}");
+        }
+        other => panic!("expected a scout_ini error, got {other:?}"),
+    }
+}

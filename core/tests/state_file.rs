@@ -555,3 +555,21 @@ fn a_failed_save_event_names_the_state_file_once() {
     );
     assert_eq!(text.matches("state file").count(), 1, "the prefix is repeated: {text}");
 }
+
+#[test]
+fn failing_since_survives_a_restart_and_a_save_and_keeps_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(
+        &path,
+        r#"{"format": 1, "default_server": {"host": "seed1", "port": 1}, "failing_since": "2026-01-02T03:04:05.678Z"}"#,
+    )
+    .unwrap();
+    let c = Client::new(config(&path)).unwrap();
+    // A list update saves the state: the failure recorded stays, the format stays 1.
+    c.update_server_list_json(br#"{"servers": [{"host": "seed1", "port": 1}]}"#, None)
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(doc["format"], 1);
+    assert_eq!(doc["failing_since"], "2026-01-02T03:04:05.678Z");
+}

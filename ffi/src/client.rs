@@ -221,10 +221,12 @@ pub unsafe extern "C" fn scoutlb_client_reconnect(
     unsafe { connect_call("scoutlb_client_reconnect", client, connected_out, Client::reconnect) }
 }
 
-/// Connect, retrying with exponential backoff and full jitter (the `retry` keys) after all failed.
+/// Connect, retrying on the schedule of the retry profile (the `retry` keys; behaviour.md, "All
+/// fail") after all failed.
 ///
-/// Blocks until success, or until `retry.max_tries` tries failed (`SCOUTLB_ALL_FAILED` naming the
-/// attempts of the last try); with `max_tries` 0 it only returns on success or another error.
+/// Blocks until success, or until the profile's limit of tries failed (`retry.max_tries`, or
+/// `retry.max_retries` + 1 with `"handshake"`: `SCOUTLB_ALL_FAILED` naming the attempts of the last
+/// try); without a limit it only returns on success or another error.
 ///
 /// Thread safety: may be called from several threads at once.
 ///
@@ -301,7 +303,7 @@ unsafe fn retry_until(
     }
 }
 
-/// Reconnect, retrying with exponential backoff and full jitter (the `retry` keys) after all failed:
+/// Reconnect, retrying on the schedule of the retry profile (the `retry` keys) after all failed:
 /// every try runs the failover order from the default server (no balancer), as
 /// `scoutlb_client_reconnect` does (behaviour.md, "All fail").
 ///
@@ -390,8 +392,10 @@ pub unsafe extern "C" fn scoutlb_client_reset_cancel(client: *const scoutlb_clie
     })
 }
 
-/// The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms:
-/// uniform in `[0, min(cap, base * factor^retry_index)]`.
+/// The wait before retry number `retry_index + 1` of `scoutlb_client_connect_with_retry`, in ms,
+/// with a fresh draw: `"backoff"` uniform in `[0, min(cap, base * factor^retry_index)]`,
+/// `"handshake"` `timer * 2^min(retry_index, max_retries - 1)` (at most a day) ± 10 %
+/// (behaviour.md, "All fail").
 ///
 /// Thread safety: may be called from several threads at once.
 ///

@@ -135,7 +135,7 @@ pub unsafe extern "C" fn scoutlb_config_new_default(config_out: *mut *mut scoutl
     })
 }
 
-/// Set a text key (`state_file`, `probe`, `manager_load_balancer`, `device_id`, ...), or with a
+/// Set a text key (`state_file`, `probe`, `manager_load_balancer`, `device_id`, `retry.profile`, ...), or with a
 /// NULL `value` put it back to its default.
 ///
 /// `key` is a configuration key (behaviour.md, "Configuration keys"); a key inside `retry` is
@@ -218,7 +218,8 @@ pub unsafe extern "C" fn scoutlb_config_add_string(
 }
 
 /// Set a whole-number key: a duration in milliseconds (`connect_timeout_ms`, `attempt_delay_ms`,
-/// `retry.base_ms`, ...), `default_port` or `retry.max_tries`.
+/// `retry.base_ms`, `retry.timer_ms`, ...), `default_port`, or a count (`retry.max_tries`,
+/// `retry.max_retries`, `retry.permanent_after_days`; behaviour.md, "All fail").
 ///
 /// Checked at once like `scoutlb_config_set_string` (a port above 65535, a duration above a day:
 /// `SCOUTLB_CONFIG` naming the key, the config unchanged).

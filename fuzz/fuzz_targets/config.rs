@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scoutlb::{Config, KEYS, OrderMode, ProbeKind, Scheme};
+use scoutlb::{Config, KEYS, OrderMode, ProbeKind, RETRY_KEYS, RetryProfile, Scheme};
 use serde_json::{Value, json};
 
 fuzz_target!(|text: &str| {
@@ -14,6 +14,9 @@ fuzz_target!(|text: &str| {
     // The encoder spells out every key, so a key it forgets cannot hide a difference.
     for key in KEYS {
         assert!(encoded.get(key).is_some(), "the encoder misses `{key}`");
+    }
+    for key in RETRY_KEYS {
+        assert!(encoded["retry"].get(key).is_some(), "the encoder misses `retry.{key}`");
     }
     let again = encoded.to_string();
     match Config::from_json(&again) {
@@ -54,10 +57,18 @@ fn encode(c: &Config) -> Value {
         "nameservers": c.nameservers.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "search_domains": c.search_domains,
         "retry": {
+            "profile": match c.retry.profile {
+                RetryProfile::Backoff => "backoff",
+                RetryProfile::Handshake => "handshake",
+                other => panic!("retry profile {other:?} has no JSON name in this encoder"),
+            },
             "base_ms": ms(c.retry.base),
             "factor": c.retry.factor,
             "cap_ms": ms(c.retry.cap),
             "max_tries": c.retry.max_tries,
+            "timer_ms": ms(c.retry.timer),
+            "max_retries": c.retry.max_retries,
+            "permanent_after_days": c.retry.permanent_after_days,
         },
         "failover_order": match c.failover_order {
             OrderMode::List => "list",

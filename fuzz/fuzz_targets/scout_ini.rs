@@ -1,10 +1,10 @@
 //! `ScoutIni::parse` on arbitrary bytes (behaviour.md, "Scout INI files"): never panics; every
-//! setting names a key of the table, its place a line of the input, and applying it to the
+//! setting names a key of the table (or a field of `retry`), its place a line of the input, and applying it to the
 //! default configuration either succeeds or is refused as `scout_ini`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scoutlb::{Config, Error, KEYS, ScoutIni};
+use scoutlb::{Config, Error, KEYS, RETRY_KEYS, ScoutIni};
 
 fuzz_target!(|bytes: &[u8]| {
     let lines = bytes.split(|b| *b == b'\n').count();
@@ -16,7 +16,11 @@ fuzz_target!(|bytes: &[u8]| {
         }
     };
     for s in &ini.settings {
-        assert!(KEYS.contains(&s.key), "{} is no key", s.key);
+        let known = match s.key.strip_prefix("retry.") {
+            Some(field) => RETRY_KEYS.contains(&field),
+            None => KEYS.contains(&s.key),
+        };
+        assert!(known, "{} is no key", s.key);
         assert!(s.place.line >= 1 && s.place.line <= lines);
     }
     for p in &ini.ignored {

@@ -89,27 +89,60 @@ pub enum OrderMode {
     Spread,
 }
 
-/// Backoff of the retrying connect (`scoutlb::Client::connect_with_retry`): exponential with full jitter.
+/// Which schedule the retrying connect follows (behaviour.md, "All fail").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryProfile {
+    /// Exponential backoff with full jitter (`base`, `factor`, `cap`, `max_tries`). The default.
+    Backoff,
+    /// Scout's `[ScoutHandshake]` schedule (`timer`, `max_retries`, `permanent_after_days`).
+    Handshake,
+}
+
+impl RetryProfile {
+    /// The profile as written in the configuration: `backoff` or `handshake`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetryProfile::Backoff => "backoff",
+            RetryProfile::Handshake => "handshake",
+        }
+    }
+}
+
+/// Schedule of the retrying connect (`scoutlb::Client::connect_with_retry`; behaviour.md, "All fail").
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
-    /// First backoff ceiling. Defaults to 1 second.
+    /// Which schedule applies. Defaults to [`RetryProfile::Backoff`].
+    pub profile: RetryProfile,
+    /// Backoff: first backoff ceiling. Defaults to 1 second.
     pub base: Duration,
-    /// Growth of the ceiling per try. Defaults to 2.0.
+    /// Backoff: growth of the ceiling per try. Defaults to 2.0.
     pub factor: f64,
-    /// Largest ceiling. Defaults to 60 seconds.
+    /// Backoff: largest ceiling. Defaults to 60 seconds.
     pub cap: Duration,
-    /// Most tries in all, 0 = no limit. Defaults to 0.
+    /// Backoff: most tries in all, 0 = no limit. Defaults to 0.
     pub max_tries: u32,
+    /// Handshake: the first interval (Scout's `RetryTimer`), doubled after each try. Defaults to 5 seconds.
+    pub timer: Duration,
+    /// Handshake: most retries after the first try, 0 = none (Scout's `MaxRetries`). Defaults to 8.
+    pub max_retries: u32,
+    /// Handshake: days of failing after which `max_retries` no longer limits, 0 = never (Scout's
+    /// `PermanentRetriesAfterDays`). Defaults to 0.
+    pub permanent_after_days: u32,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
+            profile: RetryProfile::Backoff,
             base: Duration::from_secs(1),
             factor: 2.0,
             cap: Duration::from_secs(60),
             max_tries: 0,
+            timer: Duration::from_secs(5),
+            max_retries: 8,
+            permanent_after_days: 0,
         }
     }
 }
@@ -268,12 +301,17 @@ impl Config {
     /// files"): each is read like its JSON key, and a refusal names the file, line, section and entry.
     pub fn apply_scout_ini(&mut self, ini: &crate::ScoutIni) -> Result<()> {
         for setting in &ini.settings {
-            let key = KEY_TABLE
-                .iter()
-                .find(|k| k.name == setting.key)
-                .expect("scout_ini maps onto names of KEY_TABLE");
-            (key.apply)(self, &setting.value)
-                .map_err(|e| Error::config("scout_ini", format!("{}: {e}", setting.place)))?;
+            let applied = match setting.key.strip_prefix("retry.") {
+                Some(field) => set_retry_field(&mut self.retry, field, &setting.value),
+                None => {
+                    let key = KEY_TABLE
+                        .iter()
+                        .find(|k| k.name == setting.key)
+                        .expect("scout_ini maps onto names of KEY_TABLE");
+                    (key.apply)(self, &setting.value)
+                }
+            };
+            applied.map_err(|e| Error::config("scout_ini", format!("{}: {e}", setting.place)))?;
         }
         // behaviour.md, "Scout INI files": a Scout level that checks takes Scout's folder of roots
         // when the configuration names none.
@@ -552,8 +590,8 @@ pub const KEY_TABLE: &[Key] = &[
     },
     Key {
         name: "retry",
-        default: "{\"base_ms\": 1000, \"factor\": 2.0, \"cap_ms\": 60000, \"max_tries\": 0}",
-        meaning: "backoff of connect_with_retry; max_tries 0 = no limit; factor >= 1; cap_ms >= base_ms",
+        default: "{\"profile\": \"backoff\", \"base_ms\": 1000, \"factor\": 2.0, \"cap_ms\": 60000, \"max_tries\": 0, \"timer_ms\": 5000, \"max_retries\": 8, \"permanent_after_days\": 0}",
+        meaning: "schedule of connect_with_retry: profile \"backoff\" (base_ms, factor >= 1, cap_ms >= base_ms, max_tries 0 = no limit) or \"handshake\" (timer_ms, max_retries 0 = no retry, permanent_after_days 0 = never)",
         apply: |c, v| {
             c.retry = parse_retry(v)?;
             Ok(())
@@ -628,7 +666,16 @@ const fn key_names() -> [&'static str; KEY_TABLE.len()] {
 }
 
 /// The keys inside `retry` (behaviour.md, "Configuration keys"), written `retry.base_ms` in errors.
-pub const RETRY_KEYS: &[&str] = &["base_ms", "factor", "cap_ms", "max_tries"];
+pub const RETRY_KEYS: &[&str] = &[
+    "profile",
+    "base_ms",
+    "factor",
+    "cap_ms",
+    "max_tries",
+    "timer_ms",
+    "max_retries",
+    "permanent_after_days",
+];
 
 fn type_name(v: &Value) -> &'static str {
     match v {
@@ -717,23 +764,38 @@ fn parse_retry(v: &Value) -> Result<RetryPolicy> {
     let obj = v.as_object().ok_or_else(|| expected("retry", "an object", v))?;
     let mut r = RetryPolicy::default();
     for (k, val) in obj {
-        let key = format!("retry.{k}");
-        match k.as_str() {
-            "base_ms" => r.base = as_millis(val, &key)?,
-            "cap_ms" => r.cap = as_millis(val, &key)?,
-            "factor" => r.factor = val.as_f64().ok_or_else(|| expected(&key, "a number", val))?,
-            "max_tries" => {
-                r.max_tries = u32::try_from(as_u64(val, &key)?).map_err(|_| Error::config(&key, "too large"))?
-            }
-            _ => {
-                return Err(Error::config(
-                    &key,
-                    format!("unknown key; the known keys are {}", RETRY_KEYS.join(", ")),
-                ));
-            }
-        }
+        set_retry_field(&mut r, k, val)?;
     }
     Ok(r)
+}
+
+/// Set the field `name` of `retry` (one of [`RETRY_KEYS`]) from its JSON value; errors name `retry.<name>`.
+fn set_retry_field(r: &mut RetryPolicy, name: &str, val: &Value) -> Result<()> {
+    let key = format!("retry.{name}");
+    let count = |val: &Value| u32::try_from(as_u64(val, &key)?).map_err(|_| Error::config(&key, "too large"));
+    match name {
+        "profile" => {
+            r.profile = match as_str(val, &key)? {
+                "backoff" => RetryProfile::Backoff,
+                "handshake" => RetryProfile::Handshake,
+                other => return Err(one_of(&key, other, "\"backoff\" or \"handshake\"")),
+            }
+        }
+        "base_ms" => r.base = as_millis(val, &key)?,
+        "cap_ms" => r.cap = as_millis(val, &key)?,
+        "factor" => r.factor = val.as_f64().ok_or_else(|| expected(&key, "a number", val))?,
+        "max_tries" => r.max_tries = count(val)?,
+        "timer_ms" => r.timer = as_millis(val, &key)?,
+        "max_retries" => r.max_retries = count(val)?,
+        "permanent_after_days" => r.permanent_after_days = count(val)?,
+        _ => {
+            return Err(Error::config(
+                &key,
+                format!("unknown key; the known keys are {}", RETRY_KEYS.join(", ")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Default for Timing {

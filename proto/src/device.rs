@@ -286,7 +286,7 @@ impl Device {
                     .and_then(|l| l.self_server())
                     .cloned()
                     .unwrap_or_else(|| server.clone());
-                let changed = !default_drains && self.make_default(&server, &mut effects);
+                let changed = (!default_drains && self.make_default(&server, &mut effects)) | self.clear_failing();
                 let mut problem = connect.list_problem().map(str::to_string);
                 match list {
                     Some(list) => match self.accept_list(list, Some(server.clone()), &mut effects) {
@@ -328,7 +328,7 @@ impl Device {
     /// The agent reached `server` itself: it becomes the default (saved when it changed).
     pub fn report_success(&mut self, server: &Server) -> Vec<Effect> {
         let mut effects = vec![Effect::Emit(Event::AttemptSucceeded { server: server.clone() })];
-        if self.make_default(server, &mut effects) || self.is_behind() {
+        if self.make_default(server, &mut effects) | self.clear_failing() || self.is_behind() {
             self.ask_save(&mut effects);
         }
         effects
@@ -422,6 +422,29 @@ impl Device {
         if self.is_behind() {
             self.ask_save(effects);
         }
+    }
+
+    /// A success ends a failing stretch: forget when it started; whether that changed the state.
+    fn clear_failing(&mut self) -> bool {
+        if self.state.failing_since.take().is_some() {
+            self.version += 1;
+            return true;
+        }
+        false
+    }
+
+    /// A try of a retrying call failed at `now`, after `tries` tries in all: whether to try again
+    /// (behaviour.md, "All fail"), with the effects. The first failure of a stretch is recorded in
+    /// the state (and saved) when the retry profile needs it for its permanent retries.
+    pub fn try_failed(&mut self, tries: u32, now: SystemTime) -> (bool, Vec<Effect>) {
+        let mut effects = Vec::new();
+        if self.config.retry.records_failures() && self.state.failing_since.is_none() {
+            self.state.failing_since = Some(now);
+            self.version += 1;
+            self.ask_save(&mut effects);
+        }
+        let again = self.config.retry.retries_again(tries, self.state.failing_since, now);
+        (again, effects)
     }
 
     fn make_default(&mut self, server: &Server, effects: &mut Vec<Effect>) -> bool {
@@ -547,11 +570,9 @@ impl Device {
     }
 
     /// The wait before retry number `n + 1` of a retrying call, for a uniform draw `unit` in
-    /// [0, 1): uniform in `[0, min(cap, base * factor^n)]` (behaviour.md, "All fail").
+    /// [0, 1), on the configured profile's schedule ([`crate::RetryPolicy::wait`]; behaviour.md, "All fail").
     pub fn backoff(&self, n: u32, unit: f64) -> Duration {
-        let r = &self.config.retry;
-        let ceiling = (r.base.as_secs_f64() * r.factor.powi(n.min(1000) as i32)).min(r.cap.as_secs_f64());
-        Duration::from_secs_f64(ceiling * unit.clamp(0.0, 1.0))
+        self.config.retry.wait(n, unit)
     }
 
     /// The configuration of this device.

@@ -22,6 +22,7 @@ pub mod list_key;
 pub mod order;
 pub mod printable;
 pub mod race;
+pub mod retry;
 pub mod scout_ini;
 pub mod server;
 pub mod server_list;
@@ -35,7 +36,7 @@ pub use attempt::{Attempt, FailReason, describe_failures};
 pub use balancer::{Evaluation, ManagerLoadBalancer};
 pub use config::{
     Config, ConfigBuilder, DHCP_LEASES_AUTO, FIRST_CONTACT_HOST, KEY_TABLE, KEYS, Key, OrderMode, ProbeKind,
-    RETRY_KEYS, RetryPolicy, SCOUT_CA_DIR, SCOUT_TLS_PORT, Scheme, TlsVerify,
+    RETRY_KEYS, RetryPolicy, RetryProfile, SCOUT_CA_DIR, SCOUT_TLS_PORT, Scheme, TlsVerify,
 };
 pub use connect::{Connect, Outcome, Step};
 pub use connected::Connected;

@@ -49,7 +49,7 @@ pub struct IniError {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Setting {
-    /// The configuration key it sets (a name of `KEY_TABLE`).
+    /// The configuration key it sets: a name of `KEY_TABLE`, or `retry.` and a name of `RETRY_KEYS`.
     pub key: &'static str,
     /// The key's value, as its JSON value.
     pub value: Value,
@@ -76,13 +76,28 @@ enum Form {
     List,
     /// One of Scout's TLS levels, 0, 1 or 3, as the `tls_verify` name it stands for.
     TlsLevel,
+    /// A whole number (of retries, of days).
+    Count,
+    /// Whole seconds, set as milliseconds.
+    Seconds,
 }
+
+/// The section whose every entry also selects the handshake retry profile (behaviour.md, "All fail").
+const HANDSHAKE: &str = "ScoutHandshake";
 
 /// The known entries (behaviour.md, "Scout INI files"): section, entry, key, form.
 const ENTRIES: &[(&str, &str, &str, Form)] = &[
     ("Scout", "ManagerLoadBalancer", "manager_load_balancer", Form::Text),
     ("Scout", "ServerList", "servers", Form::List),
     ("Security", "TlsVerifyOption", "tls_verify", Form::TlsLevel),
+    (HANDSHAKE, "MaxRetries", "retry.max_retries", Form::Count),
+    (HANDSHAKE, "RetryTimer", "retry.timer_ms", Form::Seconds),
+    (
+        HANDSHAKE,
+        "PermanentRetriesAfterDays",
+        "retry.permanent_after_days",
+        Form::Count,
+    ),
 ];
 
 impl ScoutIni {
@@ -117,7 +132,7 @@ impl ScoutIni {
                 continue;
             };
             let entry = entry.trim();
-            let Some(&(_, _, key, form)) = ENTRIES
+            let Some(&(known_section, _, key, form)) = ENTRIES
                 .iter()
                 .find(|(s, e, _, _)| s.eq_ignore_ascii_case(&section) && e.eq_ignore_ascii_case(entry))
             else {
@@ -146,6 +161,23 @@ impl ScoutIni {
                         .filter(|s| !s.is_empty())
                         .collect::<Vec<_>>(),
                 ),
+                Form::Count | Form::Seconds => {
+                    let n = value.parse::<u64>().map_err(|_| {
+                        bad(format!(
+                            "expected a whole number{}, got \"{}\"",
+                            if matches!(form, Form::Seconds) {
+                                " of seconds"
+                            } else {
+                                ""
+                            },
+                            crate::printable(value)
+                        ))
+                    })?;
+                    match form {
+                        Form::Seconds => Value::from(n.saturating_mul(1000)),
+                        _ => Value::from(n),
+                    }
+                }
                 Form::TlsLevel => match crate::TlsVerify::from_scout(value) {
                     Some(level) => Value::from(level.name()),
                     None => {
@@ -156,6 +188,13 @@ impl ScoutIni {
                     }
                 },
             };
+            if known_section == HANDSHAKE {
+                ini.settings.push(Setting {
+                    key: "retry.profile",
+                    value: Value::from("handshake"),
+                    place: place.clone(),
+                });
+            }
             ini.settings.push(Setting { key, value, place });
         }
         Ok(ini)
@@ -200,6 +239,32 @@ mod tests {
             e.to_string(),
             "/setup/terminal.ini line 3, section [Security], entry TlsVerifyOption: expected 0 (no check), 1 (chain) or 3 (chain and name), got \"2\""
         );
+    }
+
+    #[test]
+    fn handshake_entries_set_the_retry_fields_and_the_profile() {
+        let text = b"[ScoutHandshake]\nMaxRetries=8\nretrytimer=5\nPermanentRetriesAfterDays=\"3\"\n";
+        let ini = ScoutIni::parse("t.ini", text).unwrap();
+        let got: Vec<_> = ini.settings.iter().map(|s| (s.key, s.value.clone())).collect();
+        let profile = ("retry.profile", Value::from("handshake"));
+        assert_eq!(
+            got,
+            vec![
+                profile.clone(),
+                ("retry.max_retries", Value::from(8)),
+                profile.clone(),
+                ("retry.timer_ms", Value::from(5000)),
+                profile,
+                ("retry.permanent_after_days", Value::from(3)),
+            ]
+        );
+        let e = ScoutIni::parse("/setup/terminal.ini", b"[ScoutHandshake]\nRetryTimer=5s\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/setup/terminal.ini line 2, section [ScoutHandshake], entry RetryTimer: expected a whole number of seconds, got \"5s\""
+        );
+        let e = ScoutIni::parse("f", b"[ScoutHandshake]\nMaxRetries=-1\n").unwrap_err();
+        assert!(e.message.contains("expected a whole number, got \"-1\""), "{e}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! What a device remembers (behaviour.md, "State file"): the default server and the cached list, as a JSON document.
 //!
 //! Layout: `{"format": 1, "default_server": {...}, "servers": [...], "servers_from": {...},
-//! "updated_at": "RFC 3339"}`. Reading and writing the file is the driver's (`scoutlb::StateFile`).
+//! "updated_at": "RFC 3339"}`, with `list_version`, `adopted_keys` and `failing_since` when set. Reading and writing the file is the driver's (`scoutlb::StateFile`).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
@@ -29,6 +29,9 @@ pub struct State {
     pub adopted_keys: Vec<PublicKey>,
     /// An online relocation waiting for the next start-up (behaviour.md, "Servers that steer devices").
     pub relocation: Option<Server>,
+    /// When the retrying calls' first try failed with no success since, under the handshake
+    /// profile with permanent retries (behaviour.md, "All fail").
+    pub failing_since: Option<SystemTime>,
 }
 
 impl State {
@@ -47,6 +50,9 @@ impl State {
         }
         if let Some(to) = &self.relocation {
             doc["relocation"] = server_to_json(to);
+        }
+        if let Some(since) = self.failing_since {
+            doc["failing_since"] = humantime::format_rfc3339_millis(since).to_string().into();
         }
         if !self.adopted_keys.is_empty() {
             doc["adopted_keys"] = self
@@ -116,6 +122,21 @@ impl State {
                 })
                 .collect::<std::result::Result<_, _>>()?,
         };
+        let failing_since = match obj.get("failing_since") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_str()
+                    .and_then(|t| humantime::parse_rfc3339(t).ok())
+                    // To the millisecond, as it is written: what is saved reads back the same.
+                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map(|d| SystemTime::UNIX_EPOCH + Duration::from_millis(d.as_millis() as u64))
+                    .ok_or_else(|| {
+                        Parsed::Corrupt(
+                            "`failing_since` is not an RFC 3339 time in UTC (such as 2026-01-01T00:00:00.000Z)".into(),
+                        )
+                    })?,
+            ),
+        };
         Ok(State {
             default_server: server("default_server")?,
             list,
@@ -123,6 +144,7 @@ impl State {
             list_version,
             adopted_keys,
             relocation: server("relocation")?,
+            failing_since,
         })
     }
 }

@@ -306,7 +306,8 @@ class Client:
 
         `probe` is a probe name or a callable `probe(server, timeout_seconds) -> bool` (the
         callable itself, not "callback", which is the JSON spelling); `retry` is a dict with any
-        of `base_ms`, `factor`, `cap_ms`, `max_tries`. An unknown key or a wrong type raises
+        of `profile`, `base_ms`, `factor`, `cap_ms`, `max_tries`, `timer_ms`, `max_retries`,
+        `permanent_after_days` (behaviour.md, "All fail"). An unknown key or a wrong type raises
         `ConfigError` naming the key; a single `str` for a list key (`servers="10.0.0.1"`)
         raises `ConfigTypeError`, a `ConfigError` that is also a `TypeError`.
         """
@@ -326,7 +327,7 @@ class Client:
         """After a lost connection: run the failover order from the default server (no balancer)."""
 
     def connect_with_retry(self, *, stop: _Stop | None = None) -> Connected:
-        """Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`.
+        """Connect, retrying on the retry profile's schedule until success or its limit (behaviour.md, "All fail").
 
         Ends with `CancelledError` within 50 ms once `stop` (a `threading.Event`) is set or
         `cancel()` is called. In asyncio, set the event when the task is cancelled::
@@ -375,7 +376,11 @@ class Client:
         """
 
     def backoff(self, n: int) -> float:
-        """The wait before retry number `n + 1`, in seconds: uniform in `[0, min(cap, base * factor**n)]`."""
+        """The wait before retry number `n + 1`, in seconds, on the retry profile's schedule with a fresh draw.
+
+        `"backoff"`: uniform in `[0, min(cap, base * factor**n)]`; `"handshake"`:
+        `timer * 2**min(n, max_retries - 1)` (at most a day) ± 10 % (behaviour.md, "All fail").
+        """
 
     @property
     def server_list(self) -> list[Server]:

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, TypedDict, Union
+from typing import TYPE_CHECKING, Callable, Literal, TypedDict, Union
 
 if TYPE_CHECKING:
     from scoutlb._native import Event, ProbeAttempt, Server
 
 
 class RetryConfig(TypedDict, total=False):
-    """The `retry` configuration key: exponential backoff with full jitter."""
+    """The `retry` configuration key: the schedule of the retrying calls (behaviour.md, "All fail")."""
 
+    profile: Literal["backoff", "handshake"]
+    """`"backoff"` (exponential, full jitter; the default) or `"handshake"` (Scout's schedule)."""
     base_ms: int
-    """First backoff ceiling in milliseconds (default 1000)."""
+    """Backoff: first ceiling in milliseconds (default 1000)."""
     factor: float
-    """Growth of the ceiling per try (default 2.0)."""
+    """Backoff: growth of the ceiling per try (default 2.0)."""
     cap_ms: int
-    """Largest ceiling in milliseconds (default 60000)."""
+    """Backoff: largest ceiling in milliseconds (default 60000)."""
     max_tries: int
-    """Most tries in all; 0 = no limit (default 0)."""
+    """Backoff: most tries in all; 0 = no limit (default 0)."""
+    timer_ms: int
+    """Handshake: first interval in milliseconds, doubled after each try, ± 10 % (default 5000)."""
+    max_retries: int
+    """Handshake: most retries after the first try; 0 = none (default 8)."""
+    permanent_after_days: int
+    """Handshake: days of failing after which max_retries no longer limits; 0 = never (default 0)."""
 
 
 ProbeCallback = Union[Callable[["Server", float], bool], Callable[["Server", float, "ProbeAttempt"], bool]]

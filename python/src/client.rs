@@ -305,7 +305,7 @@ impl Client {
         self.run(py, |c| c.reconnect()).map(Connected::from)
     }
 
-    /// Connect, retrying with exponential backoff and full jitter until success or `retry.max_tries`;
+    /// Connect, retrying on the retry profile's schedule until success or its limit (behaviour.md, "All fail");
     /// ends with `CancelledError` within 50 ms once `stop` (a `threading.Event`) is set.
     #[pyo3(signature = (*, stop = None))]
     fn connect_with_retry(&self, py: Python<'_>, stop: Option<&Bound<'_, PyAny>>) -> PyResult<Connected> {
@@ -377,7 +377,7 @@ impl Client {
         }
     }
 
-    /// The wait before retry number `n + 1`, in seconds: uniform in `[0, min(cap, base * factor^n)]`.
+    /// The wait before retry number `n + 1`, in seconds, on the retry profile's schedule (behaviour.md, "All fail").
     fn backoff(&self, py: Python<'_>, n: u32) -> PyResult<f64> {
         self.run(py, |c| Ok(c.backoff(n).as_secs_f64()))
     }

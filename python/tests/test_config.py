@@ -134,6 +134,31 @@ def test_retry_dict_sets_backoff() -> None:
             assert 0.0 <= client.backoff(n) <= ceiling + 1e-9
 
 
+def test_retry_dict_sets_the_handshake_profile() -> None:
+    # behaviour.md, "All fail": the interval doubles after each try, ± 10 %, and stays at the last one.
+    client = Client(probe="none", retry={"profile": "handshake", "timer_ms": 1000, "max_retries": 3, "permanent_after_days": 2})
+    for n, interval in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 4.0), (50, 4.0)]:
+        for _ in range(20):
+            assert interval * 0.9 - 1e-9 <= client.backoff(n) <= interval * 1.1 + 1e-9
+    with pytest.raises(scoutlb.ConfigError) as e:
+        Client(probe="none", retry={"profile": "scout"})  # type: ignore[arg-type]
+    assert e.value.key == "retry.profile"
+    with pytest.raises(scoutlb.ConfigError) as e:
+        Client(probe="none", retry={"max_retries": -1})
+    assert e.value.key == "retry.max_retries"
+
+
+def test_scout_handshake_entries_select_the_handshake_profile(tmp_path: Path) -> None:
+    ini = tmp_path / "terminal.ini"
+    ini.write_text("[ScoutHandshake]\nMaxRetries=2\nRetryTimer=10\n")
+    client = Client(probe="none", scout_ini=[str(ini)], retry={"base_ms": 1, "cap_ms": 1})
+    assert 18.0 <= client.backoff(1) <= 22.0
+    ini.write_text("[ScoutHandshake]\nPermanentRetriesAfterDays=soon\n")
+    with pytest.raises(scoutlb.ConfigError) as e:
+        Client(probe="none", scout_ini=[str(ini)])
+    assert f"{ini} line 2, section [ScoutHandshake], entry PermanentRetriesAfterDays: expected a whole number" in str(e.value)
+
+
 def test_path_like_state_file(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "state.json"
     (tmp_path / "sub").mkdir()

@@ -1,10 +1,12 @@
-"""The shared conformance cases of tests/vectors/: server addresses, server lists, configuration errors and state files."""
+"""The shared conformance cases of tests/vectors/: server addresses, server lists, configuration errors, state files and the retry schedule."""
 
 from __future__ import annotations
 
 import json
+import threading
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from conftest import REPO_ROOT
@@ -23,10 +25,12 @@ ADDRESSES = cases("server_address.json")
 LISTS = cases("server_list.json")
 CONFIGS = cases("config_errors.json")
 STATE_FILES = cases("state_file.json")
+RETRY_SCHEDULES = [c for c in cases("retry_schedule.json") if "tries" in c]
 
 
 def test_every_file_has_its_cases() -> None:
     assert len(ADDRESSES) >= 20 and len(LISTS) >= 20 and len(CONFIGS) >= 30 and len(STATE_FILES) >= 25
+    assert len(RETRY_SCHEDULES) >= 12
 
 
 @pytest.mark.parametrize("case", ADDRESSES, ids=[repr(c["input"])[:40] for c in ADDRESSES])
@@ -222,3 +226,47 @@ def test_state_file_vector(case: dict[str, Any], tmp_path: Path) -> None:
         assert not path.exists()
         moved = aside()
         assert len(moved) == 1 and moved[0].read_bytes() == text.encode()
+
+
+def rfc3339(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("case", RETRY_SCHEDULES, ids=[c["name"][:50] for c in RETRY_SCHEDULES])
+def test_retry_schedule_vector(case: dict[str, Any], tmp_path: Path) -> None:
+    """A client whose probe always fails makes the case's tries; a call still retrying after 20 is stopped."""
+    bound = 20
+    path = tmp_path / "state.json"
+    since = None
+    if case["failing_since"] is not None:
+        ago = rfc3339(case["now"]) - rfc3339(case["failing_since"])
+        since = datetime.now(timezone.utc) - ago
+        stamp = since.strftime("%Y-%m-%dT%H:%M:%S.") + f"{since.microsecond // 1000:03d}Z"
+        path.write_text(json.dumps({"format": 1, "failing_since": stamp}))
+    retry = cast(scoutlb.RetryConfig, dict(case["retry"], timer_ms=1, base_ms=1, cap_ms=1))
+    tries = 0
+    stop = threading.Event()
+
+    def probe(server: Server, timeout: float) -> bool:
+        nonlocal tries
+        tries += 1
+        if tries >= bound:
+            stop.set()
+        return False
+
+    client = Client(servers=["a.test:1"], probe=probe, retry=retry, state_file=str(path))
+    if case["tries"] is None:
+        with pytest.raises(scoutlb.CancelledError):
+            client.connect_with_retry(stop=stop)
+        assert tries >= bound
+    else:
+        with pytest.raises(scoutlb.AllServersFailedError):
+            client.connect_with_retry(stop=stop)
+        assert tries == case["tries"]
+    recorded = json.loads(path.read_text()).get("failing_since") if path.exists() else None
+    if since is not None:
+        assert recorded == stamp, "a recorded failure stays as it was"
+    elif case["records"]:
+        assert recorded is not None and abs((datetime.now(timezone.utc) - rfc3339(recorded)).total_seconds()) < 60
+    else:
+        assert recorded is None

@@ -353,6 +353,23 @@ static void test_scout_ini(void) {
     CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_CONFIG);
     CHECK_ERROR_HAS("line 2, section [Security], entry TlsVerifyOption");
     CHECK(client == NULL);
+
+    /* [ScoutHandshake] selects the handshake retry profile: 2 s doubled, ± 10 % (behaviour.md, "All fail"). */
+    write_ini(path, "[ScoutHandshake]\nMaxRetries=3\nRetryTimer=2\n");
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    {
+        uint64_t wait = 0;
+        CHECK_STATUS(scoutlb_client_backoff_ms(client, 1, &wait), SCOUTLB_OK);
+        CHECK(wait >= 3600 && wait <= 4400);
+        CHECK_STATUS(scoutlb_client_backoff_ms(client, 9, &wait), SCOUTLB_OK);
+        CHECK(wait >= 7200 && wait <= 8800); /* past MaxRetries: the last interval */
+    }
+    scoutlb_client_free(client);
+    client = NULL;
+    write_ini(path, "[ScoutHandshake]\nRetryTimer=five\n");
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_CONFIG);
+    CHECK_ERROR_HAS("line 2, section [ScoutHandshake], entry RetryTimer: expected a whole number of seconds");
+    CHECK(client == NULL);
     scoutlb_config_free(config);
     unlink(path);
 }
@@ -860,6 +877,11 @@ static void test_typed_config(void) {
     CHECK_CONFIG_ERROR(scoutlb_config_set_double(config, "connect_timeout_ms", 1.5), "connect_timeout_ms");
     CHECK_CONFIG_ERROR(scoutlb_config_set_double(config, "retry.factor", NAN), "retry.factor");
     CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "retry.bogus", 1), "retry.bogus");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_string(config, "retry.profile", "scout"), "retry.profile");
+    CHECK_ERROR_HAS("expected \"backoff\" or \"handshake\"");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "retry.profile", 1), "retry.profile");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "retry.max_retries", 4294967296ULL), "retry.max_retries");
+    CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "retry.timer_ms", 86400001), "retry.timer_ms");
     CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "servers.port", 1), "servers.port");
     CHECK_CONFIG_ERROR(scoutlb_config_set_u64(config, "retry", 1), "retry");
     CHECK_CONFIG_ERROR(scoutlb_config_reset(config, "bogus"), "bogus");
@@ -1106,6 +1128,26 @@ static void test_connect_http(void) {
              "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"base_ms\": 1, \"cap_ms\": 5, \"max_tries\": 3}}",
              refused);
     client = client_with_events(json, &r);
+    CHECK_STATUS(scoutlb_client_connect_with_retry(client, &connected), SCOUTLB_ALL_FAILED);
+    CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) == 3);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
+
+    /* The handshake profile set by the typed setters gives up after max_retries + 1 tries. */
+    recorder_init(&r);
+    {
+        struct scoutlb_config *hs_config = NULL;
+        char server[32];
+        snprintf(server, sizeof server, "127.0.0.1:%u", refused);
+        CHECK_STATUS(scoutlb_config_new_default(&hs_config), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_add_string(hs_config, "servers", server), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_set_string(hs_config, "retry.profile", "handshake"), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_set_u64(hs_config, "retry.timer_ms", 1), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_set_u64(hs_config, "retry.max_retries", 2), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_set_u64(hs_config, "retry.permanent_after_days", 0), SCOUTLB_OK);
+        CHECK_STATUS(scoutlb_config_set_event_callback(hs_config, SCOUTLB_SEVERITY_DEBUG, on_event, &r), SCOUTLB_OK);
+        client = client_of(hs_config);
+    }
     CHECK_STATUS(scoutlb_client_connect_with_retry(client, &connected), SCOUTLB_ALL_FAILED);
     CHECK(recorded(&r, SCOUTLB_EVENT_ATTEMPT_STARTED) == 3);
     scoutlb_client_free(client);

@@ -346,6 +346,19 @@ void test_stop_callback() {
     scoutlb::client bounded(once);
     CHECK_THROWS(bounded.connect_with_retry(), SCOUTLB_ALL_FAILED, "a:22123");
     CHECK_THROWS(bounded.connect_with_retry(scoutlb::stop_function()), SCOUTLB_ALL_FAILED, "a:22123");
+
+    // The handshake profile (behaviour.md, "All fail"): max_retries + 1 tries, the interval doubling ± 10 %.
+    int tries = 0;
+    scoutlb::config handshake("{\"servers\": [\"a\"], \"probe\": \"callback\"}");
+    handshake.set("retry.profile", "handshake").set("retry.timer_ms", 1).set("retry.max_retries", 2);
+    handshake.probe([&tries](const scoutlb::probe_request &) { return ++tries < 0; });
+    scoutlb::client scout(handshake);
+    CHECK_THROWS(scout.connect_with_retry(), SCOUTLB_ALL_FAILED, "a:22123");
+    CHECK(tries == 3);
+    handshake.set("retry.timer_ms", 1000);
+    scoutlb::client slower(handshake);
+    CHECK(slower.backoff(1) >= std::chrono::milliseconds(1800) && slower.backoff(1) <= std::chrono::milliseconds(2200));
+    CHECK_THROWS(handshake.set("retry.profile", "scout"), SCOUTLB_CONFIG, "`retry.profile`");
 }
 
 void test_callbacks_outlive_config_and_moves() {

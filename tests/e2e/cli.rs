@@ -586,6 +586,30 @@ fn connect_retry_waits_until_a_server_answers() {
     assert_eq!(run.code, 1, "{run:?}");
     let tries = run.stderr.lines().filter(|l| l.contains("\"attempt_failed\"")).count();
     assert_eq!(tries, 3, "{run:?}");
+
+    // The handshake profile set with --set (behaviour.md, "All fail"): max_retries + 1 tries.
+    let scout = Device::new(
+        dir.path(),
+        "f",
+        json!({"servers": [format!("127.0.0.1:{}", free_port())]}),
+    );
+    let run = scout.run(&[
+        "--set",
+        r#"retry.profile="handshake""#,
+        "--set",
+        "retry.timer_ms=1",
+        "--set",
+        "retry.max_retries=2",
+        "-v",
+        "connect",
+        "--retry",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let tries = run.stderr.lines().filter(|l| l.contains("\"attempt_failed\"")).count();
+    assert_eq!(tries, 3, "{run:?}");
+    let run = scout.run(&["--set", "retry.profile=scout", "status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("`retry.profile`"), "{run:?}");
 }
 
 #[test]

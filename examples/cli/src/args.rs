@@ -132,8 +132,9 @@ pub enum Command {
     /// that answers becomes the default and its server list is cached
     #[command(verbatim_doc_comment)]
     Connect {
-        /// When every server fails, wait (exponential backoff with full jitter, the `retry`
-        /// key) and start again, until one answers, `retry.max_tries` is reached, or SIGTERM/SIGINT
+        /// When every server fails, wait (the `retry` key's profile: backoff with full jitter, or
+        /// Scout's handshake schedule) and start again, until one answers, the profile's limit of
+        /// tries is reached, or SIGTERM/SIGINT
         #[arg(long, verbatim_doc_comment)]
         retry: bool,
     },
@@ -143,9 +144,9 @@ pub enum Command {
     /// and reconnect (with "probe": "none", print that order instead)
     #[command(verbatim_doc_comment)]
     Lost {
-        /// When every server fails, wait (exponential backoff with full jitter, the `retry`
-        /// key) and run the failover order again, until one answers, `retry.max_tries` is
-        /// reached, or SIGTERM/SIGINT
+        /// When every server fails, wait (the `retry` key's profile: backoff with full jitter, or
+        /// Scout's handshake schedule) and run the failover order again, until one answers, the
+        /// profile's limit of tries is reached, or SIGTERM/SIGINT
         #[arg(long, verbatim_doc_comment)]
         retry: bool,
     },

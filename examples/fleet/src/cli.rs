@@ -102,6 +102,10 @@ pub enum Scenario {
         /// Which retry to run: the core's (full jitter), the herd (no jitter), or both.
         #[arg(long, value_enum, default_value_t = JitterChoice::Both)]
         jitter: JitterChoice,
+        /// The `retry` profile of the devices (behaviour.md, "All fail"): backoff, handshake
+        /// (Scout's schedule: `--retry-base` is its timer, 8 retries, ± 10 %), or both.
+        #[arg(long, value_enum, default_value_t = ProfileChoice::Backoff)]
+        retry_profile: ProfileChoice,
     },
     /// The servers are restarted one by one (SIGTERM, then started again).
     RollingRestart {
@@ -162,6 +166,17 @@ pub enum JitterChoice {
     /// The same backoff without jitter, driven by this tool: the herd.
     Off,
     /// One run of each, compared.
+    Both,
+}
+
+/// Which `retry` profile the `outage` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProfileChoice {
+    /// `"backoff"`: exponential backoff, base `--retry-base`, factor 2, cap `--retry-cap`.
+    Backoff,
+    /// `"handshake"`: Scout's schedule, timer `--retry-base`, doubling, 8 retries.
+    Handshake,
+    /// One run of each.
     Both,
 }
 

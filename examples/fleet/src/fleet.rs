@@ -31,23 +31,54 @@ pub struct DeviceSetup {
     pub retry: Option<Backoff>,
 }
 
-/// Exponential backoff settings (the `retry` key).
+/// Retry settings (the `retry` key): exponential backoff, or the handshake profile.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {
-    /// First ceiling.
+    /// First ceiling (the handshake's timer).
     pub base: Duration,
     /// Growth per try.
     pub factor: f64,
     /// Largest ceiling.
     pub cap: Duration,
+    /// The handshake profile: `base` doubled after each try, [`HANDSHAKE_RETRIES`] retries.
+    pub handshake: bool,
 }
 
+/// The handshake profile's `max_retries` in the tool (Scout's example).
+pub const HANDSHAKE_RETRIES: u64 = 8;
+
 impl Backoff {
-    /// The wait before retry `n + 1` without jitter: `min(cap, base * factor^n)`.
+    /// The wait before retry `n + 1` without jitter: `min(cap, base * factor^n)`, or the
+    /// handshake's interval without its ± 10 %.
     pub fn ceiling(&self, n: u32) -> Duration {
+        if self.handshake {
+            return self.policy().wait(n, 0.5);
+        }
         Duration::from_secs_f64(
             (self.base.as_secs_f64() * self.factor.powi(n.min(1000) as i32)).min(self.cap.as_secs_f64()),
         )
+    }
+
+    /// The `retry` key of these settings.
+    pub fn json(&self) -> Value {
+        if self.handshake {
+            return json!({"profile": "handshake", "timer_ms": self.base.as_millis() as u64,
+                          "max_retries": HANDSHAKE_RETRIES});
+        }
+        json!({
+            "base_ms": self.base.as_millis() as u64,
+            "factor": self.factor,
+            "cap_ms": self.cap.as_millis() as u64,
+            "max_tries": 0,
+        })
+    }
+
+    fn policy(&self) -> scoutlb::RetryPolicy {
+        let mut doc = Map::new();
+        doc.insert("retry".into(), self.json());
+        Config::from_map(&doc)
+            .expect("the tool's retry settings are valid")
+            .retry
     }
 }
 
@@ -332,15 +363,7 @@ fn device_config(index: usize, addresses: &[String], state: &Path, setup: &Devic
         doc.insert("failover_order".into(), json!(if spread { "spread" } else { "list" }));
     }
     if let Some(retry) = setup.retry {
-        doc.insert(
-            "retry".into(),
-            json!({
-                "base_ms": retry.base.as_millis() as u64,
-                "factor": retry.factor,
-                "cap_ms": retry.cap.as_millis() as u64,
-                "max_tries": 0,
-            }),
-        );
+        doc.insert("retry".into(), retry.json());
     }
     if let Some(ca) = &setup.ca_file {
         doc.insert("scheme".into(), json!("https"));

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, JitterChoice, OrderChoice, Scenario, SignalChoice};
+use crate::cli::{Cli, JitterChoice, OrderChoice, ProfileChoice, Scenario, SignalChoice};
 use crate::cluster::{Database, ServerSpec};
 use crate::fleet::Backoff;
 use crate::report::{Report, Unit, say};
@@ -192,20 +192,13 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
             retry_base,
             retry_cap,
             jitter,
+            retry_profile,
         } => {
-            let backoff = Backoff {
-                base: retry_base,
-                factor: 2.0,
-                cap: retry_cap,
+            let profiles: &[bool] = match retry_profile {
+                ProfileChoice::Backoff => &[false],
+                ProfileChoice::Handshake => &[true],
+                ProfileChoice::Both => &[false, true],
             };
-            say(
-                ctx.common.json,
-                format_args!(
-                    "retry: base {}, factor 2, cap {}; \"with jitter\" is the core's connect_with_retry (full jitter), \"herd\" is this tool's loop with the same backoff and no jitter",
-                    humantime::format_duration(retry_base),
-                    humantime::format_duration(retry_cap)
-                ),
-            );
             let kinds: &[bool] = match jitter {
                 JitterChoice::On => &[true],
                 JitterChoice::Off => &[false],
@@ -215,26 +208,63 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
                 report: Report::default(),
                 chart: Vec::new(),
             };
-            let mut peaks = Vec::new();
-            for &j in kinds {
-                let (run, measured) = scenario::outage::run(ctx, outage, backoff, j, seed)?;
-                all.report
-                    .extend(if j { "with jitter: " } else { "herd (no jitter): " }, run.report);
-                all.chart.extend(run.chart);
-                peaks.push(measured.peak_after_return);
-            }
-            if let [with, without] = peaks[..] {
-                let ratio = if without == 0 {
-                    f64::NAN
-                } else {
-                    f64::from(with) / f64::from(without)
+            for &handshake in profiles {
+                let backoff = Backoff {
+                    base: retry_base,
+                    factor: 2.0,
+                    cap: retry_cap,
+                    handshake,
                 };
-                all.report
-                    .row("peak after the return, with jitter / herd", ratio, Unit::Ratio);
-                all.report.target(
-                    "with jitter, the peak after the return is at most a third of the herd's",
-                    ratio <= 1.0 / 3.0,
-                );
+                if handshake {
+                    say(
+                        ctx.common.json,
+                        format_args!(
+                            "retry: profile handshake, timer {}, doubled after each try, {} retries; \"handshake ± 10 %\" is the core's connect_with_retry, \"handshake herd\" is this tool's loop with the same intervals and no ± 10 %",
+                            humantime::format_duration(retry_base),
+                            fleet::HANDSHAKE_RETRIES
+                        ),
+                    );
+                } else {
+                    say(
+                        ctx.common.json,
+                        format_args!(
+                            "retry: base {}, factor 2, cap {}; \"with jitter\" is the core's connect_with_retry (full jitter), \"herd\" is this tool's loop with the same backoff and no jitter",
+                            humantime::format_duration(retry_base),
+                            humantime::format_duration(retry_cap)
+                        ),
+                    );
+                }
+                let mut peaks = Vec::new();
+                for &j in kinds {
+                    let (run, measured) = scenario::outage::run(ctx, outage, backoff, j, seed)?;
+                    let prefix = match (handshake, j) {
+                        (false, true) => "with jitter: ",
+                        (false, false) => "herd (no jitter): ",
+                        (true, true) => "handshake ± 10 %: ",
+                        (true, false) => "handshake herd (no ± 10 %): ",
+                    };
+                    all.report.extend(prefix, run.report);
+                    all.chart.extend(run.chart);
+                    peaks.push(measured.peak_after_return);
+                }
+                if let [with, without] = peaks[..] {
+                    let ratio = if without == 0 {
+                        f64::NAN
+                    } else {
+                        f64::from(with) / f64::from(without)
+                    };
+                    if handshake {
+                        all.report
+                            .row("handshake: peak after the return, ± 10 % / herd", ratio, Unit::Ratio);
+                    } else {
+                        all.report
+                            .row("peak after the return, with jitter / herd", ratio, Unit::Ratio);
+                        all.report.target(
+                            "with jitter, the peak after the return is at most a third of the herd's",
+                            ratio <= 1.0 / 3.0,
+                        );
+                    }
+                }
             }
             Ok(all)
         }

@@ -125,6 +125,22 @@ fn outage_brings_every_device_back_with_and_without_jitter() {
 }
 
 #[test]
+fn outage_brings_every_device_back_with_the_handshake_profile() {
+    let args = [
+        "--outage",
+        "2s",
+        "--retry-base",
+        "250ms",
+        "--retry-profile",
+        "handshake",
+        "--jitter",
+        "on",
+    ];
+    let Some(out) = fleet("outage", &args) else { return };
+    assert_eq!(out.figure("handshake ± 10 %: failures"), 0.0);
+}
+
+#[test]
 fn rolling_restart_has_no_failures() {
     let Some(out) = fleet("rolling-restart", &["--pause", "1s"]) else {
         return;

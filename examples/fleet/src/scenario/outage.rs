@@ -82,6 +82,19 @@ pub fn run(
         last.map_or(f64::NAN, |t| ms(t.saturating_duration_since(back_at))),
         Unit::Ms,
     );
+    let mut back: Vec<Duration> = connected
+        .iter()
+        .map(|o| (o.at + o.took).saturating_duration_since(back_at))
+        .collect();
+    back.sort();
+    for (name, q) in [("median", 0.5), ("p99", 0.99)] {
+        let at = back.get(((back.len() as f64 * q) as usize).min(back.len().saturating_sub(1)));
+        report.row(
+            format!("{name} time until connected, from the first server's return"),
+            at.map_or(f64::NAN, |t| ms(*t)),
+            Unit::Ms,
+        );
+    }
     report.row(
         "time until all are connected, from the outage's start",
         last.map_or(f64::NAN, |t| ms(t.saturating_duration_since(down_at))),
@@ -111,10 +124,11 @@ pub fn run(
     report.invariant("every device is connected again", failures == 0);
     cluster.shutdown();
 
-    let label = if jitter {
-        "core's connect_with_retry, full jitter"
-    } else {
-        "same backoff without jitter (the herd, driven by this tool)"
+    let label = match (backoff.handshake, jitter) {
+        (false, true) => "core's connect_with_retry, full jitter",
+        (false, false) => "same backoff without jitter (the herd, driven by this tool)",
+        (true, true) => "core's connect_with_retry, handshake profile (± 10 %)",
+        (true, false) => "handshake intervals without the ± 10 % (driven by this tool)",
     };
     let marks = vec![
         (down_at.duration_since(t0).as_secs_f64(), "every server down".to_owned()),
