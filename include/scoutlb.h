@@ -280,6 +280,18 @@ enum scoutlb_event_kind
      * A server refused this device; the call ended without trying another server.
      */
     SCOUTLB_EVENT_DEVICE_REFUSED = 14,
+    /**
+     * A server relocated this device; `server` is the target, tried first at the next start-up.
+     */
+    SCOUTLB_EVENT_RELOCATION_PENDING = 15,
+    /**
+     * The device moved where a server relocated it; `server` is its default server now.
+     */
+    SCOUTLB_EVENT_RELOCATED = 16,
+    /**
+     * A relocation was not followed; the message says why.
+     */
+    SCOUTLB_EVENT_RELOCATION_FAILED = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

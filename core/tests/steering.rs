@@ -140,3 +140,74 @@ fn a_retrying_call_waits_at_least_half_the_cap_after_a_refusal() {
         started.elapsed()
     );
 }
+
+/// A list body naming `servers` as ids a, b, c... with `self`, and a `relocate` field.
+fn relocating(servers: &[&Server], self_id: &str, relocate: serde_json::Value) -> String {
+    let entries: Vec<serde_json::Value> = servers
+        .iter()
+        .zip(["a", "b", "c"])
+        .map(|(s, id)| serde_json::json!({"host": s.host(), "port": s.port(), "id": id}))
+        .collect();
+    serde_json::json!({"servers": entries, "self": self_id, "relocate": relocate}).to_string()
+}
+
+#[test]
+fn an_online_relocation_survives_a_restart_in_the_state_file_and_moves_the_device() {
+    let (a, b) = (SteerServer::live("a"), SteerServer::live("b"));
+    let (sa, sb) = (a.server.server(), b.server.server());
+    a.answer(200, &[], &relocating(&[&sa, &sb], "a", serde_json::json!({"to": "b"})));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let extra = format!(r#", "state_file": "{}""#, state.display());
+    let (c, events) = client(&[&sa, &sb], &extra);
+    assert_eq!(c.connect().unwrap().server, sa);
+    assert!(
+        events
+            .kinds()
+            .iter()
+            .any(|(k, s)| *k == "relocation_pending" && s.as_ref() == Some(&sb))
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(saved["relocation"]["port"], sb.port(), "{saved}");
+    drop(c);
+
+    // The next start-up (a new client on the same state file) tries B first and stays there.
+    let (c, events) = client(&[&sa, &sb], &extra);
+    let asked = a.requests().len();
+    let connected = c.connect().unwrap();
+    assert_eq!(
+        (connected.server.clone(), c.default_server()),
+        (sb.clone(), Some(sb.clone()))
+    );
+    assert_eq!(a.requests().len(), asked, "A was not asked");
+    assert!(events.kinds().iter().any(|(k, _)| *k == "relocated"));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(saved.get("relocation").is_none(), "{saved}");
+}
+
+#[test]
+fn an_offline_relocation_changes_the_default_and_an_outsider_is_never_followed() {
+    let (a, b) = (SteerServer::live("a"), SteerServer::live("b"));
+    let (sa, sb) = (a.server.server(), b.server.server());
+    let (c, events) = client(&[&sa, &sb], "");
+    a.answer(
+        200,
+        &[],
+        &relocating(
+            &[&sa, &sb],
+            "a",
+            serde_json::json!({"to": "127.0.0.1:1", "mode": "offline"}),
+        ),
+    );
+    assert_eq!(c.connect().unwrap().server, sa);
+    assert_eq!(c.default_server(), Some(sa.clone()));
+    assert!(events.kinds().iter().any(|(k, _)| *k == "relocation_failed"));
+    a.answer(
+        200,
+        &[],
+        &relocating(&[&sa, &sb], "a", serde_json::json!({"to": "b", "mode": "offline"})),
+    );
+    assert_eq!(c.connect().unwrap().server, sa, "this connection stays where it is");
+    assert_eq!(c.default_server(), Some(sb.clone()));
+    assert_eq!(c.reconnect().unwrap().server, sb);
+}

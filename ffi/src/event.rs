@@ -41,6 +41,12 @@ pub enum scoutlb_event_kind {
     SCOUTLB_EVENT_TLS_UNVERIFIED = 13,
     /// A server refused this device; the call ended without trying another server.
     SCOUTLB_EVENT_DEVICE_REFUSED = 14,
+    /// A server relocated this device; `server` is the target, tried first at the next start-up.
+    SCOUTLB_EVENT_RELOCATION_PENDING = 15,
+    /// The device moved where a server relocated it; `server` is its default server now.
+    SCOUTLB_EVENT_RELOCATED = 16,
+    /// A relocation was not followed; the message says why.
+    SCOUTLB_EVENT_RELOCATION_FAILED = 17,
 }
 
 /// How much an event matters; also the minimum severity given to `scoutlb_config_set_event_callback`.
@@ -141,6 +147,9 @@ fn kind_of(event: &Event) -> scoutlb_event_kind {
         Event::ListKeysChanged { .. } => SCOUTLB_EVENT_LIST_KEYS_CHANGED,
         Event::TlsUnverified => SCOUTLB_EVENT_TLS_UNVERIFIED,
         Event::DeviceRefused { .. } => SCOUTLB_EVENT_DEVICE_REFUSED,
+        Event::RelocationPending { .. } => SCOUTLB_EVENT_RELOCATION_PENDING,
+        Event::Relocated { .. } => SCOUTLB_EVENT_RELOCATED,
+        Event::RelocationFailed { .. } => SCOUTLB_EVENT_RELOCATION_FAILED,
         _ => SCOUTLB_EVENT_OTHER,
     }
 }

@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import pathlib
 import time
 from collections.abc import Callable
 
@@ -53,3 +54,21 @@ def test_a_refused_device_raises_with_who_and_why(make_scout_server: Callable[[]
     # A 403 without the refusal body is an ordinary failed attempt.
     a.raw = b"forbidden"
     assert client.connect().server == b.server
+
+
+def test_a_relocation_moves_the_device_at_its_next_start_up(
+    make_scout_server: Callable[[], ScoutServer], tmp_path: pathlib.Path
+) -> None:
+    a, b = make_scout_server(), make_scout_server()
+    listing = [{"host": "127.0.0.1", "port": a.port, "id": "a"}, {"host": "127.0.0.1", "port": b.port, "id": "b"}]
+    a.raw = json.dumps({"servers": listing, "self": "a", "relocate": {"to": "b"}}).encode()
+    kinds: list[str] = []
+    state = tmp_path / "state.json"
+    first = scoutlb.Client(servers=[a.address], state_file=state, events=lambda e: kinds.append(e.kind))
+    assert first.connect().server == a.server
+    assert "relocation_pending" in kinds
+    first.close()
+    again = scoutlb.Client(servers=[a.address], state_file=state, events=lambda e: kinds.append(e.kind))
+    assert again.connect().server == b.server
+    assert again.default_server == b.server and kinds[-1] != "relocation_failed"
+    assert "relocated" in kinds

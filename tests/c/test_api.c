@@ -92,7 +92,7 @@ static void check_error_has(const char *needle, const char *file, int line) {
 /** What the event callback saw, shared between threads. */
 struct recorder {
     pthread_mutex_t lock;
-    int count[16];
+    int count[32];
     int bad;         /* events with an invalid field */
     char log[16384]; /* messages, one per line, as long as they fit */
 };
@@ -106,7 +106,7 @@ static void on_event(void *user_data, const struct scoutlb_event *event) {
     struct recorder *r = user_data;
     size_t used;
     pthread_mutex_lock(&r->lock);
-    if (event->kind < 16) {
+    if (event->kind < 32) {
         r->count[event->kind]++;
     }
     if (event->severity > SCOUTLB_SEVERITY_WARNING || event->message == NULL || event->kind_name == NULL ||
@@ -479,6 +479,26 @@ static void test_steering(void) {
     CHECK(attempt.kind == SCOUTLB_ATTEMPT_DRAINING && strcmp(attempt.kind_name, "draining") == 0);
     CHECK_ERROR_HAS("the server drains");
     scoutlb_client_free(client);
+
+    /* An offline relocation to an entry of the list: the default moves, this connection stays. */
+    recorder_init(&r);
+    snprintf(json, sizeof json,
+             "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"a\"},"
+             " {\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"b\"}], \"self\": \"a\","
+             " \"relocate\": {\"to\": \"b\", \"mode\": \"offline\"}}",
+             tl_http_port(other), tl_http_port(refusing));
+    CHECK(tl_http_set_body(other, json));
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"attempt_delay_ms\": 0}", tl_http_port(other));
+    client = client_with_events(json, &r);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    snprintf(json, sizeof json, "127.0.0.1:%u", tl_http_port(other));
+    CHECK(strcmp(connected.server, json) == 0);
+    snprintf(json, sizeof json, "127.0.0.1:%u", tl_http_port(refusing));
+    CHECK_TEXT(scoutlb_client_default_server, client, json);
+    CHECK(recorded(&r, SCOUTLB_EVENT_RELOCATED) == 1);
+    CHECK(SCOUTLB_EVENT_RELOCATION_PENDING == 15 && SCOUTLB_EVENT_RELOCATION_FAILED == 17);
+    scoutlb_client_free(client);
+    pthread_mutex_destroy(&r.lock);
     tl_http_stop(refusing);
     tl_http_stop(draining);
     tl_http_stop(other);

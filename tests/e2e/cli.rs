@@ -866,3 +866,22 @@ fn a_refused_device_exits_seven_and_tries_no_other_server() {
     let help = scoutlb(&["--help"]);
     assert!(help.stdout.contains("a server refused this device"), "{help:?}");
 }
+
+#[test]
+fn status_shows_a_pending_relocation() {
+    let (_servers, addrs) = trio();
+    let target: scoutlb::Server = addrs[1].parse().unwrap();
+    let relocating = TestServer::start(Behaviour::Fixed(
+        200,
+        json!({"servers": [{"host": target.host(), "port": target.port(), "id": "s1"}], "relocate": {"to": "s1"}})
+            .to_string(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::new(dir.path(), "d", json!({"servers": [relocating.server().to_string()]}));
+    assert_eq!(device.run(&["connect"]).code, 0);
+    let status = device.run(&["status"]).ok_json();
+    assert_eq!(status["relocation"]["address"], addrs[1].as_str(), "{status}");
+    let run = device.run(&["connect"]);
+    assert_eq!(run.json()["server"]["address"], addrs[1].as_str(), "{run:?}");
+    assert!(device.run(&["status"]).ok_json()["relocation"].is_null());
+}

@@ -405,6 +405,7 @@ impl Printer {
                     .into(),
                 ),
                 ("state_dropped", json!(client.state_dropped()).into()),
+                ("relocation", known.opt_doc(state.relocation.as_ref())),
             ]));
         }
         let mut out = stdout();
@@ -423,6 +424,13 @@ impl Printer {
             say!(out, "DHCP option 222:     from {}{ou}", lease.display())?;
         }
         say!(out, "ManagerLoadBalancer: {}", balancer.as_deref().unwrap_or("not set"))?;
+        if let Some(to) = &state.relocation {
+            say!(
+                out,
+                "relocation:          to {}, tried first at the next start-up",
+                known.named(to)
+            )?;
+        }
         match &config.device_id {
             Some(id) => say!(out, "failover_order:      \"{order}\" (device id {id})")?,
             None => say!(out, "failover_order:      \"{order}\"")?,
