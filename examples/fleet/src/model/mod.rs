@@ -43,6 +43,10 @@ pub struct Options {
     /// Time until an attempt's connection is up (or refused), in ms.
     #[arg(long, global = true, default_value_t = DEFAULT_CONNECT_MS)]
     pub model_connect_ms: f64,
+    /// Most requests waiting at one modelled server (its listen backlog); beyond, a connection is
+    /// dropped and its attempt times out.
+    #[arg(long, global = true, default_value_t = DEFAULT_QUEUE)]
+    pub model_queue: usize,
     /// Attempts per second the devices can start together (default: no limit, as real devices
     /// each on its own CPU); --calibrate uses the socket fleet's own rate on this machine,
     /// SOCKET_FLEET_RATE, unless this is given.
@@ -58,9 +62,9 @@ pub struct Options {
 }
 
 /// Default of `--model-capacity`: requests per second of one scout-server, measured (README).
-pub const DEFAULT_CAPACITY: f64 = 3000.0;
+pub const DEFAULT_CAPACITY: f64 = 7500.0;
 /// Default of `--model-answer-ms`: median answer time of one scout-server, measured (README).
-pub const DEFAULT_ANSWER_MS: f64 = 0.5;
+pub const DEFAULT_ANSWER_MS: f64 = 0.2;
 /// Default of `--model-answer-spread`.
 pub const DEFAULT_SPREAD: f64 = 0.5;
 /// Default of `--model-connect-ms`: a loopback connect through the counting proxy.
@@ -69,6 +73,8 @@ pub const DEFAULT_CONNECT_MS: f64 = 0.1;
 /// 2-core development machine (thread starts, connections, state-file writes; measured, README):
 /// the rate `--calibrate` gives the model unless `--model-fleet-rate` is set.
 pub const SOCKET_FLEET_RATE: f64 = 1000.0;
+/// Default of `--model-queue`: the listen backlog of scout-server and of the tool's proxies.
+pub const DEFAULT_QUEUE: usize = 4096;
 /// Default of `--model-restart-ms`: a scout-server's start until it answers, measured (README).
 pub const DEFAULT_RESTART_MS: f64 = 30.0;
 
@@ -108,6 +114,7 @@ impl Options {
             answer: ms("model-answer-ms", self.model_answer_ms)?,
             spread: self.model_answer_spread,
             connect: ms("model-connect-ms", self.model_connect_ms)?,
+            queue: self.model_queue,
         })
     }
 

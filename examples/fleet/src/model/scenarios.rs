@@ -204,10 +204,20 @@ fn series(sim: &Sim) -> (Vec<Series>, Vec<Series>) {
     let requests = (0..k)
         .map(|i| Series {
             name: format!("server {}", cluster::name(i)),
-            points: timeline::buckets_to_points(sim.buckets(i)),
+            points: timeline::buckets_to_points(&padded(sim, i)),
         })
         .collect();
     (devices, requests)
+}
+
+/// Requests per 100 ms of server `i` until the end of the simulation (quiet buckets too).
+fn padded(sim: &Sim, i: usize) -> Vec<u32> {
+    let mut buckets = sim.buckets(i).to_vec();
+    let end = (sim.now().as_nanos() / BUCKET.as_nanos()) as usize + 1;
+    if buckets.len() < end {
+        buckets.resize(end, 0);
+    }
+    buckets
 }
 
 /// Requests of every server from `from` (simulated) on.
@@ -391,7 +401,7 @@ fn outage_run(
     );
     let mut total: Vec<u32> = Vec::new();
     for i in 0..k {
-        for (j, &v) in sim.buckets(i).iter().enumerate() {
+        for (j, &v) in padded(&sim, i).iter().enumerate() {
             if total.len() <= j {
                 total.push(0);
             }

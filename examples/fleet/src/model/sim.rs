@@ -35,6 +35,8 @@ const EPOCH_SECS: u64 = 1_700_000_000;
 #[derive(Clone, Copy, Debug)]
 pub struct Params {
     /// Requests one server answers per second; a request waits in its queue until its turn.
+    /// A request whose attempt has given up is still answered (to a closed socket), as a real
+    /// server does.
     pub capacity: f64,
     /// Median answer time of one request once it is served (log-normal).
     pub answer: Duration,
@@ -42,6 +44,8 @@ pub struct Params {
     pub spread: f64,
     /// Time until an attempt's transport is up (TCP connected), or until it is refused.
     pub connect: Duration,
+    /// Most requests waiting at one server (its listen backlog); a connection beyond is dropped.
+    pub queue: usize,
     /// Attempts per second the devices can start together, `None` = no limit (real devices, each
     /// on its own CPU). The socket fleet's devices share one process on this machine: its rate is
     /// what makes them slow together (README, "Calibration").
@@ -605,12 +609,25 @@ impl Sim {
         };
         let connect = self.params.connect;
         let answer = self.answer_time();
+        let (capacity, queue) = (self.params.capacity, self.params.queue as f64);
         let s = &mut self.servers[usize::from(i)];
-        let bucket = (now.as_nanos() / BUCKET.as_nanos()) as usize;
-        if s.buckets.len() <= bucket {
-            s.buckets.resize(bucket + 1, 0);
+        let arrives = now + connect;
+        // Requests waiting when this one arrives: the queue is served in order at `capacity`.
+        let waiting = s.free_at.saturating_sub(arrives).as_secs_f64() * capacity;
+        // What reached a server is counted (as the proxies count it): not what was refused, not
+        // what a full backlog dropped.
+        let reached = match s.health {
+            Health::Killed => false,
+            Health::Up => waiting < queue,
+            Health::Stopped | Health::Drained => true,
+        };
+        if reached {
+            let bucket = (now.as_nanos() / BUCKET.as_nanos()) as usize;
+            if s.buckets.len() <= bucket {
+                s.buckets.resize(bucket + 1, 0);
+            }
+            s.buckets[bucket] += 1;
         }
-        s.buckets[bucket] += 1;
         let (epoch, id) = (s.epoch, id as u16);
         let done = |reason| Ev::Done {
             call,
@@ -622,15 +639,16 @@ impl Sim {
         };
         match s.health {
             Health::Killed => self.push(now + connect, done(Answer::Refused)),
-            Health::Stopped => self.push(now + connect, Ev::Up { call, round, id }),
+            Health::Stopped => self.push(arrives, Ev::Up { call, round, id }),
             Health::Drained => {
-                self.push(now + connect, Ev::Up { call, round, id });
-                self.push(now + connect + answer, done(Answer::Unavailable));
+                self.push(arrives, Ev::Up { call, round, id });
+                self.push(arrives + answer, done(Answer::Unavailable));
             }
+            // A full backlog drops the connection: it never comes up, and the race times it out.
+            Health::Up if !reached => {}
             Health::Up => {
-                let arrives = now + connect;
                 let begin = s.free_at.max(arrives);
-                s.free_at = begin + Duration::from_secs_f64(1.0 / self.params.capacity);
+                s.free_at = begin + Duration::from_secs_f64(1.0 / capacity);
                 let at = s.free_at + answer;
                 self.push(arrives, Ev::Up { call, round, id });
                 // Past its time limit the probe has given up: the race times the attempt out.
