@@ -4,7 +4,8 @@
 //! at its own moment. The cluster (k scout-server processes on one SQLite file or PostgreSQL) is
 //! started by the tool, each server behind a counting proxy. Each scenario prints a table, the
 //! targets met or missed, one verdict line, and writes a picture. Exit status: 0 PASS, 1 FAIL,
-//! 2 when the run could not be made.
+//! 2 when the run could not be made. `--model` runs the scenarios as a simulation instead
+//! ([`model`]), `--calibrate` both ways.
 
 mod chart;
 mod cli;

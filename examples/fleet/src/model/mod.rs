@@ -47,8 +47,8 @@ pub struct Options {
     /// dropped and its attempt times out.
     #[arg(long, global = true, default_value_t = DEFAULT_QUEUE)]
     pub model_queue: usize,
-    /// Attempts per second the devices can start together (default: no limit, as real devices
-    /// each on its own CPU); --calibrate uses the socket fleet's own rate on this machine,
+    /// Calls per second the devices can begin together (default: no limit, as real devices each
+    /// on its own CPU); --calibrate uses the socket fleet's own rate on this machine,
     /// SOCKET_FLEET_RATE, unless this is given.
     #[arg(long, global = true)]
     pub model_fleet_rate: Option<f64>,
@@ -69,7 +69,7 @@ pub const DEFAULT_ANSWER_MS: f64 = 0.2;
 pub const DEFAULT_SPREAD: f64 = 0.5;
 /// Default of `--model-connect-ms`: a loopback connect through the counting proxy.
 pub const DEFAULT_CONNECT_MS: f64 = 0.1;
-/// Attempts per second the socket fleet's devices start together in one process on the shared
+/// Calls per second the socket fleet's devices begin together in one process on the shared
 /// 2-core development machine (thread starts, connections, state-file writes; measured, README):
 /// the rate `--calibrate` gives the model unless `--model-fleet-rate` is set.
 pub const SOCKET_FLEET_RATE: f64 = 1000.0;
@@ -103,7 +103,7 @@ impl Options {
         let fleet_rate = match self.model_fleet_rate {
             Some(r) if !(r.is_finite() && r > 0.0) => {
                 return Err(format!(
-                    "--model-fleet-rate must be a number of attempts per second > 0, not {r}"
+                    "--model-fleet-rate must be a number of calls per second > 0, not {r}"
                 ));
             }
             r => r,
@@ -127,7 +127,7 @@ impl Options {
     pub fn describe(&self) -> String {
         let fleet = self
             .model_fleet_rate
-            .map_or(String::new(), |r| format!(", devices start {r} attempts/s together"));
+            .map_or(String::new(), |r| format!(", devices begin {r} calls/s together"));
         format!(
             "capacity {}/s per server, answer {} ms (spread {}){fleet}",
             self.model_capacity, self.model_answer_ms, self.model_answer_spread

@@ -46,9 +46,9 @@ pub struct Params {
     pub connect: Duration,
     /// Most requests waiting at one server (its listen backlog); a connection beyond is dropped.
     pub queue: usize,
-    /// Attempts per second the devices can start together, `None` = no limit (real devices, each
-    /// on its own CPU). The socket fleet's devices share one process on this machine: its rate is
-    /// what makes them slow together (README, "Calibration").
+    /// Calls per second the devices can begin together, `None` = no limit (real devices, each on
+    /// its own CPU). The socket fleet's devices share one process on this machine: a device's
+    /// thread gets to its call only when that process does (README, "Calibration").
     pub fleet_rate: Option<f64>,
 }
 
@@ -140,8 +140,8 @@ struct CallSlot {
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    /// A device's moment (or its next try).
-    Act { device: u32 },
+    /// A device's moment (or its next try); `admitted` once the fleet rate let it begin.
+    Act { device: u32, admitted: bool },
     /// Poll a call at its `next_wake`.
     Wake { call: u32, round: u32 },
     /// An attempt's transport is up.
@@ -187,7 +187,7 @@ pub struct Sim {
     rounds: Vec<u32>,
     free: Vec<u32>,
     placement: Vec<i64>,
-    /// When the devices' shared process is free to start the next attempt (with a fleet rate).
+    /// When the devices' shared process is free to begin the next call (with a fleet rate).
     fleet_free: Duration,
     action: Action,
     /// The outcomes of every action, in the order the devices acted.
@@ -368,7 +368,13 @@ impl Sim {
                 server: None,
                 expected: None,
             });
-            self.push(at, Ev::Act { device: d as u32 });
+            self.push(
+                at,
+                Ev::Act {
+                    device: d as u32,
+                    admitted: false,
+                },
+            );
         }
         first
     }
@@ -422,7 +428,15 @@ impl Sim {
                 self.push(at + BUCKET, Ev::Sample);
             }
             Ev::Health { server, health } => self.set_health(usize::from(server), health),
-            Ev::Act { device } => self.begin(device),
+            Ev::Act { device, admitted } => match self.params.fleet_rate {
+                // The devices' shared process begins calls one after another at the fleet rate.
+                Some(rate) if !admitted => {
+                    let out = self.fleet_free.max(at);
+                    self.fleet_free = out + Duration::from_secs_f64(1.0 / rate);
+                    self.push(out, Ev::Act { device, admitted: true });
+                }
+                _ => self.begin(device),
+            },
             Ev::Wake { call, round } => {
                 if let Some((slot, g)) = self.calls[call as usize].as_mut()
                     && *g == round
@@ -597,16 +611,7 @@ impl Sim {
 
     /// Attempt `id` of a call reaches server `i` now, bounded by `timeout`.
     fn request(&mut self, call: u32, round: u32, id: usize, i: u8, timeout: Duration) {
-        let started = self.now;
-        // With a fleet rate, the attempt goes out when the devices' shared process gets to it.
-        let now = match self.params.fleet_rate {
-            Some(rate) => {
-                let out = self.fleet_free.max(started);
-                self.fleet_free = out + Duration::from_secs_f64(1.0 / rate);
-                out
-            }
-            None => started,
-        };
+        let now = self.now;
         let connect = self.params.connect;
         let answer = self.answer_time();
         let (capacity, queue) = (self.params.capacity, self.params.queue as f64);
@@ -652,7 +657,7 @@ impl Sim {
                 let at = s.free_at + answer;
                 self.push(arrives, Ev::Up { call, round, id });
                 // Past its time limit the probe has given up: the race times the attempt out.
-                if at - started <= timeout {
+                if at - now <= timeout {
                     self.push(at, done(Answer::Ok));
                 }
             }
@@ -703,7 +708,13 @@ impl Sim {
                 };
                 match wait {
                     Some((wait, until)) if self.now + wait < until => {
-                        self.push(self.now + wait, Ev::Act { device: d });
+                        self.push(
+                            self.now + wait,
+                            Ev::Act {
+                                device: d,
+                                admitted: false,
+                            },
+                        );
                     }
                     _ => {
                         self.failed(d, e.to_string());
