@@ -14,8 +14,9 @@ pub const TOLERANCE: f64 = 0.2;
 pub const COUNT_SLACK: f64 = 0.005;
 
 /// The figures compared, by the end of their names (after a sub-run's prefix such as
-/// "SIGKILL, list: "): migrations, per-server shares, time until all are back.
+/// "SIGKILL, list: "): failures, migrations, per-server shares, time until all are back.
 const COMPARED: &[&str] = &[
+    "failures",
     "migrations (not on the first live server of its order)",
     ALL_BACK,
     "boot time (window start to last connected)",

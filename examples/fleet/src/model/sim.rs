@@ -428,15 +428,21 @@ impl Sim {
                 self.push(at + BUCKET, Ev::Sample);
             }
             Ev::Health { server, health } => self.set_health(usize::from(server), health),
-            Ev::Act { device, admitted } => match self.params.fleet_rate {
-                // The devices' shared process begins calls one after another at the fleet rate.
-                Some(rate) if !admitted => {
-                    let out = self.fleet_free.max(at);
-                    self.fleet_free = out + Duration::from_secs_f64(1.0 / rate);
-                    self.push(out, Ev::Act { device, admitted: true });
+            Ev::Act { device, admitted } => {
+                if !admitted {
+                    // It noticed at its moment: it leaves its server then, as on sockets.
+                    self.leave(device);
                 }
-                _ => self.begin(device),
-            },
+                match self.params.fleet_rate {
+                    // The devices' shared process begins calls one after another at the fleet rate.
+                    Some(rate) if !admitted => {
+                        let out = self.fleet_free.max(at);
+                        self.fleet_free = out + Duration::from_secs_f64(1.0 / rate);
+                        self.push(out, Ev::Act { device, admitted: true });
+                    }
+                    _ => self.begin(device),
+                }
+            }
             Ev::Wake { call, round } => {
                 if let Some((slot, g)) = self.calls[call as usize].as_mut()
                     && *g == round
@@ -511,13 +517,18 @@ impl Sim {
         SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS) + self.now
     }
 
-    /// A device's moment or next try: it leaves its server and starts a call.
-    fn begin(&mut self, d: u32) {
-        let dev = self.devices[d as usize];
-        if dev.on != NOWHERE {
-            self.placement[usize::from(dev.on)] -= 1;
+    /// Device `d` leaves its server (it noticed the connection is gone).
+    fn leave(&mut self, d: u32) {
+        let on = self.devices[d as usize].on;
+        if on != NOWHERE {
+            self.placement[usize::from(on)] -= 1;
             self.devices[d as usize].on = NOWHERE;
         }
+    }
+
+    /// A device's moment or next try: it starts a call.
+    fn begin(&mut self, d: u32) {
+        let dev = self.devices[d as usize];
         let kind = match self.action {
             Action::Reconnect => Call::Reconnect,
             _ => Call::Startup,
