@@ -233,7 +233,7 @@ fn request_rows(report: &mut Report, sim: &Sim) {
     for i in 0..sim.placement().len() {
         report.row(
             format!("requests to {}", cluster::name(i)),
-            sim.buckets(i).iter().map(|&v| f64::from(v)).sum(),
+            sim.buckets(i).iter().map(|&v| u64::from(v)).sum::<u64>() as f64,
             Unit::Count,
         );
     }
@@ -417,7 +417,7 @@ fn outage_run(
     );
     report.row(
         "requests that reached a server from the first return on",
-        total[from..].iter().map(|&v| f64::from(v)).sum(),
+        total[from..].iter().map(|&v| u64::from(v)).sum::<u64>() as f64,
         Unit::Count,
     );
     report.invariant("every device is connected again", failures == 0);

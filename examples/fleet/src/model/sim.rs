@@ -24,6 +24,9 @@ use crate::proxy::BUCKET;
 /// `Dev::on` when the device is connected nowhere.
 const NOWHERE: u8 = u8::MAX;
 
+/// TCP's first SYN retransmission after a drop (Linux: an initial RTO of 1 s, doubling).
+const SYN_RETRY: Duration = Duration::from_secs(1);
+
 /// `Dev::call` when the device is in no call.
 const NO_CALL: u32 = u32::MAX;
 
@@ -134,8 +137,8 @@ struct CallSlot {
     start: Duration,
     /// The wake scheduled for it, if any.
     wake_at: Option<Duration>,
-    /// Attempts: the race's id and the server's index.
-    attempts: Vec<(usize, u8)>,
+    /// Attempts: the race's id, the server's index, and when the attempt's time limit ends.
+    attempts: Vec<(usize, u8, Duration)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -154,6 +157,14 @@ enum Ev {
         server: u8,
         epoch: u32,
         reason: Answer,
+    },
+    /// A dropped connection's SYN is sent again (the `syns`-th time).
+    Syn {
+        call: u32,
+        round: u32,
+        id: u16,
+        server: u8,
+        syns: u8,
     },
     /// Server `server` becomes `health`.
     Health { server: u8, health: Health },
@@ -428,6 +439,23 @@ impl Sim {
                 self.push(at + BUCKET, Ev::Sample);
             }
             Ev::Health { server, health } => self.set_health(usize::from(server), health),
+            Ev::Syn {
+                call,
+                round,
+                id,
+                server,
+                syns,
+            } => {
+                let until = match self.calls[call as usize].as_ref() {
+                    Some((slot, r)) if *r == round => {
+                        slot.attempts.iter().find(|a| a.0 == usize::from(id)).map(|a| a.2)
+                    }
+                    _ => None,
+                };
+                if let Some(until) = until {
+                    self.request(call, round, usize::from(id), server, until, syns);
+                }
+            }
             Ev::Act { device, admitted } => {
                 if !admitted {
                     // It noticed at its moment: it leaves its server then, as on sockets.
@@ -583,8 +611,8 @@ impl Sim {
                     let index = self.index_of(&server);
                     match index {
                         Some(i) => {
-                            slot.attempts.push((id, i));
-                            self.request(call, round, id, i, timeout);
+                            slot.attempts.push((id, i, now + timeout));
+                            self.request(call, round, id, i, now + timeout, 0);
                         }
                         None => slot.connect.failed(
                             id,
@@ -621,7 +649,10 @@ impl Sim {
     }
 
     /// Attempt `id` of a call reaches server `i` now, bounded by `timeout`.
-    fn request(&mut self, call: u32, round: u32, id: usize, i: u8, timeout: Duration) {
+    ///
+    /// A connection a full backlog dropped is tried again as TCP does (`syns` sent so far): the
+    /// SYN is sent again after 1 s, 2 s, 4 s, ... while the attempt's time limit (`until`) lasts.
+    fn request(&mut self, call: u32, round: u32, id: usize, i: u8, until: Duration, syns: u8) {
         let now = self.now;
         let connect = self.params.connect;
         let answer = self.answer_time();
@@ -660,15 +691,29 @@ impl Sim {
                 self.push(arrives, Ev::Up { call, round, id });
                 self.push(arrives + answer, done(Answer::Unavailable));
             }
-            // A full backlog drops the connection: it never comes up, and the race times it out.
-            Health::Up if !reached => {}
+            // A full backlog drops the SYN: TCP sends it again later, within the time limit.
+            Health::Up if !reached => {
+                let again = now + SYN_RETRY * (1u32 << syns.min(16));
+                if again < until {
+                    self.push(
+                        again,
+                        Ev::Syn {
+                            call,
+                            round,
+                            id,
+                            server: i,
+                            syns: syns + 1,
+                        },
+                    );
+                }
+            }
             Health::Up => {
                 let begin = s.free_at.max(arrives);
                 s.free_at = begin + Duration::from_secs_f64(1.0 / capacity);
                 let at = s.free_at + answer;
                 self.push(arrives, Ev::Up { call, round, id });
                 // Past its time limit the probe has given up: the race times the attempt out.
-                if at - now <= timeout {
+                if at <= until {
                     self.push(at, done(Answer::Ok));
                 }
             }
