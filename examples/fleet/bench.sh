@@ -48,14 +48,14 @@ model() {
 }
 
 model_devices=${MODEL_DEVICES:-1000000}
-# 1,000,000 devices: server-down on 3 servers (333,334 reconnecting at once, 4 runs), and a boot
-# storm over 5 minutes on 20 servers. The outage and the rolling restart put every device (or a
-# server's whole share) in a call at once for a long time, each call a Connect of its own
-# (README, "Model"): MODEL_SMALL (default 100,000) devices.
+# 1,000,000 devices: server-down on 3 servers (333,334 reconnecting at once, 4 runs), a boot storm
+# over 5 minutes on 20 servers, a rolling restart. The outage puts every device in a call at once
+# for tens of seconds, each call a Connect of its own (README, "Model"): MODEL_SMALL (default
+# 100,000) devices.
 model server-down server-down
 model boot-storm --servers 20 --window 300s boot-storm --defaults spread
+model rolling-restart rolling-restart
 model_devices=${MODEL_SMALL:-100000} model outage outage
-model_devices=${MODEL_SMALL:-100000} model rolling-restart rolling-restart
 if [ "${MODEL_ONLY:-0}" = 1 ]; then
     exit 0
 fi
