@@ -7,6 +7,7 @@
 #
 #   bash examples/fleet/bench.sh            # about 20 minutes on 2 cores
 #   REPEAT=1 DEVICES=2000 bash examples/fleet/bench.sh
+#   MODEL_ONLY=1 bash examples/fleet/bench.sh   # only the model's runs: 1,000,000 devices each (--model)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repeat=${REPEAT:-3}
@@ -32,6 +33,32 @@ run() {
 figure() {
     awk -F' [|] ' -v row="$2" '{ n = $1; sub(/ +$/, "", n) } n == row { split($2, v, " "); print v[1]; exit }' "$out/$1.txt"
 }
+
+# model NAME ARGS...: one run of the model with MODEL_DEVICES (default 1,000,000) devices, timed as
+# a whole process (wall time, peak RSS); the tool prints its own events and simulated time.
+model() {
+    local name=$1
+    shift
+    echo
+    echo "### model-$name: scoutlb-fleet --model --devices $model_devices $*"
+    mkdir -p "$out/model-$name"
+    /usr/bin/time -f "model-$name: %e s wall, %U s user, peak RSS %M KiB" \
+        "$fleet" --model --devices "$model_devices" --png-dir "$out/model-$name" "$@" 2>&1 |
+        tee "$out/model-$name.txt" || true
+}
+
+model_devices=${MODEL_DEVICES:-1000000}
+# 1,000,000 devices: server-down on 3 servers (333,334 reconnecting at once, 4 runs), a boot storm
+# over 5 minutes on 20 servers, a rolling restart. The outage puts every device in a call at once
+# for tens of seconds, each call a Connect of its own (README, "Model"): MODEL_SMALL (default
+# 100,000) devices.
+model server-down server-down
+model boot-storm --servers 20 --window 300s boot-storm --defaults spread
+model rolling-restart rolling-restart
+model_devices=${MODEL_SMALL:-100000} model outage outage
+if [ "${MODEL_ONLY:-0}" = 1 ]; then
+    exit 0
+fi
 
 run boot-sqlite-http boot-storm
 run boot-sqlite-https --tls boot-storm

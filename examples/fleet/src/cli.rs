@@ -65,6 +65,9 @@ pub struct Common {
     /// Print the figures, checks and verdict as one JSON document on stdout (progress goes to stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// The model's options (`--model`, `--calibrate`).
+    #[command(flatten)]
+    pub model: crate::model::Options,
 }
 
 /// The scenarios.

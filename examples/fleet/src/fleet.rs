@@ -214,7 +214,7 @@ impl Fleet {
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             devices.push(Arc::new(Device {
                 index,
-                config: device_config(index, addresses, &path, setup)?,
+                config: device_config(index, addresses, Some(&path), setup)?,
                 client: OnceLock::new(),
                 on: AtomicUsize::new(NOWHERE),
             }));
@@ -352,13 +352,25 @@ impl Gate {
 /// The keys the tool sets on every device itself, which `--config` may not set.
 pub const TOOL_KEYS: &[&str] = &["servers", "state_file", "device_id", "manager_load_balancer"];
 
-/// The configuration of device `index`: the admin's keys, then the tool's, as JSON with the keys
-/// every surface takes.
-fn device_config(index: usize, addresses: &[String], state: &Path, setup: &DeviceSetup) -> Result<Config, String> {
+/// The `device_id` of device `index`.
+pub fn device_id(index: usize) -> String {
+    format!("device-{index:05}")
+}
+
+/// The configuration of device `index` (with its state file, when given): the admin's keys, then
+/// the tool's, as JSON with the keys every surface takes.
+pub fn device_config(
+    index: usize,
+    addresses: &[String],
+    state: Option<&Path>,
+    setup: &DeviceSetup,
+) -> Result<Config, String> {
     let mut doc = (*setup.base).clone();
     doc.insert("servers".into(), json!(addresses));
-    doc.insert("state_file".into(), json!(state));
-    doc.insert("device_id".into(), json!(format!("device-{index:05}")));
+    if let Some(state) = state {
+        doc.insert("state_file".into(), json!(state));
+    }
+    doc.insert("device_id".into(), json!(device_id(index)));
     if let Some(spread) = setup.spread {
         doc.insert("failover_order".into(), json!(if spread { "spread" } else { "list" }));
     }

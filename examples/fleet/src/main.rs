@@ -4,13 +4,15 @@
 //! at its own moment. The cluster (k scout-server processes on one SQLite file or PostgreSQL) is
 //! started by the tool, each server behind a counting proxy. Each scenario prints a table, the
 //! targets met or missed, one verdict line, and writes a picture. Exit status: 0 PASS, 1 FAIL,
-//! 2 when the run could not be made.
+//! 2 when the run could not be made. `--model` runs the scenarios as a simulation instead
+//! ([`model`]), `--calibrate` both ways.
 
 mod chart;
 mod cli;
 mod cluster;
 mod fleet;
 mod limits;
+mod model;
 mod proxy;
 mod report;
 mod scenario;
@@ -25,7 +27,7 @@ use clap::Parser;
 use crate::cli::{Cli, JitterChoice, OrderChoice, ProfileChoice, Scenario, SignalChoice};
 use crate::cluster::{Database, ServerSpec};
 use crate::fleet::Backoff;
-use crate::report::{Report, Unit, say};
+use crate::report::{Report, say};
 use crate::scenario::server_down::Fault;
 use crate::scenario::{Context, Run};
 
@@ -42,9 +44,52 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the scenario `--repeat` times; whether every run passed.
+/// What one invocation produced: its title, a report per run, the picture's rows and its file.
+pub struct Done {
+    /// The title of the table and the picture.
+    pub title: String,
+    /// One report per run.
+    pub reports: Vec<Report>,
+    /// The rows of the picture (of the last run).
+    pub chart: Vec<(chart::Panel, chart::Panel)>,
+    /// Where the picture goes.
+    pub png: std::path::PathBuf,
+}
+
+/// Runs the scenario `--repeat` times (in the model with `--model`, both ways with
+/// `--calibrate`), prints the report, draws the picture; whether every run passed.
 fn run(cli: Cli) -> Result<bool, String> {
-    let common = cli.common.clone();
+    check(&cli)?;
+    let common = &cli.common;
+    if common.model.calibrate {
+        return model::calibrate::run(&cli);
+    }
+    let done = if common.model.model {
+        model::reports(&cli)?
+    } else {
+        sockets(&cli)?
+    };
+    show(common.json, cli.scenario.name(), &done)
+}
+
+/// Draws the picture and prints the report (as JSON with `--json`); whether every run passed.
+pub fn show(json: bool, scenario: &str, done: &Done) -> Result<bool, String> {
+    std::fs::create_dir_all(done.png.parent().unwrap_or(std::path::Path::new(".")))
+        .map_err(|e| format!("{}: {e}", done.png.display()))?;
+    chart::write_png(&done.png, &done.title, &done.chart)?;
+    let pass = if json {
+        report::print_json(scenario, &done.title, &done.reports, &done.png)
+    } else {
+        let pass = report::print(&done.title, &done.reports);
+        println!("picture: {}", done.png.display());
+        pass
+    };
+    Ok(pass)
+}
+
+/// The checks of the options every way of running makes.
+fn check(cli: &Cli) -> Result<(), String> {
+    let common = &cli.common;
     if common.devices == 0 {
         return Err("--devices must be at least 1".into());
     }
@@ -59,6 +104,12 @@ fn run(cli: Cli) -> Result<bool, String> {
             victim + 1
         ));
     }
+    Ok(())
+}
+
+/// The scenario on sockets: `--repeat` runs against real clusters.
+pub fn sockets(cli: &Cli) -> Result<Done, String> {
+    let common = cli.common.clone();
     let device_keys = device_keys(common.config.as_deref())?;
     let bin = cluster::find_scout_server(common.scout_server.as_deref())?;
     let fds = limits::raise_descriptor_limit().map_err(|e| format!("cannot raise the open-file limit: {e}"))?;
@@ -143,15 +194,12 @@ fn run(cli: Cli) -> Result<bool, String> {
         chart = run.chart;
     }
     let png = common.png_dir.join(format!("fleet-{}.png", cli.scenario.name()));
-    chart::write_png(&png, &title, &chart)?;
-    let pass = if common.json {
-        report::print_json(cli.scenario.name(), &title, &reports, &png)
-    } else {
-        let pass = report::print(&title, &reports);
-        println!("picture: {}", png.display());
-        pass
-    };
-    Ok(pass)
+    Ok(Done {
+        title,
+        reports,
+        chart,
+        png,
+    })
 }
 
 /// One run of the scenario (several sub-runs for `server-down` and `outage`), in one report.
@@ -247,23 +295,21 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
                     all.chart.extend(run.chart);
                     peaks.push(measured.peak_after_return);
                 }
-                if let [with, without] = peaks[..] {
-                    let ratio = if without == 0 {
-                        f64::NAN
-                    } else {
-                        f64::from(with) / f64::from(without)
-                    };
-                    if handshake {
-                        all.report
-                            .row("handshake: peak after the return, ± 10 % / herd", ratio, Unit::Ratio);
-                    } else {
-                        all.report
-                            .row("peak after the return, with jitter / herd", ratio, Unit::Ratio);
-                        all.report.target(
-                            "with jitter, the peak after the return is at most a third of the herd's",
-                            ratio <= 1.0 / 3.0,
+                match (handshake, &peaks[..]) {
+                    (false, _) => scenario::jitter_comparison(&mut all.report, &peaks),
+                    (true, &[with, without]) => {
+                        let ratio = if without == 0 {
+                            f64::NAN
+                        } else {
+                            f64::from(with) / f64::from(without)
+                        };
+                        all.report.row(
+                            "handshake: peak after the return, ± 10 % / herd",
+                            ratio,
+                            report::Unit::Ratio,
                         );
                     }
+                    _ => {}
                 }
             }
             Ok(all)
@@ -274,7 +320,7 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
 
 /// The devices' keys of `--config`: a JSON object of the library's keys, checked now, without the
 /// keys the tool sets itself and with a probe the tool can run (`http` or `tcp`).
-fn device_keys(path: Option<&std::path::Path>) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+pub fn device_keys(path: Option<&std::path::Path>) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let Some(path) = path else {
         return Ok(serde_json::Map::new());
     };

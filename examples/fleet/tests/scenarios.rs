@@ -257,3 +257,77 @@ fn devices_take_the_config_file_and_a_fleet_that_cannot_boot_says_what_to_change
         "{stderr}"
     );
 }
+
+/// Runs the tool's model with `args` (no server needed); its exit code and stdout.
+fn model(args: &[&str], png_dir: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(FLEET)
+        .args(["--model", "--json", "--png-dir"])
+        .arg(png_dir)
+        .args(args)
+        .output()
+        .expect("run scoutlb-fleet --model");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("model run 1:"), "{stderr}");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_model_gives_the_same_figures_for_the_same_seed_and_draws_its_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--devices", "2000", "--seed", "5", "server-down"];
+    let (code, first) = model(&args, dir.path());
+    assert_eq!(code, Some(0), "{first}");
+    let doc: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(
+        doc["title"].as_str().unwrap().starts_with("model: server-down"),
+        "{doc}"
+    );
+    assert_eq!(doc["verdict"], "PASS");
+    let png = dir.path().join("fleet-model-server-down.png");
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    let (_, again) = model(&args, dir.path());
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(doc["figures"], again["figures"]);
+}
+
+#[test]
+fn a_small_model_run_agrees_with_a_small_socket_run() {
+    let Some(bin) = scout_server() else { return };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // 600 devices, A killed: its 200 reconnect on sockets and in the model.
+    let out = Command::new(FLEET)
+        .args([
+            "--calibrate",
+            "--calibrate-devices",
+            "600",
+            "--window",
+            "1s",
+            "--json",
+            "--png-dir",
+        ])
+        .arg(dir.path())
+        .arg("--scout-server")
+        .arg(&bin)
+        .args(["server-down", "--signal", "kill", "--order", "spread"])
+        .output()
+        .expect("run scoutlb-fleet --calibrate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 0: every figure agrees; 1: the tool names those that do not (the times, on a busy machine).
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}\n{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let figures = doc["sizes"][0]["figures"].as_array().unwrap();
+    // Where the devices go hardly depends on how busy the machine is: those must agree.
+    let shares: Vec<_> = figures
+        .iter()
+        .filter(|f| f["name"].as_str().unwrap().contains("moved to"))
+        .collect();
+    assert_eq!(shares.len(), 2, "{doc}");
+    for f in shares {
+        assert_eq!(f["agree"], true, "{f} in {doc}");
+    }
+    for png in ["fleet-model-server-down-600.png", "fleet-server-down-600.png"] {
+        assert!(dir.path().join(png).is_file(), "{png}");
+    }
+}

@@ -320,3 +320,20 @@ pub fn panels(
 pub fn sample(fleet: &Fleet, t0: Instant) -> Sampler {
     Sampler::start(fleet.placement(), t0)
 }
+
+/// The row and target comparing the peaks after the return of the outage's two runs (with
+/// jitter, then the herd), when both ran.
+pub fn jitter_comparison(report: &mut Report, peaks: &[u32]) {
+    if let [with, without] = peaks[..] {
+        let ratio = if without == 0 {
+            f64::NAN
+        } else {
+            f64::from(with) / f64::from(without)
+        };
+        report.row("peak after the return, with jitter / herd", ratio, Unit::Ratio);
+        report.target(
+            "with jitter, the peak after the return is at most a third of the herd's",
+            ratio <= 1.0 / 3.0,
+        );
+    }
+}

@@ -11,7 +11,7 @@ use crate::stats::ms;
 use crate::timeline::{self, Series};
 
 /// How long after the servers are back the devices may take before they count as failed.
-const AFTER_RETURN: Duration = Duration::from_secs(60);
+pub const AFTER_RETURN: Duration = Duration::from_secs(60);
 
 /// What one outage run measured, for the comparison of jitter and herd.
 pub struct Measured {
