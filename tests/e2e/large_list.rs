@@ -166,6 +166,7 @@ fn servers_and_status_list_every_entry() {
         "device_id": null,
         "dhcp_first_contact": null,
         "state_dropped": null,
+        "relocation": null,
     });
     assert_same_json("status", &got, &want);
 }
