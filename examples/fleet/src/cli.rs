@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Simulates a fleet of scoutlb devices against a scout-server cluster it starts itself, and
-/// measures what the fleet does in a boot storm, a server failure, an outage and a rolling restart.
+/// measures what the fleet does in a boot storm, a server failure, an outage, a rolling restart, a
+/// drain and a refusal.
 #[derive(Debug, Parser)]
 #[command(name = "scoutlb-fleet", version)]
 pub struct Cli {

@@ -22,7 +22,7 @@ mod tls;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, JitterChoice, OrderChoice, ProfileChoice, Scenario, SignalChoice};
 use crate::cluster::{Database, ServerSpec};
@@ -32,7 +32,14 @@ use crate::scenario::server_down::Fault;
 use crate::scenario::{Context, Run};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Every device of `refused` is in flight for the whole run: a smaller fleet by default.
+    if matches!(cli.scenario, Scenario::Refused { .. })
+        && matches.value_source("devices") == Some(clap::parser::ValueSource::DefaultValue)
+    {
+        cli.common.devices = scenario::refused::DEFAULT_DEVICES;
+    }
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

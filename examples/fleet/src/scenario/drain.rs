@@ -115,7 +115,7 @@ pub fn run(ctx: &mut Context, retry_after: u64, seed: u64) -> Result<Run, String
 
     let at = |t: Instant| t.duration_since(t0).as_secs_f64();
     let label = format!(
-        "{a} drained: {} of {n} served elsewhere within {}, {back} back on {a} after a start-up",
+        "{a} drained: {} of {n} elsewhere within {}, {back} back on {a} at start-up",
         n - failures,
         crate::report::show(elsewhere, Unit::Ms)
     );
