@@ -134,9 +134,7 @@ pub fn run(ctx: &mut Context, pause: Duration, drain: Option<u64>, seed: u64) ->
             report.row("largest/smallest share after the start-up", ratio, Unit::Ratio);
             report.target("after the start-up, largest/smallest share ≤ 1.3", ratio <= 1.3);
             std::thread::sleep(Duration::from_millis(500));
-            format!(
-                "rolling restart with a drain of {seconds} s (SIGTERM drains, stops; start again), then every device starts up"
-            )
+            format!("rolling restart, {seconds} s drain on SIGTERM, then all start up")
         }
     };
     let devices = sampler.finish(k, fleet.len());
