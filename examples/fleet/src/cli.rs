@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Simulates a fleet of scoutlb devices against a scout-server cluster it starts itself, and
-/// measures what the fleet does in a boot storm, a server failure, an outage and a rolling restart.
+/// measures what the fleet does in a boot storm, a server failure, an outage, a rolling restart, a
+/// drain and a refusal.
 #[derive(Debug, Parser)]
 #[command(name = "scoutlb-fleet", version)]
 pub struct Cli {
@@ -115,6 +116,34 @@ pub enum Scenario {
         /// Wait after a server is back before the next one stops.
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         pause: Duration,
+        /// Each server drains this many seconds on SIGTERM before it stops (`--drain-on-stop`,
+        /// with `--retry-after` the same), and every device starts up once at the end.
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+        drain: Option<u64>,
+    },
+    /// A steady fleet; server A is drained through its admin endpoint, its devices reconnect
+    /// elsewhere; then A is undrained and its devices start up again.
+    Drain {
+        /// The drain's `Retry-After` in seconds (`retry_after` of the admin request).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        retry_after: u64,
+    },
+    /// A cluster that refuses devices (`--known-devices`); every device calls
+    /// `connect_with_retry` for a fixed time: the contract's slow retry against a plain backoff.
+    Refused {
+        /// Which devices the cluster's `--known-devices` names: none, or every second one.
+        #[arg(long, value_enum, default_value_t = KnownChoice::Half)]
+        known: KnownChoice,
+        /// How long the devices keep trying (then they are stopped).
+        #[arg(long = "for", value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+        run_for: Duration,
+        /// First backoff ceiling of the retry (the library's default).
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        retry_base: Duration,
+        /// Largest backoff ceiling of the retry (the library's default): a refused device waits
+        /// [cap/2, cap] between tries.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        retry_cap: Duration,
     },
 }
 
@@ -126,8 +155,19 @@ impl Scenario {
             Scenario::ServerDown { .. } => "server-down",
             Scenario::Outage { .. } => "outage",
             Scenario::RollingRestart { .. } => "rolling-restart",
+            Scenario::Drain { .. } => "drain",
+            Scenario::Refused { .. } => "refused",
         }
     }
+}
+
+/// Which devices the cluster of `refused` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KnownChoice {
+    /// None: every device is refused.
+    None,
+    /// Every second device (the even ones); the others are refused.
+    Half,
 }
 
 /// Where the devices' defaults are before a boot storm.

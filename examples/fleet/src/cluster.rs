@@ -52,6 +52,10 @@ pub struct ServerSpec {
     pub tls: Option<TlsFiles>,
     /// The list-signing key file and its public key, when the cluster signs its list.
     pub list_key: Option<(PathBuf, String)>,
+    /// Each server gets an admin endpoint (`--admin`) on a free loopback port.
+    pub admin: bool,
+    /// Further arguments every server gets (`--drain-on-stop`, `--known-devices`, ...).
+    pub extra: Vec<String>,
 }
 
 /// Finds the scout-server binary: the given path, else beside this program.
@@ -105,6 +109,7 @@ pub enum Status {
 /// A running cluster; its servers leave the database cleanly when it is shut down.
 pub struct Cluster {
     servers: Vec<(ScoutServerProcess, Status)>,
+    admins: Vec<Option<std::net::SocketAddr>>,
     proxies: Option<Proxies>,
 }
 
@@ -113,10 +118,19 @@ impl Cluster {
     pub fn start(spec: &ServerSpec, db: &str, t0: Instant) -> Result<Cluster, String> {
         let proxies = Proxies::bind(spec.count, t0).map_err(|e| format!("cannot start the proxies: {e}"))?;
         let mut servers = Vec::with_capacity(spec.count);
+        let mut admins = Vec::with_capacity(spec.count);
         for i in 0..spec.count {
             let advertise = proxies.addr(i).to_string();
             let id = format!("srv-{}", name(i).to_lowercase());
+            let admin = spec
+                .admin
+                .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], scoutlb_testkit::free_port())));
+            let admin_text = admin.map(|a| a.to_string());
             let mut args = vec!["--advertise", &advertise, "--id", &id];
+            if let Some(a) = &admin_text {
+                args.extend(["--admin", a]);
+            }
+            args.extend(spec.extra.iter().map(String::as_str));
             if let Some(tls) = &spec.tls {
                 args.extend([
                     "--tls-cert",
@@ -131,9 +145,11 @@ impl Cluster {
             let server = ScoutServerProcess::start(&spec.bin, db, &args, SERVER_DEADLINE);
             proxies.forward(i, server.addr);
             servers.push((server, Status::Up));
+            admins.push(admin);
         }
         Ok(Cluster {
             servers,
+            admins,
             proxies: Some(proxies),
         })
     }
@@ -181,6 +197,44 @@ impl Cluster {
         self.servers[i].0.terminate();
         self.proxies().close(i);
         self.servers[i].1 = Status::Terminated;
+    }
+
+    /// A request to the admin endpoint of server `i` (`POST` or `GET` of `/scout/v1/admin/<what>`):
+    /// the status it answers.
+    pub fn admin(&self, i: usize, method: &str, what: &str) -> Result<serde_json::Value, String> {
+        let addr = self.admins[i].ok_or("the cluster was started without admin endpoints")?;
+        let path = format!("/scout/v1/admin/{what}");
+        let (status, _, body) = scoutlb_testkit::http_request(addr, method, &path)?;
+        if status != 200 {
+            return Err(format!("{method} {path} of server {}: {status} {body}", name(i)));
+        }
+        serde_json::from_str(&body)
+            .map_err(|e| format!("{method} {path} of server {}: not JSON ({e}): {body}", name(i)))
+    }
+
+    /// SIGTERM to server `i` without waiting: with `--drain-on-stop` it drains, then stops.
+    pub fn signal_stop(&mut self, i: usize) -> Result<(), String> {
+        let pid = self.servers[i].0.pid().ok_or("the server is not running")?;
+        limits::signal(pid, libc::SIGTERM).map_err(|e| format!("SIGTERM to {pid}: {e}"))
+    }
+
+    /// Waits (at most `drain` plus the stop's bound) for server `i` to exit after
+    /// [`Self::signal_stop`]; then its port closes.
+    pub fn wait_stopped(&mut self, i: usize, drain: Duration) -> Result<(), String> {
+        let status = self.servers[i].0.wait_exit(drain + SERVER_DEADLINE).ok_or_else(|| {
+            format!(
+                "server {} did not exit within {} of SIGTERM",
+                name(i),
+                humantime::format_duration(drain + SERVER_DEADLINE)
+            )
+        })?;
+        self.proxies().close(i);
+        self.servers[i].1 = Status::Terminated;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("server {} exited with {status} after SIGTERM", name(i)))
+        }
     }
 
     /// Brings server `i` back on the same address (SIGCONT after a stop, a new process otherwise).

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -87,7 +87,7 @@ pub struct Device {
     /// Its number in the fleet.
     pub index: usize,
     config: Config,
-    client: OnceLock<Client>,
+    client: Mutex<Option<Arc<Client>>>,
     on: AtomicUsize,
 }
 
@@ -97,13 +97,26 @@ impl Device {
         Some(self.on.load(Ordering::Relaxed)).filter(|&i| i != NOWHERE)
     }
 
-    /// Its client, created on first use (a device's power-on).
-    fn client(&self) -> Result<&Client, String> {
-        if let Some(c) = self.client.get() {
-            return Ok(c);
+    /// Its client, created on first use (a device's power-on), or anew when `restart` (a power
+    /// cycle: what the old client kept in memory only, such as a drain, is gone).
+    fn client(&self, restart: bool) -> Result<Arc<Client>, String> {
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if restart {
+            // The old client is dropped before the new one loads the state file.
+            *slot = None;
         }
-        let client = Client::new(self.config.clone()).map_err(|e| e.to_string())?;
-        Ok(self.client.get_or_init(|| client))
+        if let Some(c) = &*slot {
+            return Ok(Arc::clone(c));
+        }
+        let client = Arc::new(Client::new(self.config.clone()).map_err(|e| e.to_string())?);
+        *slot = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
+    /// The default server of its client (its state), when it has a client and a default.
+    fn default_server(&self) -> Option<Server> {
+        let slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref()?.state().default_server
     }
 }
 
@@ -130,6 +143,8 @@ impl Placement {
 pub enum Action {
     /// Power on: create the client (load its state file) and `connect()`.
     Boot,
+    /// Power cycle: drop the client, create it again from its state file and `connect()`.
+    Restart,
     /// Its connection was lost: `reconnect()`.
     Reconnect,
     /// Its connection was lost: the core's `connect_with_retry` (full jitter) until the time limit.
@@ -215,7 +230,7 @@ impl Fleet {
             devices.push(Arc::new(Device {
                 index,
                 config: device_config(index, addresses, Some(&path), setup)?,
-                client: OnceLock::new(),
+                client: Mutex::new(None),
                 on: AtomicUsize::new(NOWHERE),
             }));
         }
@@ -240,6 +255,17 @@ impl Fleet {
             .filter(|d| d.on() == Some(i))
             .map(|d| d.index)
             .collect()
+    }
+
+    /// Whether device `index` is connected to a server now.
+    pub fn is_connected(&self, index: usize) -> bool {
+        self.devices[index].on().is_some()
+    }
+
+    /// The server that is device `index`'s default now (from its client's state), if any.
+    pub fn default_of(&self, index: usize) -> Option<usize> {
+        let server = self.devices[index].default_server()?;
+        self.by_port.get(&server.port()).copied()
     }
 
     /// Devices per server, live.
@@ -409,7 +435,7 @@ fn perform(
         result: Err(String::new()),
         expected: None,
     };
-    let client = match device.client() {
+    let client = match device.client(matches!(action, Action::Restart)) {
         Ok(c) => c,
         Err(e) => {
             outcome.result = Err(e);
@@ -423,10 +449,10 @@ fn perform(
     };
     outcome.expected = order.iter().filter_map(index_of).find(|&i| up[i]);
     let result = match action {
-        Action::Boot => client.connect(),
+        Action::Boot | Action::Restart => client.connect(),
         Action::Reconnect => client.reconnect(),
         Action::RetryJitter { until } => client.connect_with_retry_until(&|| Instant::now() >= until),
-        Action::RetryHerd { backoff, until } => retry_without_jitter(client, backoff, until),
+        Action::RetryHerd { backoff, until } => retry_without_jitter(&client, backoff, until),
     };
     outcome.took = at.elapsed();
     outcome.result = match result {
@@ -447,11 +473,14 @@ fn perform(
 }
 
 /// `connect()` again and again with `min(cap, base * factor^n)` between tries: the herd, no jitter.
+/// A plain backoff: a refusal (`DeviceRefused`) is retried like any failure.
 fn retry_without_jitter(client: &Client, backoff: Backoff, until: Instant) -> scoutlb::Result<scoutlb::Connected> {
     let mut n = 0;
     loop {
         match client.connect() {
-            Err(scoutlb::Error::AllFailed(_)) if Instant::now() + backoff.ceiling(n) < until => {
+            Err(scoutlb::Error::AllFailed(_) | scoutlb::Error::DeviceRefused { .. })
+                if Instant::now() + backoff.ceiling(n) < until =>
+            {
                 thread::sleep(backoff.ceiling(n));
                 n += 1;
             }

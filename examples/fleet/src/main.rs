@@ -22,7 +22,7 @@ mod tls;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, JitterChoice, OrderChoice, ProfileChoice, Scenario, SignalChoice};
 use crate::cluster::{Database, ServerSpec};
@@ -32,7 +32,14 @@ use crate::scenario::server_down::Fault;
 use crate::scenario::{Context, Run};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Every device of `refused` is in flight for the whole run: a smaller fleet by default.
+    if matches!(cli.scenario, Scenario::Refused { .. })
+        && matches.value_source("devices") == Some(clap::parser::ValueSource::DefaultValue)
+    {
+        cli.common.devices = scenario::refused::DEFAULT_DEVICES;
+    }
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -158,18 +165,21 @@ pub fn sockets(cli: &Cli) -> Result<Done, String> {
     } else {
         None
     };
+    let (admin, extra) = server_options(&cli.scenario, common.devices, dir.path())?;
     let spec = ServerSpec {
         bin,
         count: usize::from(common.servers),
         tls,
         list_key,
+        admin,
+        extra,
     };
     let at_once = match cli.scenario {
         Scenario::BootStorm { .. } if common.window.is_zero() => common.devices,
         Scenario::BootStorm { .. } => 0,
         // In a rolling restart the devices gather: the last server stopped may hold all of them.
-        Scenario::Outage { .. } | Scenario::RollingRestart { .. } => common.devices,
-        Scenario::ServerDown { .. } => common.devices.div_ceil(usize::from(common.servers)),
+        Scenario::Outage { .. } | Scenario::RollingRestart { .. } | Scenario::Refused { .. } => common.devices,
+        Scenario::ServerDown { .. } | Scenario::Drain { .. } => common.devices.div_ceil(usize::from(common.servers)),
     };
     limits::check_at_once(at_once, cli.scenario.name())?;
     let mut ctx = Context::new(common.clone(), db, spec, device_keys);
@@ -314,8 +324,48 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
             }
             Ok(all)
         }
-        Scenario::RollingRestart { pause } => scenario::rolling_restart::run(ctx, pause, seed),
+        Scenario::RollingRestart { pause, drain } => scenario::rolling_restart::run(ctx, pause, drain, seed),
+        Scenario::Drain { retry_after } => scenario::drain::run(ctx, retry_after, seed),
+        Scenario::Refused {
+            known,
+            run_for,
+            retry_base,
+            retry_cap,
+        } => {
+            let backoff = Backoff {
+                base: retry_base,
+                factor: 2.0,
+                cap: retry_cap,
+                handshake: false,
+            };
+            scenario::refused::run(ctx, known, run_for, backoff, seed)
+        }
     }
+}
+
+/// What the scenario asks of every server: an admin endpoint, and further arguments (the
+/// `--known-devices` file of `refused` is written into `dir`).
+fn server_options(scenario: &Scenario, devices: usize, dir: &std::path::Path) -> Result<(bool, Vec<String>), String> {
+    Ok(match *scenario {
+        Scenario::Drain { .. } => (true, Vec::new()),
+        Scenario::RollingRestart { drain: Some(s), .. } => (
+            false,
+            vec![
+                "--drain-on-stop".into(),
+                s.to_string(),
+                "--retry-after".into(),
+                s.to_string(),
+            ],
+        ),
+        Scenario::Refused { known, .. } => {
+            let file = dir.join("known-devices");
+            std::fs::write(&file, scenario::refused::known_devices(known, devices))
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let file = file.to_str().ok_or("the temp folder's path is not UTF-8")?.to_owned();
+            (true, vec!["--known-devices".into(), file])
+        }
+        _ => (false, Vec::new()),
+    })
 }
 
 /// The devices' keys of `--config`: a JSON object of the library's keys, checked now, without the

@@ -152,6 +152,64 @@ fn rolling_restart_has_no_failures() {
     );
 }
 
+#[test]
+fn drain_moves_the_devices_of_a_elsewhere_keeps_their_default_and_a_start_up_brings_them_back() {
+    let Some(out) = fleet("drain", &["--retry-after", "60"]) else {
+        return;
+    };
+    let of_a = out.figure("devices of the drained server A");
+    assert!(of_a > 0.0, "A had no devices");
+    assert_eq!(out.figure("failures"), 0.0);
+    assert_eq!(out.figure("devices on A at the end of the drain"), 0.0);
+    assert_eq!(out.figure("drained devices whose default is still A"), of_a);
+    assert_eq!(out.figure("drain answers (503) of A"), of_a, "each device asked A once");
+    assert_eq!(out.figure("back on A after undrain and a start-up"), of_a);
+}
+
+#[test]
+fn rolling_restart_with_a_drain_keeps_the_defaults_and_the_shares() {
+    let Some(out) = fleet("rolling-restart", &["--pause", "1s", "--drain", "2"]) else {
+        return;
+    };
+    assert_eq!(out.figure("failures"), 0.0);
+    assert_eq!(out.figure("devices offline at the end"), 0.0);
+    assert_eq!(out.figure("failures of the start-up at the end"), 0.0);
+    assert!(
+        out.figure("largest/smallest share after the start-up") <= 1.3,
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn refused_devices_retry_slowly_and_known_ones_connect() {
+    let args = ["refused", "--for", "6s", "--retry-base", "250ms", "--retry-cap", "4s"];
+    let dir = tempfile::tempdir().unwrap();
+    let Some((code, stdout, stderr)) = fleet_raw(&args, dir.path()) else {
+        return;
+    };
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let figure = |name: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.split(" | ").next().map(str::trim_end) == Some(name))
+            .unwrap_or_else(|| panic!("no figure {name:?} in:\n{stdout}"));
+        line.split(" | ").nth(1).unwrap().trim().parse().unwrap()
+    };
+    for run in ["connect_with_retry", "plain backoff"] {
+        assert_eq!(figure(&format!("{run}: known devices connected")), 150.0, "{run}");
+        assert_eq!(figure(&format!("{run}: refused devices connected")), 0.0, "{run}");
+    }
+    // The contract: at most one retry per cap/2 = 2 s, 30 a minute; the plain backoff retries more.
+    assert!(figure("connect_with_retry: retries per refused device per minute (after its first try)") <= 30.0);
+    assert!(
+        figure("connect_with_retry: requests per refused device")
+            < figure("plain backoff: requests per refused device"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("fleet-refused.png").is_file());
+}
+
 /// Runs the tool with `args` (after the common ones) and 300 devices; its exit code, stdout, stderr.
 fn fleet_raw(args: &[&str], png_dir: &std::path::Path) -> Option<(Option<i32>, String, String)> {
     let bin = scout_server()?;

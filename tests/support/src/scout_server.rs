@@ -170,6 +170,22 @@ impl ScoutServerProcess {
         }
     }
 
+    /// Waits (at most `limit`) for the process to exit by itself, such as after a signal sent with
+    /// its [`Self::pid`]; its exit status, or `None` when it still runs after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.as_mut()?.try_wait().ok().flatten() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGKILL (a crash: the server drops out when its heartbeat ages) and reaps the process.
     pub fn kill(&mut self) {
         let child = self.child.as_mut().expect("server running");

@@ -142,8 +142,19 @@ pub fn run(ctx: &ModelContext, scenario: &Scenario, seed: u64) -> Result<(Run, S
             }
             crate::scenario::jitter_comparison(&mut all.report, &peaks);
         }
-        Scenario::RollingRestart { pause } => {
+        Scenario::RollingRestart { pause, drain: None } => {
             all = rolling_restart(ctx, pause, seed, &mut stats)?;
+        }
+        Scenario::RollingRestart { drain: Some(_), .. } | Scenario::Drain { .. } | Scenario::Refused { .. } => {
+            return Err(format!(
+                "--model does not run {}{} yet: run it on sockets (without --model)",
+                scenario.name(),
+                if matches!(scenario, Scenario::RollingRestart { .. }) {
+                    " --drain"
+                } else {
+                    ""
+                }
+            ));
         }
     }
     Ok((all, stats))

@@ -1,7 +1,9 @@
 //! The scenarios, and what they share: a fresh cluster per run, the fleet's boot, the figures.
 
 pub mod boot_storm;
+pub mod drain;
 pub mod outage;
+pub mod refused;
 pub mod rolling_restart;
 pub mod server_down;
 
@@ -96,9 +98,12 @@ impl Context {
     }
 }
 
+/// The `device_id` the tool itself uses to fetch the list (a `--known-devices` file names it).
+pub const TOOL_ID: &str = "scoutlb-fleet";
+
 /// The server list as a device receives it, fetched once from the cluster.
 pub fn fetch_list(cluster: &Cluster, setup: &DeviceSetup) -> Result<ServerList, String> {
-    let mut doc = json!({ "servers": cluster.addresses() });
+    let mut doc = json!({ "servers": cluster.addresses(), "device_id": TOOL_ID });
     if let Some(ca) = &setup.ca_file {
         doc["scheme"] = json!("https");
         doc["ca_file"] = json!(ca);

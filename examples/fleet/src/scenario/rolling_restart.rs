@@ -1,8 +1,10 @@
-//! `rolling-restart`: the servers are stopped (SIGTERM) and started again one by one.
+//! `rolling-restart`: the servers are stopped (SIGTERM) and started again one by one; with
+//! `--drain S` each one drains S seconds first (`--drain-on-stop`), and every device starts up
+//! once at the end.
 
 use std::time::{Duration, Instant};
 
-use super::{Context, Run, panels, process_rows, steady, together};
+use super::{Context, Run, arrivals, panels, process_rows, steady, together};
 use crate::cluster;
 use crate::fleet::Action;
 use crate::report::{Report, Unit};
@@ -12,8 +14,9 @@ use crate::timeline;
 /// Longest wait for the devices of a stopped server.
 const RECONNECT_LIMIT: Duration = Duration::from_secs(60);
 
-/// One steady fleet on a fresh cluster; every server restarted in turn, `pause` apart.
-pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String> {
+/// One steady fleet on a fresh cluster; every server restarted in turn, `pause` apart (drained
+/// `drain` seconds before each stop, when given).
+pub fn run(ctx: &mut Context, pause: Duration, drain: Option<u64>, seed: u64) -> Result<Run, String> {
     let t0 = Instant::now();
     let mut cluster = ctx.cluster(t0)?;
     let k = cluster.len();
@@ -36,7 +39,25 @@ pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String>
         let who = together(fleet.on_server(i));
         let mut up = vec![true; k];
         up[i] = false;
-        let (_, outcomes) = fleet.act(&who, Action::Reconnect, &up, RECONNECT_LIMIT, || cluster.terminate(i));
+        let outcomes = match drain {
+            None => {
+                fleet
+                    .act(&who, Action::Reconnect, &up, RECONNECT_LIMIT, || cluster.terminate(i))
+                    .1
+            }
+            Some(seconds) => {
+                // SIGTERM starts the drain: the server answers 503 + Retry-After while its
+                // devices reconnect, then stops by itself.
+                let mut signalled = Ok(());
+                let (_, outcomes) = fleet.act(&who, Action::Reconnect, &up, RECONNECT_LIMIT, || {
+                    signalled = cluster.signal_stop(i);
+                });
+                signalled?;
+                cluster.wait_stopped(i, Duration::from_secs(seconds))?;
+                marks.push((t0.elapsed().as_secs_f64(), "it stopped after its drain".to_owned()));
+                outcomes
+            }
+        };
         let back: Vec<Duration> = outcomes.iter().filter(|o| o.result.is_ok()).map(|o| o.took).collect();
         failures += who.len() - back.len();
         super::note_failure(&mut report, &outcomes, who.len());
@@ -53,7 +74,6 @@ pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String>
     }
     let took = began.elapsed();
     std::thread::sleep(Duration::from_millis(500));
-    let devices = sampler.finish(k, fleet.len());
     report.row("devices that moved (their server stopped)", moved as f64, Unit::Count);
     report.row("failures", failures as f64, Unit::Count);
     report.row(
@@ -71,13 +91,59 @@ pub fn run(ctx: &mut Context, pause: Duration, seed: u64) -> Result<Run, String>
     }
     process_rows(&mut report, &fleet);
     report.invariant("no failures", failures == 0);
-    report.target("no migrations", migrations == 0);
+    let title = match drain {
+        None => {
+            report.target("no migrations", migrations == 0);
+            "rolling restart (SIGTERM, start again)".to_owned()
+        }
+        Some(seconds) => {
+            let offline = fleet.len() as i64 - fleet.placement().snapshot().iter().sum::<i64>();
+            report.row("devices offline at the end", offline as f64, Unit::Count);
+            report.target("no failures", failures == 0);
+            report.target("no device offline at the end", offline == 0);
+            let moved_default = (0..fleet.len()).filter(|&d| fleet.default_of(d) != Some(d % k)).count();
+            report.row(
+                "devices whose default is no longer their own server",
+                moved_default as f64,
+                Unit::Count,
+            );
+            // A start-up of every device: each goes to its default, which a drain never changes.
+            marks.push((t0.elapsed().as_secs_f64(), "every device starts up".to_owned()));
+            let who = arrivals(fleet.len(), ctx.common.window, seed);
+            let (_, again) = fleet.act(&who, Action::Restart, &super::all_up(&cluster), RECONNECT_LIMIT, || ());
+            let failed = fleet.len() - again.iter().filter(|o| o.result.is_ok()).count();
+            super::note_failure(&mut report, &again, fleet.len());
+            report.row("failures of the start-up at the end", failed as f64, Unit::Count);
+            let shares = fleet.placement().snapshot();
+            for (i, n) in shares.iter().enumerate() {
+                report.row(
+                    format!("devices on {} after a start-up of every device", cluster::name(i)),
+                    *n as f64,
+                    Unit::Count,
+                );
+            }
+            let (largest, smallest) = (
+                shares.iter().copied().max().unwrap_or(0),
+                shares.iter().copied().min().unwrap_or(0),
+            );
+            let ratio = if smallest <= 0 {
+                f64::INFINITY
+            } else {
+                largest as f64 / smallest as f64
+            };
+            report.row("largest/smallest share after the start-up", ratio, Unit::Ratio);
+            report.target("after the start-up, largest/smallest share ≤ 1.3", ratio <= 1.3);
+            std::thread::sleep(Duration::from_millis(500));
+            format!("rolling restart, {seconds} s drain on SIGTERM, then all start up")
+        }
+    };
+    let devices = sampler.finish(k, fleet.len());
     let requests = timeline::requests(&cluster, t0.elapsed());
     cluster.shutdown();
     Ok(Run {
         report,
         chart: vec![panels(
-            "rolling restart (SIGTERM, start again)",
+            &title,
             &super::Axis {
                 origin: began.duration_since(t0).as_secs_f64(),
                 from: -1.0,
