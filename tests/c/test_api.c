@@ -1614,15 +1614,9 @@ static void run_vector(const struct tl_json *c) {
 
 /** The cases of `name` in the folder `dir`, or NULL (a failed check) when they cannot be read. */
 static struct tl_json *vector_file(const char *dir, const char *name) {
-    char path[1024];
-    char *text;
-    struct tl_json *doc;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    text = tl_read_file(path);
-    doc = text ? tl_json_parse(text) : NULL;
-    free(text);
+    struct tl_json *doc = tl_read_vectors(dir, name);
     if (tl_json_get(doc, "cases") == NULL) {
-        fprintf(stderr, "FAIL cannot read the vectors at %s\n", path);
+        fprintf(stderr, "FAIL cannot read the vectors at %s/%s\n", dir, name);
         CHECK(!"read a vector file");
         tl_json_free(doc);
         return NULL;
