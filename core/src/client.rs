@@ -481,17 +481,14 @@ impl Client {
                         return Err(e);
                     }
                     // behaviour.md, "Servers that steer devices": a refused device does not hurry.
-                    let wait = match e {
+                    let (wait, what) = match e {
                         Error::DeviceRefused { .. } => {
                             let unit = lock(&self.rng).f64();
-                            lock(&self.device).refusal_wait(unit)
+                            (lock(&self.device).refusal_wait(unit), "the device was refused")
                         }
-                        _ => self.backoff(tries - 1),
+                        _ => (self.backoff(tries - 1), "all servers failed"),
                     };
-                    log::info!(target: "scoutlb", "{} (try {tries}); retrying in {} ms", match e {
-                        Error::DeviceRefused { .. } => "the device was refused",
-                        _ => "all servers failed",
-                    }, wait.as_millis());
+                    log::info!(target: "scoutlb", "{what} (try {tries}); retrying in {} ms", wait.as_millis());
                     if !sleep_until(Instant::now() + wait, &stopped) {
                         return Err(Error::Cancelled);
                     }

@@ -281,11 +281,14 @@ impl Device {
                     .default_server
                     .as_ref()
                     .is_some_and(|d| *d != server && self.drains_at(d, started));
-                let in_use = list
-                    .as_ref()
-                    .and_then(|l| l.self_server())
-                    .cloned()
-                    .unwrap_or_else(|| server.clone());
+                // The server this connection uses while the default drains: the winner, or the
+                // real server it named behind it.
+                let kept_default_in_use = default_drains.then(|| {
+                    list.as_ref()
+                        .and_then(|l| l.self_server())
+                        .cloned()
+                        .unwrap_or_else(|| server.clone())
+                });
                 let changed = (!default_drains && self.make_default(&server, &mut effects)) | self.clear_failing();
                 let mut problem = connect.list_problem().map(str::to_string);
                 match list {
@@ -301,10 +304,9 @@ impl Device {
                     None if changed || self.is_behind() => self.ask_save(&mut effects),
                     None => {}
                 }
-                let in_use = match default_drains {
-                    true => in_use,
-                    false => self.state.default_server.clone().unwrap_or_else(|| server.clone()),
-                };
+                let in_use = kept_default_in_use
+                    .or_else(|| self.state.default_server.clone())
+                    .unwrap_or_else(|| server.clone());
                 let mut connected = Connected::new(in_use, server.clone(), via_balancer, failed);
                 connected.list_problem = problem;
                 Ok(connected)
@@ -378,9 +380,7 @@ impl Device {
     fn relocate(&mut self, asked: Relocation, from: Option<Server>, effects: &mut Vec<Effect>) {
         if asked.offline {
             self.make_default(&asked.to, effects);
-            if self.state.relocation.take().is_some() {
-                self.version += 1;
-            }
+            self.drop_relocation();
             effects.push(Effect::Emit(Event::Relocated { to: asked.to }));
         } else if self.state.relocation.as_ref() != Some(&asked.to)
             && self.state.default_server.as_ref() != Some(&asked.to)
@@ -415,12 +415,17 @@ impl Device {
                 }
             }
         };
-        if self.state.relocation.take().is_some() {
-            self.version += 1;
-        }
+        self.drop_relocation();
         effects.push(Effect::Emit(event));
         if self.is_behind() {
             self.ask_save(effects);
+        }
+    }
+
+    /// Forget a pending relocation (done, dropped or replaced).
+    fn drop_relocation(&mut self) {
+        if self.state.relocation.take().is_some() {
+            self.version += 1;
         }
     }
 
