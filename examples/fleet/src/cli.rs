@@ -212,6 +212,17 @@ pub enum JitterChoice {
     Both,
 }
 
+impl JitterChoice {
+    /// The runs it asks for, each `true` for the core's retry (with jitter), in the order run.
+    pub fn runs(self) -> &'static [bool] {
+        match self {
+            JitterChoice::On => &[true],
+            JitterChoice::Off => &[false],
+            JitterChoice::Both => &[true, false],
+        }
+    }
+}
+
 /// Which `retry` profile the `outage` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProfileChoice {
@@ -221,6 +232,17 @@ pub enum ProfileChoice {
     Handshake,
     /// One run of each.
     Both,
+}
+
+impl ProfileChoice {
+    /// The runs it asks for, each `true` for the handshake profile, in the order run.
+    pub fn runs(self) -> &'static [bool] {
+        match self {
+            ProfileChoice::Backoff => &[false],
+            ProfileChoice::Handshake => &[true],
+            ProfileChoice::Both => &[false, true],
+        }
+    }
 }
 
 /// A server's letter (A, B, ...; case does not matter) as its index.

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, JitterChoice, OrderChoice, ProfileChoice, Scenario, SignalChoice};
+use crate::cli::{Cli, OrderChoice, Scenario, SignalChoice};
 use crate::cluster::{Database, ServerSpec};
 use crate::fleet::Backoff;
 use crate::report::{Report, say};
@@ -252,16 +252,8 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
             jitter,
             retry_profile,
         } => {
-            let profiles: &[bool] = match retry_profile {
-                ProfileChoice::Backoff => &[false],
-                ProfileChoice::Handshake => &[true],
-                ProfileChoice::Both => &[false, true],
-            };
-            let kinds: &[bool] = match jitter {
-                JitterChoice::On => &[true],
-                JitterChoice::Off => &[false],
-                JitterChoice::Both => &[true, false],
-            };
+            let profiles = retry_profile.runs();
+            let kinds = jitter.runs();
             let mut all = Run {
                 report: Report::default(),
                 chart: Vec::new(),
@@ -295,13 +287,7 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
                 let mut peaks = Vec::new();
                 for &j in kinds {
                     let (run, measured) = scenario::outage::run(ctx, outage, backoff, j, seed)?;
-                    let prefix = match (handshake, j) {
-                        (false, true) => "with jitter: ",
-                        (false, false) => "herd (no jitter): ",
-                        (true, true) => "handshake ± 10 %: ",
-                        (true, false) => "handshake herd (no ± 10 %): ",
-                    };
-                    all.report.extend(prefix, run.report);
+                    all.report.extend(scenario::outage::prefix(handshake, j), run.report);
                     all.chart.extend(run.chart);
                     peaks.push(measured.peak_after_return);
                 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::ModelContext;
 use super::sim::{Action, Health, Sim, SimOutcome};
-use crate::cli::{Defaults, JitterChoice, OrderChoice, Scenario, SignalChoice};
+use crate::cli::{Defaults, OrderChoice, Scenario, SignalChoice};
 use crate::cluster;
 use crate::fleet::{Backoff, Outcome};
 use crate::proxy::BUCKET;
@@ -127,16 +127,11 @@ pub fn run(ctx: &ModelContext, scenario: &Scenario, seed: u64) -> Result<(Run, S
                 cap: retry_cap,
                 handshake: false,
             };
-            let kinds: &[bool] = match jitter {
-                JitterChoice::On => &[true],
-                JitterChoice::Off => &[false],
-                JitterChoice::Both => &[true, false],
-            };
+            let kinds = jitter.runs();
             let mut peaks = Vec::new();
             for &j in kinds {
                 let (run, peak) = outage_run(ctx, outage, backoff, j, seed, &mut stats)?;
-                all.report
-                    .extend(if j { "with jitter: " } else { "herd (no jitter): " }, run.report);
+                all.report.extend(crate::scenario::outage::prefix(false, j), run.report);
                 all.chart.extend(run.chart);
                 peaks.push(peak);
             }
@@ -270,16 +265,7 @@ fn boot_storm(ctx: &ModelContext, defaults: Defaults, seed: u64, stats: &mut Sta
     sim.run_until(sim.now() + Duration::from_millis(500));
     let outcomes = socket_outcomes(ctx, &sim, &sim.outcomes[first..]);
     let mut report = Report::default();
-    let last = outcomes
-        .iter()
-        .filter(|o| o.result.is_ok())
-        .map(|o| o.at + o.took)
-        .max();
-    report.row(
-        "boot time (window start to last connected)",
-        last.map_or(f64::NAN, |t| ms(t.saturating_duration_since(ctx.anchor))),
-        Unit::Ms,
-    );
+    crate::scenario::boot_time_row(&mut report, &outcomes, ctx.anchor);
     let (failures, migrations) = outcome_rows(&mut report, "connect latency", sim.len(), &outcomes);
     request_rows(&mut report, &sim);
     report.invariant("no failures", failures == 0);
@@ -507,21 +493,7 @@ fn rolling_restart(ctx: &ModelContext, pause: Duration, seed: u64, stats: &mut S
     }
     let took = sim.now() - began;
     sim.run_until(sim.now() + Duration::from_millis(500));
-    report.row("devices that moved (their server stopped)", moved as f64, Unit::Count);
-    report.row("failures", failures as f64, Unit::Count);
-    report.row(
-        "migrations (not on the first live server of its order)",
-        migrations as f64,
-        Unit::Count,
-    );
-    report.row("time of the whole rolling restart", ms(took), Unit::Ms);
-    for (i, n) in sim.placement().iter().enumerate() {
-        report.row(
-            format!("devices on {} at the end", cluster::name(i)),
-            *n as f64,
-            Unit::Count,
-        );
-    }
+    crate::scenario::rolling_restart_rows(&mut report, [moved, failures, migrations], took, sim.placement());
     report.invariant("no failures", failures == 0);
     report.target("no migrations", migrations == 0);
     stats.add(&sim);

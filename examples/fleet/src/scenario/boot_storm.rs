@@ -4,8 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::{Axis, Context, Run, boot, outcome_rows, panels, prepare, process_rows, sample, traffic_rows};
 use crate::cli::Defaults;
-use crate::report::{Report, Unit};
-use crate::stats::ms;
+use crate::report::Report;
 use crate::timeline;
 
 /// One boot storm on a fresh cluster.
@@ -25,16 +24,7 @@ pub fn run(ctx: &mut Context, defaults: Defaults, seed: u64) -> Result<Run, Stri
     let devices = sampler.finish(k, fleet.len());
 
     let mut report = Report::default();
-    let last = outcomes
-        .iter()
-        .filter(|o| o.result.is_ok())
-        .map(|o| o.at + o.took)
-        .max();
-    report.row(
-        "boot time (window start to last connected)",
-        last.map_or(f64::NAN, |t| ms(t.saturating_duration_since(start))),
-        Unit::Ms,
-    );
+    super::boot_time_row(&mut report, &outcomes, start);
     let (failures, migrations) = outcome_rows(&mut report, "connect latency", fleet.len(), &outcomes);
     traffic_rows(&mut report, &cluster);
     process_rows(&mut report, &fleet);

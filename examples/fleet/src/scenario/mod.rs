@@ -326,6 +326,42 @@ pub fn sample(fleet: &Fleet, t0: Instant) -> Sampler {
     Sampler::start(fleet.placement(), t0)
 }
 
+/// The boot-time row: from `start` (the window's start) to the last device connected. Socket and
+/// model runs share it, so `--calibrate` finds it by one name.
+pub fn boot_time_row(report: &mut Report, outcomes: &[Outcome], start: Instant) {
+    let last = outcomes
+        .iter()
+        .filter(|o| o.result.is_ok())
+        .map(|o| o.at + o.took)
+        .max();
+    report.row(
+        "boot time (window start to last connected)",
+        last.map_or(f64::NAN, |t| ms(t.saturating_duration_since(start))),
+        Unit::Ms,
+    );
+}
+
+/// The summary rows of a rolling restart: `[moved, failures, migrations]`, its length `took` and
+/// the devices on each server at the end; named alike in socket and model runs.
+pub fn rolling_restart_rows(report: &mut Report, counts: [usize; 3], took: Duration, placement: &[i64]) {
+    let [moved, failures, migrations] = counts;
+    report.row("devices that moved (their server stopped)", moved as f64, Unit::Count);
+    report.row("failures", failures as f64, Unit::Count);
+    report.row(
+        "migrations (not on the first live server of its order)",
+        migrations as f64,
+        Unit::Count,
+    );
+    report.row("time of the whole rolling restart", ms(took), Unit::Ms);
+    for (i, n) in placement.iter().enumerate() {
+        report.row(
+            format!("devices on {} at the end", cluster::name(i)),
+            *n as f64,
+            Unit::Count,
+        );
+    }
+}
+
 /// The row and target comparing the peaks after the return of the outage's two runs (with
 /// jitter, then the herd), when both ran.
 pub fn jitter_comparison(report: &mut Report, peaks: &[u32]) {

@@ -157,3 +157,14 @@ pub fn run(
         },
     ))
 }
+
+/// The prefix of one outage run's figures: its profile and whether the retry is the core's
+/// (`jitter`) or the tool's herd; socket and model runs name them alike.
+pub fn prefix(handshake: bool, jitter: bool) -> &'static str {
+    match (handshake, jitter) {
+        (false, true) => "with jitter: ",
+        (false, false) => "herd (no jitter): ",
+        (true, true) => "handshake ± 10 %: ",
+        (true, false) => "handshake herd (no ± 10 %): ",
+    }
+}

@@ -74,21 +74,12 @@ pub fn run(ctx: &mut Context, pause: Duration, drain: Option<u64>, seed: u64) ->
     }
     let took = began.elapsed();
     std::thread::sleep(Duration::from_millis(500));
-    report.row("devices that moved (their server stopped)", moved as f64, Unit::Count);
-    report.row("failures", failures as f64, Unit::Count);
-    report.row(
-        "migrations (not on the first live server of its order)",
-        migrations as f64,
-        Unit::Count,
+    super::rolling_restart_rows(
+        &mut report,
+        [moved, failures, migrations],
+        took,
+        &fleet.placement().snapshot(),
     );
-    report.row("time of the whole rolling restart", ms(took), Unit::Ms);
-    for (i, n) in fleet.placement().snapshot().iter().enumerate() {
-        report.row(
-            format!("devices on {} at the end", cluster::name(i)),
-            *n as f64,
-            Unit::Count,
-        );
-    }
     process_rows(&mut report, &fleet);
     report.invariant("no failures", failures == 0);
     let title = match drain {
