@@ -211,3 +211,17 @@ fn an_offline_relocation_changes_the_default_and_an_outsider_is_never_followed()
     assert_eq!(c.default_server(), Some(sb.clone()));
     assert_eq!(c.reconnect().unwrap().server, sb);
 }
+
+#[test]
+fn the_wait_after_a_refusal_ends_at_a_cancel() {
+    // The wait after a refusal is at least cap / 2 = 30 s; a stop ends it as any retry wait.
+    let a = SteerServer::live("a");
+    a.answer(403, &[], r#"{"refused": "no"}"#);
+    let (c, _) = client(&[&a.server.server()], "");
+    let started = Instant::now();
+    let stop_at = started + Duration::from_millis(300);
+    let err = c.connect_with_retry_until(&|| Instant::now() >= stop_at).unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    assert_eq!(a.requests().len(), 1, "stopped during the wait, before a second try");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
