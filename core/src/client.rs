@@ -11,11 +11,12 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use scoutlb_proto::{Call, Device, Effect};
+use scoutlb_proto::{Call, Connect, Device, Effect};
 
 use crate::attempt::{self, Context, LookupJob};
 use crate::cancel::{Canceller, SLICE, sleep_until};
 use crate::emit::emit;
+use crate::event_loop::{LoopProbe, PendingCall};
 use crate::fork_lock::{ForkGuard, ForkLock};
 use crate::https::BalancerNames;
 use crate::lookup;
@@ -43,7 +44,14 @@ pub struct Client {
     dhcp: Option<(std::path::PathBuf, scoutlb_proto::FirstContact)>,
     /// The balancer's addresses, whose certificates the https probe checks against its name (behaviour.md, "TLS").
     balancer_names: Arc<BalancerNames>,
+    /// This client among the process's clients, so that only it finishes its event-loop calls.
+    id: u64,
+    /// The probe of the event-loop driver, built at its first call (behaviour.md, "Event loops").
+    loop_probe: std::sync::OnceLock<Arc<LoopProbe>>,
 }
+
+/// The next [`Client`]'s id.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,6 +162,8 @@ impl ClientBuilder {
             rng: ForkLock::new(rng),
             canceller: Canceller::new(),
             state_dropped,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            loop_probe: std::sync::OnceLock::new(),
         })
     }
 }
@@ -416,8 +426,13 @@ impl Client {
                 emit: &mut |e| self.emit(e),
             },
         );
-        let finished = lock(&self.device).finish(&connect);
-        let save_error = self.apply(finished.effects, until, &stopped);
+        self.conclude(&connect, until, &stopped)
+    }
+
+    /// Apply a decided call to the device and save; the result of the call.
+    fn conclude(&self, connect: &Connect, until: Instant, stopped: &dyn Fn() -> bool) -> Result<Connected> {
+        let finished = lock(&self.device).finish(connect);
+        let save_error = self.apply(finished.effects, until, stopped);
         let mut connected = finished.result?;
         connected.state_dropped = self.state_dropped.clone();
         if let Some(e) = save_error {
@@ -441,6 +456,56 @@ impl Client {
     /// After a lost connection: run the failover order from the default server (no balancer).
     pub fn reconnect(&self) -> Result<Connected> {
         self.call(Call::Reconnect, &|| false)
+    }
+
+    /// Begin a start-up for the agent's event loop: no thread, no wait (behaviour.md, "Event loops").
+    ///
+    /// Drive the call with [`PendingCall::watches`], [`PendingCall::timeout`] and
+    /// [`PendingCall::process`], then hand it to [`Client::finish`].
+    pub fn start_connect(&self) -> Result<PendingCall> {
+        self.start_call(Call::Startup)
+    }
+
+    /// Begin a reconnect for the agent's event loop (the failover order from the default server).
+    pub fn start_reconnect(&self) -> Result<PendingCall> {
+        self.start_call(Call::Reconnect)
+    }
+
+    fn start_call(&self, kind: Call) -> Result<PendingCall> {
+        let probe = match self.loop_probe.get() {
+            Some(probe) => Arc::clone(probe),
+            None => {
+                let probe = Arc::new(LoopProbe::new(&self.config, Arc::clone(&self.balancer_names))?);
+                Arc::clone(self.loop_probe.get_or_init(|| probe))
+            }
+        };
+        if self.canceller.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let connect = lock(&self.device).start(kind, SystemTime::now());
+        Ok(PendingCall::new(
+            self.id,
+            connect,
+            probe,
+            self.sink.clone(),
+            self.canceller.clone(),
+            Arc::clone(&self.device),
+            self.config.deadline,
+        ))
+    }
+
+    /// The result of an event-loop call, applied to the device and saved as a blocking call's is.
+    ///
+    /// A call that is not done is cancelled first; a call of another client is refused.
+    pub fn finish(&self, mut call: PendingCall) -> Result<Connected> {
+        if call.owner != self.id {
+            return Err(Error::Unsupported("this call was started by another client".into()));
+        }
+        if !call.is_done() {
+            call.cancel();
+        }
+        let stopped = || self.canceller.is_cancelled();
+        self.conclude(&call.connect, call.until, &stopped)
     }
 
     /// Connect, retrying on the schedule of the retry profile until success or its limit

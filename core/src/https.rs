@@ -50,7 +50,7 @@ impl BalancerNames {
     }
 
     /// The name the certificate of `server` must hold: the balancer's for its addresses, else its host.
-    fn for_server<'a>(&'a self, server: &'a Server) -> &'a str {
+    pub(crate) fn for_server<'a>(&'a self, server: &'a Server) -> &'a str {
         match &self.name {
             Some(name)
                 if self
@@ -271,6 +271,23 @@ impl TlsConnector {
             tls: OnceLock::new(),
             names,
         })
+    }
+
+    /// The TLS configuration and the name to check for an attempt on `server`.
+    pub(crate) fn session(
+        &self,
+        server: &Server,
+    ) -> std::result::Result<(Arc<ClientConfig>, ServerName<'static>), crate::FailReason> {
+        let tls = self
+            .tls()
+            .map_err(|e| crate::FailReason::Tls(crate::tls::tls_failure(&e)))?;
+        let name = ServerName::try_from(self.names.for_server(server).to_string()).map_err(|_| {
+            crate::FailReason::Tls(crate::TlsFailure::new(
+                crate::TlsFailureKind::Other,
+                "the server's name is not valid for TLS",
+            ))
+        })?;
+        Ok((tls, name))
     }
 
     fn tls(&self) -> std::result::Result<Arc<ClientConfig>, rustls::Error> {

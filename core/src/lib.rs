@@ -22,6 +22,7 @@ mod client;
 mod dhcp;
 mod dns;
 mod emit;
+mod event_loop;
 mod fork_lock;
 mod https;
 mod lookup;
@@ -34,6 +35,7 @@ pub use cancel::Canceller;
 pub use client::{Client, ClientBuilder};
 pub use dhcp::HOOK_FILE as DHCP_HOOK_FILE;
 pub use dns::resolve_balancer;
+pub use event_loop::{Interest, PendingCall, Watch};
 pub use probe::{HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
 pub use scoutlb_proto::{
     AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, DEVICE_ID_HEADER,

@@ -11,7 +11,17 @@ pub(crate) fn evaluate(
     seed: u64,
     emit: &mut dyn FnMut(Event),
 ) -> Evaluation {
-    match dns::resolve_balancer_with(entry, config, seed) {
+    evaluation_of(entry, config, dns::resolve_balancer_with(entry, config, seed), emit)
+}
+
+/// The evaluation of `entry` from the `outcome` of its lookup, reported as [`evaluate`] does.
+pub(crate) fn evaluation_of(
+    entry: &ManagerLoadBalancer,
+    config: &Config,
+    outcome: Result<Vec<crate::Server>, Error>,
+    emit: &mut dyn FnMut(Event),
+) -> Evaluation {
+    match outcome {
         Ok(servers) if !servers.is_empty() => {
             emit(Event::BalancerResolved {
                 entry: entry.to_string(),

@@ -235,32 +235,58 @@ impl Probe for HttpProbe {
             .build()
             .call()
             .map_err(|e| fail_from_ureq(e, timeout))?;
-        // behaviour.md, "Servers that steer devices".
-        match response.status().as_u16() {
-            200 => {}
-            503 => {
-                let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok());
-                return Err(FailReason::Draining(drain_time(retry_after)));
-            }
-            403 => {
-                let body = response
-                    .body_mut()
-                    .with_config()
-                    .limit(MAX_REFUSAL_BYTES as u64 + 1)
-                    .read_to_vec()
-                    .unwrap_or_default();
-                return Err(refusal_reason(&body).map_or(FailReason::HttpStatus(403), FailReason::DeviceRefused));
-            }
-            status => return Err(FailReason::HttpStatus(status)),
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = match status {
+            200 => response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY_BYTES as u64)
+                .read_to_vec()
+                .map_err(|e| fail_from_ureq(e, timeout))?,
+            403 => response
+                .body_mut()
+                .with_config()
+                .limit(MAX_REFUSAL_BYTES as u64 + 1)
+                .read_to_vec()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        judge(Answer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// An HTTP answer to the list request: its status, `Retry-After` and body.
+pub(crate) struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    /// The body (of a 200 or a 403; others need none).
+    pub body: Vec<u8>,
+}
+
+/// What an answer means (behaviour.md, "Wire format" and "Servers that steer devices").
+pub(crate) fn judge(answer: Answer) -> std::result::Result<Reached, FailReason> {
+    match answer.status {
+        200 => {
+            let list = ServerList::from_json(&answer.body).map_err(|e| FailReason::InvalidList(e.0))?;
+            Ok(Reached { list: Some(list) })
         }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY_BYTES as u64)
-            .read_to_vec()
-            .map_err(|e| fail_from_ureq(e, timeout))?;
-        let list = ServerList::from_json(&body).map_err(|e| FailReason::InvalidList(e.0))?;
-        Ok(Reached { list: Some(list) })
+        503 => Err(FailReason::Draining(drain_time(answer.retry_after.as_deref()))),
+        403 => {
+            let body = &answer.body[..answer.body.len().min(MAX_REFUSAL_BYTES + 1)];
+            Err(refusal_reason(body).map_or(FailReason::HttpStatus(403), FailReason::DeviceRefused))
+        }
+        status => Err(FailReason::HttpStatus(status)),
     }
 }
 

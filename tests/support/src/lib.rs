@@ -9,6 +9,7 @@
 pub mod big_list;
 pub mod cli;
 pub mod dns;
+pub mod event_loop;
 mod haproxy;
 mod http;
 mod lock_holder;

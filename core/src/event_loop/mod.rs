@@ -1,0 +1,293 @@
+//! The event-loop driver of the device state machine (behaviour.md, "Event loops"): one connect
+//! call as a [`PendingCall`] whose sockets the agent's own loop watches.
+//!
+//! The built-in probes (`tcp`, `http` with or without TLS) run on non-blocking sockets on the
+//! caller's thread; no thread is started. The agent asks [`PendingCall::watches`] which sockets to
+//! wait for and [`PendingCall::timeout`] until when, waits (poll, epoll, GLib, asyncio, ...), then
+//! calls [`PendingCall::process`]; once [`PendingCall::is_done`], [`crate::Client::finish`] applies
+//! the outcome to the device and returns the result of a blocking call.
+//!
+//! HTTP is ureq-proto's state machine ([`exchange`]), TLS rustls' `ClientConnection`, names the
+//! hosts file and DNS messages of hickory-proto ([`names`]).
+
+mod attempt;
+mod exchange;
+mod names;
+
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scoutlb_proto::race::Id;
+use scoutlb_proto::{Connect, Device, Step};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+
+use crate::cancel::{Canceller, SLICE};
+use crate::emit::emit;
+use crate::fork_lock::ForkLock;
+use crate::https::{BalancerNames, TlsConnector};
+use crate::{Config, DEVICE_ID_HEADER, EventSink, FailReason, Scheme, Server};
+use attempt::{Attempt, Kind};
+
+/// What a socket waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Interest {
+    /// Data to read (or the peer closed).
+    Read,
+    /// Room to write (or a connect ended).
+    Write,
+}
+
+/// One socket of a pending call and what to wait for on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Watch {
+    /// The file descriptor; it stays open until the next [`PendingCall::process`] at least.
+    pub fd: RawFd,
+    /// What to wait for.
+    pub interest: Interest,
+}
+
+/// What the attempts of a client's event-loop calls share: how to probe, built once.
+pub(crate) struct LoopProbe {
+    /// `http` or `tcp`.
+    http: bool,
+    scheme: Scheme,
+    tls: Option<TlsConnector>,
+    names: Arc<BalancerNames>,
+    device_id: Option<String>,
+    lookup: names::Settings,
+}
+
+impl LoopProbe {
+    /// The probe of `config`, or why the event-loop driver cannot run it.
+    pub(crate) fn new(config: &Config, names: Arc<BalancerNames>) -> crate::Result<Self> {
+        let http = match config.probe {
+            crate::ProbeKind::Http => true,
+            crate::ProbeKind::Tcp => false,
+            other => {
+                return Err(crate::Error::Unsupported(format!(
+                    "the event-loop driver runs the built-in probes (\"http\", \"tcp\"), not {:?}",
+                    other
+                )));
+            }
+        };
+        let tls = match (http, config.scheme) {
+            (true, Scheme::Https) => Some(TlsConnector::new(config, Arc::clone(&names))?),
+            _ => None,
+        };
+        Ok(LoopProbe {
+            http,
+            scheme: config.scheme,
+            tls,
+            names,
+            device_id: config.device_id.clone(),
+            lookup: names::Settings::of(config),
+        })
+    }
+
+    /// How to try `server`.
+    fn kind(&self, server: &Server) -> Result<Kind, FailReason> {
+        if !self.http {
+            return Ok(Kind::Tcp);
+        }
+        let tls = match &self.tls {
+            None => None,
+            Some(connector) => Some(connector.session(server)?),
+        };
+        let headers = self.device_id.iter().map(|id| (DEVICE_ID_HEADER, id.clone())).collect();
+        Ok(Kind::Http {
+            scheme: self.scheme.name(),
+            tls,
+            authority: server.to_string(),
+            headers,
+        })
+    }
+}
+
+/// One connect call driven by the agent's event loop; see the module docs.
+pub struct PendingCall {
+    /// The client that started it, so that only it finishes the call.
+    pub(crate) owner: u64,
+    pub(crate) connect: Connect,
+    start: Instant,
+    attempts: Vec<(Id, Attempt)>,
+    probe: Arc<LoopProbe>,
+    sink: Option<Arc<dyn EventSink>>,
+    canceller: Canceller,
+    device: Arc<ForkLock<Device>>,
+    /// When the call must be decided (`deadline_ms`).
+    pub(crate) until: Instant,
+}
+
+impl std::fmt::Debug for PendingCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCall")
+            .field("attempts", &self.attempts.len())
+            .field("done", &self.is_done())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingCall {
+    /// A call of `connect`, begun now; it does nothing until the first [`PendingCall::process`].
+    pub(crate) fn new(
+        owner: u64,
+        connect: Connect,
+        probe: Arc<LoopProbe>,
+        sink: Option<Arc<dyn EventSink>>,
+        canceller: Canceller,
+        device: Arc<ForkLock<Device>>,
+        deadline: Duration,
+    ) -> Self {
+        let start = Instant::now();
+        let mut call = PendingCall {
+            owner,
+            connect,
+            start,
+            attempts: Vec::new(),
+            probe,
+            sink,
+            canceller,
+            device,
+            until: start + deadline,
+        };
+        call.process();
+        call
+    }
+
+    /// The sockets to watch now, each with what to wait for.
+    pub fn watches(&self) -> Vec<Watch> {
+        self.attempts.iter().filter_map(|(_, a)| a.watch()).collect()
+    }
+
+    /// How long the loop may wait at most before calling [`PendingCall::process`] again, when no
+    /// socket becomes ready; `None` once the call is done.
+    pub fn timeout(&self) -> Option<Duration> {
+        if self.is_done() {
+            return None;
+        }
+        let now = Instant::now();
+        let race = self.connect.next_wake().map(|at| self.start + at);
+        let attempts = self.attempts.iter().map(|(_, a)| a.until).min();
+        let at = [race, attempts].into_iter().flatten().min()?;
+        Some(at.saturating_duration_since(now))
+    }
+
+    /// Whether the call is decided: hand it to [`crate::Client::finish`].
+    pub fn is_done(&self) -> bool {
+        self.connect.is_decided()
+    }
+
+    /// End the call now as cancelled; its sockets are closed.
+    pub fn cancel(&mut self) {
+        self.connect.cancel();
+        self.process();
+    }
+
+    /// Do everything that can be done now: read and write the sockets that are ready, start the
+    /// next attempts, end those past their time, report events. Call it whenever a watched socket
+    /// is ready or the timeout passed (a call too many does no harm).
+    pub fn process(&mut self) {
+        if self.canceller.is_cancelled() {
+            self.connect.cancel();
+        }
+        // Each pass may start attempts (which may end at once, on loopback); bounded by the
+        // number of candidates, as every pass that goes on started or ended one.
+        loop {
+            let now = Instant::now();
+            let at = now.saturating_duration_since(self.start);
+            let mut changed = self.drive_attempts(now, at);
+            while let Some(step) = self.connect.poll(at) {
+                changed = true;
+                match step {
+                    Step::Resolve(entry) => {
+                        let (evaluation, events) = names::evaluate_balancer(&entry, &self.probe, &self.device);
+                        self.connect.lookup_done(evaluation, events, at);
+                    }
+                    Step::Start { id, server, timeout } => match self.start_attempt(&server, timeout, now) {
+                        Ok(attempt) => self.attempts.push((id, attempt)),
+                        Err(reason) => self.connect.failed(id, reason, at),
+                    },
+                    Step::Emit(event) => emit(self.sink.as_deref(), event),
+                    Step::Decided => {
+                        // The attempts still running are abandoned: their sockets close now.
+                        self.attempts.clear();
+                    }
+                    _ => {}
+                }
+            }
+            if !changed || self.is_done() {
+                return;
+            }
+        }
+    }
+
+    /// Drive the call to its end on this thread, waiting with poll(2): a blocking call without
+    /// threads. The client's canceller is looked at every [`SLICE`].
+    pub fn wait(&mut self) {
+        while !self.is_done() {
+            let timeout = self.timeout().unwrap_or_default().min(SLICE);
+            let mut fds: Vec<PollFd<'_>> = self
+                .attempts
+                .iter()
+                .filter_map(|(_, a)| a.poll_fd())
+                .map(|(fd, interest)| {
+                    let flags = match interest {
+                        Interest::Read => PollFlags::IN,
+                        Interest::Write => PollFlags::OUT,
+                    };
+                    PollFd::from_borrowed_fd(fd, flags)
+                })
+                .collect();
+            let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+                tv_sec: 0,
+                tv_nsec: 25_000_000,
+            });
+            // An interrupted or failed poll only means another look now.
+            let _ = rustix::event::poll(&mut fds, Some(&timeout));
+            drop(fds);
+            self.process();
+        }
+    }
+
+    fn start_attempt(&self, server: &Server, timeout: Duration, now: Instant) -> Result<Attempt, FailReason> {
+        let kind = self.probe.kind(server)?;
+        let addrs = names::addresses(server, &self.probe.lookup)?;
+        Ok(Attempt::new(kind, addrs, timeout, now))
+    }
+
+    /// Drive every attempt; whether any of them came up or ended.
+    fn drive_attempts(&mut self, now: Instant, at: Duration) -> bool {
+        let mut changed = false;
+        let mut i = 0;
+        while i < self.attempts.len() {
+            let (id, attempt) = &mut self.attempts[i];
+            let id = *id;
+            let progress = attempt.drive();
+            if progress.up {
+                changed = true;
+                self.connect.transport_up(id, at);
+            }
+            // Past its time the race counts it as timed out (or the call is past its deadline)
+            // by itself: only its socket is left to close.
+            if progress.done.is_none() && now >= attempt.until {
+                self.attempts.swap_remove(i);
+                continue;
+            }
+            match progress.done {
+                None => i += 1,
+                Some(outcome) => {
+                    changed = true;
+                    self.attempts.swap_remove(i);
+                    match outcome {
+                        Ok(reached) => self.connect.succeeded(id, reached.list, at),
+                        Err(reason) => self.connect.failed(id, reason, at),
+                    }
+                }
+            }
+        }
+        changed
+    }
+}
