@@ -34,6 +34,16 @@
 
 
 /**
+ * Wait until the socket can be read (poll's `POLLIN`).
+ */
+#define SCOUTLB_WATCH_READ 1
+
+/**
+ * Wait until the socket can be written (poll's `POLLOUT`).
+ */
+#define SCOUTLB_WATCH_WRITE 2
+
+/**
  * Size of the `reason` buffer lent to a probe callback, including the terminating NUL.
  */
 #define SCOUTLB_PROBE_REASON_SIZE 256
@@ -356,6 +366,14 @@ typedef uint32_t scoutlb_probe_result;
 #endif // __cplusplus
 
 /**
+ * One event-loop connect call of a client: `scoutlb_client_start_connect` makes it,
+ * `scoutlb_client_finish` (or `scoutlb_call_free`) ends it.
+ *
+ * Not thread-safe: use a call from one thread at a time (the loop's). Its client must outlive it.
+ */
+struct scoutlb_call;
+
+/**
  * A device's connection chooser: state, failover order and connecting.
  *
  * Created by `scoutlb_client_new`, owned by the caller, released with `scoutlb_client_free`.
@@ -404,6 +422,20 @@ struct scoutlb_attempt {
      * command's JSON: `"refused"`, `"timed_out"`, ... (`"other"` for `SCOUTLB_ATTEMPT_OTHER`).
      */
     const char *kind_name;
+};
+
+/**
+ * One socket of a call, and what to wait for on it.
+ */
+struct scoutlb_watch {
+    /**
+     * The file descriptor; open until the next `scoutlb_call_process` at least. Never close it.
+     */
+    int fd;
+    /**
+     * `SCOUTLB_WATCH_READ` or `SCOUTLB_WATCH_WRITE`.
+     */
+    uint32_t events;
 };
 
 /**
@@ -623,6 +655,121 @@ scoutlb_status scoutlb_last_error_attempt(size_t index, struct scoutlb_attempt *
  * `buf` points to `len` writable bytes (or is NULL with `len` 0); `out_len` is NULL or valid.
  */
 scoutlb_status scoutlb_last_error_attempt_message(size_t index, char *buf, size_t len, size_t *out_len);
+
+/**
+ * Start a start-up (the ManagerLoadBalancer, then the failover order) on the caller's event
+ * loop: no thread is started and nothing blocks (behaviour.md, "Event loops").
+ *
+ * On success `*call_out` receives a call: watch its sockets (`scoutlb_call_watches`) until its
+ * timeout (`scoutlb_call_timeout_ms`), call `scoutlb_call_process` when one is ready or the time
+ * came, and once `scoutlb_call_is_done` hand it to `scoutlb_client_finish`. Fails with
+ * `SCOUTLB_UNSUPPORTED` for `"probe": "callback"` or `"none"`, `SCOUTLB_CANCELLED` while the
+ * client is cancelled.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `call_out` is NULL or valid for a write.
+ */
+scoutlb_status scoutlb_client_start_connect(const struct scoutlb_client *client,
+                                            struct scoutlb_call **call_out);
+
+/**
+ * Start a reconnect (the failover order from the default server) on the caller's event loop, as
+ * `scoutlb_client_start_connect` does.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `call_out` is NULL or valid for a write.
+ */
+scoutlb_status scoutlb_client_start_reconnect(const struct scoutlb_client *client,
+                                              struct scoutlb_call **call_out);
+
+/**
+ * The sockets to watch now: writes up to `capacity` of them to `out` (which may be NULL when
+ * `capacity` is 0) and their number to `*count_out`; with more than `capacity`, call again with
+ * a larger array. A call has at most one socket per running attempt.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call; `out` is NULL or valid for `capacity` writes; `count_out` is
+ * NULL or valid for a write.
+ */
+scoutlb_status scoutlb_call_watches(const struct scoutlb_call *call,
+                                    struct scoutlb_watch *out,
+                                    size_t capacity,
+                                    size_t *count_out);
+
+/**
+ * How long the loop may wait at most, in milliseconds rounded up (for `poll`), before calling
+ * `scoutlb_call_process` when no socket is ready; -1 once the call is done (or `call` is NULL).
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call.
+ */
+int64_t scoutlb_call_timeout_ms(const struct scoutlb_call *call);
+
+/**
+ * Do all that can be done now: read and write the ready sockets, start and end attempts, report
+ * events (on this thread, through the client's event callback). Call it when a watched socket
+ * is ready or the timeout passed; a call too many does no harm.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call.
+ */
+scoutlb_status scoutlb_call_process(struct scoutlb_call *call);
+
+/**
+ * Whether the call is decided: hand it to `scoutlb_client_finish`. False for NULL.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call.
+ */
+bool scoutlb_call_is_done(const struct scoutlb_call *call);
+
+/**
+ * Decide the call now as cancelled and close its sockets; `scoutlb_client_finish` then gives
+ * `SCOUTLB_CANCELLED`.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call.
+ */
+scoutlb_status scoutlb_call_cancel(struct scoutlb_call *call);
+
+/**
+ * End a call and take its result, as `scoutlb_client_connect` gives it (the state file is saved
+ * now). Frees the call, whatever the result; a call that is not done is cancelled first
+ * (`SCOUTLB_CANCELLED`). A call of another client is refused (`SCOUTLB_UNSUPPORTED`) and freed.
+ *
+ * Thread safety: may be called from several threads at once, each with its own call.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `call` is NULL or a live call, not used after this;
+ * `connected_out` is NULL or a valid pointer.
+ */
+scoutlb_status scoutlb_client_finish(const struct scoutlb_client *client,
+                                     struct scoutlb_call *call,
+                                     struct scoutlb_connected *connected_out);
+
+/**
+ * Free a call without its result: it is cancelled and its sockets closed. NULL does nothing.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call, not used after this.
+ */
+void scoutlb_call_free(struct scoutlb_call *call);
 
 /**
  * Create a client from a config: open and load its state file, build its probe.

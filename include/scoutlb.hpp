@@ -365,6 +365,11 @@ struct client_deleter {
     void operator()(scoutlb_client *c) const noexcept { scoutlb_client_free(c); }
 };
 
+/** Deleter of a C event-loop call handle. */
+struct call_deleter {
+    void operator()(scoutlb_call *c) const noexcept { scoutlb_call_free(c); }
+};
+
 /** Convert the C connect result (read right after the call: the save error and list problem are
  * this thread's). */
 inline connected to_connected(const scoutlb_connected &c) {
@@ -507,6 +512,64 @@ class config {
     std::shared_ptr<const probe_function> probe_;
 };
 
+/** One socket of a pending call and what to wait for on it (behaviour.md, "Event loops"). */
+struct watch {
+    /** The file descriptor; open until the next `pending_call::process()` at least. */
+    int fd;
+    /** True: wait until it can be read; false: until it can be written. */
+    bool read;
+};
+
+/** A connect call run by the agent's own event loop: `client::start_connect()` makes it,
+ * `client::finish()` ends it. Movable, not copyable; one thread at a time. Destroying it
+ * unfinished cancels it. */
+class pending_call {
+  public:
+    /** The sockets to watch now. */
+    std::vector<watch> watches() const {
+        std::vector<scoutlb_watch> raw(4);
+        std::size_t count = 0;
+        for (;;) {
+            detail::check(scoutlb_call_watches(handle_.get(), raw.data(), raw.size(), &count));
+            if (count <= raw.size()) {
+                break;
+            }
+            raw.resize(count);
+        }
+        std::vector<watch> out;
+        for (std::size_t i = 0; i < count; ++i) {
+            out.push_back(watch{raw[i].fd, (raw[i].events & SCOUTLB_WATCH_READ) != 0});
+        }
+        return out;
+    }
+
+    /** How long to wait at most before `process()` when no socket is ready; none once done. */
+    std::optional<std::chrono::milliseconds> timeout() const {
+        std::int64_t ms = scoutlb_call_timeout_ms(handle_.get());
+        if (ms < 0) {
+            return std::nullopt;
+        }
+        return std::chrono::milliseconds(ms);
+    }
+
+    /** Do all that can be done now; call it when a socket is ready or the timeout passed. */
+    void process() { detail::check(scoutlb_call_process(handle_.get())); }
+
+    /** Whether the call is decided: hand it to `client::finish()`. */
+    bool done() const noexcept { return scoutlb_call_is_done(handle_.get()); }
+
+    /** Decide the call now as cancelled; `client::finish()` then throws `SCOUTLB_CANCELLED`. */
+    void cancel() { detail::check(scoutlb_call_cancel(handle_.get())); }
+
+    /** The C handle, still owned by this object. */
+    scoutlb_call *c_handle() const noexcept { return handle_.get(); }
+
+  private:
+    friend class client;
+    explicit pending_call(scoutlb_call *raw) : handle_(raw) {}
+    std::unique_ptr<scoutlb_call, detail::call_deleter> handle_;
+};
+
 /** A device's connection chooser. Movable, not copyable; its methods may run on several threads. */
 class client {
   public:
@@ -536,6 +599,19 @@ class client {
 
     /** Run the start-up procedure: the ManagerLoadBalancer's addresses, then the failover order. */
     connected connect() const { return call_connect(scoutlb_client_connect); }
+
+    /** Begin a start-up on the agent's event loop: no thread, no wait (behaviour.md, "Event loops"). */
+    pending_call start_connect() const { return start(scoutlb_client_start_connect); }
+
+    /** Begin a reconnect on the agent's event loop. */
+    pending_call start_reconnect() const { return start(scoutlb_client_start_reconnect); }
+
+    /** The result of an event-loop call, as `connect()` gives it; a call not done is cancelled. */
+    connected finish(pending_call &&call) const {
+        scoutlb_connected c{};
+        detail::check(scoutlb_client_finish(handle_.get(), call.handle_.release(), &c));
+        return detail::to_connected(c);
+    }
 
     /** After a lost connection: the failover order from the default server. */
     connected reconnect() const { return call_connect(scoutlb_client_reconnect); }
@@ -630,6 +706,14 @@ class client {
         scoutlb_connected c{};
         detail::check(call(handle_.get(), &c));
         return detail::to_connected(c);
+    }
+
+    using start_call = status (*)(const scoutlb_client *, scoutlb_call **);
+
+    pending_call start(start_call call) const {
+        scoutlb_call *raw = nullptr;
+        detail::check(call(handle_.get(), &raw));
+        return pending_call(raw);
     }
 
     using retry_call = status (*)(const scoutlb_client *, scoutlb_stop_callback, void *, scoutlb_connected *);

@@ -8,6 +8,7 @@
 
 mod args;
 mod attempts;
+mod call;
 mod client;
 mod config;
 mod config_builder;
@@ -22,6 +23,7 @@ mod stop;
 use std::ffi::c_char;
 
 pub use attempts::{scoutlb_attempt, scoutlb_attempt_kind};
+pub use call::{SCOUTLB_WATCH_READ, SCOUTLB_WATCH_WRITE, scoutlb_call, scoutlb_watch};
 pub use client::{scoutlb_client, scoutlb_connected};
 pub use config::scoutlb_config;
 pub use event::{scoutlb_event, scoutlb_event_callback, scoutlb_event_kind, scoutlb_severity};

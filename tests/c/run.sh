@@ -37,8 +37,8 @@ mkdir -p "$build/lib"
 tmp=$(mktemp -d /tmp/scoutlb-c-suite.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 vectors=$root/tests/vectors/failover_order.json
-# The C tests that run a vector file of tests/vectors/ against the real client (argument: that folder).
-VECTOR_TESTS=(test_startup test_signed)
+# The C tests built and run like the vector tests (argument: tests/vectors): gcc, clang, ASan+UBSan, Valgrind.
+VECTOR_TESTS=(test_startup test_signed test_event_loop)
 
 # ---- Rust side -----------------------------------------------------------------------------------
 step "build scoutlb-ffi (debug)"

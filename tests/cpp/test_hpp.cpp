@@ -16,6 +16,10 @@
 #include <type_traits>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static_assert(!std::is_copy_constructible_v<scoutlb::client>, "a client is not copyable");
@@ -551,6 +555,65 @@ void test_dhcp_first_contact() {
     CHECK(!none.dhcp_ou() && !none.dhcp_lease());
 }
 
+/** A loopback listener that never accepts: the kernel completes TCP connects to it. */
+int listening_socket(std::uint16_t *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    CHECK(bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 && listen(fd, 16) == 0);
+    CHECK(getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+void drive(scoutlb::pending_call &call) {
+    for (int wakes = 0; !call.done() && wakes < 100000; ++wakes) {
+        std::vector<pollfd> fds;
+        for (const scoutlb::watch &w : call.watches()) {
+            fds.push_back(pollfd{w.fd, static_cast<short>(w.read ? POLLIN : POLLOUT), 0});
+        }
+        auto timeout = call.timeout();
+        CHECK(timeout.has_value());
+        poll(fds.data(), fds.size(), static_cast<int>(timeout ? timeout->count() : 0));
+        call.process();
+    }
+}
+
+void test_event_loop() {
+    static_assert(!std::is_copy_constructible_v<scoutlb::pending_call>, "a call is not copyable");
+    static_assert(std::is_nothrow_move_constructible_v<scoutlb::pending_call>, "a call moves");
+    std::uint16_t dead = 0, live = 0;
+    int gone = listening_socket(&dead);
+    close(gone);  // its port now refuses
+    int fd = listening_socket(&live);
+    const std::string servers = "{\"probe\": \"tcp\", \"servers\": [\"127.0.0.1:" + std::to_string(dead) +
+                                "\", \"127.0.0.1:" + std::to_string(live) + "\"]}";
+    scoutlb::client client(servers);
+    scoutlb::pending_call call = client.start_connect();
+    drive(call);
+    scoutlb::connected c = client.finish(std::move(call));
+    CHECK(c.server == "127.0.0.1:" + std::to_string(live));
+    CHECK(c.failed_attempts == 1);
+    // Over http the listener that never accepts never answers: the call waits until cancelled.
+    scoutlb::client silent("{\"servers\": [\"127.0.0.1:" + std::to_string(live) + "\"]}");
+    scoutlb::pending_call again = silent.start_reconnect();
+    CHECK(!again.done() && again.timeout().has_value());
+    again.cancel();
+    CHECK(again.done() && !again.timeout() && again.watches().empty());
+    check_throws([&] { silent.finish(std::move(again)); }, SCOUTLB_CANCELLED, "cancel", __LINE__);
+    {
+        scoutlb::pending_call dropped = silent.start_connect();  // destroyed unfinished: cancelled
+        CHECK(!dropped.done() && !dropped.watches().empty());
+    }
+    scoutlb::config none;
+    none.set("probe", "none");
+    scoutlb::client agent(none);
+    check_throws([&] { agent.start_connect(); }, SCOUTLB_UNSUPPORTED, "event-loop", __LINE__);
+    close(fd);
+}
+
 int main() {
     test_free_functions();
     test_config_errors();
@@ -571,6 +634,7 @@ int main() {
     test_dhcp_first_contact();
     test_all_failed_attempts();
     test_failed_save();
+    test_event_loop();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

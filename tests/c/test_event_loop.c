@@ -1,0 +1,167 @@
+/* The event-loop driver from C (behaviour.md, "Event loops"): a poll(2) agent starts a connect,
+ * watches the call's sockets until its timeout, processes, and finishes it; cancel, bad
+ * arguments and refused probes. The loopback servers of testlib run on their own threads; the
+ * device side runs on this one. Argument: tests/vectors (unused; the suite passes it to every
+ * test of its list). */
+#define _POSIX_C_SOURCE 200809L
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scoutlb.h"
+#include "testlib.h"
+
+#define MAX_WATCHES 16
+
+static struct scoutlb_client *client_of(const char *json) {
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    return client;
+}
+
+/* An agent's loop: poll the call's sockets until its timeout, then process; returns the wakes. */
+static int drive(struct scoutlb_call *call) {
+    int wakes = 0;
+    while (!scoutlb_call_is_done(call) && wakes < 100000) {
+        struct scoutlb_watch watches[MAX_WATCHES];
+        struct pollfd fds[MAX_WATCHES];
+        size_t count = 0;
+        CHECK_STATUS(scoutlb_call_watches(call, watches, MAX_WATCHES, &count), SCOUTLB_OK);
+        CHECK(count <= MAX_WATCHES);
+        for (size_t i = 0; i < count && i < MAX_WATCHES; i++) {
+            fds[i].fd = watches[i].fd;
+            fds[i].events = (short)((watches[i].events & SCOUTLB_WATCH_READ) ? POLLIN : POLLOUT);
+            fds[i].revents = 0;
+        }
+        int64_t timeout = scoutlb_call_timeout_ms(call);
+        CHECK(timeout >= 0);
+        (void)poll(fds, (nfds_t)count, (int)(timeout > 60000 ? 60000 : timeout));
+        wakes++;
+        CHECK_STATUS(scoutlb_call_process(call), SCOUTLB_OK);
+    }
+    return wakes;
+}
+
+static void test_a_refused_server_then_a_live_one(void) {
+    uint16_t dead = tl_refused_port();
+    char body[256], json[512];
+    struct tl_http_server *live = tl_http_start(TL_SERVE, 200, "");
+    snprintf(body, sizeof body, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"b\"}], \"self\": \"b\"}",
+             tl_http_port(live));
+    CHECK(tl_http_set_body(live, body));
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"]}", dead, tl_http_port(live));
+    struct scoutlb_client *client = client_of(json);
+    struct scoutlb_call *call = NULL;
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    CHECK(call != NULL);
+    CHECK(drive(call) >= 1);
+    struct scoutlb_connected connected;
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(live));
+    CHECK(strcmp(connected.server, want) == 0);
+    CHECK(connected.failed_attempts == 1);
+    CHECK(tl_http_requests(live) == 1);
+    /* A reconnect on the loop goes to the default again. */
+    CHECK_STATUS(scoutlb_client_start_reconnect(client, &call), SCOUTLB_OK);
+    drive(call);
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
+    CHECK(strcmp(connected.server, want) == 0 && connected.failed_attempts == 0);
+    scoutlb_client_free(client);
+    tl_http_stop(live);
+}
+
+static void test_all_refused_names_the_attempts(void) {
+    char json[256];
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"]}", tl_refused_port(),
+             tl_refused_port());
+    struct scoutlb_client *client = client_of(json);
+    struct scoutlb_call *call = NULL;
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    drive(call);
+    struct scoutlb_connected connected;
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_ALL_FAILED);
+    size_t attempts = 0;
+    CHECK_STATUS(scoutlb_last_error_attempt_count(&attempts), SCOUTLB_OK);
+    CHECK(attempts == 2);
+    scoutlb_client_free(client);
+}
+
+static void test_cancel_and_free(void) {
+    struct tl_http_server *silent = tl_http_start(TL_SILENT, 200, "");
+    char json[256];
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"]}", tl_http_port(silent));
+    struct scoutlb_client *client = client_of(json);
+    struct scoutlb_call *call = NULL;
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_call_process(call), SCOUTLB_OK);
+    size_t count = 0;
+    CHECK_STATUS(scoutlb_call_watches(call, NULL, 0, &count), SCOUTLB_OK);
+    CHECK(count == 1);
+    CHECK(!scoutlb_call_is_done(call) && scoutlb_call_timeout_ms(call) >= 0);
+    CHECK_STATUS(scoutlb_call_cancel(call), SCOUTLB_OK);
+    CHECK(scoutlb_call_is_done(call) && scoutlb_call_timeout_ms(call) == -1);
+    CHECK_STATUS(scoutlb_call_watches(call, NULL, 0, &count), SCOUTLB_OK);
+    CHECK(count == 0);
+    struct scoutlb_connected connected;
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_CANCELLED);
+    /* A call freed unfinished is cancelled; a call finished unfinished too. */
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    scoutlb_call_free(call);
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_CANCELLED);
+    /* The client's cancel refuses new calls. */
+    CHECK_STATUS(scoutlb_client_cancel(client), SCOUTLB_OK);
+    call = NULL;
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_CANCELLED);
+    CHECK(call == NULL);
+    scoutlb_client_free(client);
+    tl_http_stop(silent);
+}
+
+static void test_bad_arguments_and_refused_probes(void) {
+    struct scoutlb_call *call = NULL;
+    size_t count = 0;
+    struct scoutlb_watch w;
+    struct scoutlb_connected connected;
+    CHECK_STATUS(scoutlb_client_start_connect(NULL, &call), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_call_watches(NULL, &w, 1, &count), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_call_process(NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_call_cancel(NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK(scoutlb_call_timeout_ms(NULL) == -1);
+    CHECK(!scoutlb_call_is_done(NULL));
+    scoutlb_call_free(NULL);
+    struct scoutlb_client *client = client_of("{\"servers\": [\"127.0.0.1:1\"]}");
+    CHECK_STATUS(scoutlb_client_start_connect(client, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_finish(client, NULL, &connected), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_call_watches(call, NULL, 4, &count), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_call_watches(call, &w, 1, NULL), SCOUTLB_NULL_ARGUMENT);
+    /* Finished by another client: refused, and the call is freed all the same. */
+    struct scoutlb_client *other = client_of("{\"servers\": [\"127.0.0.1:1\"]}");
+    CHECK_STATUS(scoutlb_client_finish(other, call, &connected), SCOUTLB_UNSUPPORTED);
+    scoutlb_client_free(other);
+    scoutlb_client_free(client);
+    /* Agent-driven probes have no driver. */
+    client = client_of("{\"servers\": [\"127.0.0.1:1\"], \"probe\": \"none\"}");
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_UNSUPPORTED);
+    char *message = tl_last_error();
+    CHECK(message != NULL && tl_contains(message, "event-loop"));
+    free(message);
+    scoutlb_client_free(client);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    test_a_refused_server_then_a_live_one();
+    test_all_refused_names_the_attempts();
+    test_cancel_and_free();
+    test_bad_arguments_and_refused_probes();
+    return tl_finish();
+}
