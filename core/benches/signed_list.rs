@@ -39,9 +39,11 @@ fn time(f: &dyn Fn()) -> Duration {
 fn main() {
     let key = SigningKey::from_seed(&[0xA1; 32]);
     let entries = (0..MAX_ENTRIES)
-        .map(|i| ServerEntry {
-            server: Server::new(&format!("scout{i}.site{}.corp.example", i % 17), 22123).unwrap(),
-            id: Some(format!("srv-{i}")),
+        .map(|i| {
+            ServerEntry::new(
+                Server::new(&format!("scout{i}.site{}.corp.example", i % 17), 22123).unwrap(),
+                Some(format!("srv-{i}")),
+            )
         })
         .collect();
     let list = ServerList::new(entries, Some("srv-0".into()), Some(17)).unwrap();

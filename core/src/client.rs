@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use scoutlb_proto::{Call, Connect, Device, Effect};
+use scoutlb_proto::{Call, Connect, Device, Draws, Effect, Plan};
 
 use crate::attempt::{self, Context, LookupJob};
 use crate::cancel::{Canceller, SLICE, sleep_until};
@@ -431,7 +431,14 @@ impl Client {
 
     /// Apply a decided call to the device and save; the result of the call.
     fn conclude(&self, connect: &Connect, until: Instant, stopped: &dyn Fn() -> bool) -> Result<Connected> {
-        let finished = lock(&self.device).finish(connect);
+        let draws = {
+            let mut rng = lock(&self.rng);
+            Draws {
+                pick: rng.f64(),
+                when: rng.f64(),
+            }
+        };
+        let finished = lock(&self.device).finish(connect, draws);
         let save_error = self.apply(finished.effects, until, stopped);
         let mut connected = finished.result?;
         connected.state_dropped = self.state_dropped.clone();
@@ -506,6 +513,22 @@ impl Client {
         }
         let stopped = || self.canceller.is_cancelled();
         self.conclude(&call.connect, call.until, &stopped)
+    }
+
+    /// The move to a lighter server the last connect planned, if any (behaviour.md, "Rebalance").
+    pub fn rebalance_plan(&self) -> Option<Plan> {
+        lock(&self.device).rebalance_plan().cloned()
+    }
+
+    /// Carry out the planned move now (behaviour.md, "Rebalance"): try its target only; when it
+    /// answers it becomes the default server (saved), otherwise nothing changes and the error
+    /// says why (a `rebalance_failed` event too). `Ok(None)` when no move is planned. The plan is
+    /// spent either way.
+    pub fn rebalance(&self) -> Result<Option<Connected>> {
+        if lock(&self.device).rebalance_plan().is_none() {
+            return Ok(None);
+        }
+        self.call(Call::Rebalance, &|| false).map(Some)
     }
 
     /// Connect, retrying on the schedule of the retry profile until success or its limit

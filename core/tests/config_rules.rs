@@ -43,8 +43,11 @@ fn the_spec_example_parses_with_every_key() {
         "nameservers": ["127.0.0.1:5353", "::1"], "search_domains": ["corp"],
         "retry": {"base_ms": 10, "factor": 1.5, "cap_ms": 20, "max_tries": 3},
         "failover_order": "spread", "device_id": "dev-1", "list_keys": ["vHy8tWNjdfodgkNNRmck2SN39TuYBpXdSdJtDOEiBaU="],
-        "dhcp_leases": ["auto", "/var/lib/dhcp/x.leases"], "scout_ini": ["/setup/terminal.ini"]}"#;
+        "dhcp_leases": ["auto", "/var/lib/dhcp/x.leases"], "scout_ini": ["/setup/terminal.ini"],
+        "rebalance": {"enabled": true, "window_ms": 30000, "rate": 10}}"#;
     let c = Config::from_json(json).unwrap();
+    assert!(c.rebalance.enabled);
+    assert_eq!((c.rebalance.window, c.rebalance.rate), (Duration::from_secs(30), 10));
     assert_eq!(
         c.dhcp_leases,
         [std::path::PathBuf::from("auto"), "/var/lib/dhcp/x.leases".into()]

@@ -3,7 +3,7 @@
 //! configuration errors and state files. The attempt race has its own runner (`race.rs`).
 
 use scoutlb::{Client, Config, DEFAULT_PORT, Error, ProbeKind, Ranking, Server, ServerList, failover_order};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn vector_cases(file: &str) -> Vec<Value> {
     let path = format!("{}/../tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -151,6 +151,20 @@ fn server_list_vectors() {
                     "{name}"
                 );
                 assert_eq!(list.generation(), case["generation"].as_u64(), "{name}");
+                if let Some(hints) = case["hints"].as_array() {
+                    let got: Vec<Value> = list.entries().iter().map(|e| json!([e.weight, e.load])).collect();
+                    assert_eq!(got, *hints, "{name}");
+                    // A load is a snapshot: what is cached (and written) has none; the weight stays.
+                    let cached = list.clone().without_loads();
+                    assert!(cached.entries().iter().all(|e| e.load.is_none()), "{name}");
+                    let again = ServerList::from_json(cached.to_json().to_string().as_bytes()).unwrap();
+                    let weights: Vec<_> = again.entries().iter().map(|e| e.weight).collect();
+                    assert_eq!(
+                        weights,
+                        list.entries().iter().map(|e| e.weight).collect::<Vec<_>>(),
+                        "{name}"
+                    );
+                }
             }
             (Err(e), Some(want)) => {
                 let e = Error::from(e);

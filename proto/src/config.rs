@@ -147,6 +147,31 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Configuration of the rebalance (behaviour.md, "Configuration keys", `rebalance`).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RebalancePolicy {
+    /// Whether a device moves to a lighter server at all. Defaults to false: Scout keeps a device
+    /// where it is.
+    pub enabled: bool,
+    /// The shortest window in which a planned move happens. Defaults to 120 seconds (Consul's
+    /// `clientRPCMinReuseDuration`).
+    pub window: Duration,
+    /// The most moves a server should receive per second, cluster-wide. Defaults to 64 (Consul's
+    /// `newRebalanceConnsPerSecPerServer`).
+    pub rate: u32,
+}
+
+impl Default for RebalancePolicy {
+    fn default() -> Self {
+        RebalancePolicy {
+            enabled: false,
+            window: Duration::from_secs(120),
+            rate: 64,
+        }
+    }
+}
+
 /// The configuration of a client; see behaviour.md, "Configuration keys" for the JSON keys of the same names.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -199,6 +224,8 @@ pub struct Config {
     /// Scout-style INI files read when the client is created (behaviour.md, "Scout INI files").
     /// Defaults to none.
     pub scout_ini: Vec<PathBuf>,
+    /// The opt-in rebalance (behaviour.md, "Rebalance"). Defaults to [`RebalancePolicy::default`] (off).
+    pub rebalance: RebalancePolicy,
 }
 
 /// The `dhcp_leases` entry that stands for the standard lease locations.
@@ -238,6 +265,7 @@ impl Default for Config {
             list_keys: Vec::new(),
             dhcp_leases: Vec::new(),
             scout_ini: Vec::new(),
+            rebalance: RebalancePolicy::default(),
         }
     }
 }
@@ -650,6 +678,21 @@ pub const KEY_TABLE: &[Key] = &[
             Ok(())
         },
     },
+    // behaviour.md, "Rebalance": opt-in moves to a lighter server.
+    Key {
+        name: "rebalance",
+        default: "{\"enabled\": false, \"window_ms\": 120000, \"rate\": 64}",
+        meaning: "opt-in move to a lighter server: enabled, window_ms (shortest window of a move), rate (most moves per second into one server)",
+        apply: |c, v| {
+            let obj = v.as_object().ok_or_else(|| expected("rebalance", "an object", v))?;
+            let mut r = RebalancePolicy::default();
+            for (k, val) in obj {
+                set_rebalance_field(&mut r, k, val)?;
+            }
+            c.rebalance = r;
+            Ok(())
+        },
+    },
 ];
 
 /// Every configuration key's name, in the order of [`KEY_TABLE`].
@@ -676,6 +719,34 @@ pub const RETRY_KEYS: &[&str] = &[
     "max_retries",
     "permanent_after_days",
 ];
+
+/// The keys inside `rebalance` (behaviour.md, "Configuration keys"), written `rebalance.rate` in errors.
+pub const REBALANCE_KEYS: &[&str] = &["enabled", "window_ms", "rate"];
+
+/// The keys with fields of their own, and those fields (written `retry.base_ms`).
+pub const NESTED_KEYS: &[(&str, &[&str])] = &[("retry", RETRY_KEYS), ("rebalance", REBALANCE_KEYS)];
+
+/// Set the field `name` of `rebalance` (one of [`REBALANCE_KEYS`]); errors name `rebalance.<name>`.
+fn set_rebalance_field(r: &mut RebalancePolicy, name: &str, val: &Value) -> Result<()> {
+    let key = format!("rebalance.{name}");
+    match name {
+        "enabled" => r.enabled = val.as_bool().ok_or_else(|| expected(&key, "true or false", val))?,
+        "window_ms" => r.window = as_millis(val, &key)?,
+        "rate" => {
+            r.rate = u32::try_from(as_u64(val, &key)?)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| Error::config(&key, "must be a whole number from 1 to 4294967295"))?
+        }
+        _ => {
+            return Err(Error::config(
+                &key,
+                format!("unknown key; the known keys are {}", REBALANCE_KEYS.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
 
 fn type_name(v: &Value) -> &'static str {
     match v {
@@ -932,6 +1003,12 @@ impl ConfigBuilder {
     /// Add a search domain replacing the system's.
     pub fn search_domain(mut self, domain: &str) -> Self {
         self.config.search_domains.push(domain.to_ascii_lowercase());
+        self
+    }
+
+    /// Set the opt-in rebalance (behaviour.md, "Rebalance").
+    pub fn rebalance(mut self, rebalance: RebalancePolicy) -> Self {
+        self.config.rebalance = rebalance;
         self
     }
 

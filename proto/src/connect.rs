@@ -14,6 +14,7 @@ use crate::attempt::{Attempt, FailReason};
 use crate::balancer::{Evaluation, ManagerLoadBalancer};
 use crate::event::Event;
 use crate::race::{Action, Id, Race, Stage, Timing};
+use crate::rebalance::Plan;
 use crate::server::Server;
 use crate::server_list::ServerList;
 use crate::signed_list::{Trust, list_problem};
@@ -101,6 +102,8 @@ pub struct Connect {
     pub(crate) drains: Vec<(Server, Duration)>,
     /// The relocation target this start-up tries before the default, when one is pending.
     pub(crate) relocation: Option<Server>,
+    /// The planned move this call makes, when it is a rebalance (behaviour.md, "Rebalance").
+    pub(crate) rebalance: Option<Plan>,
 }
 
 impl Connect {
@@ -137,6 +140,7 @@ impl Connect {
             started,
             drains: Vec::new(),
             relocation: None,
+            rebalance: None,
         }
     }
 

@@ -1,5 +1,7 @@
 //! The outcome of a successful connect.
 
+use std::time::Duration;
+
 use crate::attempt::Attempt;
 use crate::server::Server;
 
@@ -29,6 +31,10 @@ pub struct Connected {
     /// Why a server list that came in this call was refused (the first one), when one was
     /// (behaviour.md, "Signed lists"); the saved list was kept.
     pub list_problem: Option<String>,
+    /// The move to a lighter server this connect planned, when `rebalance` is enabled and the
+    /// list showed one (behaviour.md, "Rebalance"); carry it out with the client's `rebalance`
+    /// once `after` has passed.
+    pub rebalance: Option<Plan>,
 }
 
 impl Connected {
@@ -44,6 +50,21 @@ impl Connected {
             save_error: None,
             state_dropped: None,
             list_problem: None,
+            rebalance: None,
         }
     }
+}
+
+/// A planned move: to which server, and how long after the connect that planned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The server the device is on now (its default).
+    pub from: Server,
+    /// The lighter server it moves to.
+    pub to: Server,
+    /// When, counted from the connect that planned it.
+    pub after: Duration,
+    /// The window the moment was drawn in (at least `rebalance.window_ms`).
+    pub window: Duration,
 }

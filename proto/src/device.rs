@@ -24,6 +24,7 @@ use crate::event::Event;
 use crate::list_key::PublicKey;
 use crate::order::{Ranking, failover_order};
 use crate::race::Timing;
+use crate::rebalance::{self, Draws, Plan};
 use crate::server::Server;
 use crate::server_list::{ListError, ServerList};
 use crate::signed_list::{Trust, adopted_after, list_problem, not_older};
@@ -48,6 +49,8 @@ pub enum Call {
     Startup,
     /// After a lost connection: the failover order from the default server, no balancer.
     Reconnect,
+    /// The planned move to a lighter server: its target only (behaviour.md, "Rebalance").
+    Rebalance,
 }
 
 /// How a decided connect call ended, with the effects to carry out.
@@ -76,6 +79,9 @@ pub struct Device {
     /// Servers that answered "drain", and until when they asked to be left alone (behaviour.md,
     /// "Servers that steer devices"); in memory only.
     draining: Vec<(Server, SystemTime)>,
+    /// The move to a lighter server the last connect planned (behaviour.md, "Rebalance"); in
+    /// memory only.
+    plan: Option<Plan>,
 }
 
 impl Device {
@@ -105,6 +111,7 @@ impl Device {
             saved_version: 0,
             balancer: None,
             draining: Vec::new(),
+            plan: None,
         })
     }
 
@@ -161,6 +168,13 @@ impl Device {
         let timing = Timing::of(&self.config);
         let port = self.config.default_port;
         let trust = self.trust(now);
+        if call == Call::Rebalance {
+            // behaviour.md, "Rebalance": the target only; no plan, no candidate.
+            let candidates = self.plan.iter().map(|p| p.to.clone()).collect();
+            let mut connect = Connect::new(candidates, timing, Balancer::None, port, trust, now);
+            connect.rebalance = self.plan.clone();
+            return connect;
+        }
         let (candidates, balancer) = match (call, &self.config.manager_load_balancer, &self.balancer) {
             (Call::Startup, Some(entry), Some(evaluation)) => {
                 (self.candidates(), Balancer::Known(entry.clone(), evaluation.clone()))
@@ -230,9 +244,15 @@ impl Device {
         })
     }
 
+    /// The move to a lighter server the last connect planned, if any (behaviour.md, "Rebalance").
+    pub fn rebalance_plan(&self) -> Option<&Plan> {
+        self.plan.as_ref()
+    }
+
     /// Apply a decided call (behaviour.md, "Start-up", steps 4-5): the winner becomes the
-    /// default, its list is cached, the state is saved; the balancer's fate is reported.
-    pub fn finish(&mut self, connect: &Connect) -> Finished {
+    /// default, its list is cached, the state is saved; the balancer's fate is reported. `draws`
+    /// decide a rebalance the answer's list may call for (behaviour.md, "Rebalance").
+    pub fn finish(&mut self, connect: &Connect, draws: Draws) -> Finished {
         let mut effects = Vec::new();
         let outcome = connect.outcome().cloned().unwrap_or(Outcome::Cancelled);
         let (entry, evaluation) = match &connect.balancer {
@@ -268,8 +288,14 @@ impl Device {
         {
             self.relocation_tried(to, &outcome, &mut effects);
         }
+        if let Some(plan) = &connect.rebalance
+            && outcome != Outcome::Cancelled
+        {
+            self.rebalance_tried(plan, &outcome, &mut effects);
+        }
         let mut relocation = None;
-        let result = match outcome {
+        let mut answer = None;
+        let mut result = match outcome {
             Outcome::Cancelled => Err(Error::Cancelled),
             Outcome::AllFailed(attempts) => Err(Error::AllFailed(attempts)),
             Outcome::DeviceRefused { server, reason } => Err(Error::DeviceRefused { server, reason }),
@@ -291,9 +317,13 @@ impl Device {
                 });
                 let changed = (!default_drains && self.make_default(&server, &mut effects)) | self.clear_failing();
                 let mut problem = connect.list_problem().map(str::to_string);
+                let planning = self.config.rebalance.enabled && !default_drains;
                 match list {
-                    Some(list) => match self.accept_list(list, Some(server.clone()), &mut effects) {
-                        Ok(asked) => relocation = asked,
+                    Some(list) => match self.accept_list(list.clone(), Some(server.clone()), &mut effects) {
+                        Ok(asked) => {
+                            relocation = asked;
+                            answer = planning.then_some(list);
+                        }
                         Err(refused) => {
                             problem.get_or_insert(list_problem(&server, &refused));
                             if changed || self.is_behind() {
@@ -314,9 +344,18 @@ impl Device {
         };
         // After the connection is settled: an offline relocation changes the default, not the
         // server this connection uses.
+        let relocating = relocation.is_some() || self.state.relocation.is_some();
         if let (Some(asked), Ok(c)) = (relocation, &result) {
             let from = c.reached.clone();
             self.relocate(asked, Some(from), &mut effects);
+        }
+        // behaviour.md, "Rebalance": every connect that brought a list decides afresh.
+        if let (Some(list), Ok(c)) = (answer, &mut result) {
+            self.plan = None;
+            if !relocating {
+                self.plan_from(&list, &c.server, draws, &mut effects);
+            }
+            c.rebalance = self.plan.clone();
         }
         let result = match (entry, evaluation) {
             (Some(entry), Some(evaluation)) => {
@@ -422,6 +461,44 @@ impl Device {
         }
     }
 
+    /// Plan a move from `own` when `list` shows a lighter server (behaviour.md, "Rebalance").
+    fn plan_from(&mut self, list: &ServerList, own: &Server, draws: Draws, effects: &mut Vec<Effect>) {
+        let device_id = self.config.device_id.as_deref();
+        if let Ok(plan) = rebalance::plan(list, own, device_id, &self.config.rebalance, draws) {
+            effects.push(Effect::Emit(Event::RebalancePlanned {
+                from: plan.from.clone(),
+                to: plan.to.clone(),
+                after: plan.after,
+            }));
+            self.plan = Some(plan);
+        }
+    }
+
+    /// A rebalance call that tried `plan` ended with `outcome`: the move is made or not, and
+    /// reported either way; the plan is spent.
+    fn rebalance_tried(&mut self, plan: &Plan, outcome: &Outcome, effects: &mut Vec<Effect>) {
+        self.plan = None;
+        let event = match outcome {
+            Outcome::Won { server, .. } if *server == plan.to => Event::Rebalanced {
+                from: plan.from.clone(),
+                to: plan.to.clone(),
+            },
+            Outcome::Won { failed, .. } | Outcome::AllFailed(failed) => Event::RebalanceFailed {
+                to: plan.to.clone(),
+                reason: failed
+                    .iter()
+                    .find(|a| a.server == plan.to)
+                    .map_or_else(|| "it did not answer".to_string(), |a| a.reason.to_string()),
+            },
+            Outcome::DeviceRefused { reason, .. } => Event::RebalanceFailed {
+                to: plan.to.clone(),
+                reason: format!("the device is refused: {}", crate::printable(reason)),
+            },
+            Outcome::Cancelled => return,
+        };
+        effects.push(Effect::Emit(event));
+    }
+
     /// Forget a pending relocation (done, dropped or replaced).
     fn drop_relocation(&mut self) {
         if self.state.relocation.take().is_some() {
@@ -504,6 +581,8 @@ impl Device {
         {
             changed |= self.make_default(&real.clone(), effects);
         }
+        // behaviour.md, "Wire format": loads are a snapshot, never cached.
+        let list = list.without_loads();
         let same_list = self.state.list.as_ref().map(|l| l.entries()) == Some(list.entries());
         if !same_list || self.state.servers_from != from {
             effects.push(Effect::Emit(Event::ServerListUpdated {

@@ -144,6 +144,29 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A list showed a lighter server: the device plans to move there (behaviour.md, "Rebalance").
+    RebalancePlanned {
+        /// The server it is on.
+        from: Server,
+        /// The lighter server.
+        to: Server,
+        /// When, counted from the connect that planned it.
+        after: Duration,
+    },
+    /// A planned move was made: `to` is the default server now.
+    Rebalanced {
+        /// The server it left.
+        from: Server,
+        /// The server it is on now.
+        to: Server,
+    },
+    /// A planned move was not made (the target did not answer, or drains); nothing changed.
+    RebalanceFailed {
+        /// The target.
+        to: Server,
+        /// Why.
+        reason: String,
+    },
     /// This connect call's https attempts check no certificate (`tls_verify` `"none"`,
     /// behaviour.md, "TLS"): reported before the first attempt of every call.
     TlsUnverified,
@@ -180,8 +203,10 @@ impl Event {
             | Event::DhcpLeaseProblem { .. }
             | Event::TlsUnverified
             | Event::DeviceRefused { .. }
-            | Event::RelocationFailed { .. } => Severity::Warning,
+            | Event::RelocationFailed { .. }
+            | Event::RebalanceFailed { .. } => Severity::Warning,
             Event::RelocationPending { .. } | Event::Relocated { .. } => Severity::Info,
+            Event::RebalancePlanned { .. } | Event::Rebalanced { .. } => Severity::Info,
         }
     }
 
@@ -208,6 +233,9 @@ impl Event {
             Event::RelocationPending { .. } => "relocation_pending",
             Event::Relocated { .. } => "relocated",
             Event::RelocationFailed { .. } => "relocation_failed",
+            Event::RebalancePlanned { .. } => "rebalance_planned",
+            Event::Rebalanced { .. } => "rebalanced",
+            Event::RebalanceFailed { .. } => "rebalance_failed",
         }
     }
 
@@ -221,7 +249,10 @@ impl Event {
             | Event::PatienceRanOut { server, .. }
             | Event::DeviceRefused { server, .. }
             | Event::RelocationPending { to: server, .. }
-            | Event::Relocated { to: server } => Some(server),
+            | Event::Relocated { to: server }
+            | Event::RebalancePlanned { to: server, .. }
+            | Event::Rebalanced { to: server, .. }
+            | Event::RebalanceFailed { to: server, .. } => Some(server),
             Event::RelocationFailed { to, .. } => to.as_ref(),
             Event::DefaultChanged { new, .. } => Some(new),
             Event::ServerListUpdated { from, .. } | Event::ServerListRejected { from, .. } => from.as_ref(),
@@ -329,6 +360,15 @@ impl fmt::Display for Event {
             Event::Relocated { to } => write!(f, "relocated: {to} is the default server now"),
             Event::RelocationFailed { to: Some(to), reason } => write!(f, "relocation to {to} not made: {reason}"),
             Event::RelocationFailed { to: None, reason } => write!(f, "relocation not followed: {reason}"),
+            Event::RebalancePlanned { from, to, after } => write!(
+                f,
+                "rebalance: {to} is lighter than {from}; moving there in {} ms",
+                after.as_millis()
+            ),
+            Event::Rebalanced { from, to } => {
+                write!(f, "rebalanced: moved from {from} to {to}, the default server now")
+            }
+            Event::RebalanceFailed { to, reason } => write!(f, "rebalance to {to} not made: {reason}"),
             Event::DeviceRefused { server, reason } => {
                 write!(
                     f,

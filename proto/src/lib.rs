@@ -22,6 +22,7 @@ pub mod list_key;
 pub mod order;
 pub mod printable;
 pub mod race;
+pub mod rebalance;
 pub mod retry;
 pub mod scout_ini;
 pub mod server;
@@ -35,8 +36,8 @@ pub mod tls_failure;
 pub use attempt::{Attempt, FailReason, describe_failures};
 pub use balancer::{Evaluation, ManagerLoadBalancer};
 pub use config::{
-    Config, ConfigBuilder, DHCP_LEASES_AUTO, FIRST_CONTACT_HOST, KEY_TABLE, KEYS, Key, OrderMode, ProbeKind,
-    RETRY_KEYS, RetryPolicy, RetryProfile, SCOUT_CA_DIR, SCOUT_TLS_PORT, Scheme, TlsVerify,
+    Config, ConfigBuilder, DHCP_LEASES_AUTO, FIRST_CONTACT_HOST, KEY_TABLE, KEYS, Key, NESTED_KEYS, OrderMode,
+    ProbeKind, REBALANCE_KEYS, RETRY_KEYS, RetryPolicy, RetryProfile, SCOUT_CA_DIR, SCOUT_TLS_PORT, Scheme, TlsVerify,
 };
 pub use connect::{Connect, Outcome, Step};
 pub use connected::Connected;
@@ -47,6 +48,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventSink, Severity};
 pub use order::{Ranking, SEEDS_AFTER, failover_order, spread_weight};
 pub use printable::{is_unprintable, printable};
+pub use rebalance::{Draws, Plan, RebalancePolicy, Stay};
 pub use scout_ini::{IniError, Place, ScoutIni, Setting};
 pub use server::{AddressError, DEFAULT_PORT, MAX_HOST_LEN, Server};
 pub use server_list::{ListError, MAX_BODY_BYTES, MAX_ENTRIES, ServerEntry, ServerList};

@@ -13,13 +13,38 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Largest accepted number of entries.
 pub const MAX_ENTRIES: usize = 4096;
 
-/// One entry of a server list: the endpoint and the server's optional id.
+/// Largest accepted `weight` hint of an entry (behaviour.md, "Wire format").
+pub const MAX_WEIGHT: u64 = 1_000_000;
+
+/// One entry of a server list: the endpoint, the server's optional id and its load hint.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerEntry {
     /// The endpoint.
     pub server: Server,
     /// The server's id in the cluster, if it gave one.
     pub id: Option<String>,
+    /// The server's relative capacity (`weight`, 1 to [`MAX_WEIGHT`]), if it gave one; absent = 1.
+    pub weight: Option<u32>,
+    /// How many devices the server serves now (`load`), if it said; a snapshot, never cached.
+    pub load: Option<u64>,
+}
+
+impl ServerEntry {
+    /// An entry for `server` with `id` and no load hint.
+    pub fn new(server: Server, id: Option<String>) -> Self {
+        ServerEntry {
+            server,
+            id,
+            weight: None,
+            load: None,
+        }
+    }
+
+    /// The weight the rebalance reckons with: the hint, or 1 without one.
+    pub fn weight_or_default(&self) -> u32 {
+        self.weight.unwrap_or(1)
+    }
 }
 
 /// Why a server list was refused (behaviour.md, "Wire format"); the cached list is kept.
@@ -80,7 +105,7 @@ impl ServerList {
         Self::new(
             servers
                 .into_iter()
-                .map(|server| ServerEntry { server, id: None })
+                .map(|server| ServerEntry::new(server, None))
                 .collect(),
             None,
             None,
@@ -161,6 +186,20 @@ impl ServerList {
             .map(|e| &e.server)
     }
 
+    /// This list without the entries' `load` hints: what is cached (a load is a snapshot of the
+    /// moment it was sent; behaviour.md, "Wire format").
+    pub fn without_loads(mut self) -> Self {
+        for e in &mut self.entries {
+            e.load = None;
+        }
+        self
+    }
+
+    /// Whether every entry carries a `load` hint (the rebalance then reckons by load).
+    pub fn has_loads(&self) -> bool {
+        self.entries.iter().all(|e| e.load.is_some())
+    }
+
     /// The list as the JSON value of behaviour.md, "Wire format" (also used by the state file).
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
@@ -211,11 +250,19 @@ pub(crate) fn parse_list_object(obj: &Map<String, Value>) -> Result<ServerList, 
     ServerList::new(entries, self_id, generation)
 }
 
-/// One entry as a JSON object `{"host","port","id"?}`.
+/// One entry as a JSON object `{"host","port","id"?,"weight"?,"load"?}`.
 pub(crate) fn entry_to_json(e: &ServerEntry) -> Value {
     let mut obj = server_to_json(&e.server);
-    if let (Some(id), Value::Object(o)) = (&e.id, &mut obj) {
-        o.insert("id".into(), Value::String(id.clone()));
+    if let Value::Object(o) = &mut obj {
+        if let Some(id) = &e.id {
+            o.insert("id".into(), Value::String(id.clone()));
+        }
+        if let Some(weight) = e.weight {
+            o.insert("weight".into(), weight.into());
+        }
+        if let Some(load) = e.load {
+            o.insert("load".into(), load.into());
+        }
     }
     obj
 }
@@ -225,7 +272,8 @@ pub(crate) fn server_to_json(s: &Server) -> Value {
     serde_json::json!({"host": s.host(), "port": s.port()})
 }
 
-/// Parse one `{"host","port","id"?}` object; unknown fields are ignored.
+/// Parse one `{"host","port","id"?,"weight"?,"load"?}` object; unknown fields are ignored, a
+/// malformed hint refuses the entry (behaviour.md, "Wire format").
 pub(crate) fn parse_entry(v: &Value) -> std::result::Result<ServerEntry, String> {
     let obj = v.as_object().ok_or("not an object")?;
     let host = obj
@@ -245,7 +293,25 @@ pub(crate) fn parse_entry(v: &Value) -> std::result::Result<ServerEntry, String>
         .ok_or(format!("port {port} is outside 1-65535"))?;
     let server = Server::new(host, port).map_err(|e| e.to_string())?;
     let id = optional_string(obj, "id")?;
-    Ok(ServerEntry { server, id })
+    let weight = match obj.get("weight") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|w| (1..=MAX_WEIGHT).contains(w))
+                .and_then(|w| u32::try_from(w).ok())
+                .ok_or(format!("`weight` is not a whole number from 1 to {MAX_WEIGHT}"))?,
+        ),
+    };
+    let load = match obj.get("load") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or("`load` is not a non-negative integer")?),
+    };
+    Ok(ServerEntry {
+        server,
+        id,
+        weight,
+        load,
+    })
 }
 
 fn optional_string(obj: &Map<String, Value>, key: &str) -> std::result::Result<Option<String>, String> {

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use scoutlb_proto::{Config, Device, Effect, Event, Parsed, ServerList, State};
+use scoutlb_proto::{Config, Device, Draws, Effect, Event, Parsed, ServerList, State};
 use serde_json::{Value, json};
 
 #[test]
@@ -81,7 +81,7 @@ fn run_connect(
             _ => {}
         }
     }
-    device.finish(&connect)
+    device.finish(&connect, Draws { pick: 0.5, when: 0.5 })
 }
 
 #[test]

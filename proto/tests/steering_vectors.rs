@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use scoutlb_proto::{Call, Config, Connect, Device, Effect, Error, Event, FailReason, Server, ServerList, Step};
+use scoutlb_proto::{Call, Config, Connect, Device, Draws, Effect, Error, Event, FailReason, Server, ServerList, Step};
 use serde_json::{Value, json};
 
 /// Run one call to its decision, answering each attempt as `answers` says; the servers tried,
@@ -82,7 +82,7 @@ fn the_pure_device_steers_as_the_vectors_say() {
             };
             let mut connect = device.start(call, now);
             let (tried, mut events) = run(&mut connect, &step["answers"], &at);
-            let finished = device.finish(&connect);
+            let finished = device.finish(&connect, Draws { pick: 0.5, when: 0.5 });
             events.extend(finished.effects.iter().filter_map(|e| match e {
                 Effect::Emit(event) => Some(event.clone()),
                 _ => None,

@@ -121,10 +121,10 @@ pub fn servers_json(
 
 /// One row as a list entry.
 fn entry(member: &Member) -> scoutlb::Result<ServerEntry> {
-    Ok(ServerEntry {
-        server: Server::new(&member.host, member.port)?,
-        id: Some(member.id.clone()),
-    })
+    Ok(ServerEntry::new(
+        Server::new(&member.host, member.port)?,
+        Some(member.id.clone()),
+    ))
 }
 
 #[cfg(test)]

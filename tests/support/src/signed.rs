@@ -38,10 +38,7 @@ pub fn list_of(servers: &[&str], self_index: Option<usize>) -> ServerList {
     let entries = servers
         .iter()
         .enumerate()
-        .map(|(i, s)| ServerEntry {
-            server: s.parse::<Server>().expect("a host:port address"),
-            id: Some(format!("s{i}")),
-        })
+        .map(|(i, s)| ServerEntry::new(s.parse::<Server>().expect("a host:port address"), Some(format!("s{i}"))))
         .collect();
     ServerList::new(entries, self_index.map(|i| format!("s{i}")), None).expect("a valid list")
 }

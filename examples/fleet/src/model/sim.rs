@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, SystemTime};
 
-use scoutlb::{Call, Config, Connect, Device, Error, FailReason, Server, ServerList, State, Step};
+use scoutlb::{Call, Config, Connect, Device, Draws, Error, FailReason, Server, ServerList, State, Step};
 
 use crate::fleet::Backoff;
 use crate::proxy::BUCKET;
@@ -735,7 +735,11 @@ impl Sim {
     fn finish(&mut self, slot: CallSlot) {
         let d = slot.device;
         let mut device = self.device(d);
-        let finished = device.finish(&slot.connect);
+        let draws = Draws {
+            pick: self.rng.f64(),
+            when: self.rng.f64(),
+        };
+        let finished = device.finish(&slot.connect, draws);
         self.devices[d as usize].call = NO_CALL;
         let outcome = self.devices[d as usize].outcome as usize;
         match finished.result {

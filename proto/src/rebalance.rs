@@ -1,0 +1,149 @@
+//! The opt-in rebalance (behaviour.md, "Rebalance"): when a list shows a server lighter than the
+//! device's own, whether this device moves, where to, and when; pure, the uniform draws passed in.
+//!
+//! With a `load` on every entry, each server's fair share of the devices is its weight's part of
+//! the total load. The own server's excess is what it serves beyond its share; each of its devices
+//! moves with probability excess / load, so the expected number of movers is the excess, to a
+//! lighter server chosen in proportion to its deficit. The moment is uniform in a window of at
+//! least `rebalance.window_ms`, long enough that the expected arrivals at any server (its deficit)
+//! come at no more than `rebalance.rate` per second. Without loads, a device with a `device_id`
+//! moves when it is not on the top server of its (weighted) rendezvous ranking, within the window.
+
+use std::time::Duration;
+
+pub use crate::config::RebalancePolicy;
+pub use crate::connected::Plan;
+use crate::order::spread_weight;
+use crate::server::Server;
+use crate::server_list::{ServerEntry, ServerList};
+
+/// The two uniform draws in [0, 1) a rebalance decision takes: whether this device moves (and
+/// where), and when.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Draws {
+    /// Decides whether the device moves, and to which lighter server.
+    pub pick: f64,
+    /// Decides the moment within the window.
+    pub when: f64,
+}
+
+/// Why a device does not move; for logs and vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stay {
+    /// The own server is not in the list.
+    NotListed,
+    /// The own server is not above its share (by load), or is the top of the ranking (by spread).
+    Balanced,
+    /// This device's draw kept it where it is (others of its server move).
+    NotDrawn,
+    /// Neither loads on every entry nor a `device_id`: nothing says which server is lighter.
+    NoHint,
+}
+
+impl Stay {
+    /// The reason as a short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stay::NotListed => "not_listed",
+            Stay::Balanced => "balanced",
+            Stay::NotDrawn => "not_drawn",
+            Stay::NoHint => "no_hint",
+        }
+    }
+}
+
+/// Whether the device on `own` moves, given `list` (with its load hints), for `draws`
+/// (behaviour.md, "Rebalance").
+pub fn plan(
+    list: &ServerList,
+    own: &Server,
+    device_id: Option<&str>,
+    policy: &RebalancePolicy,
+    draws: Draws,
+) -> Result<Plan, Stay> {
+    let Draws { pick, when } = draws;
+    let entries = list.entries();
+    let Some(own_index) = entries.iter().position(|e| &e.server == own) else {
+        return Err(Stay::NotListed);
+    };
+    let pick = pick.clamp(0.0, 1.0);
+    let (to, arrivals) = if list.has_loads() {
+        by_load(entries, own_index, pick)?
+    } else {
+        let device_id = device_id.ok_or(Stay::NoHint)?;
+        let top = spread_top(device_id, entries);
+        if top == own_index {
+            return Err(Stay::Balanced);
+        }
+        (top, 0.0)
+    };
+    let rate = f64::from(policy.rate.max(1));
+    let window = policy.window.max(Duration::from_secs_f64(arrivals / rate));
+    let when = when.clamp(0.0, 1.0);
+    Ok(Plan {
+        from: own.clone(),
+        to: entries[to].server.clone(),
+        after: window.mul_f64(when),
+        window,
+    })
+}
+
+/// By load: the target's index and the largest deficit (the expected arrivals at one server).
+fn by_load(entries: &[ServerEntry], own: usize, pick: f64) -> Result<(usize, f64), Stay> {
+    let total_weight: f64 = entries.iter().map(|e| f64::from(e.weight_or_default())).sum();
+    let total_load: f64 = entries.iter().map(|e| e.load.unwrap_or(0) as f64).sum();
+    let share = |e: &ServerEntry| total_load * f64::from(e.weight_or_default()) / total_weight;
+    let load = |e: &ServerEntry| e.load.unwrap_or(0) as f64;
+    let own_load = load(&entries[own]);
+    let excess = own_load - share(&entries[own]);
+    if own_load <= 0.0 || excess <= 0.0 {
+        return Err(Stay::Balanced);
+    }
+    let deficits: Vec<(usize, f64)> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != own)
+        .map(|(i, e)| (i, share(e) - load(e)))
+        .filter(|(_, d)| *d > 0.0)
+        .collect();
+    let total_deficit: f64 = deficits.iter().map(|(_, d)| d).sum();
+    let p = excess / own_load;
+    if deficits.is_empty() || pick >= p {
+        return Err(Stay::NotDrawn);
+    }
+    // The draw below p, stretched over [0, 1), picks the target in proportion to its deficit.
+    let mut left = pick / p * total_deficit;
+    let mut to = deficits[deficits.len() - 1].0;
+    for (i, d) in &deficits {
+        if left < *d {
+            to = *i;
+            break;
+        }
+        left -= d;
+    }
+    let largest = deficits.iter().map(|(_, d)| *d).fold(0.0, f64::max);
+    Ok((to, largest))
+}
+
+/// The index of the top server of the device's rendezvous ranking, weighted by the entries'
+/// `weight` (the failover order's "spread" ranking when no entry has one).
+fn spread_top(device_id: &str, entries: &[ServerEntry]) -> usize {
+    let hashes: Vec<u64> = entries.iter().map(|e| spread_weight(device_id, &e.server)).collect();
+    let key = |i: usize| -> (f64, u64) {
+        if entries.iter().all(|e| e.weight.is_none()) {
+            return (0.0, hashes[i]);
+        }
+        // Weighted rendezvous: w / -ln(u), u the hash in (0, 1).
+        let u = (hashes[i] as f64 + 1.0) / (u64::MAX as f64 + 2.0);
+        (f64::from(entries[i].weight_or_default()) / -u.ln(), hashes[i])
+    };
+    (0..entries.len())
+        .max_by(|&a, &b| {
+            key(a)
+                .partial_cmp(&key(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| entries[b].server.to_string().cmp(&entries[a].server.to_string()))
+        })
+        .unwrap_or(0)
+}
