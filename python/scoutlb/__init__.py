@@ -43,7 +43,7 @@ from scoutlb._native import (
     __version__,
     failover_order,
 )
-from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig, Servers, Strings
+from scoutlb._types import EventCallback, FilePath, ProbeCallback, RebalanceConfig, RetryConfig, Servers, Strings
 
 # A library adds no handler of its own but keeps Python's last-resort handler from printing its warnings.
 _logging.getLogger("scoutlb").addHandler(_logging.NullHandler())
@@ -69,6 +69,7 @@ __all__ = [
     "InvalidServerError",
     "ProbeAttempt",
     "ProbeCallback",
+    "RebalanceConfig",
     "RetryConfig",
     "Server",
     "ServerListError",

@@ -5,7 +5,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, final
 
-from scoutlb._types import EventCallback, FilePath, ProbeCallback, RetryConfig, Servers, Strings
+from scoutlb._types import EventCallback, FilePath, ProbeCallback, RebalanceConfig, RetryConfig, Servers, Strings
 
 class _Stop(Protocol):
     """What `stop=` takes: anything with `is_set()`, such as a `threading.Event`."""
@@ -295,6 +295,7 @@ class Client:
         nameservers: Strings = ...,
         search_domains: Strings = ...,
         retry: RetryConfig | None = None,
+        rebalance: RebalanceConfig | None = None,
         failover_order: Literal["list", "spread"] = "list",
         device_id: str | None = None,
         list_keys: Strings = ...,

@@ -30,6 +30,17 @@ class RetryConfig(TypedDict, total=False):
     """Handshake: days of failing after which max_retries no longer limits; 0 = never (default 0)."""
 
 
+class RebalanceConfig(TypedDict, total=False):
+    """The `rebalance` configuration key: moves to a lighter server, opt-in (behaviour.md, "Rebalance")."""
+
+    enabled: bool
+    """Whether the device plans moves at all (default False: Scout keeps a device where it is)."""
+    window_ms: int
+    """The shortest window over which the moves of a fleet are spread (default 120000)."""
+    rate: int
+    """Most new devices per second a server is sent by rebalancing, cluster-wide (default 64)."""
+
+
 ProbeCallback = Union[Callable[["Server", float], bool], Callable[["Server", float, "ProbeAttempt"], bool]]
 """A callback probe: `probe(server, timeout_seconds) -> bool`; raising counts as a failed attempt.
 

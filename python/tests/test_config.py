@@ -45,6 +45,7 @@ def test_every_spec_key_is_a_keyword(tmp_path: Path) -> None:
         "servers", "manager_load_balancer", "state_file", "default_port", "probe", "scheme", "ca_file",
         "ca_dir", "tls_verify", "connect_timeout_ms", "attempt_delay_ms", "answer_delay_ms", "deadline_ms", "dns_timeout_ms", "nameservers",
         "search_domains", "retry", "failover_order", "device_id", "list_keys", "dhcp_leases", "scout_ini",
+        "rebalance",
     }  # fmt: skip
 
 
