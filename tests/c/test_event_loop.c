@@ -59,7 +59,9 @@ static void test_a_refused_server_then_a_live_one(void) {
     struct scoutlb_call *call = NULL;
     CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
     CHECK(call != NULL);
-    CHECK(drive(call) >= 1);
+    /* On loopback the call may be decided inside start already (a refusal, then a fast answer):
+     * the loop then never waits. */
+    drive(call);
     struct scoutlb_connected connected;
     CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
     char want[64];
