@@ -259,9 +259,7 @@ impl Client {
         Box::new(move || {
             let mut events = Vec::new();
             let evaluation = lookup::evaluate(&entry, &config, seed, &mut |e| events.push(e));
-            names.resolved(&evaluation.servers);
-            let kept = lock(&device).balancer_evaluated(evaluation).clone();
-            (kept, events)
+            (lookup::keep(evaluation, &names, &device), events)
         })
     }
 

@@ -14,6 +14,17 @@ pub(crate) fn evaluate(
     evaluation_of(entry, config, dns::resolve_balancer_with(entry, config, seed), emit)
 }
 
+/// Keep `evaluation` for this restart: the device's, and the TLS names of the balancer's
+/// addresses (behaviour.md, "TLS"); the evaluation kept (the first one, when two raced).
+pub(crate) fn keep(
+    evaluation: Evaluation,
+    names: &crate::https::BalancerNames,
+    device: &crate::fork_lock::ForkLock<crate::Device>,
+) -> Evaluation {
+    names.resolved(&evaluation.servers);
+    device.lock().balancer_evaluated(evaluation).clone()
+}
+
 /// The evaluation of `entry` from the `outcome` of its lookup, reported as [`evaluate`] does.
 pub(crate) fn evaluation_of(
     entry: &ManagerLoadBalancer,

@@ -7,7 +7,7 @@ use std::ffi::c_int;
 use scoutlb_core::{Interest, PendingCall};
 
 use crate::args::arg_out;
-use crate::client::{self as clients, write_connected};
+use crate::client as clients;
 use crate::handle::{self, Handle};
 use crate::status::{Failure, boundary, scoutlb_status};
 
@@ -224,23 +224,19 @@ pub unsafe extern "C" fn scoutlb_client_finish(
     call: *mut scoutlb_call,
     connected_out: *mut crate::scoutlb_connected,
 ) -> scoutlb_status {
-    boundary("scoutlb_client_finish", || {
-        if call.is_null() {
-            return Err(Failure::new(
+    const NAME: &str = "scoutlb_client_finish";
+    if call.is_null() {
+        return boundary(NAME, || {
+            Err(Failure::new(
                 scoutlb_status::SCOUTLB_NULL_ARGUMENT,
                 "argument `call` is NULL",
-            ));
-        }
-        // SAFETY: not NULL, a live call that the caller gives up.
-        let call = *unsafe { handle::from_raw(call) };
-        // SAFETY: forwarded from the caller.
-        let client = unsafe { clients::client(client) }?;
-        let out = arg_out(connected_out, "connected_out")?;
-        crate::last_connect::remember(None, None);
-        let connected = client.finish(call)?;
-        crate::last_connect::remember(connected.save_error.as_deref(), connected.list_problem.as_deref());
-        write_connected(connected, out)
-    })
+            ))
+        });
+    }
+    // SAFETY: not NULL, a live call that the caller gives up; freed whatever happens next.
+    let call = *unsafe { handle::from_raw(call) };
+    // SAFETY: forwarded from the caller.
+    unsafe { clients::connect_call(NAME, client, connected_out, move |c| c.finish(call)) }
 }
 
 /// Free a call without its result: it is cancelled and its sockets closed. NULL does nothing.

@@ -167,7 +167,7 @@ pub unsafe extern "C" fn scoutlb_client_free(client: *mut scoutlb_client) {
     });
 }
 
-pub(crate) fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(), Failure> {
+fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(), Failure> {
     let mut connected = scoutlb_connected {
         server: [0; SCOUTLB_SERVER_TEXT_SIZE],
         reached: [0; SCOUTLB_SERVER_TEXT_SIZE],
@@ -804,11 +804,12 @@ pub unsafe extern "C" fn scoutlb_client_update_server_list(
     })
 }
 
-/// The body shared by the blocking connect calls: check the arguments, run `connect`, write the result.
+/// The body shared by the connect calls (blocking, and the finish of an event-loop call): check
+/// the arguments, run `connect`, write the result.
 ///
 /// # Safety
 /// `client` is NULL or a live client; `connected_out` is NULL or a valid pointer.
-unsafe fn connect_call(
+pub(crate) unsafe fn connect_call(
     name: &'static str,
     client: *const scoutlb_client,
     connected_out: *mut scoutlb_connected,

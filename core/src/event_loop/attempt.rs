@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,26 +90,21 @@ impl Attempt {
 
     /// The socket to watch, and for what; `None` once it is over.
     pub(crate) fn watch(&self) -> Option<Watch> {
-        let (fd, interest): (RawFd, Interest) = match &self.stage {
-            Stage::Connecting(s) => (s.as_raw_fd(), Interest::Write),
-            Stage::Handshake(s, tls) => (s.as_raw_fd(), tls_interest(tls)),
-            Stage::Exchange(s, Some(tls), _) => (s.as_raw_fd(), tls_interest(tls)),
-            Stage::Exchange(s, None, exchange) if exchange.is_reading() => (s.as_raw_fd(), Interest::Read),
-            Stage::Exchange(s, None, _) => (s.as_raw_fd(), Interest::Write),
-            Stage::Over => return None,
-        };
-        Some(Watch { fd, interest })
+        self.poll_fd().map(|(fd, interest)| Watch {
+            fd: fd.as_raw_fd(),
+            interest,
+        })
     }
 
-    /// The socket to watch, borrowed, for a poll(2) of its own.
+    /// The socket to watch, borrowed (for a poll(2) of its own), and for what.
     pub(crate) fn poll_fd(&self) -> Option<(BorrowedFd<'_>, Interest)> {
-        let watch = self.watch()?;
-        let fd = match &self.stage {
-            Stage::Connecting(s) => s.as_fd(),
-            Stage::Handshake(s, _) | Stage::Exchange(s, _, _) => s.as_fd(),
+        Some(match &self.stage {
+            Stage::Connecting(s) => (s.as_fd(), Interest::Write),
+            Stage::Handshake(s, tls) | Stage::Exchange(s, Some(tls), _) => (s.as_fd(), tls_interest(tls)),
+            Stage::Exchange(s, None, exchange) if exchange.is_reading() => (s.as_fd(), Interest::Read),
+            Stage::Exchange(s, None, _) => (s.as_fd(), Interest::Write),
             Stage::Over => return None,
-        };
-        Some((fd, watch.interest))
+        })
     }
 
     /// Do what the sockets allow now.
@@ -242,8 +237,7 @@ impl Attempt {
         else {
             unreachable!("only http attempts exchange")
         };
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        Exchange::new(scheme, authority, &headers)
+        Exchange::new(scheme, authority, headers)
     }
 }
 
@@ -306,19 +300,30 @@ fn plain_exchange(
             Err(e) => return Err(fail_from_io(&e, timeout)),
         }
     }
+    read_answer(stream, exchange, timeout)
+}
+
+/// Hand what `reader` holds now to the exchange (an end of stream as the server's close); the
+/// answer once it is whole.
+fn read_answer(
+    reader: &mut impl Read,
+    exchange: &mut Exchange,
+    timeout: Duration,
+) -> Result<Option<crate::probe::Answer>, FailReason> {
     let mut buf = [0u8; 16 * 1024];
     loop {
-        match stream.read(&mut buf) {
-            Ok(n) => {
-                if let Some(answer) = exchange.received(&buf[..n])? {
-                    return Ok(Some(answer));
-                }
-                if n == 0 {
-                    return Ok(None);
-                }
-            }
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            // A TLS server that closed without close_notify: the answer ends with the connection.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
             Err(e) => return Err(fail_from_io(&e, timeout)),
+        };
+        if let Some(answer) = exchange.received(&buf[..n])? {
+            return Ok(Some(answer));
+        }
+        if n == 0 {
+            return Ok(None);
         }
     }
 }
@@ -337,7 +342,6 @@ fn tls_exchange(
             .map_err(|e| fail_from_io(&e, timeout))?;
         exchange.sent(n)?;
     }
-    let mut buf = [0u8; 16 * 1024];
     loop {
         while tls.wants_write() {
             match tls.write_tls(stream) {
@@ -347,23 +351,8 @@ fn tls_exchange(
             }
         }
         // What was decrypted already.
-        loop {
-            match tls.reader().read(&mut buf) {
-                Ok(n) => {
-                    if let Some(answer) = exchange.received(&buf[..n])? {
-                        return Ok(Some(answer));
-                    }
-                    if n == 0 {
-                        return Ok(None);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // The server closed without close_notify: the answer ends with the connection.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return exchange.received(&[]);
-                }
-                Err(e) => return Err(fail_from_io(&e, timeout)),
-            }
+        if let Some(answer) = read_answer(&mut tls.reader(), exchange, timeout)? {
+            return Ok(Some(answer));
         }
         match tls.read_tls(stream) {
             Ok(0) => return exchange.received(&[]),

@@ -46,12 +46,12 @@ fn bad(e: impl std::fmt::Display) -> FailReason {
 
 impl Exchange {
     /// `GET SERVERS_PATH` of `authority` (`host:port`), with `headers`.
-    pub(crate) fn new(scheme: &str, authority: &str, headers: &[(&str, &str)]) -> Result<Self, FailReason> {
+    pub(crate) fn new(scheme: &str, authority: &str, headers: &[(&str, String)]) -> Result<Self, FailReason> {
         let mut request = Request::get(format!("{scheme}://{authority}{SERVERS_PATH}"))
             .header("user-agent", concat!("scoutlb/", env!("CARGO_PKG_VERSION")))
             .header("connection", "close");
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            request = request.header(*name, value.as_str());
         }
         let request = request
             .body(())
@@ -185,7 +185,7 @@ mod tests {
     use super::*;
 
     fn exchange() -> Exchange {
-        Exchange::new("http", "127.0.0.1:22123", &[("scout-device-id", "dev-1")]).unwrap()
+        Exchange::new("http", "127.0.0.1:22123", &[("scout-device-id", "dev-1".to_string())]).unwrap()
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! calls [`PendingCall::process`]; once [`PendingCall::is_done`], [`crate::Client::finish`] applies
 //! the outcome to the device and returns the result of a blocking call.
 //!
-//! HTTP is ureq-proto's state machine ([`exchange`]), TLS rustls' `ClientConnection`, names the
-//! hosts file and DNS messages of hickory-proto ([`names`]).
+//! HTTP is ureq-proto's state machine ([`exchange`]), TLS rustls' `ClientConnection`, names
+//! the hosts file read by hickory's parser ([`names`]; no DNS yet).
 
 mod attempt;
 mod exchange;
@@ -131,7 +131,8 @@ impl std::fmt::Debug for PendingCall {
 }
 
 impl PendingCall {
-    /// A call of `connect`, begun now; it does nothing until the first [`PendingCall::process`].
+    /// A call of `connect`, begun now: its first [`PendingCall::process`] is made here, so its
+    /// first attempts have started (and on loopback it may already be done).
     pub(crate) fn new(
         owner: u64,
         connect: Connect,

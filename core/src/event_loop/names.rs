@@ -10,7 +10,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 
 use super::LoopProbe;
 use crate::fork_lock::ForkLock;
-use crate::lookup::evaluation_of;
+use crate::lookup::{evaluation_of, keep};
 use crate::{
     Config, Device, DnsFailure, DnsFailureKind, Error, Evaluation, Event, FailReason, ManagerLoadBalancer, Server,
 };
@@ -91,7 +91,5 @@ pub(crate) fn evaluate_balancer(
     };
     let mut events = Vec::new();
     let evaluation = evaluation_of(entry, &settings.config, outcome, &mut |e| events.push(e));
-    probe.names.resolved(&evaluation.servers);
-    let kept = device.lock().balancer_evaluated(evaluation).clone();
-    (kept, events)
+    (keep(evaluation, &probe.names, device), events)
 }
