@@ -122,9 +122,7 @@ fn garbage_does_not_cost_the_cached_list() {
 #[test]
 fn https_verifies_against_the_configured_ca() {
     let pki = TestPki::new();
-    let body = Arc::new(std::sync::Mutex::new(String::new()));
-    let tls = TestServer::start_tls(Behaviour::Body(body.clone()), Some(pki.server_config.clone()));
-    *body.lock().unwrap() = list_body(&[(&tls.server(), "t")], Some("t"));
+    let tls = TestServer::live_tls("t", &pki);
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &pki.ca_pem).unwrap();

@@ -1,12 +1,11 @@
 //! The event-loop driver (behaviour.md, "Event loops"): a call driven by the caller's own poll(2)
 //! loop gives what the blocking call gives, on loopback.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scoutlb::{Client, Config, Connected, Error, FailReason, PendingCall, Server};
 use scoutlb_testkit::event_loop::{drive, poll};
-use scoutlb_testkit::{Behaviour, Recorder, SteerServer, TestPki, TestServer, list_body, refused};
+use scoutlb_testkit::{Behaviour, Recorder, SteerServer, TestPki, TestServer, refused};
 
 fn config(servers: &[Server], extra: &str) -> Config {
     let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
@@ -101,9 +100,7 @@ fn a_slow_default_within_its_patience_is_kept_over_a_faster_server() {
 #[test]
 fn https_checks_the_certificate_on_the_event_loop_too() {
     let pki = TestPki::new();
-    let body = Arc::new(std::sync::Mutex::new(String::new()));
-    let tls = TestServer::start_tls(Behaviour::Body(body.clone()), Some(pki.server_config.clone()));
-    *body.lock().unwrap() = list_body(&[(&tls.server(), "t")], Some("t"));
+    let tls = TestServer::live_tls("t", &pki);
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &pki.ca_pem).unwrap();
@@ -247,4 +244,47 @@ fn many_calls_share_one_loop() {
     for (client, call) in clients.iter().zip(calls) {
         assert_eq!(client.finish(call).unwrap().server, live.server());
     }
+}
+
+#[test]
+fn names_outside_the_hosts_file_and_srv_entries_fail_as_dns_and_say_why() {
+    let live = TestServer::live("a");
+    let unknown = Server::new("no-such-host.invalid", 22123).unwrap();
+    let client = Client::new(config(&[unknown.clone(), live.server()], "")).unwrap();
+    let c = event_loop_connect(&client).unwrap();
+    assert_eq!(c.server, live.server());
+    assert_eq!(c.failed[0].server, unknown);
+    assert_eq!(c.failed[0].reason.kind(), "dns");
+    assert!(
+        c.failed[0].reason.to_string().contains("does not ask DNS"),
+        "{}",
+        c.failed[0].reason
+    );
+    let srv = Client::new(config(
+        &[live.server()],
+        r#""manager_load_balancer": "srv:_scout._tcp.example.invalid""#,
+    ))
+    .unwrap();
+    let c = event_loop_connect(&srv).unwrap();
+    assert_eq!(c.server, live.server());
+    assert!(!c.via_balancer);
+    assert_eq!(c.failed[0].reason.kind(), "dns");
+    assert!(
+        c.failed[0].reason.to_string().contains("does not ask DNS"),
+        "{}",
+        c.failed[0].reason
+    );
+}
+
+#[test]
+fn finish_saves_the_state_file_as_a_blocking_call_does() {
+    let live = TestServer::live("a");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let extra = format!(r#""state_file": "{}""#, state.display());
+    let client = Client::new(config(&[live.server()], &extra)).unwrap();
+    assert!(event_loop_connect(&client).unwrap().saved);
+    let restarted = Client::new(config(&[live.server()], &extra)).unwrap();
+    assert_eq!(restarted.default_server(), Some(live.server()));
+    assert_eq!(restarted.server_list(), vec![live.server()]);
 }

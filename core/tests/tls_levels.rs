@@ -4,19 +4,15 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scoutlb::{Client, Config, Error, ErrorKind, Event, FailReason, TlsFailureKind};
 use scoutlb_testkit::dns::{Dnsmasq, ZONE};
-use scoutlb_testkit::{Behaviour, Recorder, TestPki, TestServer, free_port, list_body, skip};
+use scoutlb_testkit::{Behaviour, Recorder, TestPki, TestServer, free_port, skip};
 
 /// An https server with `pki`'s certificate that answers with a list of itself.
 fn https_server(pki: &TestPki) -> TestServer {
-    let body = Arc::new(Mutex::new(String::new()));
-    let server = TestServer::start_tls(Behaviour::Body(body.clone()), Some(pki.server_config.clone()));
-    *body.lock().unwrap() = list_body(&[(&server.server(), "t")], Some("t"));
-    server
+    TestServer::live_tls("t", pki)
 }
 
 /// A client of `json` (an object's inner text) with https and a recorder of its events.

@@ -35,16 +35,6 @@
 
 typedef scoutlb_status (*text_fn)(const struct scoutlb_client *, char *, size_t, size_t *);
 
-/** Create a client from JSON text (no callbacks); NULL (and a failed check) when it fails. */
-static struct scoutlb_client *client_from(const char *json) {
-    struct scoutlb_config *config = NULL;
-    struct scoutlb_client *client = NULL;
-    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
-    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
-    scoutlb_config_free(config);
-    return client;
-}
-
 /** The text a list function writes, malloc'd after asking for the size; NULL on failure. */
 static char *text_of(text_fn fn, const struct scoutlb_client *client) {
     size_t len = 0;
@@ -211,7 +201,7 @@ static uint64_t now_ms(void) {
 static void test_null_arguments(void) {
     struct scoutlb_config *config = NULL;
     struct scoutlb_config *untouched_config = (struct scoutlb_config *)&config;
-    struct scoutlb_client *client = client_from("{\"servers\": [\"a\"], \"probe\": \"none\"}");
+    struct scoutlb_client *client = tl_client("{\"servers\": [\"a\"], \"probe\": \"none\"}");
     struct scoutlb_client *untouched_client = (struct scoutlb_client *)&config;
     struct scoutlb_connected connected;
     struct stopper stopper;
@@ -473,7 +463,7 @@ static void test_steering(void) {
 
     /* Every server drains: all fail, each attempt `draining`. */
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"attempt_delay_ms\": 0}", tl_http_port(draining));
-    client = client_from(json);
+    client = tl_client(json);
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
     CHECK_STATUS(scoutlb_last_error_attempt(0, &attempt), SCOUTLB_OK);
     CHECK(attempt.kind == SCOUTLB_ATTEMPT_DRAINING && strcmp(attempt.kind_name, "draining") == 0);
@@ -508,7 +498,7 @@ static void test_steering(void) {
 
 static void test_invalid_utf8(void) {
     struct scoutlb_config *config = NULL;
-    struct scoutlb_client *client = client_from("{\"servers\": [\"a\"], \"probe\": \"none\"}");
+    struct scoutlb_client *client = tl_client("{\"servers\": [\"a\"], \"probe\": \"none\"}");
     char buf[64];
     size_t len = 0;
     static const char bad_body[] = "{\"servers\": [{\"host\": \"\xff\", \"port\": 1}]}";
@@ -594,7 +584,7 @@ static void test_malformed_json(void) {
 /* ---- buffers --------------------------------------------------------------------------------- */
 
 static void test_buffers(void) {
-    struct scoutlb_client *client = client_from("{\"servers\": [\"a\", \"b:7\", \"[fd00::0001]\"], \"probe\": \"none\"}");
+    struct scoutlb_client *client = tl_client("{\"servers\": [\"a\", \"b:7\", \"[fd00::0001]\"], \"probe\": \"none\"}");
     static const char want[] = "a:22123\nb:7\n[fd00::1]:22123\n";
     char buf[64];
     char small[sizeof want - 1];
@@ -730,10 +720,10 @@ static void test_state_file(void) {
     }
     snprintf(path, sizeof path, "%s/state.json", dir);
     snprintf(json, sizeof json, "{\"servers\": [\"a\", \"b\"], \"probe\": \"none\", \"state_file\": \"%s\"}", path);
-    client = client_from(json);
+    client = tl_client(json);
     CHECK_STATUS(scoutlb_client_report_success(client, "b"), SCOUTLB_OK);
     scoutlb_client_free(client);
-    client = client_from(json); /* a restart */
+    client = tl_client(json); /* a restart */
     CHECK_TEXT(scoutlb_client_default_server, client, "b:22123");
     scoutlb_client_free(client);
 
@@ -1098,7 +1088,7 @@ static void test_connect_http(void) {
     /* Every seed refused: the error names each attempt and why. */
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"attempt_delay_ms\": 0}",
              refused, refused2);
-    client = client_from(json);
+    client = tl_client(json);
     memset(&connected, 0x5a, sizeof connected);
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
     CHECK(connected.failed_attempts == 0x5a5a5a5au); /* written only on success */
@@ -1178,7 +1168,7 @@ static void test_connect_http(void) {
              "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"attempt_delay_ms\": 0,"
              " \"connect_timeout_ms\": 300}",
              tl_http_port(silent), tl_http_port(broken));
-    client = client_from(json);
+    client = tl_client(json);
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_ALL_FAILED);
     CHECK_ERROR_HAS("timed out after 300 ms");
     CHECK_ERROR_HAS("HTTP status 500");
@@ -1201,7 +1191,7 @@ static void test_connect_http(void) {
     /* The ManagerLoadBalancer's address is tried first. */
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"manager_load_balancer\": \"127.0.0.1:%u\"}",
              refused, tl_http_port(c));
-    client = client_from(json);
+    client = tl_client(json);
     snprintf(want, sizeof want, "127.0.0.1:%u\n", tl_http_port(c));
     CHECK_TEXT(scoutlb_client_balancer_addresses, client, want);
     CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
@@ -1308,7 +1298,7 @@ static void test_connect_with_retry_until(void) {
     CHECK(tl_http_set_body(live, json));
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"max_tries\": 1}}",
              tl_http_port(live));
-    client = client_from(json);
+    client = tl_client(json);
     stopper_init(&stopper, 0);
     memset(&connected, 0, sizeof connected);
     CHECK_STATUS(scoutlb_client_connect_with_retry_until(client, my_stop, &stopper, &connected), SCOUTLB_OK);
@@ -1512,7 +1502,7 @@ static void test_threads(void) {
     tl_http_set_body(server, body);
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"]}", tl_http_port(server));
     snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(server));
-    client = client_from(json);
+    client = tl_client(json);
     for (i = 0; i < THREADS; i++) {
         cargs[i].client = client;
         cargs[i].want = want;
@@ -1570,7 +1560,7 @@ static void run_vector(const struct tl_json *c) {
               append(json, sizeof json, "\"");
     }
     ok &= append(json, sizeof json, "]}");
-    client = client_from(json);
+    client = tl_client(json);
     if (client == NULL) {
         return;
     }
@@ -1703,7 +1693,7 @@ static void test_list_vectors(const char *dir) {
         const struct tl_json *count = tl_json_get(c, "servers_count");
         const char *error = string_of(c, "error_contains");
         char *body = list_body(c);
-        struct scoutlb_client *client = client_from("{\"servers\": [\"seed.test:1\"], \"probe\": \"none\"}");
+        struct scoutlb_client *client = tl_client("{\"servers\": [\"seed.test:1\"], \"probe\": \"none\"}");
         if (body == NULL || client == NULL) {
             CHECK(!"a server-list case has a body and a client");
             free(body);
@@ -2064,7 +2054,7 @@ static void test_fork_mid_save(void) {
     snprintf(path, sizeof path, "%s/state.json", dir);
     snprintf(lock_path, sizeof lock_path, "%s.lock", path);
     snprintf(json, sizeof json, "{\"servers\": [\"a:1\", \"b:2\"], \"probe\": \"none\", \"state_file\": \"%s\"}", path);
-    client = client_from(json);
+    client = tl_client(json);
 
     /* Another process holds the lock file (both kinds of lock), so the next save waits inside. */
     holder = fork();

@@ -15,15 +15,6 @@
 
 #define MAX_WATCHES 16
 
-static struct scoutlb_client *client_of(const char *json) {
-    struct scoutlb_config *config = NULL;
-    struct scoutlb_client *client = NULL;
-    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
-    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
-    scoutlb_config_free(config);
-    return client;
-}
-
 /* An agent's loop: poll the call's sockets until its timeout, then process; returns the wakes. */
 static int drive(struct scoutlb_call *call) {
     int wakes = 0;
@@ -55,7 +46,7 @@ static void test_a_refused_server_then_a_live_one(void) {
              tl_http_port(live));
     CHECK(tl_http_set_body(live, body));
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"]}", dead, tl_http_port(live));
-    struct scoutlb_client *client = client_of(json);
+    struct scoutlb_client *client = tl_client(json);
     struct scoutlb_call *call = NULL;
     CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
     CHECK(call != NULL);
@@ -82,7 +73,7 @@ static void test_all_refused_names_the_attempts(void) {
     char json[256];
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"]}", tl_refused_port(),
              tl_refused_port());
-    struct scoutlb_client *client = client_of(json);
+    struct scoutlb_client *client = tl_client(json);
     struct scoutlb_call *call = NULL;
     CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
     drive(call);
@@ -98,7 +89,7 @@ static void test_cancel_and_free(void) {
     struct tl_http_server *silent = tl_http_start(TL_SILENT, 200, "");
     char json[256];
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"]}", tl_http_port(silent));
-    struct scoutlb_client *client = client_of(json);
+    struct scoutlb_client *client = tl_client(json);
     struct scoutlb_call *call = NULL;
     CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
     CHECK_STATUS(scoutlb_call_process(call), SCOUTLB_OK);
@@ -138,19 +129,19 @@ static void test_bad_arguments_and_refused_probes(void) {
     CHECK(scoutlb_call_timeout_ms(NULL) == -1);
     CHECK(!scoutlb_call_is_done(NULL));
     scoutlb_call_free(NULL);
-    struct scoutlb_client *client = client_of("{\"servers\": [\"127.0.0.1:1\"]}");
+    struct scoutlb_client *client = tl_client("{\"servers\": [\"127.0.0.1:1\"]}");
     CHECK_STATUS(scoutlb_client_start_connect(client, NULL), SCOUTLB_NULL_ARGUMENT);
     CHECK_STATUS(scoutlb_client_finish(client, NULL, &connected), SCOUTLB_NULL_ARGUMENT);
     CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
     CHECK_STATUS(scoutlb_call_watches(call, NULL, 4, &count), SCOUTLB_NULL_ARGUMENT);
     CHECK_STATUS(scoutlb_call_watches(call, &w, 1, NULL), SCOUTLB_NULL_ARGUMENT);
     /* Finished by another client: refused, and the call is freed all the same. */
-    struct scoutlb_client *other = client_of("{\"servers\": [\"127.0.0.1:1\"]}");
+    struct scoutlb_client *other = tl_client("{\"servers\": [\"127.0.0.1:1\"]}");
     CHECK_STATUS(scoutlb_client_finish(other, call, &connected), SCOUTLB_UNSUPPORTED);
     scoutlb_client_free(other);
     scoutlb_client_free(client);
     /* Agent-driven probes have no driver. */
-    client = client_of("{\"servers\": [\"127.0.0.1:1\"], \"probe\": \"none\"}");
+    client = tl_client("{\"servers\": [\"127.0.0.1:1\"], \"probe\": \"none\"}");
     CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_UNSUPPORTED);
     char *message = tl_last_error();
     CHECK(message != NULL && tl_contains(message, "event-loop"));

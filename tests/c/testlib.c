@@ -35,6 +35,15 @@ void tl_check(int ok, const char *file, int line, const char *what) {
     pthread_mutex_unlock(&tl_lock);
 }
 
+struct scoutlb_client *tl_client(const char *json) {
+    struct scoutlb_config *config = NULL;
+    struct scoutlb_client *client = NULL;
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    return client;
+}
+
 char *tl_last_error(void) {
     /* Ask for the size first, then copy: the message survives the first call. */
     size_t len = 0;

@@ -21,6 +21,11 @@ void tl_check_status(uint32_t got, uint32_t want, const char *file, int line, co
 /** Print "N passed, N failed" and return the process exit code. */
 int tl_finish(void);
 
+struct scoutlb_client;
+
+/** A client of JSON configuration text (no callbacks); NULL (and a failed check) when it fails. */
+struct scoutlb_client *tl_client(const char *json);
+
 /** A malloc'd copy of this thread's last error message of the library (free it), or NULL. */
 char *tl_last_error(void);
 

@@ -163,6 +163,14 @@ impl TestServer {
         s
     }
 
+    /// A live server like [`TestServer::live`] over HTTPS with `pki`'s certificate.
+    pub fn live_tls(id: &str, pki: &TestPki) -> Self {
+        let body = Arc::new(Mutex::new(String::new()));
+        let s = Self::start_tls(Behaviour::Body(Arc::clone(&body)), Some(pki.server_config.clone()));
+        *body.lock().unwrap() = list_body(&[(&s.server(), id)], Some(id));
+        s
+    }
+
     /// A live server like [`TestServer::live`] that answers each request only after `delay`.
     pub fn live_after(id: &str, delay: Duration) -> Self {
         let body = Arc::new(Mutex::new(String::new()));
