@@ -34,7 +34,7 @@ pub use cancel::Canceller;
 pub use client::{Client, ClientBuilder};
 pub use dhcp::HOOK_FILE as DHCP_HOOK_FILE;
 pub use dns::resolve_balancer;
-pub use probe::{HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
+pub use probe::{FnProbe, HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
 pub use scoutlb_proto::{
     AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, DEVICE_ID_HEADER,
     DHCP_LEASES_AUTO, Device, DnsFailure, DnsFailureKind, Effect, Error, ErrorKind, Evaluation, Event, EventSink,
