@@ -196,6 +196,25 @@ fn rolling_restart_with_a_drain_keeps_the_defaults_and_the_shares() {
 }
 
 #[test]
+fn relocate_moves_the_named_devices_to_b_and_no_other() {
+    // Patient devices: on a loaded machine a slow answer of their own server must not send one
+    // elsewhere, which would read as a device moved by the relocation.
+    let (_dir, config) = patient();
+    for mode in ["online", "offline"] {
+        let Some(out) = fleet("relocate", &["--count", "200", "--mode", mode, "--config", &config]) else {
+            return;
+        };
+        assert_eq!(out.figure("devices relocated to B by the admin command"), 200.0, "{mode}");
+        assert_eq!(out.figure("moved: relocated devices on B"), 200.0, "{mode}");
+        assert_eq!(out.figure("elsewhere: relocated devices on another server"), 0.0, "{mode}");
+        assert_eq!(out.figure("other devices that changed server"), 0.0, "{mode}");
+        assert_eq!(out.figure("failed: connects that failed (every step)"), 0.0, "{mode}");
+        assert_eq!(out.figure("answers with relocate (all servers)"), 200.0, "each learned it once: {mode}");
+        assert_eq!(out.figure("instructions left (all servers)"), 0.0, "{mode}");
+    }
+}
+
+#[test]
 fn refused_devices_retry_slowly_and_known_ones_connect() {
     let args = ["refused", "--for", "6s", "--retry-base", "250ms", "--retry-cap", "4s"];
     let dir = tempfile::tempdir().unwrap();
