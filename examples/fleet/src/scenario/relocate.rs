@@ -66,7 +66,13 @@ pub fn run(ctx: &mut Context, count: usize, target: usize, mode: RelocateMode, s
     let up = all_up(&cluster);
     let window = ctx.common.window;
     let learn_at = Instant::now();
-    let (_, learned) = fleet.act(&arrivals(n, window, seed ^ 1), Action::Reconnect, &up, STEP_LIMIT, || ());
+    let (_, learned) = fleet.act(
+        &arrivals(n, window, seed ^ 1),
+        Action::Reconnect,
+        &up,
+        STEP_LIMIT,
+        || (),
+    );
     let step = match mode {
         RelocateMode::Online => Action::Restart,
         RelocateMode::Offline => Action::Reconnect,
@@ -89,7 +95,7 @@ pub fn run(ctx: &mut Context, count: usize, target: usize, mode: RelocateMode, s
     let mut report = Report::default();
     report.row(
         format!("devices relocated to {} by the admin command", cluster::name(target)),
-        answer as f64,
+        answer,
         Unit::Count,
     );
     report.row("time of the admin command", ms(command_took), Unit::Ms);
@@ -106,8 +112,16 @@ pub fn run(ctx: &mut Context, count: usize, target: usize, mode: RelocateMode, s
         .map(|o| o.at + o.took)
         .max();
     let all_moved = last_move.map_or(f64::NAN, |t| ms(t.saturating_duration_since(asked_at)));
-    report.row(format!("moved: relocated devices on {}", cluster::name(target)), moved_n as f64, Unit::Count);
-    report.row("elsewhere: relocated devices on another server", elsewhere as f64, Unit::Count);
+    report.row(
+        format!("moved: relocated devices on {}", cluster::name(target)),
+        moved_n as f64,
+        Unit::Count,
+    );
+    report.row(
+        "elsewhere: relocated devices on another server",
+        elsewhere as f64,
+        Unit::Count,
+    );
     report.row("failed: connects that failed (every step)", failed as f64, Unit::Count);
     report.row("other devices that changed server", others_moved as f64, Unit::Count);
     report.row("time until all moved (from the admin command)", all_moved, Unit::Ms);
@@ -144,7 +158,10 @@ pub fn run(ctx: &mut Context, count: usize, target: usize, mode: RelocateMode, s
         crate::report::show(all_moved, Unit::Ms)
     );
     let marks = vec![
-        (at(asked_at), format!("scout-server relocate --to {}", cluster::name(target))),
+        (
+            at(asked_at),
+            format!("scout-server relocate --to {}", cluster::name(target)),
+        ),
         (at(learn_at), "every device checks in: the relocated learn".to_owned()),
         (
             at(move_at),
@@ -168,7 +185,13 @@ pub fn run(ctx: &mut Context, count: usize, target: usize, mode: RelocateMode, s
 
 /// Runs `scout-server relocate` against server A's admin endpoint with a devices file; the
 /// number of devices it says it relocated.
-fn ask(bin: &std::path::Path, cluster: &Cluster, devices: &[usize], target: usize, mode: RelocateMode) -> Result<f64, String> {
+fn ask(
+    bin: &std::path::Path,
+    cluster: &Cluster,
+    devices: &[usize],
+    target: usize,
+    mode: RelocateMode,
+) -> Result<f64, String> {
     let admin = cluster
         .admin_addr(ASKED)
         .ok_or("the cluster was started without admin endpoints")?;
@@ -178,7 +201,13 @@ fn ask(bin: &std::path::Path, cluster: &Cluster, devices: &[usize], target: usiz
     let out = Command::new(bin)
         .arg("relocate")
         .arg(admin.to_string())
-        .args(["--to", &cluster::server_id(target), "--mode", mode.name(), "--devices-file"])
+        .args([
+            "--to",
+            &cluster::server_id(target),
+            "--mode",
+            mode.name(),
+            "--devices-file",
+        ])
         .arg(file.path())
         .output()
         .map_err(|e| format!("cannot run {} relocate: {e}", bin.display()))?;
@@ -189,8 +218,12 @@ fn ask(bin: &std::path::Path, cluster: &Cluster, devices: &[usize], target: usiz
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("scout-server relocate printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))?;
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "scout-server relocate printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })?;
     Ok(answer["relocating"].as_f64().unwrap_or(f64::NAN))
 }
 
