@@ -227,10 +227,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut admin = None;
 
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
+        let (flag, inline) = split_flag(&arg);
         let mut value = || {
             inline
                 .clone()
@@ -302,16 +299,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     })))
 }
 
-/// Parses a `Retry-After` in seconds: 1 to [`MAX_RETRY_AFTER`].
+/// A `--flag=value` argument as the flag and its value; any other argument as itself, no value.
+fn split_flag(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+        _ => (arg.to_owned(), None),
+    }
+}
+
 /// The arguments of `relocate` after its address.
 fn parse_relocate(rest: Vec<String>) -> Result<AdminCall, String> {
     let (mut to, mut mode, mut file, mut devices) = (None, "online".to_owned(), None, Vec::new());
     let mut rest = rest.into_iter();
     while let Some(arg) = rest.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
+        let (flag, inline) = split_flag(&arg);
         let mut value = || {
             inline
                 .clone()
@@ -343,6 +344,7 @@ fn parse_relocate(rest: Vec<String>) -> Result<AdminCall, String> {
     })
 }
 
+/// Parses a `Retry-After` in seconds: 1 to [`MAX_RETRY_AFTER`].
 fn parse_retry_after(value: &str) -> Result<u64, String> {
     match value.parse::<u64>() {
         Ok(n) if (1..=MAX_RETRY_AFTER).contains(&n) => Ok(n),

@@ -122,6 +122,16 @@ impl Relocations {
     /// Reads the table again, and deletes the rows of the devices that reached this server.
     fn sync(&self, db: &mut Database) -> db::DbResult<()> {
         let seen = std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()));
+        let result = self.sync_seen(db, &seen);
+        if result.is_err() {
+            // Tried again at the next poll, with the devices seen meanwhile.
+            self.seen.lock().unwrap_or_else(|e| e.into_inner()).extend(seen);
+        }
+        result
+    }
+
+    /// [`Relocations::sync`] with the devices `seen` since the last one.
+    fn sync_seen(&self, db: &mut Database, seen: &HashSet<String>) -> db::DbResult<()> {
         let mut rows = db.relocations()?;
         let arrived: Vec<String> = rows
             .iter()
@@ -129,7 +139,6 @@ impl Relocations {
             .map(|r| r.device.clone())
             .collect();
         if !arrived.is_empty() {
-            // On a failure they are noted again at their next request.
             let n = db.arrived(&arrived, &self.self_id)?;
             note!("relocation: {n} devices reached this server");
             rows.retain(|r| !(r.target == self.self_id && seen.contains(&r.device)));
