@@ -583,7 +583,8 @@ struct scoutlb_probe_params {
      */
     size_t reason_len;
     /**
-     * This attempt, for `scoutlb_probe_transport_up` and `scoutlb_probe_server_list`; valid only
+     * This attempt, for `scoutlb_probe_transport_up`, `scoutlb_probe_server_list`,
+     * `scoutlb_probe_draining` and `scoutlb_probe_refused`; valid only
      * until the callback returns, on its thread. Never NULL.
      */
     struct scoutlb_probe_attempt *attempt;
@@ -1362,6 +1363,35 @@ scoutlb_status scoutlb_probe_transport_up(struct scoutlb_probe_attempt *attempt)
 scoutlb_status scoutlb_probe_server_list(struct scoutlb_probe_attempt *attempt,
                                          const uint8_t *body,
                                          size_t len);
+
+/**
+ * Tell the device that this server drains (behaviour.md, "Servers that steer devices"): use
+ * another server for now, and this one again after `retry_after_ms` (capped at one hour). The
+ * attempt then fails as `SCOUTLB_ATTEMPT_DRAINING` whatever the callback returns; the last of
+ * `scoutlb_probe_draining` and `scoutlb_probe_refused` counts.
+ *
+ * Thread safety: call it only from the probe callback that received `attempt`, before it returns.
+ *
+ * # Safety
+ * `attempt` is NULL or the `attempt` of the running callback's params.
+ */
+scoutlb_status scoutlb_probe_draining(struct scoutlb_probe_attempt *attempt, uint64_t retry_after_ms);
+
+/**
+ * Tell the device that this server refuses it, with `reason` (NUL-terminated UTF-8, copied;
+ * behaviour.md, "Servers that steer devices"): the call then ends with `SCOUTLB_DEVICE_REFUSED`
+ * and no other server is tried, whatever the callback returns; the last of
+ * `scoutlb_probe_draining` and `scoutlb_probe_refused` counts.
+ *
+ * Returns `SCOUTLB_INVALID_UTF8` for a reason that is not UTF-8 (nothing is recorded).
+ *
+ * Thread safety: call it only from the probe callback that received `attempt`, before it returns.
+ *
+ * # Safety
+ * `attempt` is NULL or the `attempt` of the running callback's params; `reason` is NULL or a
+ * NUL-terminated string.
+ */
+scoutlb_status scoutlb_probe_refused(struct scoutlb_probe_attempt *attempt, const char *reason);
 
 /**
  * Parse a server address and write its canonical text, as the library compares and prints it.

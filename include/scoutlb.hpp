@@ -191,6 +191,20 @@ class probe_request {
                                                body.size()));
     }
 
+    /** Tell the device this server drains: another server for now, this one again after
+     * `retry_after` (capped at one hour); the attempt fails as draining whatever the probe returns
+     * (behaviour.md, "Probes"). */
+    void draining(std::chrono::milliseconds retry_after) const {
+        detail_check(scoutlb_probe_draining(
+            params_->attempt, static_cast<std::uint64_t>(retry_after.count() > 0 ? retry_after.count() : 0)));
+    }
+
+    /** Tell the device this server refuses it, with `reason`: the call ends with
+     * SCOUTLB_DEVICE_REFUSED and no other server is tried, whatever the probe returns. */
+    void refused(const std::string &reason) const {
+        detail_check(scoutlb_probe_refused(params_->attempt, reason.c_str()));
+    }
+
     /** Wraps the C parameters (used by the library's trampoline). */
     explicit probe_request(const scoutlb_probe_params *params) noexcept : params_(params) {}
 

@@ -36,7 +36,7 @@ pub use client::{Client, ClientBuilder};
 pub use dhcp::HOOK_FILE as DHCP_HOOK_FILE;
 pub use dns::resolve_balancer;
 pub use event_loop::{Interest, PendingCall, Watch};
-pub use probe::{HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
+pub use probe::{FnProbe, HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
 pub use scoutlb_proto::{
     AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, DEVICE_ID_HEADER,
     DHCP_LEASES_AUTO, Device, DnsFailure, DnsFailureKind, Draws, Effect, Error, ErrorKind, Evaluation, Event,

@@ -89,6 +89,21 @@ where
     }
 }
 
+/// A callback probe that answers with the attempt's [`FailReason`], so it can report a drain
+/// ([`FailReason::Draining`]) or a refusal ([`FailReason::DeviceRefused`]) of its own protocol
+/// (behaviour.md, "Probes").
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FnProbe<F>(pub F);
+
+impl<F> Probe for FnProbe<F>
+where
+    F: Fn(&Server, Duration) -> std::result::Result<(), FailReason> + Send + Sync,
+{
+    fn probe(&self, server: &Server, timeout: Duration) -> std::result::Result<Reached, FailReason> {
+        (self.0)(server, timeout).map(|()| Reached::default())
+    }
+}
+
 /// The `tcp` probe: a TCP connection is accepted.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpProbe;

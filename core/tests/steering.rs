@@ -225,3 +225,70 @@ fn the_wait_after_a_refusal_ends_at_a_cancel() {
     assert_eq!(a.requests().len(), 1, "stopped during the wait, before a second try");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
 }
+
+/// What the callback probe of the tests below answers for `a.example` (b.example always answers).
+#[derive(Clone, Copy)]
+enum Own {
+    Up,
+    Drains,
+    Refuses,
+}
+
+/// What the probe answers for a.example, and the hosts it was asked about.
+type Shared = std::sync::Arc<std::sync::Mutex<(Own, Vec<String>)>>;
+
+/// A client whose `FnProbe` answers for `a.example` as `own` says and counts the calls per host.
+fn own_protocol_client() -> (Client, Shared) {
+    use std::sync::{Arc, Mutex};
+    let shared = Arc::new(Mutex::new((Own::Up, Vec::new())));
+    let seen = Arc::clone(&shared);
+    let mut config = Config::from_json(r#"{"servers": ["a.example:1", "b.example:1"], "probe": "callback"}"#).unwrap();
+    config.attempt_delay = Duration::ZERO;
+    let probe = scoutlb::FnProbe(move |s: &Server, _: Duration| {
+        let mut seen = seen.lock().unwrap();
+        seen.1.push(s.host().to_string());
+        match (s.host(), seen.0) {
+            ("a.example", Own::Drains) => Err(FailReason::Draining(Duration::from_secs(7200))),
+            ("a.example", Own::Refuses) => Err(FailReason::DeviceRefused("dev-9 is not known".into())),
+            _ => Ok(()),
+        }
+    });
+    (Client::builder(config).probe(probe).build().unwrap(), shared)
+}
+
+#[test]
+fn a_callback_probe_that_drains_the_default_keeps_it_and_uses_the_next() {
+    let (c, shared) = own_protocol_client();
+    let a: Server = "a.example:1".parse().unwrap();
+    assert_eq!(c.connect().unwrap().server, a);
+    shared.lock().unwrap().0 = Own::Drains;
+    let connected = c.reconnect().unwrap();
+    assert_eq!(connected.server.host(), "b.example");
+    // The reason keeps what the probe said; the drain it starts is capped at an hour (proto).
+    assert_eq!(
+        connected.failed[0].reason,
+        FailReason::Draining(Duration::from_secs(7200))
+    );
+    assert_eq!(c.default_server(), Some(a.clone()), "the draining default stays");
+    shared.lock().unwrap().1.clear();
+    assert_eq!(c.reconnect().unwrap().server.host(), "b.example");
+    assert_eq!(
+        shared.lock().unwrap().1,
+        ["b.example"],
+        "the drained default comes last"
+    );
+}
+
+#[test]
+fn a_callback_probe_that_refuses_the_device_ends_the_call_without_failover() {
+    let (c, shared) = own_protocol_client();
+    shared.lock().unwrap().0 = Own::Refuses;
+    match c.connect() {
+        Err(Error::DeviceRefused { server, reason }) => {
+            assert_eq!((server.host(), reason.as_str()), ("a.example", "dev-9 is not known"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(shared.lock().unwrap().1, ["a.example"], "no other server was asked");
+    assert_eq!(c.default_server(), None);
+}

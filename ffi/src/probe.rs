@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use scoutlb_core::{FailReason, Probe, Reached, Server, ServerList, TransportUp};
 
-use crate::args::{arg_bytes, arg_mut, arg_ref};
+use crate::args::{arg_bytes, arg_mut, arg_ref, arg_str};
 use crate::status::{boundary, scoutlb_status};
 
 use crate::event::{UserData, c_string};
@@ -45,7 +45,8 @@ pub struct scoutlb_probe_params {
     pub reason: *mut c_char,
     /// Size of `reason` in bytes (`SCOUTLB_PROBE_REASON_SIZE`).
     pub reason_len: usize,
-    /// This attempt, for `scoutlb_probe_transport_up` and `scoutlb_probe_server_list`; valid only
+    /// This attempt, for `scoutlb_probe_transport_up`, `scoutlb_probe_server_list`,
+    /// `scoutlb_probe_draining` and `scoutlb_probe_refused`; valid only
     /// until the callback returns, on its thread. Never NULL.
     pub attempt: *mut scoutlb_probe_attempt,
 }
@@ -58,6 +59,8 @@ pub struct scoutlb_probe_params {
 pub struct scoutlb_probe_attempt {
     up: TransportUp,
     list: Option<Result<ServerList, String>>,
+    /// A drain or a refusal the callback reported; the attempt fails with it.
+    steer: Option<FailReason>,
 }
 
 /// Tell the attempt race that this attempt's transport is up (the agent's own connection is made;
@@ -117,6 +120,55 @@ pub unsafe extern "C" fn scoutlb_probe_server_list(
     })
 }
 
+/// Tell the device that this server drains (behaviour.md, "Servers that steer devices"): use
+/// another server for now, and this one again after `retry_after_ms` (capped at one hour). The
+/// attempt then fails as `SCOUTLB_ATTEMPT_DRAINING` whatever the callback returns; the last of
+/// `scoutlb_probe_draining` and `scoutlb_probe_refused` counts.
+///
+/// Thread safety: call it only from the probe callback that received `attempt`, before it returns.
+///
+/// # Safety
+/// `attempt` is NULL or the `attempt` of the running callback's params.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_probe_draining(
+    attempt: *mut scoutlb_probe_attempt,
+    retry_after_ms: u64,
+) -> scoutlb_status {
+    boundary("scoutlb_probe_draining", || {
+        // SAFETY: forwarded from the caller: NULL or the live attempt of the running callback.
+        let attempt = unsafe { arg_mut(attempt, "attempt") }?;
+        attempt.steer = Some(FailReason::Draining(Duration::from_millis(retry_after_ms)));
+        Ok(())
+    })
+}
+
+/// Tell the device that this server refuses it, with `reason` (NUL-terminated UTF-8, copied;
+/// behaviour.md, "Servers that steer devices"): the call then ends with `SCOUTLB_DEVICE_REFUSED`
+/// and no other server is tried, whatever the callback returns; the last of
+/// `scoutlb_probe_draining` and `scoutlb_probe_refused` counts.
+///
+/// Returns `SCOUTLB_INVALID_UTF8` for a reason that is not UTF-8 (nothing is recorded).
+///
+/// Thread safety: call it only from the probe callback that received `attempt`, before it returns.
+///
+/// # Safety
+/// `attempt` is NULL or the `attempt` of the running callback's params; `reason` is NULL or a
+/// NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_probe_refused(
+    attempt: *mut scoutlb_probe_attempt,
+    reason: *const c_char,
+) -> scoutlb_status {
+    boundary("scoutlb_probe_refused", || {
+        // SAFETY: forwarded from the caller: NULL or the live attempt of the running callback.
+        let attempt = unsafe { arg_mut(attempt, "attempt") }?;
+        // SAFETY: forwarded from the caller: NULL or a NUL-terminated string.
+        let reason = unsafe { arg_str(reason, "reason") }?;
+        attempt.steer = Some(FailReason::DeviceRefused(reason.to_string()));
+        Ok(())
+    })
+}
+
 /// The probe callback: receives `user_data` as given and the server to try; returns a
 /// `scoutlb_probe_result` number.
 ///
@@ -161,6 +213,7 @@ impl Probe for CallbackProbe {
         let mut attempt = scoutlb_probe_attempt {
             up: up.clone(),
             list: None,
+            steer: None,
         };
         let params = scoutlb_probe_params {
             server: text.as_ptr(),
@@ -180,6 +233,9 @@ impl Probe for CallbackProbe {
         let message = unsafe { CStr::from_ptr(reason.as_ptr()) }
             .to_string_lossy()
             .into_owned();
+        if let Some(steer) = attempt.steer {
+            return Err(steer);
+        }
         match answer {
             a if a == scoutlb_probe_result::SCOUTLB_PROBE_REACHED as u32 => match attempt.list {
                 None => Ok(Reached::default()),

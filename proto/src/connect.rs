@@ -212,6 +212,8 @@ impl Connect {
         }
         if self.race.failed(id, now) {
             if let FailReason::Draining(retry_after) = reason {
+                // Capped like the header's, whichever probe reported it.
+                let retry_after = retry_after.min(crate::steer::DRAIN_MAX);
                 self.drains.push((self.server_of(id), now + retry_after));
             }
             self.steps.push_back(Step::Emit(Event::AttemptFailed {

@@ -43,6 +43,7 @@ from scoutlb._native import (
     __version__,
     failover_order,
 )
+from scoutlb._steer import ServerDrainingError, ServerRefusesDeviceError
 from scoutlb._types import EventCallback, FilePath, ProbeCallback, RebalanceConfig, RetryConfig, Servers, Strings
 
 # A library adds no handler of its own but keeps Python's last-resort handler from printing its warnings.
@@ -72,7 +73,9 @@ __all__ = [
     "RebalanceConfig",
     "RetryConfig",
     "Server",
+    "ServerDrainingError",
     "ServerListError",
+    "ServerRefusesDeviceError",
     "Servers",
     "StateFileError",
     "StateFormatError",

@@ -164,7 +164,8 @@ class Attempt:
         `callback`, `reported`, `deadline`, or `out_of_patience` (not a failure:
         still running when a later server won, after its patience had run out). A probe callable
         that raises `ConnectionRefusedError` gives `refused`, `TimeoutError` (`socket.timeout`)
-        `timed_out`, another `OSError` `io`, anything else `callback` (behaviour.md, "Probes")."""
+        `timed_out`, another `OSError` `io`, `ServerDrainingError` `draining`, anything else
+        `callback` (behaviour.md, "Probes")."""
 
     @property
     def message(self) -> str:

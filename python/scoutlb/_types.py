@@ -42,7 +42,8 @@ class RebalanceConfig(TypedDict, total=False):
 
 
 ProbeCallback = Union[Callable[["Server", float], bool], Callable[["Server", float, "ProbeAttempt"], bool]]
-"""A callback probe: `probe(server, timeout_seconds) -> bool`; raising counts as a failed attempt.
+"""A callback probe: `probe(server, timeout_seconds) -> bool`; raising counts as a failed attempt
+(`ServerDrainingError`: the server drains; `ServerRefusesDeviceError`: the device is refused).
 
 With a third parameter it also gets the `ProbeAttempt`, to report its transport up and hand back
 the server list it received (behaviour.md, "Attempts")."""

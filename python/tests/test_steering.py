@@ -72,3 +72,47 @@ def test_a_relocation_moves_the_device_at_its_next_start_up(
     assert again.connect().server == b.server
     assert again.default_server == b.server and kinds[-1] != "relocation_failed"
     assert "relocated" in kinds
+
+
+def _own_protocol(answer: Callable[[], None]) -> tuple[scoutlb.Client, list[str]]:
+    """A client whose probe callable calls `answer` for a.example (b.example answers) and logs the hosts."""
+    asked: list[str] = []
+
+    def probe(server: scoutlb.Server, timeout: float) -> bool:
+        asked.append(server.host)
+        if server.host == "a.example":
+            answer()
+        return True
+
+    return scoutlb.Client(servers=["a.example:1", "b.example:1"], probe=probe, attempt_delay_ms=0), asked
+
+
+def test_a_probe_that_raises_draining_keeps_the_default_and_uses_the_next() -> None:
+    draining = False
+
+    def answer() -> None:
+        if draining:
+            raise scoutlb.ServerDrainingError(60)
+
+    client, asked = _own_protocol(answer)
+    assert client.connect().server.host == "a.example"
+    draining = True
+    connected = client.reconnect()
+    assert connected.server.host == "b.example"
+    assert [(x.server.host, x.kind) for x in connected.failed] == [("a.example", "draining")]
+    assert client.default_server is not None and client.default_server.host == "a.example"
+    asked.clear()
+    assert client.reconnect().server.host == "b.example"
+    assert asked == ["b.example"], "the draining default comes last until its Retry-After"
+    assert str(scoutlb.ServerDrainingError()) == "the server drains"
+
+
+def test_a_probe_that_raises_refusal_ends_the_call_without_failover() -> None:
+    def answer() -> None:
+        raise scoutlb.ServerRefusesDeviceError("dev-6 is not known")
+
+    client, asked = _own_protocol(answer)
+    with pytest.raises(scoutlb.DeviceRefusedError) as info:
+        client.connect()
+    assert (info.value.server.host, info.value.reason) == ("a.example", "dev-6 is not known")
+    assert asked == ["a.example"] and client.default_server is None

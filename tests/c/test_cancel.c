@@ -243,6 +243,77 @@ static void test_transport_up_keeps_a_slow_default(void) {
     pthread_mutex_destroy(&p.lock);
 }
 
+/* behaviour.md, "Probes": a callback reports a drain or a refusal of its own protocol. */
+struct steering_protocol {
+    pthread_mutex_t lock;
+    int mode;    /* 0: a.example answers, 1: it drains, 2: it refuses */
+    int b_calls; /* calls for b.example */
+};
+
+static uint32_t steering_probe(void *user_data, const struct scoutlb_probe_params *params) {
+    struct steering_protocol *p = user_data;
+    int mode;
+    pthread_mutex_lock(&p->lock);
+    mode = p->mode;
+    if (strcmp(params->host, "b.example") == 0) {
+        p->b_calls++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (strcmp(params->host, "a.example") != 0) {
+        return SCOUTLB_PROBE_REACHED;
+    }
+    if (mode == 1) {
+        CHECK_STATUS(scoutlb_probe_draining(params->attempt, 60000), SCOUTLB_OK);
+    } else if (mode == 2) {
+        CHECK_STATUS(scoutlb_probe_refused(params->attempt, "\xff"), SCOUTLB_INVALID_UTF8);
+        CHECK_STATUS(scoutlb_probe_refused(params->attempt, "dev-8 is not known"), SCOUTLB_OK);
+    }
+    return SCOUTLB_PROBE_REACHED; /* the report counts whatever the callback returns */
+}
+
+static void test_a_callback_drains_and_refuses(void) {
+    const char *json = "{\"servers\": [\"a.example:1\", \"b.example:1\"], \"probe\": \"callback\", \"attempt_delay_ms\": 0}";
+    struct steering_protocol p;
+    struct scoutlb_client *client;
+    struct scoutlb_connected connected;
+    struct scoutlb_attempt attempt;
+    char text[64];
+    size_t len = 0;
+    char *message;
+
+    pthread_mutex_init(&p.lock, NULL);
+    p.mode = 0;
+    p.b_calls = 0;
+    client = client_of(json, steering_probe, &p);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    CHECK(strcmp(connected.server, "a.example:1") == 0);
+    pthread_mutex_lock(&p.lock);
+    p.mode = 1;
+    pthread_mutex_unlock(&p.lock);
+    CHECK_STATUS(scoutlb_client_reconnect(client, &connected), SCOUTLB_OK);
+    CHECK(strcmp(connected.server, "b.example:1") == 0 && connected.failed_attempts == 1);
+    CHECK_STATUS(scoutlb_client_default_server(client, text, sizeof text, &len), SCOUTLB_OK);
+    CHECK(strcmp(text, "a.example:1") == 0); /* the draining default stays */
+    scoutlb_client_free(client);
+
+    pthread_mutex_lock(&p.lock);
+    p.mode = 2;
+    pthread_mutex_unlock(&p.lock);
+    p.b_calls = 0;
+    client = client_of(json, steering_probe, &p);
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_DEVICE_REFUSED);
+    message = tl_last_error();
+    CHECK(tl_contains(message, "dev-8 is not known"));
+    free(message);
+    CHECK_STATUS(scoutlb_last_error_attempt(0, &attempt), SCOUTLB_OK);
+    CHECK(attempt.kind == SCOUTLB_ATTEMPT_DEVICE_REFUSED);
+    CHECK(p.b_calls == 0); /* no failover */
+    scoutlb_client_free(client);
+    CHECK_STATUS(scoutlb_probe_draining(NULL, 0), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_probe_refused(NULL, "x"), SCOUTLB_NULL_ARGUMENT);
+    pthread_mutex_destroy(&p.lock);
+}
+
 static uint32_t list_probe(void *user_data, const struct scoutlb_probe_params *params) {
     const char *body = user_data;
     uint32_t status = scoutlb_probe_server_list(params->attempt, (const uint8_t *)body, strlen(body));
@@ -344,6 +415,7 @@ int main(void) {
     test_cancel_from_a_signal_handler();
     test_stop_during_a_try_and_reconnect_with_retry();
     test_transport_up_keeps_a_slow_default();
+    test_a_callback_drains_and_refuses();
     test_a_callback_hands_back_its_list();
     test_a_held_lock_defers_the_save();
     return tl_finish();

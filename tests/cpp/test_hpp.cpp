@@ -247,6 +247,36 @@ void test_transport_up_and_list() {
     CHECK_THROWS(refused.connect(), SCOUTLB_ALL_FAILED, "not valid JSON");
 }
 
+// A probe that reports a drain keeps the default and uses the next; one that reports a refusal
+// ends the call with SCOUTLB_DEVICE_REFUSED and no failover (behaviour.md, "Probes").
+void test_probe_drains_and_refuses() {
+    std::atomic<int> mode{0};  // 0: a answers, 1: a drains, 2: a refuses
+    std::atomic<int> b_calls{0};
+    scoutlb::config cfg("{\"servers\": [\"a.example:1\", \"b.example:1\"], \"probe\": \"callback\", \"attempt_delay_ms\": 0}");
+    cfg.probe([&mode, &b_calls](const scoutlb::probe_request &req) {
+        if (req.host() != "a.example") {
+            ++b_calls;
+            return true;
+        }
+        if (mode == 1) {
+            req.draining(std::chrono::seconds(60));
+        } else if (mode == 2) {
+            req.refused("dev-8 is not known");
+        }
+        return true;  // the report counts whatever the probe returns
+    });
+    scoutlb::client client(cfg);
+    CHECK(client.connect().server == "a.example:1");
+    mode = 1;
+    scoutlb::connected c = client.reconnect();
+    CHECK(c.server == "b.example:1" && client.default_server() == std::optional<std::string>("a.example:1"));
+    mode = 2;
+    b_calls = 0;
+    scoutlb::client fresh(cfg);
+    CHECK_THROWS(fresh.connect(), SCOUTLB_DEVICE_REFUSED, "dev-8 is not known");
+    CHECK(b_calls == 0);
+}
+
 // A state file that cannot be parsed is moved aside and said in every connect (behaviour.md, "State file").
 void test_state_dropped() {
     char dir[] = "/tmp/scoutlb-hpp.XXXXXX";
@@ -622,6 +652,7 @@ int main() {
     test_callback_probe();
     test_event_callback_throws();
     test_transport_up_and_list();
+    test_probe_drains_and_refuses();
     test_state_dropped();
     test_list_problem();
     test_cancel();

@@ -145,6 +145,38 @@ pub enum Scenario {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         retry_cap: Duration,
     },
+    /// A steady fleet; `scout-server relocate` moves some devices to a named server: every device
+    /// checks in, then the relocated ones start up (online) or reconnect (offline), then the others.
+    Relocate {
+        /// How many devices are relocated (the first ones, by id, that are not on the target).
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// The server they belong on: A, B, C, ...
+        #[arg(long, default_value = "B", value_parser = server_letter)]
+        to: usize,
+        /// How they move.
+        #[arg(long, value_enum, default_value_t = RelocateMode::Online)]
+        mode: RelocateMode,
+    },
+}
+
+/// How the devices of `relocate` move (the wire format's `relocate.mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RelocateMode {
+    /// At their next start-up, once the target answered.
+    Online,
+    /// The target is their default at once; they move at their next connect.
+    Offline,
+}
+
+impl RelocateMode {
+    /// The mode as the wire format and `scout-server relocate --mode` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RelocateMode::Online => "online",
+            RelocateMode::Offline => "offline",
+        }
+    }
 }
 
 impl Scenario {
@@ -157,6 +189,7 @@ impl Scenario {
             Scenario::RollingRestart { .. } => "rolling-restart",
             Scenario::Drain { .. } => "drain",
             Scenario::Refused { .. } => "refused",
+            Scenario::Relocate { .. } => "relocate",
         }
     }
 }

@@ -121,7 +121,7 @@ impl Cluster {
         let mut admins = Vec::with_capacity(spec.count);
         for i in 0..spec.count {
             let advertise = proxies.addr(i).to_string();
-            let id = format!("srv-{}", name(i).to_lowercase());
+            let id = server_id(i);
             let admin = spec
                 .admin
                 .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], scoutlb_testkit::free_port())));
@@ -210,6 +210,11 @@ impl Cluster {
         }
         serde_json::from_str(&body)
             .map_err(|e| format!("{method} {path} of server {}: not JSON ({e}): {body}", name(i)))
+    }
+
+    /// The address of server `i`'s admin endpoint, when the cluster has them.
+    pub fn admin_addr(&self, i: usize) -> Option<std::net::SocketAddr> {
+        self.admins[i]
     }
 
     /// SIGTERM to server `i` without waiting: with `--drain-on-stop` it drains, then stops.
@@ -305,6 +310,11 @@ impl Cluster {
     fn proxies(&self) -> &Proxies {
         self.proxies.as_ref().expect("proxies run until shutdown")
     }
+}
+
+/// The `--id` of server `i`: `srv-a`, `srv-b`, ...
+pub fn server_id(i: usize) -> String {
+    format!("srv-{}", name(i).to_lowercase())
 }
 
 /// The name of server `i` in tables and pictures: A, B, C, ...

@@ -178,7 +178,10 @@ pub fn sockets(cli: &Cli) -> Result<Done, String> {
         Scenario::BootStorm { .. } if common.window.is_zero() => common.devices,
         Scenario::BootStorm { .. } => 0,
         // In a rolling restart the devices gather: the last server stopped may hold all of them.
-        Scenario::Outage { .. } | Scenario::RollingRestart { .. } | Scenario::Refused { .. } => common.devices,
+        Scenario::Outage { .. }
+        | Scenario::RollingRestart { .. }
+        | Scenario::Refused { .. }
+        | Scenario::Relocate { .. } => common.devices,
         Scenario::ServerDown { .. } | Scenario::Drain { .. } => common.devices.div_ceil(usize::from(common.servers)),
     };
     limits::check_at_once(at_once, cli.scenario.name())?;
@@ -312,6 +315,7 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
         }
         Scenario::RollingRestart { pause, drain } => scenario::rolling_restart::run(ctx, pause, drain, seed),
         Scenario::Drain { retry_after } => scenario::drain::run(ctx, retry_after, seed),
+        Scenario::Relocate { count, to, mode } => scenario::relocate::run(ctx, count, to, mode, seed),
         Scenario::Refused {
             known,
             run_for,
@@ -333,7 +337,7 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
 /// `--known-devices` file of `refused` is written into `dir`).
 fn server_options(scenario: &Scenario, devices: usize, dir: &std::path::Path) -> Result<(bool, Vec<String>), String> {
     Ok(match *scenario {
-        Scenario::Drain { .. } => (true, Vec::new()),
+        Scenario::Drain { .. } | Scenario::Relocate { .. } => (true, Vec::new()),
         Scenario::RollingRestart { drain: Some(s), .. } => (
             false,
             vec![

@@ -196,6 +196,30 @@ fn rolling_restart_with_a_drain_keeps_the_defaults_and_the_shares() {
 }
 
 #[test]
+fn relocate_moves_the_named_devices_to_b_and_no_other() {
+    // Patient devices: on a loaded machine a slow answer of their own server must not send one
+    // elsewhere, which would read as a device moved by the relocation.
+    let (_dir, config) = patient();
+    for mode in ["online", "offline"] {
+        let Some(out) = fleet("relocate", &["--count", "200", "--mode", mode, "--config", &config]) else {
+            return;
+        };
+        for (name, want) in [
+            ("devices relocated to B by the admin command", 200.0),
+            ("moved: relocated devices on B", 200.0),
+            ("elsewhere: relocated devices on another server", 0.0),
+            ("other devices that changed server", 0.0),
+            ("failed: connects that failed (every step)", 0.0),
+            // Each relocated device learned it once.
+            ("answers with relocate (all servers)", 200.0),
+            ("instructions left (in the cluster)", 0.0),
+        ] {
+            assert_eq!(out.figure(name), want, "{mode}: {name}");
+        }
+    }
+}
+
+#[test]
 fn refused_devices_retry_slowly_and_known_ones_connect() {
     let args = ["refused", "--for", "6s", "--retry-base", "250ms", "--retry-cap", "4s"];
     let dir = tempfile::tempdir().unwrap();

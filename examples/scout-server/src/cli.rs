@@ -24,6 +24,11 @@ USAGE:
                            end its drain (not one started by a stop signal); prints its status
     scout-server status <ADMIN ADDR:PORT>
                            print its status (JSON)
+    scout-server relocate <ADMIN ADDR:PORT> --to <ID> [--mode online|offline]
+                          [--devices-file <FILE>] [DEVICE...]
+                           make every server of the cluster answer these devices (ids, or a file
+                           of one id a line, # comments) with \"relocate\" to the server of id ID
+                           until each reaches it [default mode: online]; prints the answer
 
 OPTIONS:
     --db <PATH|URL>        SQLite file (created if missing) or postgres://user@host:port/db (required)
@@ -44,19 +49,22 @@ OPTIONS:
                            stops at once) [default: 0: stop at once]
     --known-devices <FILE> serve only the devices this file names (one id a line, # comments);
                            others get 403; read again when it changes and on SIGHUP
-    --admin <ADDR:PORT>    admin endpoint (drain, undrain, status) on this loopback address
+    --admin <ADDR:PORT>    admin endpoint (drain, undrain, status, relocate) on this loopback address
     --garbage              test aid: answer /scout/v1/servers with 200 and a body that is not JSON
     -h, --help             print this help
 
 ENDPOINTS (HTTP, or HTTPS with --tls-cert):
     GET /scout/v1/servers  200 {\"generation\":N,\"self\":ID,\"servers\":[{\"host\",\"id\",\"port\"}...]}
                            503 {\"draining\":true,...} + Retry-After while draining;
-                           403 {\"refused\":REASON} to a device --known-devices does not name
+                           403 {\"refused\":REASON} to a device --known-devices does not name;
+                           the list and \"relocate\":{\"to\",\"mode\"} to a relocated device
     GET /scout/v1/health   200 ok; 503 draining + Retry-After while draining
 
 ADMIN ENDPOINT (HTTP, on --admin only):
     POST /scout/v1/admin/drain[?retry_after=S]   start draining (or change S); 200 status
     POST /scout/v1/admin/undrain                 stop draining; 200 status (409 while stopping)
+    POST /scout/v1/admin/relocate                body {\"to\",\"mode\",\"devices\":[...]}: relocate
+                                                 them (cluster-wide, in the database); 200
     GET  /scout/v1/admin/status                  200 {\"draining\",\"retry_after\",
                            \"known_devices\",\"served\",\"refused\",\"drained\",...}
 ";
@@ -122,8 +130,8 @@ pub enum Command {
     Admin(String, AdminCall),
 }
 
-/// What `scout-server drain`, `undrain` and `status` ask the admin endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What `scout-server drain`, `undrain`, `status` and `relocate` ask the admin endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminCall {
     /// Start draining, with this `Retry-After` (the server's default when `None`).
     Drain(Option<u64>),
@@ -131,6 +139,17 @@ pub enum AdminCall {
     Undrain,
     /// Read the status.
     Status,
+    /// Relocate `devices` and those of `file` to the server `to`, moving `mode`.
+    Relocate {
+        /// The target server's id.
+        to: String,
+        /// `online` or `offline`.
+        mode: String,
+        /// Device ids given on the command line.
+        devices: Vec<String>,
+        /// A file of device ids, one a line.
+        file: Option<PathBuf>,
+    },
 }
 
 /// Parses the arguments after the program name.
@@ -150,7 +169,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     }
     if let Some(verb) = args
         .peek()
-        .filter(|a| matches!(a.as_str(), "drain" | "undrain" | "status"))
+        .filter(|a| matches!(a.as_str(), "drain" | "undrain" | "status" | "relocate"))
         .cloned()
     {
         args.next();
@@ -159,6 +178,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             _ => return Err(format!("{verb} takes the address of the server's --admin endpoint")),
         };
         let rest: Vec<String> = args.collect();
+        if verb == "relocate" {
+            return Ok(Command::Admin(addr, parse_relocate(rest)?));
+        }
         let call = match (verb.as_str(), rest.as_slice()) {
             ("drain", []) => AdminCall::Drain(None),
             ("drain", [flag, value]) if flag == "--retry-after" => AdminCall::Drain(Some(parse_retry_after(value)?)),
@@ -205,10 +227,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut admin = None;
 
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
+        let (flag, inline) = split_flag(&arg);
         let mut value = || {
             inline
                 .clone()
@@ -278,6 +297,51 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         known_devices,
         admin,
     })))
+}
+
+/// A `--flag=value` argument as the flag and its value; any other argument as itself, no value.
+fn split_flag(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+        _ => (arg.to_owned(), None),
+    }
+}
+
+/// The arguments of `relocate` after its address.
+fn parse_relocate(rest: Vec<String>) -> Result<AdminCall, String> {
+    let (mut to, mut mode, mut file, mut devices) = (None, "online".to_owned(), None, Vec::new());
+    let mut rest = rest.into_iter();
+    while let Some(arg) = rest.next() {
+        let (flag, inline) = split_flag(&arg);
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| rest.next())
+                .ok_or_else(|| format!("relocate: {flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--to" => to = Some(non_empty("--to", value()?)?),
+            "--mode" => {
+                mode = value()?;
+                if !crate::relocate::MODES.contains(&mode.as_str()) {
+                    return Err(format!("relocate: --mode is online or offline, not {mode:?}"));
+                }
+            }
+            "--devices-file" => file = Some(PathBuf::from(non_empty("--devices-file", value()?)?)),
+            other if other.starts_with('-') => return Err(format!("relocate: unknown option {other}")),
+            _ => devices.push(arg),
+        }
+    }
+    let to = to.ok_or("relocate: --to <ID> names the server the devices belong on")?;
+    if devices.is_empty() && file.is_none() {
+        return Err("relocate: name the devices (ids, or --devices-file FILE)".into());
+    }
+    Ok(AdminCall::Relocate {
+        to,
+        mode,
+        devices,
+        file,
+    })
 }
 
 /// Parses a `Retry-After` in seconds: 1 to [`MAX_RETRY_AFTER`].
@@ -536,5 +600,30 @@ mod tests {
         assert!(parse_host_port("a:0").is_err());
         assert!(parse_host_port(":80").is_err());
         assert!(parse_host_port("a").is_err());
+    }
+
+    #[test]
+    fn relocate_takes_a_target_a_mode_and_devices() {
+        let words = |w: &[&str]| parse(w.iter().map(|s| s.to_string()));
+        assert_eq!(
+            words(&["relocate", "127.0.0.1:9", "--to", "b", "--mode=offline", "d1", "d2"]),
+            Ok(Command::Admin(
+                "127.0.0.1:9".into(),
+                AdminCall::Relocate {
+                    to: "b".into(),
+                    mode: "offline".into(),
+                    devices: vec!["d1".into(), "d2".into()],
+                    file: None
+                }
+            ))
+        );
+        for bad in [
+            &["relocate", "127.0.0.1:9", "d1"][..],
+            &["relocate", "127.0.0.1:9", "--to", "b"],
+            &["relocate", "127.0.0.1:9", "--to", "b", "--mode", "soon", "d"],
+            &["relocate", "127.0.0.1:9", "--to"],
+        ] {
+            assert!(words(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The membership tables, behind one trait so that SQLite and PostgreSQL share the logic.
 //!
-//! Two tables, created when missing:
+//! Two membership tables, created when missing (and the relocation table, [`RELOCATION_SCHEMA`]):
 //! - `scout_servers (id, host, port, started_at, heartbeat_at)`: one row per registered server,
 //!   times in milliseconds since the Unix epoch by the database's clock.
 //! - `scout_generation (singleton, value)`: one row whose `value` goes up by one in the same
@@ -47,6 +47,29 @@ CREATE TABLE IF NOT EXISTS scout_generation (
 );
 INSERT INTO scout_generation (singleton, value) VALUES (1, 0) ON CONFLICT (singleton) DO NOTHING;
 ";
+
+/// The relocation table (behaviour.md, "Reference cluster"), created when missing, also in a
+/// database made before it existed: `scout_relocations (device, target, mode)`, one row per
+/// device that any server of the cluster answers with `relocate` until it reaches `target`.
+pub const RELOCATION_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS scout_relocations (
+    device TEXT PRIMARY KEY,
+    target TEXT NOT NULL,
+    mode TEXT NOT NULL
+);
+";
+
+/// One row of `scout_relocations`: `device` belongs on server `target`, moving `mode` (`online`
+/// or `offline`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relocation {
+    /// The device id (its `Scout-Device-Id`).
+    pub device: String,
+    /// The id of the server it belongs on.
+    pub target: String,
+    /// `online` or `offline`, as the wire format's `relocate.mode`.
+    pub mode: String,
+}
 
 /// One registered server, as stored in `scout_servers`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +155,12 @@ pub trait Backend: Send {
     fn head(&mut self) -> DbResult<Head>;
     /// Whether the connection must be dropped and opened again after an error.
     fn reconnect_after_error(&self) -> bool;
+    /// Reads every row of `scout_relocations`.
+    fn relocations(&mut self) -> DbResult<Vec<Relocation>>;
+    /// Inserts or replaces the rows of `rows` in one transaction.
+    fn relocate(&mut self, rows: &[Relocation]) -> DbResult<()>;
+    /// Deletes the rows of `devices` whose target is still `target`; how many went.
+    fn arrived(&mut self, devices: &[String], target: &str) -> DbResult<u64>;
 }
 
 /// Opens a backend for `target`: a `postgres://` or `postgresql://` URL, else a SQLite file path.
@@ -216,6 +245,21 @@ impl Database {
     /// Reads the clock and the generation: enough to tell whether the membership changed.
     pub fn head(&mut self) -> DbResult<Head> {
         self.with(|db| db.head())
+    }
+
+    /// Reads every relocation instruction.
+    pub fn relocations(&mut self) -> DbResult<Vec<Relocation>> {
+        self.with(|db| db.relocations())
+    }
+
+    /// Stores the relocation instructions `rows` (replacing a device's earlier one).
+    pub fn relocate(&mut self, rows: &[Relocation]) -> DbResult<()> {
+        self.with(|db| db.relocate(rows))
+    }
+
+    /// Drops the instructions of `devices` that reached `target`.
+    pub fn arrived(&mut self, devices: &[String], target: &str) -> DbResult<u64> {
+        self.with(|db| db.arrived(devices, target))
     }
 
     /// Reads the live servers; dead rows seen on the way are pruned first so that the list and

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use scoutlb::SERVERS_PATH;
 
 use crate::listing::Listing;
+use crate::relocate;
 use crate::steer::{DEVICE_ID_HEADER, MAX_RETRY_AFTER, Steering, Verdict};
 
 /// Body served by `--garbage` instead of the list: `200`, `application/json`, not JSON at all.
@@ -25,6 +26,10 @@ pub const ADMIN_DRAIN_PATH: &str = "/scout/v1/admin/drain";
 
 /// Path that ends a drain (`POST`), on the admin listener.
 pub const ADMIN_UNDRAIN_PATH: &str = "/scout/v1/admin/undrain";
+
+/// Path that relocates devices (`POST`, a JSON body `{"to", "mode", "devices"}`), on the admin
+/// listener.
+pub const ADMIN_RELOCATE_PATH: &str = "/scout/v1/admin/relocate";
 
 /// Path of the status (`GET`), on the admin listener.
 pub const ADMIN_STATUS_PATH: &str = "/scout/v1/admin/status";
@@ -51,6 +56,8 @@ pub enum Route {
     Undrain,
     /// Admin: `GET /scout/v1/admin/status`.
     Status,
+    /// Admin: `POST /scout/v1/admin/relocate`, whose body names the devices.
+    Relocate,
     /// Admin: a known path with the wrong method; the method it takes.
     WrongMethod(&'static str),
     /// Admin: a drain's query that cannot be used.
@@ -80,7 +87,8 @@ pub fn admin_route(method: &str, target: &str) -> Route {
         },
         ("POST", ADMIN_UNDRAIN_PATH) => Route::Undrain,
         ("GET", ADMIN_STATUS_PATH) => Route::Status,
-        (_, ADMIN_DRAIN_PATH | ADMIN_UNDRAIN_PATH) => Route::WrongMethod("POST"),
+        ("POST", ADMIN_RELOCATE_PATH) => Route::Relocate,
+        (_, ADMIN_DRAIN_PATH | ADMIN_UNDRAIN_PATH | ADMIN_RELOCATE_PATH) => Route::WrongMethod("POST"),
         (_, ADMIN_STATUS_PATH) => Route::WrongMethod("GET"),
         _ => Route::NotFound,
     }
@@ -150,7 +158,7 @@ impl Reply {
     }
 
     /// An admin error: `{"error": why}` with this status.
-    fn error(status: u16, why: &str) -> Self {
+    pub fn error(status: u16, why: &str) -> Self {
         Self::json_with(status, serde_json::json!({ "error": why }).to_string().into_bytes())
     }
 
@@ -227,8 +235,16 @@ enum Face {
         garbage: Option<Reply>,
         health: Reply,
     },
-    /// The admin endpoint of `--admin`.
-    Admin,
+    /// The admin endpoint of `--admin`; it relocates devices of `cluster` when there is one.
+    Admin { cluster: Option<Cluster> },
+}
+
+/// What the admin endpoint needs to relocate devices: the shared database and the list served.
+pub struct Cluster {
+    /// The `--db` target.
+    pub db: String,
+    /// This server's list, whose ids a relocation may name.
+    pub listing: Arc<Listing>,
 }
 
 /// Answers requests: the devices' (the list, as steered) or the admin endpoint's.
@@ -253,10 +269,11 @@ impl Service {
         }
     }
 
-    /// Makes the admin endpoint's service, which drains and undrains through `steering`.
-    pub fn admin(steering: Arc<Steering>) -> Self {
+    /// Makes the admin endpoint's service, which drains and undrains through `steering`, and
+    /// relocates devices of `cluster`.
+    pub fn admin(steering: Arc<Steering>, cluster: Option<Cluster>) -> Self {
         Service {
-            face: Face::Admin,
+            face: Face::Admin { cluster },
             steering,
             not_found: Reply::text(404, "not found"),
         }
@@ -266,12 +283,12 @@ impl Service {
     fn route(&self, method: &str, target: &str) -> Route {
         match self.face {
             Face::Devices { .. } => route(method, target),
-            Face::Admin => admin_route(method, target),
+            Face::Admin { .. } => admin_route(method, target),
         }
     }
 
     /// Appends the answer to one request to `out`.
-    fn respond(&self, route: Route, device: Option<&str>, out: &mut Vec<u8>, connection: Connection) {
+    fn respond(&self, route: Route, device: Option<&str>, body: &[u8], out: &mut Vec<u8>, connection: Connection) {
         match (&self.face, route) {
             (Face::Devices { health, .. }, Route::Health) => match self.steering.health() {
                 Some(draining) => draining.write_to(out, connection),
@@ -283,8 +300,21 @@ impl Service {
                     Some(garbage) => garbage.write_to(out, connection),
                     None => listing.current().reply.write_to(out, connection),
                 },
+                Verdict::Relocate(to) => match garbage {
+                    Some(garbage) => garbage.write_to(out, connection),
+                    None => relocate::with_relocate(&listing.current().reply, &to).write_to(out, connection),
+                },
             },
-            (Face::Admin, Route::Drain(seconds)) => {
+            (Face::Admin { cluster }, Route::Relocate) => {
+                let answer = match cluster {
+                    Some(cluster) => relocate::admin(&self.steering, cluster, body),
+                    None => Err(Reply::error(503, "this server cannot relocate devices")),
+                };
+                match answer {
+                    Ok(reply) | Err(reply) => reply.write_to(out, connection),
+                }
+            }
+            (Face::Admin { .. }, Route::Drain(seconds)) => {
                 let was = self.steering.draining();
                 self.steering.drain(seconds);
                 let status = self.steering.status();
@@ -295,20 +325,20 @@ impl Service {
                 );
                 Reply::json(status.to_string().into_bytes()).write_to(out, connection);
             }
-            (Face::Admin, Route::Undrain) => match self.steering.undrain() {
+            (Face::Admin { .. }, Route::Undrain) => match self.steering.undrain() {
                 Ok(()) => {
                     note!("admin: not draining");
                     Reply::json(self.steering.status().to_string().into_bytes()).write_to(out, connection);
                 }
                 Err(why) => Reply::error(409, &why).write_to(out, connection),
             },
-            (Face::Admin, Route::Status) => {
+            (Face::Admin { .. }, Route::Status) => {
                 Reply::json(self.steering.status().to_string().into_bytes()).write_to(out, connection);
             }
-            (Face::Admin, Route::WrongMethod(method)) => {
+            (Face::Admin { .. }, Route::WrongMethod(method)) => {
                 Reply::error(405, &format!("this path takes {method}")).write_to(out, connection);
             }
-            (Face::Admin, Route::BadQuery) => {
+            (Face::Admin { .. }, Route::BadQuery) => {
                 let why = format!("the query takes retry_after=SECONDS, a whole number from 1 to {MAX_RETRY_AFTER}");
                 Reply::error(400, &why).write_to(out, connection);
             }
@@ -344,8 +374,26 @@ impl Service {
                         device,
                     } => {
                         used += len;
-                        to_drop = body;
-                        self.respond(route, device.as_deref(), &mut out, connection);
+                        let content = if route == Route::Relocate {
+                            // The one request whose body counts: read it whole (at most MAX_BODY).
+                            let want = usize::try_from(body).unwrap_or(usize::MAX);
+                            let here = want.min(filled - used);
+                            let mut content = input[used..used + here].to_vec();
+                            used += here;
+                            let mut chunk = [0u8; 8192];
+                            while content.len() < want {
+                                let room = (want - content.len()).min(chunk.len());
+                                match stream.read(&mut chunk[..room])? {
+                                    0 => return Ok(End::ByClient),
+                                    n => content.extend_from_slice(&chunk[..n]),
+                                }
+                            }
+                            content
+                        } else {
+                            to_drop = body;
+                            Vec::new()
+                        };
+                        self.respond(route, device.as_deref(), &content, &mut out, connection);
                         if connection == Connection::Close {
                             end = Some(End::ByServer {
                                 unread: used < filled || to_drop > 0,
@@ -595,7 +643,7 @@ mod tests {
     fn a_drain_answers_503_with_retry_after() {
         let steering = steering();
         let service = Service::new(listing(), false, Arc::clone(&steering));
-        let admin = Service::admin(Arc::clone(&steering));
+        let admin = Service::admin(Arc::clone(&steering), None);
         let (_, output) = serve(&admin, "POST /scout/v1/admin/drain?retry_after=12 HTTP/1.1\r\n\r\n");
         assert!(output.starts_with("HTTP/1.1 200 OK\r\n"), "{output}");
         assert!(output.contains(r#""draining":true"#), "{output}");

@@ -28,6 +28,7 @@ mod listing;
 mod logging;
 mod postgres;
 mod refresh;
+mod relocate;
 mod signing;
 mod sqlite;
 mod steer;
@@ -169,13 +170,19 @@ fn run(options: cli::Options) -> Result<(), String> {
     let signed = signer.is_some();
     let known = options.known_devices.as_deref().map(KnownDevices::load).transpose()?;
     let steering = Arc::new(Steering::new(&id, options.retry_after_s, known));
+    let listing = Arc::new(Listing::new(&id, signer));
     let admin = match options.admin {
         Some(addr) => {
             let admin = listener::bind(&addr.to_string()).map_err(|e| format!("--admin: {e}"))?;
             let bound = admin
                 .local_addr()
                 .map_err(|e| format!("the admin listener has no address: {e}"))?;
-            listener::start(admin, Arc::new(http::Service::admin(Arc::clone(&steering))), None)?;
+            let cluster = http::Cluster {
+                db: options.db.clone(),
+                listing: Arc::clone(&listing),
+            };
+            let service = http::Service::admin(Arc::clone(&steering), Some(cluster));
+            listener::start(admin, Arc::new(service), None)?;
             Some(bound)
         }
         None => None,
@@ -195,7 +202,6 @@ fn run(options: cli::Options) -> Result<(), String> {
             })
             .map_err(|e| format!("cannot start the thread that reads --known-devices: {e}"))?;
     }
-    let listing = Arc::new(Listing::new(&id, signer));
     let service = Arc::new(http::Service::new(
         Arc::clone(&listing),
         options.garbage,
@@ -238,6 +244,10 @@ fn run(options: cli::Options) -> Result<(), String> {
     {
         deregister(&mut db, &me.id, retry);
         return Err(format!("cannot start the thread that reads the list: {e}"));
+    }
+    if let Err(e) = steering.relocations().start(Database::new(&options.db)) {
+        deregister(&mut db, &me.id, retry);
+        return Err(e);
     }
     if listing.has_peers() {
         // Peers list this server once they have looked again; say it is up after that.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
-use crate::db::{Backend, DbResult, Head, Member, Row, SCHEMA, Table};
+use crate::db::{Backend, DbResult, Head, Member, RELOCATION_SCHEMA, Relocation, Row, SCHEMA, Table};
 
 /// How long a connection attempt may take when the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,6 +47,7 @@ impl Backend for Postgres {
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
         tx.batch_execute(SCHEMA)?;
+        tx.batch_execute(RELOCATION_SCHEMA)?;
         tx.commit()?;
         Ok(())
     }
@@ -154,5 +155,45 @@ impl Backend for Postgres {
     fn reconnect_after_error(&self) -> bool {
         // A restarted server leaves the client dead; a fresh connection costs little.
         true
+    }
+
+    fn relocations(&mut self) -> DbResult<Vec<Relocation>> {
+        let rows = self
+            .client
+            .query("SELECT device, target, mode FROM scout_relocations", &[])?;
+        Ok(rows
+            .iter()
+            .map(|r| Relocation {
+                device: r.get(0),
+                target: r.get(1),
+                mode: r.get(2),
+            })
+            .collect())
+    }
+
+    fn relocate(&mut self, rows: &[Relocation]) -> DbResult<()> {
+        let mut tx = self.client.transaction()?;
+        for row in rows {
+            tx.execute(
+                "INSERT INTO scout_relocations (device, target, mode) VALUES ($1, $2, $3)
+                 ON CONFLICT (device) DO UPDATE SET target = excluded.target, mode = excluded.mode",
+                &[&row.device, &row.target, &row.mode],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn arrived(&mut self, devices: &[String], target: &str) -> DbResult<u64> {
+        let mut tx = self.client.transaction()?;
+        let mut n = 0;
+        for device in devices {
+            n += tx.execute(
+                "DELETE FROM scout_relocations WHERE device = $1 AND target = $2",
+                &[device, &target],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 }

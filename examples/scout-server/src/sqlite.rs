@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::db::{Backend, DbResult, Head, Member, Row, SCHEMA, Table};
+use crate::db::{Backend, DbResult, Head, Member, RELOCATION_SCHEMA, Relocation, Row, SCHEMA, Table};
 
 /// How long a statement waits for another process's lock before it fails (and is retried later).
 const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -47,11 +47,22 @@ impl Backend for Sqlite {
             })
             .optional()
             .map_err(Into::into);
-        if matches!(ready, Ok(Some(_))) {
+        // A database made before the relocation table gets it here.
+        let relocations: DbResult<Option<i64>> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scout_relocations'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Into::into);
+        if matches!(ready, Ok(Some(_))) && matches!(relocations, Ok(Some(_))) {
             return Ok(());
         }
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(RELOCATION_SCHEMA)?;
         tx.commit()?;
         Ok(())
     }
@@ -154,5 +165,47 @@ impl Backend for Sqlite {
 
     fn reconnect_after_error(&self) -> bool {
         false
+    }
+
+    fn relocations(&mut self) -> DbResult<Vec<Relocation>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT device, target, mode FROM scout_relocations")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Relocation {
+                    device: r.get(0)?,
+                    target: r.get(1)?,
+                    mode: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn relocate(&mut self, rows: &[Relocation]) -> DbResult<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for row in rows {
+            tx.execute(
+                "INSERT INTO scout_relocations (device, target, mode) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device) DO UPDATE SET target = excluded.target, mode = excluded.mode",
+                params![row.device, row.target, row.mode],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn arrived(&mut self, devices: &[String], target: &str) -> DbResult<u64> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut n = 0;
+        for device in devices {
+            n += tx.execute(
+                "DELETE FROM scout_relocations WHERE device = ?1 AND target = ?2",
+                params![device, target],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n as u64)
     }
 }

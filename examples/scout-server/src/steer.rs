@@ -1,6 +1,7 @@
 //! Steering devices (behaviour.md, "Servers that steer devices"): draining (`503` with
 //! `Retry-After`, "use another server for now"), refusing the devices that `--known-devices` does
-//! not name (`403 {"refused": ...}`), and the counters the admin endpoint reports.
+//! not name (`403 {"refused": ...}`), relocating the devices the admin endpoint named (the
+//! `relocate` module), and the counters the admin endpoint reports.
 //!
 //! A draining server answers the drain even to a device it would refuse: it is on its way out,
 //! and its file may be the old one in a rolling restart that brings a new one, so the device goes
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde_json::json;
 
 use crate::http::Reply;
+use crate::relocate::{Move, Relocating, Relocations};
 
 pub use scoutlb::DEVICE_ID_HEADER;
 
@@ -31,6 +33,8 @@ pub enum Verdict {
     Serve,
     /// With this reply: the drain's `503` or a refusal's `403`.
     Steer(Arc<Reply>),
+    /// With the list and this `relocate` (the admin endpoint relocated the device).
+    Relocate(Move),
 }
 
 /// A drain under way, with its replies made once.
@@ -53,7 +57,9 @@ pub struct Steering {
     /// Set once a stop signal started the drain before the stop (`--drain-on-stop`).
     stopping: AtomicBool,
     known: Option<KnownDevices>,
+    relocations: Arc<Relocations>,
     served: AtomicU64,
+    relocated: AtomicU64,
     refused: AtomicU64,
     drained: AtomicU64,
 }
@@ -68,7 +74,9 @@ impl Steering {
             drain: RwLock::new(None),
             stopping: AtomicBool::new(false),
             known,
+            relocations: Arc::new(Relocations::new(self_id)),
             served: AtomicU64::new(0),
+            relocated: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             drained: AtomicU64::new(0),
         }
@@ -93,7 +101,16 @@ impl Steering {
             }
         }
         self.served.fetch_add(1, Ordering::Relaxed);
+        if let Some(Relocating::To(to)) = device.map(|id| self.relocations.check(id)) {
+            self.relocated.fetch_add(1, Ordering::Relaxed);
+            return Verdict::Relocate(to);
+        }
         Verdict::Serve
+    }
+
+    /// The devices the admin endpoint relocated, shared by the cluster through the database.
+    pub fn relocations(&self) -> &Arc<Relocations> {
+        &self.relocations
     }
 
     /// The answer to the health check while draining; `None` when not draining.
@@ -159,6 +176,8 @@ impl Steering {
             "served": self.served.load(Ordering::Relaxed),
             "refused": self.refused.load(Ordering::Relaxed),
             "drained": self.drained.load(Ordering::Relaxed),
+            "relocated": self.relocated.load(Ordering::Relaxed),
+            "relocations_pending": self.relocations.pending(),
         })
     }
 
@@ -260,13 +279,18 @@ fn read_ids(path: &Path) -> Result<HashSet<String>, String> {
     Ok(parse_ids(&text))
 }
 
-/// The ids of a known-devices file's text.
-fn parse_ids(text: &str) -> HashSet<String> {
+/// The ids of a file of device ids, in their order: one a line, surrounding blanks dropped, `#`
+/// starts a comment (the format of `--known-devices`).
+pub fn parse_id_lines(text: &str) -> impl Iterator<Item = String> + '_ {
     text.lines()
         .map(|line| line.split('#').next().unwrap_or("").trim())
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
-        .collect()
+}
+
+/// The ids of a known-devices file's text.
+fn parse_ids(text: &str) -> HashSet<String> {
+    parse_id_lines(text).collect()
 }
 
 #[cfg(test)]
@@ -276,6 +300,7 @@ mod tests {
     fn body(verdict: Verdict) -> (u16, Option<u64>, String) {
         match verdict {
             Verdict::Serve => (200, None, String::new()),
+            Verdict::Relocate(m) => (200, None, m.to_json().to_string()),
             Verdict::Steer(r) => (r.status, r.retry_after, String::from_utf8(r.body.clone()).unwrap()),
         }
     }

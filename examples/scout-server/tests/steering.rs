@@ -456,3 +456,122 @@ fn a_rolling_restart_brings_each_device_back_to_its_own_server() {
     assert_eq!(back.server, sa, "{back:?}");
     assert!(back.failed.is_empty(), "{back:?}");
 }
+
+/// The `relocate` field `server` answers `device`, if any.
+fn relocate_of(server: &Server, device: &str) -> serde_json::Value {
+    let answer = servers_as(server, Some(device));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.json()["relocate"].clone()
+}
+
+/// The admin status of the server whose admin endpoint is `admin`.
+fn admin_status(admin: &str) -> serde_json::Value {
+    let (code, stdout, stderr) = scout_server(&["status", admin]);
+    assert_eq!(code, Some(0), "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn relocated_devices_move_online_and_offline_and_the_instruction_goes_when_they_arrive() {
+    let (dir, db) = sqlite_db();
+    // A database made before the relocation table: the table is added when a server opens it.
+    drop(Server::launch(&db, &["--id", "old"]));
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DROP TABLE scout_relocations")
+        .unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let a = Server::launch(&db, &["--id", "a", "--admin", &admin]);
+    let b = Server::launch(&db, &["--id", "b"]);
+    let c = Server::launch(&db, &["--id", "c"]);
+    let (sa, sb): (scoutlb::Server, scoutlb::Server) = (a.address().parse().unwrap(), b.address().parse().unwrap());
+    let file = dir.path().join("devices");
+    std::fs::write(&file, "# moved in the first wave\ndev-2\n").unwrap();
+
+    let (code, stdout, stderr) = scout_server(&[
+        "relocate",
+        &admin,
+        "--to",
+        "b",
+        "--devices-file",
+        file.to_str().unwrap(),
+        "dev-1",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (answer["relocating"].as_u64(), answer["mode"].as_str()),
+        (Some(2), Some("online"))
+    );
+    let online = serde_json::json!({"to": "b", "mode": "online"});
+    assert_eq!(relocate_of(&a, "dev-1"), online);
+    assert_eq!(
+        relocate_of(&a, "dev-9"),
+        serde_json::Value::Null,
+        "only the devices named"
+    );
+    // Every server of the cluster relocates them: the instruction is in the shared database.
+    wait_until("c reads the relocation", || relocate_of(&c, "dev-2") == online);
+
+    // Online: the device learns it now and moves at its next start-up.
+    let state = dir.path().join("dev-1.json");
+    let kinds = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = std::sync::Arc::clone(&kinds);
+    let mut config = serde_json::json!({
+        "servers": [a.address(), b.address()],
+        "attempt_delay_ms": 0, "deadline_ms": 5000, "device_id": "dev-1",
+        "state_file": state.to_str().unwrap(),
+    });
+    let start_up = |config: &serde_json::Value| {
+        let seen = std::sync::Arc::clone(&seen);
+        scoutlb::Client::builder(scoutlb::Config::from_json(&config.to_string()).unwrap())
+            .events(move |e: &scoutlb::Event| seen.lock().unwrap().push(e.kind().to_string()))
+            .build()
+            .unwrap()
+    };
+    assert_eq!(start_up(&config).connect().unwrap().server, sa);
+    assert!(
+        kinds.lock().unwrap().contains(&"relocation_pending".to_string()),
+        "{kinds:?}"
+    );
+    assert_eq!(start_up(&config).connect().unwrap().server, sb, "moved at the restart");
+    assert!(kinds.lock().unwrap().contains(&"relocated".to_string()), "{kinds:?}");
+    // b was its target: the instruction goes, for every server.
+    wait_until("a drops dev-1's relocation", || relocate_of(&a, "dev-1").is_null());
+    assert_eq!(relocate_of(&c, "dev-2"), online, "dev-2 has not moved yet");
+
+    // Offline: the default changes at once; the device moves at its next connect.
+    let (code, _, stderr) = scout_server(&["relocate", &admin, "--to", "b", "--mode", "offline", "dev-3"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    config["device_id"] = "dev-3".into();
+    config["state_file"] = dir.path().join("dev-3.json").to_str().unwrap().into();
+    let dev3 = start_up(&config);
+    assert_eq!(dev3.connect().unwrap().server, sa);
+    assert_eq!(dev3.default_server(), Some(sb.clone()));
+    assert_eq!(dev3.reconnect().unwrap().server, sb);
+    wait_until("a drops dev-3's relocation", || relocate_of(&a, "dev-3").is_null());
+    let status = admin_status(&admin);
+    assert_eq!(status["relocations_pending"].as_u64(), Some(1), "{status}");
+    assert!(status["relocated"].as_u64() >= Some(2), "{status}");
+}
+
+#[test]
+fn a_relocation_names_a_live_server_and_devices() {
+    let (_dir, db) = sqlite_db();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let _a = Server::launch(&db, &["--id", "a", "--admin", &admin]);
+    let (code, _, stderr) = scout_server(&["relocate", &admin, "--to", "nowhere", "dev-1"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("no live server of the list has the id \"nowhere\" (the list names a)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = scout_server(&["relocate", &admin, "--to", "a"]);
+    assert_eq!(code, Some(2), "a usage error");
+    assert!(stderr.contains("name the devices"), "{stderr}");
+    let admin_addr: SocketAddr = admin.parse().unwrap();
+    let bad = request(admin_addr, "POST", "/scout/v1/admin/relocate", &[]);
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.json()["error"].as_str().unwrap().contains("not JSON"), "{bad:?}");
+    assert_eq!(request(admin_addr, "GET", "/scout/v1/admin/relocate", &[]).status, 405);
+}

@@ -140,7 +140,10 @@ pub fn run(ctx: &ModelContext, scenario: &Scenario, seed: u64) -> Result<(Run, S
         Scenario::RollingRestart { pause, drain: None } => {
             all = rolling_restart(ctx, pause, seed, &mut stats)?;
         }
-        Scenario::RollingRestart { drain: Some(_), .. } | Scenario::Drain { .. } | Scenario::Refused { .. } => {
+        Scenario::RollingRestart { drain: Some(_), .. }
+        | Scenario::Drain { .. }
+        | Scenario::Refused { .. }
+        | Scenario::Relocate { .. } => {
             return Err(format!(
                 "--model does not run {}{} yet: run it on sockets (without --model)",
                 scenario.name(),

@@ -4,6 +4,7 @@ pub mod boot_storm;
 pub mod drain;
 pub mod outage;
 pub mod refused;
+pub mod relocate;
 pub mod rolling_restart;
 pub mod server_down;
 
