@@ -559,29 +559,45 @@ impl Client {
         loop {
             tries = tries.saturating_add(1);
             match self.call(kind, stop) {
-                Err(e @ (Error::AllFailed(_) | Error::DeviceRefused { .. })) => {
-                    let (again, effects) = lock(&self.device).try_failed(tries, SystemTime::now());
-                    // A failed save is reported by `apply` and made again at the next chance.
-                    let _ = self.apply(effects, Instant::now() + self.config.deadline, stop);
-                    if !again {
-                        return Err(e);
-                    }
-                    // behaviour.md, "Servers that steer devices": a refused device does not hurry.
-                    let (wait, what) = match e {
-                        Error::DeviceRefused { .. } => {
-                            let unit = lock(&self.rng).f64();
-                            (lock(&self.device).refusal_wait(unit), "the device was refused")
+                Err(e) => match self.retry_wait(tries, &e) {
+                    None => return Err(e),
+                    Some(wait) => {
+                        if !sleep_until(Instant::now() + wait, &stopped) {
+                            return Err(Error::Cancelled);
                         }
-                        _ => (self.backoff(tries - 1), "all servers failed"),
-                    };
-                    log::info!(target: "scoutlb", "{what} (try {tries}); retrying in {} ms", wait.as_millis());
-                    if !sleep_until(Instant::now() + wait, &stopped) {
-                        return Err(Error::Cancelled);
                     }
-                }
-                other => return other,
+                },
+                ok => return ok,
             }
         }
+    }
+
+    /// After try number `tries` (from 1) of a retrying call failed with `error`: the wait before
+    /// the next try, or `None` when the call ends with `error` (behaviour.md, "All fail"). Records
+    /// the failed try in the device (and its state file) as `*_with_retry` does; the driver of an
+    /// event-loop agent's retrying call asks it after each try.
+    pub fn retry_wait(&self, tries: u32, error: &Error) -> Option<Duration> {
+        if !matches!(error, Error::AllFailed(_) | Error::DeviceRefused { .. }) {
+            return None;
+        }
+        let (again, effects) = lock(&self.device).try_failed(tries, SystemTime::now());
+        // A failed save is reported by `apply` and made again at the next chance.
+        let _ = self.apply(effects, Instant::now() + self.config.deadline, &|| {
+            self.canceller.is_cancelled()
+        });
+        if !again {
+            return None;
+        }
+        // behaviour.md, "Servers that steer devices": a refused device does not hurry.
+        let (wait, what) = match error {
+            Error::DeviceRefused { .. } => {
+                let unit = lock(&self.rng).f64();
+                (lock(&self.device).refusal_wait(unit), "the device was refused")
+            }
+            _ => (self.backoff(tries.saturating_sub(1)), "all servers failed"),
+        };
+        log::info!(target: "scoutlb", "{what} (try {tries}); retrying in {} ms", wait.as_millis());
+        Some(wait)
     }
 
     /// The wait before retry number `n + 1`, on the retry profile's schedule with a fresh draw

@@ -35,7 +35,7 @@ pub use cancel::Canceller;
 pub use client::{Client, ClientBuilder};
 pub use dhcp::HOOK_FILE as DHCP_HOOK_FILE;
 pub use dns::resolve_balancer;
-pub use event_loop::{Interest, PendingCall, Watch};
+pub use event_loop::{Interest, PendingCall, ProbeRequest, Watch};
 pub use probe::{FnProbe, HttpProbe, Probe, Reached, SERVERS_PATH, TcpProbe, TransportUp};
 pub use scoutlb_proto::{
     AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, DEVICE_ID_HEADER,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use scoutlb::{Client, Config, Connected, Error, FailReason, PendingCall, Server};
+use scoutlb::{Client, Config, Connected, Error, FailReason, FnProbe, PendingCall, Server};
 use scoutlb_testkit::event_loop::{drive, poll};
 use scoutlb_testkit::{Behaviour, Recorder, SteerServer, TestPki, TestServer, refused};
 
@@ -212,16 +212,147 @@ fn a_reconnect_and_wait_run_the_same_call() {
 }
 
 #[test]
-fn callback_and_agent_driven_probes_are_refused_with_a_reason() {
-    let client = Client::builder(Config::from_json(r#"{"probe": "callback"}"#).unwrap())
-        .probe(|_: &Server, _: Duration| Ok(()))
-        .build()
-        .unwrap();
+fn agent_driven_probes_are_refused_with_a_reason() {
+    let client = Client::new(Config::from_json(r#"{"probe": "none"}"#).unwrap()).unwrap();
     let err = client.start_connect().unwrap_err();
     assert!(
         matches!(&err, Error::Unsupported(m) if m.contains("event-loop")),
         "{err}"
     );
+}
+
+/// A client whose probe is the agent's own (`callback`); the blocking callback answers as `answer` does.
+fn agent_client(
+    servers: &[Server],
+    extra: &str,
+    answer: fn(&Server) -> Result<(), FailReason>,
+    rec: &Recorder,
+) -> Client {
+    let extra = if extra.is_empty() {
+        r#""probe": "callback""#.to_string()
+    } else {
+        format!(r#""probe": "callback", {extra}"#)
+    };
+    Client::builder(config(servers, &extra))
+        .probe(FnProbe(move |s: &Server, _: Duration| answer(s)))
+        .events(rec.sink())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_agent_runs_each_attempt_the_call_hands_over_as_the_blocking_callback_would() {
+    let servers = [
+        Server::new("127.0.0.1", 1).unwrap(),
+        Server::new("127.0.0.1", 2).unwrap(),
+    ];
+    fn answer(s: &Server) -> Result<(), FailReason> {
+        if s.port() == 1 {
+            Err(FailReason::Refused)
+        } else {
+            Ok(())
+        }
+    }
+    let (rec_loop, rec_block) = (Recorder::default(), Recorder::default());
+    let looped = agent_client(&servers, "", answer, &rec_loop);
+    let blocking = agent_client(&servers, "", answer, &rec_block);
+    let mut call = looped.start_connect().unwrap();
+    let mut asked = Vec::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !call.is_done() && Instant::now() < until {
+        while let Some(request) = call.next_probe_request() {
+            asked.push(request.server.clone());
+            call.probe_done(request.attempt, answer(&request.server).map(|()| None));
+        }
+        poll(
+            &call.watches(),
+            &[],
+            call.timeout().unwrap_or_default().min(Duration::from_millis(20)),
+        );
+        call.process();
+    }
+    let c = looped.finish(call).unwrap();
+    let b = blocking.connect().unwrap();
+    assert_eq!(asked, servers);
+    assert_eq!((c.server.clone(), c.failed.clone()), (b.server, b.failed));
+    assert_eq!(c.server, servers[1]);
+    assert_eq!(rec_loop.kinds(), rec_block.kinds());
+    assert_eq!(looped.default_server(), Some(servers[1].clone()));
+}
+
+#[test]
+fn a_slow_default_that_reports_its_transport_up_keeps_its_device() {
+    // The default answers after 300 ms, beyond attempt_delay_ms (100): reported up at once, it is
+    // granted answer_delay_ms and the next server is never asked.
+    let servers = [
+        Server::new("127.0.0.1", 1).unwrap(),
+        Server::new("127.0.0.1", 2).unwrap(),
+    ];
+    let rec = Recorder::default();
+    let extra = r#""attempt_delay_ms": 100, "answer_delay_ms": 5000"#;
+    let client = agent_client(&servers, extra, |_| Ok(()), &rec);
+    let mut call = client.start_connect().unwrap();
+    let mut asked = Vec::new();
+    let mut answer_at = None;
+    let until = Instant::now() + Duration::from_secs(10);
+    while !call.is_done() && Instant::now() < until {
+        while let Some(request) = call.next_probe_request() {
+            asked.push(request.server.clone());
+            call.probe_up(request.attempt);
+            answer_at = Some((request.attempt, Instant::now() + Duration::from_millis(300)));
+        }
+        if let Some((attempt, _)) = answer_at.filter(|(_, at)| Instant::now() >= *at) {
+            call.probe_done(attempt, Ok(None));
+            answer_at = None;
+        }
+        poll(
+            &[],
+            &[],
+            call.timeout().unwrap_or_default().min(Duration::from_millis(10)),
+        );
+        call.process();
+    }
+    assert_eq!(client.finish(call).unwrap().server, servers[0]);
+    assert_eq!(asked, servers[..1]);
+}
+
+#[test]
+fn the_agent_is_told_which_attempts_were_given_up_and_late_reports_are_ignored() {
+    let servers = [
+        Server::new("127.0.0.1", 1).unwrap(),
+        Server::new("127.0.0.1", 2).unwrap(),
+    ];
+    let rec = Recorder::default();
+    let client = agent_client(&servers, r#""attempt_delay_ms": 50"#, |_| Ok(()), &rec);
+    let mut call = client.start_connect().unwrap();
+    let first = call.next_probe_request().unwrap();
+    assert_eq!(first.server, servers[0]);
+    // Its socket is watched with the call's own; not so for an attempt the call does not run.
+    let watch = scoutlb::Watch {
+        fd: 0,
+        interest: scoutlb::Interest::Read,
+    };
+    assert!(call.probe_watch(first.attempt, Some(watch)));
+    assert!(!call.probe_watch(first.attempt + 100, Some(watch)));
+    assert_eq!(call.watches(), vec![watch]);
+    // The first never answers; the second, started after attempt_delay_ms, is reached.
+    let until = Instant::now() + Duration::from_secs(10);
+    while !call.is_done() && Instant::now() < until {
+        while let Some(request) = call.next_probe_request() {
+            call.probe_done(request.attempt, Ok(None));
+        }
+        poll(
+            &[],
+            &[],
+            call.timeout().unwrap_or_default().min(Duration::from_millis(10)),
+        );
+        call.process();
+    }
+    assert_eq!(call.next_abandoned_probe(), Some(first.attempt));
+    assert_eq!(call.next_abandoned_probe(), None);
+    assert!(call.watches().is_empty());
+    call.probe_done(first.attempt, Err(FailReason::Refused));
+    assert_eq!(client.finish(call).unwrap().server, servers[1]);
 }
 
 #[test]

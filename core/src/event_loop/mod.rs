@@ -10,6 +10,7 @@
 //! HTTP is ureq-proto's state machine ([`exchange`]), TLS rustls' `ClientConnection`, names
 //! the hosts file read by hickory's parser ([`names`]; no DNS yet).
 
+mod agent_probe;
 mod attempt;
 mod exchange;
 mod names;
@@ -27,7 +28,9 @@ use crate::cancel::{Canceller, SLICE};
 use crate::emit::emit;
 use crate::fork_lock::ForkLock;
 use crate::https::{BalancerNames, TlsConnector};
-use crate::{Config, DEVICE_ID_HEADER, EventSink, FailReason, Scheme, Server};
+use crate::{Config, DEVICE_ID_HEADER, EventSink, FailReason, Scheme, Server, ServerList};
+use agent_probe::AgentProbes;
+pub use agent_probe::ProbeRequest;
 use attempt::{Attempt, Kind};
 
 /// What a socket waits for.
@@ -53,6 +56,8 @@ pub struct Watch {
 pub(crate) struct LoopProbe {
     /// `http` or `tcp`.
     http: bool,
+    /// `callback`: the agent runs each attempt (behaviour.md, "Event loops").
+    agent: bool,
     scheme: Scheme,
     tls: Option<TlsConnector>,
     names: Arc<BalancerNames>,
@@ -63,12 +68,13 @@ pub(crate) struct LoopProbe {
 impl LoopProbe {
     /// The probe of `config`, or why the event-loop driver cannot run it.
     pub(crate) fn new(config: &Config, names: Arc<BalancerNames>) -> crate::Result<Self> {
-        let http = match config.probe {
-            crate::ProbeKind::Http => true,
-            crate::ProbeKind::Tcp => false,
+        let (http, agent) = match config.probe {
+            crate::ProbeKind::Http => (true, false),
+            crate::ProbeKind::Tcp => (false, false),
+            crate::ProbeKind::Callback => (false, true),
             other => {
                 return Err(crate::Error::Unsupported(format!(
-                    "the event-loop driver runs the built-in probes (\"http\", \"tcp\"), not {:?}",
+                    "the event-loop driver runs the built-in probes (\"http\", \"tcp\") and the agent's own (\"callback\"), not {:?}",
                     other
                 )));
             }
@@ -79,6 +85,7 @@ impl LoopProbe {
         };
         Ok(LoopProbe {
             http,
+            agent,
             scheme: config.scheme,
             tls,
             names,
@@ -113,6 +120,8 @@ pub struct PendingCall {
     pub(crate) connect: Connect,
     start: Instant,
     attempts: Vec<(Id, Attempt)>,
+    /// The attempts the agent runs (probe `callback`).
+    agent: AgentProbes,
     probe: Arc<LoopProbe>,
     sink: Option<Arc<dyn EventSink>>,
     canceller: Canceller,
@@ -148,6 +157,7 @@ impl PendingCall {
             connect,
             start,
             attempts: Vec::new(),
+            agent: AgentProbes::default(),
             probe,
             sink,
             canceller,
@@ -160,7 +170,12 @@ impl PendingCall {
 
     /// The sockets to watch now, each with what to wait for.
     pub fn watches(&self) -> Vec<Watch> {
-        self.attempts.iter().filter_map(|(_, a)| a.watch()).collect()
+        let agent = self.agent.watches();
+        self.attempts
+            .iter()
+            .filter_map(|(_, a)| a.watch())
+            .chain(agent)
+            .collect()
     }
 
     /// How long the loop may wait at most before calling [`PendingCall::process`] again, when no
@@ -172,7 +187,7 @@ impl PendingCall {
         let now = Instant::now();
         let race = self.connect.next_wake().map(|at| self.start + at);
         let attempts = self.attempts.iter().map(|(_, a)| a.until).min();
-        let at = [race, attempts].into_iter().flatten().min()?;
+        let at = [race, attempts, self.agent.next_until()].into_iter().flatten().min()?;
         Some(at.saturating_duration_since(now))
     }
 
@@ -185,6 +200,47 @@ impl PendingCall {
     pub fn cancel(&mut self) {
         self.connect.cancel();
         self.process();
+    }
+
+    /// With the `callback` probe: the next attempt for the agent's own probe to run, once. Look
+    /// after the start and after every [`PendingCall::process`] or report.
+    pub fn next_probe_request(&mut self) -> Option<ProbeRequest> {
+        self.agent.next_request()
+    }
+
+    /// With the `callback` probe: the next attempt the call gave up (past its time, or the call
+    /// was decided), once; the agent stops that probe, and reports on it are ignored.
+    pub fn next_abandoned_probe(&mut self) -> Option<u64> {
+        self.agent.next_abandoned()
+    }
+
+    /// The socket the agent's probe of `attempt` waits on, watched with the call's own
+    /// (`None`: none); false when the call no longer waits for that attempt.
+    pub fn probe_watch(&mut self, attempt: u64, watch: Option<Watch>) -> bool {
+        self.agent.set_watch(attempt, watch)
+    }
+
+    /// The agent's probe of `attempt` has its transport up: it is granted `answer_delay_ms`.
+    pub fn probe_up(&mut self, attempt: u64) {
+        if let Some(id) = self.agent.id_of(attempt) {
+            let at = self.start.elapsed();
+            self.connect.transport_up(id, at);
+            self.process();
+        }
+    }
+
+    /// The agent's probe of `attempt` ended: reached (with the list the server sent, if it
+    /// fetched one) or failed. A report on an attempt the call gave up is ignored.
+    pub fn probe_done(&mut self, attempt: u64, outcome: Result<Option<ServerList>, FailReason>) {
+        if let Some(id) = self.agent.id_of(attempt) {
+            self.agent.ended(id);
+            let at = self.start.elapsed();
+            match outcome {
+                Ok(list) => self.connect.succeeded(id, list, at),
+                Err(reason) => self.connect.failed(id, reason, at),
+            }
+            self.process();
+        }
     }
 
     /// Do everything that can be done now: read and write the sockets that are ready, start the
@@ -207,14 +263,19 @@ impl PendingCall {
                         let (evaluation, events) = names::evaluate_balancer(&entry, &self.probe, &self.device);
                         self.connect.lookup_done(evaluation, events, at);
                     }
+                    Step::Start { id, server, timeout } if self.probe.agent => {
+                        self.agent.start(id, server, timeout, now);
+                    }
                     Step::Start { id, server, timeout } => match self.start_attempt(&server, timeout, now) {
                         Ok(attempt) => self.attempts.push((id, attempt)),
                         Err(reason) => self.connect.failed(id, reason, at),
                     },
                     Step::Emit(event) => emit(self.sink.as_deref(), event),
                     Step::Decided => {
-                        // The attempts still running are abandoned: their sockets close now.
+                        // The attempts still running are abandoned: their sockets close now,
+                        // and the agent is told to stop its own.
                         self.attempts.clear();
+                        self.agent.abandon_all();
                     }
                     _ => {}
                 }
@@ -261,6 +322,7 @@ impl PendingCall {
 
     /// Drive every attempt; whether any of them came up or ended.
     fn drive_attempts(&mut self, now: Instant, at: Duration) -> bool {
+        self.agent.expire(now);
         let mut changed = false;
         let mut i = 0;
         while i < self.attempts.len() {
