@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/tool-versions.sh"
 packages=(dnsmasq-base haproxy postgresql iptables iproute2 gcc g++ clang valgrind pkg-config make binutils
-    groff-base zsh fish strace fuse3 isc-dhcp-client dhcpcd-base python3-venv python3-pip cmake dpkg-dev lintian fonts-dejavu-core)
+    groff-base zsh fish strace fuse3 isc-dhcp-client dhcpcd-base python3-venv python3-pip cmake dpkg-dev lintian fonts-dejavu-core libglib2.0-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

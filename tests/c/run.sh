@@ -19,6 +19,7 @@ missing=()
 for tool in gcc g++ clang valgrind pkg-config readelf make python3 cbindgen; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+command -v pkg-config >/dev/null 2>&1 && ! pkg-config --exists glib-2.0 && missing+=("GLib (libglib2.0-dev)")
 if command -v clang >/dev/null 2>&1 && [ ! -f "$(clang -print-file-name=libclang_rt.asan-x86_64.a)" ]; then
     missing+=("clang's sanitizer runtime")
 fi
@@ -38,7 +39,14 @@ tmp=$(mktemp -d /tmp/scoutlb-c-suite.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 vectors=$root/tests/vectors/failover_order.json
 # The C tests built and run like the vector tests (argument: tests/vectors): gcc, clang, ASan+UBSan, Valgrind.
-VECTOR_TESTS=(test_startup test_signed test_event_loop)
+VECTOR_TESTS=(test_startup test_signed test_event_loop test_glib_loop)
+# What a test of that list needs beyond testlib: test_glib_loop drives calls with the GSource of
+# examples/c/scoutlb_glib.c on a GLib main loop.
+extras_of() {
+    case $1 in
+    test_glib_loop) echo "-I$root/examples/c examples/c/scoutlb_glib.c $(pkg-config --cflags --libs glib-2.0)" ;;
+    esac
+}
 
 # ---- Rust side -----------------------------------------------------------------------------------
 step "build scoutlb-ffi (debug)"
@@ -100,7 +108,7 @@ for cc in gcc clang; do
         bad "$cc compiles test_cancel.c"
     fi
     for t in "${VECTOR_TESTS[@]}"; do
-        if $cc "${STRICT[@]}" -g "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c "${STATIC_LIBS[@]}" \
+        if $cc "${STRICT[@]}" -g "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c $(extras_of "$t") "${STATIC_LIBS[@]}" \
             -o "$build/${t}_$cc"; then
             run_c "$t ($cc)" "$build/${t}_$cc" "$root/tests/vectors"
         else
@@ -152,7 +160,7 @@ for cc in gcc clang; do
         bad "$cc builds the sanitizer test_cancel"
     fi
     for t in "${VECTOR_TESTS[@]}"; do
-        if $cc "${STRICT[@]}" "${SAN[@]}" "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c "${STATIC_LIBS[@]}" \
+        if $cc "${STRICT[@]}" "${SAN[@]}" "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c $(extras_of "$t") "${STATIC_LIBS[@]}" \
             -o "$build/${t}_asan_$cc"; then
             ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
                 run_c "$t under ASan+UBSan ($cc)" "$build/${t}_asan_$cc" "$root/tests/vectors"
@@ -183,7 +191,7 @@ else
     bad "gcc builds test_cancel against the shared library"
 fi
 for t in "${VECTOR_TESTS[@]}"; do
-    if gcc "${STRICT[@]}" -g "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c -L"$build/lib" -lscoutlb -lpthread \
+    if gcc "${STRICT[@]}" -g "${INC[@]}" "tests/c/$t.c" tests/c/testlib.c $(extras_of "$t") -L"$build/lib" -lscoutlb -lpthread \
         -o "$build/${t}_shared"; then
         LD_LIBRARY_PATH=$build/lib run_c "$t under valgrind" valgrind -q --error-exitcode=1 --leak-check=full \
             --suppressions="$root/ffi/scoutlb.supp" "$build/${t}_shared" "$root/tests/vectors"
@@ -234,6 +242,11 @@ if ffi/install.sh "$prefix" --debug; then
                 run_c "example agent built by make ($cc) fails over" "$build/agent_check" "$build/agent-$cc/agent"
             else
                 bad "make examples/c with $cc"
+            fi
+            if make -s -C "$build/agent-$cc" CC=$cc glib_agent; then
+                run_c "GLib example agent built by make ($cc) fails over" "$build/agent_check" "$build/agent-$cc/glib_agent"
+            else
+                bad "make glib_agent in examples/c with $cc"
             fi
         done
     else
