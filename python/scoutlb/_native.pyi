@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol, final
+from typing import Any, Callable, Literal, Protocol, final
 
 from scoutlb._types import EventCallback, FilePath, ProbeCallback, RebalanceConfig, RetryConfig, Servers, Strings
 
@@ -32,6 +32,7 @@ __all__ = [
     "Event",
     "Client",
     "ProbeAttempt",
+    "_PendingCall",
     "failover_order",
     "DEFAULT_PORT",
     "MAX_ENTRIES",
@@ -115,6 +116,44 @@ class ProbeAttempt:
 
         A body that is no list raises `ServerListError`, and the attempt fails as a bad response.
         """
+
+@final
+class _PendingCall:
+    """One event-loop connect call (behaviour.md, "Event loops"), driven by `scoutlb.aio`."""
+
+    def watches(self) -> list[tuple[int, bool]]:
+        """The sockets to watch now: (file descriptor, True to wait for writing, False for reading)."""
+
+    def timeout(self) -> float | None:
+        """Seconds the loop may wait at most before `process()`, or None once the call is done."""
+
+    def process(self) -> None:
+        """Do what can be done now (a watched socket became ready, or the timeout passed)."""
+
+    def is_done(self) -> bool:
+        """Whether the call is decided (a finished call is)."""
+
+    def cancel(self) -> None:
+        """Decide the call now as cancelled; its sockets close."""
+
+    def next_probe_request(self) -> tuple[int, Server, float] | None:
+        """The next attempt for the client's probe callable to run, once: (attempt, server, timeout in seconds)."""
+
+    def next_abandoned_probe(self) -> int | None:
+        """The next attempt the call gave up, once (its probe is cancelled), or None."""
+
+    def probe_attempt(self, attempt: int) -> ProbeAttempt:
+        """The `ProbeAttempt` handed to a probe callable of three parameters for `attempt`."""
+
+    def probe_finished(
+        self,
+        attempt: int,
+        result: object,
+        error: BaseException | None,
+        elapsed: float,
+        probe_attempt: ProbeAttempt | None = None,
+    ) -> None:
+        """The probe callable of `attempt` returned `result`, or raised `error`, `elapsed` seconds after it started."""
 
 @final
 class Server:
@@ -344,6 +383,20 @@ class Client:
 
     def reconnect_with_retry(self, *, stop: _Stop | None = None) -> Connected:
         """Reconnect, retrying like `connect_with_retry`: every try runs the failover order from the default server."""
+
+    def _start_call(self, reconnect: bool) -> _PendingCall:
+        """Start a connect (`reconnect=False`) or reconnect call for an event loop; `scoutlb.aio` drives it."""
+
+    def _finish(self, call: _PendingCall, tries: int = 0) -> Connected | float:
+        """Finish `call`: its result, or its error raised; after try `tries` (from 1) of a retrying call, a retried failure gives the wait in seconds."""
+
+    @property
+    def _probe(self) -> tuple[Callable[..., Any], bool] | None:
+        """The probe callable and whether it takes a `ProbeAttempt`, or None (built-in probe)."""
+
+    @property
+    def _cancelled(self) -> bool:
+        """Whether `cancel()` holds (until `reset_cancel()`)."""
 
     def cancel(self) -> None:
         """Cancel every running and later call of this client (`CancelledError` within 50 ms) until `reset_cancel()`."""

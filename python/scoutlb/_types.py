@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, Literal, TypedDict, Union
+from typing import TYPE_CHECKING, Awaitable, Callable, Literal, TypedDict, Union
 
 if TYPE_CHECKING:
     from scoutlb._native import Event, ProbeAttempt, Server
@@ -41,7 +41,13 @@ class RebalanceConfig(TypedDict, total=False):
     """Most new devices per second a server is sent by rebalancing, cluster-wide (default 64)."""
 
 
-ProbeCallback = Union[Callable[["Server", float], bool], Callable[["Server", float, "ProbeAttempt"], bool]]
+ProbeCallback = Union[
+    Callable[["Server", float], bool],
+    Callable[["Server", float, "ProbeAttempt"], bool],
+    # `async def` probes run only with scoutlb.aio (behaviour.md, "Event loops").
+    Callable[["Server", float], Awaitable[bool]],
+    Callable[["Server", float, "ProbeAttempt"], Awaitable[bool]],
+]
 """A callback probe: `probe(server, timeout_seconds) -> bool`; raising counts as a failed attempt
 (`ServerDrainingError`: the server drains; `ServerRefusesDeviceError`: the device is refused).
 

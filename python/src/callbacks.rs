@@ -85,7 +85,7 @@ impl PyProbe {
         timeout: Duration,
         up: &scoutlb::TransportUp,
     ) -> Result<scoutlb::Reached, scoutlb::FailReason> {
-        use scoutlb::FailReason::{Callback, InvalidList};
+        use scoutlb::FailReason::Callback;
         // Behaviour.md, "Probes": not once the interpreter exits or the client was closed.
         let Some(_interpreter) = INTERPRETER.enter(timeout) else {
             return Err(Callback(SHUTTING_DOWN.into()));
@@ -107,24 +107,7 @@ impl PyProbe {
                 (self.callable.bind(py).call1((server, timeout.as_secs_f64())), None)
             };
             let list = attempt.and_then(|a| a.get().take_list());
-            match result {
-                Ok(value) => match value.cast::<PyBool>() {
-                    Ok(b) if b.is_true() => match list {
-                        None => Ok(scoutlb::Reached::default()),
-                        Some(Ok(list)) => Ok(scoutlb::Reached { list: Some(list) }),
-                        Some(Err(why)) => Err(InvalidList(why)),
-                    },
-                    Ok(_) => Err(Callback("the probe callback returned False".to_string())),
-                    Err(_) => Err(Callback(format!(
-                        "the probe callback returned {}, not a bool",
-                        type_name(&value)
-                    ))),
-                },
-                Err(e) => {
-                    keep_interrupt(py, &e);
-                    Err(probe_error::fail_reason(py, &e, started.elapsed()))
-                }
-            }
+            judge(py, result, list, started)
         });
         answer.unwrap_or_else(|| Err(Callback(SHUTTING_DOWN.into())))
     }
@@ -148,6 +131,52 @@ impl scoutlb::Probe for PyProbe {
     }
 }
 
+/// What a probe callable's answer means (behaviour.md, "Probes"): `True` reached (with the list
+/// handed to its `ProbeAttempt`, if any), anything else or an exception raised `started` ago a
+/// failure. A coroutine (an `async def` probe called by a blocking call) is closed unawaited and
+/// fails the attempt, saying where such a probe runs.
+pub fn judge(
+    py: Python<'_>,
+    result: PyResult<Bound<'_, PyAny>>,
+    list: Option<Result<scoutlb::ServerList, String>>,
+    started: Instant,
+) -> Result<scoutlb::Reached, scoutlb::FailReason> {
+    use scoutlb::FailReason::{Callback, InvalidList};
+    match result {
+        Ok(value) => match value.cast::<PyBool>() {
+            Ok(b) if b.is_true() => match list {
+                None => Ok(scoutlb::Reached::default()),
+                Some(Ok(list)) => Ok(scoutlb::Reached { list: Some(list) }),
+                Some(Err(why)) => Err(InvalidList(why)),
+            },
+            Ok(_) => Err(Callback("the probe callback returned False".to_string())),
+            Err(_) if is_coroutine(py, &value) => {
+                // Unawaited, it would warn when collected: close it now.
+                let _ = value.call_method0("close");
+                Err(Callback(
+                    "the probe callback is an async def: it runs only on the asyncio loop (scoutlb.aio)".to_string(),
+                ))
+            }
+            Err(_) => Err(Callback(format!(
+                "the probe callback returned {}, not a bool",
+                type_name(&value)
+            ))),
+        },
+        Err(e) => {
+            keep_interrupt(py, &e);
+            Err(probe_error::fail_reason(py, &e, started.elapsed()))
+        }
+    }
+}
+
+/// Whether `value` is a coroutine object.
+fn is_coroutine(py: Python<'_>, value: &Bound<'_, PyAny>) -> bool {
+    py.import("inspect")
+        .and_then(|inspect| inspect.call_method1("iscoroutine", (value,)))
+        .and_then(|b| b.is_truthy())
+        .unwrap_or(false)
+}
+
 /// One running attempt of a probe callable that takes it as its third argument: what the callable
 /// tells the attempt race while it runs (behaviour.md, "Attempts"). Meaningful only during the call.
 #[pyclass(module = "scoutlb", name = "ProbeAttempt", frozen)]
@@ -157,14 +186,16 @@ pub struct ProbeAttempt {
 }
 
 impl ProbeAttempt {
-    fn new(up: scoutlb::TransportUp) -> Self {
+    /// An attempt whose `transport_up()` signals `up`.
+    pub fn new(up: scoutlb::TransportUp) -> Self {
         ProbeAttempt {
             up,
             list: Mutex::new(None),
         }
     }
 
-    fn take_list(&self) -> Option<Result<scoutlb::ServerList, String>> {
+    /// The list handed in, once.
+    pub fn take_list(&self) -> Option<Result<scoutlb::ServerList, String>> {
         self.list.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }

@@ -14,9 +14,17 @@ use crate::callbacks::{PyEvents, PyProbe, in_events_callback, takes_attempt};
 use crate::convert;
 use crate::errors::{self, ServerListError, config_key_error};
 use crate::gate::{self, Gate, Waited};
+use crate::pending::PendingCall;
 use crate::types::{self, Connected, Server, type_name};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What `Client._finish` gives: the result, or the wait before the next try of a retrying call.
+#[derive(IntoPyObject)]
+enum Finished {
+    Connected(Connected),
+    Retry(f64),
+}
 
 /// A device's connection chooser (behaviour.md, "Start-up"); safe to share between threads.
 #[pyclass(module = "scoutlb", name = "Client", frozen)]
@@ -316,6 +324,54 @@ impl Client {
     #[pyo3(signature = (*, stop = None))]
     fn reconnect_with_retry(&self, py: Python<'_>, stop: Option<&Bound<'_, PyAny>>) -> PyResult<Connected> {
         errors::guard(|| self.retry_loop(py, true, stop))
+    }
+
+    /// Start a connect (`reconnect=False`) or reconnect call for an event loop (behaviour.md,
+    /// "Event loops"); `scoutlb.aio` drives it.
+    fn _start_call(&self, py: Python<'_>, reconnect: bool) -> PyResult<PendingCall> {
+        // The first call of a client reads the hosts file: no GIL meanwhile.
+        self.run(py, |c| {
+            if reconnect {
+                c.start_reconnect()
+            } else {
+                c.start_connect()
+            }
+        })
+        .map(PendingCall::new)
+    }
+
+    /// Finish `call`: its result, or its error raised. After try number `tries` (from 1) of a
+    /// retrying call, a failure that is retried gives the wait before the next try in seconds
+    /// instead (behaviour.md, "All fail").
+    #[pyo3(signature = (call, tries = 0))]
+    fn _finish(&self, py: Python<'_>, call: &PendingCall, tries: u32) -> PyResult<Finished> {
+        errors::guard(|| {
+            let call = call.take()?;
+            let inner = &self.inner;
+            let outcome = py.detach(|| {
+                inner.finish(call).map_err(|e| match tries {
+                    0 => (None, e),
+                    n => (inner.retry_wait(n, &e), e),
+                })
+            });
+            match outcome {
+                Ok(connected) => Ok(Finished::Connected(Connected::from(connected))),
+                Err((Some(wait), _)) => Ok(Finished::Retry(wait.as_secs_f64())),
+                Err((None, e)) => Err(errors::to_py(py, e)),
+            }
+        })
+    }
+
+    /// The probe callable and whether it takes a `ProbeAttempt`, or None (built-in probe).
+    #[getter]
+    fn _probe(&self, py: Python<'_>) -> Option<(Py<PyAny>, bool)> {
+        self.probe.as_ref().map(|p| (p.callable.clone_ref(py), p.with_attempt))
+    }
+
+    /// Whether `cancel()` holds (until `reset_cancel()`).
+    #[getter]
+    fn _cancelled(&self) -> bool {
+        self.inner.canceller().is_cancelled()
     }
 
     /// Cancel every running and later call of this client (`CancelledError` within 50 ms) until

@@ -9,6 +9,7 @@ mod client;
 mod convert;
 mod errors;
 mod gate;
+mod pending;
 mod probe_error;
 mod types;
 
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Event>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<callbacks::ProbeAttempt>()?;
+    m.add_class::<pending::PendingCall>()?;
     m.add_function(wrap_pyfunction!(client::failover_order, m)?)?;
     // A test aid, kept out of `__all__` and the stubs: set as a plain attribute.
     m.setattr("_panic_for_test", wrap_pyfunction!(client::_panic_for_test, m)?)?;

@@ -13,10 +13,10 @@ from conftest import REPO_ROOT, ScoutServer
 README = REPO_ROOT / "python" / "README.md"
 
 
-def example() -> str:
+def example(index: int = 0) -> str:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "the README has a Python example"
-    return str(blocks[0])
+    assert len(blocks) > index, "the README has its Python examples"
+    return str(blocks[index])
 
 
 def run(code: str, cwd: Path) -> str:
@@ -56,3 +56,15 @@ def test_example_reports_every_failed_attempt(tmp_path: Path, refused_address: s
     code = example().replace("127.0.0.1:22123", refused_address).replace("127.0.0.1:22124", refused_address)
     out = run(code, tmp_path)
     assert out == f"failed: {refused_address} refused connection refused\n"
+
+
+def test_asyncio_example_runs_as_written(tmp_path: Path) -> None:
+    code = example(1)
+    assert "scoutlb.aio" in code
+    server = ScoutServer()
+    code = code.replace("127.0.0.1:22123", server.address)
+    try:
+        out = run(code, tmp_path)
+    finally:
+        server.stop()
+    assert out == f"talking to {server.address}\n"
