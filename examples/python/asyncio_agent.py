@@ -29,7 +29,10 @@ async def reachable(server: scoutlb.Server, timeout: float) -> bool:
     except (OSError, asyncio.TimeoutError):
         return False
     writer.close()
-    await writer.wait_closed()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass  # accepted, then reset while closing (a server going down): it was reachable
     return True
 
 
