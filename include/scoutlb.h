@@ -302,6 +302,18 @@ enum scoutlb_event_kind
      * A relocation was not followed; the message says why.
      */
     SCOUTLB_EVENT_RELOCATION_FAILED = 17,
+    /**
+     * A list showed a lighter server: the device plans to move there (`scoutlb_client_rebalance_plan`).
+     */
+    SCOUTLB_EVENT_REBALANCE_PLANNED = 18,
+    /**
+     * The device moved to the lighter server; `server` is its default server now.
+     */
+    SCOUTLB_EVENT_REBALANCED = 19,
+    /**
+     * The planned move failed; nothing changed.
+     */
+    SCOUTLB_EVENT_REBALANCE_FAILED = 20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -486,6 +498,24 @@ struct scoutlb_connected {
 };
 
 /**
+ * An attempt the call asks the agent's own probe to run.
+ */
+struct scoutlb_probe_request {
+    /**
+     * The attempt's number in this call, for the reports on it.
+     */
+    uint64_t attempt;
+    /**
+     * The server to try, as `host:port` (`[v6]:port`), NUL-terminated.
+     */
+    char server[SCOUTLB_SERVER_TEXT_SIZE];
+    /**
+     * How long the attempt may take, in milliseconds.
+     */
+    uint64_t timeout_ms;
+};
+
+/**
  * What a stop callback is told, lent for the duration of the call.
  *
  * Owned by the library and valid (never NULL) only until the callback returns, on the thread that
@@ -600,6 +630,28 @@ struct scoutlb_probe_params {
  * and must not unwind (C++ exceptions, longjmp) through the library.
  */
 typedef uint32_t (*scoutlb_probe_callback)(void *user_data, const struct scoutlb_probe_params *params);
+
+/**
+ * A move to a lighter server that a connect planned.
+ */
+struct scoutlb_rebalance_plan {
+    /**
+     * The server the device is on now (its default), as `host:port`.
+     */
+    char from[SCOUTLB_SERVER_TEXT_SIZE];
+    /**
+     * The lighter server it moves to, as `host:port`.
+     */
+    char to[SCOUTLB_SERVER_TEXT_SIZE];
+    /**
+     * When to move, in milliseconds counted from the connect that planned it.
+     */
+    uint64_t after_ms;
+    /**
+     * The window the moment was drawn in, in milliseconds (at least `rebalance.window_ms`).
+     */
+    uint64_t window_ms;
+};
 
 #ifdef __cplusplus
 extern "C" {
@@ -771,6 +823,103 @@ scoutlb_status scoutlb_client_finish(const struct scoutlb_client *client,
  * `call` is NULL or a live call, not used after this.
  */
 void scoutlb_call_free(struct scoutlb_call *call);
+
+/**
+ * Take the next attempt for the agent's probe to run, once: `*found` says whether there was one.
+ * Look after the start and after every `scoutlb_call_process` or report on an attempt.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call; `out` and `found` are NULL or valid for a write.
+ */
+scoutlb_status scoutlb_call_next_probe(struct scoutlb_call *call,
+                                       struct scoutlb_probe_request *out,
+                                       bool *found);
+
+/**
+ * Take the next attempt the call gave up (past its time, or the call was decided), once: the
+ * agent stops that probe; reports on it are ignored. `*found` says whether there was one.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call; `attempt` and `found` are NULL or valid for a write.
+ */
+scoutlb_status scoutlb_call_next_abandoned(struct scoutlb_call *call, uint64_t *attempt, bool *found);
+
+/**
+ * The socket the agent's probe of `attempt` waits on (`events`: `SCOUTLB_WATCH_READ` or
+ * `SCOUTLB_WATCH_WRITE`), listed by `scoutlb_call_watches` with the call's own; `fd` -1 clears it.
+ * An attempt the call no longer runs is ignored.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call.
+ */
+scoutlb_status scoutlb_call_probe_watch(struct scoutlb_call *call, uint64_t attempt, int fd, uint32_t events);
+
+/**
+ * The agent's probe of `attempt` has its transport up (its connection is made; with TLS, the
+ * handshake done): it is granted `answer_delay_ms`, so a slow but working default keeps its device.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call.
+ */
+scoutlb_status scoutlb_call_probe_up(struct scoutlb_call *call, uint64_t attempt);
+
+/**
+ * The agent's probe of `attempt` reached its server; `list` (`len` bytes of wire-format JSON) is
+ * the server list it received, or NULL. A body that is no list fails the attempt as a bad
+ * response and returns `SCOUTLB_INVALID_SERVER_LIST`.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call; `list` is NULL or valid for `len` bytes.
+ */
+scoutlb_status scoutlb_call_probe_reached(struct scoutlb_call *call,
+                                          uint64_t attempt,
+                                          const uint8_t *list,
+                                          size_t len);
+
+/**
+ * The agent's probe of `attempt` failed, with `message` (NUL-terminated UTF-8, copied; NULL:
+ * no reason given).
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call; `message` is NULL or a NUL-terminated string.
+ */
+scoutlb_status scoutlb_call_probe_failed(struct scoutlb_call *call, uint64_t attempt, const char *message);
+
+/**
+ * The server of `attempt` drains (behaviour.md, "Servers that steer devices"): use another
+ * server for now, and this one again after `retry_after_ms` (capped at one hour).
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call.
+ */
+scoutlb_status scoutlb_call_probe_draining(struct scoutlb_call *call,
+                                           uint64_t attempt,
+                                           uint64_t retry_after_ms);
+
+/**
+ * The server of `attempt` refuses this device, with `reason` (NUL-terminated UTF-8, copied): the
+ * call ends with `SCOUTLB_DEVICE_REFUSED` and no other server is tried.
+ *
+ * Thread safety: not with other functions on the same call.
+ *
+ * # Safety
+ * `call` is NULL or a live call; `reason` is NULL or a NUL-terminated string.
+ */
+scoutlb_status scoutlb_call_probe_refused(struct scoutlb_call *call, uint64_t attempt, const char *reason);
 
 /**
  * Create a client from a config: open and load its state file, build its probe.
@@ -1276,6 +1425,19 @@ scoutlb_status scoutlb_config_add_string(struct scoutlb_config *config, const ch
 scoutlb_status scoutlb_config_set_u64(struct scoutlb_config *config, const char *key, uint64_t value);
 
 /**
+ * Set a key that is true or false: `rebalance.enabled`.
+ *
+ * Checked at once like `scoutlb_config_set_string` (`SCOUTLB_CONFIG` naming the key, the config
+ * unchanged).
+ *
+ * Thread safety: not while the config is used from another thread.
+ *
+ * # Safety
+ * `config` is NULL or a live config; `key` is NULL or NUL-terminated.
+ */
+scoutlb_status scoutlb_config_set_bool(struct scoutlb_config *config, const char *key, bool value);
+
+/**
  * Set a number key that may have a fraction: `retry.factor`.
  *
  * Checked at once like `scoutlb_config_set_string`; NaN and infinities are refused
@@ -1392,6 +1554,35 @@ scoutlb_status scoutlb_probe_draining(struct scoutlb_probe_attempt *attempt, uin
  * NUL-terminated string.
  */
 scoutlb_status scoutlb_probe_refused(struct scoutlb_probe_attempt *attempt, const char *reason);
+
+/**
+ * The move the last connect planned (`rebalance.enabled`): `*planned` says whether there is one,
+ * and then `*plan_out` holds it. Once `after_ms` has passed, `scoutlb_client_rebalance` carries it out.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `plan_out` and `planned` are NULL or valid for a write.
+ */
+scoutlb_status scoutlb_client_rebalance_plan(const struct scoutlb_client *client,
+                                             struct scoutlb_rebalance_plan *plan_out,
+                                             bool *planned);
+
+/**
+ * Carry out the planned move now: try its target only. When it answers it becomes the default
+ * server (saved), `*moved` is true and `*connected_out` holds the connection; when it does not,
+ * nothing changes and the call fails as a connect whose every attempt failed
+ * (`SCOUTLB_ALL_FAILED`, a `SCOUTLB_EVENT_REBALANCE_FAILED` event). With no plan it does nothing
+ * (`SCOUTLB_OK`, `*moved` false). The plan is spent either way. Blocks like `scoutlb_client_connect`.
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `connected_out` and `moved` are NULL or valid for a write.
+ */
+scoutlb_status scoutlb_client_rebalance(const struct scoutlb_client *client,
+                                        struct scoutlb_connected *connected_out,
+                                        bool *moved);
 
 /**
  * Parse a server address and write its canonical text, as the library compares and prints it.

@@ -113,6 +113,18 @@ class error : public std::runtime_error {
     std::shared_ptr<const std::vector<attempt>> attempts_;
 };
 
+/** A move to a lighter server that a connect planned (behaviour.md, "Rebalance"). */
+struct rebalance_plan {
+    /** The server the device is on now (its default), as host:port. */
+    std::string from;
+    /** The lighter server it moves to, as host:port. */
+    std::string to;
+    /** When to move, counted from the connect that planned it. */
+    std::chrono::milliseconds after;
+    /** The window the moment was drawn in (at least rebalance.window_ms). */
+    std::chrono::milliseconds window;
+};
+
 /** The outcome of a successful connect. */
 struct connected {
     /** The server now in use and persisted as the default, as host:port ([v6]:port). */
@@ -468,8 +480,11 @@ class config {
         return *this;
     }
 
-    /** No key takes a boolean (this overload keeps true from becoming the number 1). */
-    config &set(const std::string &key, bool value) = delete;
+    /** Set a key that is true or false ("rebalance.enabled"). */
+    config &set(const std::string &key, bool value) {
+        detail::check(scoutlb_config_set_bool(handle_.get(), detail::c_text(key, "the key"), value));
+        return *this;
+    }
 
     /** Append one entry to a list key ("servers", "nameservers", "search_domains"). */
     config &add(const std::string &key, const std::string &value) {
@@ -534,6 +549,16 @@ struct watch {
     bool read;
 };
 
+/** An attempt a pending call asks the agent's own probe to run on its loop (probe `callback`). */
+struct probe_task {
+    /** The attempt's number in its call, for the reports on it. */
+    std::uint64_t attempt;
+    /** The server to try, as `host:port`. */
+    std::string server;
+    /** How long the attempt may take. */
+    std::chrono::milliseconds timeout;
+};
+
 /** A connect call run by the agent's own event loop: `client::start_connect()` makes it,
  * `client::finish()` ends it. Movable, not copyable; one thread at a time. Destroying it
  * unfinished cancels it. */
@@ -574,6 +599,55 @@ class pending_call {
 
     /** Decide the call now as cancelled; `client::finish()` then throws `SCOUTLB_CANCELLED`. */
     void cancel() { detail::check(scoutlb_call_cancel(handle_.get())); }
+
+    /** With the `callback` probe: the next attempt for the agent's probe to run, once; look after
+     * the start and after every `process()` or report (behaviour.md, "Event loops"). */
+    std::optional<probe_task> next_probe() {
+        scoutlb_probe_request raw{};
+        bool found = false;
+        detail::check(scoutlb_call_next_probe(handle_.get(), &raw, &found));
+        if (!found) {
+            return std::nullopt;
+        }
+        return probe_task{raw.attempt, raw.server, std::chrono::milliseconds(raw.timeout_ms)};
+    }
+
+    /** The next attempt the call gave up, once: stop its probe; reports on it are ignored. */
+    std::optional<std::uint64_t> next_abandoned() {
+        std::uint64_t attempt = 0;
+        bool found = false;
+        detail::check(scoutlb_call_next_abandoned(handle_.get(), &attempt, &found));
+        return found ? std::optional<std::uint64_t>(attempt) : std::nullopt;
+    }
+
+    /** The socket the probe of `attempt` waits on, watched with the call's own; fd -1 clears it. */
+    void probe_watch(std::uint64_t attempt, int fd, bool read) {
+        detail::check(scoutlb_call_probe_watch(handle_.get(), attempt, fd, read ? SCOUTLB_WATCH_READ : SCOUTLB_WATCH_WRITE));
+    }
+
+    /** The probe of `attempt` has its transport up: it is granted `answer_delay_ms`. */
+    void probe_up(std::uint64_t attempt) { detail::check(scoutlb_call_probe_up(handle_.get(), attempt)); }
+
+    /** The probe of `attempt` reached its server, with the server list it received (empty: none). */
+    void probe_reached(std::uint64_t attempt, const std::string &list = std::string()) {
+        const std::uint8_t *body = list.empty() ? nullptr : reinterpret_cast<const std::uint8_t *>(list.data());
+        detail::check(scoutlb_call_probe_reached(handle_.get(), attempt, body, list.size()));
+    }
+
+    /** The probe of `attempt` failed, with its reason. */
+    void probe_failed(std::uint64_t attempt, const std::string &message) {
+        detail::check(scoutlb_call_probe_failed(handle_.get(), attempt, message.c_str()));
+    }
+
+    /** The server of `attempt` drains: another server now, this one again after `retry_after`. */
+    void probe_draining(std::uint64_t attempt, std::chrono::milliseconds retry_after) {
+        detail::check(scoutlb_call_probe_draining(handle_.get(), attempt, static_cast<std::uint64_t>(retry_after.count())));
+    }
+
+    /** The server of `attempt` refuses this device, with its reason: the call ends. */
+    void probe_refused(std::uint64_t attempt, const std::string &reason) {
+        detail::check(scoutlb_call_probe_refused(handle_.get(), attempt, reason.c_str()));
+    }
 
     /** The C handle, still owned by this object. */
     scoutlb_call *c_handle() const noexcept { return handle_.get(); }
@@ -629,6 +703,27 @@ class client {
 
     /** After a lost connection: the failover order from the default server. */
     connected reconnect() const { return call_connect(scoutlb_client_reconnect); }
+
+    /** The move to a lighter server the last connect planned, if any (`rebalance.enabled`). */
+    std::optional<rebalance_plan> planned_rebalance() const {
+        scoutlb_rebalance_plan raw{};
+        bool planned = false;
+        detail::check(scoutlb_client_rebalance_plan(handle_.get(), &raw, &planned));
+        if (!planned) {
+            return std::nullopt;
+        }
+        return rebalance_plan{raw.from, raw.to, std::chrono::milliseconds(raw.after_ms),
+                              std::chrono::milliseconds(raw.window_ms)};
+    }
+
+    /** Carry out the planned move: try its target only; the new connection, or none when no move
+     * was planned; throws (SCOUTLB_ALL_FAILED) when the target does not answer, nothing changed. */
+    std::optional<connected> rebalance() const {
+        scoutlb_connected c{};
+        bool moved = false;
+        detail::check(scoutlb_client_rebalance(handle_.get(), &c, &moved));
+        return moved ? std::optional<connected>(detail::to_connected(c)) : std::nullopt;
+    }
 
     /** Connect, retrying on the retry profile's schedule (the `retry` keys; behaviour.md, "All fail") after every server failed. */
     connected connect_with_retry() const { return call_connect(scoutlb_client_connect_with_retry); }

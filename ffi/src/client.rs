@@ -167,7 +167,7 @@ pub unsafe extern "C" fn scoutlb_client_free(client: *mut scoutlb_client) {
     });
 }
 
-fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(), Failure> {
+pub(crate) fn write_connected(result: Connected, out: *mut scoutlb_connected) -> Result<(), Failure> {
     let mut connected = scoutlb_connected {
         server: [0; SCOUTLB_SERVER_TEXT_SIZE],
         reached: [0; SCOUTLB_SERVER_TEXT_SIZE],

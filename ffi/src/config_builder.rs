@@ -8,7 +8,7 @@
 
 use std::ffi::c_char;
 
-use scoutlb_core::{Config, Error, RETRY_KEYS};
+use scoutlb_core::{Config, Error, NESTED_KEYS};
 use serde_json::{Map, Number, Value};
 
 use crate::args::{arg_opt_str, arg_out, arg_str};
@@ -44,7 +44,7 @@ struct Slot<'a> {
     name: &'a str,
 }
 
-/// The slot of `key`; a dotted key must name a key inside `retry`.
+/// The slot of `key`; a dotted key must name a field of `retry` or `rebalance` (`NESTED_KEYS`).
 fn slot<'a>(settings: &'a mut Map<String, Value>, key: &'a str) -> Result<Slot<'a>, Failure> {
     let Some((parent, name)) = key.split_once('.') else {
         return Ok(Slot {
@@ -52,8 +52,15 @@ fn slot<'a>(settings: &'a mut Map<String, Value>, key: &'a str) -> Result<Slot<'
             name: key,
         });
     };
-    if parent != "retry" || !RETRY_KEYS.contains(&name) {
-        let known: Vec<String> = RETRY_KEYS.iter().map(|k| format!("retry.{k}")).collect();
+    let fields = NESTED_KEYS
+        .iter()
+        .find(|(p, _)| *p == parent)
+        .map(|(_, fields)| *fields);
+    if !fields.is_some_and(|fields| fields.contains(&name)) {
+        let known: Vec<String> = NESTED_KEYS
+            .iter()
+            .flat_map(|(p, fields)| fields.iter().map(move |k| format!("{p}.{k}")))
+            .collect();
         return Err(key_error(
             key,
             format!("unknown key; the keys with a dot are {}", known.join(", ")),
@@ -238,6 +245,30 @@ pub unsafe extern "C" fn scoutlb_config_set_u64(
     unsafe {
         set("scoutlb_config_set_u64", config, key, |slot, _| {
             slot.object.insert(slot.name.to_string(), Value::from(value));
+            Ok(())
+        })
+    }
+}
+
+/// Set a key that is true or false: `rebalance.enabled`.
+///
+/// Checked at once like `scoutlb_config_set_string` (`SCOUTLB_CONFIG` naming the key, the config
+/// unchanged).
+///
+/// Thread safety: not while the config is used from another thread.
+///
+/// # Safety
+/// `config` is NULL or a live config; `key` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_config_set_bool(
+    config: *mut scoutlb_config,
+    key: *const c_char,
+    value: bool,
+) -> scoutlb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        set("scoutlb_config_set_bool", config, key, |slot, _| {
+            slot.object.insert(slot.name.to_string(), Value::Bool(value));
             Ok(())
         })
     }

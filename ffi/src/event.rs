@@ -47,6 +47,12 @@ pub enum scoutlb_event_kind {
     SCOUTLB_EVENT_RELOCATED = 16,
     /// A relocation was not followed; the message says why.
     SCOUTLB_EVENT_RELOCATION_FAILED = 17,
+    /// A list showed a lighter server: the device plans to move there (`scoutlb_client_rebalance_plan`).
+    SCOUTLB_EVENT_REBALANCE_PLANNED = 18,
+    /// The device moved to the lighter server; `server` is its default server now.
+    SCOUTLB_EVENT_REBALANCED = 19,
+    /// The planned move failed; nothing changed.
+    SCOUTLB_EVENT_REBALANCE_FAILED = 20,
 }
 
 /// How much an event matters; also the minimum severity given to `scoutlb_config_set_event_callback`.
@@ -150,6 +156,9 @@ fn kind_of(event: &Event) -> scoutlb_event_kind {
         Event::RelocationPending { .. } => SCOUTLB_EVENT_RELOCATION_PENDING,
         Event::Relocated { .. } => SCOUTLB_EVENT_RELOCATED,
         Event::RelocationFailed { .. } => SCOUTLB_EVENT_RELOCATION_FAILED,
+        Event::RebalancePlanned { .. } => SCOUTLB_EVENT_REBALANCE_PLANNED,
+        Event::Rebalanced { .. } => SCOUTLB_EVENT_REBALANCED,
+        Event::RebalanceFailed { .. } => SCOUTLB_EVENT_REBALANCE_FAILED,
         _ => SCOUTLB_EVENT_OTHER,
     }
 }

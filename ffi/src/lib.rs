@@ -9,6 +9,7 @@
 mod args;
 mod attempts;
 mod call;
+mod call_probe;
 mod client;
 mod config;
 mod config_builder;
@@ -16,6 +17,7 @@ mod event;
 mod handle;
 mod last_connect;
 mod probe;
+mod rebalance;
 mod server;
 mod status;
 mod stop;
@@ -24,10 +26,12 @@ use std::ffi::c_char;
 
 pub use attempts::{scoutlb_attempt, scoutlb_attempt_kind};
 pub use call::{SCOUTLB_WATCH_READ, SCOUTLB_WATCH_WRITE, scoutlb_call, scoutlb_watch};
+pub use call_probe::scoutlb_probe_request;
 pub use client::{scoutlb_client, scoutlb_connected};
 pub use config::scoutlb_config;
 pub use event::{scoutlb_event, scoutlb_event_callback, scoutlb_event_kind, scoutlb_severity};
 pub use probe::{SCOUTLB_PROBE_REASON_SIZE, scoutlb_probe_callback, scoutlb_probe_params, scoutlb_probe_result};
+pub use rebalance::scoutlb_rebalance_plan;
 pub use server::SCOUTLB_SERVER_TEXT_SIZE;
 pub use status::scoutlb_status;
 pub use stop::{scoutlb_stop_callback, scoutlb_stop_params};

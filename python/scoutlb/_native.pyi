@@ -29,6 +29,7 @@ __all__ = [
     "Server",
     "Attempt",
     "Connected",
+    "RebalancePlan",
     "Event",
     "Client",
     "ProbeAttempt",
@@ -255,6 +256,30 @@ class Connected:
         """Why a server list was refused in this call (behaviour.md, "Signed lists"), or None;
         the saved list was kept."""
 
+    @property
+    def rebalance(self) -> RebalancePlan | None:
+        """The move to a lighter server this connect planned (behaviour.md, "Rebalance"), or None."""
+
+@final
+class RebalancePlan:
+    """A move to a lighter server that a connect planned (behaviour.md, "Rebalance")."""
+
+    @property
+    def from_server(self) -> Server:
+        """The server the device is on now (its default)."""
+
+    @property
+    def to_server(self) -> Server:
+        """The lighter server it moves to."""
+
+    @property
+    def after(self) -> float:
+        """When to move, in seconds counted from the connect that planned it."""
+
+    @property
+    def window(self) -> float:
+        """The window the moment was drawn in, in seconds (at least `rebalance.window_ms`)."""
+
 @final
 class Event:
     """Something that happened inside a client, passed to the `events` callback."""
@@ -383,6 +408,16 @@ class Client:
 
     def reconnect_with_retry(self, *, stop: _Stop | None = None) -> Connected:
         """Reconnect, retrying like `connect_with_retry`: every try runs the failover order from the default server."""
+
+    @property
+    def rebalance_plan(self) -> RebalancePlan | None:
+        """The move to a lighter server the last connect planned, or None (behaviour.md, "Rebalance")."""
+
+    def rebalance(self) -> Connected | None:
+        """Carry out the planned move: try its target only; the new connection, or None when no move was planned.
+
+        When the target does not answer, nothing changes and `AllServersFailedError` is raised.
+        """
 
     def _start_call(self, reconnect: bool) -> _PendingCall:
         """Start a connect (`reconnect=False`) or reconnect call for an event loop; `scoutlb.aio` drives it."""

@@ -21,6 +21,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What `Client._finish` gives: the result, or the wait before the next try of a retrying call.
 #[derive(IntoPyObject)]
+#[allow(clippy::large_enum_variant)] // made once per call and handed straight to Python
 enum Finished {
     Connected(Connected),
     Retry(f64),
@@ -372,6 +373,19 @@ impl Client {
     #[getter]
     fn _cancelled(&self) -> bool {
         self.inner.canceller().is_cancelled()
+    }
+
+    /// The move to a lighter server the last connect planned, or None (behaviour.md, "Rebalance").
+    #[getter]
+    fn rebalance_plan(&self) -> Option<types::RebalancePlan> {
+        self.inner.rebalance_plan().map(types::RebalancePlan)
+    }
+
+    /// Carry out the planned move: try its target only; the new connection, or None when no move
+    /// was planned. When the target does not answer, nothing changes and `AllServersFailedError`
+    /// is raised (behaviour.md, "Rebalance").
+    fn rebalance(&self, py: Python<'_>) -> PyResult<Option<Connected>> {
+        self.run(py, |c| c.rebalance()).map(|c| c.map(Connected::from))
     }
 
     /// Cancel every running and later call of this client (`CancelledError` within 50 ms) until

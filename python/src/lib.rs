@@ -27,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Server>()?;
     m.add_class::<types::Attempt>()?;
     m.add_class::<types::Connected>()?;
+    m.add_class::<types::RebalancePlan>()?;
     m.add_class::<types::Event>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<callbacks::ProbeAttempt>()?;

@@ -200,6 +200,7 @@ pub struct Connected {
     save_error: Option<String>,
     state_dropped: Option<String>,
     list_problem: Option<String>,
+    rebalance: Option<RebalancePlan>,
 }
 
 impl From<scoutlb::Connected> for Connected {
@@ -213,6 +214,7 @@ impl From<scoutlb::Connected> for Connected {
             save_error: c.save_error,
             state_dropped: c.state_dropped,
             list_problem: c.list_problem,
+            rebalance: c.rebalance.map(RebalancePlan),
         }
     }
 }
@@ -265,6 +267,12 @@ impl Connected {
     #[getter]
     fn list_problem(&self) -> Option<String> {
         self.list_problem.clone()
+    }
+
+    /// The move to a lighter server this connect planned (behaviour.md, "Rebalance"), or None.
+    #[getter]
+    fn rebalance(&self) -> Option<RebalancePlan> {
+        self.rebalance.clone()
     }
 
     fn __repr__(&self) -> String {
@@ -378,6 +386,48 @@ impl Event {
         format!(
             "Event(kind={:?}, severity={:?}, message={:?})",
             self.kind, self.severity, self.message
+        )
+    }
+}
+
+/// A move to a lighter server that a connect planned (behaviour.md, "Rebalance").
+#[pyclass(module = "scoutlb", name = "RebalancePlan", frozen)]
+#[derive(Clone, Debug)]
+pub struct RebalancePlan(pub scoutlb::Plan);
+
+#[pymethods]
+impl RebalancePlan {
+    /// The server the device is on now (its default).
+    #[getter(from_server)]
+    fn origin(&self) -> Server {
+        Server(self.0.from.clone())
+    }
+
+    /// The lighter server it moves to.
+    #[getter]
+    fn to_server(&self) -> Server {
+        Server(self.0.to.clone())
+    }
+
+    /// When to move, in seconds counted from the connect that planned it.
+    #[getter]
+    fn after(&self) -> f64 {
+        self.0.after.as_secs_f64()
+    }
+
+    /// The window the moment was drawn in, in seconds (at least `rebalance.window_ms`).
+    #[getter]
+    fn window(&self) -> f64 {
+        self.0.window.as_secs_f64()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RebalancePlan(from_server={}, to_server={}, after={:.3}, window={:.3})",
+            self.0.from,
+            self.0.to,
+            self.0.after.as_secs_f64(),
+            self.0.window.as_secs_f64()
         )
     }
 }

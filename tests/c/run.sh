@@ -39,7 +39,7 @@ tmp=$(mktemp -d /tmp/scoutlb-c-suite.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 vectors=$root/tests/vectors/failover_order.json
 # The C tests built and run like the vector tests (argument: tests/vectors): gcc, clang, ASan+UBSan, Valgrind.
-VECTOR_TESTS=(test_startup test_signed test_event_loop test_glib_loop)
+VECTOR_TESTS=(test_startup test_signed test_event_loop test_glib_loop test_rebalance)
 # What a test of that list needs beyond testlib: test_glib_loop drives calls with the GSource of
 # examples/c/scoutlb_glib.c on a GLib main loop.
 extras_of() {

@@ -4,16 +4,30 @@
  * device side runs on this one. Argument: tests/vectors (unused; the suite passes it to every
  * test of its list). */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "scoutlb.h"
 #include "testlib.h"
 
 #define MAX_WATCHES 16
+
+/* The blocking probe callback of a client whose event-loop calls run their own probes. */
+static uint32_t never_called(void *user_data, const struct scoutlb_probe_params *params) {
+    (void)user_data;
+    (void)params;
+    CHECK(!"the blocking callback is not called by an event-loop call");
+    return SCOUTLB_PROBE_FAILED;
+}
 
 /* An agent's loop: poll the call's sockets until its timeout, then process; returns the wakes. */
 static int drive(struct scoutlb_call *call) {
@@ -149,6 +163,109 @@ static void test_bad_arguments_and_refused_probes(void) {
     scoutlb_client_free(client);
 }
 
+/* The agent's own probe on the loop: a non-blocking TCP connect per attempt, its socket handed to
+ * the call to watch; reached when the connect succeeds, failed when it is refused. */
+struct own_probe {
+    uint64_t attempt;
+    int fd;
+};
+
+static int own_connect(const char *server) {
+    const char *colon = strrchr(server, ':');
+    struct sockaddr_in to;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)atoi(colon + 1));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof to) != 0 && errno != EINPROGRESS) {
+        /* Refused at once: the socket reports it when asked below. */
+    }
+    return fd;
+}
+
+static void test_the_agents_own_probe_runs_on_the_loop(void) {
+    struct tl_http_server *live = tl_http_start(TL_SERVE, 200, "");
+    char json[256];
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"], \"probe\": \"callback\"}",
+             tl_refused_port(), tl_http_port(live));
+    struct scoutlb_config *config = NULL;
+    CHECK_STATUS(scoutlb_config_new(json, &config), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_config_set_probe_callback(config, never_called, NULL), SCOUTLB_OK);
+    struct scoutlb_client *client = NULL;
+    CHECK_STATUS(scoutlb_client_new(config, &client), SCOUTLB_OK);
+    scoutlb_config_free(config);
+    struct scoutlb_call *call = NULL;
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    struct own_probe probes[MAX_WATCHES];
+    size_t used = 0;
+    int wakes = 0;
+    while (!scoutlb_call_is_done(call) && wakes++ < 10000) {
+        struct scoutlb_probe_request request;
+        bool found = false;
+        CHECK_STATUS(scoutlb_call_next_probe(call, &request, &found), SCOUTLB_OK);
+        while (found && used < MAX_WATCHES) {
+            CHECK(request.timeout_ms > 0);
+            probes[used].attempt = request.attempt;
+            probes[used].fd = own_connect(request.server);
+            CHECK_STATUS(scoutlb_call_probe_watch(call, request.attempt, probes[used].fd, SCOUTLB_WATCH_WRITE), SCOUTLB_OK);
+            used++;
+            CHECK_STATUS(scoutlb_call_next_probe(call, &request, &found), SCOUTLB_OK);
+        }
+        /* The call's watches include the probes' sockets. */
+        struct scoutlb_watch watches[MAX_WATCHES];
+        struct pollfd fds[MAX_WATCHES];
+        size_t count = 0;
+        CHECK_STATUS(scoutlb_call_watches(call, watches, MAX_WATCHES, &count), SCOUTLB_OK);
+        for (size_t i = 0; i < count && i < MAX_WATCHES; i++) {
+            fds[i].fd = watches[i].fd;
+            fds[i].events = POLLOUT;
+            fds[i].revents = 0;
+        }
+        (void)poll(fds, (nfds_t)count, (int)scoutlb_call_timeout_ms(call));
+        for (size_t i = 0; i < count && i < MAX_WATCHES; i++) {
+            for (size_t p = 0; p < used; p++) {
+                if (probes[p].fd != fds[i].fd || fds[i].revents == 0) {
+                    continue;
+                }
+                int error = 0;
+                socklen_t len = sizeof error;
+                (void)getsockopt(probes[p].fd, SOL_SOCKET, SO_ERROR, &error, &len);
+                close(probes[p].fd);
+                probes[p].fd = -1;
+                if (error == 0) {
+                    CHECK_STATUS(scoutlb_call_probe_reached(call, probes[p].attempt, NULL, 0), SCOUTLB_OK);
+                } else {
+                    CHECK_STATUS(scoutlb_call_probe_failed(call, probes[p].attempt, strerror(error)), SCOUTLB_OK);
+                }
+            }
+        }
+        CHECK_STATUS(scoutlb_call_process(call), SCOUTLB_OK);
+    }
+    CHECK(used == 2);
+    uint64_t gone = 0;
+    bool found = true;
+    CHECK_STATUS(scoutlb_call_next_abandoned(call, &gone, &found), SCOUTLB_OK);
+    CHECK(!found);
+    /* Reports on an attempt the call no longer runs, and bad arguments. */
+    CHECK_STATUS(scoutlb_call_probe_failed(call, 99, "late"), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_call_probe_watch(call, 99, 0, 7), SCOUTLB_INVALID_ARGUMENT);
+    CHECK_STATUS(scoutlb_call_next_probe(call, NULL, &found), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_call_probe_up(NULL, 0), SCOUTLB_NULL_ARGUMENT);
+    struct scoutlb_connected connected;
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(live));
+    CHECK(strcmp(connected.server, want) == 0 && connected.failed_attempts == 1);
+    for (size_t p = 0; p < used; p++) {
+        if (probes[p].fd >= 0) {
+            close(probes[p].fd);
+        }
+    }
+    scoutlb_client_free(client);
+    tl_http_stop(live);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
@@ -156,5 +273,6 @@ int main(int argc, char **argv) {
     test_all_refused_names_the_attempts();
     test_cancel_and_free();
     test_bad_arguments_and_refused_probes();
+    test_the_agents_own_probe_runs_on_the_loop();
     return tl_finish();
 }

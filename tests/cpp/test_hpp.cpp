@@ -586,6 +586,37 @@ void test_dhcp_first_contact() {
 }
 
 /** A loopback listener that never accepts: the kernel completes TCP connects to it. */
+// The opt-in rebalance: a list where b is far lighter plans the move, rebalance() makes it
+// (behaviour.md, "Rebalance"); the lists come from the probe callback.
+void test_rebalance() {
+    scoutlb::config cfg("{\"servers\": [\"a.example:1\"], \"probe\": \"callback\"}");
+    cfg.set("rebalance.enabled", true).set("rebalance.window_ms", 0).set("rebalance.rate", 1000);
+    cfg.probe([](const scoutlb::probe_request &req) {
+        if (req.host() == "a.example") {
+            req.server_list("{\"servers\": [{\"host\": \"a.example\", \"port\": 1, \"id\": \"a\", \"load\": 10}, "
+                            "{\"host\": \"b.example\", \"port\": 1, \"id\": \"b\", \"load\": 0, \"weight\": 1000000}], "
+                            "\"self\": \"a\"}");
+        } else {
+            req.server_list("{\"servers\": [{\"host\": \"b.example\", \"port\": 1}]}");
+        }
+        return true;
+    });
+    recorder events;
+    cfg.on_event(scoutlb::severity::debug, events.callback());
+    scoutlb::client client(cfg);
+    CHECK(!client.rebalance().has_value());  // nothing planned yet
+    CHECK(client.connect().server == "a.example:1");
+    auto plan = client.planned_rebalance();
+    CHECK(plan.has_value() && plan->from == "a.example:1" && plan->to == "b.example:1");
+    CHECK(plan && plan->after <= plan->window && plan->window.count() <= 10);
+    auto moved = client.rebalance();
+    CHECK(moved.has_value() && moved->server == "b.example:1");
+    CHECK(client.default_server() == std::optional<std::string>("b.example:1"));
+    CHECK(!client.planned_rebalance().has_value());
+    CHECK(events.has("rebalance_planned b.example:1") && events.has("rebalanced b.example:1"));
+    CHECK_THROWS(cfg.set("rebalance.nope", true), SCOUTLB_CONFIG, "rebalance.window_ms");
+}
+
 int listening_socket(std::uint16_t *port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -637,6 +668,29 @@ void test_event_loop() {
         scoutlb::pending_call dropped = silent.start_connect();  // destroyed unfinished: cancelled
         CHECK(!dropped.done() && !dropped.watches().empty());
     }
+    // The callback probe's attempts are run by the loop: the first refused, the second reached.
+    scoutlb::config own;
+    own.add("servers", "127.0.0.1:1").add("servers", "127.0.0.1:2").set("probe", "callback");
+    own.probe([](const scoutlb::probe_request &) { return false; });  // blocking calls only
+    scoutlb::client looped(own);
+    scoutlb::pending_call asked = looped.start_connect();
+    std::vector<std::string> tried;
+    for (int rounds = 0; !asked.done() && rounds < 1000; ++rounds) {
+        while (auto task = asked.next_probe()) {
+            tried.push_back(task->server);
+            CHECK(task->timeout.count() > 0);
+            if (task->server == "127.0.0.1:1") {
+                asked.probe_failed(task->attempt, "no");
+            } else {
+                asked.probe_reached(task->attempt);
+            }
+        }
+        asked.process();
+    }
+    CHECK(!asked.next_abandoned().has_value());
+    scoutlb::connected mine = looped.finish(std::move(asked));
+    CHECK(mine.server == "127.0.0.1:2" && mine.failed_attempts == 1);
+    CHECK(tried.size() == 2 && tried[0] == "127.0.0.1:1");
     scoutlb::config none;
     none.set("probe", "none");
     scoutlb::client agent(none);
@@ -666,6 +720,7 @@ int main() {
     test_all_failed_attempts();
     test_failed_save();
     test_event_loop();
+    test_rebalance();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

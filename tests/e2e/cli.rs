@@ -885,3 +885,64 @@ fn status_shows_a_pending_relocation() {
     assert_eq!(run.json()["server"]["address"], addrs[1].as_str(), "{run:?}");
     assert!(device.run(&["status"]).ok_json()["relocation"].is_null());
 }
+
+/// A list where `b` is far lighter than `a` (load 0, weight 10⁶): a device of `a` plans the move.
+fn lopsided(a: &str, b: &str) -> String {
+    let (ha, pa) = a.rsplit_once(':').unwrap();
+    let (hb, pb) = b.rsplit_once(':').unwrap();
+    json!({"servers": [
+        {"host": ha, "port": pa.parse::<u16>().unwrap(), "id": "a", "load": 10},
+        {"host": hb, "port": pb.parse::<u16>().unwrap(), "id": "b", "load": 0, "weight": 1_000_000}
+    ], "self": "a"})
+    .to_string()
+}
+
+#[test]
+fn connect_rebalance_moves_to_a_lighter_server_and_a_failed_move_is_a_warning() {
+    let (la, lb) = (
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    );
+    let (a, b) = (
+        la.local_addr().unwrap().to_string(),
+        lb.local_addr().unwrap().to_string(),
+    );
+    let _sa = TestServer::on(la, Behaviour::Fixed(200, lopsided(&a, &b)));
+    let sb = TestServer::on(
+        lb,
+        Behaviour::Fixed(200, indexed_list_body(std::slice::from_ref(&b), 0)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let on = json!({"enabled": true, "window_ms": 0, "rate": 1000});
+    let device = Device::new(dir.path(), "d", json!({"servers": [a], "rebalance": on}));
+    // Without --rebalance the plan is shown, not made.
+    let run = device.run(&["connect"]);
+    let doc = run.ok_json();
+    assert_eq!(doc["server"]["address"], a.as_str(), "{run:?}");
+    assert_eq!(doc["rebalance"]["to"]["address"], b.as_str(), "{run:?}");
+    assert!(doc["rebalance"]["window_ms"].as_u64().unwrap() <= 10, "{run:?}");
+    // With it, a second document tells the move.
+    let run = device.run(&["connect", "--rebalance"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let docs: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(docs.len(), 2, "{run:?}");
+    assert_eq!(
+        (docs[1]["command"].as_str(), docs[1]["server"]["address"].as_str()),
+        (Some("rebalance"), Some(b.as_str()))
+    );
+    assert_eq!(
+        device.run(&["status"]).ok_json()["default_server"]["address"],
+        b.as_str()
+    );
+    // b gone: the move fails, the device stays on a, exit 0 with a warning.
+    drop(sb);
+    let other = Device::new(dir.path(), "e", json!({"servers": [a], "rebalance": on}));
+    let run = other.run(&["connect", "--rebalance"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.contains("\"rebalance_failed\""), "{run:?}");
+    assert_eq!(
+        other.run(&["status"]).ok_json()["default_server"]["address"],
+        a.as_str()
+    );
+}

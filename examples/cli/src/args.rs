@@ -137,6 +137,10 @@ pub enum Command {
         /// tries is reached, or SIGTERM/SIGINT
         #[arg(long, verbatim_doc_comment)]
         retry: bool,
+        /// With "rebalance": {"enabled": true}, when the answer shows a lighter server, wait
+        /// until the planned moment and move there (behaviour.md, "Rebalance")
+        #[arg(long, verbatim_doc_comment)]
+        rebalance: bool,
     },
     /// Print the start-up order of candidates, without trying them
     Candidates,
@@ -267,7 +271,13 @@ mod tests {
     #[test]
     fn options_go_before_or_after_the_command() {
         let a = run(&["--config", "c.json", "connect", "--json"]);
-        assert_eq!(a.command, Some(Command::Connect { retry: false }));
+        assert_eq!(
+            a.command,
+            Some(Command::Connect {
+                retry: false,
+                rebalance: false
+            })
+        );
         assert_eq!(a.config, Some(PathBuf::from("c.json")));
         assert!(a.json && !a.verbose);
         let b = run(&["lost", "-v", "--config=d.json"]);
@@ -289,7 +299,13 @@ mod tests {
             "--retry",
             "--set=state_file=",
         ]);
-        assert_eq!(a.command, Some(Command::Connect { retry: true }));
+        assert_eq!(
+            a.command,
+            Some(Command::Connect {
+                retry: true,
+                rebalance: false
+            })
+        );
         assert_eq!(
             a.set,
             [

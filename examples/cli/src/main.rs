@@ -11,6 +11,7 @@ mod output;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use scoutlb::{Client, Error, ErrorKind, ProbeKind};
 
@@ -111,14 +112,18 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
         .build()?;
     output::warn_dropped(&client, args.json);
     match command {
-        Command::Connect { retry } => {
+        Command::Connect { retry, rebalance } => {
             let connected = if retry {
                 client.connect_with_retry_until(&stop_on_signal()?)?
             } else {
                 client.connect()?
             };
+            let at = Instant::now();
             printer.connected("connect", &client, &connected)?;
             output::warn_connected(&connected, args.json);
+            if rebalance {
+                move_when_planned(&client, at, printer, args.json)?;
+            }
         }
         Command::Candidates => {
             let balancer = client.balancer_addresses();
@@ -139,6 +144,31 @@ fn run(command: Command, args: &Args, printer: &Printer) -> Result<(), Failure> 
         }
         Command::Servers => printer.servers(&client)?,
         Command::Status => printer.status(&client)?,
+    }
+    Ok(())
+}
+
+/// `connect --rebalance`: the planned move at its moment (counted from `at`, when the connect
+/// ended), its result printed as a second connect; a failed move is a warning, since the device
+/// stays connected where it was (behaviour.md, "Rebalance").
+fn move_when_planned(client: &Client, at: Instant, printer: &Printer, json: bool) -> Result<(), Failure> {
+    let Some(plan) = client.rebalance_plan() else {
+        return Ok(());
+    };
+    let stop = stop_on_signal()?;
+    while at.elapsed() < plan.after {
+        if stop() {
+            return Err(Failure::Library(Error::Cancelled));
+        }
+        std::thread::sleep((plan.after - at.elapsed()).min(Duration::from_millis(50)));
+    }
+    match client.rebalance() {
+        Ok(Some(moved)) => {
+            printer.connected("rebalance", client, &moved)?;
+            output::warn_connected(&moved, json);
+        }
+        Ok(None) => {}
+        Err(e) => output::warn_rebalance_failed(&plan, &e, json),
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::io::{self, BufWriter, StdoutLock, Write};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
-use scoutlb::{Client, Connected, Error, ErrorKind, Event, OrderMode, Server, State};
+use scoutlb::{Client, Connected, Error, ErrorKind, Event, OrderMode, Plan, Server, State};
 
 use crate::Failure;
 
@@ -291,6 +291,7 @@ impl Printer {
                 ("saved", json!(c.saved).into()),
                 ("save_error", json!(c.save_error).into()),
                 ("list_problem", json!(c.list_problem).into()),
+                ("rebalance", rebalance_json(c.rebalance.as_ref(), &known)),
                 ("default_server", known.opt_doc(state.default_server.as_ref())),
                 ("servers", known.list(&state)),
                 ("state_file", state_file(client).into()),
@@ -306,6 +307,14 @@ impl Printer {
         }
         for a in &c.failed {
             say!(out, "  not reachable first: {}: {}", known.named(&a.server), a.reason)?;
+        }
+        if let Some(plan) = &c.rebalance {
+            say!(
+                out,
+                "  a lighter server: {}, a move planned in {} ms (connect --rebalance makes it)",
+                known.named(&plan.to),
+                plan.after.as_millis()
+            )?;
         }
         if let Some(d) = &state.default_server {
             say!(out, "default server: {}", known.named(d))?;
@@ -541,6 +550,34 @@ pub fn warn_connected(c: &Connected, json: bool) {
             &format!("connected, but {why}; the saved list is kept"),
             why,
         );
+    }
+}
+
+/// The planned move of `connect --rebalance` failed: the device stays where it was.
+pub fn warn_rebalance_failed(plan: &Plan, e: &Error, json: bool) {
+    let why = e.to_string();
+    warn(
+        json,
+        "rebalance_failed",
+        &format!(
+            "the move to {} failed, the device stays on {}: {why}",
+            plan.to, plan.from
+        ),
+        &why,
+    );
+}
+
+/// The planned move of a connect in JSON, or null.
+fn rebalance_json<'a>(plan: Option<&'a Plan>, known: &Known<'a>) -> Field<'a> {
+    match plan {
+        None => Value::Null.into(),
+        Some(p) => json!({
+            "from": known.server_json(&p.from),
+            "to": known.server_json(&p.to),
+            "after_ms": u64::try_from(p.after.as_millis()).unwrap_or(u64::MAX),
+            "window_ms": u64::try_from(p.window.as_millis()).unwrap_or(u64::MAX),
+        })
+        .into(),
     }
 }
 
