@@ -1,0 +1,859 @@
+//! DNS in the event-loop driver: lookups on non-blocking UDP and TCP sockets with the blocking
+//! lookup's rules (behaviour.md, "Event loops" and "Start-up").
+//!
+//! Queries are built and answers read with hickory-proto's message types ([`crate::dns::query`],
+//! [`crate::dns::read`]); the name servers and search list are the blocking lookup's
+//! ([`DnsSettings::parts`]). No thread, no wait: `drive` does what the sockets allow now, `fds`
+//! says what to wait for, `wake` until when.
+//!
+//! Logs (target `scoutlb`): a name server that cannot be reached over TCP at `debug`, an answer
+//! read for its answer section only at `warn`.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_resolver::Hosts;
+use hickory_resolver::proto::op::{Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::Interest;
+use crate::dns::{
+    DnsSettings, Target, no_records, ns_addr, other, srv_order, srv_record, srv_servers, srv_target, timed_out,
+};
+use crate::{Config, DnsFailure, DnsFailureKind, Server};
+use scoutlb_proto::srv::SrvRecord;
+
+/// SRV targets looked up at once.
+const TARGETS_AT_ONCE: usize = 8;
+
+/// The sockets a lookup waits for, each with what to wait for.
+pub(crate) type Fds<'a> = Vec<(BorrowedFd<'a>, Interest)>;
+
+/// Where the driver's lookups ask: read once per client.
+pub(crate) struct Setup {
+    /// The name servers and search list, or why there are none.
+    servers: Result<Servers, DnsFailure>,
+    /// The system's hosts file, consulted first when the system's name servers are used.
+    hosts: Option<Hosts>,
+    /// Limit of one lookup (`dns_timeout_ms`).
+    pub timeout: Duration,
+}
+
+/// The name servers and the search list.
+struct Servers {
+    /// Each name server's UDP and TCP address, in the order they are asked.
+    addrs: Vec<(Option<SocketAddr>, Option<SocketAddr>)>,
+    domain: Option<Name>,
+    search: Vec<Name>,
+    ndots: usize,
+}
+
+impl Setup {
+    /// The setup of `config`: its `nameservers` and `search_domains`, the system's for the rest.
+    pub(crate) fn of(config: &Config) -> Self {
+        let settings = DnsSettings::of(config);
+        let servers = settings.parts().map(|parts| Servers {
+            addrs: parts
+                .name_servers
+                .iter()
+                .map(|ns| (ns_addr(ns, true), ns_addr(ns, false)))
+                .collect(),
+            domain: parts.domain,
+            search: parts.search,
+            ndots: parts.opts.ndots,
+        });
+        Setup {
+            servers,
+            hosts: settings
+                .uses_hosts_file()
+                .then(|| Hosts::from_system().unwrap_or_default()),
+            timeout: settings.timeout,
+        }
+    }
+
+    /// The names to ask for `name`, in turn: the search list and ndots as hickory's resolver
+    /// builds them for the blocking lookup (an absolute name is asked as it is).
+    fn names(&self, name: Name) -> Vec<Name> {
+        let Ok(servers) = &self.servers else {
+            return vec![name];
+        };
+        if name.is_fqdn() {
+            return vec![name];
+        }
+        let mut fqdn = name.clone();
+        fqdn.set_fqdn(true);
+        let raw_first = usize::from(name.num_labels()) > servers.ndots || name.is_localhost();
+        let mut names = Vec::new();
+        if raw_first {
+            names.push(fqdn.clone());
+        }
+        for domain in servers.domain.iter().chain(&servers.search) {
+            if let Ok(full) = name.clone().append_domain(domain)
+                && !names.contains(&full)
+            {
+                names.push(full);
+            }
+        }
+        if !raw_first && !names.contains(&fqdn) {
+            names.push(fqdn);
+        }
+        names
+    }
+
+    /// The addresses of `name` in the hosts file, A before AAAA; empty when it is not there.
+    fn hosts(&self, name: &Name) -> Vec<IpAddr> {
+        let Some(hosts) = &self.hosts else {
+            return Vec::new();
+        };
+        [RecordType::A, RecordType::AAAA]
+            .into_iter()
+            .filter_map(|kind| hosts.lookup_static_host(&Query::query(name.clone(), kind)))
+            .flat_map(|found| {
+                found
+                    .answers()
+                    .iter()
+                    .filter_map(|r| r.data.ip_addr())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// A non-blocking connect that goes on, or an operation that must wait for the socket.
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error())
+}
+
+/// The question over UDP to one name server.
+struct Udp {
+    socket: UdpSocket,
+    sent: bool,
+}
+
+/// The question over TCP to one name server: connecting, writing (so far), reading (so far).
+enum Tcp {
+    Connecting(Socket),
+    Writing(TcpStream, usize),
+    Reading(TcpStream, Vec<u8>),
+}
+
+/// One name server asked one question.
+struct Asking {
+    udp_addr: Option<SocketAddr>,
+    tcp_addr: Option<SocketAddr>,
+    udp: Option<Udp>,
+    tcp: Option<Tcp>,
+    tcp_tried: bool,
+    /// The question was truncated over UDP: a TCP failure is this server's failure.
+    truncated: bool,
+}
+
+impl Asking {
+    fn idle(&self) -> bool {
+        self.udp.is_none() && self.tcp.is_none()
+    }
+}
+
+/// What one answer of a name server says.
+enum Heard {
+    /// Nothing decisive (yet): keep waiting for this server.
+    Nothing,
+    /// The server failed (not the name): the other servers may still answer.
+    Failed(DnsFailure),
+    /// The answer for the question: its records of the asked type, or the name's failure.
+    Answer(Result<Vec<RData>, DnsFailure>),
+}
+
+/// One question asked of every name server: over UDP, over TCP when the answer is truncated or
+/// when none has come after half of the lookup's time; the first decisive answer counts.
+struct Ask {
+    question: Query,
+    id: u16,
+    bytes: Vec<u8>,
+    servers: Vec<Asking>,
+    /// When the name servers are also asked over TCP.
+    tcp_at: Instant,
+    until: Instant,
+    /// The lookup's limit, named by a timeout.
+    limit: Duration,
+    /// The failures of the name servers, first first.
+    failures: Vec<DnsFailure>,
+    outcome: Option<Result<Vec<RData>, DnsFailure>>,
+}
+
+impl Ask {
+    /// Ask `question` of the servers of `setup`, within `limit` from `start` (until `until`).
+    fn new(setup: &Setup, question: Query, start: Instant, limit: Duration, until: Instant) -> Self {
+        let mut ask = Ask {
+            question,
+            id: 0,
+            bytes: Vec::new(),
+            servers: Vec::new(),
+            tcp_at: start + limit / 2,
+            until,
+            limit,
+            failures: Vec::new(),
+            outcome: None,
+        };
+        let servers = match &setup.servers {
+            Ok(servers) => servers,
+            Err(failure) => {
+                ask.outcome = Some(Err(failure.clone()));
+                return ask;
+            }
+        };
+        if servers.addrs.is_empty() {
+            ask.outcome = Some(Err(other(
+                "no name server to ask (neither `nameservers` nor /etc/resolv.conf names one)".into(),
+            )));
+            return ask;
+        }
+        match crate::dns::query(&ask.question) {
+            Ok((id, bytes)) => (ask.id, ask.bytes) = (id, bytes),
+            Err(failure) => {
+                ask.outcome = Some(Err(failure));
+                return ask;
+            }
+        }
+        for (udp_addr, tcp_addr) in &servers.addrs {
+            let mut asking = Asking {
+                udp_addr: *udp_addr,
+                tcp_addr: *tcp_addr,
+                udp: None,
+                tcp: None,
+                tcp_tried: false,
+                truncated: false,
+            };
+            match udp_addr {
+                Some(addr) => match udp_socket(*addr) {
+                    Ok(socket) => asking.udp = Some(Udp { socket, sent: false }),
+                    Err(e) => ask.failures.push(unreachable_udp(*addr, &e)),
+                },
+                // Asked over TCP only.
+                None => ask.start_tcp(&mut asking),
+            }
+            ask.servers.push(asking);
+        }
+        ask
+    }
+
+    fn done(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    fn fds<'a>(&'a self, out: &mut Fds<'a>) {
+        if self.done() {
+            return;
+        }
+        for server in &self.servers {
+            if let Some(udp) = &server.udp {
+                let interest = if udp.sent { Interest::Read } else { Interest::Write };
+                out.push((udp.socket.as_fd(), interest));
+            }
+            match &server.tcp {
+                Some(Tcp::Connecting(s)) => out.push((s.as_fd(), Interest::Write)),
+                Some(Tcp::Writing(s, _)) => out.push((s.as_fd(), Interest::Write)),
+                Some(Tcp::Reading(s, _)) => out.push((s.as_fd(), Interest::Read)),
+                None => {}
+            }
+        }
+    }
+
+    /// When this question must be looked at again without a socket becoming ready.
+    fn wake(&self, now: Instant) -> Option<Instant> {
+        if self.done() {
+            return None;
+        }
+        let tcp = self
+            .servers
+            .iter()
+            .any(|s| s.udp.is_some() && !s.tcp_tried && s.tcp_addr.is_some());
+        Some(if tcp && now < self.tcp_at {
+            self.tcp_at
+        } else {
+            self.until
+        })
+    }
+
+    /// Do what the sockets allow now.
+    fn drive(&mut self, now: Instant) {
+        if self.done() {
+            return;
+        }
+        let mut servers = std::mem::take(&mut self.servers);
+        for server in servers.iter_mut() {
+            let heard = self.drive_udp(server);
+            let heard = match heard {
+                Heard::Nothing => self.drive_tcp(server),
+                decided => decided,
+            };
+            match heard {
+                Heard::Nothing => {}
+                Heard::Failed(failure) => {
+                    server.udp = None;
+                    server.tcp = None;
+                    self.failures.push(failure);
+                }
+                Heard::Answer(outcome) => {
+                    self.outcome = Some(outcome);
+                    break;
+                }
+            }
+        }
+        if self.outcome.is_none() && now >= self.tcp_at {
+            for server in servers.iter_mut() {
+                if server.udp.is_some() && !server.tcp_tried {
+                    self.start_tcp(server);
+                    if let Heard::Answer(outcome) = self.drive_tcp(server) {
+                        self.outcome = Some(outcome);
+                        break;
+                    }
+                }
+            }
+        }
+        self.servers = servers;
+        if self.outcome.is_some() {
+            // The sockets close now.
+            self.servers.clear();
+        } else if self.servers.iter().all(Asking::idle) {
+            self.outcome = Some(Err(self
+                .failures
+                .first()
+                .cloned()
+                .unwrap_or_else(|| timed_out(self.limit))));
+        } else if now >= self.until {
+            // A timeout names what a name server's answer said, when one said something.
+            self.outcome = Some(Err(self
+                .failures
+                .first()
+                .cloned()
+                .unwrap_or_else(|| timed_out(self.limit))));
+            self.servers.clear();
+        }
+    }
+
+    fn drive_udp(&mut self, server: &mut Asking) -> Heard {
+        let Some(udp) = &mut server.udp else {
+            return Heard::Nothing;
+        };
+        let Some(addr) = server.udp_addr else {
+            return Heard::Nothing;
+        };
+        if !udp.sent {
+            match udp.socket.send(&self.bytes) {
+                Ok(_) => udp.sent = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Heard::Nothing,
+                Err(e) => return Heard::Failed(unreachable_udp(addr, &e)),
+            }
+        }
+        let mut buf = vec![0u8; 65535];
+        loop {
+            let n = match udp.socket.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Heard::Nothing,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Heard::Failed(unreachable_udp(addr, &e)),
+            };
+            match self.heard(&buf[..n], addr, false) {
+                Ok(Some(answer)) => return Heard::Answer(answer),
+                Ok(None) => {
+                    // Truncated: asked again over TCP.
+                    server.udp = None;
+                    server.truncated = true;
+                    self.start_tcp(server);
+                    return Heard::Nothing;
+                }
+                Err(failure) => return Heard::Failed(failure),
+            }
+        }
+    }
+
+    /// Begin asking `server` over TCP (once).
+    fn start_tcp(&self, server: &mut Asking) {
+        if server.tcp_tried {
+            return;
+        }
+        server.tcp_tried = true;
+        let Some(addr) = server.tcp_addr else { return };
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).and_then(|socket| {
+            socket.set_nonblocking(true)?;
+            match socket.connect(&SockAddr::from(addr)) {
+                Err(e) if !would_block(&e) => Err(e),
+                _ => Ok(socket),
+            }
+        });
+        match socket {
+            Ok(socket) => server.tcp = Some(Tcp::Connecting(socket)),
+            Err(e) => log::debug!(target: "scoutlb", "name server {addr} over TCP: {e}"),
+        }
+    }
+
+    fn drive_tcp(&mut self, server: &mut Asking) -> Heard {
+        let Some(addr) = server.tcp_addr else {
+            return Heard::Nothing;
+        };
+        loop {
+            let step = match server.tcp.take() {
+                None => return Heard::Nothing,
+                Some(tcp) => self.tcp_step(tcp, addr),
+            };
+            match step {
+                Ok((Some(tcp), true)) => server.tcp = Some(tcp),
+                Ok((tcp, false)) => {
+                    server.tcp = tcp;
+                    return Heard::Nothing;
+                }
+                Ok((None, true)) => unreachable!("a finished TCP question returns its answer"),
+                Err(Ok(heard)) => return heard,
+                Err(Err(e)) => {
+                    log::debug!(target: "scoutlb", "name server {addr} over TCP: {e}");
+                    // After a truncated UDP answer, TCP was this server's only way left.
+                    return if server.truncated {
+                        Heard::Failed(other(format!(
+                            "name server {addr}: the answer is too large for UDP, and TCP fails: {e}"
+                        )))
+                    } else {
+                        Heard::Nothing
+                    };
+                }
+            }
+        }
+    }
+
+    /// One step of a TCP question: the next state and whether to go on at once, or what the
+    /// server said (or the socket's error).
+    #[allow(clippy::type_complexity)]
+    fn tcp_step(&mut self, tcp: Tcp, addr: SocketAddr) -> Result<(Option<Tcp>, bool), Result<Heard, io::Error>> {
+        match tcp {
+            Tcp::Connecting(socket) => {
+                if let Some(e) = socket.take_error().map_err(Err)? {
+                    return Err(Err(e));
+                }
+                match socket.peer_addr() {
+                    Ok(_) => Ok((Some(Tcp::Writing(TcpStream::from(socket), 0)), true)),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok((Some(Tcp::Connecting(socket)), false)),
+                    Err(e) => Err(Err(e)),
+                }
+            }
+            Tcp::Writing(mut stream, written) => {
+                let len = u16::try_from(self.bytes.len()).unwrap_or(u16::MAX);
+                let mut framed = len.to_be_bytes().to_vec();
+                framed.extend_from_slice(&self.bytes);
+                match stream.write(&framed[written..]) {
+                    Ok(n) if written + n >= framed.len() => Ok((Some(Tcp::Reading(stream, Vec::new())), true)),
+                    Ok(n) => Ok((Some(Tcp::Writing(stream, written + n)), true)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((Some(Tcp::Writing(stream, written)), false)),
+                    Err(e) => Err(Err(e)),
+                }
+            }
+            Tcp::Reading(mut stream, mut got) => {
+                let mut buf = [0u8; 16 * 1024];
+                let n = match stream.read(&mut buf) {
+                    Ok(0) => {
+                        return Err(Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the name server closed the connection before its answer was whole",
+                        )));
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok((Some(Tcp::Reading(stream, got)), false));
+                    }
+                    Err(e) => return Err(Err(e)),
+                };
+                got.extend_from_slice(&buf[..n]);
+                let whole = got.len() >= 2 && got.len() >= 2 + usize::from(u16::from_be_bytes([got[0], got[1]]));
+                if !whole {
+                    return Ok((Some(Tcp::Reading(stream, got)), true));
+                }
+                let len = usize::from(u16::from_be_bytes([got[0], got[1]]));
+                Err(Ok(match self.heard(&got[2..2 + len], addr, true) {
+                    Ok(Some(answer)) => Heard::Answer(answer),
+                    // Truncated over TCP too: what came is all there is.
+                    Ok(None) => Heard::Nothing,
+                    Err(failure) => Heard::Failed(failure),
+                }))
+            }
+        }
+    }
+
+    /// Read the answer `buf` of `server`: the records of the asked type (or the name's failure),
+    /// `None` when it is truncated over UDP, or the failure of this server.
+    fn heard(
+        &self,
+        buf: &[u8],
+        server: SocketAddr,
+        tcp: bool,
+    ) -> Result<Option<Result<Vec<RData>, DnsFailure>>, DnsFailure> {
+        let over = if tcp { "over TCP" } else { "over UDP" };
+        let answers = match crate::dns::read(buf, self.id, &self.question) {
+            Ok(answers) => answers,
+            // The name does not exist: the answer for every server.
+            Err(failure) if failure.kind == DnsFailureKind::NoSuchName => return Ok(Some(Err(failure))),
+            Err(failure) => return Err(failure.context(format_args!("name server {server} {over}"))),
+        };
+        if answers.truncated && !tcp {
+            return Ok(None);
+        }
+        let rtype = self.question.query_type();
+        if let Some(why) = &answers.unreadable
+            && !answers.records.is_empty()
+        {
+            log::warn!(target: "scoutlb",
+                "name server {server}: the answer to {} {rtype} cannot be decoded after its answer section ({why}); \
+                 using its {} answer records", self.question.name(), answers.records.len());
+        }
+        let data: Vec<RData> = answers
+            .records
+            .into_iter()
+            .map(|r| r.data)
+            .filter(|d| d.record_type() == rtype)
+            .collect();
+        if data.is_empty() {
+            return Ok(Some(Err(no_records(rtype, ResponseCode::NoError))));
+        }
+        Ok(Some(Ok(data)))
+    }
+}
+
+/// A UDP socket connected to `addr`, non-blocking.
+fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let local = match addr {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(addr)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn unreachable_udp(addr: SocketAddr, e: &io::Error) -> DnsFailure {
+    other(format!("cannot reach the name server {addr} over UDP: {e}"))
+}
+
+/// The addresses of a host name (A before AAAA), through the search list; an IP literal as it is.
+pub(crate) struct HostLookup {
+    setup: Arc<Setup>,
+    names: VecDeque<Name>,
+    /// The A and AAAA questions of the name being asked, and their outcomes.
+    asks: Vec<Ask>,
+    limit: Duration,
+    until: Instant,
+    /// The failure of the last name asked.
+    last: Option<DnsFailure>,
+    outcome: Option<Result<Vec<IpAddr>, DnsFailure>>,
+}
+
+impl HostLookup {
+    /// Look up `host` with `setup`, within `limit` from `now`.
+    pub(crate) fn new(setup: &Arc<Setup>, host: &str, limit: Duration, now: Instant) -> Self {
+        let mut lookup = HostLookup {
+            setup: Arc::clone(setup),
+            names: VecDeque::new(),
+            asks: Vec::new(),
+            limit,
+            until: now + limit,
+            last: None,
+            outcome: None,
+        };
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            lookup.outcome = Some(Ok(vec![ip]));
+            return lookup;
+        }
+        match Name::from_str(host) {
+            Ok(name) => lookup.names = setup.names(name).into(),
+            Err(e) => lookup.outcome = Some(Err(other(format!("`{host}` is not a DNS name: {e}")))),
+        }
+        lookup
+    }
+
+    /// The sockets to wait for.
+    pub(crate) fn fds<'a>(&'a self, out: &mut Fds<'a>) {
+        if self.outcome.is_none() {
+            self.asks.iter().for_each(|a| a.fds(out));
+        }
+    }
+
+    /// When to look again without a socket becoming ready.
+    pub(crate) fn wake(&self, now: Instant) -> Option<Instant> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.asks.iter().filter_map(|a| a.wake(now)).min()
+    }
+
+    /// Do what the sockets allow now; the outcome once there is one (taken once).
+    pub(crate) fn drive(&mut self, now: Instant) -> Option<Result<Vec<IpAddr>, DnsFailure>> {
+        while self.outcome.is_none() {
+            if self.asks.is_empty() {
+                let Some(name) = self.names.pop_front() else {
+                    let failure = self.last.take().unwrap_or_else(|| timed_out(self.limit));
+                    self.outcome = Some(Err(failure));
+                    break;
+                };
+                let known = self.setup.hosts(&name);
+                if !known.is_empty() {
+                    self.outcome = Some(Ok(known));
+                    break;
+                }
+                self.asks = [RecordType::A, RecordType::AAAA]
+                    .into_iter()
+                    .map(|kind| {
+                        Ask::new(
+                            &self.setup,
+                            Query::query(name.clone(), kind),
+                            now,
+                            self.limit,
+                            self.until,
+                        )
+                    })
+                    .collect();
+            }
+            self.asks.iter_mut().for_each(|a| a.drive(now));
+            if !self.asks.iter().all(Ask::done) {
+                break;
+            }
+            let mut ips: Vec<IpAddr> = Vec::new();
+            let mut first_failure = None;
+            for ask in std::mem::take(&mut self.asks) {
+                match ask.outcome {
+                    Some(Ok(data)) => {
+                        for ip in data.iter().filter_map(RData::ip_addr).map(|ip| ip.to_canonical()) {
+                            if !ips.contains(&ip) {
+                                ips.push(ip);
+                            }
+                        }
+                    }
+                    Some(Err(failure)) => {
+                        first_failure.get_or_insert(failure);
+                    }
+                    None => {}
+                }
+            }
+            if !ips.is_empty() {
+                self.outcome = Some(Ok(ips));
+            } else if now >= self.until {
+                self.outcome = Some(Err(first_failure.unwrap_or_else(|| timed_out(self.limit))));
+            } else {
+                self.last = first_failure;
+            }
+        }
+        self.outcome.take()
+    }
+}
+
+/// The servers of an SRV name: its records, then their targets' addresses, in RFC 2782 order.
+pub(crate) struct SrvLookup {
+    setup: Arc<Setup>,
+    name: String,
+    seed: u64,
+    stage: SrvStage,
+}
+
+enum SrvStage {
+    /// Asking the SRV records of each name of the search list in turn.
+    Records {
+        names: VecDeque<Name>,
+        ask: Option<Box<Ask>>,
+        last: Option<DnsFailure>,
+        start: Instant,
+    },
+    /// Looking up the targets' addresses, at most [`TARGETS_AT_ONCE`] at a time.
+    Targets {
+        order: Vec<TargetLookup>,
+    },
+    Over,
+}
+
+impl SrvLookup {
+    /// Look up SRV `name` with `setup` from `now`, the weights drawn from `seed`.
+    pub(crate) fn new(setup: &Arc<Setup>, name: &str, seed: u64, now: Instant) -> Self {
+        let (names, last) = match Name::from_str(name) {
+            Ok(n) => (setup.names(n).into(), None),
+            Err(e) => (VecDeque::new(), Some(other(format!("`{name}` is not a DNS name: {e}")))),
+        };
+        SrvLookup {
+            setup: Arc::clone(setup),
+            name: name.to_string(),
+            seed,
+            stage: SrvStage::Records {
+                names,
+                ask: None,
+                last,
+                start: now,
+            },
+        }
+    }
+
+    /// The sockets to wait for.
+    pub(crate) fn fds<'a>(&'a self, out: &mut Fds<'a>) {
+        match &self.stage {
+            SrvStage::Records { ask: Some(ask), .. } => ask.fds(out),
+            SrvStage::Targets { order } => order.iter().for_each(|t| t.fds(out)),
+            _ => {}
+        }
+    }
+
+    /// When to look again without a socket becoming ready.
+    pub(crate) fn wake(&self, now: Instant) -> Option<Instant> {
+        match &self.stage {
+            SrvStage::Records { ask: Some(ask), .. } => ask.wake(now),
+            SrvStage::Targets { order } => order.iter().filter_map(|t| t.wake(now)).min(),
+            _ => None,
+        }
+    }
+
+    /// Do what the sockets allow now; the outcome once there is one (taken once).
+    pub(crate) fn drive(&mut self, now: Instant) -> Option<Result<Vec<Server>, DnsFailure>> {
+        loop {
+            match &mut self.stage {
+                SrvStage::Over => return None,
+                SrvStage::Records {
+                    names,
+                    ask,
+                    last,
+                    start,
+                } => {
+                    if ask.is_none() {
+                        let Some(name) = names.pop_front() else {
+                            let failure = last.take().unwrap_or_else(|| timed_out(self.setup.timeout));
+                            self.stage = SrvStage::Over;
+                            return Some(Err(failure));
+                        };
+                        let limit = self.setup.timeout;
+                        *ask = Some(Box::new(Ask::new(
+                            &self.setup,
+                            Query::query(name, RecordType::SRV),
+                            now,
+                            limit,
+                            *start + limit,
+                        )));
+                    }
+                    let asking = ask.as_mut()?;
+                    asking.drive(now);
+                    let outcome = asking.outcome.take()?;
+                    *ask = None;
+                    let records = match outcome {
+                        Ok(data) => data.into_iter().filter_map(|d| srv_record(&d)).collect::<Vec<_>>(),
+                        Err(failure) => {
+                            *last = Some(failure);
+                            if now >= *start + self.setup.timeout {
+                                names.clear();
+                            }
+                            continue;
+                        }
+                    };
+                    match srv_order(records, self.seed) {
+                        Err(failure) => {
+                            self.stage = SrvStage::Over;
+                            return Some(Err(failure));
+                        }
+                        Ok(order) => {
+                            let order = order.into_iter().map(TargetLookup::new).collect();
+                            self.stage = SrvStage::Targets { order };
+                        }
+                    }
+                }
+                SrvStage::Targets { order } => {
+                    let mut running = 0;
+                    for target in order.iter_mut() {
+                        if target.is_done() {
+                            continue;
+                        }
+                        if !target.is_started() {
+                            if running >= TARGETS_AT_ONCE {
+                                break;
+                            }
+                            target.start(&self.setup, now);
+                        }
+                        target.drive(now);
+                        if !target.is_done() {
+                            running += 1;
+                        }
+                    }
+                    if !order.iter().all(|t| t.is_done()) {
+                        return None;
+                    }
+                    let SrvStage::Targets { order } = std::mem::replace(&mut self.stage, SrvStage::Over) else {
+                        unreachable!()
+                    };
+                    let resolved = order.into_iter().map(|t| t.into_resolved()).collect();
+                    return Some(srv_servers(&self.name, resolved));
+                }
+            }
+        }
+    }
+}
+
+/// The addresses of one SRV record's target: waiting for its turn, asked, or found.
+struct TargetLookup {
+    record: SrvRecord,
+    state: TargetState,
+}
+
+enum TargetState {
+    Waiting(String),
+    Running(HostLookup),
+    Done(Result<Vec<IpAddr>, DnsFailure>),
+}
+
+impl TargetLookup {
+    fn new(record: SrvRecord) -> Self {
+        let state = match srv_target(&record) {
+            Target::Known(known) => TargetState::Done(known),
+            Target::Lookup(host) => TargetState::Waiting(host),
+        };
+        TargetLookup { record, state }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self.state, TargetState::Done(_))
+    }
+
+    fn is_started(&self) -> bool {
+        !matches!(self.state, TargetState::Waiting(_))
+    }
+
+    /// Begin its lookup, bounded by the DNS timeout of its own (as the blocking lookup's).
+    fn start(&mut self, setup: &Arc<Setup>, now: Instant) {
+        if let TargetState::Waiting(host) = &self.state {
+            self.state = TargetState::Running(HostLookup::new(setup, host, setup.timeout, now));
+        }
+    }
+
+    fn drive(&mut self, now: Instant) {
+        if let TargetState::Running(lookup) = &mut self.state
+            && let Some(outcome) = lookup.drive(now)
+        {
+            self.state = TargetState::Done(outcome);
+        }
+    }
+
+    fn fds<'a>(&'a self, out: &mut Fds<'a>) {
+        if let TargetState::Running(lookup) = &self.state {
+            lookup.fds(out);
+        }
+    }
+
+    fn wake(&self, now: Instant) -> Option<Instant> {
+        match &self.state {
+            TargetState::Running(lookup) => lookup.wake(now),
+            _ => None,
+        }
+    }
+
+    fn into_resolved(self) -> (SrvRecord, Result<Vec<IpAddr>, DnsFailure>) {
+        let outcome = match self.state {
+            TargetState::Done(outcome) => outcome,
+            _ => Err(other("the target was not looked up".into())),
+        };
+        (self.record, outcome)
+    }
+}
