@@ -352,7 +352,7 @@ impl Ask {
                 Err(e) => return Heard::Failed(unreachable_udp(addr, &e)),
             }
         }
-        let mut buf = vec![0u8; 65535];
+        let mut buf = [0u8; 4096];
         loop {
             let n = match udp.socket.recv(&mut buf) {
                 Ok(n) => n,
@@ -496,7 +496,12 @@ impl Ask {
             Ok(answers) => answers,
             // The name does not exist: the answer for every server.
             Err(failure) if failure.kind == DnsFailureKind::NoSuchName => return Ok(Some(Err(failure))),
-            Err(failure) => return Err(failure.context(format_args!("name server {server} {over}"))),
+            // A response code is named as the blocking lookup names it; an answer that cannot
+            // be read names its name server.
+            Err(failure) if failure.kind == DnsFailureKind::Other => {
+                return Err(failure.context(format_args!("name server {server} {over}")));
+            }
+            Err(failure) => return Err(failure),
         };
         if answers.truncated && !tcp {
             return Ok(None);
