@@ -414,3 +414,93 @@ fn a_lying_or_garbled_answer_is_a_clear_dns_failure_at_once() {
         assert_eq!(l.failed.len(), 2, "the balancer and srv.{ZONE}: {:?}", l.failed);
     }
 }
+
+#[test]
+fn search_domains_complete_short_names_as_for_the_blocking_call() {
+    let live = TestServer::live("a");
+    let Some(dns) = Dnsmasq::start(&loopback_hosts(), &[]) else {
+        return;
+    };
+    let port = live.server().port();
+    let json = format!(
+        r#""servers": ["srv:{port}"], "manager_load_balancer": "lb:{port}", "nameservers": ["{}"],
+            "search_domains": ["nosuch.example", "{ZONE}"], "probe": "tcp", "attempt_delay_ms": 0"#,
+        dns.addr()
+    );
+    let ((l, rec_loop), (b, rec_block)) = both(&json);
+    let (l, b) = (l.unwrap(), b.unwrap());
+    assert!(l.via_balancer);
+    assert_eq!((&l.server, &l.failed), (&b.server, &b.failed));
+    assert_eq!(balancer_events(&rec_loop).0[0][0], live.server());
+    assert_eq!(balancer_events(&rec_loop), balancer_events(&rec_block));
+    // Without the balancer, the short server name is found the same way.
+    let json = format!(
+        r#""servers": ["srv:{port}"], "nameservers": ["{}"], "search_domains": ["{ZONE}"], "probe": "tcp""#,
+        dns.addr()
+    );
+    let ((l, _), (b, _)) = both(&json);
+    assert_eq!(l.unwrap().server, b.unwrap().server);
+}
+
+/// A name server whose UDP port never answers and whose TCP port relays to `upstream` over TCP.
+struct TcpOnly {
+    addr: SocketAddr,
+    _udp: UdpSocket,
+}
+
+impl TcpOnly {
+    fn start(upstream: SocketAddr) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let udp = UdpSocket::bind(addr).unwrap();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut relay = || -> std::io::Result<()> {
+                    let mut up = std::net::TcpStream::connect(upstream)?;
+                    let mut len = [0u8; 2];
+                    conn.read_exact(&mut len)?;
+                    let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    conn.read_exact(&mut query)?;
+                    up.write_all(&len)?;
+                    up.write_all(&query)?;
+                    up.read_exact(&mut len)?;
+                    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    up.read_exact(&mut answer)?;
+                    conn.write_all(&len)?;
+                    conn.write_all(&answer)
+                };
+                let _ = relay();
+            }
+        });
+        TcpOnly { addr, _udp: udp }
+    }
+}
+
+#[test]
+fn a_name_server_silent_over_udp_is_asked_over_tcp_after_half_the_dns_timeout() {
+    let live = TestServer::live("a");
+    let Some(dns) = Dnsmasq::start(&loopback_hosts(), &[]) else {
+        return;
+    };
+    let relay = TcpOnly::start(dns.addr());
+    let port = live.server().port();
+    let json = format!(
+        r#""servers": ["{}"], "manager_load_balancer": "lb.{ZONE}:{port}", "nameservers": ["{}"],
+            "dns_timeout_ms": 1000, "attempt_delay_ms": 0, "probe": "tcp""#,
+        refused(),
+        relay.addr
+    );
+    let (looped, rec_loop) = client(&json);
+    let started = Instant::now();
+    let l = event_loop_connect(&looped).unwrap();
+    let took = started.elapsed();
+    assert!(l.via_balancer, "{:?}", l.failed);
+    assert_eq!(l.server, live.server());
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_millis(1000),
+        "TCP is asked after half the DNS timeout: {took:?}"
+    );
+    assert_eq!(balancer_events(&rec_loop).0[0][0], live.server());
+}
