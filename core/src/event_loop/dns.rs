@@ -143,6 +143,18 @@ enum Tcp {
     Reading(TcpStream, Vec<u8>),
 }
 
+/// Where a TCP question went in one step.
+enum TcpStep {
+    /// On to the next step at once.
+    Again(Tcp),
+    /// Waiting for the socket.
+    Wait(Tcp),
+    /// The server answered.
+    Heard(Heard),
+    /// The connection failed or broke.
+    Broke(io::Error),
+}
+
 /// One name server asked one question.
 struct Asking {
     udp_addr: Option<SocketAddr>,
@@ -288,30 +300,20 @@ impl Ask {
         }
         let mut servers = std::mem::take(&mut self.servers);
         for server in servers.iter_mut() {
-            let heard = self.drive_udp(server);
-            let heard = match heard {
+            let heard = match self.drive_udp(server) {
                 Heard::Nothing => self.drive_tcp(server),
                 decided => decided,
             };
-            match heard {
-                Heard::Nothing => {}
-                Heard::Failed(failure) => {
-                    server.udp = None;
-                    server.tcp = None;
-                    self.failures.push(failure);
-                }
-                Heard::Answer(outcome) => {
-                    self.outcome = Some(outcome);
-                    break;
-                }
+            if self.settle(server, heard) {
+                break;
             }
         }
         if self.outcome.is_none() && now >= self.tcp_at {
             for server in servers.iter_mut() {
                 if server.udp.is_some() && !server.tcp_tried {
                     self.start_tcp(server);
-                    if let Heard::Answer(outcome) = self.drive_tcp(server) {
-                        self.outcome = Some(outcome);
+                    let heard = self.drive_tcp(server);
+                    if self.settle(server, heard) {
                         break;
                     }
                 }
@@ -335,6 +337,23 @@ impl Ask {
                 .cloned()
                 .unwrap_or_else(|| timed_out(self.limit))));
             self.servers.clear();
+        }
+    }
+
+    /// Take in what `server` said; whether it decided the question.
+    fn settle(&mut self, server: &mut Asking, heard: Heard) -> bool {
+        match heard {
+            Heard::Nothing => false,
+            Heard::Failed(failure) => {
+                server.udp = None;
+                server.tcp = None;
+                self.failures.push(failure);
+                false
+            }
+            Heard::Answer(outcome) => {
+                self.outcome = Some(outcome);
+                true
+            }
         }
     }
 
@@ -398,87 +417,77 @@ impl Ask {
         let Some(addr) = server.tcp_addr else {
             return Heard::Nothing;
         };
-        loop {
-            let step = match server.tcp.take() {
-                None => return Heard::Nothing,
-                Some(tcp) => self.tcp_step(tcp, addr),
-            };
-            match step {
-                Ok((Some(tcp), true)) => server.tcp = Some(tcp),
-                Ok((tcp, false)) => {
-                    server.tcp = tcp;
+        while let Some(tcp) = server.tcp.take() {
+            match self.tcp_step(tcp, addr) {
+                TcpStep::Again(tcp) => server.tcp = Some(tcp),
+                TcpStep::Wait(tcp) => {
+                    server.tcp = Some(tcp);
                     return Heard::Nothing;
                 }
-                Ok((None, true)) => unreachable!("a finished TCP question returns its answer"),
-                Err(Ok(heard)) => return heard,
-                Err(Err(e)) => {
+                TcpStep::Heard(heard) => return heard,
+                TcpStep::Broke(e) => {
                     log::debug!(target: "scoutlb", "name server {addr} over TCP: {e}");
                     // After a truncated UDP answer, TCP was this server's only way left.
-                    return if server.truncated {
-                        Heard::Failed(other(format!(
+                    if server.truncated {
+                        return Heard::Failed(other(format!(
                             "name server {addr}: the answer is too large for UDP, and TCP fails: {e}"
-                        )))
-                    } else {
-                        Heard::Nothing
-                    };
+                        )));
+                    }
                 }
             }
         }
+        Heard::Nothing
     }
 
-    /// One step of a TCP question: the next state and whether to go on at once, or what the
-    /// server said (or the socket's error).
-    #[allow(clippy::type_complexity)]
-    fn tcp_step(&mut self, tcp: Tcp, addr: SocketAddr) -> Result<(Option<Tcp>, bool), Result<Heard, io::Error>> {
+    /// One step of a TCP question.
+    fn tcp_step(&mut self, tcp: Tcp, addr: SocketAddr) -> TcpStep {
         match tcp {
-            Tcp::Connecting(socket) => {
-                if let Some(e) = socket.take_error().map_err(Err)? {
-                    return Err(Err(e));
-                }
-                match socket.peer_addr() {
-                    Ok(_) => Ok((Some(Tcp::Writing(TcpStream::from(socket), 0)), true)),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok((Some(Tcp::Connecting(socket)), false)),
-                    Err(e) => Err(Err(e)),
-                }
-            }
+            Tcp::Connecting(socket) => match socket.take_error() {
+                Ok(Some(e)) | Err(e) => TcpStep::Broke(e),
+                Ok(None) => match socket.peer_addr() {
+                    Ok(_) => TcpStep::Again(Tcp::Writing(TcpStream::from(socket), 0)),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => TcpStep::Wait(Tcp::Connecting(socket)),
+                    Err(e) => TcpStep::Broke(e),
+                },
+            },
             Tcp::Writing(mut stream, written) => {
                 let len = u16::try_from(self.bytes.len()).unwrap_or(u16::MAX);
                 let mut framed = len.to_be_bytes().to_vec();
                 framed.extend_from_slice(&self.bytes);
                 match stream.write(&framed[written..]) {
-                    Ok(n) if written + n >= framed.len() => Ok((Some(Tcp::Reading(stream, Vec::new())), true)),
-                    Ok(n) => Ok((Some(Tcp::Writing(stream, written + n)), true)),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((Some(Tcp::Writing(stream, written)), false)),
-                    Err(e) => Err(Err(e)),
+                    Ok(n) if written + n >= framed.len() => TcpStep::Again(Tcp::Reading(stream, Vec::new())),
+                    Ok(n) => TcpStep::Again(Tcp::Writing(stream, written + n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => TcpStep::Wait(Tcp::Writing(stream, written)),
+                    Err(e) => TcpStep::Broke(e),
                 }
             }
             Tcp::Reading(mut stream, mut got) => {
                 let mut buf = [0u8; 16 * 1024];
-                let n = match stream.read(&mut buf) {
+                match stream.read(&mut buf) {
                     Ok(0) => {
-                        return Err(Err(io::Error::new(
+                        return TcpStep::Broke(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             "the name server closed the connection before its answer was whole",
-                        )));
+                        ));
                     }
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        return Ok((Some(Tcp::Reading(stream, got)), false));
-                    }
-                    Err(e) => return Err(Err(e)),
-                };
-                got.extend_from_slice(&buf[..n]);
-                let whole = got.len() >= 2 && got.len() >= 2 + usize::from(u16::from_be_bytes([got[0], got[1]]));
-                if !whole {
-                    return Ok((Some(Tcp::Reading(stream, got)), true));
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return TcpStep::Wait(Tcp::Reading(stream, got)),
+                    Err(e) => return TcpStep::Broke(e),
                 }
-                let len = usize::from(u16::from_be_bytes([got[0], got[1]]));
-                Err(Ok(match self.heard(&got[2..2 + len], addr, true) {
+                // The answer comes after its length, two bytes.
+                let len = match got.get(..2) {
+                    Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
+                    _ => return TcpStep::Again(Tcp::Reading(stream, got)),
+                };
+                let Some(answer) = got.get(2..2 + len) else {
+                    return TcpStep::Again(Tcp::Reading(stream, got));
+                };
+                TcpStep::Heard(match self.heard(answer, addr, true) {
                     Ok(Some(answer)) => Heard::Answer(answer),
-                    // Truncated over TCP too: what came is all there is.
+                    // Only a UDP answer is asked again; over TCP what came is all there is.
                     Ok(None) => Heard::Nothing,
                     Err(failure) => Heard::Failed(failure),
-                }))
+                })
             }
         }
     }
