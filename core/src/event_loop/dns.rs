@@ -871,3 +871,42 @@ impl TargetLookup {
         (self.record, outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(search: &str) -> Setup {
+        let config = Config::from_json(&format!(
+            r#"{{"nameservers": ["127.0.0.1:53"], "search_domains": [{search}]}}"#
+        ))
+        .unwrap();
+        Setup::of(&config)
+    }
+
+    fn names(setup: &Setup, name: &str) -> Vec<String> {
+        setup
+            .names(Name::from_str(name).unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_search_list_comes_in_hickorys_order() {
+        let s = setup(r#""a.example", "b.example""#);
+        // One label (ndots 1): the search domains first, the name itself last.
+        assert_eq!(
+            names(&s, "scoutsrv"),
+            ["scoutsrv.a.example.", "scoutsrv.b.example.", "scoutsrv."]
+        );
+        // More labels than ndots: the name itself first.
+        assert_eq!(
+            names(&s, "lb.corp"),
+            ["lb.corp.", "lb.corp.a.example.", "lb.corp.b.example."]
+        );
+        // An absolute name is asked as it is.
+        assert_eq!(names(&s, "lb.corp."), ["lb.corp."]);
+        assert!(s.hosts.is_none(), "configured name servers are asked every name");
+    }
+}
