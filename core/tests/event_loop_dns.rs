@@ -378,40 +378,85 @@ fn wrong_id(query: &[u8]) -> Vec<u8> {
     reply
 }
 
+/// A client asking `liar` for the balancer `lb` and the server `srv` ahead of `live`.
+fn lied_to(liar: &Liar, live: &TestServer, dns_timeout_ms: u64) -> String {
+    format!(
+        r#""servers": ["srv.{ZONE}:1", "{}"], "manager_load_balancer": "lb.{ZONE}", "nameservers": ["{}"],
+            "dns_timeout_ms": {dns_timeout_ms}, "attempt_delay_ms": 0, "probe": "tcp""#,
+        live.server(),
+        liar.addr
+    )
+}
+
 #[test]
-fn a_lying_or_garbled_answer_is_a_clear_dns_failure_at_once() {
+fn a_garbled_answer_is_a_clear_dns_failure_at_once() {
     let live = TestServer::live("a");
-    for (liar, words) in [
-        (Liar::start(garbage), "cannot be decoded"),
-        (Liar::start(wrong_id), "not the response to the query"),
+    let liar = Liar::start(garbage);
+    let json = lied_to(&liar, &live, 5000);
+    let (looped, rec_loop) = client(&json);
+    let started = Instant::now();
+    let l = event_loop_connect(&looped).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(l.server, live.server());
+    let (_, failed) = balancer_events(&rec_loop);
+    assert!(
+        failed.len() == 1 && failed[0].contains("cannot be decoded"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[0].contains(&liar.addr.to_string()),
+        "the name server is named: {failed:?}"
+    );
+    assert_eq!(l.failed.len(), 2, "the balancer and srv.{ZONE}: {:?}", l.failed);
+    // The blocking call fails alike (hickory's words for the decoding error).
+    let b = client(&json).0.connect().unwrap();
+    assert_eq!(b.failed.len(), 2, "{:?}", b.failed);
+    for (l, b) in l.failed.iter().zip(&b.failed) {
+        assert_eq!(l.server, b.server);
+        let (kind, detail) = dns_failure(&l.reason);
+        assert_eq!(kind, DnsFailureKind::Other, "{detail}");
+        assert!(detail.contains("cannot be decoded"), "{detail}");
+        assert_eq!(dns_failure(&b.reason).0, DnsFailureKind::Other);
+    }
+}
+
+/// The query turned into an answer to another question: its name's first letter changed.
+fn other_question(query: &[u8]) -> Vec<u8> {
+    let mut reply = wrong_id(query);
+    reply[0] ^= 0xff;
+    reply[13] ^= 0x01;
+    reply
+}
+
+#[test]
+fn an_answer_to_another_query_is_ignored_and_named_when_the_lookup_times_out() {
+    // A forged answer must not end a lookup: it is ignored, as hickory ignores it for the
+    // blocking call, and the timeout says what came instead.
+    let live = TestServer::live("a");
+    for (answer, words) in [
+        (wrong_id as fn(&[u8]) -> Vec<u8>, "not the response to the query"),
+        (other_question, "the answer to another question"),
     ] {
-        let json = format!(
-            r#""servers": ["srv.{ZONE}:1", "{}"], "manager_load_balancer": "lb.{ZONE}", "nameservers": ["{}"],
-                "dns_timeout_ms": 5000, "attempt_delay_ms": 0, "probe": "tcp""#,
-            live.server(),
-            liar.addr
-        );
-        let (looped, rec_loop) = client(&json);
-        let started = Instant::now();
-        let l = event_loop_connect(&looped).unwrap();
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{words}: waited {:?}",
-            started.elapsed()
-        );
+        let liar = Liar::start(answer);
+        let json = lied_to(&liar, &live, 400);
+        let ((l, rec_loop), (b, _)) = both(&json);
+        let (l, b) = (l.unwrap(), b.unwrap());
         assert_eq!(l.server, live.server());
         let (_, failed) = balancer_events(&rec_loop);
         assert!(failed.len() == 1 && failed[0].contains(words), "{failed:?}");
+        let kinds =
+            |c: &Connected| -> Vec<DnsFailureKind> { c.failed.iter().map(|a| dns_failure(&a.reason).0).collect() };
+        assert_eq!(kinds(&l), [DnsFailureKind::TimedOut, DnsFailureKind::TimedOut]);
+        assert_eq!(kinds(&l), kinds(&b), "{:?}", b.failed);
+        let (_, detail) = dns_failure(&l.failed[1].reason);
         assert!(
-            failed[0].contains(&liar.addr.to_string()),
-            "the name server is named: {failed:?}"
+            detail.contains("timed out after 400 ms") && detail.contains(words),
+            "{detail}"
         );
-        for attempt in &l.failed {
-            let (kind, detail) = dns_failure(&attempt.reason);
-            assert_eq!(kind, DnsFailureKind::Other, "{detail}");
-            assert!(detail.contains(words), "{detail}");
-        }
-        assert_eq!(l.failed.len(), 2, "the balancer and srv.{ZONE}: {:?}", l.failed);
     }
 }
 

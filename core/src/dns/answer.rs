@@ -23,6 +23,25 @@ pub(crate) struct Answers {
     pub truncated: bool,
 }
 
+/// Why a response was not read.
+#[derive(Debug)]
+pub(crate) enum Unread {
+    /// It is not the response to the query (another id, another question): a late or forged
+    /// one, which a resolver ignores.
+    NotOurs(DnsFailure),
+    /// It is, and it says the lookup failed, or cannot be decoded.
+    Failed(DnsFailure),
+}
+
+impl Unread {
+    /// The failure, whichever it is.
+    pub(crate) fn failure(self) -> DnsFailure {
+        match self {
+            Unread::NotOurs(f) | Unread::Failed(f) => f,
+        }
+    }
+}
+
 /// The query message of `question` (recursion desired): its id and its bytes.
 pub(crate) fn query(question: &Query) -> Result<(u16, Vec<u8>), DnsFailure> {
     let mut message = Message::query();
@@ -36,15 +55,17 @@ pub(crate) fn query(question: &Query) -> Result<(u16, Vec<u8>), DnsFailure> {
 
 /// Decode the header, the questions and the answer section of the response `buf` to the query
 /// `id` of `question`; only try the sections after it.
-pub(crate) fn read(buf: &[u8], id: u16, question: &Query) -> Result<Answers, DnsFailure> {
-    let malformed = |e: &dyn std::fmt::Display| other(format!("the name server's answer cannot be decoded: {e}"));
+pub(crate) fn read(buf: &[u8], id: u16, question: &Query) -> Result<Answers, Unread> {
+    let malformed =
+        |e: &dyn std::fmt::Display| Unread::Failed(other(format!("the name server's answer cannot be decoded: {e}")));
+    let not_ours = |why: &dyn std::fmt::Display| Unread::NotOurs(other(format!("it sent {why}")));
     let mut decoder = BinDecoder::new(buf);
     let header = Header::read(&mut decoder).map_err(|e| malformed(&e))?;
     if header.metadata.id != id || header.metadata.message_type != MessageType::Response {
-        return Err(malformed(&"it is not the response to the query"));
+        return Err(not_ours(&"a message that is not the response to the query"));
     }
     if let Some(failure) = answered(header.metadata.response_code) {
-        return Err(failure);
+        return Err(Unread::Failed(failure));
     }
     for _ in 0..header.counts.queries {
         let asked = Query::read(&mut decoder).map_err(|e| malformed(&e))?;
@@ -52,8 +73,8 @@ pub(crate) fn read(buf: &[u8], id: u16, question: &Query) -> Result<Answers, Dns
             && asked.query_type() == question.query_type()
             && asked.query_class() == question.query_class();
         if !same {
-            return Err(malformed(&format_args!(
-                "it answers another question ({asked}, not {question})"
+            return Err(not_ours(&format_args!(
+                "the answer to another question ({asked}, not {question})"
             )));
         }
     }
@@ -93,9 +114,15 @@ mod tests {
         let mut buf = header(7, 1);
         buf.extend_from_slice(&[0x40, 1, 2, 3]); // label type 01: reserved, as dnsmasq's broken pointers give
         let failure = read(&buf, 7, &q).err().expect("refused");
-        assert!(failure.detail.contains("cannot be decoded"), "{failure}");
+        assert!(
+            matches!(&failure, Unread::Failed(f) if f.detail.contains("cannot be decoded")),
+            "{failure:?}"
+        );
         let failure = read(&header(8, 0), 7, &q).err().expect("wrong id");
-        assert!(failure.detail.contains("not the response"), "{failure}");
+        assert!(
+            matches!(&failure, Unread::NotOurs(f) if f.detail.contains("not the response")),
+            "{failure:?}"
+        );
         assert!(read(&header(7, 0), 7, &q).unwrap().records.is_empty());
     }
 
@@ -105,6 +132,9 @@ mod tests {
         let (id, mut bytes) = query(&Query::query(Name::from_ascii("b.example.").unwrap(), RecordType::SRV)).unwrap();
         bytes[2] |= 0x80; // the query, turned into a response
         let failure = read(&bytes, id, &q).err().expect("another question");
-        assert!(failure.detail.contains("another question"), "{failure}");
+        assert!(
+            matches!(&failure, Unread::NotOurs(f) if f.detail.contains("another question")),
+            "{failure:?}"
+        );
     }
 }

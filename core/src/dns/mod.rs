@@ -30,7 +30,7 @@ mod resolver;
 mod tcp_answer;
 
 pub use crate::{DnsFailure, DnsFailureKind};
-pub(crate) use answer::{query, read};
+pub(crate) use answer::{Unread, query, read};
 pub(crate) use failure::{no_records, other, timed_out};
 pub(crate) use http::{ConfiguredResolver, SystemResolver};
 pub(crate) use resolver::{DnsSettings, ns_addr, srv_record};

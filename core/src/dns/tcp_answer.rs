@@ -33,5 +33,6 @@ pub(crate) async fn ask(server: SocketAddr, name: &Name, rtype: RecordType) -> R
     let len = stream.read_u16().await.map_err(io)?;
     let mut buf = vec![0; usize::from(len)];
     stream.read_exact(&mut buf).await.map_err(io)?;
-    answer::read(&buf, id, &question).map_err(|f| Failed::Answer(f.context(format_args!("{server} over TCP"))))
+    answer::read(&buf, id, &question)
+        .map_err(|f| Failed::Answer(f.failure().context(format_args!("{server} over TCP"))))
 }

@@ -24,7 +24,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::Interest;
 use crate::dns::{
-    DnsSettings, Target, no_records, ns_addr, other, srv_order, srv_record, srv_servers, srv_target, timed_out,
+    DnsSettings, Target, Unread, no_records, ns_addr, other, srv_order, srv_record, srv_servers, srv_target, timed_out,
 };
 use crate::{Config, DnsFailure, DnsFailureKind, Server};
 use scoutlb_proto::srv::SrvRecord;
@@ -182,6 +182,16 @@ enum Heard {
     Answer(Result<Vec<RData>, DnsFailure>),
 }
 
+/// What an answer says for the question.
+enum Hearing {
+    /// The records of the asked type, or the name's failure.
+    Answer(Result<Vec<RData>, DnsFailure>),
+    /// Too large for UDP: to be asked over TCP.
+    Truncated,
+    /// Not the response to the query: ignored, and why.
+    Ignored(DnsFailure),
+}
+
 /// One question asked of every name server: over UDP, over TCP when the answer is truncated or
 /// when none has come after half of the lookup's time; the first decisive answer counts.
 struct Ask {
@@ -196,6 +206,8 @@ struct Ask {
     limit: Duration,
     /// The failures of the name servers, first first.
     failures: Vec<DnsFailure>,
+    /// Why the first answer that was not the response to the query was ignored.
+    ignored: Option<DnsFailure>,
     outcome: Option<Result<Vec<RData>, DnsFailure>>,
 }
 
@@ -211,6 +223,7 @@ impl Ask {
             until,
             limit,
             failures: Vec::new(),
+            ignored: None,
             outcome: None,
         };
         let servers = match &setup.servers {
@@ -323,20 +336,22 @@ impl Ask {
         if self.outcome.is_some() {
             // The sockets close now.
             self.servers.clear();
-        } else if self.servers.iter().all(Asking::idle) {
-            self.outcome = Some(Err(self
-                .failures
-                .first()
-                .cloned()
-                .unwrap_or_else(|| timed_out(self.limit))));
-        } else if now >= self.until {
-            // A timeout names what a name server's answer said, when one said something.
-            self.outcome = Some(Err(self
-                .failures
-                .first()
-                .cloned()
-                .unwrap_or_else(|| timed_out(self.limit))));
+        } else if self.servers.iter().all(Asking::idle) || now >= self.until {
+            self.outcome = Some(Err(self.unanswered()));
             self.servers.clear();
+        }
+    }
+
+    /// The failure of a question no answer decided: what a name server's answer said, when one
+    /// said something; else a timeout, naming the answers that were ignored.
+    fn unanswered(&self) -> DnsFailure {
+        if let Some(first) = self.failures.first() {
+            return first.clone();
+        }
+        let timeout = timed_out(self.limit);
+        match &self.ignored {
+            Some(why) => DnsFailure::new(timeout.kind, format!("{timeout}; {why}")),
+            None => timeout,
         }
     }
 
@@ -380,13 +395,17 @@ impl Ask {
                 Err(e) => return Heard::Failed(unreachable_udp(addr, &e)),
             };
             match self.heard(&buf[..n], addr, false) {
-                Ok(Some(answer)) => return Heard::Answer(answer),
-                Ok(None) => {
-                    // Truncated: asked again over TCP.
+                Ok(Hearing::Answer(answer)) => return Heard::Answer(answer),
+                Ok(Hearing::Truncated) => {
+                    // Asked again over TCP.
                     server.udp = None;
                     server.truncated = true;
                     self.start_tcp(server);
                     return Heard::Nothing;
+                }
+                // The right answer may still come.
+                Ok(Hearing::Ignored(why)) => {
+                    self.ignored.get_or_insert(why);
                 }
                 Err(failure) => return Heard::Failed(failure),
             }
@@ -483,37 +502,47 @@ impl Ask {
                     return TcpStep::Again(Tcp::Reading(stream, got));
                 };
                 TcpStep::Heard(match self.heard(answer, addr, true) {
-                    Ok(Some(answer)) => Heard::Answer(answer),
-                    // Only a UDP answer is asked again; over TCP what came is all there is.
-                    Ok(None) => Heard::Nothing,
+                    Ok(Hearing::Answer(answer)) => Heard::Answer(answer),
+                    // Only a UDP answer is truncated.
+                    Ok(Hearing::Truncated) => Heard::Nothing,
+                    // The connection's one answer was not ours: UDP may still answer.
+                    Ok(Hearing::Ignored(why)) => {
+                        self.ignored.get_or_insert(why);
+                        Heard::Nothing
+                    }
                     Err(failure) => Heard::Failed(failure),
                 })
             }
         }
     }
 
-    /// Read the answer `buf` of `server`: the records of the asked type (or the name's failure),
-    /// `None` when it is truncated over UDP, or the failure of this server.
-    fn heard(
-        &self,
-        buf: &[u8],
-        server: SocketAddr,
-        tcp: bool,
-    ) -> Result<Option<Result<Vec<RData>, DnsFailure>>, DnsFailure> {
+    /// Read the answer `buf` of `server`: what it says for the question, or the failure of this
+    /// server.
+    fn heard(&self, buf: &[u8], server: SocketAddr, tcp: bool) -> Result<Hearing, DnsFailure> {
         let over = if tcp { "over TCP" } else { "over UDP" };
         let answers = match crate::dns::read(buf, self.id, &self.question) {
             Ok(answers) => answers,
+            // Ignored, as hickory ignores it for the blocking lookup (a forged answer must not
+            // end a lookup); named if the lookup times out.
+            Err(Unread::NotOurs(failure)) => {
+                log::debug!(target: "scoutlb", "name server {server} {over}: {failure}; ignored");
+                return Ok(Hearing::Ignored(
+                    failure.context(format_args!("name server {server} {over}")),
+                ));
+            }
             // The name does not exist: the answer for every server.
-            Err(failure) if failure.kind == DnsFailureKind::NoSuchName => return Ok(Some(Err(failure))),
+            Err(Unread::Failed(failure)) if failure.kind == DnsFailureKind::NoSuchName => {
+                return Ok(Hearing::Answer(Err(failure)));
+            }
             // A response code is named as the blocking lookup names it; an answer that cannot
             // be read names its name server.
-            Err(failure) if failure.kind == DnsFailureKind::Other => {
+            Err(Unread::Failed(failure)) if failure.kind == DnsFailureKind::Other => {
                 return Err(failure.context(format_args!("name server {server} {over}")));
             }
-            Err(failure) => return Err(failure),
+            Err(Unread::Failed(failure)) => return Err(failure),
         };
         if answers.truncated && !tcp {
-            return Ok(None);
+            return Ok(Hearing::Truncated);
         }
         let rtype = self.question.query_type();
         if let Some(why) = &answers.unreadable
@@ -530,9 +559,9 @@ impl Ask {
             .filter(|d| d.record_type() == rtype)
             .collect();
         if data.is_empty() {
-            return Ok(Some(Err(no_records(rtype, ResponseCode::NoError))));
+            return Ok(Hearing::Answer(Err(no_records(rtype, ResponseCode::NoError))));
         }
-        Ok(Some(Ok(data)))
+        Ok(Hearing::Answer(Ok(data)))
     }
 }
 
