@@ -549,3 +549,35 @@ fn a_name_server_silent_over_udp_is_asked_over_tcp_after_half_the_dns_timeout() 
     );
     assert_eq!(balancer_events(&rec_loop).0[0][0], live.server());
 }
+
+#[test]
+fn wait_drives_a_lookup_and_cancel_closes_its_sockets() {
+    let live = TestServer::live("a");
+    let Some(dns) = Dnsmasq::start(&loopback_hosts(), &[]) else {
+        return;
+    };
+    let port = live.server().port();
+    let json = format!(
+        r#""servers": ["{}"], "manager_load_balancer": "lb.{ZONE}:{port}", "nameservers": ["{}"], "probe": "tcp""#,
+        refused(),
+        dns.addr()
+    );
+    let (looped, _) = client(&json);
+    let mut call = looped.start_connect().unwrap();
+    call.wait();
+    assert!(looped.finish(call).unwrap().via_balancer);
+    // With `attempt_delay_ms` 0 nothing starts beside the lookup of a silent name server.
+    let silent = silent_nameserver();
+    let json = format!(
+        r#""servers": ["{}"], "manager_load_balancer": "lb.{ZONE}", "nameservers": ["{}"], "attempt_delay_ms": 0"#,
+        live.server(),
+        silent.local_addr().unwrap()
+    );
+    let (looped, _) = client(&json);
+    let mut call = looped.start_connect().unwrap();
+    call.process();
+    assert_eq!(call.watches().len(), 2, "A and AAAA, one UDP socket each");
+    call.cancel();
+    assert!(call.is_done() && call.watches().is_empty());
+    assert!(matches!(looped.finish(call), Err(scoutlb::Error::Cancelled)));
+}
