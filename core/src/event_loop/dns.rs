@@ -443,6 +443,13 @@ impl Ask {
                     server.tcp = Some(tcp);
                     return Heard::Nothing;
                 }
+                // A TCP connection gives one answer: after a truncated UDP answer, one that said
+                // nothing for the question is this server's failure.
+                TcpStep::Heard(Heard::Nothing) if server.truncated => {
+                    return Heard::Failed(other(format!(
+                        "name server {addr}: the answer is too large for UDP, and the TCP answer is not the response to the query"
+                    )));
+                }
                 TcpStep::Heard(heard) => return heard,
                 TcpStep::Broke(e) => {
                     log::debug!(target: "scoutlb", "name server {addr} over TCP: {e}");
