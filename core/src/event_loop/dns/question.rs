@@ -1,129 +1,19 @@
-//! DNS in the event-loop driver: lookups on non-blocking UDP and TCP sockets with the blocking
-//! lookup's rules (behaviour.md, "Event loops" and "Start-up").
-//!
-//! Queries are built and answers read with hickory-proto's message types ([`crate::dns::query`],
-//! [`crate::dns::read`]); the name servers and search list are the blocking lookup's
-//! ([`DnsSettings::parts`]). No thread, no wait: `drive` does what the sockets allow now, `fds`
-//! says what to wait for, `wake` until when.
-//!
-//! Logs (target `scoutlb`): a name server that cannot be reached over TCP at `debug`, an answer
-//! read for its answer section only at `warn`.
+//! One question asked of every name server, on non-blocking sockets: over UDP, over TCP when
+//! the answer is truncated or none has come after half of the lookup's time.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::str::FromStr;
-use std::sync::Arc;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use hickory_resolver::Hosts;
 use hickory_resolver::proto::op::{Query, ResponseCode};
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::RData;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::Interest;
-use crate::dns::{
-    DnsSettings, Target, Unread, no_records, ns_addr, other, srv_order, srv_record, srv_servers, srv_target, timed_out,
-};
-use crate::{Config, DnsFailure, DnsFailureKind, Server};
-use scoutlb_proto::srv::SrvRecord;
-
-/// SRV targets looked up at once.
-const TARGETS_AT_ONCE: usize = 8;
-
-/// The sockets a lookup waits for, each with what to wait for.
-pub(crate) type Fds<'a> = Vec<(BorrowedFd<'a>, Interest)>;
-
-/// Where the driver's lookups ask: read once per client.
-pub(crate) struct Setup {
-    /// The name servers and search list, or why there are none.
-    servers: Result<Servers, DnsFailure>,
-    /// The system's hosts file, consulted first when the system's name servers are used.
-    hosts: Option<Hosts>,
-    /// Limit of one lookup (`dns_timeout_ms`).
-    pub timeout: Duration,
-}
-
-/// The name servers and the search list.
-struct Servers {
-    /// Each name server's UDP and TCP address, in the order they are asked.
-    addrs: Vec<(Option<SocketAddr>, Option<SocketAddr>)>,
-    domain: Option<Name>,
-    search: Vec<Name>,
-    ndots: usize,
-}
-
-impl Setup {
-    /// The setup of `config`: its `nameservers` and `search_domains`, the system's for the rest.
-    pub(crate) fn of(config: &Config) -> Self {
-        let settings = DnsSettings::of(config);
-        let servers = settings.parts().map(|parts| Servers {
-            addrs: parts
-                .name_servers
-                .iter()
-                .map(|ns| (ns_addr(ns, true), ns_addr(ns, false)))
-                .collect(),
-            domain: parts.domain,
-            search: parts.search,
-            ndots: parts.opts.ndots,
-        });
-        Setup {
-            servers,
-            hosts: settings
-                .uses_hosts_file()
-                .then(|| Hosts::from_system().unwrap_or_default()),
-            timeout: settings.timeout,
-        }
-    }
-
-    /// The names to ask for `name`, in turn: the search list and ndots as hickory's resolver
-    /// builds them for the blocking lookup (an absolute name is asked as it is).
-    fn names(&self, name: Name) -> Vec<Name> {
-        let Ok(servers) = &self.servers else {
-            return vec![name];
-        };
-        if name.is_fqdn() {
-            return vec![name];
-        }
-        let mut fqdn = name.clone();
-        fqdn.set_fqdn(true);
-        let raw_first = usize::from(name.num_labels()) > servers.ndots || name.is_localhost();
-        let mut names = Vec::new();
-        if raw_first {
-            names.push(fqdn.clone());
-        }
-        for domain in servers.domain.iter().chain(&servers.search) {
-            if let Ok(full) = name.clone().append_domain(domain)
-                && !names.contains(&full)
-            {
-                names.push(full);
-            }
-        }
-        if !raw_first && !names.contains(&fqdn) {
-            names.push(fqdn);
-        }
-        names
-    }
-
-    /// The addresses of `name` in the hosts file, A before AAAA; empty when it is not there.
-    fn hosts(&self, name: &Name) -> Vec<IpAddr> {
-        let Some(hosts) = &self.hosts else {
-            return Vec::new();
-        };
-        [RecordType::A, RecordType::AAAA]
-            .into_iter()
-            .filter_map(|kind| hosts.lookup_static_host(&Query::query(name.clone(), kind)))
-            .flat_map(|found| {
-                found
-                    .answers()
-                    .iter()
-                    .filter_map(|r| r.data.ip_addr())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
-}
+use super::{Fds, Setup};
+use crate::dns::{Unread, no_records, other, timed_out};
+use crate::event_loop::Interest;
+use crate::{DnsFailure, DnsFailureKind};
 
 /// A non-blocking connect that goes on, or an operation that must wait for the socket.
 fn would_block(e: &io::Error) -> bool {
@@ -194,7 +84,7 @@ enum Hearing {
 
 /// One question asked of every name server: over UDP, over TCP when the answer is truncated or
 /// when none has come after half of the lookup's time; the first decisive answer counts.
-struct Ask {
+pub(super) struct Ask {
     question: Query,
     id: u16,
     bytes: Vec<u8>,
@@ -208,12 +98,13 @@ struct Ask {
     failures: Vec<DnsFailure>,
     /// Why the first answer that was not the response to the query was ignored.
     ignored: Option<DnsFailure>,
-    outcome: Option<Result<Vec<RData>, DnsFailure>>,
+    /// The answer once there is one: the records of the asked type, or the failure.
+    pub(super) outcome: Option<Result<Vec<RData>, DnsFailure>>,
 }
 
 impl Ask {
     /// Ask `question` of the servers of `setup`, within `limit` from `start` (until `until`).
-    fn new(setup: &Setup, question: Query, start: Instant, limit: Duration, until: Instant) -> Self {
+    pub(super) fn new(setup: &Setup, question: Query, start: Instant, limit: Duration, until: Instant) -> Self {
         let mut ask = Ask {
             question,
             id: 0,
@@ -268,11 +159,13 @@ impl Ask {
         ask
     }
 
-    fn done(&self) -> bool {
+    /// Whether the question is decided.
+    pub(super) fn done(&self) -> bool {
         self.outcome.is_some()
     }
 
-    fn fds<'a>(&'a self, out: &mut Fds<'a>) {
+    /// The sockets to wait for.
+    pub(super) fn fds<'a>(&'a self, out: &mut Fds<'a>) {
         if self.done() {
             return;
         }
@@ -291,7 +184,7 @@ impl Ask {
     }
 
     /// When this question must be looked at again without a socket becoming ready.
-    fn wake(&self, now: Instant) -> Option<Instant> {
+    pub(super) fn wake(&self, now: Instant) -> Option<Instant> {
         if self.done() {
             return None;
         }
@@ -307,7 +200,7 @@ impl Ask {
     }
 
     /// Do what the sockets allow now.
-    fn drive(&mut self, now: Instant) {
+    pub(super) fn drive(&mut self, now: Instant) {
         if self.done() {
             return;
         }
@@ -586,363 +479,4 @@ fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 fn unreachable_udp(addr: SocketAddr, e: &io::Error) -> DnsFailure {
     other(format!("cannot reach the name server {addr} over UDP: {e}"))
-}
-
-/// The addresses of a host name (A before AAAA), through the search list; an IP literal as it is.
-pub(crate) struct HostLookup {
-    setup: Arc<Setup>,
-    names: VecDeque<Name>,
-    /// The A and AAAA questions of the name being asked, and their outcomes.
-    asks: Vec<Ask>,
-    limit: Duration,
-    until: Instant,
-    /// The failure of the last name asked.
-    last: Option<DnsFailure>,
-    outcome: Option<Result<Vec<IpAddr>, DnsFailure>>,
-}
-
-impl HostLookup {
-    /// Look up `host` with `setup`, within `limit` from `now`.
-    pub(crate) fn new(setup: &Arc<Setup>, host: &str, limit: Duration, now: Instant) -> Self {
-        let mut lookup = HostLookup {
-            setup: Arc::clone(setup),
-            names: VecDeque::new(),
-            asks: Vec::new(),
-            limit,
-            until: now + limit,
-            last: None,
-            outcome: None,
-        };
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            lookup.outcome = Some(Ok(vec![ip]));
-            return lookup;
-        }
-        match Name::from_str(host) {
-            Ok(name) => lookup.names = setup.names(name).into(),
-            Err(e) => lookup.outcome = Some(Err(other(format!("`{host}` is not a DNS name: {e}")))),
-        }
-        lookup
-    }
-
-    /// The sockets to wait for.
-    pub(crate) fn fds<'a>(&'a self, out: &mut Fds<'a>) {
-        if self.outcome.is_none() {
-            self.asks.iter().for_each(|a| a.fds(out));
-        }
-    }
-
-    /// When to look again without a socket becoming ready.
-    pub(crate) fn wake(&self, now: Instant) -> Option<Instant> {
-        if self.outcome.is_some() {
-            return None;
-        }
-        self.asks.iter().filter_map(|a| a.wake(now)).min()
-    }
-
-    /// Do what the sockets allow now; the outcome once there is one (taken once).
-    pub(crate) fn drive(&mut self, now: Instant) -> Option<Result<Vec<IpAddr>, DnsFailure>> {
-        while self.outcome.is_none() {
-            if self.asks.is_empty() {
-                let Some(name) = self.names.pop_front() else {
-                    let failure = self.last.take().unwrap_or_else(|| timed_out(self.limit));
-                    self.outcome = Some(Err(failure));
-                    break;
-                };
-                let known = self.setup.hosts(&name);
-                if !known.is_empty() {
-                    self.outcome = Some(Ok(known));
-                    break;
-                }
-                self.asks = [RecordType::A, RecordType::AAAA]
-                    .into_iter()
-                    .map(|kind| {
-                        Ask::new(
-                            &self.setup,
-                            Query::query(name.clone(), kind),
-                            now,
-                            self.limit,
-                            self.until,
-                        )
-                    })
-                    .collect();
-            }
-            self.asks.iter_mut().for_each(|a| a.drive(now));
-            if !self.asks.iter().all(Ask::done) {
-                break;
-            }
-            let mut ips: Vec<IpAddr> = Vec::new();
-            let mut first_failure = None;
-            for ask in std::mem::take(&mut self.asks) {
-                match ask.outcome {
-                    Some(Ok(data)) => {
-                        for ip in data.iter().filter_map(RData::ip_addr).map(|ip| ip.to_canonical()) {
-                            if !ips.contains(&ip) {
-                                ips.push(ip);
-                            }
-                        }
-                    }
-                    Some(Err(failure)) => {
-                        first_failure.get_or_insert(failure);
-                    }
-                    None => {}
-                }
-            }
-            if !ips.is_empty() {
-                self.outcome = Some(Ok(ips));
-            } else if now >= self.until {
-                self.outcome = Some(Err(first_failure.unwrap_or_else(|| timed_out(self.limit))));
-            } else {
-                self.last = first_failure;
-            }
-        }
-        self.outcome.take()
-    }
-}
-
-/// The servers of an SRV name: its records, then their targets' addresses, in RFC 2782 order.
-pub(crate) struct SrvLookup {
-    setup: Arc<Setup>,
-    name: String,
-    seed: u64,
-    stage: SrvStage,
-}
-
-enum SrvStage {
-    /// Asking the SRV records of each name of the search list in turn.
-    Records {
-        names: VecDeque<Name>,
-        ask: Option<Box<Ask>>,
-        last: Option<DnsFailure>,
-        start: Instant,
-    },
-    /// Looking up the targets' addresses, at most [`TARGETS_AT_ONCE`] at a time.
-    Targets {
-        order: Vec<TargetLookup>,
-    },
-    Over,
-}
-
-impl SrvLookup {
-    /// Look up SRV `name` with `setup` from `now`, the weights drawn from `seed`.
-    pub(crate) fn new(setup: &Arc<Setup>, name: &str, seed: u64, now: Instant) -> Self {
-        let (names, last) = match Name::from_str(name) {
-            Ok(n) => (setup.names(n).into(), None),
-            Err(e) => (VecDeque::new(), Some(other(format!("`{name}` is not a DNS name: {e}")))),
-        };
-        SrvLookup {
-            setup: Arc::clone(setup),
-            name: name.to_string(),
-            seed,
-            stage: SrvStage::Records {
-                names,
-                ask: None,
-                last,
-                start: now,
-            },
-        }
-    }
-
-    /// The sockets to wait for.
-    pub(crate) fn fds<'a>(&'a self, out: &mut Fds<'a>) {
-        match &self.stage {
-            SrvStage::Records { ask: Some(ask), .. } => ask.fds(out),
-            SrvStage::Targets { order } => order.iter().for_each(|t| t.fds(out)),
-            _ => {}
-        }
-    }
-
-    /// When to look again without a socket becoming ready.
-    pub(crate) fn wake(&self, now: Instant) -> Option<Instant> {
-        match &self.stage {
-            SrvStage::Records { ask: Some(ask), .. } => ask.wake(now),
-            SrvStage::Targets { order } => order.iter().filter_map(|t| t.wake(now)).min(),
-            _ => None,
-        }
-    }
-
-    /// Do what the sockets allow now; the outcome once there is one (taken once).
-    pub(crate) fn drive(&mut self, now: Instant) -> Option<Result<Vec<Server>, DnsFailure>> {
-        loop {
-            match &mut self.stage {
-                SrvStage::Over => return None,
-                SrvStage::Records {
-                    names,
-                    ask,
-                    last,
-                    start,
-                } => {
-                    if ask.is_none() {
-                        let Some(name) = names.pop_front() else {
-                            let failure = last.take().unwrap_or_else(|| timed_out(self.setup.timeout));
-                            self.stage = SrvStage::Over;
-                            return Some(Err(failure));
-                        };
-                        let limit = self.setup.timeout;
-                        *ask = Some(Box::new(Ask::new(
-                            &self.setup,
-                            Query::query(name, RecordType::SRV),
-                            now,
-                            limit,
-                            *start + limit,
-                        )));
-                    }
-                    let asking = ask.as_mut()?;
-                    asking.drive(now);
-                    let outcome = asking.outcome.take()?;
-                    *ask = None;
-                    let records = match outcome {
-                        Ok(data) => data.into_iter().filter_map(|d| srv_record(&d)).collect::<Vec<_>>(),
-                        Err(failure) => {
-                            *last = Some(failure);
-                            if now >= *start + self.setup.timeout {
-                                names.clear();
-                            }
-                            continue;
-                        }
-                    };
-                    match srv_order(records, self.seed) {
-                        Err(failure) => {
-                            self.stage = SrvStage::Over;
-                            return Some(Err(failure));
-                        }
-                        Ok(order) => {
-                            let order = order.into_iter().map(TargetLookup::new).collect();
-                            self.stage = SrvStage::Targets { order };
-                        }
-                    }
-                }
-                SrvStage::Targets { order } => {
-                    let mut running = 0;
-                    for target in order.iter_mut() {
-                        if target.is_done() {
-                            continue;
-                        }
-                        if !target.is_started() {
-                            if running >= TARGETS_AT_ONCE {
-                                break;
-                            }
-                            target.start(&self.setup, now);
-                        }
-                        target.drive(now);
-                        if !target.is_done() {
-                            running += 1;
-                        }
-                    }
-                    if !order.iter().all(|t| t.is_done()) {
-                        return None;
-                    }
-                    let SrvStage::Targets { order } = std::mem::replace(&mut self.stage, SrvStage::Over) else {
-                        unreachable!()
-                    };
-                    let resolved = order.into_iter().map(|t| t.into_resolved()).collect();
-                    return Some(srv_servers(&self.name, resolved));
-                }
-            }
-        }
-    }
-}
-
-/// The addresses of one SRV record's target: waiting for its turn, asked, or found.
-struct TargetLookup {
-    record: SrvRecord,
-    state: TargetState,
-}
-
-enum TargetState {
-    Waiting(String),
-    Running(HostLookup),
-    Done(Result<Vec<IpAddr>, DnsFailure>),
-}
-
-impl TargetLookup {
-    fn new(record: SrvRecord) -> Self {
-        let state = match srv_target(&record) {
-            Target::Known(known) => TargetState::Done(known),
-            Target::Lookup(host) => TargetState::Waiting(host),
-        };
-        TargetLookup { record, state }
-    }
-
-    fn is_done(&self) -> bool {
-        matches!(self.state, TargetState::Done(_))
-    }
-
-    fn is_started(&self) -> bool {
-        !matches!(self.state, TargetState::Waiting(_))
-    }
-
-    /// Begin its lookup, bounded by the DNS timeout of its own (as the blocking lookup's).
-    fn start(&mut self, setup: &Arc<Setup>, now: Instant) {
-        if let TargetState::Waiting(host) = &self.state {
-            self.state = TargetState::Running(HostLookup::new(setup, host, setup.timeout, now));
-        }
-    }
-
-    fn drive(&mut self, now: Instant) {
-        if let TargetState::Running(lookup) = &mut self.state
-            && let Some(outcome) = lookup.drive(now)
-        {
-            self.state = TargetState::Done(outcome);
-        }
-    }
-
-    fn fds<'a>(&'a self, out: &mut Fds<'a>) {
-        if let TargetState::Running(lookup) = &self.state {
-            lookup.fds(out);
-        }
-    }
-
-    fn wake(&self, now: Instant) -> Option<Instant> {
-        match &self.state {
-            TargetState::Running(lookup) => lookup.wake(now),
-            _ => None,
-        }
-    }
-
-    fn into_resolved(self) -> (SrvRecord, Result<Vec<IpAddr>, DnsFailure>) {
-        let outcome = match self.state {
-            TargetState::Done(outcome) => outcome,
-            _ => Err(other("the target was not looked up".into())),
-        };
-        (self.record, outcome)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn setup(search: &str) -> Setup {
-        let config = Config::from_json(&format!(
-            r#"{{"nameservers": ["127.0.0.1:53"], "search_domains": [{search}]}}"#
-        ))
-        .unwrap();
-        Setup::of(&config)
-    }
-
-    fn names(setup: &Setup, name: &str) -> Vec<String> {
-        setup
-            .names(Name::from_str(name).unwrap())
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    }
-
-    #[test]
-    fn the_search_list_comes_in_hickorys_order() {
-        let s = setup(r#""a.example", "b.example""#);
-        // One label (ndots 1): the search domains first, the name itself last.
-        assert_eq!(
-            names(&s, "scoutsrv"),
-            ["scoutsrv.a.example.", "scoutsrv.b.example.", "scoutsrv."]
-        );
-        // More labels than ndots: the name itself first.
-        assert_eq!(
-            names(&s, "lb.corp"),
-            ["lb.corp.", "lb.corp.a.example.", "lb.corp.b.example."]
-        );
-        // An absolute name is asked as it is.
-        assert_eq!(names(&s, "lb.corp."), ["lb.corp."]);
-        assert!(s.hosts.is_none(), "configured name servers are asked every name");
-    }
 }
