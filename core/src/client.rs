@@ -496,6 +496,7 @@ impl Client {
             self.canceller.clone(),
             Arc::clone(&self.device),
             self.config.deadline,
+            lock(&self.rng).u64(..),
         ))
     }
 

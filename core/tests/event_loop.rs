@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use scoutlb::{Client, Config, Connected, Error, FailReason, FnProbe, PendingCall, Server};
+use scoutlb_testkit::dns::{Dnsmasq, ZONE};
 use scoutlb_testkit::event_loop::{drive, poll};
 use scoutlb_testkit::{Behaviour, Recorder, SteerServer, TestPki, TestServer, refused};
 
@@ -378,33 +379,31 @@ fn many_calls_share_one_loop() {
 }
 
 #[test]
-fn names_outside_the_hosts_file_and_srv_entries_fail_as_dns_and_say_why() {
+fn names_outside_the_hosts_file_and_srv_entries_are_asked_of_dns() {
+    // The driver asks the name servers itself (event_loop_dns.rs has the rest): a name that does
+    // not exist and an SRV entry without records fail as the blocking call's do.
     let live = TestServer::live("a");
-    let unknown = Server::new("no-such-host.invalid", 22123).unwrap();
-    let client = Client::new(config(&[unknown.clone(), live.server()], "")).unwrap();
-    let c = event_loop_connect(&client).unwrap();
-    assert_eq!(c.server, live.server());
-    assert_eq!(c.failed[0].server, unknown);
-    assert_eq!(c.failed[0].reason.kind(), "dns");
-    assert!(
-        c.failed[0].reason.to_string().contains("does not ask DNS"),
-        "{}",
-        c.failed[0].reason
+    let Some(dns) = Dnsmasq::start("", &[]) else { return };
+    let unknown = Server::new(&format!("no-such-host.{ZONE}"), 22123).unwrap();
+    let extra = format!(
+        r#""manager_load_balancer": "srv:_scout._tcp.{ZONE}", "nameservers": ["{}"], "attempt_delay_ms": 0"#,
+        dns.addr()
     );
-    let srv = Client::new(config(
-        &[live.server()],
-        r#""manager_load_balancer": "srv:_scout._tcp.example.invalid""#,
-    ))
-    .unwrap();
-    let c = event_loop_connect(&srv).unwrap();
+    let servers = [unknown.clone(), live.server()];
+    let c = event_loop_connect(&Client::new(config(&servers, &extra)).unwrap()).unwrap();
+    let b = Client::new(config(&servers, &extra)).unwrap().connect().unwrap();
     assert_eq!(c.server, live.server());
     assert!(!c.via_balancer);
-    assert_eq!(c.failed[0].reason.kind(), "dns");
-    assert!(
-        c.failed[0].reason.to_string().contains("does not ask DNS"),
-        "{}",
-        c.failed[0].reason
-    );
+    assert_eq!(c.failed, b.failed);
+    assert_eq!(kinds_of(&c.failed), ["dns", "dns"]);
+    assert_eq!(c.failed[1].server, unknown);
+    for attempt in &c.failed {
+        assert!(attempt.reason.to_string().contains("NXDOMAIN"), "{}", attempt.reason);
+    }
+}
+
+fn kinds_of(failed: &[scoutlb::Attempt]) -> Vec<&'static str> {
+    failed.iter().map(|a| a.reason.kind()).collect()
 }
 
 #[test]

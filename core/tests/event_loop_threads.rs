@@ -1,6 +1,6 @@
 //! The event-loop driver starts no thread (behaviour.md, "Event loops"): one thread runs a
-//! loopback server and nine refused servers' device calls in the same poll(2) loop, and the
-//! process's thread count never grows. Its own binary, so no other test's threads are counted.
+//! loopback server and a device call past a balancer looked up in DNS, nine refused servers and
+//! a server found by name in the same poll(2) loop, and the process's thread count never grows. Its own binary, so no other test's threads are counted.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use scoutlb::{Client, Config, Server};
+use scoutlb_testkit::dns::{Dnsmasq, ZONE};
 use scoutlb_testkit::event_loop::poll;
 use scoutlb_testkit::{list_body, refused};
 
@@ -61,9 +62,21 @@ fn a_connect_past_nine_refused_servers_starts_no_thread() {
         conns: Vec::new(),
         body: list_body(&[(&live, "live")], Some("live")),
     };
+    // The balancer's name and a server's name are asked of a dnsmasq (another process): the
+    // lookups run on the loop's thread too. Without dnsmasq (skipped), the refused servers only.
+    let dns = Dnsmasq::start(&format!("127.0.0.1 lb.{ZONE}\n127.0.0.1 by-name.{ZONE}\n"), &[]);
     let mut servers: Vec<String> = (0..9).map(|_| format!("\"{}\"", refused())).collect();
+    let mut json = String::new();
+    if let Some(dns) = &dns {
+        servers.push(format!("\"by-name.{ZONE}:{}\"", refused().port()));
+        json = format!(
+            r#", "manager_load_balancer": "lb.{ZONE}:{}", "nameservers": ["{}"]"#,
+            refused().port(),
+            dns.addr()
+        );
+    }
     servers.push(format!("\"{live}\""));
-    let config = Config::from_json(&format!(r#"{{"servers": [{}]}}"#, servers.join(","))).unwrap();
+    let config = Config::from_json(&format!(r#"{{"servers": [{}]{json}}}"#, servers.join(","))).unwrap();
     let client = Client::new(config).unwrap();
     let before = threads();
     let mut call = client.start_connect().unwrap();
@@ -81,7 +94,17 @@ fn a_connect_past_nine_refused_servers_starts_no_thread() {
     }
     let connected = client.finish(call).unwrap();
     assert_eq!(connected.server, live);
-    assert_eq!(connected.failed.len(), 9, "nine refused ahead");
+    // The balancer's address, nine refused servers and the one found by name.
+    let ahead = if dns.is_some() { 11 } else { 9 };
+    assert_eq!(connected.failed.len(), ahead, "{:?}", connected.failed);
+    assert!(
+        connected
+            .failed
+            .iter()
+            .all(|a| a.reason == scoutlb::FailReason::Refused),
+        "{:?}",
+        connected.failed
+    );
     assert_eq!(
         most, before,
         "threads before the call: {before}, at most during it: {most}"

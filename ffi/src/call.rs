@@ -107,7 +107,8 @@ pub unsafe extern "C" fn scoutlb_client_start_reconnect(
 
 /// The sockets to watch now: writes up to `capacity` of them to `out` (which may be NULL when
 /// `capacity` is 0) and their number to `*count_out`; with more than `capacity`, call again with
-/// a larger array. A call has at most one socket per running attempt.
+/// a larger array. A call has one socket per running attempt and, while names are looked up,
+/// one or two (UDP, TCP) per name server and DNS question.
 ///
 /// Thread safety: not with other functions on the same call.
 ///

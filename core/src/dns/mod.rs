@@ -23,12 +23,17 @@
 //!
 //! Logs (target `scoutlb`): a lookup's outcome at `debug`.
 
+mod answer;
+mod failure;
 mod http;
 mod resolver;
 mod tcp_answer;
 
 pub use crate::{DnsFailure, DnsFailureKind};
+pub(crate) use answer::{Unread, query, read};
+pub(crate) use failure::{no_records, other, timed_out};
 pub(crate) use http::{ConfiguredResolver, SystemResolver};
+pub(crate) use resolver::{DnsSettings, ns_addr, srv_record};
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -38,8 +43,8 @@ use crate::ManagerLoadBalancer;
 use crate::Server;
 use crate::{Error, Result};
 
-use resolver::{DnsSettings, Resolver};
-use scoutlb_proto::srv::rfc2782_order;
+use resolver::Resolver;
+use scoutlb_proto::srv::{SrvRecord, rfc2782_order};
 
 /// Resolve the balancer entry into the addresses to try first, in order.
 ///
@@ -77,8 +82,23 @@ pub(crate) fn resolve_balancer_with(entry: &ManagerLoadBalancer, config: &Config
 
 /// Look up the SRV records of `name` and the addresses of their targets, in RFC 2782 order.
 fn resolve_srv(resolver: &Resolver, name: &str, seed: u64) -> Result<Vec<Server>, DnsFailure> {
-    let records = resolver.lookup_srv(name)?;
-    // RFC 2782: a single record with target "." means the service is decidedly not available.
+    let order = srv_order(resolver.lookup_srv(name)?, seed)?;
+    let resolved = order
+        .into_iter()
+        .map(|record| {
+            let ips = match srv_target(&record) {
+                Target::Known(known) => known,
+                Target::Lookup(host) => resolver.lookup_ip(&host),
+            };
+            (record, ips)
+        })
+        .collect();
+    srv_servers(name, resolved)
+}
+
+/// The usable SRV records in RFC 2782 order (weights drawn from `seed`), or the failure of
+/// records that all say the service is not available (target ".").
+pub(crate) fn srv_order(records: Vec<SrvRecord>, seed: u64) -> Result<Vec<SrvRecord>, DnsFailure> {
     let (usable, dot): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| !r.target.is_empty());
     if usable.is_empty() {
         return Err(DnsFailure::new(
@@ -90,22 +110,40 @@ fn resolve_srv(resolver: &Resolver, name: &str, seed: u64) -> Result<Vec<Server>
             ),
         ));
     }
-    let mut rng = fastrand::Rng::with_seed(seed);
+    Ok(rfc2782_order(usable, &mut fastrand::Rng::with_seed(seed)))
+}
+
+/// How the addresses of an SRV record's target are found.
+pub(crate) enum Target {
+    /// Without DNS: an IP literal, or the failure of port 0.
+    Known(Result<Vec<IpAddr>, DnsFailure>),
+    /// Through a lookup of this absolute name (its trailing dot keeps the search domains out).
+    Lookup(String),
+}
+
+/// How to find the addresses of `record`'s target.
+pub(crate) fn srv_target(record: &SrvRecord) -> Target {
+    if record.port == 0 {
+        return Target::Known(Err(DnsFailure::new(
+            DnsFailureKind::NoRecords,
+            format!("{}: port 0", record.target),
+        )));
+    }
+    match record.target.parse::<IpAddr>() {
+        Ok(ip) => Target::Known(Ok(vec![ip])),
+        Err(_) => Target::Lookup(format!("{}.", record.target)),
+    }
+}
+
+/// The servers of SRV `name` from its records in order, each with its target's addresses:
+/// duplicates dropped, or the failure of every target when none resolved.
+pub(crate) fn srv_servers(
+    name: &str,
+    resolved: Vec<(SrvRecord, Result<Vec<IpAddr>, DnsFailure>)>,
+) -> Result<Vec<Server>, DnsFailure> {
     let mut out: Vec<Server> = Vec::new();
     let mut failures: Vec<DnsFailure> = Vec::new();
-    for record in rfc2782_order(usable, &mut rng) {
-        if record.port == 0 {
-            failures.push(DnsFailure::new(
-                DnsFailureKind::NoRecords,
-                format!("{}: port 0", record.target),
-            ));
-            continue;
-        }
-        let ips: Result<Vec<IpAddr>, DnsFailure> = match record.target.parse::<IpAddr>() {
-            Ok(ip) => Ok(vec![ip]),
-            // The target is absolute: a trailing dot keeps the search domains out.
-            Err(_) => resolver.lookup_ip(&format!("{}.", record.target)),
-        };
+    for (record, ips) in resolved {
         match ips {
             Ok(ips) => {
                 for ip in ips {
@@ -115,6 +153,8 @@ fn resolve_srv(resolver: &Resolver, name: &str, seed: u64) -> Result<Vec<Server>
                     }
                 }
             }
+            // Port 0 is named as it is, without the target in front twice.
+            Err(failure) if record.port == 0 => failures.push(failure),
             Err(failure) => {
                 log::debug!(target: "scoutlb", "SRV target {} of {name}: {failure}", record.target);
                 failures.push(failure.context(format_args!("target {}", record.target)));

@@ -17,6 +17,7 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
+use super::failure::{answered, no_records, other, timed_out};
 use super::tcp_answer;
 use crate::Config;
 use crate::{DnsFailure, DnsFailureKind};
@@ -47,30 +48,12 @@ impl DnsSettings {
     pub fn is_configured(&self) -> bool {
         !self.nameservers.is_empty() || !self.search_domains.is_empty()
     }
-}
 
-/// A stub resolver with its own runtime; must not be created or dropped inside a tokio runtime.
-pub(crate) struct Resolver {
-    inner: TokioResolver,
-    /// The name servers' TCP addresses, for the second look of [`tcp_answer`].
-    tcp_servers: Vec<SocketAddr>,
-    timeout: Duration,
-    // Dropped last: the resolver's background tasks live on it.
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Resolver {
-    /// Build a resolver from the system's configuration, with `settings` replacing parts of it.
+    /// The name servers, search list and options: the system's, with what `self` replaces.
     ///
-    /// The system's `/etc/resolv.conf` is read only for what `settings` leaves empty, and the hosts
-    /// file is consulted only when the system's name servers are used (configured name servers are
-    /// asked every name, like a zone they serve).
-    pub fn new(settings: &DnsSettings) -> Result<Self, DnsFailure> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| other(format!("cannot start the resolver's runtime: {e}")))?;
+    /// The system's `/etc/resolv.conf` is read only for what `self` leaves empty.
+    pub fn parts(&self) -> Result<Parts, DnsFailure> {
+        let settings = self;
         let system = if settings.nameservers.is_empty() || settings.search_domains.is_empty() {
             match hickory_resolver::system_conf::read_system_conf() {
                 Ok(conf) => Some(conf),
@@ -87,7 +70,7 @@ impl Resolver {
         } else {
             None
         };
-        let (system_config, mut opts) = match system {
+        let (system_config, opts) = match system {
             Some((config, opts)) => (Some(config), opts),
             None => (None, ResolverOpts::default()),
         };
@@ -112,24 +95,71 @@ impl Resolver {
                 .collect::<Result<Vec<_>, _>>()?;
             (None, search)
         };
+        Ok(Parts {
+            name_servers,
+            domain,
+            search,
+            opts,
+        })
+    }
+
+    /// Whether the hosts file is consulted: only with the system's name servers (configured name
+    /// servers are asked every name, like a zone they serve).
+    pub fn uses_hosts_file(&self) -> bool {
+        self.nameservers.is_empty()
+    }
+}
+
+/// Where lookups ask: the name servers, the search list and the resolver's options.
+pub(crate) struct Parts {
+    /// The name servers, in the order they are asked.
+    pub name_servers: Vec<NameServerConfig>,
+    /// The local domain, searched after the search domains.
+    pub domain: Option<Name>,
+    /// The search domains.
+    pub search: Vec<Name>,
+    /// The options (`ndots` among them).
+    pub opts: ResolverOpts,
+}
+
+/// A stub resolver with its own runtime; must not be created or dropped inside a tokio runtime.
+pub(crate) struct Resolver {
+    inner: TokioResolver,
+    /// The name servers' TCP addresses, for the second look of [`tcp_answer`].
+    tcp_servers: Vec<SocketAddr>,
+    timeout: Duration,
+    // Dropped last: the resolver's background tasks live on it.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Resolver {
+    /// Build a resolver from the system's configuration, with `settings` replacing parts of it.
+    ///
+    /// The system's `/etc/resolv.conf` is read only for what `settings` leaves empty, and the hosts
+    /// file is consulted only when the system's name servers are used (configured name servers are
+    /// asked every name, like a zone they serve).
+    pub fn new(settings: &DnsSettings) -> Result<Self, DnsFailure> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| other(format!("cannot start the resolver's runtime: {e}")))?;
+        let Parts {
+            name_servers,
+            domain,
+            search,
+            mut opts,
+        } = settings.parts()?;
         opts.timeout = settings.timeout;
         opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-        opts.use_hosts_file = if settings.nameservers.is_empty() {
+        opts.use_hosts_file = if settings.uses_hosts_file() {
             ResolveHosts::Always
         } else {
             ResolveHosts::Never
         };
         opts.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
         opts.preserve_intermediates = true;
-        let tcp_servers = name_servers
-            .iter()
-            .flat_map(|ns| {
-                ns.connections
-                    .iter()
-                    .filter(|c| matches!(c.protocol, ProtocolConfig::Tcp))
-                    .map(|c| SocketAddr::new(ns.ip, c.port))
-            })
-            .collect();
+        let tcp_servers = name_servers.iter().filter_map(|ns| ns_addr(ns, false)).collect();
         let config = ResolverConfig::from_parts(domain, search, name_servers);
         let inner = {
             let _guard = runtime.enter();
@@ -180,18 +210,7 @@ impl Resolver {
     /// or its failure named, instead of a timeout.
     pub fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, DnsFailure> {
         let answers = self.runtime.block_on(self.srv_answers(name))?;
-        let records: Vec<SrvRecord> = answers
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::SRV(srv) => Some(SrvRecord {
-                    priority: srv.priority,
-                    weight: srv.weight,
-                    port: srv.port,
-                    target: srv.target.to_ascii().trim_end_matches('.').to_ascii_lowercase(),
-                }),
-                _ => None,
-            })
-            .collect();
+        let records: Vec<SrvRecord> = answers.iter().filter_map(|r| srv_record(&r.data)).collect();
         if records.is_empty() {
             return Err(DnsFailure::new(DnsFailureKind::NoRecords, "no SRV record"));
         }
@@ -258,6 +277,30 @@ impl Resolver {
     }
 }
 
+/// The SRV record of an answer record's data, its target without the final dot, in lower case.
+pub(crate) fn srv_record(data: &RData) -> Option<SrvRecord> {
+    match data {
+        RData::SRV(srv) => Some(SrvRecord {
+            priority: srv.priority,
+            weight: srv.weight,
+            port: srv.port,
+            target: srv.target.to_ascii().trim_end_matches('.').to_ascii_lowercase(),
+        }),
+        _ => None,
+    }
+}
+
+/// The address of a name server over UDP (`udp`) or TCP, if it is asked so.
+pub(crate) fn ns_addr(ns: &NameServerConfig, udp: bool) -> Option<SocketAddr> {
+    ns.connections
+        .iter()
+        .find(|c| match c.protocol {
+            ProtocolConfig::Udp => udp,
+            ProtocolConfig::Tcp => !udp,
+        })
+        .map(|c| SocketAddr::new(ns.ip, c.port))
+}
+
 /// A configured name server, asked over UDP and, for truncated answers, TCP on the same port.
 fn name_server(addr: SocketAddr) -> NameServerConfig {
     let mut udp = ConnectionConfig::udp();
@@ -267,58 +310,17 @@ fn name_server(addr: SocketAddr) -> NameServerConfig {
     NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
 }
 
-fn timed_out(timeout: Duration) -> DnsFailure {
-    DnsFailure::new(
-        DnsFailureKind::TimedOut,
-        format!(
-            "timed out after {} ms (no answer from the name servers)",
-            timeout.as_millis()
-        ),
-    )
-}
-
-fn other(detail: String) -> DnsFailure {
-    DnsFailure::new(DnsFailureKind::Other, detail)
-}
-
-/// The DNS response code as written in zone files and `dig` output.
-fn code_name(code: ResponseCode) -> String {
-    match code {
-        ResponseCode::NoError => "NOERROR".into(),
-        ResponseCode::FormErr => "FORMERR".into(),
-        ResponseCode::ServFail => "SERVFAIL".into(),
-        ResponseCode::NXDomain => "NXDOMAIN".into(),
-        ResponseCode::NotImp => "NOTIMP".into(),
-        ResponseCode::Refused => "REFUSED".into(),
-        other => format!("response code {} ({})", u16::from(other), other.to_str()),
-    }
-}
-
 /// Say which failure a lookup met, keeping the response code: NXDOMAIN, SERVFAIL, timeout, no records.
 fn describe(e: &NetError, timeout: Duration) -> DnsFailure {
     use DnsFailureKind::*;
     let (kind, detail) = match e {
         NetError::Dns(DnsError::NoRecordsFound(no)) if no.response_code == ResponseCode::NXDomain => {
-            (NoSuchName, "NXDOMAIN: the name does not exist".to_string())
+            return answered(ResponseCode::NXDomain).unwrap_or_else(|| other(e.to_string()));
         }
-        NetError::Dns(DnsError::NoRecordsFound(no)) => (
-            NoRecords,
-            format!(
-                "no {} record ({}): the name exists but has no such record",
-                no.query.query_type(),
-                code_name(no.response_code)
-            ),
-        ),
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => {
-            (ServerFailure, "SERVFAIL: the name server could not answer".to_string())
+        NetError::Dns(DnsError::NoRecordsFound(no)) => return no_records(no.query.query_type(), no.response_code),
+        NetError::Dns(DnsError::ResponseCode(code)) => {
+            return answered(*code).unwrap_or_else(|| other(e.to_string()));
         }
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => {
-            (ServerFailure, "REFUSED: the name server refused the query".to_string())
-        }
-        NetError::Dns(DnsError::ResponseCode(code)) => (
-            ServerFailure,
-            format!("{}: the name server answered with an error", code_name(*code)),
-        ),
         NetError::Timeout => return timed_out(timeout),
         NetError::NoConnections => (Other, "no name server could be reached".to_string()),
         NetError::Io(io) => (Other, format!("cannot reach the name servers: {io}")),

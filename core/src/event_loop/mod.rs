@@ -7,15 +7,16 @@
 //! calls [`PendingCall::process`]; once [`PendingCall::is_done`], [`crate::Client::finish`] applies
 //! the outcome to the device and returns the result of a blocking call.
 //!
-//! HTTP is ureq-proto's state machine ([`exchange`]), TLS rustls' `ClientConnection`, names
-//! the hosts file read by hickory's parser ([`names`]; no DNS yet).
+//! HTTP is ureq-proto's state machine ([`exchange`]), TLS rustls' `ClientConnection`, DNS
+//! hickory-proto's messages on the driver's own sockets ([`dns`], [`names`]).
 
 mod agent_probe;
 mod attempt;
+mod dns;
 mod exchange;
 mod names;
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,6 +114,16 @@ impl LoopProbe {
     }
 }
 
+/// An attempt waiting for its server's addresses.
+struct Resolving {
+    id: Id,
+    lookup: names::ServerLookup,
+    kind: Kind,
+    timeout: Duration,
+    /// When the attempt started (its time limit counts from there).
+    started: Instant,
+}
+
 /// One connect call driven by the agent's event loop; see the module docs.
 pub struct PendingCall {
     /// The client that started it, so that only it finishes the call.
@@ -122,6 +133,12 @@ pub struct PendingCall {
     attempts: Vec<(Id, Attempt)>,
     /// The attempts the agent runs (probe `callback`).
     agent: AgentProbes,
+    /// Attempts whose server's addresses are being looked up.
+    resolving: Vec<Resolving>,
+    /// The ManagerLoadBalancer's lookup, while it runs.
+    balancer: Option<names::BalancerLookup>,
+    /// The random numbers of the SRV weights.
+    seed: u64,
     probe: Arc<LoopProbe>,
     sink: Option<Arc<dyn EventSink>>,
     canceller: Canceller,
@@ -141,7 +158,9 @@ impl std::fmt::Debug for PendingCall {
 
 impl PendingCall {
     /// A call of `connect`, begun now: its first [`PendingCall::process`] is made here, so its
-    /// first attempts have started (and on loopback it may already be done).
+    /// first attempts have started (and on loopback it may already be done). An SRV balancer's
+    /// weights are drawn from `seed`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         owner: u64,
         connect: Connect,
@@ -150,6 +169,7 @@ impl PendingCall {
         canceller: Canceller,
         device: Arc<ForkLock<Device>>,
         deadline: Duration,
+        seed: u64,
     ) -> Self {
         let start = Instant::now();
         let mut call = PendingCall {
@@ -158,6 +178,9 @@ impl PendingCall {
             start,
             attempts: Vec::new(),
             agent: AgentProbes::default(),
+            resolving: Vec::new(),
+            balancer: None,
+            seed,
             probe,
             sink,
             canceller,
@@ -170,12 +193,26 @@ impl PendingCall {
 
     /// The sockets to watch now, each with what to wait for.
     pub fn watches(&self) -> Vec<Watch> {
-        let agent = self.agent.watches();
+        let lookups = self.lookup_fds().into_iter().map(|(fd, interest)| Watch {
+            fd: fd.as_raw_fd(),
+            interest,
+        });
         self.attempts
             .iter()
             .filter_map(|(_, a)| a.watch())
-            .chain(agent)
+            .chain(lookups)
+            .chain(self.agent.watches())
             .collect()
+    }
+
+    /// The sockets of the lookups, borrowed, each with what to wait for.
+    fn lookup_fds(&self) -> dns::Fds<'_> {
+        let mut fds = dns::Fds::new();
+        self.resolving.iter().for_each(|r| r.lookup.fds(&mut fds));
+        if let Some(balancer) = &self.balancer {
+            balancer.fds(&mut fds);
+        }
+        fds
     }
 
     /// How long the loop may wait at most before calling [`PendingCall::process`] again, when no
@@ -187,7 +224,16 @@ impl PendingCall {
         let now = Instant::now();
         let race = self.connect.next_wake().map(|at| self.start + at);
         let attempts = self.attempts.iter().map(|(_, a)| a.until).min();
-        let at = [race, attempts, self.agent.next_until()].into_iter().flatten().min()?;
+        let lookups = self
+            .resolving
+            .iter()
+            .filter_map(|r| r.lookup.wake(now).map(|at| at.min(r.started + r.timeout)))
+            .chain(self.balancer.as_ref().and_then(|b| b.wake(now)))
+            .min();
+        let at = [race, attempts, lookups, self.agent.next_until()]
+            .into_iter()
+            .flatten()
+            .min()?;
         Some(at.saturating_duration_since(now))
     }
 
@@ -256,25 +302,25 @@ impl PendingCall {
             let now = Instant::now();
             let at = now.saturating_duration_since(self.start);
             let mut changed = self.drive_attempts(now, at);
+            changed |= self.drive_lookups(now, at);
             while let Some(step) = self.connect.poll(at) {
                 changed = true;
                 match step {
                     Step::Resolve(entry) => {
-                        let (evaluation, events) = names::evaluate_balancer(&entry, &self.probe, &self.device);
-                        self.connect.lookup_done(evaluation, events, at);
+                        self.balancer = Some(names::BalancerLookup::new(&entry, &self.probe.lookup, self.seed, now));
+                        self.drive_balancer(now, at);
                     }
                     Step::Start { id, server, timeout } if self.probe.agent => {
                         self.agent.start(id, server, timeout, now);
                     }
-                    Step::Start { id, server, timeout } => match self.start_attempt(&server, timeout, now) {
-                        Ok(attempt) => self.attempts.push((id, attempt)),
-                        Err(reason) => self.connect.failed(id, reason, at),
-                    },
+                    Step::Start { id, server, timeout } => self.start_attempt(id, &server, timeout, now, at),
                     Step::Emit(event) => emit(self.sink.as_deref(), event),
                     Step::Decided => {
-                        // The attempts still running are abandoned: their sockets close now,
-                        // and the agent is told to stop its own.
+                        // The attempts and lookups still running are abandoned: their sockets
+                        // close now, and the agent is told to stop its own.
                         self.attempts.clear();
+                        self.resolving.clear();
+                        self.balancer = None;
                         self.agent.abandon_all();
                     }
                     _ => {}
@@ -295,6 +341,7 @@ impl PendingCall {
                 .attempts
                 .iter()
                 .filter_map(|(_, a)| a.poll_fd())
+                .chain(self.lookup_fds())
                 .map(|(fd, interest)| {
                     let flags = match interest {
                         Interest::Read => PollFlags::IN,
@@ -314,10 +361,71 @@ impl PendingCall {
         }
     }
 
-    fn start_attempt(&self, server: &Server, timeout: Duration, now: Instant) -> Result<Attempt, FailReason> {
-        let kind = self.probe.kind(server)?;
-        let addrs = names::addresses(server, &self.probe.lookup)?;
-        Ok(Attempt::new(kind, addrs, timeout, now))
+    /// Start attempt `id` on `server`: at once when its addresses are known without DNS, after
+    /// its lookup otherwise.
+    fn start_attempt(&mut self, id: Id, server: &Server, timeout: Duration, now: Instant, at: Duration) {
+        let kind = match self.probe.kind(server) {
+            Ok(kind) => kind,
+            Err(reason) => return self.connect.failed(id, reason, at),
+        };
+        let mut lookup = names::ServerLookup::new(server, &self.probe.lookup, timeout, now);
+        match lookup.drive(now) {
+            Some(Ok(addrs)) => self.attempts.push((id, Attempt::new(kind, addrs, timeout, now))),
+            Some(Err(reason)) => self.connect.failed(id, reason, at),
+            None => self.resolving.push(Resolving {
+                id,
+                lookup,
+                kind,
+                timeout,
+                started: now,
+            }),
+        }
+    }
+
+    /// Drive the lookups; whether any of them ended.
+    fn drive_lookups(&mut self, now: Instant, at: Duration) -> bool {
+        let mut changed = self.drive_balancer(now, at);
+        let mut i = 0;
+        while i < self.resolving.len() {
+            let resolving = &mut self.resolving[i];
+            let outcome = resolving.lookup.drive(now);
+            // Past its time the race counts the attempt as timed out by itself.
+            if outcome.is_none() && now >= resolving.started + resolving.timeout {
+                self.resolving.swap_remove(i);
+                continue;
+            }
+            let Some(outcome) = outcome else {
+                i += 1;
+                continue;
+            };
+            changed = true;
+            let Resolving {
+                id,
+                kind,
+                timeout,
+                started,
+                ..
+            } = self.resolving.swap_remove(i);
+            match outcome {
+                // The attempt keeps the time limit it started with.
+                Ok(addrs) => self.attempts.push((id, Attempt::new(kind, addrs, timeout, started))),
+                Err(reason) => self.connect.failed(id, reason, at),
+            }
+        }
+        changed
+    }
+
+    /// Drive the balancer's lookup; whether it ended (its answer is then the race's).
+    fn drive_balancer(&mut self, now: Instant, at: Duration) -> bool {
+        let Some(balancer) = &mut self.balancer else {
+            return false;
+        };
+        let Some((evaluation, events)) = balancer.drive(now, &self.probe, &self.device) else {
+            return false;
+        };
+        self.balancer = None;
+        self.connect.lookup_done(evaluation, events, at);
+        true
     }
 
     /// Drive every attempt; whether any of them came up or ended.
