@@ -59,9 +59,9 @@ step "pytest"
 "$VENV/bin/python" -m pytest -c "$PY_DIR/pyproject.toml" --rootdir "$PY_DIR" -p no:cacheprovider \
     -W error "$PY_DIR/tests" || failed+=(pytest)
 
-step "mypy --strict (stubs, tests and the Python examples)"
+step "mypy --strict (stubs, tests, benches and the Python examples)"
 rm -rf "$VENV/mypy-cache"
-(cd "$PY_DIR" && "$VENV/bin/python" -m mypy --strict --cache-dir "$VENV/mypy-cache" scoutlb tests ../examples/python) || failed+=(mypy)
+(cd "$PY_DIR" && "$VENV/bin/python" -m mypy --strict --cache-dir "$VENV/mypy-cache" scoutlb tests benches ../examples/python) || failed+=(mypy)
 
 step "stubtest"
 "$VENV/bin/python" -m mypy.stubtest scoutlb --mypy-config-file "$PY_DIR/pyproject.toml" || failed+=(stubtest)
