@@ -3,7 +3,7 @@
 
 FUZZ_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$FUZZ_DIR")
-RUST_TARGETS=(server_list config state_file server_address client_update srv_order signed_list dhcp_lease scout_ini)
+RUST_TARGETS=(server_list config state_file server_address client_update srv_order signed_list dhcp_lease scout_ini dns_answer)
 source "$REPO_DIR/tests/tool-versions.sh"
 FUZZ_BIN=$FUZZ_DIR/target/x86_64-unknown-linux-gnu/release
 C_HARNESS=$FUZZ_DIR/target/c_abi

@@ -114,3 +114,28 @@ c_inputs = []
 for i, (config, body, name) in enumerate(zip(configs, lists * 2, addresses)):
     c_inputs.append(bytes([(i * 37) & 0xFF, i & 0xFF]) + config + b"\0" + body + b"\0" + name)
 write("c_abi", c_inputs)
+
+# The DNS answer target: a flag byte (bit 0: the query's id is the message's own; else 0x5151),
+# then a response to the SRV query of a.example.: sound, NXDOMAIN, truncated, another id, and one
+# whose additional section holds a pointer past its end (as dnsmasq's large TCP answers do).
+def dns_name(n):
+    return b"".join(bytes([len(label)]) + label.encode() for label in n.split(".") if label) + b"\x00"
+
+
+def dns_response(msg_id, flags, answers, extra=b"", additionals=0):
+    question = dns_name("a.example.") + struct.pack(">HH", 33, 1)
+    records = b""
+    for priority, weight, port, target in answers:
+        rdata = struct.pack(">HHH", priority, weight, port) + dns_name(target)
+        records += b"\xc0\x0c" + struct.pack(">HHIH", 33, 1, 60, len(rdata)) + rdata
+    header = struct.pack(">HHHHHH", msg_id, flags, 1, len(answers), 0, additionals)
+    return header + question + records + extra
+
+
+write("dns_answer", [
+    b"\x00" + dns_response(0x5151, 0x8180, [(10, 60, 22123, "s1.example."), (20, 0, 22124, "s2.example.")]),
+    b"\x00" + dns_response(0x5151, 0x8183, []),
+    b"\x00" + dns_response(0x5151, 0x8380, []),
+    b"\x00" + dns_response(0x1234, 0x8180, [(1, 1, 1, "x.example.")]),
+    b"\x01" + dns_response(0x0707, 0x8180, [(1, 1, 1, "x.example.")], extra=b"\xc0\xff\xff", additionals=1),
+])

@@ -54,6 +54,14 @@ pub use state::{Loaded, MAX_STATE_BYTES, STATE_LOCK_WAIT, StateFile};
 #[doc(hidden)]
 pub mod fuzzing {
     pub use scoutlb_proto::srv::{SrvRecord, rfc2782_order};
+
+    /// What reading `buf` as the response to query `id` for the SRV records of `a.example.`
+    /// gave: the answer records (as hickory prints them) and whether later sections were
+    /// unreadable, or `Err(true)` for "not ours" and `Err(false)` for a failed lookup (records in
+    /// their Debug form).
+    pub fn dns_answer(buf: &[u8], id: u16) -> Result<(Vec<String>, bool), bool> {
+        crate::dns::answer::fuzz_read(buf, id)
+    }
 }
 
 /// The version of this library, as in `Cargo.toml`.

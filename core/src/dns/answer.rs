@@ -90,6 +90,22 @@ pub(crate) fn read(buf: &[u8], id: u16, question: &Query) -> Result<Answers, Unr
     })
 }
 
+/// [`read`] of `buf` for query `id` of the SRV records of `a.example.`, for the fuzz target (the
+/// records in their Debug form: hickory's Display of some record data fails).
+#[doc(hidden)]
+pub fn fuzz_read(buf: &[u8], id: u16) -> Result<(Vec<String>, bool), bool> {
+    use hickory_resolver::proto::rr::{Name, RecordType};
+    let question = Query::query(Name::from_ascii("a.example.").expect("a valid name"), RecordType::SRV);
+    match read(buf, id, &question) {
+        Ok(a) => Ok((
+            a.records.iter().map(|r| format!("{r:?}")).collect(),
+            a.unreadable.is_some(),
+        )),
+        Err(Unread::NotOurs(_)) => Err(true),
+        Err(Unread::Failed(_)) => Err(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@
 //!
 //! Logs (target `scoutlb`): a lookup's outcome at `debug`.
 
-mod answer;
+pub(crate) mod answer;
 mod failure;
 mod http;
 mod resolver;
