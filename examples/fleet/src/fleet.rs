@@ -243,7 +243,7 @@ impl Fleet {
             placement: Arc::new(Placement::new(servers.len())),
             by_port: Arc::new(by_port),
             spawn_failures: 0,
-            driver: Driver::Loop { threads: 1 },
+            driver: Driver::Threads,
             _dir: dir,
         })
     }
@@ -299,7 +299,9 @@ impl Fleet {
             up: up.to_vec(),
         });
         match self.driver {
-            Driver::Loop { threads } => event_loop::act(&self.devices, &who, action, &shared, threads, limit, trigger),
+            Driver::Loop { threads, most } => {
+                event_loop::act(&self.devices, &who, action, &shared, threads, most, limit, trigger)
+            }
             Driver::Threads => {
                 let (zero, outcomes, failures) = threads::act(&self.devices, &who, action, &shared, limit, trigger);
                 self.spawn_failures += failures;
@@ -327,6 +329,9 @@ pub enum Driver {
     Loop {
         /// Loop threads; the devices are dealt out among them.
         threads: usize,
+        /// Most calls in flight at once (the process's descriptors allow no more); a device due
+        /// beyond waits for its turn.
+        most: usize,
     },
     /// A thread per device in flight, each with a blocking `Client` call.
     Threads,

@@ -60,9 +60,17 @@ pub fn raise_descriptor_limit(wanted: u64) -> std::io::Result<Descriptors> {
     })
 }
 
+/// Descriptors the process keeps for itself besides the devices' (servers' pipes, files, epoll).
+const DESCRIPTORS_RESERVE: u64 = 256;
+
 /// Descriptors a fleet of `devices` needs when every device is in flight at once.
 pub fn descriptors_needed(devices: usize) -> u64 {
-    devices as u64 * DESCRIPTORS_PER_DEVICE + 256
+    devices as u64 * DESCRIPTORS_PER_DEVICE + DESCRIPTORS_RESERVE
+}
+
+/// Most devices in flight at once that `descriptors` (the soft open-file limit) allow.
+pub fn calls_at_once(descriptors: u64) -> usize {
+    usize::try_from(descriptors.saturating_sub(DESCRIPTORS_RESERVE) / DESCRIPTORS_PER_DEVICE).unwrap_or(usize::MAX)
 }
 
 /// A number of `/proc/self/status`, such as `VmHWM` (in KiB) or `Threads`.

@@ -202,6 +202,17 @@ pub fn sockets(cli: &Cli) -> Result<Done, String> {
         limits::check_at_once(at_once, cli.scenario.name())?;
     }
     let mut ctx = Context::new(common.clone(), db, spec, device_keys);
+    ctx.calls_at_once = limits::calls_at_once(fds.now);
+    if common.driver == cli::DriverChoice::Loop && ctx.calls_at_once < common.devices {
+        say(
+            common.json,
+            format_args!(
+                "the loop keeps at most {} calls in flight at once ({} descriptors each); a device due beyond waits for its turn, and its wait counts in its time",
+                ctx.calls_at_once,
+                limits::DESCRIPTORS_PER_DEVICE
+            ),
+        );
+    }
     let title = format!(
         "{}: {} devices, {} servers, {}, {}, window {}, {}",
         cli.scenario.name(),

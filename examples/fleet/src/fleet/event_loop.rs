@@ -3,6 +3,7 @@
 //! loop threads, with a timer queue for the devices' moments, the calls' timeouts and the retry
 //! waits. No thread per device, none per attempt.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -36,13 +37,16 @@ pub fn most_in_flight() -> usize {
 
 /// Each device of `who` (sorted by offset) acts `offset` after the moment `trigger` returns, on
 /// `threads` loop threads (device j of `who` on thread j mod `threads`; one thread: the calling
-/// one). Waits at most `limit` after the last moment; the moment zero and the outcomes.
+/// one), with at most `most` calls in flight at once (a device due beyond waits for its turn).
+/// Waits at most `limit` after the last moment; the moment zero and the outcomes.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn act(
     devices: &[Arc<Device>],
     who: &[(usize, Duration)],
     action: Action,
     shared: &Shared,
     threads: usize,
+    most: usize,
     limit: Duration,
     trigger: impl FnOnce(),
 ) -> (Instant, Vec<Outcome>) {
@@ -59,7 +63,7 @@ pub(super) fn act(
             .collect()
     };
     let outcomes = if threads == 1 {
-        run(shard(0), action, shared, deadline)
+        run(shard(0), action, shared, most, deadline)
     } else {
         std::thread::scope(|s| {
             let loops: Vec<_> = (0..threads)
@@ -67,7 +71,7 @@ pub(super) fn act(
                     let mine = shard(t);
                     std::thread::Builder::new()
                         .name("fleet-loop".into())
-                        .spawn_scoped(s, move || run(mine, action, shared, deadline))
+                        .spawn_scoped(s, move || run(mine, action, shared, most / threads, deadline))
                 })
                 .collect();
             let mut all = Vec::with_capacity(who.len());
@@ -118,9 +122,25 @@ struct Task<'a> {
     queued: bool,
 }
 
-/// Runs the devices of one loop thread, each acting at its moment, until all are done or the
-/// `deadline`; their outcomes.
-fn run(devices: Vec<(&Device, Instant)>, action: Action, shared: &Shared, deadline: Instant) -> Vec<Outcome> {
+/// The calls of one loop thread in flight, and the devices due that wait for their turn.
+struct Turns {
+    /// Most calls in flight at once on this thread.
+    most: usize,
+    /// Calls in flight now.
+    running: usize,
+    /// Devices due while `most` calls ran, in the order they came due.
+    waiting: VecDeque<usize>,
+}
+
+/// Runs the devices of one loop thread, each acting at its moment (or its turn, while `most`
+/// calls are in flight), until all are done or the `deadline`; their outcomes.
+fn run(
+    devices: Vec<(&Device, Instant)>,
+    action: Action,
+    shared: &Shared,
+    most: usize,
+    deadline: Instant,
+) -> Vec<Outcome> {
     let epoll = match epoll::create(CreateFlags::CLOEXEC) {
         Ok(e) => e,
         Err(e) => {
@@ -149,6 +169,11 @@ fn run(devices: Vec<(&Device, Instant)>, action: Action, shared: &Shared, deadli
     let mut outcomes = Vec::with_capacity(left);
     let mut events = Vec::with_capacity(EVENTS);
     let mut ready = Vec::new();
+    let mut turns = Turns {
+        most: most.max(1),
+        running: 0,
+        waiting: VecDeque::new(),
+    };
     while left > 0 {
         let now = Instant::now();
         if now >= deadline {
@@ -175,15 +200,23 @@ fn run(devices: Vec<(&Device, Instant)>, action: Action, shared: &Shared, deadli
         }
         for slot in ready.drain(..) {
             tasks[slot].queued = false;
-            if let Some(outcome) = step(&mut tasks[slot], slot, action, shared, &epoll, &mut timers) {
+            if let Some(outcome) = step(&mut tasks[slot], slot, action, shared, &epoll, &mut timers, &mut turns) {
+                outcomes.push(outcome);
+                left -= 1;
+            }
+        }
+        // Calls that ended make room for devices that wait for their turn.
+        while turns.running < turns.most
+            && let Some(slot) = turns.waiting.pop_front()
+        {
+            if let Some(outcome) = step(&mut tasks[slot], slot, action, shared, &epoll, &mut timers, &mut turns) {
                 outcomes.push(outcome);
                 left -= 1;
             }
         }
     }
     // Calls still running at the deadline are dropped (their sockets close): no outcome.
-    let running = tasks.iter().filter(|t| matches!(t.stage, Stage::Calling(_))).count();
-    IN_FLIGHT.fetch_sub(running, Ordering::Relaxed);
+    IN_FLIGHT.fetch_sub(turns.running, Ordering::Relaxed);
     outcomes
 }
 
@@ -204,6 +237,7 @@ fn step(
     shared: &Shared,
     epoll: &OwnedFd,
     timers: &mut Timers,
+    turns: &mut Turns,
 ) -> Option<Outcome> {
     let now = Instant::now();
     match &mut task.stage {
@@ -222,6 +256,10 @@ fn step(
                     }
                 }
             }
+            if turns.running >= turns.most {
+                turns.waiting.push_back(slot);
+                return None;
+            }
             let (client, _) = task.begun.as_ref()?;
             task.tries += 1;
             let started = match action {
@@ -230,6 +268,7 @@ fn step(
             };
             match started {
                 Ok(call) => {
+                    turns.running += 1;
                     let now_in_flight = IN_FLIGHT.fetch_add(1, Ordering::Relaxed) + 1;
                     MOST_IN_FLIGHT.fetch_max(now_in_flight, Ordering::Relaxed);
                     task.stage = Stage::Calling(Box::new(call));
@@ -254,6 +293,7 @@ fn step(
         unreachable!("the stage was a call")
     };
     IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    turns.running -= 1;
     let (client, _) = task.begun.as_ref()?;
     let result = client.finish(*call);
     end_try(task, slot, action, shared, timers, result)

@@ -37,6 +37,8 @@ pub struct Context {
     pub spec: ServerSpec,
     /// The devices' configuration keys from `--config` (empty without it).
     pub device_keys: Arc<Map<String, Value>>,
+    /// Most calls in flight at once on the loop driver (from the open-file limit).
+    pub calls_at_once: usize,
     clusters: u32,
 }
 
@@ -56,6 +58,7 @@ impl Context {
             db,
             spec,
             device_keys: Arc::new(device_keys),
+            calls_at_once: usize::MAX,
             clusters: 0,
         }
     }
@@ -94,6 +97,7 @@ impl Context {
         match self.common.driver {
             DriverChoice::Loop => Driver::Loop {
                 threads: usize::from(self.common.loop_threads),
+                most: self.calls_at_once,
             },
             DriverChoice::Threads => Driver::Threads,
         }
@@ -103,8 +107,8 @@ impl Context {
     pub fn driver_name(&self, scenario: &crate::cli::Scenario) -> String {
         match (scenario, self.driver()) {
             (crate::cli::Scenario::Refused { .. }, _) | (_, Driver::Threads) => "a thread per device".into(),
-            (_, Driver::Loop { threads: 1 }) => "event loop (1 thread)".into(),
-            (_, Driver::Loop { threads }) => format!("event loop ({threads} threads)"),
+            (_, Driver::Loop { threads: 1, .. }) => "event loop (1 thread)".into(),
+            (_, Driver::Loop { threads, .. }) => format!("event loop ({threads} threads)"),
         }
     }
 
