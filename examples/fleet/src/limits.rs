@@ -98,20 +98,27 @@ static PEAK_THREADS: AtomicU64 = AtomicU64::new(0);
 /// How often [`watch_threads`] looks.
 const THREAD_SAMPLE: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Starts a thread (counted) that notes the process's thread count every 20 ms, for
-/// [`peak_threads`]; it runs until the process ends.
+/// Starts (once per process) a thread, counted too, that notes the process's thread count every
+/// 20 ms, for [`peak_threads`]; it runs until the process ends.
 pub fn watch_threads() -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("fleet-threads".into())
-        .spawn(|| {
-            loop {
-                if let Some(n) = threads_now() {
-                    PEAK_THREADS.fetch_max(n, Ordering::Relaxed);
-                }
-                std::thread::sleep(THREAD_SAMPLE);
-            }
+    static STARTED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            std::thread::Builder::new()
+                .name("fleet-threads".into())
+                .spawn(|| {
+                    loop {
+                        if let Some(n) = threads_now() {
+                            PEAK_THREADS.fetch_max(n, Ordering::Relaxed);
+                        }
+                        std::thread::sleep(THREAD_SAMPLE);
+                    }
+                })
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
-        .map(|_| ())
+        .clone()
+        .map_err(std::io::Error::other)
 }
 
 /// Most threads this process had at once (sampled every 20 ms), if [`watch_threads`] runs.
