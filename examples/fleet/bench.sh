@@ -71,7 +71,7 @@ devices=3000 run server-down-3000 server-down
 devices=$rolling_devices run rolling-restart rolling-restart
 devices=$outage_devices run outage outage
 devices=${BIG_DEVICES:-100000} repeat=1 run boot-big --window 60s boot-storm --defaults spread
-for n in ${IN_FLIGHT:-2000 4000 6000 8000}; do
+for n in ${IN_FLIGHT:-5000 20000}; do
     devices=$n repeat=1 run "in-flight-$n" --window 0 boot-storm --defaults spread
 done
 
@@ -89,7 +89,7 @@ for name in boot-sqlite-http boot-sqlite-https boot-postgres-http boot-postgres-
 done
 echo
 echo "### devices in flight at once (boot storms with --window 0): most calls in flight, failures, peak threads"
-for n in ${IN_FLIGHT:-2000 4000 6000 8000}; do
+for n in ${IN_FLIGHT:-5000 20000}; do
     printf '%8s devices | %8s in flight | %6s failures | %4s threads\n' "$n" \
         "$(figure "in-flight-$n" "most calls in flight at once (loop driver, so far)")" \
         "$(figure "in-flight-$n" failures)" "$(figure "in-flight-$n" "peak threads of this process (sampled every 20 ms)")"
