@@ -220,6 +220,7 @@ fn run(
     outcomes
 }
 
+/// Puts `slot` on this round's list of tasks to step, once.
 fn queue(tasks: &mut [Task<'_>], ready: &mut Vec<usize>, slot: usize) {
     if let Some(task) = tasks.get_mut(slot)
         && !task.queued
