@@ -467,7 +467,8 @@ fn figure_of(stdout: &str, name: &str) -> f64 {
 fn the_loop_driver_runs_a_thousand_calls_at_once_on_a_few_threads() {
     let Some(out) = all_at_once("loop") else { return };
     // Hundreds of calls were in flight together, and the process kept its fixed threads: main,
-    // the thread counter, the placement sampler, the proxies' runtime; none per device.
+    // the thread counter, the placement sampler, the proxies' runtime, the servers' output
+    // readers (11 in all); none per device.
     assert!(
         figure_of(&out, "most calls in flight at once (loop driver, so far)") >= 100.0,
         "{out}"
