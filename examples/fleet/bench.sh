@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The fleet figures of the README: the boot storm with 10,000 devices and 3 servers on SQLite and
 # PostgreSQL over HTTP and HTTPS; server-down with 10,000 and 3,000 devices; the rolling restart
-# and the outage with as many devices as one process can keep in flight at once here (4,000,
-# 1,000); each run REPEAT times (default 3), medians, and ratios to SQLite over HTTP. Release
-# build. Writes the tables and pictures under target/fleet-bench/.
+# and the outage with 10,000; each run REPEAT times (default 3), medians, and ratios to SQLite
+# over HTTP; then one boot storm of BIG_DEVICES (default 100,000) over 60 s and the devices in
+# flight at once (boot storms with --window 0 of IN_FLIGHT sizes). The devices run on the
+# event-loop driver (--driver loop). Release build. Writes the tables and pictures under
+# target/fleet-bench/.
 #
 #   bash examples/fleet/bench.sh            # about 20 minutes on 2 cores
 #   REPEAT=1 DEVICES=2000 bash examples/fleet/bench.sh
@@ -12,8 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repeat=${REPEAT:-3}
 devices=${DEVICES:-10000}
-outage_devices=${OUTAGE_DEVICES:-1000}
-rolling_devices=${ROLLING_DEVICES:-4000}
+outage_devices=${OUTAGE_DEVICES:-10000}
+rolling_devices=${ROLLING_DEVICES:-10000}
 out=target/fleet-bench
 mkdir -p "$out"
 cargo build --release --quiet -p scoutlb-fleet -p scout-server
@@ -67,7 +69,11 @@ run boot-postgres-https --postgres --tls boot-storm
 run server-down server-down
 devices=3000 run server-down-3000 server-down
 devices=$rolling_devices run rolling-restart rolling-restart
-devices=$outage_devices run outage --window 2s outage
+devices=$outage_devices run outage outage
+devices=${BIG_DEVICES:-100000} repeat=1 run boot-big --window 60s boot-storm --defaults spread
+for n in ${IN_FLIGHT:-5000 20000}; do
+    devices=$n repeat=1 run "in-flight-$n" --window 0 boot-storm --defaults spread
+done
 
 echo
 echo "### boot storm, $devices devices, window 10s: medians of $repeat runs (ratio to SQLite over HTTP)"
@@ -82,4 +88,11 @@ for name in boot-sqlite-http boot-sqlite-https boot-postgres-http boot-postgres-
         "$(figure $name "peak RSS of this process (VmHWM)")" "$ratio"
 done
 echo
-echo "### server-down, rolling-restart and outage: see $out/*.txt and the pictures in $out/*/"
+echo "### devices in flight at once (boot storms with --window 0): most calls in flight, failures, peak threads"
+for n in ${IN_FLIGHT:-5000 20000}; do
+    printf '%8s devices | %8s in flight | %6s failures | %4s threads\n' "$n" \
+        "$(figure "in-flight-$n" "most calls in flight at once (loop driver, so far)")" \
+        "$(figure "in-flight-$n" failures)" "$(figure "in-flight-$n" "peak threads of this process (sampled every 20 ms)")"
+done
+echo
+echo "### server-down, rolling-restart, outage and the big boot storm: see $out/*.txt and the pictures in $out/*/"

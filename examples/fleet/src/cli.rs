@@ -63,6 +63,13 @@ pub struct Common {
     /// "tcp", retry, ...); the tool sets servers, state_file and device_id itself.
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+    /// How the devices' calls run: on the event-loop driver, multiplexed with epoll on
+    /// `--loop-threads` threads, or a thread per device in flight with blocking calls.
+    #[arg(long, value_enum, default_value_t = DriverChoice::Loop, global = true)]
+    pub driver: DriverChoice,
+    /// Loop threads of `--driver loop`; the devices are dealt out among them.
+    #[arg(long, default_value_t = 1, global = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub loop_threads: u16,
     /// Print the figures, checks and verdict as one JSON document on stdout (progress goes to stderr).
     #[arg(long, global = true)]
     pub json: bool,
@@ -192,6 +199,15 @@ impl Scenario {
             Scenario::Relocate { .. } => "relocate",
         }
     }
+}
+
+/// How the devices' calls run (`--driver`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DriverChoice {
+    /// The event-loop driver: every call a `PendingCall` on a few epoll loop threads.
+    Loop,
+    /// A thread per device in flight, with a blocking call.
+    Threads,
 }
 
 /// Which devices the cluster of `refused` knows.

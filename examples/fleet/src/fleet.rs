@@ -1,17 +1,20 @@
-//! The devices: one scoutlb client each, with its own state file, acting at its own moment on a thread of its own.
+//! The devices: one scoutlb client each, with its own state file, acting at its own moment, on
+//! the event-loop driver ([`event_loop`]) or a thread each ([`threads`]).
+
+mod event_loop;
+mod threads;
+mod timers;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
-use std::thread;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use scoutlb::{Client, Config, Server, ServerList, State};
+use scoutlb::{Client, Config, Connected, Server, ServerList, State};
 use serde_json::{Map, Value, json};
 
-/// Stack of a device's thread: a connect call needs little (the probes run on the core's own threads).
-const DEVICE_STACK: usize = 256 * 1024;
+pub use event_loop::most_in_flight;
 
 /// `Device::on` when the device is connected nowhere.
 const NOWHERE: usize = usize::MAX;
@@ -188,6 +191,7 @@ pub struct Fleet {
     by_port: Arc<HashMap<u16, usize>>,
     /// Thread spawns that failed (the machine's limit on threads was reached).
     pub spawn_failures: usize,
+    driver: Driver,
     _dir: tempfile::TempDir,
 }
 
@@ -239,6 +243,7 @@ impl Fleet {
             placement: Arc::new(Placement::new(servers.len())),
             by_port: Arc::new(by_port),
             spawn_failures: 0,
+            driver: Driver::Threads,
             _dir: dir,
         })
     }
@@ -273,12 +278,11 @@ impl Fleet {
         Arc::clone(&self.placement)
     }
 
-    /// Each device of `who` acts `offset` after the moment `trigger` returns, on a thread of its own.
+    /// Each device of `who` acts `offset` after the moment `trigger` returns, on the fleet's driver.
     ///
-    /// Threads are started up to [`LOOKAHEAD`] ahead and sleep until their device's moment, so that
-    /// devices meant to act together do (starting a thread is not free on a busy machine). Waits at
-    /// most `limit` after the last moment for them all. `up[i]` says whether server i is up, for
-    /// [`Outcome::expected`]. Returns the moment the trigger returned and the outcomes.
+    /// Waits at most `limit` after the last moment for them all. `up[i]` says whether server i
+    /// is up, for [`Outcome::expected`]. Returns the moment the trigger returned and the outcomes
+    /// (a device that did not finish in time has none).
     pub fn act(
         &mut self,
         who: &[(usize, Duration)],
@@ -289,90 +293,112 @@ impl Fleet {
     ) -> (Instant, Vec<Outcome>) {
         let mut who = who.to_vec();
         who.sort_by_key(|&(_, offset)| offset);
-        let up = Arc::new(up.to_vec());
-        let gate = Arc::new(Gate::default());
-        let (tx, rx) = mpsc::channel::<Outcome>();
-        let mut started = 0;
-        let mut base = None;
-        let mut trigger = Some(trigger);
-        for &(index, offset) in &who {
-            if offset >= LOOKAHEAD {
-                let zero = *base.get_or_insert_with(|| gate.open(trigger.take()));
-                if let Some(wait) = (zero + offset - LOOKAHEAD).checked_duration_since(Instant::now()) {
-                    thread::sleep(wait);
-                }
+        let shared = Arc::new(Shared {
+            placement: Arc::clone(&self.placement),
+            by_port: Arc::clone(&self.by_port),
+            up: up.to_vec(),
+        });
+        match self.driver {
+            Driver::Loop { threads, most } => {
+                event_loop::act(&self.devices, &who, action, &shared, threads, most, limit, trigger)
             }
-            let device = Arc::clone(&self.devices[index]);
-            let (tx, up, placement, by_port, gate) = (
-                tx.clone(),
-                Arc::clone(&up),
-                Arc::clone(&self.placement),
-                Arc::clone(&self.by_port),
-                Arc::clone(&gate),
-            );
-            let spawned = thread::Builder::new()
-                .name("fleet-device".into())
-                .stack_size(DEVICE_STACK)
-                .spawn(move || {
-                    let at = gate.wait() + offset;
-                    if let Some(wait) = at.checked_duration_since(Instant::now()) {
-                        thread::sleep(wait);
-                    }
-                    let outcome = perform(&device, at, action, &up, &placement, &by_port);
-                    let _ = tx.send(outcome);
-                });
-            match spawned {
-                Ok(_) => started += 1,
-                Err(_) => self.spawn_failures += 1,
+            Driver::Threads => {
+                let (zero, outcomes, failures) = threads::act(&self.devices, &who, action, &shared, limit, trigger);
+                self.spawn_failures += failures;
+                (zero, outcomes)
             }
         }
-        let zero = base.unwrap_or_else(|| gate.open(trigger.take()));
-        drop(tx);
-        let last = who.last().map_or(Duration::ZERO, |&(_, offset)| offset);
-        let deadline = zero + last + limit;
-        let mut outcomes = Vec::with_capacity(started);
-        while outcomes.len() < started {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(o) => outcomes.push(o),
-                Err(_) => break,
-            }
-        }
-        (zero, outcomes)
+    }
+
+    /// The driver the devices' calls run on.
+    pub fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    /// Runs the devices' calls on `driver` from now on.
+    pub fn set_driver(&mut self, driver: Driver) {
+        self.driver = driver;
     }
 }
 
-/// How far ahead of its moment a device's thread is started.
-pub const LOOKAHEAD: Duration = Duration::from_secs(1);
-
-/// The moment every device's offset counts from, once it is known.
-#[derive(Default)]
-struct Gate {
-    zero: Mutex<Option<Instant>>,
-    opened: Condvar,
+/// How the devices' calls run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// The event-loop driver (`Client::start_connect`, `PendingCall`) on `threads` loop threads
+    /// with epoll and a timer queue: no thread per device.
+    Loop {
+        /// Loop threads; the devices are dealt out among them.
+        threads: usize,
+        /// Most calls in flight at once (the process's descriptors allow no more); a device due
+        /// beyond waits for its turn.
+        most: usize,
+    },
+    /// A thread per device in flight, each with a blocking `Client` call.
+    Threads,
 }
 
-impl Gate {
-    /// Runs the trigger, then sets the moment zero to now and wakes the waiting devices.
-    fn open(&self, trigger: Option<impl FnOnce()>) -> Instant {
-        if let Some(t) = trigger {
-            t();
-        }
-        let now = Instant::now();
-        *self.zero.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
-        self.opened.notify_all();
-        now
-    }
+/// What a device's action needs of the fleet besides the device.
+pub(crate) struct Shared {
+    placement: Arc<Placement>,
+    by_port: Arc<HashMap<u16, usize>>,
+    /// Whether server i is up, for [`Outcome::expected`].
+    up: Vec<bool>,
+}
 
-    /// Waits for the moment zero.
-    fn wait(&self) -> Instant {
-        let mut zero = self.zero.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(z) = *zero {
-                return z;
-            }
-            zero = self.opened.wait(zero).unwrap_or_else(|p| p.into_inner());
-        }
+impl Shared {
+    fn index_of(&self, server: &Server) -> Option<usize> {
+        self.by_port.get(&server.port()).copied()
     }
+}
+
+/// The start of a device's action at its moment `at`: it notices a lost connection, has its
+/// client, and names the server it should end on. `Err`: the outcome when it has no client.
+fn begin(device: &Device, at: Instant, action: Action, shared: &Shared) -> Result<(Arc<Client>, Outcome), Outcome> {
+    if let Some(i) = device.on() {
+        // The device noticed that its connection is gone.
+        shared.placement.per_server[i].fetch_sub(1, Ordering::Relaxed);
+        device.on.store(NOWHERE, Ordering::Relaxed);
+    }
+    let mut outcome = Outcome {
+        at,
+        took: Duration::ZERO,
+        result: Err(String::new()),
+        expected: None,
+    };
+    let client = match device.client(matches!(action, Action::Restart)) {
+        Ok(c) => c,
+        Err(e) => {
+            outcome.result = Err(e);
+            outcome.took = at.elapsed();
+            return Err(outcome);
+        }
+    };
+    let order = match action {
+        Action::Reconnect => client.connection_lost(),
+        _ => client.candidates(),
+    };
+    outcome.expected = order.iter().filter_map(|s| shared.index_of(s)).find(|&i| shared.up[i]);
+    Ok((client, outcome))
+}
+
+/// The end of a device's action: its call's `result` applied to the device and the placement.
+fn conclude(device: &Device, mut outcome: Outcome, result: scoutlb::Result<Connected>, shared: &Shared) -> Outcome {
+    outcome.took = outcome.at.elapsed();
+    outcome.result = match result {
+        Ok(c) => match shared.index_of(&c.server) {
+            Some(i) => {
+                shared.placement.per_server[i].fetch_add(1, Ordering::Relaxed);
+                device.on.store(i, Ordering::Relaxed);
+                Ok(i)
+            }
+            None => Err(format!(
+                "connected to {}, which is not a server of the cluster",
+                c.server
+            )),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    outcome
 }
 
 /// The keys the tool sets on every device itself, which `--config` may not set.
@@ -411,80 +437,4 @@ pub fn device_config(
         doc.insert("list_keys".into(), json!([key]));
     }
     Config::from_map(&doc).map_err(|e| format!("device configuration: {e}"))
-}
-
-/// One device's action, on its own thread.
-fn perform(
-    device: &Device,
-    at: Instant,
-    action: Action,
-    up: &[bool],
-    placement: &Placement,
-    by_port: &HashMap<u16, usize>,
-) -> Outcome {
-    let index_of = |s: &Server| by_port.get(&s.port()).copied();
-    let before = device.on();
-    if let Some(i) = before {
-        // The device noticed that its connection is gone.
-        placement.per_server[i].fetch_sub(1, Ordering::Relaxed);
-        device.on.store(NOWHERE, Ordering::Relaxed);
-    }
-    let mut outcome = Outcome {
-        at,
-        took: Duration::ZERO,
-        result: Err(String::new()),
-        expected: None,
-    };
-    let client = match device.client(matches!(action, Action::Restart)) {
-        Ok(c) => c,
-        Err(e) => {
-            outcome.result = Err(e);
-            outcome.took = at.elapsed();
-            return outcome;
-        }
-    };
-    let order = match action {
-        Action::Reconnect => client.connection_lost(),
-        _ => client.candidates(),
-    };
-    outcome.expected = order.iter().filter_map(index_of).find(|&i| up[i]);
-    let result = match action {
-        Action::Boot | Action::Restart => client.connect(),
-        Action::Reconnect => client.reconnect(),
-        Action::RetryJitter { until } => client.connect_with_retry_until(&|| Instant::now() >= until),
-        Action::RetryHerd { backoff, until } => retry_without_jitter(&client, backoff, until),
-    };
-    outcome.took = at.elapsed();
-    outcome.result = match result {
-        Ok(c) => match index_of(&c.server) {
-            Some(i) => {
-                placement.per_server[i].fetch_add(1, Ordering::Relaxed);
-                device.on.store(i, Ordering::Relaxed);
-                Ok(i)
-            }
-            None => Err(format!(
-                "connected to {}, which is not a server of the cluster",
-                c.server
-            )),
-        },
-        Err(e) => Err(e.to_string()),
-    };
-    outcome
-}
-
-/// `connect()` again and again with `min(cap, base * factor^n)` between tries: the herd, no jitter.
-/// A plain backoff: a refusal (`DeviceRefused`) is retried like any failure.
-fn retry_without_jitter(client: &Client, backoff: Backoff, until: Instant) -> scoutlb::Result<scoutlb::Connected> {
-    let mut n = 0;
-    loop {
-        match client.connect() {
-            Err(scoutlb::Error::AllFailed(_) | scoutlb::Error::DeviceRefused { .. })
-                if Instant::now() + backoff.ceiling(n) < until =>
-            {
-                thread::sleep(backoff.ceiling(n));
-                n += 1;
-            }
-            other => return other,
-        }
-    }
 }

@@ -1,19 +1,26 @@
-//! Process limits the fleet runs into: open descriptors, and the peak memory it used.
+//! Process limits the fleet runs into: open descriptors, threads, and the peak memory it used.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Descriptors one device can hold at once in a storm: its socket, the proxy's two, a state-file write.
 pub const DESCRIPTORS_PER_DEVICE: u64 = 4;
 
-/// The open-file limits before and after raising the soft limit to the hard one.
+/// The open-file limits before and after raising them.
 #[derive(Clone, Copy, Debug)]
 pub struct Descriptors {
     /// Soft limit found at start.
     pub before: u64,
+    /// Hard limit found at start.
+    pub hard_before: u64,
     /// Soft limit now.
     pub now: u64,
+    /// Hard limit now.
+    pub hard: u64,
 }
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit.
-pub fn raise_descriptor_limit() -> std::io::Result<Descriptors> {
+/// Raises the soft `RLIMIT_NOFILE` to `wanted` (or the hard limit, when that is more), and the
+/// hard limit too when it is below `wanted` and the process may (root; at most `fs.nr_open`).
+pub fn raise_descriptor_limit(wanted: u64) -> std::io::Result<Descriptors> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -22,7 +29,22 @@ pub fn raise_descriptor_limit() -> std::io::Result<Descriptors> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let before = lim.rlim_cur;
+    let (before, hard_before) = (lim.rlim_cur, lim.rlim_max);
+    let most = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(lim.rlim_max);
+    if lim.rlim_max < wanted.min(most) {
+        let higher = libc::rlimit {
+            rlim_cur: wanted.min(most),
+            rlim_max: wanted.min(most),
+        };
+        // SAFETY: setrlimit reads the struct we own. Without the privilege it fails: the hard
+        // limit stays.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &higher) } == 0 {
+            lim = higher;
+        }
+    }
     if lim.rlim_cur < lim.rlim_max {
         lim.rlim_cur = lim.rlim_max;
         // SAFETY: setrlimit reads the struct we own.
@@ -32,22 +54,76 @@ pub fn raise_descriptor_limit() -> std::io::Result<Descriptors> {
     }
     Ok(Descriptors {
         before,
+        hard_before,
         now: lim.rlim_cur,
+        hard: lim.rlim_max,
     })
 }
 
+/// Descriptors the process keeps for itself besides the devices' (servers' pipes, files, epoll).
+const DESCRIPTORS_RESERVE: u64 = 256;
+
 /// Descriptors a fleet of `devices` needs when every device is in flight at once.
 pub fn descriptors_needed(devices: usize) -> u64 {
-    devices as u64 * DESCRIPTORS_PER_DEVICE + 256
+    devices as u64 * DESCRIPTORS_PER_DEVICE + DESCRIPTORS_RESERVE
+}
+
+/// Most devices in flight at once that `descriptors` (the soft open-file limit) allow.
+pub fn calls_at_once(descriptors: u64) -> usize {
+    usize::try_from(descriptors.saturating_sub(DESCRIPTORS_RESERVE) / DESCRIPTORS_PER_DEVICE).unwrap_or(usize::MAX)
+}
+
+/// A number of `/proc/self/status`, such as `VmHWM` (in KiB) or `Threads`.
+fn status_figure(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Peak resident memory of this process in KiB (`VmHWM` of `/proc/self/status`).
 pub fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status_figure("VmHWM")
+}
+
+/// Threads of this process now (`Threads` of `/proc/self/status`).
+pub fn threads_now() -> Option<u64> {
+    status_figure("Threads")
+}
+
+/// Most threads this process had at once since [`watch_threads`] began.
+static PEAK_THREADS: AtomicU64 = AtomicU64::new(0);
+
+/// How often [`watch_threads`] looks.
+const THREAD_SAMPLE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Starts (once per process) a thread, counted too, that notes the process's thread count every
+/// 20 ms, for [`peak_threads`]; it runs until the process ends.
+pub fn watch_threads() -> std::io::Result<()> {
+    static STARTED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            std::thread::Builder::new()
+                .name("fleet-threads".into())
+                .spawn(|| {
+                    loop {
+                        if let Some(n) = threads_now() {
+                            PEAK_THREADS.fetch_max(n, Ordering::Relaxed);
+                        }
+                        std::thread::sleep(THREAD_SAMPLE);
+                    }
+                })
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(std::io::Error::other)
+}
+
+/// Most threads this process had at once (sampled every 20 ms), if [`watch_threads`] runs.
+pub fn peak_threads() -> Option<u64> {
+    Some(PEAK_THREADS.load(Ordering::Relaxed)).filter(|&n| n > 0)
 }
 
 /// Sends `signal` to process `pid`.
@@ -79,14 +155,14 @@ pub fn is_stopped(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// Threads one device in flight may need: its own, the core's attempt thread, and the resolver
+/// Threads one device in flight may need on the thread driver: its own, the core's attempt thread, and the resolver
 /// thread ureq starts for a lookup of a host name with a time limit (none for an IP literal).
 pub const THREADS_PER_DEVICE: u64 = 3;
 
 /// Memory mappings one thread costs: its stack and guard page, its signal stack and guard page.
 const MAPS_PER_THREAD: u64 = 4;
 
-/// Most devices that can be in flight at once in this process, from the machine's limits on
+/// Most devices that can be in flight at once in this process on the thread driver, from the machine's limits on
 /// threads (`kernel.pid_max`, `kernel.threads-max`) and memory mappings (`vm.max_map_count`).
 pub fn devices_at_once() -> Option<u64> {
     let read = |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };

@@ -119,12 +119,15 @@ pub fn sockets(cli: &Cli) -> Result<Done, String> {
     let common = cli.common.clone();
     let device_keys = device_keys(common.config.as_deref())?;
     let bin = cluster::find_scout_server(common.scout_server.as_deref())?;
-    let fds = limits::raise_descriptor_limit().map_err(|e| format!("cannot raise the open-file limit: {e}"))?;
     let needed = limits::descriptors_needed(common.devices);
-    let raised = if fds.now > fds.before {
-        format!("raised from {}", fds.before)
-    } else {
-        "already the hard limit".to_owned()
+    let fds = limits::raise_descriptor_limit(needed).map_err(|e| format!("cannot raise the open-file limit: {e}"))?;
+    let raised = match (fds.now > fds.before, fds.hard > fds.hard_before) {
+        (_, true) => format!(
+            "raised from {}, hard limit raised from {} to {}",
+            fds.before, fds.hard_before, fds.hard
+        ),
+        (true, false) => format!("raised from {}", fds.before),
+        (false, false) => "already the hard limit".to_owned(),
     };
     say(
         common.json,
@@ -135,12 +138,23 @@ pub fn sockets(cli: &Cli) -> Result<Done, String> {
             limits::DESCRIPTORS_PER_DEVICE
         ),
     );
-    if fds.now < needed {
+    if fds.hard < needed {
+        say(
+            common.json,
+            format_args!(
+                "note: the hard limit {} could not be raised to {needed} (that needs CAP_SYS_RESOURCE); the proxies inside this process share it (3 descriptors per device in flight: its socket and the proxy's two)",
+                fds.hard
+            ),
+        );
+    }
+    // The loop driver keeps its calls within the limit (below); threads do not.
+    if fds.now < needed && common.driver == cli::DriverChoice::Threads {
         say(
             common.json,
             "note: the limit is below that; in a storm where every device is in flight at once, connections may fail with \"Too many open files\" (raise the hard limit: ulimit -Hn, /etc/security/limits.conf)",
         );
     }
+    limits::watch_threads().map_err(|e| format!("cannot start the thread that counts threads: {e}"))?;
     std::fs::create_dir_all(&common.png_dir).map_err(|e| format!("{}: {e}", common.png_dir.display()))?;
     let dir = tempfile::Builder::new()
         .prefix("scoutlb-fleet-cluster")
@@ -184,16 +198,31 @@ pub fn sockets(cli: &Cli) -> Result<Done, String> {
         | Scenario::Relocate { .. } => common.devices,
         Scenario::ServerDown { .. } | Scenario::Drain { .. } => common.devices.div_ceil(usize::from(common.servers)),
     };
-    limits::check_at_once(at_once, cli.scenario.name())?;
+    // Only the thread driver starts threads per device; `refused` always runs on it.
+    if common.driver == cli::DriverChoice::Threads || matches!(cli.scenario, Scenario::Refused { .. }) {
+        limits::check_at_once(at_once, cli.scenario.name())?;
+    }
     let mut ctx = Context::new(common.clone(), db, spec, device_keys);
+    ctx.calls_at_once = limits::calls_at_once(fds.now);
+    if common.driver == cli::DriverChoice::Loop && ctx.calls_at_once < common.devices {
+        say(
+            common.json,
+            format_args!(
+                "the loop keeps at most {} calls in flight at once ({} descriptors each); a device due beyond waits for its turn, and its wait counts in its time",
+                ctx.calls_at_once,
+                limits::DESCRIPTORS_PER_DEVICE
+            ),
+        );
+    }
     let title = format!(
-        "{}: {} devices, {} servers, {}, {}, window {}",
+        "{}: {} devices, {} servers, {}, {}, window {}, {}",
         cli.scenario.name(),
         common.devices,
         common.servers,
         ctx.db.describe(),
         ctx.transport(),
-        humantime::format_duration(common.window)
+        humantime::format_duration(common.window),
+        ctx.driver_name(&cli.scenario)
     );
     say(common.json, &title);
     let mut reports = Vec::new();

@@ -427,3 +427,65 @@ fn a_small_model_run_agrees_with_a_small_socket_run() {
         assert!(dir.path().join(png).is_file(), "{png}");
     }
 }
+
+/// Runs a boot storm of 1,000 devices all at once (`--window 0`) on `driver`; its stdout.
+fn all_at_once(driver: &str) -> Option<String> {
+    let bin = scout_server()?;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(FLEET)
+        .args(["--devices", "1000", "--window", "0", "--driver", driver, "--png-dir"])
+        .arg(dir.path())
+        .arg("--scout-server")
+        .arg(&bin)
+        .args(["boot-storm", "--defaults", "spread"])
+        .output()
+        .expect("run scoutlb-fleet");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}");
+    Some(stdout)
+}
+
+/// The value of the figure `name` in a report printed on `stdout`.
+fn figure_of(stdout: &str, name: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.split(" | ").next().map(str::trim_end) == Some(name))
+        .unwrap_or_else(|| panic!("no figure {name:?} in:\n{stdout}"));
+    line.split(" | ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_loop_driver_runs_a_thousand_calls_at_once_on_a_few_threads() {
+    let Some(out) = all_at_once("loop") else { return };
+    // Hundreds of calls were in flight together, and the process kept its fixed threads: main,
+    // the thread counter, the placement sampler, the proxies' runtime, the servers' output
+    // readers (11 in all); none per device.
+    assert!(
+        figure_of(&out, "most calls in flight at once (loop driver, so far)") >= 100.0,
+        "{out}"
+    );
+    assert!(
+        figure_of(&out, "peak threads of this process (sampled every 20 ms)") <= 16.0,
+        "{out}"
+    );
+}
+
+#[test]
+fn the_thread_driver_starts_a_thread_per_device_in_flight() {
+    // The same storm on threads: the thread count sees them (and the thread driver keeps working).
+    let Some(out) = all_at_once("threads") else { return };
+    assert!(
+        figure_of(&out, "peak threads of this process (sampled every 20 ms)") >= 1000.0,
+        "{out}"
+    );
+    assert!(out.contains("a thread per device"), "{out}");
+}

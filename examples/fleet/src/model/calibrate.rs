@@ -141,7 +141,10 @@ pub fn run(cli: &Cli) -> Result<bool, String> {
         common.model.calibrate = false;
         common.model.model = true;
         // The socket fleet's devices share one process: the model is told how fast it goes.
-        common.model.model_fleet_rate = common.model.model_fleet_rate.or(Some(crate::model::SOCKET_FLEET_RATE));
+        common.model.model_fleet_rate = common
+            .model
+            .model_fleet_rate
+            .or(Some(crate::model::socket_fleet_rate(common.driver)));
         let at = Cli {
             common: common.clone(),
             scenario: cli.scenario.clone(),

@@ -48,8 +48,8 @@ pub struct Options {
     #[arg(long, global = true, default_value_t = DEFAULT_QUEUE)]
     pub model_queue: usize,
     /// Calls per second the devices can begin together (default: no limit, as real devices each
-    /// on its own CPU); --calibrate uses the socket fleet's own rate on this machine,
-    /// SOCKET_FLEET_RATE, unless this is given.
+    /// on its own CPU); --calibrate uses the socket fleet's own rate on this machine and driver
+    /// (LOOP_FLEET_RATE or THREAD_FLEET_RATE), unless this is given.
     #[arg(long, global = true)]
     pub model_fleet_rate: Option<f64>,
     /// Time a modelled server takes to start again (restart, return after an outage), in ms.
@@ -70,9 +70,21 @@ pub const DEFAULT_SPREAD: f64 = 0.5;
 /// Default of `--model-connect-ms`: a loopback connect through the counting proxy.
 pub const DEFAULT_CONNECT_MS: f64 = 0.1;
 /// Calls per second the socket fleet's devices begin together in one process on the shared
-/// 2-core development machine (thread starts, connections, state-file writes; measured, README):
-/// the rate `--calibrate` gives the model unless `--model-fleet-rate` is set.
-pub const SOCKET_FLEET_RATE: f64 = 1000.0;
+/// 2-core development machine on the thread driver (thread starts, connections, state-file
+/// writes; measured, README): the rate `--calibrate --driver threads` gives the model unless
+/// `--model-fleet-rate` is set.
+pub const THREAD_FLEET_RATE: f64 = 1000.0;
+/// The same on the loop driver (one loop thread: 3,334 devices of a killed server back in
+/// 0.75–0.82 s, 1,000 in 0.22–0.25 s; measured, README): the rate of `--calibrate`.
+pub const LOOP_FLEET_RATE: f64 = 4000.0;
+
+/// The socket fleet's own rate on `driver`, which `--calibrate` gives the model.
+pub fn socket_fleet_rate(driver: crate::cli::DriverChoice) -> f64 {
+    match driver {
+        crate::cli::DriverChoice::Loop => LOOP_FLEET_RATE,
+        crate::cli::DriverChoice::Threads => THREAD_FLEET_RATE,
+    }
+}
 /// Default of `--model-queue`: the listen backlog of scout-server and of the tool's proxies.
 pub const DEFAULT_QUEUE: usize = 4096;
 /// Default of `--model-restart-ms`: a scout-server's start until it answers, measured (README).

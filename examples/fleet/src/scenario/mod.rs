@@ -16,8 +16,9 @@ use serde_json::{Map, Value, json};
 
 use crate::chart::Panel;
 use crate::cli::Common;
+use crate::cli::DriverChoice;
 use crate::cluster::{self, Cluster, Database, ServerSpec};
-use crate::fleet::{Action, Backoff, DeviceSetup, Fleet, Outcome};
+use crate::fleet::{Action, Backoff, DeviceSetup, Driver, Fleet, Outcome};
 use crate::limits;
 use crate::report::{Report, Unit};
 use crate::stats::{ms, percentile};
@@ -36,6 +37,8 @@ pub struct Context {
     pub spec: ServerSpec,
     /// The devices' configuration keys from `--config` (empty without it).
     pub device_keys: Arc<Map<String, Value>>,
+    /// Most calls in flight at once on the loop driver (from the open-file limit).
+    pub calls_at_once: usize,
     clusters: u32,
 }
 
@@ -55,6 +58,7 @@ impl Context {
             db,
             spec,
             device_keys: Arc::new(device_keys),
+            calls_at_once: usize::MAX,
             clusters: 0,
         }
     }
@@ -85,6 +89,26 @@ impl Context {
             Some(d) => d.clone(),
             None if std::path::Path::new("/dev/shm").is_dir() => "/dev/shm".into(),
             None => std::env::temp_dir(),
+        }
+    }
+
+    /// The driver of the devices' calls (`--driver`, `--loop-threads`).
+    pub fn driver(&self) -> Driver {
+        match self.common.driver {
+            DriverChoice::Loop => Driver::Loop {
+                threads: usize::from(self.common.loop_threads),
+                most: self.calls_at_once,
+            },
+            DriverChoice::Threads => Driver::Threads,
+        }
+    }
+
+    /// The driver as the title names it; `refused` runs on threads whatever `--driver` says.
+    pub fn driver_name(&self, scenario: &crate::cli::Scenario) -> String {
+        match (scenario, self.driver()) {
+            (crate::cli::Scenario::Refused { .. }, _) | (_, Driver::Threads) => "a thread per device".into(),
+            (_, Driver::Loop { threads: 1, .. }) => "event loop (1 thread)".into(),
+            (_, Driver::Loop { threads, .. }) => format!("event loop ({threads} threads)"),
         }
     }
 
@@ -149,14 +173,16 @@ pub fn prepare(
     default_of: &dyn Fn(usize) -> usize,
 ) -> Result<Fleet, String> {
     let list = fetch_list(cluster, setup)?;
-    Fleet::prepare(
+    let mut fleet = Fleet::prepare(
         &ctx.state_dir(),
         ctx.common.devices,
         &cluster.addresses(),
         &list,
         default_of,
         setup,
-    )
+    )?;
+    fleet.set_driver(ctx.driver());
+    Ok(fleet)
 }
 
 /// Boots `fleet` over the window; the window's start and the outcomes.
@@ -259,10 +285,25 @@ pub fn traffic_rows(report: &mut Report, cluster: &Cluster) {
     }
 }
 
-/// The peak resident memory row, and thread spawns that failed (if any).
+/// The rows of the process: its peak resident memory and threads, the most calls in flight at
+/// once (loop driver), the machine's load, and thread spawns that failed (if any).
 pub fn process_rows(report: &mut Report, fleet: &Fleet) {
     if let Some(kib) = limits::peak_rss_kib() {
         report.row("peak RSS of this process (VmHWM)", kib as f64 / 1024.0, Unit::Mib);
+    }
+    if let Some(n) = limits::peak_threads() {
+        report.row(
+            "peak threads of this process (sampled every 20 ms)",
+            n as f64,
+            Unit::Count,
+        );
+    }
+    if matches!(fleet.driver(), Driver::Loop { .. }) {
+        report.row(
+            "most calls in flight at once (loop driver, so far)",
+            crate::fleet::most_in_flight() as f64,
+            Unit::Count,
+        );
     }
     if let Some(load) = limits::load_average() {
         report.row("load average of the machine (1 min) at the end", load, Unit::Ratio);
@@ -274,7 +315,9 @@ pub fn process_rows(report: &mut Report, fleet: &Fleet) {
             Unit::Count,
         );
     }
-    report.invariant("every device thread started", fleet.spawn_failures == 0);
+    if fleet.driver() == Driver::Threads {
+        report.invariant("every device thread started", fleet.spawn_failures == 0);
+    }
 }
 
 /// Where the x axis of a run's pictures starts: `origin` (seconds since the start), named by
