@@ -296,3 +296,18 @@ def test_the_asyncio_agent_example_fails_over(make_scout_server: Callable[[], Sc
     assert agent.returncode == 0, err
     assert f"lost {a.address}" in out, out
     assert f"connected to {b.address}" in out, out
+
+
+def test_a_name_of_the_hosts_file_is_resolved_on_the_loop(scout_server: ScoutServer) -> None:
+    # localhost comes from the hosts file: no name server is asked (none off loopback ever is).
+    async def main() -> tuple[scoutlb.Connected, int, int]:
+        client = AsyncClient(scoutlb.Client(servers=[f"localhost:{scout_server.port}"]))
+        before = threads()
+        connected = await client.connect()
+        return connected, before, threads()
+
+    connected, before, after = run(main())
+    # Reached by its name; the server then names itself (`self`) by its address.
+    assert connected.reached == Server("localhost", scout_server.port)
+    assert connected.server == scout_server.server
+    assert after <= before + 1  # the live server's own thread for the request, at most

@@ -83,6 +83,25 @@ static void test_a_refused_server_then_a_live_one(void) {
     tl_http_stop(live);
 }
 
+/* A name of the hosts file (localhost) is resolved by the call itself (no name server is asked). */
+static void test_a_name_of_the_hosts_file(void) {
+    struct tl_http_server *live = tl_http_start(TL_SERVE, 200, "");
+    char body[256], json[256], want[64];
+    snprintf(body, sizeof body, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u}]}", tl_http_port(live));
+    CHECK(tl_http_set_body(live, body));
+    snprintf(json, sizeof json, "{\"servers\": [\"localhost:%u\"]}", tl_http_port(live));
+    struct scoutlb_client *client = tl_client(json);
+    struct scoutlb_call *call = NULL;
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    drive(call);
+    struct scoutlb_connected connected;
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
+    snprintf(want, sizeof want, "localhost:%u", tl_http_port(live));
+    CHECK(strcmp(connected.reached, want) == 0);
+    scoutlb_client_free(client);
+    tl_http_stop(live);
+}
+
 static void test_all_refused_names_the_attempts(void) {
     char json[256];
     snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\", \"127.0.0.1:%u\"]}", tl_refused_port(),
@@ -271,6 +290,7 @@ int main(int argc, char **argv) {
     (void)argv;
     test_a_refused_server_then_a_live_one();
     test_all_refused_names_the_attempts();
+    test_a_name_of_the_hosts_file();
     test_cancel_and_free();
     test_bad_arguments_and_refused_probes();
     test_the_agents_own_probe_runs_on_the_loop();
