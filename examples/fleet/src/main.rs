@@ -198,8 +198,8 @@ pub fn sockets(cli: &Cli) -> Result<Done, String> {
         | Scenario::Relocate { .. } => common.devices,
         Scenario::ServerDown { .. } | Scenario::Drain { .. } => common.devices.div_ceil(usize::from(common.servers)),
     };
-    // Only the thread driver starts threads per device; `refused` always runs on it.
-    if common.driver == cli::DriverChoice::Threads || matches!(cli.scenario, Scenario::Refused { .. }) {
+    // Only the thread driver starts threads per device.
+    if common.driver == cli::DriverChoice::Threads {
         limits::check_at_once(at_once, cli.scenario.name())?;
     }
     let mut ctx = Context::new(common.clone(), db, spec, device_keys);

@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rustix::buffer::spare_capacity;
 use rustix::event::Timespec;
@@ -326,19 +326,13 @@ fn end_try(
 /// when there is none (it succeeded, it is not a retrying action, the error is final, or the
 /// next try would come after its time limit).
 ///
-/// With jitter it is `connect_with_retry`'s schedule: `Client::backoff` (the retry profile's
-/// waits, with their jitter) while the profile retries again. A refusal ends it: the refusal's
-/// slower wait is the blocking retry's own, which is why `refused` runs on threads.
+/// With jitter it is `connect_with_retry`'s own decision, `Client::retry_wait` (the retry
+/// profile's waits with their jitter, a refused device's slower wait, the failed try recorded).
 fn retry_wait(task: &Task<'_>, action: Action, result: &scoutlb::Result<Connected>) -> Option<Duration> {
     let (client, _) = task.begun.as_ref()?;
     let n = task.tries.saturating_sub(1);
     let (wait, until) = match (action, result) {
-        (Action::RetryJitter { until }, Err(scoutlb::Error::AllFailed(_))) => {
-            if !client.config().retry.retries_again(task.tries, None, SystemTime::now()) {
-                return None;
-            }
-            (client.backoff(n), until)
-        }
+        (Action::RetryJitter { until }, Err(e)) => (client.retry_wait(task.tries, e)?, until),
         (
             Action::RetryHerd { backoff, until },
             Err(scoutlb::Error::AllFailed(_) | scoutlb::Error::DeviceRefused { .. }),

@@ -82,9 +82,6 @@ fn one(
     let k = cluster.len();
     let setup = ctx.setup(None, Some(backoff));
     let mut fleet = prepare(ctx, &cluster, &setup, &|i| i % k)?;
-    // A refused device's slower wait is the blocking retry's own (the event-loop driver has no
-    // retrying call): this scenario runs on threads.
-    fleet.set_driver(crate::fleet::Driver::Threads);
     let sampler = sample(&fleet, t0);
     let n = fleet.len();
     let who = arrivals(n, ctx.common.window, seed);
