@@ -222,7 +222,7 @@ pub fn sockets(cli: &Cli) -> Result<Done, String> {
         ctx.db.describe(),
         ctx.transport(),
         humantime::format_duration(common.window),
-        ctx.driver_name(&cli.scenario)
+        ctx.driver_name()
     );
     say(common.json, &title);
     let mut reports = Vec::new();

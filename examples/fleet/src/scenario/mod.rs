@@ -103,12 +103,12 @@ impl Context {
         }
     }
 
-    /// The driver as the title names it; `refused` runs on threads whatever `--driver` says.
-    pub fn driver_name(&self, scenario: &crate::cli::Scenario) -> String {
-        match (scenario, self.driver()) {
-            (_, Driver::Threads) => "a thread per device".into(),
-            (_, Driver::Loop { threads: 1, .. }) => "event loop (1 thread)".into(),
-            (_, Driver::Loop { threads, .. }) => format!("event loop ({threads} threads)"),
+    /// The driver as the title names it.
+    pub fn driver_name(&self) -> String {
+        match self.driver() {
+            Driver::Threads => "a thread per device".into(),
+            Driver::Loop { threads: 1, .. } => "event loop (1 thread)".into(),
+            Driver::Loop { threads, .. } => format!("event loop ({threads} threads)"),
         }
     }
 
