@@ -79,13 +79,13 @@ CREATE INDEX IF NOT EXISTS scout_devices_at ON scout_devices (at);
 /// check-ins, of a version before the loads).
 pub const LOAD_COLUMNS: [(&str, &str); 2] = [("weight", "INTEGER"), ("load_window_ms", "BIGINT")];
 
-/// One check-in to write: `device` asked this server `age_ms` milliseconds before the write.
+/// One check-in to write: `device` asked this server at `at_ms`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Visit {
     /// The device id (its `Scout-Device-Id`).
     pub device: String,
-    /// How long before the write it asked, in ms.
-    pub age_ms: i64,
+    /// When it asked (database clock, ms since the Unix epoch).
+    pub at_ms: i64,
 }
 
 /// One row of `scout_relocations`: `device` belongs on server `target`, moving `mode` (`online`
@@ -194,8 +194,8 @@ pub trait Backend: Send {
     fn relocate(&mut self, rows: &[Relocation]) -> DbResult<()>;
     /// Deletes the rows of `devices` whose target is still `target`; how many went.
     fn arrived(&mut self, devices: &[String], target: &str) -> DbResult<u64>;
-    /// Records in one transaction that `visits` checked in at `server` (at the database clock
-    /// less their age), unless the table has a later check-in of the device.
+    /// Records in one transaction that `visits` checked in at `server`, unless the table has a
+    /// later check-in of the device.
     fn check_in(&mut self, server: &str, visits: &[Visit]) -> DbResult<()>;
     /// The number of devices whose last check-in is younger than `window_ms`, per server id.
     fn loads(&mut self, window_ms: i64) -> DbResult<Vec<(String, u64)>>;
@@ -295,6 +295,11 @@ impl Database {
     /// Drops the instructions of `devices` that reached `target`.
     pub fn arrived(&mut self, devices: &[String], target: &str) -> DbResult<u64> {
         self.with(|db| db.arrived(devices, target))
+    }
+
+    /// Reads the database clock (ms since the Unix epoch).
+    pub fn now_ms(&mut self) -> DbResult<i64> {
+        self.with(|db| db.now_ms())
     }
 
     /// Records the check-ins `visits` at `server`.

@@ -76,13 +76,35 @@ impl CheckIns {
     }
 }
 
-/// A batch of check-ins as rows to write at `now`: each device with the age of its check-in.
-pub fn visits(batch: &HashMap<String, Instant>, now: Instant) -> Vec<Visit> {
+/// The database clock read at one instant of this process's clock: it turns the instants of
+/// check-ins into database times, so that check-ins at different servers compare in time.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// The database clock (ms since the Unix epoch) at `at`.
+    pub db_ms: i64,
+    /// The instant it was read (the middle of the query).
+    pub at: Instant,
+}
+
+impl Clock {
+    /// The database time of `instant`.
+    pub fn db_time(&self, instant: Instant) -> i64 {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if instant >= self.at {
+            self.db_ms.saturating_add(ms(instant - self.at))
+        } else {
+            self.db_ms.saturating_sub(ms(self.at - instant))
+        }
+    }
+}
+
+/// A batch of check-ins as rows to write: each device with the database time of its check-in.
+pub fn visits(batch: &HashMap<String, Instant>, clock: Clock) -> Vec<Visit> {
     batch
         .iter()
         .map(|(device, at)| Visit {
             device: device.clone(),
-            age_ms: i64::try_from(now.saturating_duration_since(*at).as_millis()).unwrap_or(i64::MAX),
+            at_ms: clock.db_time(*at),
         })
         .collect()
 }
@@ -147,7 +169,7 @@ impl Counter {
         }
         let batch = self.check_ins.take();
         if !batch.is_empty()
-            && let Err(e) = self.db.check_in(&self.self_id, &visits(&batch, Instant::now()))
+            && let Err(e) = self.write(&batch)
         {
             let waiting = batch.len();
             self.check_ins.put_back(batch);
@@ -180,6 +202,17 @@ impl Counter {
             self.last_log = None;
         }
         true
+    }
+
+    /// Writes `batch` at the database times of its check-ins (the clock read first).
+    fn write(&mut self, batch: &HashMap<String, Instant>) -> db::DbResult<()> {
+        let before = Instant::now();
+        let db_ms = self.db.now_ms()?;
+        let clock = Clock {
+            db_ms,
+            at: before + before.elapsed() / 2,
+        };
+        self.db.check_in(&self.self_id, &visits(batch, clock))
     }
 
     /// Logs a failure: the first of a run, then one every [`REPEAT_LOG`].
@@ -230,18 +263,22 @@ mod tests {
         check_ins.note_at("d1", t0 + Duration::from_millis(700));
         check_ins.note_at("d1", t0 + Duration::from_millis(100));
         let batch = check_ins.take();
-        let mut rows = visits(&batch, t0 + Duration::from_millis(1000));
+        let clock = Clock {
+            db_ms: 50_000,
+            at: t0 + Duration::from_millis(500),
+        };
+        let mut rows = visits(&batch, clock);
         rows.sort_by(|a, b| a.device.cmp(&b.device));
         assert_eq!(
             rows,
             [
                 Visit {
                     device: "d1".into(),
-                    age_ms: 300
+                    at_ms: 50_200
                 },
                 Visit {
                     device: "d2".into(),
-                    age_ms: 700
+                    at_ms: 49_800
                 }
             ]
         );
@@ -282,9 +319,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let mut db = Database::new(path.to_str().unwrap());
+        let now = db.now_ms().unwrap();
         let visit = |device: &str, age_ms| Visit {
             device: device.into(),
-            age_ms,
+            at_ms: now - age_ms,
         };
         db.check_in("a", &[visit("d1", 0), visit("d2", 0), visit("d3", 0)])
             .unwrap();

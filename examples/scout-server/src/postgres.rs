@@ -231,15 +231,13 @@ impl Backend for Postgres {
     fn check_in(&mut self, server: &str, visits: &[Visit]) -> DbResult<()> {
         // One statement for the whole batch: a boot storm's thousands of rows in one round trip.
         let devices: Vec<&str> = visits.iter().map(|v| v.device.as_str()).collect();
-        let ages: Vec<i64> = visits.iter().map(|v| v.age_ms).collect();
+        let times: Vec<i64> = visits.iter().map(|v| v.at_ms).collect();
         self.client.execute(
-            &format!(
-                "INSERT INTO scout_devices (device, server, at)
-                 SELECT device, $2, {NOW} - age FROM UNNEST($1::TEXT[], $3::BIGINT[]) AS v (device, age)
-                 ON CONFLICT (device) DO UPDATE SET server = excluded.server, at = excluded.at
-                 WHERE excluded.at >= scout_devices.at"
-            ),
-            &[&devices, &server, &ages],
+            "INSERT INTO scout_devices (device, server, at)
+             SELECT device, $2, at FROM UNNEST($1::TEXT[], $3::BIGINT[]) AS v (device, at)
+             ON CONFLICT (device) DO UPDATE SET server = excluded.server, at = excluded.at
+             WHERE excluded.at >= scout_devices.at",
+            &[&devices, &server, &times],
         )?;
         Ok(())
     }

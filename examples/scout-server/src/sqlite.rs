@@ -242,13 +242,13 @@ impl Backend for Sqlite {
     fn check_in(&mut self, server: &str, visits: &[Visit]) -> DbResult<()> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
-            let mut stmt = tx.prepare_cached(&format!(
-                "INSERT INTO scout_devices (device, server, at) VALUES (?1, ?2, {NOW} - ?3)
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO scout_devices (device, server, at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (device) DO UPDATE SET server = excluded.server, at = excluded.at
-                 WHERE excluded.at >= scout_devices.at"
-            ))?;
+                 WHERE excluded.at >= scout_devices.at",
+            )?;
             for visit in visits {
-                stmt.execute(params![visit.device, server, visit.age_ms])?;
+                stmt.execute(params![visit.device, server, visit.at_ms])?;
             }
         }
         tx.commit()?;
@@ -319,11 +319,12 @@ mod tests {
         db.register_new(me).unwrap();
         let snapshot = db.live(60_000).unwrap();
         assert_eq!(snapshot.servers[1].weight, Some(7));
+        let at_ms = db.now_ms().unwrap();
         db.check_in(
             "new",
             &[Visit {
                 device: "d".into(),
-                age_ms: 0,
+                at_ms,
             }],
         )
         .unwrap();
