@@ -292,14 +292,102 @@ fn a_client_on_an_overloaded_server_plans_the_move_to_the_lighter_one() {
 }
 
 #[test]
+fn a_signed_list_signs_the_loads() {
+    let (dir, db) = sqlite_db();
+    let key = dir.path().join("list.key");
+    let out = Command::new(BIN).arg("keygen").arg(&key).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let public = scoutlb::PublicKey::from_base64(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let a = Server::launch(&db, &["--id", "a", "--list-key", key.to_str().unwrap()]);
+    let b = Server::launch(&db, &["--id", "b", "--list-key", key.to_str().unwrap()]);
+    assert_eq!(check_in(&a, Some("d1")), 200);
+    assert_eq!(check_in(&a, Some("d2")), 200);
+    wait_for_loads(&[&a, &b], &[("a", 2), ("b", 0)]);
+    // What a device with list_keys takes: the signed payload, with the loads in it.
+    let (_, _, body) = b.get("/scout/v1/servers");
+    let list = scoutlb::ServerList::from_json(body.as_bytes()).unwrap();
+    let trust = scoutlb::Trust {
+        keys: vec![public],
+        min_version: 0,
+        now: std::time::SystemTime::now(),
+    };
+    let checked = trust.check(&list).unwrap();
+    let signed: Vec<_> = checked.entries().iter().map(|e| e.load).collect();
+    assert_eq!(signed, [Some(2), Some(0)]);
+    // The version is the membership generation, loads or not.
+    assert_eq!(Some(checked.proof().unwrap().version), list.generation());
+}
+
+/// Sends `GET /scout/v1/servers` as each of `devices` on one keep-alive connection (pipelined,
+/// the last with `Connection: close`); how many answers were `200`.
+fn pipelined_check_ins(server: &Server, devices: Vec<String>) -> usize {
+    let mut stream = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let last = devices.len() - 1;
+        let mut out = Vec::new();
+        for (i, device) in devices.iter().enumerate() {
+            let close = if i == last { "Connection: close\r\n" } else { "" };
+            write!(
+                out,
+                "GET /scout/v1/servers HTTP/1.1\r\nHost: x\r\nScout-Device-Id: {device}\r\n{close}\r\n"
+            )
+            .unwrap();
+        }
+        writer.write_all(&out).unwrap();
+    });
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    sender.join().unwrap();
+    raw.matches("HTTP/1.1 200 OK\r\n").count()
+}
+
+/// 10,000 devices ask server `a` of two on `db` at once; both servers count them all.
+fn boot_storm(db: &str, ids: [&str; 2]) {
+    const DEVICES: usize = 10_000;
+    const CONNECTIONS: usize = 8;
+    let a = Server::launch(db, &["--id", ids[0]]);
+    let b = Server::launch(db, &["--id", ids[1]]);
+    let start = Instant::now();
+    let served: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..CONNECTIONS)
+            .map(|c| {
+                let devices = (c..DEVICES)
+                    .step_by(CONNECTIONS)
+                    .map(|i| format!("dev-{i:05}"))
+                    .collect();
+                let a = &a;
+                scope.spawn(move || pipelined_check_ins(a, devices))
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    let asked = start.elapsed();
+    assert_eq!(served, DEVICES);
+    wait_for_loads(&[&a, &b], &[(ids[0], DEVICES as u64), (ids[1], 0)]);
+    // A figure for the README, shown with --nocapture.
+    println!(
+        "{db}: {DEVICES} devices asked in {asked:.2?} on {CONNECTIONS} connections; counted by both servers after {:.2?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_boot_storm_of_10000_devices_is_counted() {
+    let (_dir, db) = sqlite_db();
+    boot_storm(&db, ["a", "b"]);
+}
+
+#[test]
 fn postgres_servers_publish_loads_and_weights() {
     if !PostgresServer::installed() {
         return;
     }
     let pg = PostgresServer::start().unwrap_or_else(|e| panic!("{e}"));
     let url = pg.url();
-    let a = Server::launch(&url, &["--id", "pg-a", "--weight", "2"]);
-    let b = Server::launch(&url, &["--id", "pg-b"]);
+    let mut a = Server::launch(&url, &["--id", "pg-a", "--weight", "2"]);
+    let mut b = Server::launch(&url, &["--id", "pg-b"]);
     for device in ["d1", "d2", "d3"] {
         assert_eq!(check_in(&a, Some(device)), 200);
     }
@@ -310,4 +398,7 @@ fn postgres_servers_publish_loads_and_weights() {
         field(&b.servers(), "weight"),
         [("pg-a".into(), Some(2)), ("pg-b".into(), None)]
     );
+    // A clean stop leaves the list at once; a storm on a new pair (other ids, other loads).
+    assert!(a.terminate().success() && b.terminate().success());
+    boot_storm(&url, ["pg-c", "pg-d"]);
 }
