@@ -32,6 +32,9 @@ pub const MAX_PENDING: usize = 100_000;
 /// How often, at most, a continuing database failure is logged again.
 const REPEAT_LOG: Duration = Duration::from_secs(5);
 
+/// A batch of at least this many devices is logged with the time its write took (a boot storm).
+const LOG_BATCH: usize = 1000;
+
 /// The check-ins at this server not yet written: the latest of each device.
 #[derive(Debug, Default)]
 pub struct CheckIns {
@@ -212,7 +215,15 @@ impl Counter {
             db_ms,
             at: before + before.elapsed() / 2,
         };
-        self.db.check_in(&self.self_id, &visits(batch, clock))
+        self.db.check_in(&self.self_id, &visits(batch, clock))?;
+        if batch.len() >= LOG_BATCH {
+            note!(
+                "loads: the check-ins of {} devices written in one transaction in {:.1?}",
+                batch.len(),
+                before.elapsed()
+            );
+        }
+        Ok(())
     }
 
     /// Logs a failure: the first of a run, then one every [`REPEAT_LOG`].
