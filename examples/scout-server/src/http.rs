@@ -353,8 +353,11 @@ impl Service {
                 }
                 Err(why) => Reply::error(409, &why).write_to(out, connection),
             },
-            (Face::Admin { .. }, Route::Status) => {
-                Reply::json(self.steering.status().to_string().into_bytes()).write_to(out, connection);
+            (Face::Admin { cluster }, Route::Status) => {
+                let mut status = self.steering.status();
+                // The load this server publishes for itself (behaviour.md, "Reference cluster").
+                status["load"] = cluster.as_ref().and_then(|c| c.listing.own_load()).into();
+                Reply::json(status.to_string().into_bytes()).write_to(out, connection);
             }
             (Face::Admin { .. }, Route::WrongMethod(method)) => {
                 Reply::error(405, &format!("this path takes {method}")).write_to(out, connection);

@@ -128,6 +128,15 @@ impl Listing {
         true
     }
 
+    /// The `load` the list served now gives this server; `None` while it carries no loads.
+    pub fn own_load(&self) -> Option<u64> {
+        let current = self.current();
+        let snapshot = current.snapshot.as_ref()?;
+        let loads = current.loads.as_ref()?.per_member(&snapshot.servers)?;
+        let me = snapshot.servers.iter().position(|m| m.id == self.self_id)?;
+        Some(loads[me])
+    }
+
     /// Whether the list served now names servers other than this one.
     pub fn has_peers(&self) -> bool {
         self.current()
@@ -292,8 +301,10 @@ mod tests {
         assert_eq!(list.generation(), Some(2));
         let served: Vec<_> = list.entries().iter().map(|e| e.load).collect();
         assert_eq!(served, [Some(1), Some(2)]);
+        assert_eq!(listing.own_load(), Some(1));
         // A new membership keeps the loads served.
         assert!(listing.publish(&snapshot(vec![member("b", "h", 2)], 3)));
+        assert_eq!(listing.own_load(), None, "a is not listed");
         let list = ServerList::from_json(&listing.current().reply.body).unwrap();
         assert_eq!(list.entries()[0].load, Some(2));
     }

@@ -172,6 +172,10 @@ fn a_drained_or_refused_device_is_not_counted() {
     assert!(undrained.status.success(), "{undrained:?}");
     // Asked as d1, counted already.
     wait_until("d1 is counted", || loads_as(&a, "d1") == expect(&[("a", 1)]));
+    // The status names the load too.
+    let status = Command::new(BIN).args(["status", &admin]).output().unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["load"], 1, "{status}");
     // Another tick or two: still only d1.
     std::thread::sleep(Duration::from_millis(2200));
     assert_eq!(loads_as(&a, "d1"), expect(&[("a", 1)]));
