@@ -41,11 +41,11 @@ pub use scoutlb_proto::{
     AddressError, Attempt, Call, Config, ConfigBuilder, Connect, Connected, DEFAULT_PORT, DEVICE_ID_HEADER,
     DHCP_LEASES_AUTO, Device, DnsFailure, DnsFailureKind, Draws, Effect, Error, ErrorKind, Evaluation, Event,
     EventSink, FIRST_CONTACT_HOST, FailReason, Finished, FirstContact, IniError, KEY_TABLE, KEYS, Key, ListError,
-    MAX_BODY_BYTES, MAX_ENTRIES, MAX_HOST_LEN, ManagerLoadBalancer, NESTED_KEYS, OrderMode, Outcome, Parsed, Plan,
-    ProbeKind, REBALANCE_KEYS, RETRY_KEYS, Ranking, RebalancePolicy, Result, RetryPolicy, RetryProfile, SCOUT_CA_DIR,
-    SCOUT_TLS_PORT, SEEDS_AFTER, STATE_FORMAT, Scheme, ScoutIni, Server, ServerEntry, ServerList, Setting, Severity,
-    State, Stay, Step, TlsFailure, TlsFailureKind, TlsVerify, balancer, dhcp_lease, failover_order, is_unprintable,
-    printable, race, rebalance, retry, spread_weight, steer,
+    MAX_BODY_BYTES, MAX_ENTRIES, MAX_HOST_LEN, MAX_WEIGHT, ManagerLoadBalancer, NESTED_KEYS, OrderMode, Outcome,
+    Parsed, Plan, ProbeKind, REBALANCE_KEYS, RETRY_KEYS, Ranking, RebalancePolicy, Result, RetryPolicy, RetryProfile,
+    SCOUT_CA_DIR, SCOUT_TLS_PORT, SEEDS_AFTER, STATE_FORMAT, Scheme, ScoutIni, Server, ServerEntry, ServerList,
+    Setting, Severity, State, Stay, Step, TlsFailure, TlsFailureKind, TlsVerify, balancer, dhcp_lease, failover_order,
+    is_unprintable, printable, race, rebalance, retry, spread_weight, steer,
 };
 pub use scoutlb_proto::{Proof, PublicKey, Signable, SigningKey, Trust, signed_list};
 pub use state::{Loaded, MAX_STATE_BYTES, STATE_LOCK_WAIT, StateFile};

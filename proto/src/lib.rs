@@ -51,7 +51,7 @@ pub use printable::{is_unprintable, printable};
 pub use rebalance::{Draws, Plan, RebalancePolicy, Stay};
 pub use scout_ini::{IniError, Place, ScoutIni, Setting};
 pub use server::{AddressError, DEFAULT_PORT, MAX_HOST_LEN, Server};
-pub use server_list::{ListError, MAX_BODY_BYTES, MAX_ENTRIES, ServerEntry, ServerList};
+pub use server_list::{ListError, MAX_BODY_BYTES, MAX_ENTRIES, MAX_WEIGHT, ServerEntry, ServerList};
 pub use signed_list::{Proof, PublicKey, Signable, SigningKey, Trust};
 pub use state::{FORMAT as STATE_FORMAT, Parsed, State};
 pub use steer::{DEVICE_ID_HEADER, drain_time, refusal_reason};

@@ -50,11 +50,16 @@ OPTIONS:
     --known-devices <FILE> serve only the devices this file names (one id a line, # comments);
                            others get 403; read again when it changes and on SIGHUP
     --admin <ADDR:PORT>    admin endpoint (drain, undrain, status, relocate) on this loopback address
+    --weight <N>           this server's capacity relative to its peers', 1 to 1000000, published as
+                           its \"weight\" in every server's list [default: none, which devices take as 1]
+    --load-window <S>      seconds a device's check-in counts in the \"load\" of the server it asked;
+                           every server of a cluster the same [default: 600]
     --garbage              test aid: answer /scout/v1/servers with 200 and a body that is not JSON
     -h, --help             print this help
 
 ENDPOINTS (HTTP, or HTTPS with --tls-cert):
-    GET /scout/v1/servers  200 {\"generation\":N,\"self\":ID,\"servers\":[{\"host\",\"id\",\"port\"}...]}
+    GET /scout/v1/servers  200 {\"generation\":N,\"self\":ID,
+                           \"servers\":[{\"host\",\"id\",\"port\",\"load\",\"weight\"}...]}
                            503 {\"draining\":true,...} + Retry-After while draining;
                            403 {\"refused\":REASON} to a device --known-devices does not name;
                            the list and \"relocate\":{\"to\",\"mode\"} to a relocated device
@@ -102,6 +107,10 @@ pub struct Options {
     pub known_devices: Option<PathBuf>,
     /// Loopback address of the admin endpoint; `None` has none.
     pub admin: Option<SocketAddr>,
+    /// The server's `weight` in the list; `None` publishes none.
+    pub weight: Option<u32>,
+    /// Seconds a check-in counts in a server's load.
+    pub load_window_s: u64,
 }
 
 /// The files of `--tls-cert` and `--tls-key`.
@@ -225,6 +234,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut drain_on_stop_s = 0;
     let mut known_devices = None;
     let mut admin = None;
+    let mut weight = None;
+    let mut load_window_s = crate::load::DEFAULT_WINDOW.as_secs();
 
     while let Some(arg) = args.next() {
         let (flag, inline) = split_flag(&arg);
@@ -256,6 +267,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             "--known-devices" => known_devices = Some(PathBuf::from(non_empty("--known-devices", value()?)?)),
             "--admin" => admin = Some(parse_admin(&value()?)?),
+            "--weight" => weight = Some(parse_weight(&value()?)?),
+            "--load-window" => load_window_s = parse_positive("--load-window", "seconds", &value()?)?,
             "--garbage" if inline.is_none() => garbage = true,
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -296,6 +309,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         drain_on_stop_s,
         known_devices,
         admin,
+        weight,
+        load_window_s,
     })))
 }
 
@@ -351,6 +366,18 @@ fn parse_retry_after(value: &str) -> Result<u64, String> {
         _ => Err(format!(
             "--retry-after wants a whole number of seconds from 1 to {MAX_RETRY_AFTER} \
              (devices take no longer one), not {value:?}"
+        )),
+    }
+}
+
+/// Parses a `--weight`: a whole number from 1 to [`scoutlb::MAX_WEIGHT`], as devices take it.
+fn parse_weight(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if n >= 1 && u64::from(n) <= scoutlb::MAX_WEIGHT => Ok(n),
+        _ => Err(format!(
+            "--weight wants a whole number from 1 to {} (this server's capacity relative to its \
+             peers'; devices refuse a list with any other weight), not {value:?}",
+            scoutlb::MAX_WEIGHT
         )),
     }
 }
@@ -590,6 +617,27 @@ mod tests {
         assert!(words(&["drain"]).unwrap_err().contains("--admin"));
         assert!(words(&["undrain", "h:9", "x"]).is_err());
         assert!(words(&["drain", "h:9", "--retry-after", "0"]).is_err());
+    }
+
+    #[test]
+    fn weight_and_load_window() {
+        let o = run(&["--db", "x"]).unwrap();
+        assert_eq!((o.weight, o.load_window_s), (None, 600));
+        let o = run(&["--db", "x", "--weight", "3", "--load-window=60"]).unwrap();
+        assert_eq!((o.weight, o.load_window_s), (Some(3), 60));
+        assert_eq!(
+            run(&["--db", "x", "--weight", "1000000"]).unwrap().weight,
+            Some(1_000_000)
+        );
+        for bad in ["0", "1000001", "-1", "1.5", "x", ""] {
+            let why = run(&["--db", "x", "--weight", bad]).unwrap_err();
+            assert!(why.contains("from 1 to 1000000"), "{bad}: {why}");
+        }
+        assert!(
+            run(&["--db", "x", "--load-window", "0"])
+                .unwrap_err()
+                .contains("--load-window wants a positive number of seconds")
+        );
     }
 
     #[test]

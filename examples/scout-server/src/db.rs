@@ -1,8 +1,10 @@
 //! The membership tables, behind one trait so that SQLite and PostgreSQL share the logic.
 //!
-//! Two membership tables, created when missing (and the relocation table, [`RELOCATION_SCHEMA`]):
-//! - `scout_servers (id, host, port, started_at, heartbeat_at)`: one row per registered server,
-//!   times in milliseconds since the Unix epoch by the database's clock.
+//! Two membership tables, created when missing (and the relocation table, [`RELOCATION_SCHEMA`],
+//! and the check-in table, [`LOAD_SCHEMA`]):
+//! - `scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms)`: one row
+//!   per registered server, times in milliseconds since the Unix epoch by the database's clock
+//!   (the last two columns, [`LOAD_COLUMNS`], are added to a table made before them).
 //! - `scout_generation (singleton, value)`: one row whose `value` goes up by one in the same
 //!   transaction as every change of membership: a registration, a clean exit, or the removal
 //!   (pruning) of rows whose heartbeat aged past the window. `generation` in the served list is
@@ -59,6 +61,33 @@ CREATE TABLE IF NOT EXISTS scout_relocations (
 );
 ";
 
+/// The check-in table (behaviour.md, "Reference cluster", "Loads and weights"), created when
+/// missing, also in a database made before it existed: `scout_devices (device, server, at)`, one
+/// row per device, naming the server of its most recent check-in and when it was (database
+/// clock, ms since the Unix epoch).
+pub const LOAD_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS scout_devices (
+    device TEXT PRIMARY KEY,
+    server TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scout_devices_at ON scout_devices (at);
+";
+
+/// The columns of `scout_servers` added with the loads, each with its SQL type: a server's
+/// `--weight` (NULL: none) and its `--load-window` in ms (NULL: a server that does not count its
+/// check-ins, of a version before the loads).
+pub const LOAD_COLUMNS: [(&str, &str); 2] = [("weight", "INTEGER"), ("load_window_ms", "BIGINT")];
+
+/// One check-in to write: `device` asked this server at `at_ms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Visit {
+    /// The device id (its `Scout-Device-Id`).
+    pub device: String,
+    /// When it asked (database clock, ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
 /// One row of `scout_relocations`: `device` belongs on server `target`, moving `mode` (`online`
 /// or `offline`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +111,10 @@ pub struct Member {
     pub port: u16,
     /// Time of first registration (ms since the Unix epoch, database clock); orders the list.
     pub started_at: i64,
+    /// Its `--weight`, published as the entries' `weight`; `None` publishes none (= 1).
+    pub weight: Option<u32>,
+    /// Its `--load-window` in ms; `None` for a server that does not count its check-ins.
+    pub load_window_ms: Option<i64>,
 }
 
 /// One row of `scout_servers` with its last heartbeat.
@@ -161,6 +194,13 @@ pub trait Backend: Send {
     fn relocate(&mut self, rows: &[Relocation]) -> DbResult<()>;
     /// Deletes the rows of `devices` whose target is still `target`; how many went.
     fn arrived(&mut self, devices: &[String], target: &str) -> DbResult<u64>;
+    /// Records in one transaction that `visits` checked in at `server`, unless the table has a
+    /// later check-in of the device.
+    fn check_in(&mut self, server: &str, visits: &[Visit]) -> DbResult<()>;
+    /// The number of devices whose last check-in is younger than `window_ms`, per server id.
+    fn loads(&mut self, window_ms: i64) -> DbResult<Vec<(String, u64)>>;
+    /// Deletes the check-ins `window_ms` old or older; how many went.
+    fn forget_devices(&mut self, window_ms: i64) -> DbResult<u64>;
 }
 
 /// Opens a backend for `target`: a `postgres://` or `postgresql://` URL, else a SQLite file path.
@@ -209,17 +249,12 @@ impl Database {
         result
     }
 
-    /// Registers a new server now: its `started_at` is the database clock.
-    pub fn register_new(&mut self, id: &str, host: &str, port: u16) -> DbResult<Member> {
+    /// Registers `me` as a new server now: its `started_at` becomes the database clock.
+    pub fn register_new(&mut self, mut me: Member) -> DbResult<Member> {
         self.with(|db| {
-            let member = Member {
-                id: id.to_owned(),
-                host: host.to_owned(),
-                port,
-                started_at: db.now_ms()?,
-            };
-            db.register(&member)?;
-            Ok(member)
+            me.started_at = db.now_ms()?;
+            db.register(&me)?;
+            Ok(me)
         })
     }
 
@@ -262,6 +297,26 @@ impl Database {
         self.with(|db| db.arrived(devices, target))
     }
 
+    /// Reads the database clock (ms since the Unix epoch).
+    pub fn now_ms(&mut self) -> DbResult<i64> {
+        self.with(|db| db.now_ms())
+    }
+
+    /// Records the check-ins `visits` at `server`.
+    pub fn check_in(&mut self, server: &str, visits: &[Visit]) -> DbResult<()> {
+        self.with(|db| db.check_in(server, visits))
+    }
+
+    /// Reads the loads of every server, counting the check-ins younger than `window_ms`.
+    pub fn loads(&mut self, window_ms: i64) -> DbResult<Vec<(String, u64)>> {
+        self.with(|db| db.loads(window_ms))
+    }
+
+    /// Deletes the check-ins that aged past `window_ms`.
+    pub fn forget_devices(&mut self, window_ms: i64) -> DbResult<u64> {
+        self.with(|db| db.forget_devices(window_ms))
+    }
+
     /// Reads the live servers; dead rows seen on the way are pruned first so that the list and
     /// the generation always agree.
     pub fn live(&mut self, window_ms: i64) -> DbResult<Snapshot> {
@@ -298,6 +353,8 @@ mod tests {
                 host: "h".into(),
                 port: 1,
                 started_at,
+                weight: None,
+                load_window_ms: None,
             },
             heartbeat_at,
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use scoutlb::SERVERS_PATH;
 
 use crate::listing::Listing;
+use crate::load::CheckIns;
 use crate::relocate;
 use crate::steer::{DEVICE_ID_HEADER, MAX_RETRY_AFTER, Steering, Verdict};
 
@@ -234,6 +235,7 @@ enum Face {
         listing: Arc<Listing>,
         garbage: Option<Reply>,
         health: Reply,
+        check_ins: Arc<CheckIns>,
     },
     /// The admin endpoint of `--admin`; it relocates devices of `cluster` when there is one.
     Admin { cluster: Option<Cluster> },
@@ -256,13 +258,14 @@ pub struct Service {
 
 impl Service {
     /// Makes a service that serves `listing`, or garbage instead when `garbage` is set, to the
-    /// devices `steering` lets through.
-    pub fn new(listing: Arc<Listing>, garbage: bool, steering: Arc<Steering>) -> Self {
+    /// devices `steering` lets through, noting in `check_ins` the devices served the list.
+    pub fn new(listing: Arc<Listing>, garbage: bool, steering: Arc<Steering>, check_ins: Arc<CheckIns>) -> Self {
         Service {
             face: Face::Devices {
                 listing,
                 garbage: garbage.then(|| Reply::json(GARBAGE.as_bytes().to_vec())),
                 health: Reply::text(200, "ok"),
+                check_ins,
             },
             steering,
             not_found: Reply::text(404, "not found"),
@@ -294,17 +297,35 @@ impl Service {
                 Some(draining) => draining.write_to(out, connection),
                 None => health.write_to(out, connection),
             },
-            (Face::Devices { listing, garbage, .. }, Route::Servers) => match self.steering.admit(device) {
-                Verdict::Steer(reply) => reply.write_to(out, connection),
-                Verdict::Serve => match garbage {
-                    Some(garbage) => garbage.write_to(out, connection),
-                    None => listing.current().reply.write_to(out, connection),
+            (
+                Face::Devices {
+                    listing,
+                    garbage,
+                    check_ins,
+                    ..
                 },
-                Verdict::Relocate(to) => match garbage {
-                    Some(garbage) => garbage.write_to(out, connection),
-                    None => relocate::with_relocate(&listing.current().reply, &to).write_to(out, connection),
-                },
-            },
+                Route::Servers,
+            ) => {
+                match self.steering.admit(device) {
+                    Verdict::Steer(reply) => reply.write_to(out, connection),
+                    verdict => {
+                        let published = listing.current();
+                        if let Some(device) = device
+                            && (garbage.is_some() || published.reply.status == 200)
+                        {
+                            // Served the list: a check-in, counted in this server's load.
+                            check_ins.note(device);
+                        }
+                        match (verdict, garbage) {
+                            (_, Some(garbage)) => garbage.write_to(out, connection),
+                            (Verdict::Relocate(to), None) => {
+                                relocate::with_relocate(&published.reply, &to).write_to(out, connection)
+                            }
+                            (_, None) => published.reply.write_to(out, connection),
+                        }
+                    }
+                }
+            }
             (Face::Admin { cluster }, Route::Relocate) => {
                 let answer = match cluster {
                     Some(cluster) => relocate::admin(&self.steering, cluster, body),
@@ -332,8 +353,11 @@ impl Service {
                 }
                 Err(why) => Reply::error(409, &why).write_to(out, connection),
             },
-            (Face::Admin { .. }, Route::Status) => {
-                Reply::json(self.steering.status().to_string().into_bytes()).write_to(out, connection);
+            (Face::Admin { cluster }, Route::Status) => {
+                let mut status = self.steering.status();
+                // The load this server publishes for itself (behaviour.md, "Reference cluster").
+                status["load"] = cluster.as_ref().and_then(|c| c.listing.own_load()).into();
+                Reply::json(status.to_string().into_bytes()).write_to(out, connection);
             }
             (Face::Admin { .. }, Route::WrongMethod(method)) => {
                 Reply::error(405, &format!("this path takes {method}")).write_to(out, connection);
@@ -642,7 +666,7 @@ mod tests {
     #[test]
     fn a_drain_answers_503_with_retry_after() {
         let steering = steering();
-        let service = Service::new(listing(), false, Arc::clone(&steering));
+        let service = Service::new(listing(), false, Arc::clone(&steering), Arc::default());
         let admin = Service::admin(Arc::clone(&steering), None);
         let (_, output) = serve(&admin, "POST /scout/v1/admin/drain?retry_after=12 HTTP/1.1\r\n\r\n");
         assert!(output.starts_with("HTTP/1.1 200 OK\r\n"), "{output}");
@@ -696,6 +720,8 @@ mod tests {
                 host: "10.0.0.1".into(),
                 port: 1,
                 started_at: 0,
+                weight: None,
+                load_window_ms: None,
             }],
             generation: 3,
             expires_at: None,
@@ -705,7 +731,7 @@ mod tests {
 
     #[test]
     fn pipelined_requests_with_a_body_in_between() {
-        let service = Service::new(listing(), false, steering());
+        let service = Service::new(listing(), false, steering(), Arc::default());
         let (end, output) = serve(
             &service,
             "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello\
@@ -723,7 +749,7 @@ mod tests {
 
     #[test]
     fn keep_alive_until_the_client_closes() {
-        let service = Service::new(listing(), true, steering());
+        let service = Service::new(listing(), true, steering(), Arc::default());
         let (end, output) = serve(&service, "GET /scout/v1/servers HTTP/1.1\r\n\r\n");
         assert_eq!(end, End::ByClient);
         assert!(output.ends_with(GARBAGE), "{output}");
@@ -738,7 +764,7 @@ mod tests {
 
     #[test]
     fn an_endless_head_is_refused() {
-        let service = Service::new(listing(), false, steering());
+        let service = Service::new(listing(), false, steering(), Arc::default());
         let (end, output) = serve(&service, &format!("GET /{} HTTP/1.1\r\n", "x".repeat(MAX_HEAD)));
         assert_eq!(end, End::ByServer { unread: true });
         assert!(output.starts_with("HTTP/1.1 431 "), "{output}");

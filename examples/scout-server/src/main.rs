@@ -25,6 +25,7 @@ mod db;
 mod http;
 mod listener;
 mod listing;
+mod load;
 mod logging;
 mod postgres;
 mod refresh;
@@ -36,6 +37,7 @@ mod tls;
 
 use db::{Beat, Database, Member};
 use listing::Listing;
+use load::{CheckIns, Counter};
 use refresh::Refresher;
 use steer::{KnownDevices, Steering};
 
@@ -148,6 +150,11 @@ fn run(options: cli::Options) -> Result<(), String> {
     let id = options.id.clone().unwrap_or_else(|| format!("{host}-{port}"));
     logging::set_name(&id);
     let window_ms = i64::try_from(options.window_ms).map_err(|_| "--window-ms is too large")?;
+    let load_window_ms = options
+        .load_window_s
+        .checked_mul(1000)
+        .and_then(|ms| i64::try_from(ms).ok())
+        .ok_or("--load-window is too large")?;
     let heartbeat = Duration::from_millis(options.heartbeat_ms);
     let retry = RETRY.min(heartbeat);
 
@@ -202,21 +209,32 @@ fn run(options: cli::Options) -> Result<(), String> {
             })
             .map_err(|e| format!("cannot start the thread that reads --known-devices: {e}"))?;
     }
+    let check_ins = Arc::new(CheckIns::default());
     let service = Arc::new(http::Service::new(
         Arc::clone(&listing),
         options.garbage,
         Arc::clone(&steering),
+        Arc::clone(&check_ins),
     ));
     listener::start(listener, service, tls)?;
 
     let mut db = Database::new(&options.db);
-    let Some(me) = register(&mut db, &id, &host, port, retry, &stop) else {
+    let me = Member {
+        id: id.clone(),
+        host: host.clone(),
+        port,
+        started_at: 0,
+        weight: options.weight,
+        load_window_ms: Some(load_window_ms),
+    };
+    let Some(me) = register(&mut db, me, retry, &stop) else {
         note!("stopped before registering");
         return Ok(());
     };
     note!(
-        "registered as {host}:{port} in {}{}{}",
+        "registered as {host}:{port} in {}{}{}{}",
         redact(&options.db),
+        options.weight.map(|w| format!(" (weight {w})")).unwrap_or_default(),
         if signed { " (signed lists)" } else { "" },
         if options.garbage {
             " (--garbage: /scout/v1/servers answers garbage)"
@@ -246,6 +264,19 @@ fn run(options: cli::Options) -> Result<(), String> {
         return Err(format!("cannot start the thread that reads the list: {e}"));
     }
     if let Err(e) = steering.relocations().start(Database::new(&options.db)) {
+        deregister(&mut db, &me.id, retry);
+        return Err(e);
+    }
+    // The loads too: read once now, so that the first lists carry them.
+    let mut counter = Counter::new(
+        Database::new(&options.db),
+        &id,
+        load_window_ms,
+        check_ins,
+        Arc::clone(&listing),
+    );
+    counter.tick();
+    if let Err(e) = counter.start() {
         deregister(&mut db, &me.id, retry);
         return Err(e);
     }
@@ -287,11 +318,11 @@ fn run(options: cli::Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Registers this server, retrying until it works or a stop is asked for.
-fn register(db: &mut Database, id: &str, host: &str, port: u16, retry: Duration, stop: &AtomicBool) -> Option<Member> {
+/// Registers this server, `me`, retrying until it works or a stop is asked for.
+fn register(db: &mut Database, me: Member, retry: Duration, stop: &AtomicBool) -> Option<Member> {
     let mut failures = Failures::default();
     while !stop.load(Ordering::SeqCst) {
-        match db.register_new(id, host, port) {
+        match db.register_new(me.clone()) {
             Ok(me) => {
                 failures.recovered();
                 return Some(me);

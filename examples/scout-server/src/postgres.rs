@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
 
-use crate::db::{Backend, DbResult, Head, Member, RELOCATION_SCHEMA, Relocation, Row, SCHEMA, Table};
+use crate::db::{
+    Backend, DbResult, Head, LOAD_COLUMNS, LOAD_SCHEMA, Member, RELOCATION_SCHEMA, Relocation, Row, SCHEMA, Table,
+    Visit,
+};
 
 /// How long a connection attempt may take when the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,6 +51,21 @@ impl Backend for Postgres {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
         tx.batch_execute(SCHEMA)?;
         tx.batch_execute(RELOCATION_SCHEMA)?;
+        tx.batch_execute(LOAD_SCHEMA)?;
+        // A table made before the loads gets their columns (looked up first: ALTER TABLE locks
+        // the table even when the column is there).
+        for (name, kind) in LOAD_COLUMNS {
+            let there = tx.query_one(
+                "SELECT COUNT(*) FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = 'scout_servers' AND column_name = $1",
+                &[&name],
+            )?;
+            if there.get::<_, i64>(0) == 0 {
+                tx.batch_execute(&format!(
+                    "ALTER TABLE scout_servers ADD COLUMN IF NOT EXISTS {name} {kind}"
+                ))?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }
@@ -60,12 +78,20 @@ impl Backend for Postgres {
         let mut tx = self.client.transaction()?;
         tx.execute(
             &format!(
-                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at)
-                 VALUES ($1, $2, $3, $4, {NOW})
+                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms)
+                 VALUES ($1, $2, $3, $4, {NOW}, $5, $6)
                  ON CONFLICT (id) DO UPDATE SET host = excluded.host, port = excluded.port,
-                     started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at"
+                     started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+                     weight = excluded.weight, load_window_ms = excluded.load_window_ms"
             ),
-            &[&m.id, &m.host, &i32::from(m.port), &m.started_at],
+            &[
+                &m.id,
+                &m.host,
+                &i32::from(m.port),
+                &m.started_at,
+                &m.weight.map(|w| i32::try_from(w).unwrap_or(i32::MAX)),
+                &m.load_window_ms,
+            ],
         )?;
         Self::bump(&mut tx)?;
         tx.commit()?;
@@ -115,19 +141,24 @@ impl Backend for Postgres {
         )?;
         let rows = tx
             .query(
-                "SELECT id, host, port, started_at, heartbeat_at FROM scout_servers
+                "SELECT id, host, port, started_at, heartbeat_at, weight, load_window_ms FROM scout_servers
                  ORDER BY started_at, id",
                 &[],
             )?
             .iter()
             .map(|r| {
                 let port: i32 = r.get(2);
+                let weight: Option<i32> = r.get(5);
                 Ok(Row {
                     member: Member {
                         id: r.get(0),
                         host: r.get(1),
                         port: u16::try_from(port).map_err(|_| format!("bad port {port} in table"))?,
                         started_at: r.get(3),
+                        weight: weight
+                            .map(|w| u32::try_from(w).map_err(|_| format!("bad weight {w} in table")))
+                            .transpose()?,
+                        load_window_ms: r.get(6),
                     },
                     heartbeat_at: r.get(4),
                 })
@@ -195,5 +226,39 @@ impl Backend for Postgres {
         }
         tx.commit()?;
         Ok(n)
+    }
+
+    fn check_in(&mut self, server: &str, visits: &[Visit]) -> DbResult<()> {
+        // One statement for the whole batch: a boot storm's thousands of rows in one round trip.
+        let devices: Vec<&str> = visits.iter().map(|v| v.device.as_str()).collect();
+        let times: Vec<i64> = visits.iter().map(|v| v.at_ms).collect();
+        self.client.execute(
+            "INSERT INTO scout_devices (device, server, at)
+             SELECT device, $2, at FROM UNNEST($1::TEXT[], $3::BIGINT[]) AS v (device, at)
+             ON CONFLICT (device) DO UPDATE SET server = excluded.server, at = excluded.at
+             WHERE excluded.at >= scout_devices.at",
+            &[&devices, &server, &times],
+        )?;
+        Ok(())
+    }
+
+    fn loads(&mut self, window_ms: i64) -> DbResult<Vec<(String, u64)>> {
+        let rows = self.client.query(
+            &format!("SELECT server, COUNT(*) FROM scout_devices WHERE at > {NOW} - $1 GROUP BY server"),
+            &[&window_ms],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.get(1);
+                Ok((r.get(0), u64::try_from(n).map_err(|_| format!("a negative count {n}"))?))
+            })
+            .collect()
+    }
+
+    fn forget_devices(&mut self, window_ms: i64) -> DbResult<u64> {
+        Ok(self.client.execute(
+            &format!("DELETE FROM scout_devices WHERE at <= {NOW} - $1"),
+            &[&window_ms],
+        )?)
     }
 }

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::db::{Backend, DbResult, Head, Member, RELOCATION_SCHEMA, Relocation, Row, SCHEMA, Table};
+use crate::db::{
+    Backend, DbResult, Head, LOAD_COLUMNS, LOAD_SCHEMA, Member, RELOCATION_SCHEMA, Relocation, Row, SCHEMA, Table,
+    Visit,
+};
 
 /// How long a statement waits for another process's lock before it fails (and is retried later).
 const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -30,6 +33,42 @@ impl Sqlite {
         Ok(Sqlite { conn })
     }
 
+    /// Whether every table and column of this version is there (a database made by an older
+    /// version, or a new one, lacks some).
+    fn complete(conn: &Connection) -> DbResult<bool> {
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
+             AND name IN ('scout_generation', 'scout_relocations', 'scout_devices')",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables < 3 {
+            return Ok(false);
+        }
+        let ready: Option<i64> = conn
+            .query_row("SELECT value FROM scout_generation WHERE singleton = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(ready.is_some() && Self::missing_columns(conn)?.is_empty())
+    }
+
+    /// The columns of [`LOAD_COLUMNS`] that `scout_servers` lacks.
+    fn missing_columns(conn: &Connection) -> DbResult<Vec<(&'static str, &'static str)>> {
+        let mut missing = Vec::new();
+        for (name, kind) in LOAD_COLUMNS {
+            let n: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('scout_servers') WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?;
+            if n == 0 {
+                missing.push((name, kind));
+            }
+        }
+        Ok(missing)
+    }
+
     /// Adds one to the generation counter (inside the caller's transaction).
     fn bump(conn: &Connection) -> DbResult<()> {
         conn.execute("UPDATE scout_generation SET value = value + 1 WHERE singleton = 1", [])?;
@@ -40,29 +79,17 @@ impl Sqlite {
 impl Backend for Sqlite {
     fn setup(&mut self) -> DbResult<()> {
         // A read first, so that an existing database is not write-locked just to open it.
-        let ready: DbResult<Option<i64>> = self
-            .conn
-            .query_row("SELECT value FROM scout_generation WHERE singleton = 1", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(Into::into);
-        // A database made before the relocation table gets it here.
-        let relocations: DbResult<Option<i64>> = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scout_relocations'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(Into::into);
-        if matches!(ready, Ok(Some(_))) && matches!(relocations, Ok(Some(_))) {
+        if matches!(Self::complete(&self.conn), Ok(true)) {
             return Ok(());
         }
+        // A database made before the relocation or the check-in table gets them here.
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(RELOCATION_SCHEMA)?;
+        tx.execute_batch(LOAD_SCHEMA)?;
+        for (name, kind) in Self::missing_columns(&tx)? {
+            tx.execute_batch(&format!("ALTER TABLE scout_servers ADD COLUMN {name} {kind}"))?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -75,12 +102,13 @@ impl Backend for Sqlite {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             &format!(
-                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at)
-                 VALUES (?1, ?2, ?3, ?4, {NOW})
+                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms)
+                 VALUES (?1, ?2, ?3, ?4, {NOW}, ?5, ?6)
                  ON CONFLICT (id) DO UPDATE SET host = excluded.host, port = excluded.port,
-                     started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at"
+                     started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+                     weight = excluded.weight, load_window_ms = excluded.load_window_ms"
             ),
-            params![m.id, m.host, m.port, m.started_at],
+            params![m.id, m.host, m.port, m.started_at, m.weight, m.load_window_ms],
         )?;
         Self::bump(&tx)?;
         tx.commit()?;
@@ -126,7 +154,7 @@ impl Backend for Sqlite {
         )?;
         let rows = {
             let mut stmt = tx.prepare(
-                "SELECT id, host, port, started_at, heartbeat_at FROM scout_servers
+                "SELECT id, host, port, started_at, heartbeat_at, weight, load_window_ms FROM scout_servers
                  ORDER BY started_at, id",
             )?;
             stmt.query_map([], |r| {
@@ -136,6 +164,8 @@ impl Backend for Sqlite {
                         host: r.get(1)?,
                         port: r.get(2)?,
                         started_at: r.get(3)?,
+                        weight: r.get(5)?,
+                        load_window_ms: r.get(6)?,
                     },
                     heartbeat_at: r.get(4)?,
                 })
@@ -207,5 +237,101 @@ impl Backend for Sqlite {
         }
         tx.commit()?;
         Ok(n as u64)
+    }
+
+    fn check_in(&mut self, server: &str, visits: &[Visit]) -> DbResult<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO scout_devices (device, server, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device) DO UPDATE SET server = excluded.server, at = excluded.at
+                 WHERE excluded.at >= scout_devices.at",
+            )?;
+            for visit in visits {
+                stmt.execute(params![visit.device, server, visit.at_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn loads(&mut self, window_ms: i64) -> DbResult<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT server, COUNT(*) FROM scout_devices WHERE at > {NOW} - ?1 GROUP BY server"
+        ))?;
+        let rows = stmt
+            .query_map([window_ms], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(server, n)| Ok((server, u64::try_from(n).map_err(|_| format!("a negative count {n}"))?)))
+            .collect()
+    }
+
+    fn forget_devices(&mut self, window_ms: i64) -> DbResult<u64> {
+        let n = self.conn.execute(
+            &format!("DELETE FROM scout_devices WHERE at <= {NOW} - ?1"),
+            [window_ms],
+        )?;
+        Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Database;
+
+    #[test]
+    fn a_database_made_before_the_loads_gets_their_table_and_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let path = path.to_str().unwrap();
+        {
+            // The schema of the version before the loads, with a server registered.
+            let old = Connection::open(path).unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            old.execute_batch(RELOCATION_SCHEMA).unwrap();
+            old.execute(
+                &format!(
+                    "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at)
+                     VALUES ('old', 'h', 1, 1, {NOW})"
+                ),
+                [],
+            )
+            .unwrap();
+        }
+        let mut db = Database::new(path);
+        let snapshot = db.live(60_000).unwrap();
+        assert_eq!(snapshot.servers.len(), 1);
+        // The old server's row: no weight, and it does not count its devices.
+        assert_eq!(
+            (snapshot.servers[0].weight, snapshot.servers[0].load_window_ms),
+            (None, None)
+        );
+        let me = Member {
+            id: "new".into(),
+            host: "h".into(),
+            port: 2,
+            started_at: 0,
+            weight: Some(7),
+            load_window_ms: Some(600_000),
+        };
+        db.register_new(me).unwrap();
+        let snapshot = db.live(60_000).unwrap();
+        assert_eq!(snapshot.servers[1].weight, Some(7));
+        let at_ms = db.now_ms().unwrap();
+        db.check_in(
+            "new",
+            &[Visit {
+                device: "d".into(),
+                at_ms,
+            }],
+        )
+        .unwrap();
+        assert_eq!(db.loads(600_000).unwrap(), [("new".to_owned(), 1)]);
+        // Opening it again finds everything there.
+        let mut again = Sqlite::open(path).unwrap();
+        assert!(Sqlite::complete(&again.conn).unwrap());
+        again.setup().unwrap();
     }
 }

@@ -31,7 +31,8 @@ fn one_server_lists_itself() {
     assert!(list["generation"].is_i64(), "{list}");
     assert_eq!(
         list["servers"],
-        serde_json::json!([{"host": "127.0.0.1", "port": server.addr.port(), "id": "solo"}])
+        // A load of 0: no device has asked yet (docs/behaviour.md, "Reference cluster").
+        serde_json::json!([{"host": "127.0.0.1", "port": server.addr.port(), "id": "solo", "load": 0}])
     );
 }
 
