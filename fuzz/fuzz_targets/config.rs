@@ -1,10 +1,10 @@
 //! `Config::from_json` on arbitrary text: a configuration that parses passes `validate`, and
 //! written back as configuration JSON (behaviour.md, "Configuration keys"; every key, by the
-//! encoder below) it parses to an equal one.
+//! encoder below, and every field of the keys that have fields) it parses to an equal one.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scoutlb::{Config, KEYS, OrderMode, ProbeKind, RETRY_KEYS, RetryProfile, Scheme};
+use scoutlb::{Config, KEYS, NESTED_KEYS, OrderMode, ProbeKind, RetryProfile, Scheme};
 use serde_json::{Value, json};
 
 fuzz_target!(|text: &str| {
@@ -15,8 +15,10 @@ fuzz_target!(|text: &str| {
     for key in KEYS {
         assert!(encoded.get(key).is_some(), "the encoder misses `{key}`");
     }
-    for key in RETRY_KEYS {
-        assert!(encoded["retry"].get(key).is_some(), "the encoder misses `retry.{key}`");
+    for (parent, fields) in NESTED_KEYS {
+        for key in *fields {
+            assert!(encoded[parent].get(key).is_some(), "the encoder misses `{parent}.{key}`");
+        }
     }
     let again = encoded.to_string();
     match Config::from_json(&again) {
@@ -79,5 +81,10 @@ fn encode(c: &Config) -> Value {
         "dhcp_leases": c.dhcp_leases.iter().map(|p| p.to_str().expect("JSON paths are UTF-8")).collect::<Vec<_>>(),
         "scout_ini": c.scout_ini.iter().map(|p| p.to_str().expect("parsed from UTF-8")).collect::<Vec<_>>(),
         "list_keys": c.list_keys.iter().map(|k| k.to_base64()).collect::<Vec<_>>(),
+        "rebalance": {
+            "enabled": c.rebalance.enabled,
+            "window_ms": ms(c.rebalance.window),
+            "rate": c.rebalance.rate,
+        },
     })
 }
