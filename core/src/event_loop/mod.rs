@@ -333,7 +333,7 @@ impl PendingCall {
     }
 
     /// Drive the call to its end on this thread, waiting with poll(2): a blocking call without
-    /// threads. The client's canceller is looked at every [`SLICE`].
+    /// threads. The client's canceller is looked at every 25 ms.
     pub fn wait(&mut self) {
         while !self.is_done() {
             let timeout = self.timeout().unwrap_or_default().min(SLICE);
