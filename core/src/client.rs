@@ -476,6 +476,16 @@ impl Client {
         self.start_call(Call::Reconnect)
     }
 
+    /// Begin the planned move to a lighter server for the agent's event loop (behaviour.md,
+    /// "Rebalance"): the call tries the plan's target only; [`Client::finish`] gives what
+    /// [`Client::rebalance`] gives. `Ok(None)` when no move is planned.
+    pub fn start_rebalance(&self) -> Result<Option<PendingCall>> {
+        if lock(&self.device).rebalance_plan().is_none() {
+            return Ok(None);
+        }
+        self.start_call(Call::Rebalance).map(Some)
+    }
+
     fn start_call(&self, kind: Call) -> Result<PendingCall> {
         let probe = match self.loop_probe.get() {
             Some(probe) => Arc::clone(probe),

@@ -111,3 +111,24 @@ fn without_the_key_nothing_is_planned() {
     assert!(!events.kinds().iter().any(|(k, _)| k.starts_with("rebalanc")));
     assert_eq!(b.requests().len(), 0);
 }
+
+#[test]
+fn the_event_loop_makes_the_planned_move_as_rebalance_does() {
+    let (a, b) = (SteerServer::live("a"), SteerServer::live("b"));
+    let (sa, sb) = (a.server.server(), b.server.server());
+    a.answer(200, &[], &lopsided(&sa, &sb));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let (c, events) = client(&sa, ON, &state);
+    assert!(c.start_rebalance().unwrap().is_none(), "nothing planned yet");
+    assert!(c.connect().unwrap().rebalance.is_some());
+    let mut call = c.start_rebalance().unwrap().expect("a move was planned");
+    call.wait();
+    let moved = c.finish(call).unwrap();
+    assert_eq!(moved.server, sb);
+    assert_eq!(saved_default(&state), sb.port().to_string(), "saved");
+    let kinds: Vec<&str> = events.kinds().into_iter().map(|(k, _)| k).collect();
+    assert!(kinds.contains(&"rebalanced"), "{kinds:?}");
+    // The plan is spent.
+    assert!(c.start_rebalance().unwrap().is_none());
+}
