@@ -419,8 +419,8 @@ class Client:
         When the target does not answer, nothing changes and `AllServersFailedError` is raised.
         """
 
-    def _start_call(self, reconnect: bool) -> _PendingCall:
-        """Start a connect (`reconnect=False`) or reconnect call for an event loop; `scoutlb.aio` drives it."""
+    def _start_call(self, kind: Literal["connect", "reconnect", "rebalance"]) -> _PendingCall | None:
+        """Start a call for an event loop (None: no move is planned); `scoutlb.aio` drives it."""
 
     def _finish(self, call: _PendingCall, tries: int = 0) -> Connected | float:
         """Finish `call`: its result, or its error raised; after try `tries` (from 1) of a retrying call, a retried failure gives the wait in seconds."""

@@ -28,11 +28,15 @@ import asyncio
 from types import TracebackType
 import functools
 import inspect
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional, Tuple, Type
 
 from scoutlb._native import CancelledError, Client, Connected, ProbeAttempt, Server, UnsupportedError, _PendingCall
 
 __all__ = ["AsyncClient", "drive"]
+
+if TYPE_CHECKING:
+    # Which call `Client._start_call` starts.
+    _Kind = Literal["connect", "reconnect", "rebalance"]
 
 # How often a waiting call looks at the client's cancel() (behaviour.md, "Cancel": within 50 ms).
 _SLICE = 0.025
@@ -173,19 +177,29 @@ class AsyncClient:
 
     async def connect(self) -> Connected:
         """Run the start-up procedure: ManagerLoadBalancer first, then the failover order."""
-        return await self._once(reconnect=False)
+        return await self._once("connect")
 
     async def reconnect(self) -> Connected:
         """After a lost connection: run the failover order from the default server (no balancer)."""
-        return await self._once(reconnect=True)
+        return await self._once("reconnect")
 
     async def connect_with_retry(self) -> Connected:
         """Connect, retrying on the retry profile's schedule until success or its limit (behaviour.md, "All fail")."""
-        return await self._with_retry(reconnect=False)
+        return await self._with_retry("connect")
 
     async def reconnect_with_retry(self) -> Connected:
         """Reconnect, retrying like ``connect_with_retry``: every try runs the failover order from the default server."""
-        return await self._with_retry(reconnect=True)
+        return await self._with_retry("reconnect")
+
+    async def rebalance(self) -> Optional[Connected]:
+        """Carry out the planned move to a lighter server (behaviour.md, "Rebalance"): its target only.
+
+        The new connection, or None when no move is planned; a target that does not answer raises
+        ``scoutlb.AllServersFailedError`` and changes nothing.
+        """
+        result = await self._try("rebalance", 0)
+        assert result is None or isinstance(result, Connected)
+        return result
 
     def cancel(self) -> None:
         """Cancel every running and later call of this client until ``reset_cancel()`` (behaviour.md, "Cancel")."""
@@ -210,23 +224,27 @@ class AsyncClient:
     ) -> None:
         self.close()
 
-    async def _once(self, reconnect: bool) -> Connected:
-        result = await self._try(reconnect, 0)
+    async def _once(self, kind: _Kind) -> Connected:
+        result = await self._try(kind, 0)
         assert isinstance(result, Connected)
         return result
 
-    async def _with_retry(self, reconnect: bool) -> Connected:
+    async def _with_retry(self, kind: _Kind) -> Connected:
         tries = 0
         while True:
             tries += 1
-            result = await self._try(reconnect, tries)
+            result = await self._try(kind, tries)
             if isinstance(result, Connected):
                 return result
+            assert result is not None  # only a rebalance finds nothing to do
             await self._sleep(result)
 
-    async def _try(self, reconnect: bool, tries: int) -> Connected | float:
-        """One call; with ``tries`` > 0 a failure that is retried gives the wait before the next try."""
-        call = self._client._start_call(reconnect)
+    async def _try(self, kind: _Kind, tries: int) -> Connected | float | None:
+        """One call (None: a rebalance with no move planned); with ``tries`` > 0 a failure that is
+        retried gives the wait before the next try."""
+        call = self._client._start_call(kind)
+        if call is None:
+            return None
         try:
             await drive(call, self._client._probe)
         except asyncio.CancelledError:

@@ -327,18 +327,19 @@ impl Client {
         errors::guard(|| self.retry_loop(py, true, stop))
     }
 
-    /// Start a connect (`reconnect=False`) or reconnect call for an event loop (behaviour.md,
-    /// "Event loops"); `scoutlb.aio` drives it.
-    fn _start_call(&self, py: Python<'_>, reconnect: bool) -> PyResult<PendingCall> {
+    /// Start a call for an event loop (behaviour.md, "Event loops"): `kind` is "connect",
+    /// "reconnect" or "rebalance" (None when no move is planned); `scoutlb.aio` drives it.
+    fn _start_call(&self, py: Python<'_>, kind: &str) -> PyResult<Option<PendingCall>> {
         // The first call of a client reads the hosts file: no GIL meanwhile.
-        self.run(py, |c| {
-            if reconnect {
-                c.start_reconnect()
-            } else {
-                c.start_connect()
-            }
-        })
-        .map(PendingCall::new)
+        let started = match kind {
+            "connect" => self.run(py, |c| c.start_connect().map(Some)),
+            "reconnect" => self.run(py, |c| c.start_reconnect().map(Some)),
+            "rebalance" => self.run(py, |c| c.start_rebalance()),
+            other => Err(PyTypeError::new_err(format!(
+                "_start_call takes \"connect\", \"reconnect\" or \"rebalance\", not {other:?}"
+            ))),
+        };
+        started.map(|call| call.map(PendingCall::new))
     }
 
     /// Finish `call`: its result, or its error raised. After try number `tries` (from 1) of a

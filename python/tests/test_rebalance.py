@@ -3,12 +3,14 @@ list shows a lighter server, and `Client.rebalance()` carrying it out or reporti
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 import scoutlb
 from scoutlb import Server
+from scoutlb.aio import AsyncClient
 
 # b is far lighter (load 0, weight 10^6): a device of a moves with probability 1 - 10^-6, within
 # 10 ms at 1000 moves per second.
@@ -81,3 +83,21 @@ def test_without_the_key_nothing_is_planned() -> None:
     c = scoutlb.Client(servers=["a.example:1"], probe=probe, events=lambda e: events.append(e.kind))
     assert c.connect().rebalance is None
     assert "rebalance_planned" not in events
+
+
+def test_the_asyncio_client_makes_the_planned_move() -> None:
+    events: list[str] = []
+    c = client(True, events)
+
+    async def main() -> tuple[object, scoutlb.Connected | None, object]:
+        aio = AsyncClient(c)
+        nothing = await aio.rebalance()  # nothing planned yet
+        await aio.connect()
+        moved = await aio.rebalance()
+        return nothing, moved, await aio.rebalance()
+
+    nothing, moved, spent = asyncio.run(main())
+    assert nothing is None and spent is None
+    assert moved is not None and moved.server == Server("b.example", 1)
+    assert c.default_server == Server("b.example", 1)
+    assert "rebalanced" in events
