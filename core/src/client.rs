@@ -570,7 +570,7 @@ impl Client {
         loop {
             tries = tries.saturating_add(1);
             match self.call(kind, stop) {
-                Err(e) => match self.retry_wait(tries, &e) {
+                Err(e) => match self.retry_wait_until(tries, &e, stop) {
                     None => return Err(e),
                     Some(wait) => {
                         if !sleep_until(Instant::now() + wait, &stopped) {
@@ -588,14 +588,18 @@ impl Client {
     /// the failed try in the device (and its state file) as `*_with_retry` does; the driver of an
     /// event-loop agent's retrying call asks it after each try.
     pub fn retry_wait(&self, tries: u32, error: &Error) -> Option<Duration> {
+        self.retry_wait_until(tries, error, &|| self.canceller.is_cancelled())
+    }
+
+    /// [`Client::retry_wait`] whose save of the failed try waits for the state file's lock only
+    /// until `stop()` says so (the caller's stop of `*_with_retry_until`).
+    fn retry_wait_until(&self, tries: u32, error: &Error, stop: &dyn Fn() -> bool) -> Option<Duration> {
         if !matches!(error, Error::AllFailed(_) | Error::DeviceRefused { .. }) {
             return None;
         }
         let (again, effects) = lock(&self.device).try_failed(tries, SystemTime::now());
         // A failed save is reported by `apply` and made again at the next chance.
-        let _ = self.apply(effects, Instant::now() + self.config.deadline, &|| {
-            self.canceller.is_cancelled()
-        });
+        let _ = self.apply(effects, Instant::now() + self.config.deadline, stop);
         if !again {
             return None;
         }
