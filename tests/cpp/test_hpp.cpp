@@ -719,8 +719,10 @@ int main() {
     test_dhcp_first_contact();
     test_all_failed_attempts();
     test_failed_save();
-    test_event_loop();
     test_rebalance();
+    // Last: it starts no thread, so the blocking calls' attempt threads have ended before the
+    // process exits (Valgrind counts a thread still ending as possibly lost memory).
+    test_event_loop();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
