@@ -127,6 +127,9 @@ pub enum Scenario {
         /// with `--retry-after` the same), and every device starts up once at the end.
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
         drain: Option<u64>,
+        /// The opt-in rebalance (behaviour.md, "Rebalance"): on, and its check-in after the restart.
+        #[command(flatten)]
+        rebalance: RebalanceArgs,
     },
     /// A steady fleet; server A is drained through its admin endpoint, its devices reconnect
     /// elsewhere; then A is undrained and its devices start up again.
@@ -165,6 +168,25 @@ pub enum Scenario {
         #[arg(long, value_enum, default_value_t = RelocateMode::Online)]
         mode: RelocateMode,
     },
+}
+
+/// The opt-in rebalance of a scenario: the devices' `rebalance` keys, and the check-in of every
+/// device that lets them plan and make their moves.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct RebalanceArgs {
+    /// Turn the devices' rebalance on; at the end every device checks in once (a `connect()`)
+    /// and makes the move it planned at its moment.
+    #[arg(long)]
+    pub rebalance: bool,
+    /// The check-ins come at random moments within this period.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "rebalance")]
+    pub check_in: Duration,
+    /// The devices' `rebalance.window_ms`: the shortest window of a move.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, requires = "rebalance")]
+    pub rebalance_window: Duration,
+    /// The devices' `rebalance.rate`: most moves per second into one server (the library's default).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..), requires = "rebalance")]
+    pub rebalance_rate: u32,
 }
 
 /// How the devices of `relocate` move (the wire format's `relocate.mode`).

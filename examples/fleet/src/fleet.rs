@@ -32,6 +32,8 @@ pub struct DeviceSetup {
     pub spread: Option<bool>,
     /// The retry policy: base, factor, cap; `None`: as `base` says.
     pub retry: Option<Backoff>,
+    /// The `rebalance` key; `None`: as `base` says.
+    pub rebalance: Option<Value>,
 }
 
 /// Retry settings (the `retry` key): exponential backoff, or the handshake profile.
@@ -162,6 +164,30 @@ pub enum Action {
         /// Give up at this moment.
         until: Instant,
     },
+    /// A periodic check-in while connected: `connect()`, which asks its own server first; when
+    /// that connect plans a rebalance (behaviour.md, "Rebalance"), the move at its moment
+    /// (`Client::rebalance`). The device stays counted where it is meanwhile.
+    CheckIn,
+}
+
+impl Action {
+    /// Whether the device has lost its connection when its moment comes (all but a check-in).
+    fn loses_connection(self) -> bool {
+        !matches!(self, Action::CheckIn)
+    }
+}
+
+/// A planned rebalance that a check-in carried out.
+#[derive(Clone, Debug)]
+pub struct Move {
+    /// The lighter server of the plan.
+    pub to: usize,
+    /// The window its moment was drawn in.
+    pub window: Duration,
+    /// When the move's call ended.
+    pub ended: Instant,
+    /// The server it moved to, or why the move failed (the device stayed).
+    pub result: Result<usize, String>,
 }
 
 /// What came of one device's action.
@@ -175,6 +201,8 @@ pub struct Outcome {
     pub result: Result<usize, String>,
     /// The first server of its order that was up when it began: where it should end up.
     pub expected: Option<usize>,
+    /// The rebalance its check-in planned and carried out ([`Action::CheckIn`]).
+    pub moved: Option<Box<Move>>,
 }
 
 impl Outcome {
@@ -354,7 +382,9 @@ impl Shared {
 /// The start of a device's action at its moment `at`: it notices a lost connection, has its
 /// client, and names the server it should end on. `Err`: the outcome when it has no client.
 fn begin(device: &Device, at: Instant, action: Action, shared: &Shared) -> Result<(Arc<Client>, Outcome), Outcome> {
-    if let Some(i) = device.on() {
+    if action.loses_connection()
+        && let Some(i) = device.on()
+    {
         // The device noticed that its connection is gone.
         shared.placement.per_server[i].fetch_sub(1, Ordering::Relaxed);
         device.on.store(NOWHERE, Ordering::Relaxed);
@@ -364,6 +394,7 @@ fn begin(device: &Device, at: Instant, action: Action, shared: &Shared) -> Resul
         took: Duration::ZERO,
         result: Err(String::new()),
         expected: None,
+        moved: None,
     };
     let client = match device.client(matches!(action, Action::Restart)) {
         Ok(c) => c,
@@ -384,21 +415,60 @@ fn begin(device: &Device, at: Instant, action: Action, shared: &Shared) -> Resul
 /// The end of a device's action: its call's `result` applied to the device and the placement.
 fn conclude(device: &Device, mut outcome: Outcome, result: scoutlb::Result<Connected>, shared: &Shared) -> Outcome {
     outcome.took = outcome.at.elapsed();
-    outcome.result = match result {
-        Ok(c) => match shared.index_of(&c.server) {
-            Some(i) => {
-                shared.placement.per_server[i].fetch_add(1, Ordering::Relaxed);
-                device.on.store(i, Ordering::Relaxed);
-                Ok(i)
-            }
-            None => Err(format!(
-                "connected to {}, which is not a server of the cluster",
-                c.server
-            )),
-        },
+    outcome.result = placed(device, result, shared);
+    outcome
+}
+
+/// The server a call's `result` connected the device to, counted there (and no longer where it
+/// was); or why not (a failed check-in or move leaves it counted where it was).
+fn placed(device: &Device, result: scoutlb::Result<Connected>, shared: &Shared) -> Result<usize, String> {
+    let c = result.map_err(|e| e.to_string())?;
+    let i = shared
+        .index_of(&c.server)
+        .ok_or_else(|| format!("connected to {}, which is not a server of the cluster", c.server))?;
+    let was = device.on.swap(i, Ordering::Relaxed);
+    if was != i {
+        if was != NOWHERE {
+            shared.placement.per_server[was].fetch_sub(1, Ordering::Relaxed);
+        }
+        shared.placement.per_server[i].fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(i)
+}
+
+/// The plan a check-in's connect made, as the moment of the move and its target; `None` for
+/// other actions, failed connects and connects that planned nothing.
+fn planned(
+    action: Action,
+    result: &scoutlb::Result<Connected>,
+    shared: &Shared,
+) -> Option<(Duration, usize, Duration)> {
+    let plan = match (action, result) {
+        (Action::CheckIn, Ok(c)) => c.rebalance.as_ref()?,
+        _ => return None,
+    };
+    Some((plan.after, shared.index_of(&plan.to)?, plan.window))
+}
+
+/// A check-in's planned move, carried out: `result` of `Client::rebalance` applied to the device.
+fn moved(
+    device: &Device,
+    to: usize,
+    window: Duration,
+    result: scoutlb::Result<Option<Connected>>,
+    shared: &Shared,
+) -> Move {
+    let result = match result {
+        Ok(Some(c)) => placed(device, Ok(c), shared),
+        Ok(None) => Err("the plan was gone".to_owned()),
         Err(e) => Err(e.to_string()),
     };
-    outcome
+    Move {
+        to,
+        window,
+        ended: Instant::now(),
+        result,
+    }
 }
 
 /// The keys the tool sets on every device itself, which `--config` may not set.
@@ -428,6 +498,9 @@ pub fn device_config(
     }
     if let Some(retry) = setup.retry {
         doc.insert("retry".into(), retry.json());
+    }
+    if let Some(rebalance) = &setup.rebalance {
+        doc.insert("rebalance".into(), rebalance.clone());
     }
     if let Some(ca) = &setup.ca_file {
         doc.insert("scheme".into(), json!("https"));

@@ -342,7 +342,11 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
             }
             Ok(all)
         }
-        Scenario::RollingRestart { pause, drain } => scenario::rolling_restart::run(ctx, pause, drain, seed),
+        Scenario::RollingRestart {
+            pause,
+            drain,
+            rebalance,
+        } => scenario::rolling_restart::run(ctx, pause, drain, rebalance, seed),
         Scenario::Drain { retry_after } => scenario::drain::run(ctx, retry_after, seed),
         Scenario::Relocate { count, to, mode } => scenario::relocate::run(ctx, count, to, mode, seed),
         Scenario::Refused {

@@ -196,6 +196,65 @@ fn rolling_restart_with_a_drain_keeps_the_defaults_and_the_shares() {
 }
 
 #[test]
+fn rolling_restart_with_rebalance_spreads_the_fleet_again_within_the_cap() {
+    // Without rebalance a rolling restart in list order leaves every device on A; with it the
+    // check-in plans moves by the servers' loads, spread over max(window, deficit / rate).
+    let (_dir, config) = patient();
+    let Some(out) = fleet(
+        "rolling-restart",
+        &[
+            "--pause",
+            "1s",
+            "--config",
+            &config,
+            "--rebalance",
+            "--check-in",
+            "2s",
+            "--rebalance-window",
+            "2s",
+            "--rebalance-rate",
+            "50",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(out.figure("failures"), 0.0);
+    assert_eq!(out.figure("devices on A at the end"), 1000.0, "{}", out.stdout);
+    assert_eq!(out.figure("devices that checked in"), 1000.0);
+    let planned = out.figure("rebalance moves planned");
+    // A moves with probability E / load = 2/3: about 667, binomial.
+    assert!((560.0..=770.0).contains(&planned), "{planned} planned moves");
+    assert_eq!(out.figure("moves made"), planned);
+    assert_eq!(out.figure("moves into A"), 0.0);
+    // 333 into B at 50 per second: a window of 6.7 s, not one burst (that would average 133).
+    assert!(out.figure("longest window of a move") >= 6000.0, "{}", out.stdout);
+    assert!(
+        out.figure("busiest 5 s of moves into one server, per second") <= 75.0,
+        "{}",
+        out.stdout
+    );
+    assert!(out.figure("largest/smallest share after the rebalance") <= 1.3);
+    assert_eq!(out.figure("devices offline after the rebalance"), 0.0);
+}
+
+#[test]
+fn the_model_says_it_does_not_run_a_rebalance() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(FLEET)
+        .args(["--model", "--png-dir"])
+        .arg(dir.path())
+        .args(["rolling-restart", "--rebalance"])
+        .output()
+        .expect("run scoutlb-fleet --model");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--model does not run rolling-restart --rebalance yet"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn relocate_moves_the_named_devices_to_b_and_no_other() {
     // Patient devices: on a loaded machine a slow answer of their own server must not send one
     // elsewhere, which would read as a device moved by the relocation.

@@ -16,7 +16,7 @@ use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use scoutlb::{Client, Connected, Interest, PendingCall};
 
 use super::timers::Timers;
-use super::{Action, Device, Outcome, Shared, begin, conclude};
+use super::{Action, Device, Outcome, Shared, begin, conclude, moved, planned};
 
 /// Longest wait of a loop thread in epoll, so that it sees the time limit.
 const MAX_WAIT: Duration = Duration::from_millis(100);
@@ -120,6 +120,9 @@ struct Task<'a> {
     fds: Vec<(RawFd, Interest)>,
     /// It is in this round's list of tasks to step.
     queued: bool,
+    /// A check-in that planned a rebalance: its outcome, and the move's target and window
+    /// (the move is due at `at`, or running).
+    checked_in: Option<(Outcome, usize, Duration)>,
 }
 
 /// The calls of one loop thread in flight, and the devices due that wait for their turn.
@@ -162,6 +165,7 @@ fn run(
                 tries: 0,
                 fds: Vec::new(),
                 queued: false,
+                checked_in: None,
             }
         })
         .collect();
@@ -264,6 +268,10 @@ fn step(
             let (client, _) = task.begun.as_ref()?;
             task.tries += 1;
             let started = match action {
+                _ if task.checked_in.is_some() => match client.start_rebalance() {
+                    Ok(Some(call)) => Ok(call),
+                    other => return end_move(task, slot, shared, timers, other.map(|_| None)),
+                },
                 Action::Reconnect => client.start_reconnect(),
                 _ => client.start_connect(),
             };
@@ -297,6 +305,9 @@ fn step(
     turns.running -= 1;
     let (client, _) = task.begun.as_ref()?;
     let result = client.finish(*call);
+    if task.checked_in.is_some() {
+        return end_move(task, slot, shared, timers, result.map(Some));
+    }
     end_try(task, slot, action, shared, timers, result)
 }
 
@@ -316,10 +327,37 @@ fn end_try(
         timers.set(slot, task.at);
         return None;
     }
+    if let Some((after, to, window)) = planned(action, &result, shared) {
+        // The check-in is over; its planned move comes at its moment.
+        let (_, outcome) = task.begun.as_ref()?;
+        let outcome = conclude(task.device, outcome.clone(), result, shared);
+        task.checked_in = Some((outcome, to, window));
+        task.at = Instant::now() + after;
+        task.stage = Stage::Due;
+        timers.set(slot, task.at);
+        return None;
+    }
     task.stage = Stage::Done;
     timers.clear(slot);
     let (_, outcome) = task.begun.take()?;
     Some(conclude(task.device, outcome, result, shared))
+}
+
+/// After the planned move of a check-in ended with `result`: the device is done, and its
+/// outcome is the check-in's with the move.
+fn end_move(
+    task: &mut Task<'_>,
+    slot: usize,
+    shared: &Shared,
+    timers: &mut Timers,
+    result: scoutlb::Result<Option<Connected>>,
+) -> Option<Outcome> {
+    task.stage = Stage::Done;
+    timers.clear(slot);
+    task.begun = None;
+    let (mut outcome, to, window) = task.checked_in.take()?;
+    outcome.moved = Some(Box::new(moved(task.device, to, window, result, shared)));
+    Some(outcome)
 }
 
 /// The wait before the next try of a retrying action whose try ended with `result`, or `None`

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use scoutlb::Client;
 
-use super::{Action, Backoff, Device, Outcome, Shared, begin, conclude};
+use super::{Action, Backoff, Device, Outcome, Shared, begin, conclude, moved, planned};
 
 /// Stack of a device's thread: a connect call needs little (the probes run on the core's own threads).
 const DEVICE_STACK: usize = 256 * 1024;
@@ -109,12 +109,18 @@ fn perform(device: &Device, at: Instant, action: Action, shared: &Shared) -> Out
         Err(outcome) => return outcome,
     };
     let result = match action {
-        Action::Boot | Action::Restart => client.connect(),
+        Action::Boot | Action::Restart | Action::CheckIn => client.connect(),
         Action::Reconnect => client.reconnect(),
         Action::RetryJitter { until } => client.connect_with_retry_until(&|| Instant::now() >= until),
         Action::RetryHerd { backoff, until } => retry_without_jitter(&client, backoff, until),
     };
-    conclude(device, outcome, result, shared)
+    let plan = planned(action, &result, shared);
+    let mut outcome = conclude(device, outcome, result, shared);
+    if let Some((after, to, window)) = plan {
+        thread::sleep(after);
+        outcome.moved = Some(Box::new(moved(device, to, window, client.rebalance(), shared)));
+    }
+    outcome
 }
 
 /// `connect()` again and again with `min(cap, base * factor^n)` between tries: the herd, no jitter.

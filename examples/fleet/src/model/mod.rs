@@ -169,6 +169,7 @@ impl ModelContext {
             list_key: None,
             spread,
             retry,
+            rebalance: None,
         }
     }
 }

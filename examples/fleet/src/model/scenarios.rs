@@ -137,18 +137,24 @@ pub fn run(ctx: &ModelContext, scenario: &Scenario, seed: u64) -> Result<(Run, S
             }
             crate::scenario::jitter_comparison(&mut all.report, &peaks);
         }
-        Scenario::RollingRestart { pause, drain: None } => {
+        Scenario::RollingRestart {
+            pause,
+            drain: None,
+            rebalance,
+        } if !rebalance.rebalance => {
             all = rolling_restart(ctx, pause, seed, &mut stats)?;
         }
-        Scenario::RollingRestart { drain: Some(_), .. }
+        Scenario::RollingRestart { .. }
         | Scenario::Drain { .. }
         | Scenario::Refused { .. }
         | Scenario::Relocate { .. } => {
             return Err(format!(
                 "--model does not run {}{} yet: run it on sockets (without --model)",
                 scenario.name(),
-                if matches!(scenario, Scenario::RollingRestart { .. }) {
+                if matches!(scenario, Scenario::RollingRestart { drain: Some(_), .. }) {
                     " --drain"
+                } else if matches!(scenario, Scenario::RollingRestart { .. }) {
+                    " --rebalance"
                 } else {
                     ""
                 }
@@ -194,6 +200,7 @@ fn socket_outcomes(ctx: &ModelContext, sim: &Sim, outcomes: &[SimOutcome]) -> Ve
                 took,
                 result,
                 expected: o.expected.map(usize::from),
+                moved: None,
             })
         })
         .collect()

@@ -3,6 +3,7 @@
 pub mod boot_storm;
 pub mod drain;
 pub mod outage;
+pub mod rebalance;
 pub mod refused;
 pub mod relocate;
 pub mod rolling_restart;
@@ -79,6 +80,7 @@ impl Context {
             list_key: self.spec.list_key.as_ref().map(|(_, public)| public.clone()),
             spread,
             retry,
+            rebalance: None,
         }
     }
 

@@ -1,10 +1,12 @@
 //! `rolling-restart`: the servers are stopped (SIGTERM) and started again one by one; with
 //! `--drain S` each one drains S seconds first (`--drain-on-stop`), and every device starts up
-//! once at the end.
+//! once at the end; with `--rebalance` the devices' opt-in rebalance is on, and every device
+//! checks in once at the end and makes the move it plans ([`super::rebalance`]).
 
 use std::time::{Duration, Instant};
 
 use super::{Context, Run, arrivals, panels, process_rows, steady, together};
+use crate::cli::RebalanceArgs;
 use crate::cluster;
 use crate::fleet::Action;
 use crate::report::{Report, Unit};
@@ -15,15 +17,25 @@ use crate::timeline;
 const RECONNECT_LIMIT: Duration = Duration::from_secs(60);
 
 /// One steady fleet on a fresh cluster; every server restarted in turn, `pause` apart (drained
-/// `drain` seconds before each stop, when given).
-pub fn run(ctx: &mut Context, pause: Duration, drain: Option<u64>, seed: u64) -> Result<Run, String> {
+/// `drain` seconds before each stop, when given); with `rebalance.rebalance`, a check-in of every
+/// device at the end, which makes the moves it plans.
+pub fn run(
+    ctx: &mut Context,
+    pause: Duration,
+    drain: Option<u64>,
+    rebalance: RebalanceArgs,
+    seed: u64,
+) -> Result<Run, String> {
     let t0 = Instant::now();
     let mut cluster = ctx.cluster(t0)?;
     let k = cluster.len();
     if k < 2 {
         return Err("rolling-restart needs at least 2 servers (--servers)".into());
     }
-    let setup = ctx.setup(None, None);
+    let mut setup = ctx.setup(None, None);
+    if rebalance.rebalance {
+        setup.rebalance = Some(super::rebalance::key(&rebalance));
+    }
     let (mut fleet, sampler) = steady(ctx, &cluster, &setup, seed, t0)?;
     std::thread::sleep(Duration::from_millis(1000));
 
@@ -113,20 +125,23 @@ pub fn run(ctx: &mut Context, pause: Duration, drain: Option<u64>, seed: u64) ->
                     Unit::Count,
                 );
             }
-            let (largest, smallest) = (
-                shares.iter().copied().max().unwrap_or(0),
-                shares.iter().copied().min().unwrap_or(0),
-            );
-            let ratio = if smallest <= 0 {
-                f64::INFINITY
-            } else {
-                largest as f64 / smallest as f64
-            };
+            let ratio = super::rebalance::share_ratio(&shares);
             report.row("largest/smallest share after the start-up", ratio, Unit::Ratio);
             report.target("after the start-up, largest/smallest share ≤ 1.3", ratio <= 1.3);
             std::thread::sleep(Duration::from_millis(500));
             format!("rolling restart, {seconds} s drain on SIGTERM, then all start up")
         }
+    };
+    let title = if rebalance.rebalance {
+        std::thread::sleep(Duration::from_millis(500));
+        super::rebalance::run(&mut fleet, &cluster, &rebalance, seed, &mut report, &mut marks, t0);
+        let offline = fleet.len() as i64 - fleet.placement().snapshot().iter().sum::<i64>();
+        report.row("devices offline after the rebalance", offline as f64, Unit::Count);
+        report.target("no device offline after the rebalance", offline == 0);
+        std::thread::sleep(Duration::from_millis(500));
+        format!("{title}, then rebalance")
+    } else {
+        title
     };
     let devices = sampler.finish(k, fleet.len());
     let requests = timeline::requests(&cluster, t0.elapsed());
