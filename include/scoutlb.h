@@ -740,6 +740,19 @@ scoutlb_status scoutlb_client_start_reconnect(const struct scoutlb_client *clien
                                               struct scoutlb_call **call_out);
 
 /**
+ * Start the planned move to a lighter server on the caller's event loop, as
+ * `scoutlb_client_rebalance` makes it (behaviour.md, "Rebalance"): `*call_out` receives a call
+ * to drive and finish like a connect's, or NULL when no move is planned (`SCOUTLB_OK`).
+ *
+ * Thread safety: may be called from several threads at once.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `call_out` is NULL or valid for a write.
+ */
+scoutlb_status scoutlb_client_start_rebalance(const struct scoutlb_client *client,
+                                              struct scoutlb_call **call_out);
+
+/**
  * The sockets to watch now: writes up to `capacity` of them to `out` (which may be NULL when
  * `capacity` is 0) and their number to `*count_out`; with more than `capacity`, call again with
  * a larger array. A call has one socket per running attempt and, while names are looked up,
@@ -814,6 +827,28 @@ scoutlb_status scoutlb_call_cancel(struct scoutlb_call *call);
 scoutlb_status scoutlb_client_finish(const struct scoutlb_client *client,
                                      struct scoutlb_call *call,
                                      struct scoutlb_connected *connected_out);
+
+/**
+ * End try number `tries` (from 1) of a retrying call on the agent's loop, as
+ * `scoutlb_client_finish` does; when the try failed and the retry profile gives another,
+ * `*retry_out` is true and `*wait_ms_out` the wait before it in ms, else false and 0
+ * (behaviour.md, "Event loops", Retrying). The failed try is recorded in the device and its
+ * state file as `scoutlb_client_connect_with_retry` records it (a refused device waits
+ * [`retry.cap_ms` / 2, `retry.cap_ms`]); the status and the last error are the try's either way.
+ * Frees the call, whatever the result; `tries` 0 fails with `SCOUTLB_INVALID_ARGUMENT`.
+ *
+ * Thread safety: may be called from several threads at once, each with its own call.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `call` is NULL or a live call, not used after this;
+ * `connected_out`, `retry_out` and `wait_ms_out` are NULL or valid pointers.
+ */
+scoutlb_status scoutlb_client_finish_try(const struct scoutlb_client *client,
+                                         struct scoutlb_call *call,
+                                         uint32_t tries,
+                                         struct scoutlb_connected *connected_out,
+                                         bool *retry_out,
+                                         uint64_t *wait_ms_out);
 
 /**
  * Free a call without its result: it is cancelled and its sockets closed. NULL does nothing.

@@ -49,6 +49,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace scoutlb {
@@ -694,10 +695,37 @@ class client {
     /** Begin a reconnect on the agent's event loop. */
     pending_call start_reconnect() const { return start(scoutlb_client_start_reconnect); }
 
+    /** Begin the planned move to a lighter server on the agent's event loop (finish it like a
+     * connect's call); none when no move is planned (behaviour.md, "Rebalance"). */
+    std::optional<pending_call> start_rebalance() const {
+        scoutlb_call *raw = nullptr;
+        detail::check(scoutlb_client_start_rebalance(handle_.get(), &raw));
+        if (raw == nullptr) {
+            return std::nullopt;
+        }
+        return pending_call(raw);
+    }
+
     /** The result of an event-loop call, as `connect()` gives it; a call not done is cancelled. */
     connected finish(pending_call &&call) const {
         scoutlb_connected c{};
         detail::check(scoutlb_client_finish(handle_.get(), call.handle_.release(), &c));
+        return detail::to_connected(c);
+    }
+
+    /** The end of try number `tries` (from 1) of a retrying call on the agent's loop: the
+     * connection, or the wait before the next try, as `connect_with_retry()` decides (the failed
+     * try recorded in the state file); throws the try's error when no try follows (behaviour.md,
+     * "Event loops", Retrying). A call not done is cancelled. */
+    std::variant<connected, std::chrono::milliseconds> finish_try(pending_call &&call, std::uint32_t tries) const {
+        scoutlb_connected c{};
+        bool retry = false;
+        std::uint64_t wait_ms = 0;
+        status code = scoutlb_client_finish_try(handle_.get(), call.handle_.release(), tries, &c, &retry, &wait_ms);
+        if (code != SCOUTLB_OK && retry) {
+            return std::chrono::milliseconds(wait_ms);
+        }
+        detail::check(code);
         return detail::to_connected(c);
     }
 

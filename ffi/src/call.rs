@@ -105,6 +105,32 @@ pub unsafe extern "C" fn scoutlb_client_start_reconnect(
     }
 }
 
+/// Start the planned move to a lighter server on the caller's event loop, as
+/// `scoutlb_client_rebalance` makes it (behaviour.md, "Rebalance"): `*call_out` receives a call
+/// to drive and finish like a connect's, or NULL when no move is planned (`SCOUTLB_OK`).
+///
+/// Thread safety: may be called from several threads at once.
+///
+/// # Safety
+/// `client` is NULL or a live client; `call_out` is NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_start_rebalance(
+    client: *const crate::scoutlb_client,
+    call_out: *mut *mut scoutlb_call,
+) -> scoutlb_status {
+    boundary("scoutlb_client_start_rebalance", || {
+        // SAFETY: forwarded from the caller.
+        let client = unsafe { clients::client(client) }?;
+        let out = arg_out(call_out, "call_out")?;
+        let call = client
+            .start_rebalance()?
+            .map_or(std::ptr::null_mut(), handle::into_raw::<scoutlb_call>);
+        // SAFETY: `out` is not NULL and the caller guarantees it is valid for a write.
+        unsafe { out.write(call) };
+        Ok(())
+    })
+}
+
 /// The sockets to watch now: writes up to `capacity` of them to `out` (which may be NULL when
 /// `capacity` is 0) and their number to `*count_out`; with more than `capacity`, call again with
 /// a larger array. A call has one socket per running attempt and, while names are looked up,
@@ -238,6 +264,59 @@ pub unsafe extern "C" fn scoutlb_client_finish(
     let call = *unsafe { handle::from_raw(call) };
     // SAFETY: forwarded from the caller.
     unsafe { clients::connect_call(NAME, client, connected_out, move |c| c.finish(call)) }
+}
+
+/// End try number `tries` (from 1) of a retrying call on the agent's loop, as
+/// `scoutlb_client_finish` does; when the try failed and the retry profile gives another,
+/// `*retry_out` is true and `*wait_ms_out` the wait before it in ms, else false and 0
+/// (behaviour.md, "Event loops", Retrying). The failed try is recorded in the device and its
+/// state file as `scoutlb_client_connect_with_retry` records it (a refused device waits
+/// [`retry.cap_ms` / 2, `retry.cap_ms`]); the status and the last error are the try's either way.
+/// Frees the call, whatever the result; `tries` 0 fails with `SCOUTLB_INVALID_ARGUMENT`.
+///
+/// Thread safety: may be called from several threads at once, each with its own call.
+///
+/// # Safety
+/// `client` is NULL or a live client; `call` is NULL or a live call, not used after this;
+/// `connected_out`, `retry_out` and `wait_ms_out` are NULL or valid pointers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn scoutlb_client_finish_try(
+    client: *const crate::scoutlb_client,
+    call: *mut scoutlb_call,
+    tries: u32,
+    connected_out: *mut crate::scoutlb_connected,
+    retry_out: *mut bool,
+    wait_ms_out: *mut u64,
+) -> scoutlb_status {
+    const NAME: &str = "scoutlb_client_finish_try";
+    let call = (!call.is_null()).then(|| {
+        // SAFETY: not NULL, a live call that the caller gives up; freed whatever happens next.
+        *unsafe { handle::from_raw(call) }
+    });
+    boundary(NAME, || {
+        let call =
+            call.ok_or_else(|| Failure::new(scoutlb_status::SCOUTLB_NULL_ARGUMENT, "argument `call` is NULL"))?;
+        let (retry_out, wait_ms_out) = (arg_out(retry_out, "retry_out")?, arg_out(wait_ms_out, "wait_ms_out")?);
+        if tries == 0 {
+            return Err(Failure::new(
+                scoutlb_status::SCOUTLB_INVALID_ARGUMENT,
+                "`tries` counts the tries of the retrying call from 1, so it is never 0",
+            ));
+        }
+        // SAFETY: not NULL, and valid by the caller's promise.
+        unsafe { (*retry_out, *wait_ms_out) = (false, 0) };
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            clients::connect_body(client, connected_out, |c| {
+                c.finish(call).inspect_err(|e| {
+                    if let Some(wait) = c.retry_wait(tries, e) {
+                        // SAFETY: checked above.
+                        (*retry_out, *wait_ms_out) = (true, u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+                    }
+                })
+            })
+        }
+    })
 }
 
 /// Free a call without its result: it is cancelled and its sockets closed. NULL does nothing.

@@ -815,13 +815,25 @@ pub(crate) unsafe fn connect_call(
     connected_out: *mut scoutlb_connected,
     connect: impl FnOnce(&Client) -> scoutlb_core::Result<Connected>,
 ) -> scoutlb_status {
-    boundary(name, || {
-        // SAFETY: forwarded from the caller.
-        let client = unsafe { self::client(client) }?;
-        let out = arg_out(connected_out, "connected_out")?;
-        crate::last_connect::remember(None, None);
-        let connected = connect(client)?;
-        crate::last_connect::remember(connected.save_error.as_deref(), connected.list_problem.as_deref());
-        write_connected(connected, out)
-    })
+    // SAFETY: forwarded from the caller.
+    boundary(name, || unsafe { connect_body(client, connected_out, connect) })
+}
+
+/// Inside the boundary: check the client and `connected_out`, run `connect`, write the result
+/// (and remember what the connect worked around).
+///
+/// # Safety
+/// As [`connect_call`].
+pub(crate) unsafe fn connect_body(
+    client: *const scoutlb_client,
+    connected_out: *mut scoutlb_connected,
+    connect: impl FnOnce(&Client) -> scoutlb_core::Result<Connected>,
+) -> Result<(), Failure> {
+    // SAFETY: forwarded from the caller.
+    let client = unsafe { self::client(client) }?;
+    let out = arg_out(connected_out, "connected_out")?;
+    crate::last_connect::remember(None, None);
+    let connected = connect(client)?;
+    crate::last_connect::remember(connected.save_error.as_deref(), connected.list_problem.as_deref());
+    write_connected(connected, out)
 }

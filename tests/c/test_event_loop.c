@@ -1,6 +1,6 @@
 /* The event-loop driver from C (behaviour.md, "Event loops"): a poll(2) agent starts a connect,
- * watches the call's sockets until its timeout, processes, and finishes it; cancel, bad
- * arguments and refused probes. The loopback servers of testlib run on their own threads; the
+ * watches the call's sockets until its timeout, processes, and finishes it; a retrying call of
+ * such calls; cancel, bad arguments and refused probes. The loopback servers of testlib run on their own threads; the
  * device side runs on this one. Argument: tests/vectors (unused; the suite passes it to every
  * test of its list). */
 #define _POSIX_C_SOURCE 200809L
@@ -29,29 +29,6 @@ static uint32_t never_called(void *user_data, const struct scoutlb_probe_params 
     return SCOUTLB_PROBE_FAILED;
 }
 
-/* An agent's loop: poll the call's sockets until its timeout, then process; returns the wakes. */
-static int drive(struct scoutlb_call *call) {
-    int wakes = 0;
-    while (!scoutlb_call_is_done(call) && wakes < 100000) {
-        struct scoutlb_watch watches[MAX_WATCHES];
-        struct pollfd fds[MAX_WATCHES];
-        size_t count = 0;
-        CHECK_STATUS(scoutlb_call_watches(call, watches, MAX_WATCHES, &count), SCOUTLB_OK);
-        CHECK(count <= MAX_WATCHES);
-        for (size_t i = 0; i < count && i < MAX_WATCHES; i++) {
-            fds[i].fd = watches[i].fd;
-            fds[i].events = (short)((watches[i].events & SCOUTLB_WATCH_READ) ? POLLIN : POLLOUT);
-            fds[i].revents = 0;
-        }
-        int64_t timeout = scoutlb_call_timeout_ms(call);
-        CHECK(timeout >= 0);
-        (void)poll(fds, (nfds_t)count, (int)(timeout > 60000 ? 60000 : timeout));
-        wakes++;
-        CHECK_STATUS(scoutlb_call_process(call), SCOUTLB_OK);
-    }
-    return wakes;
-}
-
 static void test_a_refused_server_then_a_live_one(void) {
     uint16_t dead = tl_refused_port();
     char body[256], json[512];
@@ -66,7 +43,7 @@ static void test_a_refused_server_then_a_live_one(void) {
     CHECK(call != NULL);
     /* On loopback the call may be decided inside start already (a refusal, then a fast answer):
      * the loop then never waits. */
-    drive(call);
+    tl_drive(call);
     struct scoutlb_connected connected;
     CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
     char want[64];
@@ -76,7 +53,7 @@ static void test_a_refused_server_then_a_live_one(void) {
     CHECK(tl_http_requests(live) == 1);
     /* A reconnect on the loop goes to the default again. */
     CHECK_STATUS(scoutlb_client_start_reconnect(client, &call), SCOUTLB_OK);
-    drive(call);
+    tl_drive(call);
     CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
     CHECK(strcmp(connected.server, want) == 0 && connected.failed_attempts == 0);
     scoutlb_client_free(client);
@@ -93,7 +70,7 @@ static void test_a_name_of_the_hosts_file(void) {
     struct scoutlb_client *client = tl_client(json);
     struct scoutlb_call *call = NULL;
     CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
-    drive(call);
+    tl_drive(call);
     struct scoutlb_connected connected;
     CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
     snprintf(want, sizeof want, "localhost:%u", tl_http_port(live));
@@ -109,7 +86,7 @@ static void test_all_refused_names_the_attempts(void) {
     struct scoutlb_client *client = tl_client(json);
     struct scoutlb_call *call = NULL;
     CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
-    drive(call);
+    tl_drive(call);
     struct scoutlb_connected connected;
     CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_ALL_FAILED);
     size_t attempts = 0;
@@ -285,6 +262,115 @@ static void test_the_agents_own_probe_runs_on_the_loop(void) {
     tl_http_stop(live);
 }
 
+/* A retrying call on the loop: each try a call of its own, `scoutlb_client_finish_try` deciding
+ * whether and when to try again, as `scoutlb_client_connect_with_retry` does (behaviour.md,
+ * "Event loops", Retrying). Returns the tries made; `*status_out` is the last try's status. */
+static uint32_t retry_on_the_loop(struct scoutlb_client *client, uint64_t ceiling_ms, uint32_t *status_out) {
+    for (uint32_t tries = 1; tries < 100; tries++) {
+        struct scoutlb_call *call = NULL;
+        CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+        tl_drive(call);
+        struct scoutlb_connected connected;
+        bool retry = true;
+        uint64_t wait_ms = 12345;
+        uint32_t status = scoutlb_client_finish_try(client, call, tries, &connected, &retry, &wait_ms);
+        *status_out = status;
+        if (status == SCOUTLB_OK) {
+            CHECK(!retry && wait_ms == 0);
+            return tries;
+        }
+        if (!retry) {
+            CHECK(wait_ms == 0);
+            return tries;
+        }
+        /* Full jitter: uniform in [0, min(cap, base * 2^(tries - 1))]. */
+        uint64_t ceiling = ceiling_ms << (tries - 1);
+        CHECK(wait_ms <= (ceiling > 4 * ceiling_ms ? 4 * ceiling_ms : ceiling));
+        struct timespec pause = {0, (long)wait_ms * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    CHECK(!"the retry profile's max_tries ends the loop");
+    return 0;
+}
+
+static void test_retrying_on_the_loop(void) {
+    char json[512];
+    /* Every server down: three tries (max_tries), then the call ends with ALL_FAILED. */
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"base_ms\": 20, \"factor\": 2, \"cap_ms\": 80, "
+             "\"max_tries\": 3}}",
+             tl_refused_port());
+    struct scoutlb_client *client = tl_client(json);
+    uint32_t status = 0;
+    CHECK(retry_on_the_loop(client, 20, &status) == 3);
+    CHECK_STATUS(status, SCOUTLB_ALL_FAILED);
+    char *message = tl_last_error();
+    CHECK(tl_contains(message, "127.0.0.1"));
+    free(message);
+    scoutlb_client_free(client);
+
+    /* A live server: the first try connects, nothing to wait for. */
+    struct tl_http_server *live = tl_http_start(TL_SERVE, 200, "");
+    char body[256];
+    snprintf(body, sizeof body, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u}]}", tl_http_port(live));
+    CHECK(tl_http_set_body(live, body));
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"], \"retry\": {\"max_tries\": 3}}", tl_http_port(live));
+    client = tl_client(json);
+    CHECK(retry_on_the_loop(client, 1000, &status) == 1);
+    CHECK_STATUS(status, SCOUTLB_OK);
+    scoutlb_client_free(client);
+    tl_http_stop(live);
+
+    /* A refused device does not hurry: its next try after [cap / 2, cap]. */
+    struct tl_http_server *refusing = tl_http_start(TL_SERVE, 403, "{\"refused\": \"device dev-9 is not known\"}");
+    snprintf(json, sizeof json,
+             "{\"servers\": [\"127.0.0.1:%u\"], \"device_id\": \"dev-9\", \"retry\": {\"base_ms\": 10, "
+             "\"cap_ms\": 4000, \"max_tries\": 2}}",
+             tl_http_port(refusing));
+    client = tl_client(json);
+    for (uint32_t tries = 1; tries <= 2; tries++) {
+        struct scoutlb_call *call = NULL;
+        CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+        tl_drive(call);
+        bool retry = false;
+        uint64_t wait_ms = 0;
+        CHECK_STATUS(scoutlb_client_finish_try(client, call, tries, NULL, &retry, &wait_ms), SCOUTLB_NULL_ARGUMENT);
+        CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+        tl_drive(call);
+        struct scoutlb_connected connected;
+        CHECK_STATUS(scoutlb_client_finish_try(client, call, tries, &connected, &retry, &wait_ms),
+                     SCOUTLB_DEVICE_REFUSED);
+        message = tl_last_error();
+        CHECK(tl_contains(message, "dev-9 is not known"));
+        free(message);
+        if (tries == 1) {
+            CHECK(retry && wait_ms >= 2000 && wait_ms <= 4000);
+        } else {
+            CHECK(!retry && wait_ms == 0); /* max_tries */
+        }
+    }
+    scoutlb_client_free(client);
+    tl_http_stop(refusing);
+
+    /* Bad arguments: the call is freed whatever the result. */
+    snprintf(json, sizeof json, "{\"servers\": [\"127.0.0.1:%u\"]}", tl_refused_port());
+    client = tl_client(json);
+    struct scoutlb_call *call = NULL;
+    struct scoutlb_connected connected;
+    bool retry = true;
+    uint64_t wait_ms = 1;
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_finish_try(client, call, 0, &connected, &retry, &wait_ms), SCOUTLB_INVALID_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_finish_try(client, call, 1, &connected, NULL, &wait_ms), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_finish_try(client, call, 1, &connected, &retry, NULL), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_finish_try(client, NULL, 1, &connected, &retry, &wait_ms), SCOUTLB_NULL_ARGUMENT);
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_finish_try(NULL, call, 1, &connected, &retry, &wait_ms), SCOUTLB_NULL_ARGUMENT);
+    scoutlb_client_free(client);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
@@ -294,5 +380,6 @@ int main(int argc, char **argv) {
     test_cancel_and_free();
     test_bad_arguments_and_refused_probes();
     test_the_agents_own_probe_runs_on_the_loop();
+    test_retrying_on_the_loop();
     return tl_finish();
 }

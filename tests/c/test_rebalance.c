@@ -1,6 +1,7 @@
 /* The opt-in rebalance from C (behaviour.md, "Rebalance"): the rebalance.* keys through the
  * setters, the move a connect plans (scoutlb_client_rebalance_plan), carrying it out
- * (scoutlb_client_rebalance) and its events, on loopback servers. Argument: tests/vectors (unused). */
+ * (scoutlb_client_rebalance, or on a poll loop scoutlb_client_start_rebalance) and its events,
+ * on loopback servers. Argument: tests/vectors (unused). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
 #include <stdio.h>
@@ -76,6 +77,45 @@ static void test_a_planned_move_is_made(void) {
     tl_http_stop(b);
 }
 
+/* The same move on the agent's loop: scoutlb_client_start_rebalance gives a call like a
+ * connect's, or none without a plan. */
+static void test_a_planned_move_on_the_loop(void) {
+    struct tl_http_server *a = tl_http_start(TL_SERVE, 200, ""), *b = tl_http_start(TL_SERVE, 200, "");
+    char body[512], want[64];
+    snprintf(body, sizeof body,
+             "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"a\", \"load\": 10}, "
+             "{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"b\", \"load\": 0, \"weight\": 1000000}], \"self\": \"a\"}",
+             tl_http_port(a), tl_http_port(b));
+    CHECK(tl_http_set_body(a, body));
+    snprintf(body, sizeof body, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"b\"}], \"self\": \"b\"}",
+             tl_http_port(b));
+    CHECK(tl_http_set_body(b, body));
+    struct seen seen = {0, 0, 0};
+    struct scoutlb_client *client = client_on(tl_http_port(a), tl_http_port(b), &seen);
+    struct scoutlb_connected connected;
+    struct scoutlb_call *call = NULL;
+    CHECK_STATUS(scoutlb_client_start_connect(client, &call), SCOUTLB_OK);
+    tl_drive(call);
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
+    CHECK(seen.planned == 1);
+    CHECK_STATUS(scoutlb_client_start_rebalance(client, NULL), SCOUTLB_NULL_ARGUMENT);
+    call = NULL;
+    CHECK_STATUS(scoutlb_client_start_rebalance(client, &call), SCOUTLB_OK);
+    CHECK(call != NULL);
+    tl_drive(call);
+    CHECK_STATUS(scoutlb_client_finish(client, call, &connected), SCOUTLB_OK);
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(b));
+    CHECK(strcmp(connected.server, want) == 0);
+    CHECK(seen.rebalanced == 1 && tl_http_requests(b) == 1);
+    /* The plan is spent: no call. */
+    call = (struct scoutlb_call *)&seen;
+    CHECK_STATUS(scoutlb_client_start_rebalance(client, &call), SCOUTLB_OK);
+    CHECK(call == NULL);
+    scoutlb_client_free(client);
+    tl_http_stop(a);
+    tl_http_stop(b);
+}
+
 static void test_a_failed_move_is_reported(void) {
     struct tl_http_server *a = tl_http_start(TL_SERVE, 200, "");
     uint16_t gone = tl_refused_port();
@@ -127,6 +167,7 @@ int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
     test_a_planned_move_is_made();
+    test_a_planned_move_on_the_loop();
     test_a_failed_move_is_reported();
     test_bad_keys_and_arguments();
     return tl_finish();

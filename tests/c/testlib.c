@@ -618,3 +618,27 @@ char *tl_json_write(const struct tl_json *value) {
     }
     return o.buf;
 }
+
+#define TL_MAX_WATCHES 16
+
+int tl_drive(struct scoutlb_call *call) {
+    int wakes = 0;
+    while (!scoutlb_call_is_done(call) && wakes < 100000) {
+        struct scoutlb_watch watches[TL_MAX_WATCHES];
+        struct pollfd fds[TL_MAX_WATCHES];
+        size_t count = 0;
+        CHECK_STATUS(scoutlb_call_watches(call, watches, TL_MAX_WATCHES, &count), SCOUTLB_OK);
+        CHECK(count <= TL_MAX_WATCHES);
+        for (size_t i = 0; i < count && i < TL_MAX_WATCHES; i++) {
+            fds[i].fd = watches[i].fd;
+            fds[i].events = (short)((watches[i].events & SCOUTLB_WATCH_READ) ? POLLIN : POLLOUT);
+            fds[i].revents = 0;
+        }
+        int64_t timeout = scoutlb_call_timeout_ms(call);
+        CHECK(timeout >= 0);
+        (void)poll(fds, (nfds_t)count, (int)(timeout > 60000 ? 60000 : timeout));
+        wakes++;
+        CHECK_STATUS(scoutlb_call_process(call), SCOUTLB_OK);
+    }
+    return wakes;
+}

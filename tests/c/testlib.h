@@ -85,4 +85,9 @@ void tl_http_stop(struct tl_http_server *server);
 /** A loopback port nobody listens on (bound and closed), so connections are refused. */
 uint16_t tl_refused_port(void);
 
+struct scoutlb_call;
+/** An agent's poll(2) loop: watch the call's sockets until its timeout, then process, until the
+ * call is done; returns the wakes. */
+int tl_drive(struct scoutlb_call *call);
+
 #endif

@@ -615,6 +615,37 @@ void test_rebalance() {
     CHECK(!client.planned_rebalance().has_value());
     CHECK(events.has("rebalance_planned b.example:1") && events.has("rebalanced b.example:1"));
     CHECK_THROWS(cfg.set("rebalance.nope", true), SCOUTLB_CONFIG, "rebalance.window_ms");
+    // On the agent's loop: the connect plans, start_rebalance gives the move's call (its probe
+    // request goes to b only), then none once the plan is spent.
+    scoutlb::config looped("{\"servers\": [\"a.example:1\"], \"probe\": \"callback\"}");
+    looped.set("rebalance.enabled", true).set("rebalance.window_ms", 0).set("rebalance.rate", 1000);
+    looped.probe([](const scoutlb::probe_request &) { return false; });  // blocking calls only
+    scoutlb::client on_loop(looped);
+    std::vector<std::string> asked;
+    auto run = [&](scoutlb::pending_call call) {
+        for (int rounds = 0; !call.done() && rounds < 1000; ++rounds) {
+            while (auto task = call.next_probe()) {
+                asked.push_back(task->server);
+                call.probe_reached(task->attempt, task->server == "a.example:1"
+                                                      ? "{\"servers\": [{\"host\": \"a.example\", \"port\": 1, "
+                                                        "\"load\": 10}, {\"host\": \"b.example\", \"port\": 1, "
+                                                        "\"load\": 0, \"weight\": 1000000}]}"
+                                                      : "{\"servers\": [{\"host\": \"b.example\", \"port\": 1}]}");
+            }
+            call.process();
+        }
+        return on_loop.finish(std::move(call));
+    };
+    CHECK(!on_loop.start_rebalance().has_value());  // nothing planned yet
+    CHECK(run(on_loop.start_connect()).server == "a.example:1");
+    auto move = on_loop.start_rebalance();
+    CHECK(move.has_value());
+    if (move) {
+        CHECK(run(std::move(*move)).server == "b.example:1");
+    }
+    CHECK(asked == std::vector<std::string>({"a.example:1", "b.example:1"}));
+    CHECK(on_loop.default_server() == std::optional<std::string>("b.example:1"));
+    CHECK(!on_loop.start_rebalance().has_value());
 }
 
 int listening_socket(std::uint16_t *port) {
@@ -691,6 +722,33 @@ void test_event_loop() {
     scoutlb::connected mine = looped.finish(std::move(asked));
     CHECK(mine.server == "127.0.0.1:2" && mine.failed_attempts == 1);
     CHECK(tried.size() == 2 && tried[0] == "127.0.0.1:1");
+    // A retrying call on the loop: a try per call, finish_try deciding the wait, max_tries the end.
+    scoutlb::client retrying("{\"probe\": \"tcp\", \"servers\": [\"127.0.0.1:" + std::to_string(dead) +
+                             "\"], \"retry\": {\"base_ms\": 20, \"factor\": 2, \"cap_ms\": 40, \"max_tries\": 3}}");
+    std::uint32_t tries = 1;
+    for (;; ++tries) {
+        scoutlb::pending_call attempt = retrying.start_connect();
+        drive(attempt);
+        bool last = tries == 3;
+        if (last) {
+            check_throws([&] { retrying.finish_try(std::move(attempt), tries); }, SCOUTLB_ALL_FAILED,
+                         std::to_string(dead), __LINE__);
+            break;
+        }
+        auto result = retrying.finish_try(std::move(attempt), tries);
+        CHECK(std::holds_alternative<std::chrono::milliseconds>(result));
+        auto wait = std::get<std::chrono::milliseconds>(result);
+        CHECK(wait.count() >= 0 && wait.count() <= 20 * (1 << (tries - 1)));
+        std::this_thread::sleep_for(wait);
+    }
+    CHECK(tries == 3);
+    scoutlb::pending_call reached = client.start_connect();
+    drive(reached);
+    auto won = client.finish_try(std::move(reached), 1);
+    CHECK(std::holds_alternative<scoutlb::connected>(won) &&
+          std::get<scoutlb::connected>(won).server == "127.0.0.1:" + std::to_string(live));
+    scoutlb::pending_call zero = client.start_connect();
+    check_throws([&] { client.finish_try(std::move(zero), 0); }, SCOUTLB_INVALID_ARGUMENT, "tries", __LINE__);
     scoutlb::config none;
     none.set("probe", "none");
     scoutlb::client agent(none);
