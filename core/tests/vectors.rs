@@ -155,13 +155,27 @@ fn server_list_vectors() {
                     let got: Vec<Value> = list.entries().iter().map(|e| json!([e.weight, e.load])).collect();
                     assert_eq!(got, *hints, "{name}");
                     // A load is a snapshot: what is cached (and written) has none; the weight stays.
-                    let cached = list.clone().without_loads();
+                    let cached = list.clone().without_snapshots();
                     assert!(cached.entries().iter().all(|e| e.load.is_none()), "{name}");
                     let again = ServerList::from_json(cached.to_json().to_string().as_bytes()).unwrap();
                     let weights: Vec<_> = again.entries().iter().map(|e| e.weight).collect();
                     assert_eq!(
                         weights,
                         list.entries().iter().map(|e| e.weight).collect::<Vec<_>>(),
+                        "{name}"
+                    );
+                }
+                if let Some(marks) = case["draining"].as_array() {
+                    let got: Vec<Value> = list.entries().iter().map(|e| json!(e.draining)).collect();
+                    assert_eq!(got, *marks, "{name}");
+                    // A mark is a snapshot too: what is cached (and written) has none.
+                    let cached =
+                        ServerList::from_json(list.clone().without_snapshots().to_json().to_string().as_bytes());
+                    assert!(cached.unwrap().entries().iter().all(|e| !e.draining), "{name}");
+                    let written = list.to_json().to_string();
+                    assert_eq!(
+                        written.matches("\"draining\":true").count(),
+                        marks.iter().filter(|m| m == &&json!(true)).count(),
                         "{name}"
                     );
                 }

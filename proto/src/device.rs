@@ -581,8 +581,8 @@ impl Device {
         {
             changed |= self.make_default(&real.clone(), effects);
         }
-        // behaviour.md, "Wire format": loads are a snapshot, never cached.
-        let list = list.without_loads();
+        // behaviour.md, "Wire format": loads and draining marks are snapshots, never cached.
+        let list = list.without_snapshots();
         let same_list = self.state.list.as_ref().map(|l| l.entries()) == Some(list.entries());
         if !same_list || self.state.servers_from != from {
             effects.push(Effect::Emit(Event::ServerListUpdated {

@@ -39,6 +39,8 @@ pub enum Stay {
     NotDrawn,
     /// Neither loads on every entry nor a `device_id`: nothing says which server is lighter.
     NoHint,
+    /// Every entry of the list is marked draining: there is nowhere to go.
+    AllDraining,
 }
 
 impl Stay {
@@ -49,6 +51,7 @@ impl Stay {
             Stay::Balanced => "balanced",
             Stay::NotDrawn => "not_drawn",
             Stay::NoHint => "no_hint",
+            Stay::AllDraining => "all_draining",
         }
     }
 }
@@ -67,6 +70,9 @@ pub fn plan(
     let Some(own_index) = entries.iter().position(|e| &e.server == own) else {
         return Err(Stay::NotListed);
     };
+    if entries.iter().all(|e| e.draining) {
+        return Err(Stay::AllDraining);
+    }
     let pick = pick.clamp(0.0, 1.0);
     let (to, arrivals) = if list.has_loads() {
         by_load(entries, own_index, pick)?
@@ -90,12 +96,24 @@ pub fn plan(
 }
 
 /// By load: the target's index and the largest deficit (the expected arrivals at one server).
+/// Draining entries have no share and are never a target; a device on a draining server counts
+/// itself in its load (at least 1), so it always finds a deficit to go to.
 fn by_load(entries: &[ServerEntry], own: usize, pick: f64) -> Result<(usize, f64), Stay> {
-    let total_weight: f64 = entries.iter().map(|e| f64::from(e.weight_or_default())).sum();
-    let total_load: f64 = entries.iter().map(|e| e.load.unwrap_or(0) as f64).sum();
-    let share = |e: &ServerEntry| total_load * f64::from(e.weight_or_default()) / total_weight;
-    let load = |e: &ServerEntry| e.load.unwrap_or(0) as f64;
-    let own_load = load(&entries[own]);
+    let load = |i: usize| {
+        let l = entries[i].load.unwrap_or(0) as f64;
+        if i == own && entries[i].draining { l.max(1.0) } else { l }
+    };
+    let weight = |e: &ServerEntry| {
+        if e.draining {
+            0.0
+        } else {
+            f64::from(e.weight_or_default())
+        }
+    };
+    let total_weight: f64 = entries.iter().map(weight).sum();
+    let total_load: f64 = (0..entries.len()).map(load).sum();
+    let share = |e: &ServerEntry| total_load * weight(e) / total_weight;
+    let own_load = load(own);
     let excess = own_load - share(&entries[own]);
     if own_load <= 0.0 || excess <= 0.0 {
         return Err(Stay::Balanced);
@@ -103,8 +121,8 @@ fn by_load(entries: &[ServerEntry], own: usize, pick: f64) -> Result<(usize, f64
     let deficits: Vec<(usize, f64)> = entries
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i != own)
-        .map(|(i, e)| (i, share(e) - load(e)))
+        .filter(|(i, e)| *i != own && !e.draining)
+        .map(|(i, e)| (i, share(e) - load(i)))
         .filter(|(_, d)| *d > 0.0)
         .collect();
     let total_deficit: f64 = deficits.iter().map(|(_, d)| d).sum();
@@ -126,8 +144,8 @@ fn by_load(entries: &[ServerEntry], own: usize, pick: f64) -> Result<(usize, f64
     Ok((to, largest))
 }
 
-/// The index of the top server of the device's rendezvous ranking, weighted by the entries'
-/// `weight` (the failover order's "spread" ranking when no entry has one).
+/// The index of the top server that does not drain in the device's rendezvous ranking, weighted
+/// by the entries' `weight` (the failover order's "spread" ranking when no entry has one).
 fn spread_top(device_id: &str, entries: &[ServerEntry]) -> usize {
     let hashes: Vec<u64> = entries.iter().map(|e| spread_weight(device_id, &e.server)).collect();
     let key = |i: usize| -> (f64, u64) {
@@ -139,6 +157,7 @@ fn spread_top(device_id: &str, entries: &[ServerEntry]) -> usize {
         (f64::from(entries[i].weight_or_default()) / -u.ln(), hashes[i])
     };
     (0..entries.len())
+        .filter(|&i| !entries[i].draining)
         .max_by(|&a, &b| {
             key(a)
                 .partial_cmp(&key(b))

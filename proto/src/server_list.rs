@@ -28,6 +28,9 @@ pub struct ServerEntry {
     pub weight: Option<u32>,
     /// How many devices the server serves now (`load`), if it said; a snapshot, never cached.
     pub load: Option<u64>,
+    /// Whether the server marks itself draining while it keeps its devices (`"draining": true`);
+    /// a snapshot, never cached.
+    pub draining: bool,
 }
 
 impl ServerEntry {
@@ -38,6 +41,7 @@ impl ServerEntry {
             id,
             weight: None,
             load: None,
+            draining: false,
         }
     }
 
@@ -186,11 +190,12 @@ impl ServerList {
             .map(|e| &e.server)
     }
 
-    /// This list without the entries' `load` hints: what is cached (a load is a snapshot of the
-    /// moment it was sent; behaviour.md, "Wire format").
-    pub fn without_loads(mut self) -> Self {
+    /// This list without the entries' `load` hints and draining marks: what is cached (they are
+    /// snapshots of the moment they were sent; behaviour.md, "Wire format").
+    pub fn without_snapshots(mut self) -> Self {
         for e in &mut self.entries {
             e.load = None;
+            e.draining = false;
         }
         self
     }
@@ -250,7 +255,7 @@ pub(crate) fn parse_list_object(obj: &Map<String, Value>) -> Result<ServerList, 
     ServerList::new(entries, self_id, generation)
 }
 
-/// One entry as a JSON object `{"host","port","id"?,"weight"?,"load"?}`.
+/// One entry as a JSON object `{"host","port","id"?,"weight"?,"load"?,"draining"?}`.
 pub(crate) fn entry_to_json(e: &ServerEntry) -> Value {
     let mut obj = server_to_json(&e.server);
     if let Value::Object(o) = &mut obj {
@@ -263,6 +268,9 @@ pub(crate) fn entry_to_json(e: &ServerEntry) -> Value {
         if let Some(load) = e.load {
             o.insert("load".into(), load.into());
         }
+        if e.draining {
+            o.insert("draining".into(), true.into());
+        }
     }
     obj
 }
@@ -272,7 +280,7 @@ pub(crate) fn server_to_json(s: &Server) -> Value {
     serde_json::json!({"host": s.host(), "port": s.port()})
 }
 
-/// Parse one `{"host","port","id"?,"weight"?,"load"?}` object; unknown fields are ignored, a
+/// Parse one `{"host","port","id"?,"weight"?,"load"?,"draining"?}` object; unknown fields are ignored, a
 /// malformed hint refuses the entry (behaviour.md, "Wire format").
 pub(crate) fn parse_entry(v: &Value) -> std::result::Result<ServerEntry, String> {
     let obj = v.as_object().ok_or("not an object")?;
@@ -306,11 +314,16 @@ pub(crate) fn parse_entry(v: &Value) -> std::result::Result<ServerEntry, String>
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().ok_or("`load` is not a non-negative integer")?),
     };
+    let draining = match obj.get("draining") {
+        None | Some(Value::Null) => false,
+        Some(v) => v.as_bool().ok_or("`draining` is not true or false")?,
+    };
     Ok(ServerEntry {
         server,
         id,
         weight,
         load,
+        draining,
     })
 }
 
