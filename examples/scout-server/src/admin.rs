@@ -24,6 +24,7 @@ pub fn call(addr: &str, call: AdminCall) -> Result<String, String> {
     let (method, target) = match call {
         AdminCall::Drain(None) => ("POST", ADMIN_DRAIN_PATH.to_owned()),
         AdminCall::Drain(Some(s)) => ("POST", format!("{ADMIN_DRAIN_PATH}?retry_after={s}")),
+        AdminCall::DrainKeeping => ("POST", format!("{ADMIN_DRAIN_PATH}?keep=true")),
         AdminCall::Undrain => ("POST", ADMIN_UNDRAIN_PATH.to_owned()),
         AdminCall::Status => ("GET", ADMIN_STATUS_PATH.to_owned()),
         AdminCall::Relocate {

@@ -18,8 +18,10 @@ USAGE:
                            addresses) [default: 127.0.0.1 localhost]: DIR/ca.pem (the devices' root,
                            for ca_file or a ca_dir such as /setup/cacerts/scoutsrv), DIR/server.pem
                            and DIR/server.key (for --tls-cert and --tls-key); never over a file
-    scout-server drain <ADMIN ADDR:PORT> [--retry-after <S>]
-                           make the server whose --admin is ADDR:PORT drain; prints its status
+    scout-server drain <ADMIN ADDR:PORT> [--retry-after <S> | --keep]
+                           make the server whose --admin is ADDR:PORT drain (--keep: serve its
+                           devices as usual, its entry marked draining, so that devices with the
+                           rebalance on move away at their pace); prints its status
     scout-server undrain <ADMIN ADDR:PORT>
                            end its drain (not one started by a stop signal); prints its status
     scout-server status <ADMIN ADDR:PORT>
@@ -67,6 +69,8 @@ ENDPOINTS (HTTP, or HTTPS with --tls-cert):
 
 ADMIN ENDPOINT (HTTP, on --admin only):
     POST /scout/v1/admin/drain[?retry_after=S]   start draining (or change S); 200 status
+    POST /scout/v1/admin/drain?keep=true         drain keeping the devices: served as usual,
+                           the entry marked \"draining\": true in every server's list
     POST /scout/v1/admin/undrain                 stop draining; 200 status (409 while stopping)
     POST /scout/v1/admin/relocate                body {\"to\",\"mode\",\"devices\":[...]}: relocate
                                                  them (cluster-wide, in the database); 200
@@ -144,6 +148,8 @@ pub enum Command {
 pub enum AdminCall {
     /// Start draining, with this `Retry-After` (the server's default when `None`).
     Drain(Option<u64>),
+    /// Start a drain that keeps the devices (`--keep`).
+    DrainKeeping,
     /// End the drain.
     Undrain,
     /// Read the status.
@@ -196,6 +202,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             ("drain", [flag]) if flag.starts_with("--retry-after=") => {
                 AdminCall::Drain(Some(parse_retry_after(&flag["--retry-after=".len()..])?))
             }
+            ("drain", [flag]) if flag == "--keep" => AdminCall::DrainKeeping,
             ("undrain", []) => AdminCall::Undrain,
             ("status", []) => AdminCall::Status,
             _ => return Err(format!("{verb}: unexpected arguments {rest:?}")),
@@ -606,6 +613,11 @@ mod tests {
             words(&["drain", "127.0.0.1:9", "--retry-after", "60"]),
             Ok(Command::Admin("127.0.0.1:9".into(), AdminCall::Drain(Some(60))))
         );
+        assert_eq!(
+            words(&["drain", "h:9", "--keep"]),
+            Ok(Command::Admin("h:9".into(), AdminCall::DrainKeeping))
+        );
+        assert!(words(&["drain", "h:9", "--keep", "--retry-after", "5"]).is_err());
         assert_eq!(
             words(&["undrain", "h:9"]),
             Ok(Command::Admin("h:9".into(), AdminCall::Undrain))

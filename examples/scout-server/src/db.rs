@@ -2,9 +2,9 @@
 //!
 //! Two membership tables, created when missing (and the relocation table, [`RELOCATION_SCHEMA`],
 //! and the check-in table, [`LOAD_SCHEMA`]):
-//! - `scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms)`: one row
-//!   per registered server, times in milliseconds since the Unix epoch by the database's clock
-//!   (the last two columns, [`LOAD_COLUMNS`], are added to a table made before them).
+//! - `scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms, draining)`:
+//!   one row per registered server, times in milliseconds since the Unix epoch by the database's
+//!   clock (the last three columns, [`LOAD_COLUMNS`], are added to a table made before them).
 //! - `scout_generation (singleton, value)`: one row whose `value` goes up by one in the same
 //!   transaction as every change of membership: a registration, a clean exit, or the removal
 //!   (pruning) of rows whose heartbeat aged past the window. `generation` in the served list is
@@ -75,9 +75,14 @@ CREATE INDEX IF NOT EXISTS scout_devices_at ON scout_devices (at);
 ";
 
 /// The columns of `scout_servers` added with the loads, each with its SQL type: a server's
-/// `--weight` (NULL: none) and its `--load-window` in ms (NULL: a server that does not count its
-/// check-ins, of a version before the loads).
-pub const LOAD_COLUMNS: [(&str, &str); 2] = [("weight", "INTEGER"), ("load_window_ms", "BIGINT")];
+/// `--weight` (NULL: none), its `--load-window` in ms (NULL: a server that does not count its
+/// check-ins, of a version before the loads) and its draining mark (1 while it drains keeping
+/// its devices, else NULL or 0; behaviour.md, "Reference cluster").
+pub const LOAD_COLUMNS: [(&str, &str); 3] = [
+    ("weight", "INTEGER"),
+    ("load_window_ms", "BIGINT"),
+    ("draining", "BIGINT"),
+];
 
 /// One check-in to write: `device` asked this server at `at_ms`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,6 +204,10 @@ pub trait Backend: Send {
     fn check_in(&mut self, server: &str, visits: &[Visit]) -> DbResult<()>;
     /// The number of devices whose last check-in is younger than `window_ms`, per server id.
     fn loads(&mut self, window_ms: i64) -> DbResult<Vec<(String, u64)>>;
+    /// Writes server `id`'s draining mark.
+    fn mark(&mut self, id: &str, draining: bool) -> DbResult<()>;
+    /// The ids of the servers whose draining mark is set.
+    fn marked(&mut self) -> DbResult<Vec<String>>;
     /// Deletes the check-ins `window_ms` old or older; how many went.
     fn forget_devices(&mut self, window_ms: i64) -> DbResult<u64>;
 }
@@ -310,6 +319,16 @@ impl Database {
     /// Reads the loads of every server, counting the check-ins younger than `window_ms`.
     pub fn loads(&mut self, window_ms: i64) -> DbResult<Vec<(String, u64)>> {
         self.with(|db| db.loads(window_ms))
+    }
+
+    /// Writes server `id`'s draining mark (behaviour.md, "Reference cluster").
+    pub fn mark(&mut self, id: &str, draining: bool) -> DbResult<()> {
+        self.with(|db| db.mark(id, draining))
+    }
+
+    /// The ids of the servers whose draining mark is set.
+    pub fn marked(&mut self) -> DbResult<Vec<String>> {
+        self.with(|db| db.marked())
     }
 
     /// Deletes the check-ins that aged past `window_ms`.

@@ -51,8 +51,14 @@ pub enum Route {
     Servers,
     /// `GET /scout/v1/health`.
     Health,
-    /// Admin: `POST /scout/v1/admin/drain`, with the `retry_after` of its query if any.
-    Drain(Option<u64>),
+    /// Admin: `POST /scout/v1/admin/drain`, with the `retry_after` of its query if any, and
+    /// `keep=true` for a drain that keeps the devices.
+    Drain {
+        /// The `Retry-After` of a plain drain.
+        retry_after: Option<u64>,
+        /// Keep serving the devices, the entry marked draining.
+        keep: bool,
+    },
     /// Admin: `POST /scout/v1/admin/undrain`.
     Undrain,
     /// Admin: `GET /scout/v1/admin/status`.
@@ -82,8 +88,8 @@ pub fn admin_route(method: &str, target: &str) -> Route {
     let target = target.split('#').next().unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     match (method, path) {
-        ("POST", ADMIN_DRAIN_PATH) => match retry_after(query) {
-            Some(seconds) => Route::Drain(seconds),
+        ("POST", ADMIN_DRAIN_PATH) => match drain_query(query) {
+            Some((retry_after, keep)) => Route::Drain { retry_after, keep },
             None => Route::BadQuery,
         },
         ("POST", ADMIN_UNDRAIN_PATH) => Route::Undrain,
@@ -95,20 +101,26 @@ pub fn admin_route(method: &str, target: &str) -> Route {
     }
 }
 
-/// The `retry_after` of a drain's query string (`retry_after=SECONDS`, nothing else taken);
-/// `None` when the query cannot be used.
-fn retry_after(query: &str) -> Option<Option<u64>> {
-    let mut seconds = None;
+/// The `retry_after` and `keep` of a drain's query string (`retry_after=SECONDS`,
+/// `keep=true|false`, nothing else taken); `None` when the query cannot be used.
+fn drain_query(query: &str) -> Option<(Option<u64>, bool)> {
+    let (mut seconds, mut keep) = (None, false);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let value = pair.strip_prefix("retry_after=")?;
-        seconds = Some(
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=MAX_RETRY_AFTER).contains(n))?,
-        );
+        match pair.split_once('=')? {
+            ("retry_after", value) => {
+                seconds = Some(
+                    value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_RETRY_AFTER).contains(n))?,
+                );
+            }
+            ("keep", "true") => keep = true,
+            ("keep", "false") => keep = false,
+            _ => return None,
+        }
     }
-    Some(seconds)
+    Some((seconds, keep))
 }
 
 /// A complete answer but for the `Connection` header: status, content type and body.
@@ -335,9 +347,18 @@ impl Service {
                     Ok(reply) | Err(reply) => reply.write_to(out, connection),
                 }
             }
-            (Face::Admin { .. }, Route::Drain(seconds)) => {
+            (Face::Admin { .. }, Route::Drain { keep: true, .. }) => {
+                if self.steering.stopping() {
+                    Reply::error(409, "this server is stopping: it drains until it exits").write_to(out, connection);
+                } else {
+                    self.steering.drain_keeping();
+                    note!("admin: draining, keeping its devices (its entry marked draining)");
+                    Reply::json(self.steering.status().to_string().into_bytes()).write_to(out, connection);
+                }
+            }
+            (Face::Admin { .. }, Route::Drain { retry_after, .. }) => {
                 let was = self.steering.draining();
-                self.steering.drain(seconds);
+                self.steering.drain(retry_after);
                 let status = self.steering.status();
                 note!(
                     "admin: {} (Retry-After: {})",
@@ -363,7 +384,9 @@ impl Service {
                 Reply::error(405, &format!("this path takes {method}")).write_to(out, connection);
             }
             (Face::Admin { .. }, Route::BadQuery) => {
-                let why = format!("the query takes retry_after=SECONDS, a whole number from 1 to {MAX_RETRY_AFTER}");
+                let why = format!(
+                    "the query takes retry_after=SECONDS, a whole number from 1 to {MAX_RETRY_AFTER}, and keep=true or keep=false"
+                );
                 Reply::error(400, &why).write_to(out, connection);
             }
             _ => self.not_found.write_to(out, connection),
@@ -549,10 +572,28 @@ mod tests {
 
     #[test]
     fn admin_routes() {
-        assert_eq!(admin_route("POST", "/scout/v1/admin/drain"), Route::Drain(None));
+        assert_eq!(
+            admin_route("POST", "/scout/v1/admin/drain"),
+            Route::Drain {
+                retry_after: None,
+                keep: false
+            }
+        );
+        assert_eq!(
+            admin_route("POST", "/scout/v1/admin/drain?keep=true&retry_after=5"),
+            Route::Drain {
+                retry_after: Some(5),
+                keep: true
+            }
+        );
+        assert_eq!(admin_route("POST", "/scout/v1/admin/drain?keep=yes"), Route::BadQuery);
+        assert_eq!(admin_route("POST", "/scout/v1/admin/drain?keep"), Route::BadQuery);
         assert_eq!(
             admin_route("POST", "/scout/v1/admin/drain?retry_after=90"),
-            Route::Drain(Some(90))
+            Route::Drain {
+                retry_after: Some(90),
+                keep: false
+            }
         );
         for bad in [
             "retry_after=0",

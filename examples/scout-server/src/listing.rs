@@ -90,7 +90,8 @@ impl Listing {
             (Some(signer), Some(at)) => now.duration_since(at).unwrap_or_default() < signer.lifetime() / 2,
             _ => true,
         };
-        let served = |s: &Snapshot, l: &Option<Loads>| l.as_ref().and_then(|l| l.per_member(&s.servers));
+        let served =
+            |s: &Snapshot, l: &Option<Loads>| l.as_ref().map(|l| (l.per_member(&s.servers), l.marks(&s.servers)));
         if fresh
             && current.snapshot.as_ref().is_some_and(|s| {
                 s.generation == snapshot.generation
@@ -156,19 +157,22 @@ pub fn servers_json(
     self_id: &str,
     signer: Option<(&ListSigner, SystemTime)>,
 ) -> Result<Vec<u8>, String> {
+    let marks = loads.map(|l| l.marks(&snapshot.servers));
     let loads = loads.and_then(|l| l.per_member(&snapshot.servers));
     let load_of = |i: usize| loads.as_ref().map(|l| l[i]);
-    let entries = snapshot
-        .servers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, member)| match entry(member, load_of(i)) {
-            Ok(entry) => Some(entry),
-            Err(e) => {
-                note!("leaving server {:?} out of the list: {e}", member.id);
-                None
-            }
-        });
+    let marked = |i: usize| marks.as_ref().is_some_and(|m| m[i]);
+    let entries =
+        snapshot
+            .servers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, member)| match entry(member, load_of(i), marked(i)) {
+                Ok(entry) => Some(entry),
+                Err(e) => {
+                    note!("leaving server {:?} out of the list: {e}", member.id);
+                    None
+                }
+            });
     let generation = u64::try_from(snapshot.generation).ok();
     let list = ServerList::new(entries.collect(), Some(self_id.to_owned()), generation).map_err(|e| e.to_string())?;
     let answer = match signer {
@@ -178,11 +182,12 @@ pub fn servers_json(
     serde_json::to_vec(&answer).map_err(|e| e.to_string())
 }
 
-/// One row as a list entry, with its weight and `load`.
-fn entry(member: &Member, load: Option<u64>) -> scoutlb::Result<ServerEntry> {
+/// One row as a list entry, with its weight, `load` and draining mark.
+fn entry(member: &Member, load: Option<u64>, draining: bool) -> scoutlb::Result<ServerEntry> {
     let mut entry = ServerEntry::new(Server::new(&member.host, member.port)?, Some(member.id.clone()));
     entry.weight = member.weight;
     entry.load = load;
+    entry.draining = draining;
     Ok(entry)
 }
 

@@ -7,7 +7,7 @@
 //! Requests never wait for the database: a check-in is one insertion into a map in memory, and
 //! a boot storm of 10,000 devices is one write of 10,000 rows, not 10,000 transactions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::db::{self, Database, Member, Visit};
 use crate::listing::Listing;
+use crate::steer::Steering;
 
 /// How often the check-ins are written and the loads read.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -112,14 +113,27 @@ pub fn visits(batch: &HashMap<String, Instant>, clock: Clock) -> Vec<Visit> {
         .collect()
 }
 
-/// The number of devices of each server, by id, as read from `scout_devices`.
+/// The number of devices of each server, by id, as read from `scout_devices`, and the servers
+/// marked draining, as read from `scout_servers`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Loads(HashMap<String, u64>);
+pub struct Loads {
+    devices: HashMap<String, u64>,
+    draining: HashSet<String>,
+}
 
 impl Loads {
-    /// The loads of `rows` (server id, devices).
+    /// The loads of `rows` (server id, devices), no server marked draining.
     pub fn new(rows: impl IntoIterator<Item = (String, u64)>) -> Self {
-        Loads(rows.into_iter().collect())
+        Loads {
+            devices: rows.into_iter().collect(),
+            draining: HashSet::new(),
+        }
+    }
+
+    /// These loads with the servers of `ids` marked draining.
+    pub fn with_marks(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.draining = ids.into_iter().collect();
+        self
     }
 
     /// The load of each of `members`, in their order (0 for a server without devices); `None`
@@ -128,32 +142,48 @@ impl Loads {
     pub fn per_member(&self, members: &[Member]) -> Option<Vec<u64>> {
         members
             .iter()
-            .map(|m| m.load_window_ms.map(|_| self.0.get(&m.id).copied().unwrap_or(0)))
+            .map(|m| m.load_window_ms.map(|_| self.devices.get(&m.id).copied().unwrap_or(0)))
             .collect()
+    }
+
+    /// Whether each of `members`, in their order, is marked draining.
+    pub fn marks(&self, members: &[Member]) -> Vec<bool> {
+        members.iter().map(|m| self.draining.contains(&m.id)).collect()
     }
 }
 
-/// Writes this server's check-ins and reads every server's loads, from a connection of its own.
+/// Writes this server's check-ins and draining mark, and reads every server's loads and marks,
+/// from a connection of its own.
 pub struct Counter {
     db: Database,
     self_id: String,
     window_ms: i64,
     check_ins: Arc<CheckIns>,
     listing: Arc<Listing>,
+    steering: Arc<Steering>,
     last_forget: Option<Instant>,
     last_log: Option<Instant>,
     failing: bool,
 }
 
 impl Counter {
-    /// Makes a counter for server `self_id` that counts check-ins younger than `window_ms`.
-    pub fn new(db: Database, self_id: &str, window_ms: i64, check_ins: Arc<CheckIns>, listing: Arc<Listing>) -> Self {
+    /// Makes a counter for server `self_id` that counts check-ins younger than `window_ms` and
+    /// writes the draining mark of `steering`.
+    pub fn new(
+        db: Database,
+        self_id: &str,
+        window_ms: i64,
+        check_ins: Arc<CheckIns>,
+        listing: Arc<Listing>,
+        steering: Arc<Steering>,
+    ) -> Self {
         Counter {
             db,
             self_id: self_id.to_owned(),
             window_ms,
             check_ins,
             listing,
+            steering,
             last_forget: None,
             last_log: None,
             failing: false,
@@ -182,9 +212,18 @@ impl Counter {
             ));
             return false;
         }
-        match self.db.loads(self.window_ms) {
-            Ok(rows) => {
-                self.listing.publish_loads(Loads::new(rows));
+        // Written at every tick: a row registered again (after a prune) starts unmarked.
+        if let Err(e) = self.db.mark(&self.self_id, self.steering.keeps_devices()) {
+            self.failed(&format!("writing the draining mark failed: {}", db::describe(&e)));
+            return false;
+        }
+        match self
+            .db
+            .loads(self.window_ms)
+            .and_then(|rows| Ok((rows, self.db.marked()?)))
+        {
+            Ok((rows, marked)) => {
+                self.listing.publish_loads(Loads::new(rows).with_marks(marked));
             }
             Err(e) => {
                 self.failed(&format!("reading the loads failed: {}", db::describe(&e)));

@@ -274,6 +274,7 @@ fn run(options: cli::Options) -> Result<(), String> {
         load_window_ms,
         check_ins,
         Arc::clone(&listing),
+        Arc::clone(&steering),
     );
     counter.tick();
     if let Err(e) = counter.start() {

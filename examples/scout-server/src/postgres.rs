@@ -78,11 +78,11 @@ impl Backend for Postgres {
         let mut tx = self.client.transaction()?;
         tx.execute(
             &format!(
-                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms)
-                 VALUES ($1, $2, $3, $4, {NOW}, $5, $6)
+                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms, draining)
+                 VALUES ($1, $2, $3, $4, {NOW}, $5, $6, NULL)
                  ON CONFLICT (id) DO UPDATE SET host = excluded.host, port = excluded.port,
                      started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-                     weight = excluded.weight, load_window_ms = excluded.load_window_ms"
+                     weight = excluded.weight, load_window_ms = excluded.load_window_ms, draining = NULL"
             ),
             &[
                 &m.id,
@@ -253,6 +253,21 @@ impl Backend for Postgres {
                 Ok((r.get(0), u64::try_from(n).map_err(|_| format!("a negative count {n}"))?))
             })
             .collect()
+    }
+
+    fn mark(&mut self, id: &str, draining: bool) -> DbResult<()> {
+        self.client.execute(
+            "UPDATE scout_servers SET draining = $1 WHERE id = $2",
+            &[&i64::from(draining), &id],
+        )?;
+        Ok(())
+    }
+
+    fn marked(&mut self) -> DbResult<Vec<String>> {
+        let rows = self
+            .client
+            .query("SELECT id FROM scout_servers WHERE draining = 1 ORDER BY id", &[])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     fn forget_devices(&mut self, window_ms: i64) -> DbResult<u64> {

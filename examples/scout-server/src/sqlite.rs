@@ -102,11 +102,11 @@ impl Backend for Sqlite {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             &format!(
-                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms)
-                 VALUES (?1, ?2, ?3, ?4, {NOW}, ?5, ?6)
+                "INSERT INTO scout_servers (id, host, port, started_at, heartbeat_at, weight, load_window_ms, draining)
+                 VALUES (?1, ?2, ?3, ?4, {NOW}, ?5, ?6, NULL)
                  ON CONFLICT (id) DO UPDATE SET host = excluded.host, port = excluded.port,
                      started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-                     weight = excluded.weight, load_window_ms = excluded.load_window_ms"
+                     weight = excluded.weight, load_window_ms = excluded.load_window_ms, draining = NULL"
             ),
             params![m.id, m.host, m.port, m.started_at, m.weight, m.load_window_ms],
         )?;
@@ -265,6 +265,22 @@ impl Backend for Sqlite {
         rows.into_iter()
             .map(|(server, n)| Ok((server, u64::try_from(n).map_err(|_| format!("a negative count {n}"))?)))
             .collect()
+    }
+
+    fn mark(&mut self, id: &str, draining: bool) -> DbResult<()> {
+        self.conn.execute(
+            "UPDATE scout_servers SET draining = ?1 WHERE id = ?2",
+            params![i64::from(draining), id],
+        )?;
+        Ok(())
+    }
+
+    fn marked(&mut self) -> DbResult<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM scout_servers WHERE draining = 1 ORDER BY id")?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
     }
 
     fn forget_devices(&mut self, window_ms: i64) -> DbResult<u64> {

@@ -54,6 +54,8 @@ pub struct Steering {
     self_id: String,
     default_retry_after: u64,
     drain: RwLock<Option<Arc<Drain>>>,
+    /// A drain that keeps the devices: served as usual, the entry marked draining.
+    keep: AtomicBool,
     /// Set once a stop signal started the drain before the stop (`--drain-on-stop`).
     stopping: AtomicBool,
     known: Option<KnownDevices>,
@@ -72,6 +74,7 @@ impl Steering {
             self_id: self_id.to_owned(),
             default_retry_after,
             drain: RwLock::new(None),
+            keep: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             known,
             relocations: Arc::new(Relocations::new(self_id)),
@@ -118,6 +121,21 @@ impl Steering {
         self.current_drain().map(|d| Arc::clone(&d.health))
     }
 
+    /// Starts a drain that keeps the devices (behaviour.md, "Servers that steer devices"): every
+    /// device is served as usual and this server's entry is marked draining; a plain drain under
+    /// way ends (but the one before a stop).
+    pub fn drain_keeping(&self) {
+        if !self.stopping() {
+            *self.drain.write().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        self.keep.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this server drains keeping its devices (its entry marked draining).
+    pub fn keeps_devices(&self) -> bool {
+        self.keep.load(Ordering::SeqCst)
+    }
+
     /// Starts draining with `Retry-After: retry_after` (the default when `None`), or changes the
     /// time of the drain under way.
     pub fn drain(&self, retry_after: Option<u64>) {
@@ -129,6 +147,7 @@ impl Steering {
             health: Arc::new(Reply::text(503, "draining").retry_after(retry_after)),
         };
         *self.drain.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(drain));
+        self.keep.store(false, Ordering::SeqCst);
     }
 
     /// Ends a drain (nothing when not draining); refused while stopping.
@@ -137,6 +156,7 @@ impl Steering {
             return Err("this server is stopping: it drains until it exits".into());
         }
         *self.drain.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.keep.store(false, Ordering::SeqCst);
         Ok(())
     }
 
@@ -154,9 +174,9 @@ impl Steering {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// Whether this server drains now.
+    /// Whether this server drains now (answering `503`, or keeping its devices).
     pub fn draining(&self) -> bool {
-        self.current_drain().is_some()
+        self.current_drain().is_some() || self.keeps_devices()
     }
 
     /// The `--known-devices` list, when there is one.
@@ -169,7 +189,8 @@ impl Steering {
         let drain = self.current_drain();
         json!({
             "self": self.self_id,
-            "draining": drain.is_some(),
+            "draining": drain.is_some() || self.keeps_devices(),
+            "keep": self.keeps_devices(),
             "stopping": self.stopping(),
             "retry_after": drain.map_or(self.default_retry_after, |d| d.retry_after),
             "known_devices": self.known.as_ref().map(KnownDevices::len),
@@ -356,6 +377,34 @@ mod tests {
         assert_eq!(steering.status()["retry_after"], 30);
         assert!(steering.undrain().unwrap_err().contains("stopping"));
         assert!(steering.draining());
+    }
+
+    #[test]
+    fn a_drain_that_keeps_the_devices_serves_them_and_marks_the_server() {
+        let steering = Steering::new("a", 30, None);
+        steering.drain(Some(9));
+        steering.drain_keeping();
+        assert!(steering.keeps_devices() && steering.draining());
+        assert_eq!(body(steering.admit(Some("dev-1"))).0, 200, "served as usual");
+        assert!(steering.health().is_none(), "the health check stays 200");
+        let status = steering.status();
+        assert_eq!(
+            (status["draining"].as_bool(), status["keep"].as_bool()),
+            (Some(true), Some(true))
+        );
+        assert_eq!(status["drained"], 0);
+        // A plain drain replaces it; undrain ends either.
+        steering.drain(None);
+        assert!(!steering.keeps_devices());
+        assert_eq!(body(steering.admit(Some("dev-1"))).0, 503);
+        steering.drain_keeping();
+        steering.undrain().unwrap();
+        assert!(!steering.draining() && !steering.keeps_devices());
+        // A stop signal turns it into a plain drain.
+        steering.drain_keeping();
+        steering.drain_for_stop();
+        assert!(!steering.keeps_devices());
+        assert_eq!(body(steering.admit(None)).0, 503);
     }
 
     #[test]

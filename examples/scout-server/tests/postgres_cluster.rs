@@ -1,5 +1,5 @@
 //! End-to-end test of `scout-server` processes sharing one PostgreSQL database, including a
-//! PostgreSQL restart. The test runs its own throw-away PostgreSQL (Debian's `postgresql`
+//! PostgreSQL restart and a drain that keeps its devices (the mark written and read there). The test runs its own throw-away PostgreSQL (Debian's `postgresql`
 //! package); without its binaries it prints `SKIPPED: ...` and returns.
 
 use std::thread;
@@ -54,4 +54,26 @@ fn two_servers_share_postgres_and_survive_its_restart() {
     assert!(c.terminate().success());
     assert_eq!(a.listed_ids(), ["pg-a", "pg-b"]);
     assert!(a.is_running() && b.is_running());
+
+    // A drain that keeps its devices is marked in the peers' lists through the database.
+    let admin = format!("127.0.0.1:{}", scoutlb_testkit::free_port());
+    let mut d = Server::launch(&url, &["--id", "pg-d", "--admin", &admin]);
+    wait_until("pg-d is listed", || a.listed_ids().contains(&"pg-d".to_owned()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scout-server"))
+        .args(["drain", &admin, "--keep"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let marked = |server: &Server| {
+        server.servers()["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["draining"] == true)
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    wait_until("pg-a marks pg-d draining", || marked(&a) == ["pg-d"]);
+    assert_eq!(marked(&d), ["pg-d"]);
+    assert!(d.terminate().success());
 }

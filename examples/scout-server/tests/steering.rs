@@ -575,3 +575,73 @@ fn a_relocation_names_a_live_server_and_devices() {
     assert!(bad.json()["error"].as_str().unwrap().contains("not JSON"), "{bad:?}");
     assert_eq!(request(admin_addr, "GET", "/scout/v1/admin/relocate", &[]).status, 405);
 }
+
+/// The `draining` mark of each entry of `server`'s list, by id, as `device` is answered.
+fn marks_of(server: &Server, device: &str) -> Vec<(String, bool)> {
+    let answer = servers_as(server, Some(device));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.json()["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap().to_owned(), e["draining"] == true))
+        .collect()
+}
+
+#[test]
+fn a_drain_that_keeps_the_devices_marks_the_server_everywhere_and_rebalancing_devices_leave() {
+    let (_dir, db) = sqlite_db();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let a = Server::launch(&db, &["--id", "a", "--admin", &admin]);
+    let b = Server::launch(&db, &["--id", "b"]);
+    wait_until("both list both", || {
+        b.listed_ids() == ["a", "b"] && a.listed_ids() == ["a", "b"]
+    });
+    let unmarked = vec![("a".to_owned(), false), ("b".to_owned(), false)];
+    assert_eq!(marks_of(&a, "dev-1"), unmarked);
+
+    let (code, stdout, stderr) = scout_server(&["drain", &admin, "--keep"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (status["draining"].clone(), status["keep"].clone()),
+        (true.into(), true.into())
+    );
+    // Within the next read of the loads (1 s) both servers mark a; a still serves its devices.
+    let marked = vec![("a".to_owned(), true), ("b".to_owned(), false)];
+    wait_until("a and b mark a draining", || {
+        marks_of(&a, "dev-1") == marked && marks_of(&b, "dev-2") == marked
+    });
+    assert_eq!(request(a.addr, "GET", "/scout/v1/health", &[]).status, 200);
+    assert_eq!(admin_status(&admin)["drained"], 0, "no 503 was sent");
+
+    // A device of a with the rebalance on plans its move to b and makes it.
+    let sa: scoutlb::Server = a.address().parse().unwrap();
+    let sb: scoutlb::Server = b.address().parse().unwrap();
+    let config = scoutlb::Config::from_json(
+        &serde_json::json!({
+            "servers": [a.address(), b.address()],
+            "device_id": "dev-3",
+            "rebalance": {"enabled": true, "window_ms": 0, "rate": 1000},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let device = scoutlb::Client::new(config).unwrap();
+    let on_a = device.connect().unwrap();
+    assert_eq!(on_a.server, sa, "a keeps serving its devices");
+    let plan = on_a.rebalance.expect("a move away from the draining server is planned");
+    assert_eq!(plan.to, sb);
+    assert_eq!(device.rebalance().unwrap().map(|c| c.server), Some(sb));
+
+    // undrain clears the mark everywhere.
+    let (code, _, stderr) = scout_server(&["undrain", &admin]);
+    assert_eq!(code, Some(0), "{stderr}");
+    wait_until("the mark is gone", || {
+        marks_of(&a, "dev-1") == unmarked && marks_of(&b, "dev-2") == unmarked
+    });
+    assert_eq!(admin_status(&admin)["keep"], false);
+    let bad = request(admin.parse().unwrap(), "POST", "/scout/v1/admin/drain?keep=maybe", &[]);
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.body.contains("keep=true"), "{bad:?}");
+}
