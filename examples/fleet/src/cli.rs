@@ -132,11 +132,15 @@ pub enum Scenario {
         rebalance: RebalanceArgs,
     },
     /// A steady fleet; server A is drained through its admin endpoint, its devices reconnect
-    /// elsewhere; then A is undrained and its devices start up again.
+    /// elsewhere; then A is undrained and its devices start up again. With `--rebalance`: a drain
+    /// that keeps its devices, which leave A by the rebalance, and come back after the undrain.
     Drain {
         /// The drain's `Retry-After` in seconds (`retry_after` of the admin request).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
         retry_after: u64,
+        /// The devices' opt-in rebalance, and a drain that keeps the devices (`drain?keep=true`).
+        #[command(flatten)]
+        rebalance: RebalanceArgs,
     },
     /// A cluster that refuses devices (`--known-devices`); every device calls
     /// `connect_with_retry` for a fixed time: the contract's slow retry against a plain backoff.

@@ -347,7 +347,7 @@ fn run_once(ctx: &mut Context, scenario: &Scenario, seed: u64) -> Result<Run, St
             drain,
             rebalance,
         } => scenario::rolling_restart::run(ctx, pause, drain, rebalance, seed),
-        Scenario::Drain { retry_after } => scenario::drain::run(ctx, retry_after, seed),
+        Scenario::Drain { retry_after, rebalance } => scenario::drain::run(ctx, retry_after, rebalance, seed),
         Scenario::Relocate { count, to, mode } => scenario::relocate::run(ctx, count, to, mode, seed),
         Scenario::Refused {
             known,

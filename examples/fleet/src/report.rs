@@ -73,6 +73,11 @@ impl Report {
         self.notes.push(scoutlb::printable(&text.into()).into_owned());
     }
 
+    /// The value of the figure named `name`, if there is one.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.rows.iter().find(|r| r.name == name).map(|r| r.value)
+    }
+
     /// Appends another report's rows and checks, their names prefixed.
     pub fn extend(&mut self, prefix: &str, other: Report) {
         let named = |n: String| format!("{prefix}{n}");

@@ -238,6 +238,54 @@ fn rolling_restart_with_rebalance_spreads_the_fleet_again_within_the_cap() {
 }
 
 #[test]
+fn a_drain_that_keeps_the_devices_empties_a_by_the_rebalance_and_the_undrain_evens_out() {
+    let (_dir, config) = patient();
+    let Some(out) = fleet(
+        "drain",
+        &[
+            "--config",
+            &config,
+            "--rebalance",
+            "--check-in",
+            "2s",
+            "--rebalance-window",
+            "2s",
+            "--rebalance-rate",
+            "50",
+        ],
+    ) else {
+        return;
+    };
+    let of_a = out.figure("devices of the drained server A");
+    assert!(of_a > 300.0, "A had {of_a} devices");
+    // Every device of A, and no other, moves away; none into the draining A; none was answered 503.
+    assert_eq!(out.figure("drain: rebalance moves planned"), of_a);
+    assert_eq!(out.figure("drain: moves made"), of_a);
+    assert_eq!(out.figure("drain: moves into A"), 0.0);
+    assert_eq!(out.figure("drain: devices on A after the rebalance"), 0.0);
+    assert_eq!(out.figure("drain: drain answers (503) of A"), 0.0);
+    // 167 into each of B and C at 50 per second: a window of 3.3 s, not one burst.
+    assert!(
+        out.figure("drain: longest window of a move") >= 3000.0,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.figure("drain: busiest 5 s of moves into one server, per second") <= 75.0,
+        "{}",
+        out.stdout
+    );
+    // After the undrain A is the lighter one: devices come back until the shares are even.
+    assert!(out.figure("undrain: moves into A") > 200.0, "{}", out.stdout);
+    assert_eq!(
+        out.figure("undrain: moves into B") + out.figure("undrain: moves into C"),
+        0.0
+    );
+    assert!(out.figure("undrain: largest/smallest share after the rebalance") <= 1.3);
+    assert_eq!(out.figure("devices offline at the end"), 0.0);
+}
+
+#[test]
 fn the_model_says_it_does_not_run_a_rebalance() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(FLEET)

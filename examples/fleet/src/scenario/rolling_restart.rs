@@ -134,7 +134,8 @@ pub fn run(
     };
     let title = if rebalance.rebalance {
         std::thread::sleep(Duration::from_millis(500));
-        super::rebalance::run(&mut fleet, &cluster, &rebalance, seed, &mut report, &mut marks, t0);
+        let shares = super::rebalance::run(&mut fleet, &cluster, &rebalance, seed, &mut report, &mut marks, t0);
+        super::rebalance::shares_target(&mut report, &shares);
         let offline = fleet.len() as i64 - fleet.placement().snapshot().iter().sum::<i64>();
         report.row("devices offline after the rebalance", offline as f64, Unit::Count);
         report.target("no device offline after the rebalance", offline == 0);
