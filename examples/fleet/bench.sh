@@ -70,6 +70,7 @@ run server-down server-down
 devices=3000 run server-down-3000 server-down
 devices=$rolling_devices run rolling-restart rolling-restart
 devices=$rolling_devices repeat=1 run rolling-restart-rebalance rolling-restart --rebalance
+repeat=1 run drain-keep drain --rebalance
 devices=$outage_devices run outage outage
 devices=${BIG_DEVICES:-100000} repeat=1 run boot-big --window 60s boot-storm --defaults spread
 for n in ${IN_FLIGHT:-5000 20000}; do
