@@ -101,3 +101,33 @@ def test_the_asyncio_client_makes_the_planned_move() -> None:
     assert moved is not None and moved.server == Server("b.example", 1)
     assert c.default_server == Server("b.example", 1)
     assert "rebalanced" in events
+
+
+def test_a_device_of_a_server_marked_draining_moves_away_and_never_to_one() -> None:
+    # Loads even, so only the marks decide: a drains (keeping its devices), c drains too.
+    marked = json.dumps(
+        {
+            "servers": [
+                {"host": "a.example", "port": 1, "load": 5, "draining": True},
+                {"host": "b.example", "port": 1, "load": 5},
+                {"host": "c.example", "port": 1, "load": 0, "draining": True},
+            ]
+        }
+    )
+
+    def probe(server: Server, timeout: float, attempt: scoutlb.ProbeAttempt) -> bool:
+        attempt.server_list(marked if server.host == "a.example" else B_ALONE)
+        return True
+
+    c = scoutlb.Client(
+        servers=["a.example:1"],
+        probe=probe,
+        rebalance={"enabled": True, "window_ms": 0, "rate": 1000},
+    )
+    plan = c.connect().rebalance
+    assert plan is not None and plan.to_server == Server("b.example", 1)
+    moved = c.rebalance()
+    assert moved is not None and moved.server == Server("b.example", 1)
+    # A mark that is not a boolean refuses the list, as any malformed field.
+    with pytest.raises(scoutlb.ServerListError, match="`draining` is not true or false"):
+        c.update_server_list('{"servers": [{"host": "a", "port": 1, "draining": "yes"}]}')

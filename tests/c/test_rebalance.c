@@ -116,6 +116,42 @@ static void test_a_planned_move_on_the_loop(void) {
     tl_http_stop(b);
 }
 
+/* A server marked draining (a drain that keeps its devices): with even loads its device still
+ * plans the move away, and makes it. */
+static void test_a_server_marked_draining_is_left(void) {
+    struct tl_http_server *a = tl_http_start(TL_SERVE, 200, ""), *b = tl_http_start(TL_SERVE, 200, "");
+    char body[512], want[64];
+    snprintf(body, sizeof body,
+             "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"a\", \"load\": 5, \"draining\": true}, "
+             "{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"b\", \"load\": 5}], \"self\": \"a\"}",
+             tl_http_port(a), tl_http_port(b));
+    CHECK(tl_http_set_body(a, body));
+    snprintf(body, sizeof body, "{\"servers\": [{\"host\": \"127.0.0.1\", \"port\": %u, \"id\": \"b\"}], \"self\": \"b\"}",
+             tl_http_port(b));
+    CHECK(tl_http_set_body(b, body));
+    struct seen seen = {0, 0, 0};
+    struct scoutlb_client *client = client_on(tl_http_port(a), tl_http_port(b), &seen);
+    struct scoutlb_connected connected;
+    struct scoutlb_rebalance_plan plan;
+    bool planned = false, moved = false;
+    CHECK_STATUS(scoutlb_client_connect(client, &connected), SCOUTLB_OK);
+    CHECK_STATUS(scoutlb_client_rebalance_plan(client, &plan, &planned), SCOUTLB_OK);
+    snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(b));
+    CHECK(planned && strcmp(plan.to, want) == 0);
+    CHECK_STATUS(scoutlb_client_rebalance(client, &connected, &moved), SCOUTLB_OK);
+    CHECK(moved && strcmp(connected.server, want) == 0);
+    /* A mark that is not true or false refuses the list. */
+    const char *bad = "{\"servers\": [{\"host\": \"a\", \"port\": 1, \"draining\": 1}]}";
+    CHECK_STATUS(scoutlb_client_update_server_list(client, (const uint8_t *)bad, strlen(bad), NULL),
+                 SCOUTLB_INVALID_SERVER_LIST);
+    char *message = tl_last_error();
+    CHECK(tl_contains(message, "`draining` is not true or false"));
+    free(message);
+    scoutlb_client_free(client);
+    tl_http_stop(a);
+    tl_http_stop(b);
+}
+
 static void test_a_failed_move_is_reported(void) {
     struct tl_http_server *a = tl_http_start(TL_SERVE, 200, "");
     uint16_t gone = tl_refused_port();
@@ -168,6 +204,7 @@ int main(int argc, char **argv) {
     (void)argv;
     test_a_planned_move_is_made();
     test_a_planned_move_on_the_loop();
+    test_a_server_marked_draining_is_left();
     test_a_failed_move_is_reported();
     test_bad_keys_and_arguments();
     return tl_finish();

@@ -946,3 +946,40 @@ fn connect_rebalance_moves_to_a_lighter_server_and_a_failed_move_is_a_warning() 
         a.as_str()
     );
 }
+
+#[test]
+fn connect_rebalance_leaves_a_server_marked_draining() {
+    let (la, lb) = (
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    );
+    let (a, b) = (
+        la.local_addr().unwrap().to_string(),
+        lb.local_addr().unwrap().to_string(),
+    );
+    let (ha, pa) = a.rsplit_once(':').unwrap();
+    let (hb, pb) = b.rsplit_once(':').unwrap();
+    // Even loads: only a's mark (a drain that keeps its devices) sends the device away.
+    let marked = json!({"servers": [
+        {"host": ha, "port": pa.parse::<u16>().unwrap(), "id": "a", "load": 5, "draining": true},
+        {"host": hb, "port": pb.parse::<u16>().unwrap(), "id": "b", "load": 5}
+    ], "self": "a"})
+    .to_string();
+    let _sa = TestServer::on(la, Behaviour::Fixed(200, marked));
+    let _sb = TestServer::on(
+        lb,
+        Behaviour::Fixed(200, indexed_list_body(std::slice::from_ref(&b), 0)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let on = json!({"enabled": true, "window_ms": 0, "rate": 1000});
+    let device = Device::new(dir.path(), "d", json!({"servers": [a], "rebalance": on}));
+    let run = device.run(&["connect", "--rebalance"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let docs: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(docs[0]["rebalance"]["to"]["address"], b.as_str(), "{run:?}");
+    assert_eq!(
+        docs.get(1).and_then(|d| d["server"]["address"].as_str()),
+        Some(b.as_str()),
+        "{run:?}"
+    );
+}
