@@ -68,6 +68,8 @@ pub(crate) struct Attempt {
     pub until: Instant,
     /// Why the last address failed, reported when none is left.
     last: Option<FailReason>,
+    /// What the answer is read into: made (and zeroed) once, when the first read comes.
+    buf: Vec<u8>,
 }
 
 /// A non-blocking connect that goes on, or an operation that must wait for the socket.
@@ -118,6 +120,7 @@ impl Attempt {
             timeout,
             until: now + timeout,
             last: None,
+            buf: Vec::new(),
         }
     }
 
@@ -247,8 +250,8 @@ impl Attempt {
             }
             Stage::Exchange(stream, tls, exchange) => {
                 let answer = match tls {
-                    None => plain_exchange(stream, exchange, self.timeout)?,
-                    Some(tls) => tls_exchange(stream, tls, exchange, self.timeout)?,
+                    None => plain_exchange(stream, exchange, &mut self.buf, self.timeout)?,
+                    Some(tls) => tls_exchange(stream, tls, exchange, &mut self.buf, self.timeout)?,
                 };
                 match answer {
                     Some(answer) => {
@@ -326,6 +329,7 @@ fn tls_io(stream: &mut TcpStream, tls: &mut ClientConnection, timeout: Duration)
 fn plain_exchange(
     stream: &mut TcpStream,
     exchange: &mut Exchange,
+    buf: &mut Vec<u8>,
     timeout: Duration,
 ) -> Result<Option<crate::probe::Answer>, FailReason> {
     while !exchange.to_send().is_empty() {
@@ -335,19 +339,22 @@ fn plain_exchange(
             Err(e) => return Err(fail_from_io(&e, timeout)),
         }
     }
-    read_answer(stream, exchange, timeout)
+    read_answer(stream, exchange, buf, timeout)
 }
 
-/// Hand what `reader` holds now to the exchange (an end of stream as the server's close); the
-/// answer once it is whole.
+/// Hand what `reader` holds now to the exchange (an end of stream as the server's close), read
+/// through `buf` (16 KiB, made at the first read of the attempt); the answer once it is whole.
 fn read_answer(
     reader: &mut impl Read,
     exchange: &mut Exchange,
+    buf: &mut Vec<u8>,
     timeout: Duration,
 ) -> Result<Option<crate::probe::Answer>, FailReason> {
-    let mut buf = [0u8; 16 * 1024];
+    if buf.is_empty() {
+        buf.resize(16 * 1024, 0);
+    }
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match reader.read(buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             // A TLS server that closed without close_notify: the answer ends with the connection.
@@ -368,6 +375,7 @@ fn tls_exchange(
     stream: &mut TcpStream,
     tls: &mut ClientConnection,
     exchange: &mut Exchange,
+    buf: &mut Vec<u8>,
     timeout: Duration,
 ) -> Result<Option<crate::probe::Answer>, FailReason> {
     if !exchange.to_send().is_empty() {
@@ -386,7 +394,7 @@ fn tls_exchange(
             }
         }
         // What was decrypted already.
-        if let Some(answer) = read_answer(&mut tls.reader(), exchange, timeout)? {
+        if let Some(answer) = read_answer(&mut tls.reader(), exchange, buf, timeout)? {
             return Ok(Some(answer));
         }
         match tls.read_tls(stream) {

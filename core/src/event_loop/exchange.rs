@@ -34,6 +34,9 @@ pub(crate) struct Exchange {
     /// Answer bytes not read by the state machine yet.
     input: Vec<u8>,
     body: Vec<u8>,
+    /// What the body is decoded into before it joins `body`: made (and zeroed) once, at the
+    /// first part of the body.
+    out: Vec<u8>,
 }
 
 /// An answer that is not HTTP/1.1: an I/O failure, as the blocking probe (ureq) reports it.
@@ -66,6 +69,7 @@ impl Exchange {
             output,
             input: Vec::new(),
             body: Vec::new(),
+            out: Vec::new(),
         })
     }
 
@@ -121,11 +125,13 @@ impl Exchange {
                     }
                 }
                 Phase::Body(mut call, head) => {
-                    let mut out = vec![0; 16 * 1024];
+                    if self.out.is_empty() {
+                        self.out.resize(16 * 1024, 0);
+                    }
                     loop {
-                        let (used, made) = call.read(&self.input, &mut out).map_err(bad)?;
+                        let (used, made) = call.read(&self.input, &mut self.out).map_err(bad)?;
                         self.input.drain(..used);
-                        self.body.extend_from_slice(&out[..made]);
+                        self.body.extend_from_slice(&self.out[..made]);
                         if self.body.len() > MAX_BODY_BYTES {
                             return Err(FailReason::InvalidList(format!(
                                 "body exceeds the limit of {MAX_BODY_BYTES} bytes"
