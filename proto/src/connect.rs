@@ -142,7 +142,9 @@ impl Connect {
         trust: Option<Trust>,
         started: SystemTime,
     ) -> Self {
-        let mut steps = VecDeque::new();
+        // Room for the first attempts' bookkeeping (a long list rarely starts more than a few).
+        let room = (candidates.len() + 1).min(16);
+        let mut steps = VecDeque::with_capacity(4);
         let (race, lookup) = match &balancer {
             Balancer::Lookup(entry, None) => {
                 let (race, id) = Race::with_lookup(candidates, timing);
@@ -156,8 +158,8 @@ impl Connect {
             timing,
             lookup,
             balancer,
-            order: Vec::new(),
-            outcomes: ById::default(),
+            order: Vec::with_capacity(room),
+            outcomes: ById(Vec::with_capacity(room)),
             lists: ById::default(),
             steps,
             outcome: None,

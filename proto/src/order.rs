@@ -80,10 +80,10 @@ pub fn failover_order<'s>(
             ranked.into_iter().for_each(|(_, s)| push(s));
         }
     }
-    seeds.iter().for_each(&mut push);
     if cached.is_none() {
         return out; // the seeds are the list: every one has its place in it already
     }
+    seeds.iter().for_each(&mut push);
     // Seeds not among the first SEEDS_AFTER move up to follow them, in seed order.
     let head = out.len().min(SEEDS_AFTER);
     let late: HashSet<&Server> = seeds.iter().filter(|s| !out[..head].contains(s)).collect();
