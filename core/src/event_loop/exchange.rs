@@ -34,8 +34,8 @@ pub(crate) struct Exchange {
     /// Answer bytes not read by the state machine yet.
     input: Vec<u8>,
     body: Vec<u8>,
-    /// What the body is decoded into before it joins `body`: made (and zeroed) once, at the
-    /// first part of the body.
+    /// What the body is decoded into before it joins `body`: grown (and zeroed) as the input
+    /// needs, not at every read.
     out: Vec<u8>,
 }
 
@@ -125,8 +125,11 @@ impl Exchange {
                     }
                 }
                 Phase::Body(mut call, head) => {
-                    if self.out.is_empty() {
-                        self.out.resize(16 * 1024, 0);
+                    // The body decodes into no more bytes than the input holds: `out` grows to
+                    // that (16 KiB at most), zeroed once, rather than 16 KiB for a short list.
+                    let want = self.input.len().clamp(1, 16 * 1024);
+                    if self.out.len() < want {
+                        self.out.resize(want, 0);
                     }
                     loop {
                         let (used, made) = call.read(&self.input, &mut self.out).map_err(bad)?;
