@@ -2,6 +2,7 @@
 //! handshake and the list request. No thread, no wait: [`Attempt::drive`] does what the socket
 //! allows now, [`Attempt::watch`] says what to wait for.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -68,8 +69,6 @@ pub(crate) struct Attempt {
     pub until: Instant,
     /// Why the last address failed, reported when none is left.
     last: Option<FailReason>,
-    /// What the answer is read into: made (and zeroed) once, when the first read comes.
-    buf: Vec<u8>,
 }
 
 /// A non-blocking connect that goes on, or an operation that must wait for the socket.
@@ -120,7 +119,6 @@ impl Attempt {
             timeout,
             until: now + timeout,
             last: None,
-            buf: Vec::new(),
         }
     }
 
@@ -250,8 +248,8 @@ impl Attempt {
             }
             Stage::Exchange(stream, tls, exchange) => {
                 let answer = match tls {
-                    None => plain_exchange(stream, exchange, &mut self.buf, self.timeout)?,
-                    Some(tls) => tls_exchange(stream, tls, exchange, &mut self.buf, self.timeout)?,
+                    None => plain_exchange(stream, exchange, self.timeout)?,
+                    Some(tls) => tls_exchange(stream, tls, exchange, self.timeout)?,
                 };
                 match answer {
                     Some(answer) => {
@@ -329,7 +327,6 @@ fn tls_io(stream: &mut TcpStream, tls: &mut ClientConnection, timeout: Duration)
 fn plain_exchange(
     stream: &mut TcpStream,
     exchange: &mut Exchange,
-    buf: &mut Vec<u8>,
     timeout: Duration,
 ) -> Result<Option<crate::probe::Answer>, FailReason> {
     while !exchange.to_send().is_empty() {
@@ -339,35 +336,39 @@ fn plain_exchange(
             Err(e) => return Err(fail_from_io(&e, timeout)),
         }
     }
-    read_answer(stream, exchange, buf, timeout)
+    read_answer(stream, exchange, timeout)
 }
 
-/// Hand what `reader` holds now to the exchange (an end of stream as the server's close), read
-/// through `buf` (16 KiB, made at the first read of the attempt); the answer once it is whole.
+thread_local! {
+    /// What the answers of this thread's attempts are read into: made (and zeroed) once per
+    /// thread, not at every read, and held by no call in flight.
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; 16 * 1024].into_boxed_slice());
+}
+
+/// Hand what `reader` holds now to the exchange (an end of stream as the server's close); the
+/// answer once it is whole.
 fn read_answer(
     reader: &mut impl Read,
     exchange: &mut Exchange,
-    buf: &mut Vec<u8>,
     timeout: Duration,
 ) -> Result<Option<crate::probe::Answer>, FailReason> {
-    if buf.is_empty() {
-        buf.resize(16 * 1024, 0);
-    }
-    loop {
-        let n = match reader.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            // A TLS server that closed without close_notify: the answer ends with the connection.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            Err(e) => return Err(fail_from_io(&e, timeout)),
-        };
-        if let Some(answer) = exchange.received(&buf[..n])? {
-            return Ok(Some(answer));
+    READ_BUF.with_borrow_mut(|buf| {
+        loop {
+            let n = match reader.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                // A TLS server that closed without close_notify: the answer ends with the connection.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+                Err(e) => return Err(fail_from_io(&e, timeout)),
+            };
+            if let Some(answer) = exchange.received(&buf[..n])? {
+                return Ok(Some(answer));
+            }
+            if n == 0 {
+                return Ok(None);
+            }
         }
-        if n == 0 {
-            return Ok(None);
-        }
-    }
+    })
 }
 
 /// The request and answer inside TLS.
@@ -375,7 +376,6 @@ fn tls_exchange(
     stream: &mut TcpStream,
     tls: &mut ClientConnection,
     exchange: &mut Exchange,
-    buf: &mut Vec<u8>,
     timeout: Duration,
 ) -> Result<Option<crate::probe::Answer>, FailReason> {
     if !exchange.to_send().is_empty() {
@@ -394,7 +394,7 @@ fn tls_exchange(
             }
         }
         // What was decrypted already.
-        if let Some(answer) = read_answer(&mut tls.reader(), exchange, buf, timeout)? {
+        if let Some(answer) = read_answer(&mut tls.reader(), exchange, timeout)? {
             return Ok(Some(answer));
         }
         match tls.read_tls(stream) {
