@@ -2,14 +2,16 @@
 //! item 7). Prints:
 //! - the fixed cost of reaching the live server (a plain TCP connect and one HTTP GET of the list
 //!   on this thread), then a connect with 0 and 9 refused servers ahead, blocking and on the
-//!   loop, as medians and as ratios to the fixed cost;
+//!   loop, as medians, as ratios to the fixed cost and to the call alone, and what each refusal
+//!   adds;
 //! - the threads a connect adds to the process while ten attempts run (blocking: one per
 //!   attempt; loop: 0);
 //! - memory per call in flight: RSS before and after 1,000 event-loop calls waiting on a silent
 //!   server in one loop, and how many calls one thread keeps in flight.
 //!
-//! Run: `cargo bench -p scoutlb --bench event_loop` (about 30 s). The machine is shared: the
-//! figures are medians of many runs, read with their ratios.
+//! Run: `cargo bench -p scoutlb --bench event_loop` (a few seconds). The machine is shared: the
+//! figures are medians of many runs, read with their ratios. Unpinned, they swing with the CPU the
+//! test server's thread runs on; `taskset -c 1 cargo bench ...` keeps every thread on one CPU.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
