@@ -2,14 +2,16 @@
 //! item 7). Prints:
 //! - the fixed cost of reaching the live server (a plain TCP connect and one HTTP GET of the list
 //!   on this thread), then a connect with 0 and 9 refused servers ahead, blocking and on the
-//!   loop, as medians and as ratios to the fixed cost;
+//!   loop, as medians, as ratios to the fixed cost and to the call alone, and what each refusal
+//!   adds;
 //! - the threads a connect adds to the process while ten attempts run (blocking: one per
 //!   attempt; loop: 0);
 //! - memory per call in flight: RSS before and after 1,000 event-loop calls waiting on a silent
 //!   server in one loop, and how many calls one thread keeps in flight.
 //!
-//! Run: `cargo bench -p scoutlb --bench event_loop` (about 30 s). The machine is shared: the
-//! figures are medians of many runs, read with their ratios.
+//! Run: `cargo bench -p scoutlb --bench event_loop` (a few seconds). The machine is shared: the
+//! figures are medians of many runs, read with their ratios. Unpinned, they swing with the CPU the
+//! test server's thread runs on; `taskset -c 1 cargo bench ...` keeps every thread on one CPU.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -88,24 +90,45 @@ fn times() {
     }
     let fixed = median((0..RUNS).map(|_| fixed_cost(&live.server())).collect());
     println!(
-        "time to reach the live server, median of {RUNS} (fixed cost: one plain connect + GET, {:.2} ms)",
+        "time to reach the live server, median of {RUNS} (fixed cost: one plain connect + GET, {:.3} ms)",
         ms(fixed)
     );
+    // A call alone and one with refusals ahead take turns, so that a change of the machine's
+    // load falls on both; the blocking calls run first, apart, as the threads of their attempts
+    // end after them.
+    let pair = |call: fn(&[Server]) -> Duration| {
+        let (mut none, mut nine) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            none.push(call(&alone));
+            nine.push(call(&with_ahead));
+        }
+        (median(none), median(nine))
+    };
+    let (b0, b9) = pair(blocking);
+    std::thread::sleep(Duration::from_millis(100));
+    let (l0, l9) = pair(looped);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!(
-        "{:>18} {:>12} {:>10} {:>12} {:>10}",
-        "ahead", "blocking", "× fixed", "event loop", "× fixed"
+        "{:>12} {:>10} {:>8} {:>8} {:>12} {:>8} {:>8}",
+        "ahead", "blocking", "× fixed", "× alone", "event loop", "× fixed", "× alone"
     );
-    for (name, servers) in [("none", &alone[..]), ("9 refused", &with_ahead[..])] {
-        let b = median((0..RUNS).map(|_| blocking(servers)).collect());
-        let l = median((0..RUNS).map(|_| looped(servers)).collect());
+    for (name, b, l) in [("none", b0, l0), ("9 refused", b9, l9)] {
         println!(
-            "{name:>18} {:>9.2} ms {:>9.2}× {:>9.2} ms {:>9.2}×",
+            "{name:>12} {:>7.3} ms {:>7.2}× {:>7.2}× {:>9.3} ms {:>7.2}× {:>7.2}×",
             ms(b),
-            b.as_secs_f64() / fixed.as_secs_f64(),
+            ratio(b, fixed),
+            ratio(b, b0),
             ms(l),
-            l.as_secs_f64() / fixed.as_secs_f64()
+            ratio(l, fixed),
+            ratio(l, l0)
         );
     }
+    let per = |with: Duration, without: Duration| with.saturating_sub(without).as_secs_f64() * 1e6 / 9.0;
+    println!(
+        "each refusal costs: blocking {:.1} µs, event loop {:.1} µs",
+        per(b9, b0),
+        per(l9, l0)
+    );
 }
 
 fn threads_per_connect() {

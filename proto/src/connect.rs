@@ -7,7 +7,7 @@
 //! what happened and when, carries out its [`Step`]s, and when it says [`Step::Decided`] hands its
 //! [`Connect::outcome`] to [`crate::Device::finish`], which applies the start-up rules.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use crate::attempt::{Attempt, FailReason};
@@ -79,6 +79,32 @@ pub(crate) enum Balancer {
     Lookup(ManagerLoadBalancer, Option<Evaluation>),
 }
 
+/// Values by attempt: the race numbers its attempts 0, 1, 2, ... (the lookup and its addresses
+/// too), so a vector indexed by id holds them without hashing.
+#[derive(Debug)]
+struct ById<T>(Vec<Option<T>>);
+
+impl<T> Default for ById<T> {
+    fn default() -> Self {
+        ById(Vec::new())
+    }
+}
+
+impl<T> ById<T> {
+    /// Set the value of `id`, replacing the one it had.
+    fn insert(&mut self, id: Id, value: T) {
+        if self.0.len() <= id {
+            self.0.resize_with(id + 1, || None);
+        }
+        self.0[id] = Some(value);
+    }
+
+    /// Take the value of `id`, if it has one.
+    fn remove(&mut self, id: Id) -> Option<T> {
+        self.0.get_mut(id).and_then(Option::take)
+    }
+}
+
 /// One connect call; see the module docs.
 #[derive(Debug)]
 pub struct Connect {
@@ -87,8 +113,8 @@ pub struct Connect {
     lookup: Option<(Id, Server)>,
     pub(crate) balancer: Balancer,
     order: Vec<Id>,
-    outcomes: HashMap<Id, FailReason>,
-    lists: HashMap<Id, Option<ServerList>>,
+    outcomes: ById<FailReason>,
+    lists: ById<Option<ServerList>>,
     steps: VecDeque<Step>,
     outcome: Option<Outcome>,
     /// What a list must pass when the fleet signs its lists.
@@ -116,7 +142,9 @@ impl Connect {
         trust: Option<Trust>,
         started: SystemTime,
     ) -> Self {
-        let mut steps = VecDeque::new();
+        // Room for the first attempts' bookkeeping (a long list rarely starts more than a few).
+        let room = (candidates.len() + 1).min(16);
+        let mut steps = VecDeque::with_capacity(4);
         let (race, lookup) = match &balancer {
             Balancer::Lookup(entry, None) => {
                 let (race, id) = Race::with_lookup(candidates, timing);
@@ -130,9 +158,9 @@ impl Connect {
             timing,
             lookup,
             balancer,
-            order: Vec::new(),
-            outcomes: HashMap::new(),
-            lists: HashMap::new(),
+            order: Vec::with_capacity(room),
+            outcomes: ById(Vec::with_capacity(room)),
+            lists: ById::default(),
             steps,
             outcome: None,
             trust,
@@ -237,7 +265,7 @@ impl Connect {
         } else {
             self.race.lookup_answered(id, now, evaluation.servers.clone());
         }
-        self.outcomes.remove(&id);
+        self.outcomes.remove(id);
         if let Balancer::Lookup(_, answer) = &mut self.balancer {
             *answer = Some(evaluation);
         }
@@ -328,7 +356,7 @@ impl Connect {
                 self.steps
                     .push_back(Step::Emit(Event::AttemptSucceeded { server: server.clone() }));
                 let failed = self.attempts(false);
-                let list = self.lists.remove(&id).flatten();
+                let list = self.lists.remove(id).flatten();
                 self.outcome = Some(Outcome::Won { server, list, failed });
                 self.steps.push_back(Step::Decided);
             }
@@ -354,7 +382,7 @@ impl Connect {
         }
         ids.into_iter()
             .filter_map(|id| {
-                let reason = match self.outcomes.remove(&id) {
+                let reason = match self.outcomes.remove(id) {
                     // Cut off by the deadline, whether or not its patience had run out.
                     _ if deadline && (self.race.is_running(id) || self.race.is_waiting(id)) => FailReason::Deadline,
                     Some(reason) => reason,

@@ -206,6 +206,9 @@ impl Device {
 
     /// `servers` with those still draining at `now` moved after every other, each group in its order.
     fn draining_last(&self, servers: Vec<Server>, now: SystemTime) -> Vec<Server> {
+        if self.draining.is_empty() {
+            return servers;
+        }
         let (later, first): (Vec<Server>, Vec<Server>) = servers.into_iter().partition(|s| self.drains_at(s, now));
         first.into_iter().chain(later).collect()
     }

@@ -45,6 +45,9 @@ impl<'a> Ranking<'a> {
     }
 }
 
+/// Up to this many servers, the failover order finds repeats without a hash set.
+const SHORT: usize = 32;
+
 /// At most this many servers of the failover order come before the seeds (behaviour.md,
 /// "Failover order"), so that a long dead cached list cannot starve them.
 pub const SEEDS_AFTER: usize = 8;
@@ -60,9 +63,15 @@ pub fn failover_order<'s>(
     let cached = list.filter(|l| !l.is_empty());
     let list = cached.unwrap_or(seeds);
     let mut out: Vec<Server> = Vec::with_capacity(list.len() + seeds.len() + 1);
-    let mut seen: HashSet<&Server> = HashSet::with_capacity(out.capacity());
+    // Repeats are found by looking through what is kept while that is short (no hashing), with
+    // a set beyond.
+    let mut seen: Option<HashSet<&Server>> = (out.capacity() > SHORT).then(|| HashSet::with_capacity(out.capacity()));
     let mut push = |s: &'s Server| {
-        if seen.insert(s) {
+        let new = match &mut seen {
+            Some(seen) => seen.insert(s),
+            None => !out.contains(s),
+        };
+        if new {
             out.push(s.clone());
         }
     };
@@ -80,10 +89,10 @@ pub fn failover_order<'s>(
             ranked.into_iter().for_each(|(_, s)| push(s));
         }
     }
-    seeds.iter().for_each(&mut push);
     if cached.is_none() {
         return out; // the seeds are the list: every one has its place in it already
     }
+    seeds.iter().for_each(&mut push);
     // Seeds not among the first SEEDS_AFTER move up to follow them, in seed order.
     let head = out.len().min(SEEDS_AFTER);
     let late: HashSet<&Server> = seeds.iter().filter(|s| !out[..head].contains(s)).collect();
@@ -97,4 +106,31 @@ pub fn failover_order<'s>(
     rest.retain(|s| !late.contains(s));
     out.extend(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn servers(ports: impl IntoIterator<Item = u16>) -> Vec<Server> {
+        ports.into_iter().map(|p| Server::new("10.0.0.1", p).unwrap()).collect()
+    }
+
+    #[test]
+    fn repeats_are_dropped_in_short_and_long_orders() {
+        // 5 servers are looked through for repeats, 40 go through a set: the same rule.
+        for n in [5u16, 40] {
+            let with_repeats = servers((1..=n).chain(1..=n).chain([3, 1]));
+            let order = failover_order(None, &with_repeats, None, Ranking::List);
+            assert_eq!(order, servers(1..=n), "{n} seeds");
+            let default = Server::new("10.0.0.1", 2).unwrap();
+            let order = failover_order(Some(&with_repeats), &servers([1]), Some(&default), Ranking::List);
+            // The default, then the list from it; the seed moves up behind the first 8.
+            let want: Vec<u16> = match n {
+                5 => vec![2, 3, 4, 5, 1],
+                _ => (2..=9).chain([1]).chain(10..=n).collect(),
+            };
+            assert_eq!(order, servers(want), "{n} in the list");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The port of a Scout Server when none is given.
 pub const DEFAULT_PORT: u16 = 22123;
@@ -21,9 +22,12 @@ pub struct AddressError {
 }
 
 /// A server endpoint; two servers are equal when host (case-folded, IP canonical) and port are.
+///
+/// The host is shared: a clone (every event, attempt and outcome names its server) allocates
+/// nothing. It compares, hashes and orders as the text it holds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Server {
-    host: String,
+    host: Arc<str>,
     port: u16,
 }
 
@@ -37,7 +41,7 @@ impl Server {
         if port == 0 {
             return Err(bad("port 0 is not a valid port"));
         }
-        let host = normalise_host(host).map_err(|r| bad(&r))?;
+        let host = normalise_host(host).map_err(|r| bad(&r))?.into();
         Ok(Server { host, port })
     }
 
@@ -77,7 +81,7 @@ impl Server {
         if port == 0 {
             return Err(bad("port 0 is not a valid port"));
         }
-        let host = normalise_host(host).map_err(|r| bad(&r))?;
+        let host = normalise_host(host).map_err(|r| bad(&r))?.into();
         Ok(Server { host, port })
     }
 
@@ -119,7 +123,7 @@ impl FromStr for Server {
 impl From<std::net::SocketAddr> for Server {
     fn from(addr: std::net::SocketAddr) -> Self {
         Server {
-            host: addr.ip().to_canonical().to_string(),
+            host: addr.ip().to_canonical().to_string().into(),
             port: addr.port(),
         }
     }

@@ -2,6 +2,7 @@
 //! handshake and the list request. No thread, no wait: [`Attempt::drive`] does what the socket
 //! allows now, [`Attempt::watch`] says what to wait for.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,7 +17,7 @@ use super::exchange::Exchange;
 use super::{Interest, Watch};
 use crate::probe::{Reached, fail_from_io, judge};
 use crate::tls::tls_failure;
-use crate::{DnsFailure, DnsFailureKind, FailReason};
+use crate::{DnsFailure, DnsFailureKind, FailReason, Server};
 
 /// What an attempt tries, and how.
 #[derive(Clone)]
@@ -29,10 +30,10 @@ pub(crate) enum Kind {
         scheme: &'static str,
         /// The TLS configuration and the name the certificate must hold.
         tls: Option<(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)>,
-        /// `host:port` as the request names it.
-        authority: String,
+        /// The server, whose `host:port` the request names.
+        server: Server,
         /// Extra request headers.
-        headers: Vec<(&'static str, String)>,
+        headers: Arc<[(&'static str, String)]>,
     },
 }
 
@@ -73,6 +74,39 @@ pub(crate) struct Attempt {
 /// A non-blocking connect that goes on, or an operation that must wait for the socket.
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error())
+}
+
+/// A non-blocking TCP socket for `addr`; where the socket type takes `SOCK_NONBLOCK`, made so at
+/// its creation (one system call, not three).
+fn nonblocking_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let domain = Domain::for_address(addr);
+    #[cfg(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    ))]
+    let socket = Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    #[cfg(not(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    )))]
+    let socket = {
+        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        socket
+    };
+    Ok(socket)
 }
 
 impl Attempt {
@@ -147,9 +181,7 @@ impl Attempt {
                     return Ok(false);
                 };
                 self.addrs.push_front(addr);
-                let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(io)?;
-                socket.set_nonblocking(true).map_err(io)?;
-                let _ = socket.set_tcp_nodelay(true);
+                let socket = nonblocking_socket(addr).map_err(io)?;
                 match socket.connect(&SockAddr::from(addr)) {
                     Ok(()) => {}
                     Err(e) if would_block(&e) => {}
@@ -175,13 +207,17 @@ impl Attempt {
                 let Stage::Connecting(socket) = std::mem::replace(&mut self.stage, Stage::Over) else {
                     unreachable!()
                 };
+                if let Kind::Tcp = self.kind {
+                    progress.up = true;
+                    progress.done = Some(Ok(Reached::default()));
+                    return Ok(false);
+                }
+                // Set once connected: a refused connect makes no call for it, and nothing was
+                // sent before.
+                let _ = socket.set_tcp_nodelay(true);
                 let stream = TcpStream::from(socket);
                 self.stage = match &self.kind {
-                    Kind::Tcp => {
-                        progress.up = true;
-                        progress.done = Some(Ok(Reached::default()));
-                        return Ok(false);
-                    }
+                    Kind::Tcp => unreachable!("a tcp attempt ends once connected"),
                     Kind::Http {
                         tls: Some((config, name)),
                         ..
@@ -230,14 +266,14 @@ impl Attempt {
     fn exchange(&self) -> Result<Exchange, FailReason> {
         let Kind::Http {
             scheme,
-            authority,
+            server,
             headers,
             ..
         } = &self.kind
         else {
             unreachable!("only http attempts exchange")
         };
-        Exchange::new(scheme, authority, headers)
+        Exchange::new(scheme, &server.to_string(), headers)
     }
 }
 
@@ -303,6 +339,12 @@ fn plain_exchange(
     read_answer(stream, exchange, timeout)
 }
 
+thread_local! {
+    /// What the answers of this thread's attempts are read into: made (and zeroed) once per
+    /// thread, not at every read, and held by no call in flight.
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; 16 * 1024].into_boxed_slice());
+}
+
 /// Hand what `reader` holds now to the exchange (an end of stream as the server's close); the
 /// answer once it is whole.
 fn read_answer(
@@ -310,22 +352,23 @@ fn read_answer(
     exchange: &mut Exchange,
     timeout: Duration,
 ) -> Result<Option<crate::probe::Answer>, FailReason> {
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            // A TLS server that closed without close_notify: the answer ends with the connection.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            Err(e) => return Err(fail_from_io(&e, timeout)),
-        };
-        if let Some(answer) = exchange.received(&buf[..n])? {
-            return Ok(Some(answer));
+    READ_BUF.with_borrow_mut(|buf| {
+        loop {
+            let n = match reader.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                // A TLS server that closed without close_notify: the answer ends with the connection.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+                Err(e) => return Err(fail_from_io(&e, timeout)),
+            };
+            if let Some(answer) = exchange.received(&buf[..n])? {
+                return Ok(Some(answer));
+            }
+            if n == 0 {
+                return Ok(None);
+            }
         }
-        if n == 0 {
-            return Ok(None);
-        }
-    }
+    })
 }
 
 /// The request and answer inside TLS.

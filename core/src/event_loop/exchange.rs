@@ -34,6 +34,9 @@ pub(crate) struct Exchange {
     /// Answer bytes not read by the state machine yet.
     input: Vec<u8>,
     body: Vec<u8>,
+    /// What the body is decoded into before it joins `body`: grown (and zeroed) as the input
+    /// needs, not at every read.
+    out: Vec<u8>,
 }
 
 /// An answer that is not HTTP/1.1: an I/O failure, as the blocking probe (ureq) reports it.
@@ -66,6 +69,7 @@ impl Exchange {
             output,
             input: Vec::new(),
             body: Vec::new(),
+            out: Vec::new(),
         })
     }
 
@@ -121,11 +125,16 @@ impl Exchange {
                     }
                 }
                 Phase::Body(mut call, head) => {
-                    let mut out = vec![0; 16 * 1024];
+                    // The body decodes into no more bytes than the input holds: `out` grows to
+                    // that (16 KiB at most), zeroed once, rather than 16 KiB for a short list.
+                    let want = self.input.len().clamp(1, 16 * 1024);
+                    if self.out.len() < want {
+                        self.out.resize(want, 0);
+                    }
                     loop {
-                        let (used, made) = call.read(&self.input, &mut out).map_err(bad)?;
+                        let (used, made) = call.read(&self.input, &mut self.out).map_err(bad)?;
                         self.input.drain(..used);
-                        self.body.extend_from_slice(&out[..made]);
+                        self.body.extend_from_slice(&self.out[..made]);
                         if self.body.len() > MAX_BODY_BYTES {
                             return Err(FailReason::InvalidList(format!(
                                 "body exceeds the limit of {MAX_BODY_BYTES} bytes"

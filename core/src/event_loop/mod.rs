@@ -16,6 +16,7 @@ mod dns;
 mod exchange;
 mod names;
 
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,7 +63,8 @@ pub(crate) struct LoopProbe {
     scheme: Scheme,
     tls: Option<TlsConnector>,
     names: Arc<BalancerNames>,
-    device_id: Option<String>,
+    /// The extra request headers (the device id), built once for every attempt.
+    headers: Arc<[(&'static str, String)]>,
     lookup: names::Settings,
 }
 
@@ -90,7 +92,11 @@ impl LoopProbe {
             scheme: config.scheme,
             tls,
             names,
-            device_id: config.device_id.clone(),
+            headers: config
+                .device_id
+                .iter()
+                .map(|id| (DEVICE_ID_HEADER, id.clone()))
+                .collect(),
             lookup: names::Settings::of(config),
         })
     }
@@ -104,12 +110,11 @@ impl LoopProbe {
             None => None,
             Some(connector) => Some(connector.session(server)?),
         };
-        let headers = self.device_id.iter().map(|id| (DEVICE_ID_HEADER, id.clone())).collect();
         Ok(Kind::Http {
             scheme: self.scheme.name(),
             tls,
-            authority: server.to_string(),
-            headers,
+            server: server.clone(),
+            headers: Arc::clone(&self.headers),
         })
     }
 }
@@ -368,6 +373,11 @@ impl PendingCall {
             Ok(kind) => kind,
             Err(reason) => return self.connect.failed(id, reason, at),
         };
+        // An IP literal is its own address, as its lookup would give it at once.
+        if let Some(ip) = server.ip() {
+            let addrs = vec![SocketAddr::new(ip, server.port())];
+            return self.attempts.push((id, Attempt::new(kind, addrs, timeout, now)));
+        }
         let mut lookup = names::ServerLookup::new(server, &self.probe.lookup, timeout, now);
         match lookup.drive(now) {
             Some(Ok(addrs)) => self.attempts.push((id, Attempt::new(kind, addrs, timeout, now))),
