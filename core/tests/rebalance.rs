@@ -47,8 +47,8 @@ fn a_connect_plans_the_move_and_rebalance_makes_it() {
     assert_eq!(connected.server, sa);
     let plan = connected.rebalance.clone().expect("a planned move");
     assert_eq!((plan.from.clone(), plan.to.clone()), (sa.clone(), sb.clone()));
-    // b's deficit (10 × 10⁶ / (10⁶ + 1), just under 10 arrivals) at 1000 per second: 9.99 ms.
-    assert_eq!(plan.window.as_micros(), 9999);
+    // b's deficit (10 × 10⁶ / (10⁶ + 1), just under 10 arrivals) at 3/4 of 1000 per second: 13.33 ms.
+    assert_eq!(plan.window.as_micros(), 13333);
     assert!(plan.after <= plan.window);
     assert_eq!(c.rebalance_plan(), Some(plan));
     // The load is not cached: the state file's list has none.

@@ -6,7 +6,7 @@
 //! moves with probability excess / load, so the expected number of movers is the excess, to a
 //! lighter server chosen in proportion to its deficit. The moment is uniform in a window of at
 //! least `rebalance.window_ms`, long enough that the expected arrivals at any server (its deficit)
-//! come at no more than `rebalance.rate` per second. Without loads, a device with a `device_id`
+//! come at no more than [`PLANNED_SHARE_OF_RATE`] of `rebalance.rate` per second. Without loads, a device with a `device_id`
 //! moves when it is not on the top server of its (weighted) rendezvous ranking, within the window.
 
 use std::time::Duration;
@@ -16,6 +16,17 @@ pub use crate::connected::Plan;
 use crate::order::spread_weight;
 use crate::server::Server;
 use crate::server_list::{ServerEntry, ServerList};
+
+/// The part of `rebalance.rate` the moves into one server are planned at, on average: the
+/// headroom keeps the busiest seconds of random moments under the cap (behaviour.md, "Rebalance").
+pub const PLANNED_SHARE_OF_RATE: f64 = 0.75;
+
+/// The window of a move when `arrivals` devices are expected at the busiest receiving server:
+/// `window_ms`, or longer so that they come at [`PLANNED_SHARE_OF_RATE`] of `rate` per second.
+pub fn window(policy: &RebalancePolicy, arrivals: f64) -> Duration {
+    let rate = f64::from(policy.rate.max(1)) * PLANNED_SHARE_OF_RATE;
+    policy.window.max(Duration::from_secs_f64(arrivals.max(0.0) / rate))
+}
 
 /// The two uniform draws in [0, 1) a rebalance decision takes: whether this device moves (and
 /// where), and when.
@@ -84,8 +95,7 @@ pub fn plan(
         }
         (top, 0.0)
     };
-    let rate = f64::from(policy.rate.max(1));
-    let window = policy.window.max(Duration::from_secs_f64(arrivals / rate));
+    let window = window(policy, arrivals);
     let when = when.clamp(0.0, 1.0);
     Ok(Plan {
         from: own.clone(),

@@ -62,7 +62,7 @@ static void test_a_planned_move_is_made(void) {
     CHECK(planned);
     snprintf(want, sizeof want, "127.0.0.1:%u", tl_http_port(b));
     CHECK(strcmp(plan.to, want) == 0);
-    CHECK(plan.after_ms <= plan.window_ms && plan.window_ms <= 10);
+    CHECK(plan.after_ms <= plan.window_ms && plan.window_ms <= 14);
     CHECK(seen.planned == 1);
     CHECK_STATUS(scoutlb_client_rebalance(client, &connected, &moved), SCOUTLB_OK);
     CHECK(moved && strcmp(connected.server, want) == 0);

@@ -608,7 +608,7 @@ void test_rebalance() {
     CHECK(client.connect().server == "a.example:1");
     auto plan = client.planned_rebalance();
     CHECK(plan.has_value() && plan->from == "a.example:1" && plan->to == "b.example:1");
-    CHECK(plan && plan->after <= plan->window && plan->window.count() <= 10);
+    CHECK(plan && plan->after <= plan->window && plan->window.count() <= 14);
     auto moved = client.rebalance();
     CHECK(moved.has_value() && moved->server == "b.example:1");
     CHECK(client.default_server() == std::optional<std::string>("b.example:1"));

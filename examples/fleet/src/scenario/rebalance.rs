@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use scoutlb::RebalancePolicy;
+use scoutlb::rebalance;
 use serde_json::{Value, json};
 
 use super::{all_up, arrivals, note_failure};
@@ -21,12 +23,6 @@ const SLACK: Duration = Duration::from_secs(30);
 /// the average rate, and a few seconds of it are what a server feels.
 const CAP_STRETCH: usize = 5;
 
-/// How far the busiest stretch may exceed the cap: the moments are random (over 5 s at 64 per
-/// second, about 6 % per standard deviation), and devices that check in later reckon with loads
-/// that already count some moves, so their windows are shorter (behaviour.md, "Rebalance": a few
-/// percent with check-ins over 10 s against a 52 s window).
-const CAP_TOLERANCE: f64 = 1.25;
-
 /// The devices' `rebalance` key of these settings.
 pub fn key(args: &RebalanceArgs) -> Value {
     json!({
@@ -34,6 +30,15 @@ pub fn key(args: &RebalanceArgs) -> Value {
         "window_ms": args.rebalance_window.as_millis() as u64,
         "rate": args.rebalance_rate,
     })
+}
+
+/// The devices' rebalance policy of these settings.
+fn policy(args: &RebalanceArgs) -> RebalancePolicy {
+    let mut policy = RebalancePolicy::default();
+    policy.enabled = true;
+    policy.window = args.rebalance_window;
+    policy.rate = args.rebalance_rate;
+    policy
 }
 
 /// The check-in of every device of `fleet` within `args.check_in`, and the moves it planned;
@@ -50,10 +55,8 @@ pub fn run(
 ) -> Vec<i64> {
     let n = fleet.len();
     let k = cluster.len();
-    // A move's window is max(window, deficit / rate), and a deficit is at most the fleet.
-    let longest = args
-        .rebalance_window
-        .max(Duration::from_secs_f64(n as f64 / f64::from(args.rebalance_rate)));
+    // The longest window a move can have: a deficit is at most the fleet.
+    let longest = rebalance::window(&policy(args), n as f64);
     let who = arrivals(n, args.check_in, seed ^ 0x5eed_cafe);
     marks.push((
         t0.elapsed().as_secs_f64(),
@@ -131,8 +134,8 @@ pub fn run(
     report.target("every device checked in", checked_in == n);
     report.target("no move failed", failed == 0);
     report.target(
-        format!("the rate cap holds: the busiest {CAP_STRETCH} s into any server ≤ {CAP_TOLERANCE} × rebalance.rate"),
-        busiest_stretch <= CAP_TOLERANCE * cap,
+        format!("the rate cap holds: the busiest {CAP_STRETCH} s into any server ≤ rebalance.rate"),
+        busiest_stretch <= cap,
     );
     shares
 }
