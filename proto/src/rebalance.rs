@@ -6,8 +6,9 @@
 //! moves with probability excess / load, so the expected number of movers is the excess, to a
 //! lighter server chosen in proportion to its deficit. The moment is uniform in a window of at
 //! least `rebalance.window_ms`, long enough that the expected arrivals at any server (its deficit)
-//! come at no more than [`PLANNED_SHARE_OF_RATE`] of `rebalance.rate` per second. Without loads, a device with a `device_id`
-//! moves when it is not on the top server of its (weighted) rendezvous ranking, within the window.
+//! come at no more than [`PLANNED_SHARE_OF_RATE`] of `rebalance.rate` per second. Without loads,
+//! a device with a `device_id` moves when it is not on the top server of its (weighted)
+//! rendezvous ranking, within the window.
 
 use std::time::Duration;
 

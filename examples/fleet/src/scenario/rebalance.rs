@@ -6,9 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use scoutlb::RebalancePolicy;
-use scoutlb::rebalance;
-use serde_json::{Value, json};
+use scoutlb::{Config, RebalancePolicy, rebalance};
+use serde_json::{Map, Value, json};
 
 use super::{all_up, arrivals, note_failure};
 use crate::cli::RebalanceArgs;
@@ -19,8 +18,8 @@ use crate::report::{Report, Unit};
 /// Time allowed beyond the longest possible window of a move.
 const SLACK: Duration = Duration::from_secs(30);
 
-/// The stretch over which the moves into one server are averaged for the cap: the formula caps
-/// the average rate, and a few seconds of it are what a server feels.
+/// The stretch over which the moves into one server are averaged for the cap: a few seconds of
+/// them are what a server feels (the formula plans under the cap so that its busiest stretch holds).
 const CAP_STRETCH: usize = 5;
 
 /// The devices' `rebalance` key of these settings.
@@ -32,13 +31,14 @@ pub fn key(args: &RebalanceArgs) -> Value {
     })
 }
 
-/// The devices' rebalance policy of these settings.
+/// The devices' rebalance policy of these settings: their `rebalance` key, read as they read it
+/// (the fleet's devices were built from it, so it is valid).
 fn policy(args: &RebalanceArgs) -> RebalancePolicy {
-    let mut policy = RebalancePolicy::default();
-    policy.enabled = true;
-    policy.window = args.rebalance_window;
-    policy.rate = args.rebalance_rate;
-    policy
+    let mut doc = Map::new();
+    doc.insert("rebalance".into(), key(args));
+    Config::from_map(&doc)
+        .expect("the tool's rebalance settings are valid")
+        .rebalance
 }
 
 /// The check-in of every device of `fleet` within `args.check_in`, and the moves it planned;
