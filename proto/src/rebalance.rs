@@ -22,11 +22,16 @@ use crate::server_list::{ServerEntry, ServerList};
 /// headroom keeps the busiest seconds of random moments under the cap (behaviour.md, "Rebalance").
 pub const PLANNED_SHARE_OF_RATE: f64 = 0.75;
 
+/// The longest window of a move, whatever loads a list claims (behaviour.md, "Rebalance").
+pub const MAX_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// The window of a move when `arrivals` devices are expected at the busiest receiving server:
-/// `window_ms`, or longer so that they come at [`PLANNED_SHARE_OF_RATE`] of `rate` per second.
+/// `window_ms`, or longer so that they come at [`PLANNED_SHARE_OF_RATE`] of `rate` per second,
+/// but at most [`MAX_WINDOW`].
 pub fn window(policy: &RebalancePolicy, arrivals: f64) -> Duration {
     let rate = f64::from(policy.rate.max(1)) * PLANNED_SHARE_OF_RATE;
-    policy.window.max(Duration::from_secs_f64(arrivals.max(0.0) / rate))
+    let stretched = Duration::try_from_secs_f64(arrivals.max(0.0) / rate).unwrap_or(MAX_WINDOW);
+    policy.window.max(stretched.min(MAX_WINDOW))
 }
 
 /// The two uniform draws in [0, 1) a rebalance decision takes: whether this device moves (and

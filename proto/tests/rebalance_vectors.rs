@@ -52,3 +52,31 @@ fn rebalance_vectors() {
         }
     }
 }
+
+#[test]
+fn loads_too_large_for_any_window_plan_the_longest_window_instead_of_panicking() {
+    // A lying server's loads: the deficit of d (all the weight, no load) is about 3 × 2⁶⁴
+    // devices, whose window at 3/4 of 1 per second does not fit in a Duration.
+    let max = u64::MAX;
+    let list = ServerList::from_json(
+        json!({"servers": [
+            {"host": "a", "port": 1, "load": max},
+            {"host": "b", "port": 1, "load": max},
+            {"host": "c", "port": 1, "load": max},
+            {"host": "d", "port": 1, "load": 0, "weight": scoutlb_proto::MAX_WEIGHT},
+        ]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let own: Server = "a:1".parse().unwrap();
+    let mut policy = RebalancePolicy::default();
+    policy.enabled = true;
+    policy.rate = 1;
+    for when in [0.0, 0.5, 0.999_999, 1.0] {
+        let p = plan(&list, &own, None, &policy, Draws { pick: 0.0, when }).expect("a planned move");
+        assert_eq!(p.to.to_string(), "d:1");
+        assert_eq!(p.window, scoutlb_proto::rebalance::MAX_WINDOW);
+        assert!(p.after <= p.window);
+    }
+}
